@@ -1,0 +1,151 @@
+"""Getting a finished job in front of its member, whatever Discord does meanwhile.
+
+Order of preference: edit the member's own /split response while its interaction token lives;
+else a channel message that mentions them; else a DM. Discord trouble that may pass (5xx, network,
+rate limits) is reported as RETRY so the runner tries again later: a result is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import aiohttp
+import discord
+
+from bot import render
+from bot.models import DeliveryVia, Job
+from bot.runner import DeliveryOutcome, DeliveryResult
+
+log = logging.getLogger(__name__)
+
+INTERACTION_TOKEN_LIFETIME = 15 * 60.0
+TOKEN_SAFETY_MARGIN = 60.0
+"""Stop using a token a minute before Discord does, so a slow edit never races its expiry."""
+
+# Discord error codes meaning "this route will not work for this job", not "try later".
+UNKNOWN_WEBHOOK = 10015
+INVALID_WEBHOOK_TOKEN = 50027
+CANNOT_DM_USER = 50007
+
+
+def token_usable_until(created_at: float) -> float:
+    return created_at + INTERACTION_TOKEN_LIFETIME - TOKEN_SAFETY_MARGIN
+
+
+class _Retry(Exception):
+    """Discord trouble that may pass: stop this attempt, try again later."""
+
+
+class DiscordDeliverer:
+    def __init__(self, client: discord.Client, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._clock = clock
+
+    async def deliver(self, job: Job) -> DeliveryOutcome:
+        try:
+            if self._token_usable(job) and await self._edit_interaction(job):
+                return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
+            if await self._post_in_channel(job):
+                return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.CHANNEL)
+            if await self._send_dm(job):
+                return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.DM)
+        except _Retry:
+            pass
+        return DeliveryOutcome(DeliveryResult.RETRY)
+
+    async def show_progress(self, job: Job) -> None:
+        if not self._token_usable(job):
+            return
+        try:
+            await self._webhook(job).edit_message("@original", embed=render.processing(job))
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
+
+    def _token_usable(self, job: Job) -> bool:
+        return bool(
+            job.interaction_token
+            and job.application_id
+            and job.interaction_expires_at
+            and self._clock() < job.interaction_expires_at
+        )
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        assert job.application_id is not None and job.interaction_token is not None
+        return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
+
+    async def _edit_interaction(self, job: Job) -> bool:
+        messages = render.outcome(job)
+        webhook = self._webhook(job)
+        try:
+            first = messages[0]
+            await webhook.edit_message(
+                "@original", content=first.content, embeds=first.embeds, view=_view(first)
+            )
+            for message in messages[1:]:
+                await webhook.send(
+                    content=message.content or discord.utils.MISSING,
+                    embeds=message.embeds,
+                    view=_view(message),
+                    wait=True,
+                )
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("job %s: interaction response unavailable (%s); using the channel", job.id, _code(exc))
+            return False
+        except discord.HTTPException as exc:
+            if exc.status == 401 or exc.code in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN):
+                log.info("job %s: interaction token no longer valid; using the channel", job.id)
+                return False
+            raise self._retry(job, "editing the response", exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._retry(job, "editing the response", exc) from None
+        return True
+
+    async def _post_in_channel(self, job: Job) -> bool:
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        return await self._send_all(job, channel, "posting in the channel", mention=True)
+
+    async def _send_dm(self, job: Job) -> bool:
+        try:
+            dm = await self._client.create_dm(discord.Object(job.user_id))
+        except discord.HTTPException as exc:
+            raise self._retry(job, "opening a DM", exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._retry(job, "opening a DM", exc) from None
+        return await self._send_all(job, dm, "sending a DM", mention=False)
+
+    async def _send_all(
+        self, job: Job, target: discord.abc.Messageable, action: str, *, mention: bool
+    ) -> bool:
+        allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
+        try:
+            for message in render.outcome(job, mention=mention):
+                extra = {"view": message.view} if message.view is not None else {}
+                await target.send(
+                    content=message.content, embeds=message.embeds, allowed_mentions=allowed, **extra
+                )
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.info("job %s: %s refused (%s)", job.id, action, _code(exc))
+            if exc.code == CANNOT_DM_USER:
+                raise self._retry(job, action, exc) from None  # the last resort: keep trying later
+            return False
+        except discord.HTTPException as exc:
+            raise self._retry(job, action, exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._retry(job, action, exc) from None
+        return True
+
+    def _retry(self, job: Job, action: str, exc: BaseException) -> _Retry:
+        log.warning("job %s: Discord failed while %s (%s); will retry", job.id, action, _code(exc))
+        return _Retry()
+
+
+def _view(message: render.Message) -> discord.ui.View:
+    return message.view if message.view is not None else discord.utils.MISSING
+
+
+def _code(exc: BaseException) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return f"HTTP {exc.status}, code {exc.code}"
+    return type(exc).__name__

@@ -1,0 +1,99 @@
+"""Taking a member's /split request: validate, reserve credits, record the job, wake the runner."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Protocol
+
+from bot.credits import CreditService
+from bot.errors import InsufficientCredits, InvalidTrackId, TooManyJobsInFlight
+from bot.models import Job, NewJob
+from bot.product import Mode
+from bot.store import Refusal, Store
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 100
+
+
+def clean_track_id(option: str, value: str) -> str:
+    """Return the id stripped, or raise `InvalidTrackId` saying what is wrong with it."""
+    value = value.strip()
+    if not value:
+        raise InvalidTrackId(option, "is empty.")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidTrackId(
+            option, f"is too long ({len(value)} characters; ids have at most {MAX_ID_LENGTH})."
+        )
+    if any(ch.isspace() for ch in value):
+        raise InvalidTrackId(option, "contains spaces; paste the id alone.")
+    if not value.isprintable():
+        raise InvalidTrackId(option, "contains characters that cannot be part of an id.")
+    return value
+
+
+class Scheduler(Protocol):
+    def schedule(self, job_id: int, delay: float = 0.0) -> None: ...
+
+
+class SplitService:
+    def __init__(self, store: Store, credits: CreditService, scheduler: Scheduler) -> None:
+        self._store = store
+        self._credits = credits
+        self._scheduler = scheduler
+
+    async def reserve(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        mode: Mode,
+        task_id: str,
+        audio_id: str,
+        application_id: int | None = None,
+        interaction_token: str | None = None,
+        interaction_expires_at: float | None = None,
+    ) -> Job:
+        """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not.
+
+        The job waits until `start` hands it to the runner, so the caller can show its own
+        "queued" message first.
+        """
+        new = NewJob(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            mode=mode,
+            source_task_id=clean_track_id("task_id", task_id),
+            audio_id=clean_track_id("audio_id", audio_id),
+            cost=mode.cost,
+            callback_token=secrets.token_urlsafe(24),
+            application_id=application_id,
+            interaction_token=interaction_token,
+            interaction_expires_at=interaction_expires_at,
+        )
+        reservation = await self._store.reserve_job(
+            new, starting=self._credits.default_credits, max_in_flight=self._credits.jobs_per_member
+        )
+        if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
+            raise InsufficientCredits(new.cost, reservation.balance)
+        if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
+            raise TooManyJobsInFlight(self._credits.jobs_per_member, reservation.balance)
+        job = reservation.job
+        assert job is not None
+        log.info(
+            "job %s guild=%s member=%s mode=%s: reserved %s credits (balance now %s)",
+            job.id,
+            job.guild_id,
+            job.user_id,
+            job.mode,
+            job.cost,
+            reservation.balance,
+        )
+        return job
+
+    def start(self, job: Job) -> None:
+        """Hand a reserved job to the runner. (After a restart the runner finds it by itself.)"""
+        self._scheduler.schedule(job.id)

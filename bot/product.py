@@ -1,0 +1,74 @@
+"""What StemBot sells: the separation modes, their prices, the stems and how long links last.
+
+Every number a member sees about a product (cost, stem names, link lifetime) comes from here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+LINK_LIFETIME = timedelta(days=14)
+"""How long the API keeps stem files downloadable. Some provider pages say 15; we promise 14."""
+
+
+class Mode(enum.StrEnum):
+    """A separation product; the value is the API's `type`."""
+
+    SEPARATE_VOCAL = "separate_vocal"
+    SPLIT_STEM = "split_stem"
+
+    @property
+    def cost(self) -> int:
+        return _COSTS[self]
+
+    @property
+    def title(self) -> str:
+        return _TITLES[self]
+
+    @property
+    def choice_label(self) -> str:
+        """The label a member sees in the `/split mode` picker (at most 100 chars)."""
+        return f"{self.title} — {self.cost} credits"
+
+
+_COSTS: dict[Mode, int] = {Mode.SEPARATE_VOCAL: 10, Mode.SPLIT_STEM: 50}
+_TITLES: dict[Mode, str] = {
+    Mode.SEPARATE_VOCAL: "Vocals + instrumental (2 stems)",
+    Mode.SPLIT_STEM: "Full split (up to 12 stems)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stem:
+    """One separated track: its key (snake_case, as in callbacks) and its name for members."""
+
+    key: str
+    name: str
+
+
+STEMS: tuple[Stem, ...] = (
+    Stem("vocal", "Vocals"),
+    Stem("instrumental", "Instrumental"),
+    Stem("backing_vocals", "Backing vocals"),
+    Stem("drums", "Drums"),
+    Stem("bass", "Bass"),
+    Stem("guitar", "Guitar"),
+    Stem("keyboard", "Keyboard"),
+    Stem("piano", "Piano"),
+    Stem("percussion", "Percussion"),
+    Stem("strings", "Strings"),
+    Stem("synth", "Synth"),
+    Stem("fx", "FX"),
+    Stem("brass", "Brass"),
+    Stem("woodwinds", "Woodwinds"),
+)
+STEMS_BY_KEY: dict[str, Stem] = {stem.key: stem for stem in STEMS}
+STEM_ORDER: dict[str, int] = {stem.key: index for index, stem in enumerate(STEMS)}
+
+
+def stem_name(key: str) -> str:
+    """The member-facing name of a stem key; unknown keys are made readable rather than dropped."""
+    stem = STEMS_BY_KEY.get(key)
+    return stem.name if stem else key.replace("_", " ").capitalize()

@@ -1,0 +1,228 @@
+"""Everything a member reads, as Discord embeds, kept within Discord's size limits.
+
+The only module besides the cogs and the Discord client that imports discord.py: it turns jobs,
+balances and errors into messages. Wording lives here; figures come from `bot.product` and the
+job itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import discord
+
+from bot.credits import CreditSummary
+from bot.models import Failure, Job, JobState
+from bot.product import LINK_LIFETIME, Mode, stem_name
+
+# Discord's limits (see shared/discord-notes.md).
+EMBEDS_PER_MESSAGE = 10
+EMBED_DESCRIPTION_LIMIT = 4096
+MESSAGE_EMBED_TOTAL_LIMIT = 6000
+LINK_BUTTON_URL_LIMIT = 512
+BUTTONS_PER_MESSAGE = 25
+
+SUCCESS_COLOUR = discord.Colour.green()
+FAILURE_COLOUR = discord.Colour.red()
+INFO_COLOUR = discord.Colour.blurple()
+WORKING_COLOUR = discord.Colour.gold()
+
+LIFETIME_DAYS = LINK_LIFETIME.days
+
+
+@dataclass(slots=True)
+class Message:
+    """One Discord message's worth of content."""
+
+    content: str | None = None
+    embeds: list[discord.Embed] = field(default_factory=list)
+    view: discord.ui.View | None = None
+
+
+def _timestamp(epoch: float, style: str) -> str:
+    return discord.utils.format_dt(datetime.fromtimestamp(epoch, UTC), style)  # type: ignore[arg-type]
+
+
+def _mention_prefix(job: Job, mention: bool) -> str | None:
+    return f"<@{job.user_id}>" if mention else None
+
+
+# -- /split ---------------------------------------------------------------------------------
+
+
+def bad_input(problem: str) -> discord.Embed:
+    return discord.Embed(
+        title="That doesn't look like a track id",
+        description=f"{problem}\n\nNothing was charged. Both ids come from the track's details in the "
+        "music app: `task_id` is the generation's task id, `audio_id` the id of the one track.",
+        colour=FAILURE_COLOUR,
+    )
+
+
+def refused(reason: str, balance: int) -> discord.Embed:
+    embed = discord.Embed(title="Can't start this split", description=reason, colour=FAILURE_COLOUR)
+    embed.add_field(name="Your balance", value=f"{balance} credits")
+    embed.add_field(name="Prices", value=price_list(), inline=False)
+    embed.set_footer(text="Nothing was charged.")
+    return embed
+
+
+def queued(job: Job, balance: int) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"Splitting: {job.mode.title}",
+        description="Queued. This message will show your download links when the stems are ready "
+        "(usually one to three minutes).",
+        colour=WORKING_COLOUR,
+    )
+    _describe_job(embed, job)
+    embed.set_footer(text=f"Job #{job.id} · {job.cost} credits reserved · {balance} credits left")
+    return embed
+
+
+def processing(job: Job) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"Splitting: {job.mode.title}",
+        description="The separation service is working on your track. This message will show your "
+        "download links when the stems are ready.",
+        colour=WORKING_COLOUR,
+    )
+    _describe_job(embed, job)
+    embed.set_footer(text=f"Job #{job.id} · {job.cost} credits reserved")
+    return embed
+
+
+def _describe_job(embed: discord.Embed, job: Job) -> None:
+    embed.add_field(name="Task id", value=f"`{job.source_task_id}`")
+    embed.add_field(name="Audio id", value=f"`{job.audio_id}`")
+
+
+def outcome(job: Job, *, mention: bool = False) -> list[Message]:
+    """The messages that tell the member how a finished job ended."""
+    if job.state is JobState.SUCCEEDED:
+        return stems_ready(job, mention=mention)
+    return [failed(job, mention=mention)]
+
+
+def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
+    """The download links, packed into as few embeds and messages as Discord's limits allow."""
+    expires = job.links_expire_at or (job.finished_at or 0) + LINK_LIFETIME.total_seconds()
+    title = f"Your stems are ready: {job.mode.title}"
+    warning = (
+        f"⚠️ **Download within {LIFETIME_DAYS} days.** The links expire {_timestamp(expires, 'R')} "
+        f"({_timestamp(expires, 'f')}) and cannot be renewed."
+    )
+    footer = f"Job #{job.id} · {job.cost} credits charged · audio id {job.audio_id}"
+    # Room for the lines once the title (with a part number), warning and footer are counted.
+    description_budget = EMBED_DESCRIPTION_LIMIT - len(warning) - 2
+    message_budget = (
+        MESSAGE_EMBED_TOTAL_LIMIT - len(title) - len(" (part 10 of 10)") - len(footer) - len(warning) - 2
+    )
+
+    groups: list[list[list[str]]] = [[[]]]  # messages -> embeds -> lines
+    used = 0  # characters of lines in the current message
+    for line in (_stem_line(stem.key, stem.url) for stem in job.stems):
+        message = groups[-1]
+        cost = len(line) + 1
+        fits_message = used + cost <= message_budget
+        if fits_message and sum(len(x) + 1 for x in message[-1]) + cost <= description_budget:
+            message[-1].append(line)
+            used += cost
+        elif fits_message and len(message) < EMBEDS_PER_MESSAGE:
+            message.append([line])
+            used += cost
+        else:
+            groups.append([[line]])
+            used = cost
+
+    messages: list[Message] = []
+    for index, group in enumerate(groups, start=1):
+        part = f" (part {index} of {len(groups)})" if len(groups) > 1 else ""
+        embeds = [discord.Embed(description="\n".join(lines), colour=SUCCESS_COLOUR) for lines in group]
+        embeds[0].title = title + part
+        embeds[-1].description = f"{embeds[-1].description}\n\n{warning}".lstrip()
+        embeds[-1].set_footer(text=footer)
+        messages.append(Message(embeds=embeds))
+    messages[0].content = _mention_prefix(job, mention)
+    messages[-1].view = _link_buttons(job)
+    return messages
+
+
+def _stem_line(key: str, url: str) -> str:
+    line = f"**{stem_name(key)}**: [download]({_markdown_url(url)})"
+    if len(line) > EMBED_DESCRIPTION_LIMIT - 400:
+        return f"**{stem_name(key)}**: the link is too long for Discord; ask a moderator for job details."
+    return line
+
+
+def _markdown_url(url: str) -> str:
+    return url.replace("(", "%28").replace(")", "%29")
+
+
+def _link_buttons(job: Job) -> discord.ui.View | None:
+    if not job.stems or len(job.stems) > BUTTONS_PER_MESSAGE:
+        return None
+    if any(len(stem.url) > LINK_BUTTON_URL_LIMIT for stem in job.stems):
+        return None  # the text links above carry them
+    view = discord.ui.View(timeout=None)
+    for stem in job.stems:
+        view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
+    return view
+
+
+_FAILURE_TEXT: dict[Failure, str] = {
+    Failure.INVALID_IDS: "The separation service doesn't recognise this track. Check that `task_id` and "
+    "`audio_id` were copied from the same generation, then try again.",
+    Failure.INPUT_TOO_LONG: "This track is too long for the separation service.",
+    Failure.SEPARATION_FAILED: "The separation service tried but couldn't split this track.",
+    Failure.TIMED_OUT: "The separation service took far longer than usual, so the bot stopped waiting.",
+    Failure.SERVICE_ACCOUNT: "The separation service isn't accepting jobs from this bot right now (a "
+    "problem with the bot's service account, which the bot's operator has to fix). Please try later.",
+    Failure.SERVICE_ERROR: "The separation service kept answering with errors. Please try again in a "
+    "few minutes.",
+    Failure.UNCONFIRMED: "The connection to the separation service broke while your job was being sent, "
+    "so the bot can't tell whether it started. To be safe it won't send it twice. Please run /split "
+    "again.",
+}
+
+
+def failed(job: Job, *, mention: bool = False) -> Message:
+    failure = job.failure or Failure.SERVICE_ERROR
+    description = _FAILURE_TEXT[failure]
+    if failure is Failure.SEPARATION_FAILED and job.failure_detail:
+        description += f"\nThe service said: “{job.failure_detail[:300]}”"
+    embed = discord.Embed(title="The split didn't work", description=description, colour=FAILURE_COLOUR)
+    embed.add_field(name="Charge", value=f"You were not charged: the {job.cost} credits are back.")
+    _describe_job(embed, job)
+    embed.set_footer(text=f"Job #{job.id}")
+    return Message(content=_mention_prefix(job, mention), embeds=[embed])
+
+
+# -- /credits -------------------------------------------------------------------------------
+
+
+def price_list() -> str:
+    return "\n".join(f"{mode.title}: **{mode.cost}** credits" for mode in Mode)
+
+
+def credits(summary: CreditSummary) -> discord.Embed:
+    embed = discord.Embed(
+        title="Your credits in this server",
+        description=f"**{summary.balance}** credits",
+        colour=INFO_COLOUR,
+    )
+    embed.add_field(name="Prices", value=price_list(), inline=False)
+    embed.add_field(
+        name="Splits running",
+        value=f"{summary.jobs_in_flight} of {summary.jobs_per_member} at once",
+        inline=False,
+    )
+    embed.set_footer(text="Credits are held when a split starts and returned if it fails.")
+    return embed
+
+
+def unexpected_error() -> str:
+    return (
+        "Something went wrong on the bot's side while handling that command. It has been logged. "
+        "If you started a split, its credits are returned automatically if it cannot finish."
+    )

@@ -1,0 +1,370 @@
+"""The job runner: one dispatcher drives every unfinished job through the API and to the member.
+
+The database is the source of truth; the runner keeps only a schedule in memory (a heap of when
+each job next needs attention), rebuilt from the database at start-up. A job whose submit may have
+reached the API but whose answer was never stored is never submitted again (see README,
+"Unconfirmed submissions").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.api import ApiError, SeparationClient, SeparationRecord
+from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
+from bot.product import LINK_LIFETIME
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+INVALID_CALLBACK_BASE = "https://stembot-callback.invalid"
+"""Where callbacks go until the bot receives them itself: a reserved TLD that never resolves."""
+
+MAX_SUBMIT_ATTEMPTS = 6
+"""Transient submit failures tolerated before giving up (maintenance waits for the timeout)."""
+MAX_DELIVERY_ATTEMPTS = 30
+MAX_BACKOFF = 300.0
+MAX_DELIVERY_BACKOFF = 600.0
+
+
+class DeliveryResult(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    result: DeliveryResult
+    via: DeliveryVia | None = None
+
+
+class Deliverer(Protocol):
+    """Shows a job to its member. Implemented by the Discord side."""
+
+    async def deliver(self, job: Job) -> DeliveryOutcome:
+        """Tell the member the finished job's outcome (links or failure)."""
+        ...
+
+    async def show_progress(self, job: Job) -> None:
+        """Best-effort: tell the member the job is now being processed."""
+        ...
+
+
+def failure_for(error: ApiError) -> Failure:
+    if error.maybe_processed:
+        return Failure.UNCONFIRMED
+    if error.account_problem:
+        return Failure.SERVICE_ACCOUNT
+    if error.code == 400:
+        return Failure.INVALID_IDS
+    if error.code == 413:
+        return Failure.INPUT_TOO_LONG
+    return Failure.SERVICE_ERROR
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        client: SeparationClient,
+        *,
+        poll_interval: float,
+        job_timeout: float,
+        callback_base_url: str = INVALID_CALLBACK_BASE,
+        max_concurrency: int = 32,
+        delivery_retry_base: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self.poll_interval = poll_interval
+        self.job_timeout = job_timeout
+        self._callback_base_url = callback_base_url.rstrip("/")
+        self._clock = clock
+        self._delivery_retry_base = delivery_retry_base
+        self._deliverer: Deliverer | None = None
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._heap: list[tuple[float, int, int]] = []
+        self._due: dict[int, float] = {}
+        self._seq = 0
+        self._attempts: dict[int, int] = {}
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def attach(self, deliverer: Deliverer) -> None:
+        self._deliverer = deliverer
+
+    @property
+    def running(self) -> bool:
+        return self._dispatcher is not None and not self._dispatcher.done()
+
+    @property
+    def jobs_in_memory(self) -> int:
+        return len(self._due) + len(self._active)
+
+    async def start(self) -> None:
+        """Resume every job the database says is unfinished or undelivered, then dispatch."""
+        resumed = 0
+        for job in await self._store.jobs_needing_work():
+            if job.state is JobState.SUBMITTING:
+                # The previous process sent (or was sending) the submit and died before storing
+                # the answer. Submitting again could pay twice; we cannot ask the API which task
+                # it made. Refund the member and say so.
+                log.warning(
+                    "job %s guild=%s member=%s mode=%s: submit outcome unknown after restart; "
+                    "refunding (the API may have charged the account once)",
+                    job.id,
+                    job.guild_id,
+                    job.user_id,
+                    job.mode,
+                )
+                await self._fail(job, Failure.UNCONFIRMED, "interrupted while submitting")
+            self.schedule(job.id)
+            resumed += 1
+        if resumed:
+            log.info("Resuming %s job(s) from the database", resumed)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="job-runner")
+        self._dispatcher.add_done_callback(_log_crash)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop dispatching; let in-flight steps finish their database writes, then cancel."""
+        self._stopping = True
+        if self._dispatcher:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        active = list(self._active.values())
+        if active:
+            _, pending = await asyncio.wait(active, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def schedule(self, job_id: int, delay: float = 0.0) -> None:
+        """Ask for `job_id` to be looked at after `delay` seconds (sooner wins)."""
+        due = asyncio.get_running_loop().time() + max(0.0, delay)
+        current = self._due.get(job_id)
+        if current is not None and current <= due:
+            return
+        self._due[job_id] = due
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, job_id))
+        self._wake.set()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            now = loop.time()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, job_id = heapq.heappop(self._heap)
+                if self._due.get(job_id) != due:
+                    continue  # superseded by an earlier schedule
+                if job_id in self._active:
+                    continue  # it reschedules itself when its step ends
+                del self._due[job_id]
+                task = asyncio.create_task(self._step(job_id), name=f"job-{job_id}")
+                self._active[job_id] = task
+                task.add_done_callback(lambda t, j=job_id: self._step_done(j, t))
+            timeout = self._heap[0][0] - now if self._heap else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _step_done(self, job_id: int, task: asyncio.Task[None]) -> None:
+        self._active.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job %s: unexpected error; retrying later", job_id, exc_info=task.exception())
+            if not self._stopping:
+                self.schedule(job_id, self._backoff(job_id))
+
+    async def _step(self, job_id: int) -> None:
+        job = await self._store.get_job(job_id)
+        if job is None:
+            return
+        if job.state is JobState.RESERVED:
+            await self._submit(job)
+        elif job.state is JobState.SUBMITTED:
+            await self._poll(job)
+        elif job.state.finished and job.delivery is Delivery.PENDING:
+            await self._deliver(job)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _submit(self, job: Job) -> None:
+        if self._expired(job):
+            await self._fail(job, Failure.TIMED_OUT, "could not submit before the job timed out")
+            return
+        # Written before the request: if we die while it is on the wire, the restart knows.
+        if not await self._store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING):
+            return
+        try:
+            async with self._limit:
+                api_task_id = await self._client.submit(
+                    task_id=job.source_task_id,
+                    audio_id=job.audio_id,
+                    mode=job.mode,
+                    callback_url=f"{self._callback_base_url}/callback/{job.callback_token}",
+                )
+        except ApiError as error:
+            await self._submit_failed(job, error)
+            return
+        await self._store.transition(
+            job.id,
+            [JobState.SUBMITTING],
+            JobState.SUBMITTED,
+            api_task_id=api_task_id,
+            submitted_at=self._clock(),
+        )
+        self._attempts.pop(job.id, None)
+        self._log(job, "submitted as API task %s", api_task_id)
+        self.schedule(job.id, self.poll_interval)
+        if self._deliverer:
+            submitted = await self._store.get_job(job.id)
+            if submitted is not None:
+                await self._deliverer.show_progress(submitted)
+
+    async def _submit_failed(self, job: Job, error: ApiError) -> None:
+        if error.maybe_processed:
+            self._log(job, "submit outcome unknown (%s); not resubmitting, refunding", error)
+            await self._fail(job, Failure.UNCONFIRMED, str(error))
+            return
+        attempts = self._attempts.get(job.id, 0) + 1
+        if error.retryable and (error.maintenance or attempts < MAX_SUBMIT_ATTEMPTS):
+            self._attempts[job.id] = attempts
+            await self._store.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
+            delay = self._backoff(job.id, maintenance=error.maintenance)
+            self._log(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
+            self.schedule(job.id, delay)
+            return
+        if error.account_problem:
+            log.error(
+                "job %s: the separation API refused our account (%s): check SEPARATION_API_KEY "
+                "and the API account's credits",
+                job.id,
+                error,
+            )
+        await self._fail(job, failure_for(error), str(error))
+
+    async def _poll(self, job: Job) -> None:
+        assert job.api_task_id is not None
+        try:
+            async with self._limit:
+                record = await self._client.record(job.api_task_id)
+        except ApiError as error:
+            if error.retryable or error.maybe_processed:
+                if self._expired(job):
+                    await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
+                    return
+                self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
+                delay = self._backoff(job.id, maintenance=error.maintenance)
+                self._log(job, "poll failed (%s); retry in %.1fs", error, delay)
+                self.schedule(job.id, delay)
+            else:
+                await self._fail(job, failure_for(error), str(error))
+            return
+        self._attempts.pop(job.id, None)
+        if record.succeeded:
+            await self._succeed(job, record)
+        elif record.failed:
+            detail = record.error_message or record.flag
+            await self._fail(job, Failure.SEPARATION_FAILED, detail)
+        elif self._expired(job):
+            await self._fail(job, Failure.TIMED_OUT, f"still {record.flag} at timeout")
+        else:
+            if record.flag != "PENDING":
+                self._log(job, "unexpected successFlag %r; still waiting", record.flag)
+            self.schedule(job.id, self.poll_interval)
+
+    async def _succeed(self, job: Job, record: SeparationRecord) -> None:
+        now = self._clock()
+        finished = record.completed_at if record.completed_at and record.completed_at <= now else now
+        done = await self._store.finish_job(
+            job.id,
+            succeeded=True,
+            stems=record.stems,
+            links_expire_at=finished + LINK_LIFETIME.total_seconds(),
+        )
+        if done is None:
+            return
+        self._log(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
+        await self._deliver_now(done.id)
+
+    async def _fail(self, job: Job, failure: Failure, detail: str) -> None:
+        done = await self._store.finish_job(
+            job.id, succeeded=False, failure=failure, failure_detail=detail[:500]
+        )
+        self._attempts.pop(job.id, None)
+        if done is None:
+            return
+        self._log(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
+        await self._deliver_now(done.id)
+
+    async def _deliver_now(self, job_id: int) -> None:
+        job = await self._store.get_job(job_id)
+        if job is not None and not self._stopping:
+            await self._deliver(job)
+
+    async def _deliver(self, job: Job) -> None:
+        if self._deliverer is None:
+            self.schedule(job.id, 1.0)
+            return
+        outcome = await self._deliverer.deliver(job)
+        if outcome.result is DeliveryResult.DELIVERED:
+            await self._store.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
+            self._log(job, "delivered via %s", outcome.via)
+            return
+        if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
+            await self._store.record_delivery(job.id, Delivery.UNDELIVERABLE)
+            log.error(
+                "job %s guild=%s member=%s: could not reach the member after %s attempts; "
+                "giving up (the result stays in the database)",
+                job.id,
+                job.guild_id,
+                job.user_id,
+                MAX_DELIVERY_ATTEMPTS,
+            )
+            return
+        await self._store.record_delivery(job.id, Delivery.PENDING)
+        delay = min(self._delivery_retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
+        self._log(job, "delivery failed; retry in %.0fs", delay)
+        self.schedule(job.id, delay)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _expired(self, job: Job) -> bool:
+        return self._clock() - job.created_at > self.job_timeout
+
+    def _backoff(self, job_id: int, *, maintenance: bool = False) -> float:
+        attempts = max(1, self._attempts.get(job_id, 1))
+        base = self.poll_interval * (4 if maintenance else 1)
+        return min(base * 2 ** (attempts - 1), MAX_BACKOFF) * random.uniform(0.9, 1.1)
+
+    def _log(self, job: Job, message: str, *args: object) -> None:
+        log.info(
+            "job %s guild=%s member=%s mode=%s: " + message,
+            job.id,
+            job.guild_id,
+            job.user_id,
+            job.mode,
+            *args,
+        )
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("The job runner stopped unexpectedly", exc_info=task.exception())

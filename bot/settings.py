@@ -1,0 +1,172 @@
+"""Settings from the environment (and `.env`, loaded by the composition root).
+
+`load_settings` reads a mapping, never `os.environ` directly, so tests pass their own. A missing or
+invalid setting raises `SettingsError`, whose message is one line naming the setting and what it
+expects; secret values are never part of any message or repr.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+DEFAULT_API_URL = "https://api.sunoapi.org"
+DEFAULT_DATABASE_URL = "sqlite:///data/stembot.db"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; `str()` is one line safe to print."""
+
+
+class Secret:
+    """A string that never shows itself in a repr, str or f-string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    discord_token: Secret
+    api_key: Secret
+    api_url: str = DEFAULT_API_URL
+    database_path: Path = Path("data/stembot.db")
+    default_credits: int = 100
+    poll_interval: float = 10.0
+    job_timeout: float = 30 * 60.0
+    api_timeout: float = 20.0
+    jobs_per_member: int = 2
+    dev_guild_id: int | None = None
+    log_level: int = logging.INFO
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, so logging can scrub them from any line."""
+        return (self.discord_token.reveal(), self.api_key.reveal())
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Build settings from an environment mapping, or raise `SettingsError` on the first problem."""
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def required_secret(name: str, what: str) -> Secret:
+        value = get(name)
+        if value is None:
+            raise SettingsError(f"{name} is required: {what}")
+        if any(ch.isspace() for ch in value):
+            raise SettingsError(f"{name} must not contain spaces (check the value you pasted)")
+        return Secret(value)
+
+    def parsed(name: str, parse: Callable[[str], T], default: T, expected: str) -> T:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be {expected} (got {raw!r})") from None
+
+    return Settings(
+        discord_token=required_secret("DISCORD_TOKEN", "the bot token from the Discord developer portal"),
+        api_key=required_secret("SEPARATION_API_KEY", "the API key of the separation service"),
+        api_url=parsed("SEPARATION_API_URL", _parse_http_url, DEFAULT_API_URL, "an http(s) URL"),
+        database_path=parsed(
+            "DATABASE_URL",
+            _parse_database_url,
+            _parse_database_url(DEFAULT_DATABASE_URL),
+            "a SQLite URL such as sqlite:///data/stembot.db",
+        ),
+        default_credits=parsed(
+            "DEFAULT_CREDITS", _bounded_int(0, 1_000_000), 100, "a whole number from 0 to 1000000"
+        ),
+        poll_interval=parsed(
+            "POLL_INTERVAL_SECONDS", _bounded_float(0.05, 3600), 10.0, "a number of seconds from 0.05 to 3600"
+        ),
+        job_timeout=parsed(
+            "JOB_TIMEOUT_MINUTES",
+            lambda raw: _bounded_float(0.05, 24 * 60)(raw) * 60,
+            30 * 60.0,
+            "a number of minutes from 0.05 to 1440",
+        ),
+        api_timeout=parsed(
+            "API_TIMEOUT_SECONDS", _bounded_float(0.1, 300), 20.0, "a number of seconds from 0.1 to 300"
+        ),
+        jobs_per_member=parsed("JOBS_PER_MEMBER", _bounded_int(1, 100), 2, "a whole number from 1 to 100"),
+        dev_guild_id=parsed("DEV_GUILD_ID", _parse_snowflake, None, "a Discord server id (digits only)"),
+        log_level=parsed("LOG_LEVEL", _parse_log_level, logging.INFO, "DEBUG, INFO, WARNING or ERROR"),
+    )
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:  # also rejects nan
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _parse_http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _parse_database_url(raw: str) -> Path:
+    prefix = "sqlite:///"
+    if not raw.startswith(prefix) or len(raw) == len(prefix):
+        raise ValueError(raw)
+    # sqlite:///relative/path and sqlite:////absolute/path, as in SQLAlchemy.
+    return Path(raw[len(prefix) :])
+
+
+def _parse_snowflake(raw: str) -> int:
+    if not raw.isdigit() or not 15 <= len(raw) <= 21:
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _parse_log_level(raw: str) -> int:
+    level = logging.getLevelName(raw.upper())
+    if not isinstance(level, int):
+        raise ValueError(raw)
+    return level

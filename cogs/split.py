@@ -1,0 +1,102 @@
+"""/split: start a paid separation. Parses options, calls the split service, renders the answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.delivery import token_usable_until
+from bot.errors import InsufficientCredits, InvalidTrackId, StemBotError, TooManyJobsInFlight
+from bot.jobs import MAX_ID_LENGTH, clean_track_id
+from bot.product import Mode
+
+if TYPE_CHECKING:
+    from bot.client import StemBot
+
+log = logging.getLogger(__name__)
+
+TrackId = app_commands.Range[str, 1, MAX_ID_LENGTH]
+MODE_CHOICES = [app_commands.Choice(name=mode.choice_label, value=mode.value) for mode in Mode]
+
+
+class SplitCog(commands.Cog):
+    def __init__(self, bot: StemBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="split", description="Split a track into stems: vocals and instrumental, or up to 12"
+    )
+    @app_commands.describe(
+        task_id="The track's generation task id (in the track's details in the music app)",
+        audio_id="The id of the one track (audio id) from that generation",
+        mode="What to split into (default: vocals + instrumental)",
+    )
+    @app_commands.choices(mode=MODE_CHOICES)
+    @app_commands.guild_only()
+    async def split(
+        self,
+        interaction: discord.Interaction[StemBot],
+        task_id: TrackId,
+        audio_id: TrackId,
+        mode: app_commands.Choice[str] | None = None,
+    ) -> None:
+        """Split a track into stems; the links arrive in this message when they are ready."""
+        # Cheap checks first, answered privately at once: bad input costs nothing.
+        try:
+            clean_track_id("task_id", task_id)
+            clean_track_id("audio_id", audio_id)
+        except InvalidTrackId as error:
+            await interaction.response.send_message(embed=render.bad_input(str(error)), ephemeral=True)
+            return
+        chosen = Mode(mode.value) if mode else Mode.SEPARATE_VOCAL
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+
+        # Public: the result lands here and must outlive the member's client session.
+        await interaction.response.defer(thinking=True)
+        services = self.bot.services
+        try:
+            job = await services.split.reserve(
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                mode=chosen,
+                task_id=task_id,
+                audio_id=audio_id,
+                application_id=interaction.application_id,
+                interaction_token=interaction.token,
+                interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+            )
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        try:
+            balance = (await services.credits.summary(job.guild_id, job.user_id)).balance
+            await interaction.edit_original_response(embed=render.queued(job, balance))
+        except discord.HTTPException as exc:
+            log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
+        finally:
+            # Only now may the runner touch this response, so its edits land after ours.
+            services.split.start(job)
+
+    async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
+        """Swap the public "thinking…" for a private explanation: refusals are nobody else's business."""
+        if isinstance(error, InsufficientCredits | TooManyJobsInFlight):
+            embed = render.refused(str(error), error.balance)
+        else:
+            embed = render.bad_input(str(error))
+        try:
+            # Deleted first: the first follow-up after a defer would otherwise replace the
+            # public "thinking…" message and inherit its visibility.
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            pass
+        await interaction.followup.send(embed=embed, ephemeral=True)
+
+
+async def setup(bot: StemBot) -> None:
+    await bot.add_cog(SplitCog(bot))

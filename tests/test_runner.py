@@ -1,0 +1,304 @@
+"""The job runner wired to a real store and the local API simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.api import SeparationClient
+from bot.credits import CreditService
+from bot.jobs import SplitService
+from bot.models import Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
+from bot.product import Mode
+from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
+from bot.settings import Secret
+from bot.store import Store
+from tests.sim.provider_api import Fault, SeparationApiSimulator
+
+GUILD, MEMBER = 10, 20
+POLL = 0.05
+
+
+class RecordingDeliverer:
+    """Stands in for Discord: records what the member would be shown; can fail on purpose."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.delivered: list[Job] = []
+        self.progress: list[Job] = []
+        self.attempts = 0
+        self.failures = failures
+        self._changed = asyncio.Event()
+
+    async def deliver(self, job: Job) -> DeliveryOutcome:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            return DeliveryOutcome(DeliveryResult.RETRY)
+        self.delivered.append(job)
+        self._changed.set()
+        return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
+
+    async def show_progress(self, job: Job) -> None:
+        self.progress.append(job)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Job]:
+        async with asyncio.timeout(timeout):
+            while len(self.delivered) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.delivered
+
+
+class Harness:
+    def __init__(self, store: Store, sim: SeparationApiSimulator, session: aiohttp.ClientSession) -> None:
+        self.store, self.sim, self.session = store, sim, session
+        self.credits = CreditService(store, default_credits=100, jobs_per_member=10)
+        self.runner: JobRunner | None = None
+        self.deliverer = RecordingDeliverer()
+
+    async def start_runner(
+        self, *, job_timeout: float = 30.0, deliverer: RecordingDeliverer | None = None
+    ) -> JobRunner:
+        client = SeparationClient(self.session, self.sim.base_url, Secret("test-key"), timeout=0.5)
+        self.runner = JobRunner(
+            self.store, client, poll_interval=POLL, job_timeout=job_timeout, delivery_retry_base=0.05
+        )
+        self.deliverer = deliverer or RecordingDeliverer()
+        self.runner.attach(self.deliverer)
+        await self.runner.start()
+        return self.runner
+
+    async def split(self, mode: Mode = Mode.SEPARATE_VOCAL, audio_id: str = "audio-1") -> Job:
+        assert self.runner is not None
+        service = SplitService(self.store, self.credits, self.runner)
+        job = await service.reserve(
+            guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=mode, task_id="gen-1", audio_id=audio_id
+        )
+        service.start(job)
+        return job
+
+    async def balance(self) -> int:
+        return await self.store.balance(GUILD, MEMBER, 100)
+
+    async def ledger_kinds(self, job_id: int) -> list[LedgerKind]:
+        return [e.kind for e in await self.store.ledger(GUILD, MEMBER) if e.job_id == job_id]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SeparationApiSimulator]:
+    async with SeparationApiSimulator(processing_seconds=0.15, callbacks=False) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, sim: SeparationApiSimulator) -> AsyncIterator[Harness]:
+    store = await Store.open(tmp_path / "runner.db")
+    async with aiohttp.ClientSession() as session:
+        h = Harness(store, sim, session)
+        yield h
+        if h.runner:
+            await h.runner.stop()
+    assert await store.ledger_mismatches() == []
+    await store.close()
+
+
+@pytest.mark.parametrize(("mode", "stems"), [(Mode.SEPARATE_VOCAL, 2), (Mode.SPLIT_STEM, 12)])
+async def test_success_delivers_every_stem_and_charges_once(harness: Harness, mode: Mode, stems: int) -> None:
+    await harness.start_runner()
+    job = await harness.split(mode)
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.id == job.id and delivered.state is JobState.SUCCEEDED
+    assert len(delivered.stems) == stems
+    assert delivered.links_expire_at is not None
+    assert len(harness.sim.submits) == 1
+    assert await harness.balance() == 100 - mode.cost
+    assert await harness.ledger_kinds(job.id) == [LedgerKind.RESERVE, LedgerKind.CHARGE]
+    stored = await harness.store.get_job(job.id)
+    assert stored is not None and stored.delivery is Delivery.DELIVERED
+
+
+async def test_member_is_shown_progress_once_submitted(harness: Harness) -> None:
+    await harness.start_runner()
+    await harness.split()
+    await harness.deliverer.wait_for(1)
+    [progress] = harness.deliverer.progress
+    assert progress.state is JobState.SUBMITTED and progress.api_task_id in harness.sim.tasks
+
+
+async def test_polls_at_the_interval_not_in_a_hot_loop(harness: Harness) -> None:
+    harness.sim.processing_seconds = 0.5
+    await harness.start_runner()
+    await harness.split()
+    await harness.deliverer.wait_for(1)
+    # 0.5 s of processing at a 0.05 s interval: about ten polls, certainly not hundreds.
+    assert 5 <= harness.sim.polls() <= 15
+
+
+async def assert_refunded(harness: Harness, failure: Failure) -> Job:
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.FAILED
+    assert delivered.failure is failure
+    assert await harness.balance() == 100
+    assert await harness.ledger_kinds(delivered.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
+    return delivered
+
+
+async def test_unknown_ids_fail_fast_and_refund(harness: Harness) -> None:
+    harness.sim.unknown_ids.add("bogus")
+    await harness.start_runner()
+    await harness.split(audio_id="bogus")
+    await assert_refunded(harness, Failure.INVALID_IDS)
+    assert len(harness.sim.submits) == 1
+
+
+async def test_failed_separation_refunds_with_the_services_reason(harness: Harness) -> None:
+    harness.sim.outcome = "GENERATE_AUDIO_FAILED"
+    await harness.start_runner()
+    await harness.split()
+    job = await assert_refunded(harness, Failure.SEPARATION_FAILED)
+    assert job.failure_detail
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [(401, Failure.SERVICE_ACCOUNT), (429, Failure.SERVICE_ACCOUNT), (413, Failure.INPUT_TOO_LONG),
+     (404, Failure.SERVICE_ERROR), (531, Failure.SERVICE_ERROR)],
+)  # fmt: skip
+async def test_permanent_api_errors_fail_without_retry(harness: Harness, code: int, failure: Failure) -> None:
+    harness.sim.script("submit", Fault("code", code))
+    await harness.start_runner()
+    await harness.split()
+    await assert_refunded(harness, failure)
+    assert len(harness.sim.submits) == 1
+
+
+async def test_job_times_out_and_refunds(harness: Harness) -> None:
+    harness.sim.processing_seconds = 60
+    await harness.start_runner(job_timeout=0.4)
+    await harness.split()
+    await assert_refunded(harness, Failure.TIMED_OUT)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault("code", 405), Fault("code", 430), Fault("code", 455), Fault("code", 500), Fault("html", 502),
+     Fault("http", 503)],
+)  # fmt: skip
+async def test_transient_submit_errors_are_retried_then_succeed_with_one_paid_submit(
+    harness: Harness, fault: Fault
+) -> None:
+    harness.sim.script("submit", fault, fault)
+    await harness.start_runner()
+    job = await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED
+    assert [s.code for s in harness.sim.submits] == [fault.status, fault.status, 200]
+    assert len(harness.sim.tasks) == 1
+    assert await harness.ledger_kinds(job.id) == [LedgerKind.RESERVE, LedgerKind.CHARGE]
+
+
+async def test_transient_poll_errors_are_retried(harness: Harness) -> None:
+    harness.sim.script("record", Fault("code", 500), Fault("garbage"), Fault("html", 502), Fault("code", 455))
+    await harness.start_runner()
+    await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED
+
+
+async def test_server_errors_are_retried_a_bounded_number_of_times(harness: Harness) -> None:
+    harness.sim.script("submit", *[Fault("code", 500)] * (MAX_SUBMIT_ATTEMPTS + 2))
+    await harness.start_runner()
+    await harness.split()
+    await assert_refunded(harness, Failure.SERVICE_ERROR)
+    assert len(harness.sim.submits) == MAX_SUBMIT_ATTEMPTS
+    assert harness.sim.tasks == {}
+
+
+async def test_lost_submit_answer_is_never_resubmitted(harness: Harness) -> None:
+    harness.sim.script("submit", Fault("accept_and_hang", seconds=3))
+    await harness.start_runner()
+    await harness.split()
+    await assert_refunded(harness, Failure.UNCONFIRMED)
+    assert len(harness.sim.submits) == 1
+
+
+async def test_restart_resumes_submitted_job_by_polling_not_resubmitting(harness: Harness) -> None:
+    harness.sim.processing_seconds = 0.6
+    runner = await harness.start_runner()
+    job = await harness.split()
+    async with asyncio.timeout(5):
+        while (current := await harness.store.get_job(job.id)) and current.state is not JobState.SUBMITTED:
+            await asyncio.sleep(0.01)
+    await runner.stop()  # the bot goes away mid-job
+    polls_before = harness.sim.polls()
+
+    await harness.start_runner()  # a new process's runner on the same database
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.id == job.id and delivered.state is JobState.SUCCEEDED
+    assert len(harness.sim.submits) == 1
+    assert harness.sim.polls() > polls_before
+    assert await harness.ledger_kinds(job.id) == [LedgerKind.RESERVE, LedgerKind.CHARGE]
+
+
+async def test_restart_refunds_a_job_interrupted_while_submitting(harness: Harness) -> None:
+    runner = await harness.start_runner()
+    await runner.stop()
+    service = SplitService(harness.store, harness.credits, runner)
+    job = await service.reserve(
+        guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SPLIT_STEM, task_id="g", audio_id="a"
+    )
+    # What a crash between sending the submit and storing its answer leaves behind:
+    assert await harness.store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+
+    await harness.start_runner()
+    delivered = await assert_refunded(harness, Failure.UNCONFIRMED)
+    assert delivered.id == job.id
+    assert harness.sim.submits == []  # never sent again
+
+
+async def test_restart_submits_a_reserved_job_that_never_left(harness: Harness) -> None:
+    runner = await harness.start_runner()
+    await runner.stop()
+    service = SplitService(harness.store, harness.credits, runner)
+    await service.reserve(
+        guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SEPARATE_VOCAL, task_id="g", audio_id="a"
+    )  # reserved, but the process died before scheduling it
+    await harness.start_runner()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED and len(harness.sim.submits) == 1
+
+
+async def test_failed_delivery_is_retried_until_it_succeeds(harness: Harness) -> None:
+    await harness.start_runner(deliverer=RecordingDeliverer(failures=2))
+    job = await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1, timeout=20)
+    assert delivered.id == job.id
+    assert harness.deliverer.attempts == 3
+    stored = await harness.store.get_job(job.id)
+    assert stored is not None and stored.delivery is Delivery.DELIVERED and stored.delivery_attempts == 3
+
+
+async def test_undelivered_result_is_delivered_after_restart(harness: Harness) -> None:
+    runner = await harness.start_runner(deliverer=RecordingDeliverer(failures=1000))
+    job = await harness.split()
+    async with asyncio.timeout(5):
+        while harness.deliverer.attempts == 0:
+            await asyncio.sleep(0.01)
+    await runner.stop()
+    await harness.start_runner()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.id == job.id and delivered.state is JobState.SUCCEEDED
+    assert len(harness.sim.submits) == 1
+
+
+async def test_many_jobs_share_one_dispatcher_and_all_finish(harness: Harness) -> None:
+    harness.credits = CreditService(harness.store, default_credits=100_000, jobs_per_member=1000)
+    await harness.start_runner()
+    jobs = [await harness.split() for _ in range(60)]
+    delivered = await harness.deliverer.wait_for(60, timeout=30)
+    assert sorted(j.id for j in delivered) == sorted(j.id for j in jobs)
+    assert len(harness.sim.submits) == 60
