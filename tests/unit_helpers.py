@@ -1,0 +1,187 @@
+"""Builders shared by the unit tests of the renderer, the cogs and the client.
+
+Plain data and spec'd doubles only: the store and services used with them are the real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from unittest.mock import DEFAULT, AsyncMock, MagicMock, create_autospec
+
+import discord
+
+from bot.models import Delivery, Failure, Job, JobState, StemLink
+from bot.product import Mode
+
+GUILD_ID = 111_111_111_111_111_111
+CHANNEL_ID = 222_222_222_222_222_222
+USER_ID = 333_333_333_333_333_333
+APPLICATION_ID = 444_444_444_444_444_444
+
+# The stems the API returns for each mode (keys as in its callbacks), with the words members read.
+TWO_STEMS = ("vocal", "instrumental")
+TWELVE_STEMS = (
+    "vocal",
+    "backing_vocals",
+    "drums",
+    "bass",
+    "guitar",
+    "keyboard",
+    "percussion",
+    "strings",
+    "synth",
+    "fx",
+    "brass",
+    "woodwinds",
+)
+STEM_WORDS = {
+    "vocal": "Vocals",
+    "instrumental": "Instrumental",
+    "backing_vocals": "Backing vocals",
+    "drums": "Drums",
+    "bass": "Bass",
+    "guitar": "Guitar",
+    "keyboard": "Keyboard",
+    "percussion": "Percussion",
+    "strings": "Strings",
+    "synth": "Synth",
+    "fx": "FX",
+    "brass": "Brass",
+    "woodwinds": "Woodwinds",
+}
+
+FINISHED_AT = 1_760_000_000.0
+LINKS_EXPIRE_AT = FINISHED_AT + 14 * 24 * 3600
+
+
+def stem_url(key: str, length: int) -> str:
+    """A signed-CDN-looking URL of exactly `length` chars, unique to `key` and no substring of another."""
+    head = f"https://cdn.example.com/stems/{key}.mp3?Expires=1761209600&Signature="
+    tail = f"&Key-Pair-Id=K{key.upper()}END"
+    if length < len(head) + len(tail):
+        raise ValueError(f"a URL for {key} needs at least {len(head) + len(tail)} chars")
+    filler = ""
+    seed = key.encode()
+    while len(filler) < length - len(head) - len(tail):
+        seed = hashlib.sha256(seed).digest()
+        filler += seed.hex()
+    return head + filler[: length - len(head) - len(tail)] + tail
+
+
+def make_job(
+    *,
+    job_id: int = 42,
+    mode: Mode = Mode.SPLIT_STEM,
+    state: JobState = JobState.SUCCEEDED,
+    stems: tuple[StemLink, ...] = (),
+    links_expire_at: float | None = LINKS_EXPIRE_AT,
+    failure: Failure | None = None,
+    failure_detail: str | None = None,
+    user_id: int = USER_ID,
+    **overrides: Any,
+) -> Job:
+    job = Job(
+        id=job_id,
+        guild_id=GUILD_ID,
+        channel_id=CHANNEL_ID,
+        user_id=user_id,
+        mode=mode,
+        source_task_id="5c79a1b2e6f04d7a9c3b8e2f1a0d4c6b",
+        audio_id="e231f4a8-6b0d-4c3e-9a7f-1d2b3c4e5f60",
+        cost=mode.cost,
+        state=state,
+        api_task_id="api-task-123",
+        callback_token="callback-token",
+        application_id=APPLICATION_ID,
+        interaction_token="interaction-token",
+        interaction_expires_at=FINISHED_AT,
+        stems=stems,
+        links_expire_at=links_expire_at if state is JobState.SUCCEEDED else None,
+        failure=failure,
+        failure_detail=failure_detail,
+        delivery=Delivery.PENDING,
+        delivery_attempts=0,
+        delivered_via=None,
+        created_at=FINISHED_AT - 120,
+        submitted_at=FINISHED_AT - 110,
+        finished_at=FINISHED_AT,
+        delivered_at=None,
+    )
+    return replace(job, **overrides) if overrides else job
+
+
+def succeeded_job(keys: tuple[str, ...], url_length: int, **overrides: Any) -> Job:
+    mode = Mode.SEPARATE_VOCAL if len(keys) <= 2 else Mode.SPLIT_STEM
+    stems = tuple(StemLink(key, stem_url(key, url_length)) for key in keys)
+    return make_job(mode=mode, stems=stems, **overrides)
+
+
+class RecordingScheduler:
+    """Stands in for the JobRunner where only `schedule` is used; records every call."""
+
+    def __init__(self, events: list[tuple[str, Any]] | None = None) -> None:
+        self.calls: list[tuple[int, float]] = []
+        self.events = events if events is not None else []
+
+    def schedule(self, job_id: int, delay: float = 0.0) -> None:
+        self.calls.append((job_id, delay))
+        self.events.append(("schedule", job_id))
+
+
+def make_interaction(
+    events: list[tuple[str, Any]] | None = None,
+    *,
+    guild_id: int = GUILD_ID,
+    channel_id: int = CHANNEL_ID,
+    user_id: int = USER_ID,
+    token: str = "interaction-token-abc",
+    created_at: datetime | None = None,
+) -> MagicMock:
+    """A `discord.Interaction` double, spec'd so a misspelt or invented method fails the test.
+
+    Every response/followup call is also appended to `events` (name first), so tests can check
+    the order of interaction calls against store and scheduler activity.
+    """
+    interaction = create_autospec(discord.Interaction, instance=True)
+    interaction.response = AsyncMock(spec=discord.InteractionResponse)
+    interaction.response.is_done.return_value = False
+    interaction.followup = AsyncMock(spec=discord.Webhook)
+    interaction.guild_id = guild_id
+    interaction.channel_id = channel_id
+    interaction.user = MagicMock(spec=discord.Member)
+    interaction.user.id = user_id
+    interaction.application_id = APPLICATION_ID
+    interaction.token = token
+    interaction.created_at = created_at or datetime.now(UTC)
+    if events is not None:
+        for name, method in (
+            ("defer", interaction.response.defer),
+            ("send_message", interaction.response.send_message),
+            ("edit_original_response", interaction.edit_original_response),
+            ("delete_original_response", interaction.delete_original_response),
+            ("followup.send", interaction.followup.send),
+        ):
+            method.side_effect = _recorder(events, name)
+    return interaction
+
+
+def _recorder(events: list[tuple[str, Any]], name: str) -> Any:
+    def record(*args: Any, **kwargs: Any) -> Any:
+        events.append((name, kwargs))
+        return DEFAULT
+
+    return record
+
+
+def embed_text(embed: discord.Embed) -> str:
+    """Every piece of text a member reads in an embed, as Discord receives it."""
+    data = embed.to_dict()
+    parts = [data.get("title", ""), data.get("description", "")]
+    for item in data.get("fields", []):
+        parts += [item.get("name", ""), item.get("value", "")]
+    parts.append(data.get("footer", {}).get("text", ""))
+    parts.append(data.get("author", {}).get("name", ""))
+    return "\n".join(p for p in parts if p)
