@@ -11,7 +11,7 @@ import sys
 
 import aiohttp
 import discord
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
 from bot.api import SeparationClient
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    load_dotenv(override=False)  # real environment variables win over .env
+    # The .env of the working directory; real environment variables win over it.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:

@@ -151,7 +151,8 @@ def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
 def _stem_line(key: str, url: str) -> str:
     line = f"**{stem_name(key)}**: [download]({_markdown_url(url)})"
     if len(line) > EMBED_DESCRIPTION_LIMIT - 400:
-        return f"**{stem_name(key)}**: the link is too long for Discord; ask a moderator for job details."
+        # No real stem URL is this long; still, never produce a message Discord would refuse.
+        return f"**{stem_name(key)}**: the service returned a link too long for Discord to show."
     return line
 
 

@@ -91,11 +91,16 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         try:
             return parse(raw)
         except ValueError:
-            raise SettingsError(f"{name} must be {expected} (got {raw!r})") from None
+            # Echo the value to help spot typos, unless it is a secret pasted into the wrong line.
+            shown = "" if raw in secret_values else f" (got {raw!r})"
+            raise SettingsError(f"{name} must be {expected}{shown}") from None
 
+    discord_token = required_secret("DISCORD_TOKEN", "the bot token from the Discord developer portal")
+    api_key = required_secret("SEPARATION_API_KEY", "the API key of the separation service")
+    secret_values = {discord_token.reveal(), api_key.reveal()}
     return Settings(
-        discord_token=required_secret("DISCORD_TOKEN", "the bot token from the Discord developer portal"),
-        api_key=required_secret("SEPARATION_API_KEY", "the API key of the separation service"),
+        discord_token=discord_token,
+        api_key=api_key,
         api_url=parsed("SEPARATION_API_URL", _parse_http_url, DEFAULT_API_URL, "an http(s) URL"),
         database_path=parsed(
             "DATABASE_URL",

@@ -1,0 +1,357 @@
+"""The renderer: what members read, always within Discord's message, embed and component limits."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+import pytest
+
+from bot import render
+from bot.credits import CreditSummary
+from bot.models import Failure, JobState, StemLink
+from bot.product import Mode
+from tests.unit_helpers import (
+    LINKS_EXPIRE_AT,
+    STEM_WORDS,
+    TWELVE_STEMS,
+    TWO_STEMS,
+    USER_ID,
+    embed_text,
+    make_job,
+    stem_url,
+    succeeded_job,
+)
+
+# -- an independent check of Discord's limits (shared/discord-notes.md) -----------------------
+
+CONTENT_MAX = 2000
+EMBEDS_MAX = 10
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+AUTHOR_NAME_MAX = 256
+EMBEDS_TOTAL_MAX = 6000
+ROWS_MAX = 5
+BUTTONS_PER_ROW_MAX = 5
+BUTTONS_MAX = 25
+LINK_URL_MAX = 512
+LABEL_MAX = 80
+CUSTOM_ID_MAX = 100
+LINK_STYLE = 5
+ACTION_ROW, BUTTON = 1, 2
+
+
+def discord_limit_violations(message: render.Message) -> list[str]:
+    """Everything about `message` that Discord would answer with 400, measured on the wire form."""
+    problems: list[str] = []
+    if message.content is not None and len(message.content) > CONTENT_MAX:
+        problems.append(f"content is {len(message.content)} chars")
+    if not message.content and not message.embeds:
+        problems.append("message is empty")
+    if len(message.embeds) > EMBEDS_MAX:
+        problems.append(f"{len(message.embeds)} embeds")
+    total = 0
+    for n, embed in enumerate(message.embeds):
+        data = embed.to_dict()
+        title = data.get("title", "")
+        description = data.get("description", "")
+        footer = data.get("footer", {}).get("text", "")
+        author = data.get("author", {}).get("name", "")
+        fields = data.get("fields", [])
+        if not (title or description or fields):
+            problems.append(f"embed {n} is empty")
+        for label, text, limit in (
+            ("title", title, TITLE_MAX),
+            ("description", description, DESCRIPTION_MAX),
+            ("footer", footer, FOOTER_MAX),
+            ("author", author, AUTHOR_NAME_MAX),
+        ):
+            if len(text) > limit:
+                problems.append(f"embed {n} {label} is {len(text)} chars")
+        if len(fields) > FIELDS_MAX:
+            problems.append(f"embed {n} has {len(fields)} fields")
+        for item in fields:
+            if not 1 <= len(item["name"]) <= FIELD_NAME_MAX:
+                problems.append(f"embed {n} field name is {len(item['name'])} chars")
+            if not 1 <= len(item["value"]) <= FIELD_VALUE_MAX:
+                problems.append(f"embed {n} field value is {len(item['value'])} chars")
+        total += len(title) + len(description) + len(footer) + len(author)
+        total += sum(len(item["name"]) + len(item["value"]) for item in fields)
+    if total > EMBEDS_TOTAL_MAX:
+        problems.append(f"embeds total {total} chars")
+
+    rows = message.view.to_components() if message.view is not None else []
+    if len(rows) > ROWS_MAX:
+        problems.append(f"{len(rows)} action rows")
+    buttons = 0
+    for row in rows:
+        if row["type"] != ACTION_ROW:
+            problems.append(f"top-level component of type {row['type']}")
+            continue
+        if len(row["components"]) > BUTTONS_PER_ROW_MAX:
+            problems.append(f"a row of {len(row['components'])} components")
+        for item in row["components"]:
+            buttons += item["type"] == BUTTON
+            if len(item.get("label") or "") > LABEL_MAX:
+                problems.append(f"button label of {len(item['label'])} chars")
+            if len(item.get("custom_id") or "") > CUSTOM_ID_MAX:
+                problems.append("custom_id too long")
+            if item.get("style") == LINK_STYLE:
+                if "custom_id" in item:
+                    problems.append("link button with a custom_id")
+                if not 1 <= len(item.get("url") or "") <= LINK_URL_MAX:
+                    problems.append(f"link button url of {len(item.get('url') or '')} chars")
+    if buttons > BUTTONS_MAX:
+        problems.append(f"{buttons} buttons")
+    return problems
+
+
+def message_text(message: render.Message) -> str:
+    return "\n".join([message.content or "", *(embed_text(e) for e in message.embeds)])
+
+
+def all_text(messages: list[render.Message]) -> str:
+    return "\n\n".join(message_text(m) for m in messages)
+
+
+def link_buttons(messages: list[render.Message]) -> list[dict]:
+    found = []
+    for message in messages:
+        for row in message.view.to_components() if message.view is not None else []:
+            found += [c for c in row["components"] if c.get("style") == LINK_STYLE]
+    return found
+
+
+STEM_CASES = [
+    pytest.param(TWELVE_STEMS, 400, id="12-stems-400-char-urls"),
+    pytest.param(TWELVE_STEMS, 500, id="12-stems-500-char-urls"),
+    pytest.param(TWELVE_STEMS, 900, id="12-stems-900-char-urls"),
+    pytest.param(TWELVE_STEMS, 2000, id="12-stems-2000-char-urls"),
+    pytest.param(TWELVE_STEMS, 3500, id="12-stems-3500-char-urls"),
+    pytest.param(TWO_STEMS, 120, id="2-stems-short-urls"),
+    pytest.param(tuple(STEM_WORDS), 700, id="13-stems-700-char-urls"),
+]
+
+
+def test_the_limit_check_itself_catches_an_oversized_message():
+    too_big = discord.Embed(title="t" * 257, description="d" * 4097)
+    too_big.add_field(name="n", value="v" * 1025)
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="l" * 81, url="https://x.test/" + "a" * 600))
+    problems = discord_limit_violations(render.Message(content="c" * 2001, embeds=[too_big], view=view))
+    assert len(problems) == 6, problems
+
+
+# -- stems ready -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
+@pytest.mark.parametrize("mention", [False, True], ids=["reply", "mention"])
+def test_stem_messages_fit_every_discord_limit(keys, url_length, mention):
+    messages = render.stems_ready(succeeded_job(keys, url_length), mention=mention)
+
+    assert messages
+    for message in messages:
+        assert discord_limit_violations(message) == []
+
+
+@pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
+def test_every_stem_url_appears_exactly_once_in_the_text(keys, url_length):
+    job = succeeded_job(keys, url_length)
+
+    text = all_text(render.stems_ready(job))
+
+    for stem in job.stems:
+        assert text.count(stem.url) == 1, stem.key
+
+
+@pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
+def test_every_stem_is_named_in_words(keys, url_length):
+    text = all_text(render.stems_ready(succeeded_job(keys, url_length)))
+
+    for key in keys:
+        assert re.search(rf"(?<![\w ]){re.escape(STEM_WORDS[key])}(?![\w ])", text), STEM_WORDS[key]
+    assert not any(key in text.replace(f"/stems/{key}.mp3", "") for key in keys if "_" in key)
+
+
+def test_each_url_is_introduced_by_its_own_stem_name():
+    job = succeeded_job(TWELVE_STEMS, 400)
+
+    text = all_text(render.stems_ready(job))
+
+    for stem in job.stems:
+        line = next(line for line in text.splitlines() if stem.url in line)
+        assert STEM_WORDS[stem.key] in line.split(stem.url)[0]
+
+
+def test_an_unknown_stem_key_is_shown_in_readable_words():
+    job = make_job(stems=(StemLink("lead_guitar", stem_url("lead_guitar", 200)),))
+
+    text = all_text(render.stems_ready(job))
+
+    assert "Lead guitar" in text
+    assert text.count(job.stems[0].url) == 1
+
+
+@pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
+def test_links_expiry_is_shown_relative_and_absolute(keys, url_length):
+    text = all_text(render.stems_ready(succeeded_job(keys, url_length)))
+
+    unix = int(LINKS_EXPIRE_AT)
+    assert f"<t:{unix}:R>" in text
+    assert f"<t:{unix}:f>" in text
+
+
+@pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
+def test_the_14_day_download_warning_is_shown(keys, url_length):
+    text = all_text(render.stems_ready(succeeded_job(keys, url_length)))
+
+    assert re.search(r"\b14 days\b", text)
+    assert "expire" in text.lower()
+
+
+def test_expiry_falls_back_to_14_days_after_finishing_when_unknown():
+    job = succeeded_job(TWO_STEMS, 120, links_expire_at=None)
+
+    text = all_text(render.stems_ready(job))
+
+    assert f"<t:{int(job.finished_at + 14 * 24 * 3600)}:R>" in text
+
+
+@pytest.mark.parametrize(
+    ("keys", "url_length"),
+    [
+        pytest.param(TWELVE_STEMS, 400, id="12-stems-400"),
+        pytest.param(TWELVE_STEMS, 500, id="12-stems-500"),
+        pytest.param(TWELVE_STEMS, 512, id="12-stems-512"),
+        pytest.param(TWO_STEMS, 120, id="2-stems-short"),
+    ],
+)
+def test_link_buttons_carry_every_url_when_all_fit(keys, url_length):
+    job = succeeded_job(keys, url_length)
+
+    buttons = link_buttons(render.stems_ready(job))
+
+    assert sorted(b["url"] for b in buttons) == sorted(s.url for s in job.stems)
+    assert {b["url"]: b["label"] for b in buttons} == {s.url: STEM_WORDS[s.key] for s in job.stems}
+
+
+@pytest.mark.parametrize(
+    ("keys", "url_length"),
+    [
+        pytest.param(TWELVE_STEMS, 513, id="12-stems-513"),
+        pytest.param(TWELVE_STEMS, 900, id="12-stems-900"),
+        pytest.param(TWO_STEMS, 2000, id="2-stems-2000"),
+    ],
+)
+def test_no_link_buttons_when_a_url_is_too_long_for_one(keys, url_length):
+    assert link_buttons(render.stems_ready(succeeded_job(keys, url_length))) == []
+
+
+def test_one_over_long_url_removes_all_link_buttons():
+    job = succeeded_job(TWELVE_STEMS, 300)
+    stems = (*job.stems[:-1], StemLink(job.stems[-1].key, stem_url(job.stems[-1].key, 513)))
+    messages = render.stems_ready(make_job(stems=stems))
+
+    assert link_buttons(messages) == []
+    assert all(all_text(messages).count(s.url) == 1 for s in stems)
+
+
+def test_mention_puts_the_member_mention_in_the_first_message():
+    messages = render.stems_ready(succeeded_job(TWELVE_STEMS, 900), mention=True)
+
+    assert f"<@{USER_ID}>" in (messages[0].content or "")
+
+
+def test_no_mention_without_being_asked():
+    messages = render.stems_ready(succeeded_job(TWELVE_STEMS, 900))
+
+    assert all(f"<@{USER_ID}>" not in message_text(m) for m in messages)
+
+
+def test_outcome_of_a_succeeded_job_is_the_stem_messages():
+    job = succeeded_job(TWO_STEMS, 120)
+
+    messages = render.outcome(job, mention=True)
+
+    assert all(all_text(messages).count(s.url) == 1 for s in job.stems)
+    assert f"<@{USER_ID}>" in (messages[0].content or "")
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+def failed_job(failure: Failure | None, mode: Mode = Mode.SPLIT_STEM, **overrides):
+    return make_job(mode=mode, state=JobState.FAILED, failure=failure, **overrides)
+
+
+@pytest.mark.parametrize("failure", list(Failure))
+@pytest.mark.parametrize("mode", list(Mode))
+def test_failure_message_says_the_member_was_not_charged_and_the_cost(failure, mode):
+    messages = render.outcome(failed_job(failure, mode))
+
+    text = all_text(messages).lower()
+    assert "not charged" in text
+    assert re.search(rf"\b{mode.cost} credits\b", text)
+
+
+@pytest.mark.parametrize("failure", [*Failure, None])
+def test_failure_messages_fit_every_discord_limit(failure):
+    job = failed_job(failure, failure_detail="x" * 5000, source_task_id="t" * 100, audio_id="a" * 100)
+
+    for message in render.outcome(job, mention=True):
+        assert discord_limit_violations(message) == []
+
+
+def test_failure_messages_differ_by_reason():
+    descriptions = {
+        failure: render.failed(failed_job(failure)).embeds[0].to_dict()["description"] for failure in Failure
+    }
+
+    assert len(set(descriptions.values())) == len(Failure)
+
+
+def test_separation_failure_quotes_what_the_service_said():
+    job = failed_job(Failure.SEPARATION_FAILED, failure_detail="audio is silent")
+
+    assert "audio is silent" in all_text(render.outcome(job))
+
+
+@pytest.mark.parametrize("failure", list(Failure))
+def test_mention_puts_the_member_mention_in_a_failure_message(failure):
+    messages = render.outcome(failed_job(failure), mention=True)
+
+    assert f"<@{USER_ID}>" in (messages[0].content or "")
+
+
+# -- /credits ----------------------------------------------------------------------------------
+
+
+def test_credits_embed_shows_the_balance():
+    text = embed_text(render.credits(CreditSummary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
+
+    assert re.search(r"\b73\b", text)
+
+
+def test_credits_embed_shows_each_modes_cost():
+    text = embed_text(render.credits(CreditSummary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
+
+    for mode in Mode:
+        line = next(line for line in text.splitlines() if mode.title in line)
+        assert re.search(rf"\b{mode.cost}\b", line), line
+
+
+def test_credits_embed_shows_jobs_in_flight_against_the_limit():
+    text = embed_text(render.credits(CreditSummary(balance=73, jobs_in_flight=1, jobs_per_member=3)))
+
+    assert re.search(r"\b1 of 3\b", text)
+
+
+def test_credits_embed_fits_every_discord_limit():
+    embed = render.credits(CreditSummary(balance=1_000_000, jobs_in_flight=100, jobs_per_member=100))
+
+    assert discord_limit_violations(render.Message(embeds=[embed])) == []

@@ -1,0 +1,294 @@
+"""Settings from the environment, secret hygiene in messages and logs, and the real entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot
+from bot.logs import RedactingFormatter
+from bot.settings import Settings, SettingsError, load_settings
+
+TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0Mw.GzXyWv.discord-token-Q1w2E3r4T5y6"
+API_KEY = "sk-separation-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+BASE = {"DISCORD_TOKEN": TOKEN, "SEPARATION_API_KEY": API_KEY}
+REPO = Path(bot.__file__).resolve().parent.parent
+
+
+def settings_with(**overrides: str) -> Settings:
+    return load_settings({**BASE, **overrides})
+
+
+def settings_error(env: dict[str, str]) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    return str(caught.value)
+
+
+# -- defaults and valid values -----------------------------------------------------------------
+
+
+def test_defaults_apply_when_only_the_secrets_are_set():
+    settings = load_settings(BASE)
+
+    assert settings.database_path == Path("data/stembot.db")
+    assert settings.default_credits == 100
+    assert settings.api_url == "https://api.sunoapi.org"
+    assert settings.jobs_per_member == 2
+    assert settings.dev_guild_id is None
+    assert settings.log_level == logging.INFO
+
+
+def test_secrets_are_kept_for_use():
+    settings = load_settings(BASE)
+
+    assert settings.discord_token.reveal() == TOKEN
+    assert settings.api_key.reveal() == API_KEY
+
+
+def test_blank_values_count_as_unset():
+    settings = settings_with(DEFAULT_CREDITS="  ", DATABASE_URL="", LOG_LEVEL=" ")
+
+    assert (settings.default_credits, settings.database_path, settings.log_level) == (
+        100,
+        Path("data/stembot.db"),
+        logging.INFO,
+    )
+
+
+def test_fractional_poll_interval_is_accepted():
+    assert settings_with(POLL_INTERVAL_SECONDS="0.5").poll_interval == 0.5
+
+
+def test_job_timeout_is_given_in_minutes():
+    assert settings_with(JOB_TIMEOUT_MINUTES="2").job_timeout == 120.0
+
+
+def test_whole_number_settings_are_read():
+    settings = settings_with(DEFAULT_CREDITS="250", JOBS_PER_MEMBER="5", API_TIMEOUT_SECONDS="7.5")
+
+    assert (settings.default_credits, settings.jobs_per_member, settings.api_timeout) == (250, 5, 7.5)
+
+
+def test_zero_starting_credits_is_allowed():
+    assert settings_with(DEFAULT_CREDITS="0").default_credits == 0
+
+
+def test_api_url_loses_its_trailing_slash():
+    assert settings_with(SEPARATION_API_URL="http://127.0.0.1:8080/").api_url == "http://127.0.0.1:8080"
+
+
+def test_relative_sqlite_url_gives_a_relative_path():
+    assert settings_with(DATABASE_URL="sqlite:///var/bot.db").database_path == Path("var/bot.db")
+
+
+def test_absolute_sqlite_url_gives_an_absolute_path():
+    path = settings_with(DATABASE_URL="sqlite:////abs/x.db").database_path
+
+    assert path == Path("/abs/x.db")
+    assert path.is_absolute()
+
+
+def test_dev_guild_id_is_read_as_a_number():
+    assert settings_with(DEV_GUILD_ID="123456789012345678").dev_guild_id == 123456789012345678
+
+
+@pytest.mark.parametrize(("raw", "level"), [("debug", logging.DEBUG), ("WARNING", logging.WARNING)])
+def test_log_level_is_read_by_name(raw, level):
+    assert settings_with(LOG_LEVEL=raw).log_level == level
+
+
+# -- invalid values ----------------------------------------------------------------------------
+
+INVALID = [
+    ("DEFAULT_CREDITS", "lots"),
+    ("DEFAULT_CREDITS", "-1"),
+    ("DEFAULT_CREDITS", "1000001"),
+    ("DEFAULT_CREDITS", "10.5"),
+    ("JOBS_PER_MEMBER", "0"),
+    ("JOBS_PER_MEMBER", "101"),
+    ("JOBS_PER_MEMBER", "two"),
+    ("POLL_INTERVAL_SECONDS", "soon"),
+    ("POLL_INTERVAL_SECONDS", "0"),
+    ("POLL_INTERVAL_SECONDS", "nan"),
+    ("POLL_INTERVAL_SECONDS", "inf"),
+    ("POLL_INTERVAL_SECONDS", "3601"),
+    ("JOB_TIMEOUT_MINUTES", "0"),
+    ("JOB_TIMEOUT_MINUTES", "forever"),
+    ("API_TIMEOUT_SECONDS", "-5"),
+    ("SEPARATION_API_URL", "api.sunoapi.org"),
+    ("SEPARATION_API_URL", "ftp://api.sunoapi.org"),
+    ("SEPARATION_API_URL", "https://"),
+    ("DATABASE_URL", "postgres://db.example.com/stembot"),
+    ("DATABASE_URL", "data/stembot.db"),
+    ("DATABASE_URL", "sqlite:///"),
+    ("DEV_GUILD_ID", "my-server"),
+    ("DEV_GUILD_ID", "123"),
+    ("DEV_GUILD_ID", "-123456789012345678"),
+    ("LOG_LEVEL", "LOUD"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), INVALID)
+def test_invalid_value_names_its_setting(name, value):
+    message = settings_error({**BASE, name: value})
+
+    assert name in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("name", "value"), INVALID)
+def test_invalid_value_message_holds_no_secret(name, value):
+    message = settings_error({**BASE, name: value})
+
+    assert TOKEN not in message and API_KEY not in message
+
+
+@pytest.mark.parametrize("name", ["DISCORD_TOKEN", "SEPARATION_API_KEY"])
+@pytest.mark.parametrize("missing", ["absent", "blank"])
+def test_missing_secret_names_itself(name, missing):
+    env = dict(BASE)
+    if missing == "absent":
+        del env[name]
+    else:
+        env[name] = "   "
+
+    message = settings_error(env)
+
+    assert name in message
+    other = API_KEY if name == "DISCORD_TOKEN" else TOKEN
+    assert other not in message
+
+
+@pytest.mark.parametrize("name", ["DISCORD_TOKEN", "SEPARATION_API_KEY"])
+def test_secret_with_a_space_is_refused_without_echoing_it(name):
+    message = settings_error({**BASE, name: "first-half-of-secret second-half-of-secret"})
+
+    assert name in message
+    assert "first-half-of-secret" not in message and "second-half-of-secret" not in message
+
+
+def test_a_secret_pasted_into_another_setting_is_not_echoed():
+    message = settings_error({**BASE, "DEFAULT_CREDITS": API_KEY})
+
+    assert "DEFAULT_CREDITS" in message
+    assert API_KEY not in message
+
+
+def test_secrets_are_hidden_from_repr_and_str():
+    settings = load_settings(BASE)
+
+    for text in (repr(settings), str(settings), f"{settings}", f"{settings.discord_token}"):
+        assert TOKEN not in text and API_KEY not in text
+
+
+# -- log redaction -----------------------------------------------------------------------------
+
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDpzZWNyZXQ.tok_en-part"
+
+
+def formatted_record() -> str:
+    formatter = RedactingFormatter("%(levelname)s %(name)s: %(message)s", [TOKEN, API_KEY])
+    try:
+        raise RuntimeError(
+            f"PATCH https://discord.com/api/v10/webhooks/987654321/{INTERACTION_TOKEN}/messages/@original "
+            f"failed using key {API_KEY}"
+        )
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "bot.test",
+        logging.ERROR,
+        __file__,
+        1,
+        "login with %s failed; callback POST /interactions/123456/%s/callback",
+        (TOKEN, INTERACTION_TOKEN),
+        exc_info,
+    )
+    return formatter.format(record)
+
+
+def test_redacting_formatter_scrubs_secrets_from_message_and_traceback():
+    text = formatted_record()
+
+    assert "Traceback" in text and "RuntimeError" in text
+    assert TOKEN not in text
+    assert API_KEY not in text
+
+
+def test_redacting_formatter_scrubs_tokens_in_webhook_and_interaction_paths():
+    text = formatted_record()
+
+    assert INTERACTION_TOKEN not in text
+    assert "/webhooks/987654321/" in text
+    assert "/interactions/123456/" in text
+    assert "********" in text
+
+
+def test_redacting_formatter_leaves_ordinary_lines_alone():
+    formatter = RedactingFormatter("%(message)s", [TOKEN, API_KEY])
+    record = logging.LogRecord("bot", logging.INFO, __file__, 1, "job %s reserved %s credits", (7, 10), None)
+
+    assert formatter.format(record) == "job 7 reserved 10 credits"
+
+
+# -- the real entry point ----------------------------------------------------------------------
+
+
+def stray_dotenv() -> Path | None:
+    """A .env the entry point might read whatever the test's environment says (python-dotenv
+    searches upwards from the calling module's folder)."""
+    for folder in (Path(bot.__file__).resolve().parent, *Path(bot.__file__).resolve().parents):
+        if (folder / ".env").is_file():
+            return folder / ".env"
+    return None
+
+
+def run_bot(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    if (found := stray_dotenv()) is not None:
+        pytest.skip(f"{found} would leak into the entry point's environment")
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_entry_point_without_token_exits_2_naming_it(tmp_path):
+    result = run_bot(tmp_path, SEPARATION_API_KEY=API_KEY)
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DISCORD_TOKEN" in lines[0]
+    assert API_KEY not in result.stderr + result.stdout
+
+
+def test_entry_point_with_bad_default_credits_names_it_without_the_token(tmp_path):
+    result = run_bot(tmp_path, DISCORD_TOKEN=TOKEN, SEPARATION_API_KEY=API_KEY, DEFAULT_CREDITS="plenty")
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DEFAULT_CREDITS" in lines[0]
+    assert TOKEN not in result.stderr + result.stdout
+    assert API_KEY not in result.stderr + result.stdout
+
+
+def test_entry_point_reads_dotenv_from_the_working_directory(tmp_path):
+    (tmp_path / ".env").write_text(
+        f"DISCORD_TOKEN={TOKEN}\nSEPARATION_API_KEY={API_KEY}\nDEFAULT_CREDITS=plenty\n", encoding="utf-8"
+    )
+
+    result = run_bot(tmp_path)
+
+    assert result.returncode == 2
+    assert "DEFAULT_CREDITS" in result.stderr
