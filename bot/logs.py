@@ -24,10 +24,16 @@ class RedactingFormatter(logging.Formatter):
         return _TOKEN_IN_PATH.sub(r"\1********", text)
 
 
+def _not_voice_notice(record: logging.LogRecord) -> bool:
+    # StemBot has no voice features; discord.py's "voice will NOT be supported" only confuses.
+    return "voice will NOT be supported" not in record.getMessage()
+
+
 def configure_logging(level: int, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", secrets))
     root = logging.getLogger()
+    handler.addFilter(_not_voice_notice)
     root.handlers[:] = [handler]
     root.setLevel(level)
     # discord.py's per-request chatter is noise at INFO; its warnings and errors still show.

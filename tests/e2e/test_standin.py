@@ -1,0 +1,577 @@
+"""Tests of the Discord stand-in, with bench/baseline_bot.py as a real discord.py bot process."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import aiohttp
+import pytest
+
+from tests.e2e.discord_standin import (
+    DEFAULT_APP_PERMISSIONS,
+    DEFAULT_USER_ID,
+    BotProcess,
+    DiscordStandIn,
+)
+
+BASELINE = "bench.baseline_bot:main"
+SPLIT = {"task_id": "t-1", "audio_id": "a-1"}
+EXPECTED = "Split t-1 of a-1: queued"
+
+
+@pytest.fixture
+async def standin():
+    s = DiscordStandIn()
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def spawn_bot(standin):
+    """Start the baseline bot (or another target) and wait until it is ready."""
+    bots: list[BotProcess] = []
+
+    async def spawn(target: str = BASELINE, sessions: int = 1) -> BotProcess:
+        bot = await standin.spawn(target, python=sys.executable)
+        bots.append(bot)
+        try:
+            await standin.wait_ready(timeout=20, sessions=sessions)
+        except TimeoutError as exc:
+            raise AssertionError(f"bot not ready: {exc}\n--- bot output ---\n{bot.output()}") from None
+        return bot
+
+    yield spawn
+    for bot in bots:
+        await bot.stop()
+        print(f"--- output of {bot.target} (pid {bot.pid}) ---\n{bot.output()}")
+        bot.cleanup()
+
+
+def assert_clean(standin: DiscordStandIn) -> None:
+    assert standin.rejected == []
+    assert standin.unhandled == []
+    assert standin.internal_errors == []
+
+
+# ------------------------------------------------------------------------------------------
+# With the real bot process
+# ------------------------------------------------------------------------------------------
+
+
+async def test_split_roundtrip(standin, spawn_bot):
+    await spawn_bot()
+
+    # Login, sync and identify happened as discord.py does them.
+    methods = [(r.method, r.path, r.status) for r in standin.requests]
+    assert ("GET", "/users/@me", 200) in methods
+    assert ("GET", "/oauth2/applications/@me", 200) in methods
+    assert len(standin.sync_calls) == 1
+    assert standin.sync_calls[0].guild_id is None
+    (cmd,) = standin.global_commands
+    assert cmd["name"] == "split"
+    assert [(o["name"], o["type"]) for o in cmd["options"]] == [("task_id", 3), ("audio_id", 3)]
+    assert standin.gateway_connections[0]["v"] == "10"
+    assert standin.gateway_connections[0]["compress"] in ("zlib-stream", "zstd-stream")
+    assert standin.identifies[0]["intents"] > 0
+
+    rec = await standin.invoke("split", SPLIT, user_id=42)
+    msg = await rec.wait_for_edit(lambda m: m.content == EXPECTED, timeout=5)
+
+    assert rec.payload["data"]["options"] == [
+        {"name": "task_id", "type": 3, "value": "t-1"},
+        {"name": "audio_id", "type": 3, "value": "a-1"},
+    ]
+    assert [a.type for a in rec.acks] == [5]
+    assert rec.ack_latency is not None and rec.ack_latency < 1.0
+    assert not rec.ephemeral and not msg.loading
+    assert len(msg.edits) == 1 and msg.edits[0].at >= rec.acks[0].at
+    assert rec.visible_text() == EXPECTED
+    assert rec.visible_text(include_ephemeral=False) == EXPECTED
+    assert not rec.did_not_respond
+    calls = [(r.method, r.status) for r in standin.requests if str(rec.id) in r.path]
+    assert calls == [("POST", 200), ("PATCH", 200)]  # the token embeds the interaction id
+    assert_clean(standin)
+
+
+async def test_many_concurrent_interactions(standin, spawn_bot):
+    await spawn_bot()
+    recs = [
+        await standin.invoke("split", {"task_id": f"t{i}", "audio_id": "a"}, user_id=1000 + i)
+        for i in range(50)
+    ]
+    for i, rec in enumerate(recs):
+        await rec.wait_for_edit(lambda m, i=i: m.content == f"Split t{i} of a: queued", timeout=10)
+    assert len({r.token for r in recs}) == 50
+    assert max(r.ack_latency for r in recs) < 3.0
+    assert_clean(standin)
+
+
+@pytest.mark.parametrize("close_code", [None, 4000])
+async def test_gateway_drop_resumes(standin, spawn_bot, close_code):
+    await spawn_bot()
+    first = await standin.invoke("split", SPLIT)
+    await first.wait_for_edit(timeout=5)
+
+    await standin.drop_gateway(close_code)
+    # Dispatched while the bot is disconnected: buffered and replayed on RESUME.
+    during = await standin.invoke("split", {"task_id": "during", "audio_id": "x"})
+    await standin.wait_for(lambda: standin.resumes >= 1, timeout=10)
+    await during.wait_for_edit(lambda m: "during" in m.content, timeout=10)
+
+    after = await standin.invoke("split", {"task_id": "after", "audio_id": "x"})
+    await after.wait_for_edit(lambda m: "after" in m.content, timeout=5)
+    assert standin.session_count == 1  # resumed, not re-identified
+    assert len(standin.gateway_connections) == 2
+    assert_clean(standin)
+
+
+async def test_expired_token_edit_fails(standin, spawn_bot):
+    await spawn_bot()
+    standin.token_max_age = 0.0  # every webhook call counts as later than the token's life
+    rec = await standin.invoke("split", SPLIT)
+    err = await rec.wait_for_error(timeout=5)
+
+    assert (err.method, err.status, err.code) == ("PATCH", 401, 50027)
+    assert err.message == "Invalid Webhook Token"
+    assert [a.type for a in rec.acks] == [5]  # the defer itself worked
+    assert rec.original is not None and rec.original.loading and not rec.edits
+    assert rec.visible_text() == "StemBot is thinking..."
+    assert ("PATCH", 401) in [(r.method, r.status) for r in standin.requests]
+
+
+async def test_rate_limit_is_honoured(standin, spawn_bot):
+    # Bot-token route (HTTPClient) at start, and webhook route (interaction edit) later.
+    standin.rate_limit_next(1, retry_after=0.3, route_contains="PUT /applications/")
+    await spawn_bot()
+    puts = [r for r in standin.requests if r.method == "PUT"]
+    assert [r.status for r in puts] == [429, 200]
+    assert puts[1].at - puts[0].at >= 0.28
+
+    standin.rate_limit_next(1, retry_after=0.3, route_contains="PATCH /webhooks/")
+    rec = await standin.invoke("split", SPLIT)
+    await rec.wait_for_edit(lambda m: m.content == EXPECTED, timeout=5)
+    patches = [r for r in standin.requests if r.method == "PATCH"]
+    assert [r.status for r in patches] == [429, 200]
+    assert patches[1].at - patches[0].at >= 0.28
+    assert standin.invalid_request_count == 2
+    assert_clean(standin)
+
+
+async def test_bot_restart_keeps_commands(standin, spawn_bot):
+    first = await spawn_bot()
+    await first.stop()
+    await spawn_bot(sessions=2)
+    assert len(standin.sync_calls) == 2
+    assert standin.sync_calls[0].commands[0]["id"] == standin.sync_calls[1].commands[0]["id"]
+    rec = await standin.invoke("split", SPLIT)
+    await rec.wait_for_edit(lambda m: m.content == EXPECTED, timeout=5)
+    assert_clean(standin)
+
+
+# ------------------------------------------------------------------------------------------
+# Protocol details with a raw client (no bot process)
+# ------------------------------------------------------------------------------------------
+
+
+class RawBot:
+    """Just enough of a gateway client to receive dispatches, plus raw REST calls."""
+
+    def __init__(self, standin: DiscordStandIn, http: aiohttp.ClientSession) -> None:
+        self.standin = standin
+        self.http = http
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.seq = 0
+        self.session_id = ""
+
+    async def recv(self) -> dict:
+        assert self.ws is not None
+        frame = json.loads(await self.ws.receive_str(timeout=5))
+        if frame.get("s"):
+            assert frame["s"] == self.seq + 1, "sequence numbers must increase by one"
+            self.seq = frame["s"]
+        return frame
+
+    async def connect(self, *, resume: bool = False) -> list[dict]:
+        self.ws = await self.http.ws_connect(self.standin.gateway_url + "?v=10&encoding=json")
+        hello = await self.recv()
+        assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] == 41250
+        if resume:
+            d = {"token": self.standin.token, "session_id": self.session_id, "seq": self.seq}
+            await self.ws.send_json({"op": 6, "d": d})
+            frames = []
+            while not frames or frames[-1].get("t") != "RESUMED":
+                frames.append(await self.recv())
+            return frames
+        await self.ws.send_json({"op": 2, "d": {"token": self.standin.token, "intents": 1}})
+        ready = await self.recv()
+        guild = await self.recv()
+        self.session_id = ready["d"]["session_id"]
+        return [ready, guild]
+
+    async def next_interaction(self) -> dict:
+        while True:
+            frame = await self.recv()
+            if frame.get("t") == "INTERACTION_CREATE":
+                return frame["d"]
+
+    async def call(self, method: str, path: str, payload=None, *, auth: bool = False):
+        headers = {"Authorization": f"Bot {self.standin.token}"} if auth else {}
+        url = self.standin.rest_base + path
+        async with self.http.request(method, url, json=payload, headers=headers) as resp:
+            ctype = resp.headers.get("Content-Type")
+            body = await resp.json() if ctype == "application/json" else await resp.text()
+            return resp.status, body
+
+
+@pytest.fixture
+async def raw(standin):
+    async with aiohttp.ClientSession() as http:
+        bot = RawBot(standin, http)
+        await bot.connect()
+        standin.set_commands(
+            [
+                {
+                    "name": "split",
+                    "description": "Split",
+                    "options": [
+                        {"name": "task_id", "type": 3, "description": "t", "required": True},
+                        {"name": "count", "type": 4, "description": "n", "min_value": 1},
+                    ],
+                }
+            ]
+        )
+        await standin.wait_ready(timeout=5)
+        yield bot
+        if bot.ws is not None:
+            await bot.ws.close()
+
+
+async def test_ready_and_interaction_payload(standin, raw):
+    assert standin.identifies and standin.ready
+    rec = await standin.invoke("split", {"task_id": "x", "count": 2}, user_id=77, roles=[555], permissions=8)
+    data = await raw.next_interaction()
+    assert data["id"] == str(rec.id) and data["token"] == rec.token
+    assert data["attachment_size_limit"] == standin.attachment_size_limit
+    assert data["app_permissions"] == str(DEFAULT_APP_PERMISSIONS)
+    assert data["member"]["user"]["id"] == "77"
+    assert data["member"]["roles"] == ["555"] and data["member"]["permissions"] == "8"
+    assert data["data"]["options"][1] == {"name": "count", "type": 4, "value": 2}
+    assert data["guild_id"] == str(standin.guild_id)
+    assert data["channel"]["id"] == str(standin.channel_id)
+    assert rec.dispatched_at is not None
+    with pytest.raises(ValueError, match="missing required"):
+        await standin.invoke("split", {"count": 2})
+    with pytest.raises(ValueError, match="outside"):
+        await standin.invoke("split", {"task_id": "x", "count": 0})
+    with pytest.raises(LookupError):
+        await standin.invoke("nope")
+
+
+async def test_callback_rules_and_followups(standin, raw):
+    rec = await standin.invoke("split", {"task_id": "x"})
+    cb = f"/interactions/{rec.id}/{rec.token}/callback?with_response=1"
+    status, body = await raw.call("POST", cb, {"type": 5, "data": {"flags": 64}})
+    assert status == 200
+    assert body["resource"]["type"] == 5
+    assert body["interaction"]["response_message_loading"] is True
+    assert body["interaction"]["response_message_ephemeral"] is True
+    assert body["resource"]["message"]["flags"] == 64 | 128
+
+    status, body = await raw.call("POST", cb, {"type": 4, "data": {"content": "again"}})
+    assert (status, body["code"]) == (400, 40060)
+
+    wh = f"/webhooks/{standin.application_id}/{rec.token}"
+    # The first follow-up after a defer fills the deferred message (stays ephemeral).
+    status, body = await raw.call("POST", wh + "?wait=true", {"content": "first"})
+    assert status == 200 and body["id"] == str(rec.original.id)
+    assert rec.original.content == "first" and rec.original.ephemeral and not rec.followups
+    status, body = await raw.call("POST", wh + "?wait=1", {"content": "public", "flags": 0})
+    assert status == 200 and rec.followups[0].content == "public"
+    status, _ = await raw.call("POST", wh + "?wait=1", {"content": "secret", "flags": 64})
+    assert status == 200 and rec.followups[1].ephemeral
+    status, body = await raw.call(
+        "PATCH", wh + "/messages/%40original", {"embeds": [{"title": "T", "description": "D"}]}
+    )
+    assert status == 200 and body["content"] == "first" and body["embeds"][0]["title"] == "T"
+    status, _ = await raw.call("DELETE", wh + f"/messages/{rec.followups[0].id}")
+    assert status == 204
+    assert rec.visible_text() == "first\nT\nD\nsecret"
+    assert rec.visible_text(include_ephemeral=False) == ""
+
+    rec.expire_token()
+    status, body = await raw.call("PATCH", wh + "/messages/@original", {"content": "late"})
+    assert (status, body["code"]) == (401, 50027)
+    status, body = await raw.call("PATCH", f"/webhooks/{standin.application_id}/nope/messages/1")
+    assert (status, body["code"]) == (404, 10015)
+    assert standin.rejected == []
+
+
+async def test_ack_deadline_and_unanswered(standin, raw):
+    standin.ack_deadline = 0.0
+    rec = await standin.invoke("split", {"task_id": "x"})
+    status, body = await raw.call("POST", f"/interactions/{rec.id}/{rec.token}/callback", {"type": 5})
+    assert (status, body["code"]) == (404, 10062)
+    assert rec.did_not_respond
+    assert rec.visible_text() == "The application did not respond"
+
+
+async def test_validation_rejections(standin, raw):
+    rec = await standin.invoke("split", {"task_id": "x"})
+    cb = f"/interactions/{rec.id}/{rec.token}/callback"
+    bad_payloads = [
+        {"content": "x" * 2001},
+        {"embeds": [{"title": "t"}] * 11},
+        {"embeds": [{"title": "x" * 257}]},
+        {"embeds": [{"description": "x" * 4097}]},
+        {"embeds": [{"fields": [{"name": "n", "value": "v"}] * 26}]},
+        {"embeds": [{"fields": [{"name": "n", "value": "x" * 1025}]}]},
+        {"embeds": [{"fields": [{"name": "x" * 257, "value": "v"}]}]},
+        {"embeds": [{"footer": {"text": "x" * 2049}}]},
+        {"embeds": [{"description": "x" * 4000}, {"description": "x" * 2001}]},
+        {
+            "components": [
+                {
+                    "type": 1,
+                    "components": [{"type": 2, "style": 5, "label": "l", "url": "https://x/" + "a" * 503}],
+                }
+            ]
+        },
+        {
+            "components": [
+                {"type": 1, "components": [{"type": 2, "style": 1, "label": "x" * 81, "custom_id": "c"}]}
+            ]
+        },
+        {
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 1, "label": "b", "custom_id": f"c{i}"} for i in range(6)
+                    ],
+                }
+            ]
+        },
+        {
+            "components": [
+                {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": f"r{i}"}]}
+                for i in range(6)
+            ]
+        },
+        {"content": ""},
+    ]
+    for payload in bad_payloads:
+        status, body = await raw.call("POST", cb, {"type": 4, "data": payload})
+        assert status == 400, payload
+        assert body["code"] in (50035, 50006), body
+        if body["code"] == 50035:
+            assert body["message"] == "Invalid Form Body" and body["errors"]
+    assert len(standin.rejected) == len(bad_payloads)
+    assert not rec.acks
+
+    ok = {
+        "content": "x" * 2000,
+        "embeds": [{"title": "t", "fields": [{"name": "n", "value": "x" * 1024}]}],
+        "components": [
+            {
+                "type": 1,
+                "components": [{"type": 2, "style": 5, "label": "x" * 80, "url": "https://x/" + "a" * 502}],
+            }
+        ],
+    }
+    status, body = await raw.call("POST", cb + "?with_response=1", {"type": 4, "data": ok})
+    assert status == 200, body
+    assert "x" * 80 in rec.visible_text() and "https://x/" in rec.visible_text()
+
+
+async def test_channels_dms_and_faults(standin, raw):
+    cid = standin.channel_id
+    status, body = await raw.call("GET", f"/channels/{cid}", auth=True)
+    assert status == 200 and body["type"] == 0 and body["guild_id"] == str(standin.guild_id)
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages", {"content": f"<@{DEFAULT_USER_ID}> done"}, auth=True
+    )
+    assert status == 200 and body["author"]["bot"] is True
+    (msg,) = standin.channel_messages(cid)
+    assert msg.pinged_user_ids == [DEFAULT_USER_ID]
+    status, _ = await raw.call("POST", f"/channels/{cid}/messages", {"content": "x"})
+    assert status == 401  # bot routes need the token
+
+    standin.channel_forbidden.add(cid)
+    status, body = await raw.call("POST", f"/channels/{cid}/messages", {"content": "x"}, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    assert status == 200 and dm["type"] == 1 and dm["recipients"][0]["id"] == "99"
+    dm_messages = f"/channels/{dm['id']}/messages"
+    status, _ = await raw.call("POST", dm_messages, {"content": "hi"}, auth=True)
+    assert status == 200 and [m.content for m in standin.dm_messages(99)] == ["hi"]
+    standin.dms_closed.add(99)
+    status, body = await raw.call("POST", f"/channels/{dm['id']}/messages", {"content": "hi"}, auth=True)
+    assert (status, body["code"]) == (403, 50007)
+
+    standin.fail_next(500, 0, route_contains="/users/@me")
+    status, _ = await raw.call("GET", "/users/@me", auth=True)
+    assert status == 500
+    status, _ = await raw.call("GET", "/users/@me", auth=True)
+    assert status == 200
+    status, _ = await raw.call("GET", "/nothing/here", auth=True)
+    assert status == 404 and standin.unhandled == [("GET", "/nothing/here")]
+
+
+async def test_raw_resume_replays_missed_dispatches(standin, raw):
+    await raw.ws.close()
+    await standin.wait_for(lambda: not standin.ready, timeout=5)
+    rec = await standin.invoke("split", {"task_id": "x"})
+    assert rec.dispatched_at is None
+    frames = await raw.connect(resume=True)
+    assert [f["t"] for f in frames] == ["INTERACTION_CREATE", "RESUMED"]
+    assert rec.dispatched_at is not None
+    assert standin.resumes == 1
+
+
+async def test_component_click_and_autocomplete(standin, raw):
+    rec = await standin.invoke("split", {"task_id": "x"})
+    button = {"type": 2, "style": 1, "label": "Retry", "custom_id": "retry:42"}
+    data = {"content": "failed", "components": [{"type": 1, "components": [button]}]}
+    cb = f"/interactions/{rec.id}/{rec.token}/callback"
+    status, _ = await raw.call("POST", cb, {"type": 4, "data": data})
+    assert status == 204
+
+    click = await standin.click(rec.original, "retry:42", user_id=9)
+    await raw.next_interaction()  # the /split one
+    payload = await raw.next_interaction()
+    assert payload["type"] == 3
+    assert payload["data"] == {"custom_id": "retry:42", "component_type": 2}
+    assert payload["message"]["id"] == str(rec.original.id)
+    status, _ = await raw.call(
+        "POST",
+        f"/interactions/{click.id}/{click.token}/callback",
+        {"type": 7, "data": {"content": "retrying", "components": []}},
+    )
+    assert status == 204
+    assert click.original is rec.original and rec.content == "retrying" and not rec.components
+
+    auto = await standin.autocomplete("split", {"task_id": "ab"}, focused="task_id")
+    payload = await raw.next_interaction()
+    assert payload["type"] == 4
+    focused = {"name": "task_id", "type": 3, "value": "ab", "focused": True}
+    assert payload["data"]["options"] == [focused]
+    choices = [{"name": "abc", "value": "abc"}]
+    cb = f"/interactions/{auto.id}/{auto.token}/callback"
+    status, _ = await raw.call("POST", cb, {"type": 8, "data": {"choices": choices}})
+    assert status == 204 and auto.choices == choices
+    assert_clean(standin)
+
+
+async def test_bad_token_is_refused(standin):
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(standin.gateway_url)
+        assert json.loads(await ws.receive_str(timeout=5))["op"] == 10
+        await ws.send_json({"op": 2, "d": {"token": "wrong"}})
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4004
+        await ws.close()
+        async with http.get(standin.rest_base + "/users/@me") as resp:
+            assert resp.status == 401
+            assert resp.headers["Content-Type"] == "application/json"
+
+
+# ------------------------------------------------------------------------------------------
+# The delivery paths the product uses, with a real discord.py bot defined here
+# (spawned as tests.e2e.test_standin:delivery_bot_main)
+# ------------------------------------------------------------------------------------------
+
+
+def delivery_bot_main() -> None:
+    import io
+    import os
+
+    import discord
+    from discord import app_commands
+
+    guild = discord.Object(int(os.environ["STANDIN_GUILD_ID"]))
+
+    class DeliveryBot(discord.Client):
+        def __init__(self) -> None:
+            super().__init__(intents=discord.Intents.default())
+            self.tree = app_commands.CommandTree(self)
+
+        async def setup_hook(self) -> None:
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+
+    bot = DeliveryBot()
+
+    @bot.tree.command(name="deliver", description="Exercise the delivery paths")
+    @app_commands.describe(mode="reply or defer")
+    async def deliver(interaction: discord.Interaction, mode: str, count: int = 1) -> None:
+        if mode == "reply":
+            await interaction.response.send_message(f"reply x{count}", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        roles = ",".join(r.name for r in interaction.user.roles if not r.is_default())
+        hook = discord.Webhook.partial(interaction.application_id, interaction.token, client=bot)
+        await hook.edit_message("@original", content=f"edited via partial; roles={roles}")
+        view = discord.ui.View()
+        view.add_item(discord.ui.Button(label="Download", url="https://cdn.example/stem.wav"))
+        await interaction.followup.send(
+            embed=discord.Embed(title="Stems", description="4 stems"), view=view, ephemeral=True
+        )
+        channel = bot.get_partial_messageable(interaction.channel_id)
+        await channel.send(
+            f"{interaction.user.mention} your stems are ready",
+            allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
+        )
+        data = io.BytesIO(b"stem-bytes")
+        file = discord.File(data, "stems.txt")
+        await interaction.followup.send("file", file=file, ephemeral=True)
+        dm = await bot.create_dm(discord.Object(interaction.user.id))
+        try:
+            await dm.send("dm copy")
+        except discord.Forbidden as exc:
+            await interaction.followup.send(f"dm failed {exc.code}", ephemeral=True)
+
+    bot.run(os.environ["DISCORD_TOKEN"], log_handler=None)
+
+
+async def test_product_delivery_paths(standin):
+    bot = await standin.spawn(
+        "tests.e2e.test_standin:delivery_bot_main",
+        extra_env={"STANDIN_GUILD_ID": str(standin.guild_id)},
+    )
+    try:
+        await standin.wait_ready(timeout=20)
+        assert [c.guild_id for c in standin.sync_calls] == [standin.guild_id]
+        assert standin.guild_commands()[0]["name"] == "deliver"
+
+        reply = await standin.invoke("deliver", {"mode": "reply", "count": 3})
+        msg = await reply.wait_for_response(timeout=5)
+        assert msg.content == "reply x3" and msg.ephemeral and [a.type for a in reply.acks] == [4]
+
+        standin.dms_closed.add(5)
+        role = standin.add_role("Stem Club")
+        rec = await standin.invoke("deliver", {"mode": "defer"}, user_id=5, roles=[role])
+        assert rec.payload["data"]["guild_id"] == str(standin.guild_id)
+        failed = await rec.wait_for_followup(lambda m: "dm failed" in m.content, timeout=5)
+        assert failed.content == "dm failed 50007" and failed.ephemeral
+        assert rec.ephemeral and rec.content == "edited via partial; roles=Stem Club"
+        assert rec.followups[0].embeds[0]["title"] == "Stems"
+        text = rec.visible_text()
+        assert "Stems\n4 stems\nDownload\nhttps://cdn.example/stem.wav" in text
+        assert rec.visible_text(include_ephemeral=False) == ""
+        (upload,) = [m for m in rec.followups if m.content == "file"]
+        assert [(a["filename"], a["size"]) for a in upload.attachments] == [("stems.txt", 10)]
+        (notice,) = standin.channel_messages()
+        assert notice.content == "<@5> your stems are ready" and notice.pinged_user_ids == [5]
+        assert standin.dm_messages(5) == []
+
+        rec2 = await standin.invoke("deliver", {"mode": "defer"}, user_id=6)
+        await rec2.wait_for_followup(timeout=5)
+        await standin.wait_for_dm(6, lambda m: m.content == "dm copy", timeout=5)
+        assert_clean(standin)
+    finally:
+        await bot.stop()
+        print(bot.output())
+        bot.cleanup()
