@@ -7,6 +7,7 @@ rate limits) is reported as RETRY so the runner tries again later: a result is n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 INTERACTION_TOKEN_LIFETIME = 15 * 60.0
 TOKEN_SAFETY_MARGIN = 60.0
 """Stop using a token a minute before Discord does, so a slow edit never races its expiry."""
+
+PROGRESS_TIMEOUT = 10.0
 
 # Discord error codes meaning "this route will not work for this job", not "try later".
 UNKNOWN_WEBHOOK = 10015
@@ -59,7 +62,9 @@ class DiscordDeliverer:
         if not self._token_usable(job):
             return
         try:
-            await self._webhook(job).edit_message("@original", embed=render.processing(job))
+            # Bounded: the job's next poll waits for this step, and progress is only a nicety.
+            async with asyncio.timeout(PROGRESS_TIMEOUT):
+                await self._webhook(job).edit_message("@original", embed=render.processing(job))
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
 

@@ -97,6 +97,7 @@ class JobRunner:
         self._seq = 0
         self._attempts: dict[int, int] = {}
         self._active: dict[int, asyncio.Task[None]] = {}
+        self._waiting: set[int] = set()  # came due while their previous step was still running
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
@@ -174,7 +175,8 @@ class JobRunner:
                 if self._due.get(job_id) != due:
                     continue  # superseded by an earlier schedule
                 if job_id in self._active:
-                    continue  # it reschedules itself when its step ends
+                    self._waiting.add(job_id)  # due while its step runs: re-armed when it ends
+                    continue
                 del self._due[job_id]
                 task = asyncio.create_task(self._step(job_id), name=f"job-{job_id}")
                 self._active[job_id] = task
@@ -187,6 +189,11 @@ class JobRunner:
 
     def _step_done(self, job_id: int, task: asyncio.Task[None]) -> None:
         self._active.pop(job_id, None)
+        if job_id in self._waiting:
+            self._waiting.discard(job_id)
+            due = self._due.pop(job_id, None)
+            if due is not None:
+                self.schedule(job_id, due - asyncio.get_running_loop().time())
         if not task.cancelled() and task.exception() is not None:
             log.error("job %s: unexpected error; retrying later", job_id, exc_info=task.exception())
             if not self._stopping:

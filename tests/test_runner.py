@@ -26,7 +26,8 @@ POLL = 0.05
 class RecordingDeliverer:
     """Stands in for Discord: records what the member would be shown; can fail on purpose."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, progress_seconds: float = 0.0) -> None:
+        self.progress_seconds = progress_seconds
         self.delivered: list[Job] = []
         self.progress: list[Job] = []
         self.attempts = 0
@@ -43,6 +44,7 @@ class RecordingDeliverer:
         return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
 
     async def show_progress(self, job: Job) -> None:
+        await asyncio.sleep(self.progress_seconds)
         self.progress.append(job)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Job]:
@@ -302,3 +304,12 @@ async def test_many_jobs_share_one_dispatcher_and_all_finish(harness: Harness) -
     delivered = await harness.deliverer.wait_for(60, timeout=30)
     assert sorted(j.id for j in delivered) == sorted(j.id for j in jobs)
     assert len(harness.sim.submits) == 60
+
+
+async def test_a_poll_due_while_the_job_is_still_busy_is_not_lost(harness: Harness) -> None:
+    # Discord is slow to show progress: the first poll comes due before that step ends.
+    harness.sim.processing_seconds = 0.05
+    await harness.start_runner(deliverer=RecordingDeliverer(progress_seconds=0.3))
+    job = await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1, timeout=5)
+    assert delivered.id == job.id and delivered.state is JobState.SUCCEEDED
