@@ -12,25 +12,36 @@ import enum
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from bot import economy
+from bot.economy import RefillSchedule
 from bot.models import (
+    SERVER_WIDE,
     UNFINISHED_STATES,
+    Adjustment,
+    AllowanceRule,
+    AllowanceUpdate,
+    Balance,
+    CreditSummary,
     Delivery,
     DeliveryVia,
+    EconomySettings,
     Failure,
+    HistoryPage,
     Job,
     JobState,
     LedgerEntry,
     LedgerKind,
     NewJob,
+    Period,
     StemLink,
 )
 from bot.product import Mode
@@ -43,6 +54,8 @@ Clock = Callable[[], float]
 class Refusal(enum.StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+    BLOCKED = "blocked"
+    COOLDOWN = "cooldown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +66,35 @@ class Reservation:
     balance: int
     in_flight: int
     refusal: Refusal | None = None
+    jobs_per_member: int = 0  # the limit in force in this server
+    retry_at: float | None = None  # COOLDOWN: when the member may split again
+    blocked_reason: str | None = None  # BLOCKED: what the moderator said, if anything
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    guild_id: int
+    user_id: int
+    balance: Balance
+    period_allowance: int  # this period's full allowance
+    period_start: float  # the last refill (or when the account opened)
+    blocked_reason: str | None
+    blocked: bool = False
+
+
+_TICK = 1e-3  # the smallest step between two moments the store records, in seconds
+
+_SETTINGS_COLUMNS = tuple(f.name for f in fields(EconomySettings))
+_ADJUSTABLE_SETTINGS = frozenset(
+    {
+        "refill_minute",
+        "timezone",
+        "jobs_per_member",
+        "cooldown_seconds",
+        "moderator_role_id",
+        "audit_channel_id",
+    }
+)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -69,6 +111,7 @@ class Store:
         self._conn = conn
         self._lock = asyncio.Lock()
         self._clock = clock
+        self._last_now = 0.0
 
     @classmethod
     async def open(cls, path: Path, clock: Clock = time.time) -> Store:
@@ -87,6 +130,14 @@ class Store:
             await conn.close()
             raise
         return store
+
+    def _now(self) -> float:
+        """The clock, but strictly increasing: two changes never share a moment, so "before" and
+        "after" (an account opened, an allowance applied) are never ambiguous, even if the system
+        clock steps back."""
+        now = max(self._clock(), self._last_now + _TICK)
+        self._last_now = now
+        return now
 
     async def close(self) -> None:
         async with self._lock:
@@ -142,60 +193,260 @@ class Store:
             )
 
     # -- credits ----------------------------------------------------------------------------
+    #
+    # Every method that touches an account first brings it up to date (opens it, or applies the
+    # refill it is due) in the same transaction, using the rules in `bot.economy`. `starting` is
+    # the server's allowance until a moderator sets one (DEFAULT_CREDITS); `role_ids` are the
+    # member's roles, for role allowances.
 
-    async def _ensure_account(
-        self, conn: aiosqlite.Connection, guild_id: int, user_id: int, starting: int
-    ) -> int:
-        """Return the member's balance, opening the account with `starting` credits if new."""
+    async def _economy(
+        self, conn: aiosqlite.Connection, guild_id: int
+    ) -> tuple[EconomySettings, list[AllowanceRule]]:
+        cursor = await conn.execute("SELECT * FROM economy_settings WHERE guild_id = ?", (guild_id,))
+        row = await cursor.fetchone()
+        settings = _economy_settings(row) if row else EconomySettings(guild_id)
         cursor = await conn.execute(
-            "SELECT balance FROM accounts WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            "SELECT role_id, amount, effective_from, refills FROM allowance_rules "
+            "WHERE guild_id = ? ORDER BY effective_from, id",
+            (guild_id,),
+        )
+        rules = [
+            AllowanceRule(r["role_id"], r["amount"], r["effective_from"], bool(r["refills"]))
+            for r in await cursor.fetchall()
+        ]
+        return settings, rules
+
+    async def _current_account(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: int,
+        user_id: int,
+        *,
+        starting: int,
+        role_ids: Sequence[int],
+        now: float,
+    ) -> tuple[_Account, EconomySettings, list[AllowanceRule]]:
+        """The member's account as of `now`: opened with their allowance if new, refilled if due."""
+        settings, rules = await self._economy(conn, guild_id)
+        account = await self._read_account(conn, guild_id, user_id)
+        if account is None:
+            allowance = economy.allowance_at(rules, role_ids, starting, now)
+            await conn.execute(
+                "INSERT INTO accounts (guild_id, user_id, allowance_left, bonus, period_allowance, "
+                "period_start, created_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                (guild_id, user_id, allowance, allowance, now, now),
+            )
+            fresh = _Account(guild_id, user_id, Balance(0, 0), allowance, now, None)
+            await self._move(
+                conn,
+                fresh,
+                LedgerKind.ALLOWANCE,
+                allowance,
+                0,
+                now=now,
+                reason="starting credits",
+                already_applied=True,
+            )
+            return replace(fresh, balance=Balance(allowance, 0)), settings, rules
+        due = economy.refill_due(settings, rules, role_ids, since=account.period_start, now=now)
+        if due is None:
+            return account, settings, rules
+        allowance = economy.allowance_at(rules, role_ids, starting, due)
+        change = allowance - account.balance.allowance_left
+        after = await self._move(
+            conn,
+            account,
+            LedgerKind.REFILL,
+            change,
+            0,
+            now=due,
+            period_allowance=allowance,
+            period_start=due,
+            record=change != 0,
+        )
+        assert after is not None
+        return replace(account, balance=after, period_allowance=allowance, period_start=due), settings, rules
+
+    async def _read_account(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> _Account | None:
+        cursor = await conn.execute(
+            "SELECT * FROM accounts WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
         row = await cursor.fetchone()
-        if row is not None:
-            return int(row["balance"])
-        now = self._clock()
-        await conn.execute(
-            "INSERT INTO accounts (guild_id, user_id, balance, created_at) VALUES (?, ?, ?, ?)",
-            (guild_id, user_id, starting, now),
+        if row is None:
+            return None
+        return _Account(
+            guild_id,
+            user_id,
+            Balance(row["allowance_left"], row["bonus"]),
+            row["period_allowance"],
+            row["period_start"],
+            row["blocked_reason"] if row["blocked_at"] is not None else None,
+            blocked=row["blocked_at"] is not None,
         )
-        await conn.execute(
-            "INSERT INTO ledger (guild_id, user_id, kind, amount, balance_after, reason, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (guild_id, user_id, LedgerKind.ALLOWANCE, starting, starting, "starting credits", now),
-        )
-        return starting
 
-    async def balance(self, guild_id: int, user_id: int, starting: int) -> int:
-        async with self._transaction() as conn:
-            return await self._ensure_account(conn, guild_id, user_id, starting)
+    async def _move(
+        self,
+        conn: aiosqlite.Connection,
+        account: _Account,
+        kind: LedgerKind,
+        allowance_change: int,
+        bonus_change: int,
+        *,
+        now: float,
+        job_id: int | None = None,
+        actor_id: int | None = None,
+        reason: str | None = None,
+        period_allowance: int | None = None,
+        period_start: float | None = None,
+        record: bool = True,
+        already_applied: bool = False,
+    ) -> Balance | None:
+        """Change the member's balance and write its ledger row; the one way credits move.
 
-    async def jobs_in_flight(self, guild_id: int, user_id: int) -> int:
-        rows = await self._fetchall(
-            "SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN (?, ?, ?)",
-            (guild_id, user_id, *UNFINISHED_STATES),
-        )
-        return int(rows[0]["n"])
-
-    async def reserve_job(self, new: NewJob, *, starting: int, max_in_flight: int) -> Reservation:
-        """Atomically: open the account if needed, check the in-flight limit, take the cost with
-        a conditional update, and record the job and its reserve ledger row."""
-        async with self._transaction() as conn:
-            balance = await self._ensure_account(conn, new.guild_id, new.user_id, starting)
+        The update is conditional on neither part going below zero, so a spend can never overdraw
+        even if `account` were stale; returns the balance after, or None when it would overdraw.
+        """
+        if not already_applied:
+            assignments = ["allowance_left = allowance_left + ?", "bonus = bonus + ?"]
+            values: list[Any] = [allowance_change, bonus_change]
+            if period_allowance is not None:
+                assignments.append("period_allowance = ?")
+                values.append(period_allowance)
+            if period_start is not None:
+                assignments.append("period_start = ?")
+                values.append(period_start)
             cursor = await conn.execute(
-                "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN (?, ?, ?)",
-                (new.guild_id, new.user_id, *UNFINISHED_STATES),
-            )
-            in_flight = int((await cursor.fetchone())[0])
-            if in_flight >= max_in_flight:
-                return Reservation(None, balance, in_flight, Refusal.TOO_MANY_IN_FLIGHT)
-            cursor = await conn.execute(
-                "UPDATE accounts SET balance = balance - ? "
-                "WHERE guild_id = ? AND user_id = ? AND balance >= ?",
-                (new.cost, new.guild_id, new.user_id, new.cost),
+                f"UPDATE accounts SET {', '.join(assignments)} WHERE guild_id = ? AND user_id = ? "
+                "AND allowance_left >= ? AND bonus >= ?",
+                (*values, account.guild_id, account.user_id, -allowance_change, -bonus_change),
             )
             if cursor.rowcount != 1:
-                return Reservation(None, balance, in_flight, Refusal.INSUFFICIENT_CREDITS)
-            now = self._clock()
+                return None
+        after = Balance(
+            account.balance.allowance_left + allowance_change, account.balance.bonus + bonus_change
+        )
+        if record:
+            await conn.execute(
+                "INSERT INTO ledger (guild_id, user_id, kind, amount, allowance_change, bonus_change, "
+                "balance_after, job_id, actor_id, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account.guild_id,
+                    account.user_id,
+                    kind,
+                    allowance_change + bonus_change,
+                    allowance_change,
+                    bonus_change,
+                    after.total,
+                    job_id,
+                    actor_id,
+                    reason,
+                    now,
+                ),
+            )
+        return after
+
+    async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
+        cursor = await conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN (?, ?, ?)",
+            (guild_id, user_id, *UNFINISHED_STATES),
+        )
+        return int((await cursor.fetchone())[0])
+
+    async def _cooldown_until(
+        self, conn: aiosqlite.Connection, settings: EconomySettings, user_id: int, now: float
+    ) -> float | None:
+        """When the member may start their next split, if a cooldown is running now."""
+        if settings.cooldown_seconds <= 0:
+            return None
+        cursor = await conn.execute(
+            "SELECT MAX(created_at) FROM jobs WHERE guild_id = ? AND user_id = ?",
+            (settings.guild_id, user_id),
+        )
+        last = (await cursor.fetchone())[0]
+        if last is None or now >= last + settings.cooldown_seconds:
+            return None
+        return float(last) + settings.cooldown_seconds
+
+    async def balance(self, guild_id: int, user_id: int, starting: int, role_ids: Sequence[int] = ()) -> int:
+        async with self._transaction() as conn:
+            account, _, _ = await self._current_account(
+                conn, guild_id, user_id, starting=starting, role_ids=role_ids, now=self._now()
+            )
+            return account.balance.total
+
+    async def jobs_in_flight(self, guild_id: int, user_id: int) -> int:
+        async with self._lock:
+            return await self._in_flight(self._conn, guild_id, user_id)
+
+    async def credit_summary(
+        self, guild_id: int, user_id: int, *, starting: int, max_in_flight: int, role_ids: Sequence[int]
+    ) -> CreditSummary:
+        """Everything about the member's credits, as of now. `max_in_flight` is the bot's default
+        limit of splits at once, used unless the server set its own."""
+        async with self._transaction() as conn:
+            now = self._now()
+            account, settings, rules = await self._current_account(
+                conn, guild_id, user_id, starting=starting, role_ids=role_ids, now=now
+            )
+            cursor = await conn.execute(
+                "SELECT COALESCE(SUM(-l.amount), 0) FROM ledger l JOIN jobs j ON j.id = l.job_id "
+                "WHERE l.guild_id = ? AND l.user_id = ? AND l.kind IN (?, ?) AND j.created_at >= ?",
+                (guild_id, user_id, LedgerKind.RESERVE, LedgerKind.REFUND, account.period_start),
+            )
+            spent = int((await cursor.fetchone())[0])
+            in_flight = await self._in_flight(conn, guild_id, user_id)
+            cooldown_until = await self._cooldown_until(conn, settings, user_id, now)
+        return CreditSummary(
+            allowance_left=account.balance.allowance_left,
+            bonus=account.balance.bonus,
+            allowance=account.period_allowance,
+            next_allowance=economy.allowance_at(rules, role_ids, starting),
+            period=settings.period,
+            next_refill_at=economy.RefillSchedule.of(settings).next_refill(max(now, settings.schedule_from)),
+            period_started_at=account.period_start,
+            spent_this_period=spent,
+            jobs_in_flight=in_flight,
+            jobs_per_member=settings.jobs_per_member or max_in_flight,
+            blocked=account.blocked,
+            blocked_reason=account.blocked_reason,
+            next_split_at=cooldown_until,
+        )
+
+    async def reserve_job(
+        self, new: NewJob, *, starting: int, max_in_flight: int, role_ids: Sequence[int] = ()
+    ) -> Reservation:
+        """Atomically: bring the account up to date (open, refill), check the member is not
+        blocked, the in-flight limit and the cooldown, take the cost (allowance first, then bonus)
+        with a conditional update, and record the job and its reserve ledger row, which says how
+        much came from each part so a refund can put it back."""
+        async with self._transaction() as conn:
+            now = self._now()
+            account, settings, _ = await self._current_account(
+                conn, new.guild_id, new.user_id, starting=starting, role_ids=role_ids, now=now
+            )
+            balance = account.balance.total
+            limit = settings.jobs_per_member or max_in_flight
+            in_flight = await self._in_flight(conn, new.guild_id, new.user_id)
+
+            def refused(refusal: Refusal, **extra: Any) -> Reservation:
+                return Reservation(None, balance, in_flight, refusal, jobs_per_member=limit, **extra)
+
+            if account.blocked:
+                return refused(Refusal.BLOCKED, blocked_reason=account.blocked_reason)
+            if in_flight >= limit:
+                return refused(Refusal.TOO_MANY_IN_FLIGHT)
+            cooldown_until = await self._cooldown_until(conn, settings, new.user_id, now)
+            if cooldown_until is not None:
+                return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
+            from_allowance, from_bonus = economy.spend(new.cost, account.balance)
+            cursor = await conn.execute(
+                "UPDATE accounts SET allowance_left = allowance_left - ?, bonus = bonus - ? "
+                "WHERE guild_id = ? AND user_id = ? AND allowance_left >= ? AND bonus >= ?",
+                (from_allowance, from_bonus, new.guild_id, new.user_id, from_allowance, from_bonus),
+            )
+            if cursor.rowcount != 1:
+                return refused(Refusal.INSUFFICIENT_CREDITS)
             cursor = await conn.execute(
                 "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
                 "cost, state, callback_token, application_id, interaction_token, "
@@ -218,14 +469,242 @@ class Store:
             )
             job_id = cursor.lastrowid
             assert job_id is not None
-            await conn.execute(
-                "INSERT INTO ledger (guild_id, user_id, kind, amount, balance_after, job_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (new.guild_id, new.user_id, LedgerKind.RESERVE, -new.cost, balance - new.cost, job_id, now),
+            after = await self._move(
+                conn,
+                account,
+                LedgerKind.RESERVE,
+                -from_allowance,
+                -from_bonus,
+                now=now,
+                job_id=job_id,
+                already_applied=True,
             )
+            assert after is not None
             job = await self._get_job(conn, job_id)
         assert job is not None
-        return Reservation(job, balance - new.cost, in_flight + 1)
+        return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit)
+
+    # -- moderators' corrections ------------------------------------------------------------
+
+    async def grant(
+        self,
+        guild_id: int,
+        user_id: int,
+        amount: int,
+        *,
+        actor_id: int,
+        reason: str | None,
+        starting: int,
+        role_ids: Sequence[int],
+    ) -> Adjustment:
+        """Add `amount` bonus credits, or take `-amount` away (bonus first, then allowance).
+        Refused (nothing changes, `after` is None) if the balance would go below zero."""
+        async with self._transaction() as conn:
+            now = self._now()
+            account, _, _ = await self._current_account(
+                conn, guild_id, user_id, starting=starting, role_ids=role_ids, now=now
+            )
+            before = account.balance
+            if amount >= 0:
+                from_allowance, from_bonus = 0, amount
+            elif -amount > before.total:
+                return await self._adjustment(conn, account, None)
+            else:
+                taken_allowance, taken_bonus = economy.take_away(-amount, before)
+                from_allowance, from_bonus = -taken_allowance, -taken_bonus
+            after = await self._move(
+                conn,
+                account,
+                LedgerKind.GRANT,
+                from_allowance,
+                from_bonus,
+                now=now,
+                actor_id=actor_id,
+                reason=reason,
+            )
+            return await self._adjustment(conn, account, after)
+
+    async def set_balance(
+        self,
+        guild_id: int,
+        user_id: int,
+        amount: int,
+        *,
+        actor_id: int,
+        reason: str | None,
+        starting: int,
+        role_ids: Sequence[int],
+    ) -> Adjustment:
+        """Set the balance to exactly `amount`: allowance up to this period's allowance, the rest bonus."""
+        async with self._transaction() as conn:
+            now = self._now()
+            account, _, _ = await self._current_account(
+                conn, guild_id, user_id, starting=starting, role_ids=role_ids, now=now
+            )
+            target = economy.set_to(amount, account.period_allowance)
+            after = await self._move(
+                conn,
+                account,
+                LedgerKind.SET,
+                target.allowance_left - account.balance.allowance_left,
+                target.bonus - account.balance.bonus,
+                now=now,
+                actor_id=actor_id,
+                reason=reason,
+            )
+            return await self._adjustment(conn, account, after)
+
+    async def reset_balance(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        actor_id: int,
+        reason: str | None,
+        starting: int,
+        role_ids: Sequence[int],
+    ) -> Adjustment:
+        """Back to this period's full allowance, bonus cleared."""
+        async with self._transaction() as conn:
+            now = self._now()
+            account, _, _ = await self._current_account(
+                conn, guild_id, user_id, starting=starting, role_ids=role_ids, now=now
+            )
+            after = await self._move(
+                conn,
+                account,
+                LedgerKind.RESET,
+                account.period_allowance - account.balance.allowance_left,
+                -account.balance.bonus,
+                now=now,
+                actor_id=actor_id,
+                reason=reason,
+            )
+            return await self._adjustment(conn, account, after)
+
+    async def _adjustment(
+        self, conn: aiosqlite.Connection, account: _Account, after: Balance | None
+    ) -> Adjustment:
+        in_flight = await self._in_flight(conn, account.guild_id, account.user_id)
+        return Adjustment(account.balance, after, in_flight)
+
+    async def set_blocked(
+        self,
+        guild_id: int,
+        user_id: int,
+        blocked: bool,
+        *,
+        actor_id: int,
+        reason: str | None,
+        starting: int,
+        role_ids: Sequence[int],
+    ) -> bool:
+        """Block or unblock the member from starting splits; a ledger row (amount 0) records who and
+        why. Returns False, changing nothing, if they already were."""
+        async with self._transaction() as conn:
+            now = self._now()
+            account, _, _ = await self._current_account(
+                conn, guild_id, user_id, starting=starting, role_ids=role_ids, now=now
+            )
+            if account.blocked == blocked:
+                return False
+            await conn.execute(
+                "UPDATE accounts SET blocked_at = ?, blocked_by = ?, blocked_reason = ? "
+                "WHERE guild_id = ? AND user_id = ?",
+                (
+                    now if blocked else None,
+                    actor_id if blocked else None,
+                    reason if blocked else None,
+                    guild_id,
+                    user_id,
+                ),
+            )
+            kind = LedgerKind.BLOCK if blocked else LedgerKind.UNBLOCK
+            await self._move(
+                conn, account, kind, 0, 0, now=now, actor_id=actor_id, reason=reason, already_applied=True
+            )
+            return True
+
+    # -- economy settings --------------------------------------------------------------------
+
+    async def economy(self, guild_id: int) -> tuple[EconomySettings, list[AllowanceRule]]:
+        """The server's settings and its allowance decisions, oldest first."""
+        async with self._lock:
+            return await self._economy(self._conn, guild_id)
+
+    async def update_economy_settings(
+        self, guild_id: int, changes: Mapping[str, Any], *, actor_id: int
+    ) -> tuple[EconomySettings, EconomySettings]:
+        """Change some of the server's settings (names as in `EconomySettings`; None clears one).
+        Returns the settings before and after. A new refill time or time zone applies from the next
+        refill under it; a refill that was already due is still given (see `economy.carry_refill`)."""
+        unknown = set(changes) - _ADJUSTABLE_SETTINGS
+        if unknown:
+            raise ValueError(f"not adjustable settings: {sorted(unknown)}")
+        async with self._transaction() as conn:
+            now = self._now()
+            before, _ = await self._economy(conn, guild_id)
+            after = replace(before, **changes)
+            if RefillSchedule.of(after) != RefillSchedule.of(before):
+                after = replace(after, schedule_from=now, carried_refill_at=economy.carry_refill(before, now))
+            await self._save_economy_settings(conn, after, actor_id=actor_id, now=now)
+            return before, after
+
+    async def set_allowance(
+        self,
+        guild_id: int,
+        amount: int,
+        *,
+        role_id: int,
+        period: Period | None,
+        apply_now: bool,
+        actor_id: int,
+        starting: int,
+    ) -> AllowanceUpdate:
+        """Record an allowance decision for the server (`role_id` SERVER_WIDE) or a role, and the
+        server's period if given. It applies from the next refill, or, with `apply_now`, refills
+        everyone it concerns now."""
+        async with self._transaction() as conn:
+            now = self._now()
+            before, rules = await self._economy(conn, guild_id)
+            previous = economy.current_rules(rules).get(role_id, starting if role_id == SERVER_WIDE else 0)
+            after = before
+            if period is not None and period is not before.period:
+                after = replace(
+                    before,
+                    period=period,
+                    schedule_from=now,
+                    carried_refill_at=economy.carry_refill(before, now),
+                )
+                await self._save_economy_settings(conn, after, actor_id=actor_id, now=now)
+            await conn.execute(
+                "INSERT INTO allowance_rules (guild_id, role_id, amount, effective_from, refills, "
+                "actor_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (guild_id, role_id, amount, now, int(apply_now), actor_id, now),
+            )
+        return AllowanceUpdate(
+            role_id=role_id,
+            amount=amount,
+            previous_amount=previous,
+            period=after.period,
+            previous_period=before.period,
+            applied_now=apply_now,
+            next_refill_at=RefillSchedule.of(after).next_refill(now),
+        )
+
+    async def _save_economy_settings(
+        self, conn: aiosqlite.Connection, settings: EconomySettings, *, actor_id: int, now: float
+    ) -> None:
+        columns = [name for name in _SETTINGS_COLUMNS if name != "guild_id"]
+        await conn.execute(
+            f"INSERT INTO economy_settings (guild_id, {', '.join(columns)}, updated_by, updated_at) "
+            f"VALUES ({', '.join('?' for _ in range(len(columns) + 3))}) ON CONFLICT (guild_id) DO UPDATE "
+            f"SET {', '.join(f'{c} = excluded.{c}' for c in columns)}, "
+            "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (settings.guild_id, *(getattr(settings, c) for c in columns), actor_id, now),
+        )
+
+    # -- the ledger -------------------------------------------------------------------------
 
     async def ledger(self, guild_id: int, user_id: int) -> list[LedgerEntry]:
         """The member's ledger, oldest first."""
@@ -234,14 +713,52 @@ class Store:
         )
         return [_ledger_entry(row) for row in rows]
 
+    async def history_page(
+        self, guild_id: int, user_id: int, *, page: int, page_size: int, newest_id: int | None = None
+    ) -> HistoryPage:
+        """One page of the member's credit changes, newest first. Zero-amount `charge` rows (a held
+        cost becoming spent) are left out: the `reserve` row already shows the credits leaving.
+        Pass the first page's `newest_id` to later pages so rows added meanwhile don't shift them."""
+        async with self._lock:
+            if newest_id is None:
+                cursor = await self._conn.execute(
+                    "SELECT COALESCE(MAX(id), 0) FROM ledger WHERE guild_id = ? AND user_id = ?",
+                    (guild_id, user_id),
+                )
+                newest_id = int((await cursor.fetchone())[0])
+            where = "guild_id = ? AND user_id = ? AND id <= ? AND kind != ?"
+            params = (guild_id, user_id, newest_id, LedgerKind.CHARGE)
+            cursor = await self._conn.execute(f"SELECT COUNT(*) FROM ledger WHERE {where}", params)
+            total = int((await cursor.fetchone())[0])
+            pages = max(1, -(-total // page_size))
+            page = min(max(page, 0), pages - 1)
+            cursor = await self._conn.execute(
+                f"SELECT * FROM ledger WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                (*params, page_size, page * page_size),
+            )
+            entries = tuple(_ledger_entry(row) for row in await cursor.fetchall())
+        return HistoryPage(entries, page, pages, total, newest_id)
+
     async def ledger_mismatches(self) -> list[tuple[int, int, int, int]]:
-        """Accounts whose balance differs from the sum of their ledger: (guild, user, balance, sum)."""
+        """Where the ledger and the balances disagree, as (guild, user, balance, ledger total):
+        accounts whose allowance or bonus part differs from the sum of its ledger changes, and
+        ledger rows whose `balance_after` is not the running total of the rows up to them."""
         rows = await self._fetchall(
-            "SELECT a.guild_id, a.user_id, a.balance, COALESCE(SUM(l.amount), 0) AS total "
-            "FROM accounts a LEFT JOIN ledger l ON l.guild_id = a.guild_id AND l.user_id = a.user_id "
-            "GROUP BY a.guild_id, a.user_id HAVING a.balance != total"
+            "SELECT a.guild_id, a.user_id, a.allowance_left + a.bonus AS balance, "
+            "COALESCE(SUM(l.amount), 0) AS total FROM accounts a "
+            "LEFT JOIN ledger l ON l.guild_id = a.guild_id AND l.user_id = a.user_id "
+            "GROUP BY a.guild_id, a.user_id "
+            "HAVING a.allowance_left != COALESCE(SUM(l.allowance_change), 0) "
+            "OR a.bonus != COALESCE(SUM(l.bonus_change), 0)"
         )
-        return [(r["guild_id"], r["user_id"], r["balance"], r["total"]) for r in rows]
+        found = [(r["guild_id"], r["user_id"], r["balance"], r["total"]) for r in rows]
+        rows = await self._fetchall(
+            "SELECT guild_id, user_id, balance_after, running FROM (SELECT guild_id, user_id, "
+            "balance_after, SUM(amount) OVER (PARTITION BY guild_id, user_id ORDER BY id) AS running "
+            "FROM ledger) WHERE balance_after != running"
+        )
+        found += [(r["guild_id"], r["user_id"], r["balance_after"], r["running"]) for r in rows]
+        return found
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -300,7 +817,7 @@ class Store:
         Success charges the reservation; failure refunds it. Returns the finished job, or None if
         the job was already finished (settling twice changes nothing).
         """
-        now = self._clock()
+        now = self._now()
         state = JobState.SUCCEEDED if succeeded else JobState.FAILED
         async with self._transaction() as conn:
             cursor = await conn.execute(
@@ -323,29 +840,49 @@ class Store:
                 return None
             job = await self._get_job(conn, job_id)
             assert job is not None
-            cursor = await conn.execute(
-                "SELECT balance FROM accounts WHERE guild_id = ? AND user_id = ?",
-                (job.guild_id, job.user_id),
-            )
-            balance = int((await cursor.fetchone())["balance"])
+            account = await self._read_account(conn, job.guild_id, job.user_id)
+            assert account is not None
             if succeeded:
-                kind, amount = LedgerKind.CHARGE, 0
-            else:
-                kind, amount = LedgerKind.REFUND, job.cost
-                await conn.execute(
-                    "UPDATE accounts SET balance = balance + ? WHERE guild_id = ? AND user_id = ?",
-                    (amount, job.guild_id, job.user_id),
+                settled = await self._move(
+                    conn, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, already_applied=True
                 )
-            await conn.execute(
-                "INSERT INTO ledger (guild_id, user_id, kind, amount, balance_after, job_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job.guild_id, job.user_id, kind, amount, balance + amount, job.id, now),
-            )
+            else:
+                settled = await self._refund(conn, account, job, now)
+            assert settled is not None
         return job
+
+    async def _refund(
+        self, conn: aiosqlite.Connection, account: _Account, job: Job, now: float
+    ) -> Balance | None:
+        """Give a failed job's credits back, each part where it came from (see `economy.refund`).
+
+        No roles are known here, so the refill itself waits for the member's next command; but if
+        any refill may have happened since the job started, the allowance part comes back as bonus.
+        """
+        cursor = await conn.execute(
+            "SELECT allowance_change, bonus_change, created_at FROM ledger WHERE job_id = ? AND kind = ?",
+            (job.id, LedgerKind.RESERVE),
+        )
+        reserve = await cursor.fetchone()
+        from_allowance, from_bonus = (
+            (-reserve["allowance_change"], -reserve["bonus_change"]) if reserve else (job.cost, 0)
+        )
+        reserved_at = reserve["created_at"] if reserve else job.created_at
+        settings, rules = await self._economy(conn, job.guild_id)
+        refilled = (
+            account.period_start > reserved_at
+            or economy.refill_due(settings, rules, None, since=reserved_at, now=now) is not None
+        )
+        to_allowance, to_bonus = economy.refund(
+            from_allowance, from_bonus, account.balance, account.period_allowance, refilled=refilled
+        )
+        return await self._move(
+            conn, account, LedgerKind.REFUND, to_allowance, to_bonus, now=now, job_id=job.id
+        )
 
     async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
         """Record a delivery outcome; the interaction token is dropped once it is of no more use."""
-        now = self._clock()
+        now = self._now()
         async with self._transaction() as conn:
             if delivery is Delivery.PENDING:
                 await conn.execute(
@@ -416,4 +953,12 @@ def _ledger_entry(row: aiosqlite.Row) -> LedgerEntry:
         actor_id=row["actor_id"],
         reason=row["reason"],
         created_at=row["created_at"],
+        allowance_change=row["allowance_change"],
+        bonus_change=row["bonus_change"],
     )
+
+
+def _economy_settings(row: aiosqlite.Row) -> EconomySettings:
+    values = {name: row[name] for name in _SETTINGS_COLUMNS}
+    values["period"] = Period(values["period"])
+    return EconomySettings(**values)

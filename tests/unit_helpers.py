@@ -186,3 +186,22 @@ def embed_text(embed: discord.Embed) -> str:
     parts.append(data.get("footer", {}).get("text", ""))
     parts.append(data.get("author", {}).get("name", ""))
     return "\n".join(p for p in parts if p)
+
+
+class FakeClock:
+    """A settable wall clock for the store (epoch seconds); `set("2025-03-05 10:00")` is UTC."""
+
+    def __init__(self, start: str = "2025-03-05 10:00") -> None:
+        self.now = 0.0
+        self.set(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, text: str) -> float:
+        self.now = datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
