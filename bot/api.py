@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import aiohttp
 
@@ -108,10 +108,23 @@ class SeparationRecord:
         return not (self.succeeded or self.failed)
 
 
+class ApiObserver(Protocol):
+    """Told about every API call's outcome (metrics, the operator's list of recent errors)."""
+
+    def api_call(self, endpoint: str, error: ApiError | None) -> None: ...
+
+
 class SeparationClient:
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: Secret, *, timeout: float = 20.0
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: Secret,
+        *,
+        timeout: float = 20.0,
+        observer: ApiObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -123,7 +136,7 @@ class SeparationClient:
     async def submit(self, *, task_id: str, audio_id: str, mode: Mode, callback_url: str) -> str:
         """Start a paid separation; returns the API's id of the new separation task."""
         body = {"taskId": task_id, "audioId": audio_id, "callBackUrl": callback_url, "type": mode.value}
-        data = await self._request("POST", SUBMIT_PATH, json_body=body)
+        data = await self._request("submit", "POST", SUBMIT_PATH, json_body=body)
         new_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(new_id, str) or not new_id:
             # The API accepted the call (code 200) but we cannot tell which task it made.
@@ -131,24 +144,43 @@ class SeparationClient:
         return new_id
 
     async def record(self, separation_task_id: str) -> SeparationRecord:
-        data = await self._request("GET", RECORD_PATH, params={"taskId": separation_task_id})
+        data = await self._request("record", "GET", RECORD_PATH, params={"taskId": separation_task_id})
         if not isinstance(data, dict):
             raise ApiError("record-info answered without data", code=200, retryable=True)
         return parse_record(separation_task_id, data)
 
     async def account_credits(self) -> int:
-        data = await self._request("GET", CREDIT_PATH)
+        data = await self._request("credit", "GET", CREDIT_PATH)
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise ApiError("credit endpoint answered without a number", code=200, retryable=True)
         return int(data)
 
     async def _request(
         self,
+        endpoint: str,
         method: str,
         path: str,
         *,
         json_body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            data = await self._send(method, path, json_body=json_body, params=params)
+        except ApiError as error:
+            if self._observer:
+                self._observer.api_call(endpoint, error)
+            raise
+        if self._observer:
+            self._observer.api_call(endpoint, None)
+        return data
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None,
+        params: dict[str, str] | None,
     ) -> Any:
         headers = {"Authorization": f"Bearer {self._api_key.reveal()}", "Accept": "application/json"}
         try:

@@ -24,6 +24,11 @@ class Mode(enum.StrEnum):
         return _COSTS[self]
 
     @property
+    def api_price(self) -> int:
+        """What the separation API charges the operator's account for one job of this mode."""
+        return _API_PRICES[self]
+
+    @property
     def title(self) -> str:
         return _TITLES[self]
 
@@ -34,6 +39,7 @@ class Mode(enum.StrEnum):
 
 
 _COSTS: dict[Mode, int] = {Mode.SEPARATE_VOCAL: 10, Mode.SPLIT_STEM: 50}
+_API_PRICES: dict[Mode, int] = {Mode.SEPARATE_VOCAL: 10, Mode.SPLIT_STEM: 50}
 _TITLES: dict[Mode, str] = {
     Mode.SEPARATE_VOCAL: "Vocals + instrumental (2 stems)",
     Mode.SPLIT_STEM: "Full split (up to 12 stems)",

@@ -60,6 +60,20 @@ class Settings:
     jobs_per_member: int = 2
     dev_guild_id: int | None = None
     log_level: int = logging.INFO
+    callback_public_url: str | None = None
+    callback_host: str = "0.0.0.0"
+    callback_port: int = 8080
+    callback_poll_interval: float = 60.0
+    account_check_interval: float = 300.0
+
+    @property
+    def callbacks_enabled(self) -> bool:
+        return self.callback_public_url is not None
+
+    @property
+    def effective_poll_interval(self) -> float:
+        """With callbacks, polling is only the safety net and runs at the slower cadence."""
+        return self.callback_poll_interval if self.callbacks_enabled else self.poll_interval
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -126,6 +140,25 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         jobs_per_member=parsed("JOBS_PER_MEMBER", _bounded_int(1, 100), 2, "a whole number from 1 to 100"),
         dev_guild_id=parsed("DEV_GUILD_ID", _parse_snowflake, None, "a Discord server id (digits only)"),
         log_level=parsed("LOG_LEVEL", _parse_log_level, logging.INFO, "DEBUG, INFO, WARNING or ERROR"),
+        callback_public_url=parsed(
+            "CALLBACK_PUBLIC_URL", _parse_http_url, None, "the public http(s) base URL the API can reach"
+        ),
+        callback_host=parsed(
+            "CALLBACK_HOST", _parse_host, "0.0.0.0", "an address to listen on, e.g. 0.0.0.0"
+        ),
+        callback_port=parsed("CALLBACK_PORT", _bounded_int(0, 65535), 8080, "a port number from 0 to 65535"),
+        callback_poll_interval=parsed(
+            "CALLBACK_POLL_INTERVAL_SECONDS",
+            _bounded_float(0.05, 3600),
+            60.0,
+            "a number of seconds from 0.05 to 3600",
+        ),
+        account_check_interval=parsed(
+            "ACCOUNT_CHECK_SECONDS",
+            _bounded_float(0.05, 86400),
+            300.0,
+            "a number of seconds from 0.05 to 86400",
+        ),
     )
 
 
@@ -154,6 +187,12 @@ def _parse_http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _parse_host(raw: str) -> str:
+    if any(ch.isspace() or ch in "/@" for ch in raw):
+        raise ValueError(raw)
+    return raw
 
 
 def _parse_database_url(raw: str) -> Path:

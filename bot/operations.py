@@ -1,0 +1,174 @@
+"""What the operator needs to trust the bot: recent API errors, the pause switch, callback stats.
+
+When the API refuses our key (401) or says the account is out of credits (402/429), new splits are
+paused so members are refused up front (free) instead of failing one by one. While paused, the
+account is checked periodically; splitting resumes by itself once the API accepts us again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.api import ApiError, SeparationClient
+from bot.metrics import Metrics
+from bot.product import Mode
+
+log = logging.getLogger(__name__)
+
+RECENT_ERRORS = 10
+
+
+class PauseReason(enum.StrEnum):
+    KEY_REFUSED = "key_refused"
+    OUT_OF_CREDITS = "out_of_credits"
+
+    @classmethod
+    def for_error(cls, error: ApiError) -> PauseReason | None:
+        if error.code == 401:
+            return cls.KEY_REFUSED
+        if error.code in (402, 429):
+            return cls.OUT_OF_CREDITS
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiErrorNote:
+    at: float
+    endpoint: str
+    code: int | None
+    message: str
+
+
+class Alerter(Protocol):
+    """Tells the servers' moderators (Discord side) that splitting paused or resumed."""
+
+    async def splitting_paused(self, reason: PauseReason) -> None: ...
+
+    async def splitting_resumed(self) -> None: ...
+
+
+class Operations:
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        check_interval: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.check_interval = check_interval
+        self._clock = clock
+        self.recent_errors: deque[ApiErrorNote] = deque(maxlen=RECENT_ERRORS)
+        self.paused: PauseReason | None = None
+        self.paused_since: float | None = None
+        self.callbacks_received = 0
+        self.last_callback_at: float | None = None
+        self._alerter: Alerter | None = None
+        self._on_resume: list[Callable[[], Awaitable[None] | None]] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._client: SeparationClient | None = None
+
+    def attach(self, *, client: SeparationClient | None = None, alerter: Alerter | None = None) -> None:
+        if client is not None:
+            self._client = client
+        if alerter is not None:
+            self._alerter = alerter
+
+    def on_resume(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        self._on_resume.append(callback)
+
+    # -- ApiObserver ------------------------------------------------------------------------
+
+    def api_call(self, endpoint: str, error: ApiError | None) -> None:
+        code = 200 if error is None else (error.code if error.code is not None else error.http_status)
+        self.metrics.api_call(endpoint, code)
+        if error is not None:
+            self.recent_errors.append(ApiErrorNote(self._clock(), endpoint, code, error.message))
+
+    def callback_received(self, verdict: str) -> None:
+        self.metrics.callbacks.labels(verdict=verdict).inc()
+        self.callbacks_received += 1
+        self.last_callback_at = self._clock()
+
+    # -- pause ------------------------------------------------------------------------------
+
+    async def pause(self, reason: PauseReason) -> None:
+        """Stop new splits until the account works again. Idempotent."""
+        if self.paused is reason:
+            return
+        first = self.paused is None
+        self.paused, self.paused_since = reason, self._clock()
+        self.metrics.submissions_paused.set(1)
+        log.error(
+            "Splitting paused: %s. New /split requests are refused (free) until the API accepts "
+            "the account again; checking every %.0fs.",
+            _REASON_LOG[reason],
+            self.check_interval,
+        )
+        if first and (self._watch is None or self._watch.done()):
+            self._watch = asyncio.create_task(self._watch_account(), name="account-watch")
+            self._watch.add_done_callback(_log_crash)
+        if self._alerter:
+            await self._alerter.splitting_paused(reason)
+
+    async def resume(self) -> None:
+        if self.paused is None:
+            return
+        self.paused = self.paused_since = None
+        self.metrics.submissions_paused.set(0)
+        log.warning("Splitting resumed: the separation API accepts the account again")
+        for callback in self._on_resume:
+            result = callback()
+            if result is not None:
+                await result
+        if self._alerter:
+            await self._alerter.splitting_resumed()
+
+    async def check_account(self) -> int | None:
+        """Ask the API for the account's credits; resume if it works and can pay for a split.
+
+        Returns the credits, or None when the API would not say.
+        """
+        if self._client is None:
+            return None
+        try:
+            credits = await self._client.account_credits()
+        except ApiError as error:
+            reason = PauseReason.for_error(error)
+            if reason is not None and self.paused is not None:
+                self.paused = reason
+            return None
+        if self.paused is not None:
+            if credits >= min(mode.api_price for mode in Mode):
+                await self.resume()
+            else:
+                self.paused = PauseReason.OUT_OF_CREDITS
+        return credits
+
+    async def _watch_account(self) -> None:
+        while self.paused is not None:
+            await asyncio.sleep(self.check_interval)
+            await self.check_account()
+
+    async def stop(self) -> None:
+        if self._watch:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+
+_REASON_LOG = {
+    PauseReason.KEY_REFUSED: "the separation API refused SEPARATION_API_KEY (401)",
+    PauseReason.OUT_OF_CREDITS: "the separation API account is out of credits",
+}
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("The account watch stopped unexpectedly", exc_info=task.exception())

@@ -1,0 +1,112 @@
+"""The bot's own small web server: API callbacks, /healthz for orchestrators, /metrics for
+Prometheus. Started and stopped with the bot; knows the rest only through narrow callables."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.callbacks import MAX_CALLBACK_BYTES, Callback, InvalidCallback, parse_callback
+from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+
+log = logging.getLogger(__name__)
+
+
+class CallbackVerdict(enum.StrEnum):
+    ACCEPTED = "accepted"  # woke the job; it will confirm with record-info
+    DUPLICATE = "duplicate"  # the job is already finished: nothing to do
+    UNKNOWN = "unknown"  # no job has this token
+    MISMATCH = "mismatch"  # the token's job is a different API task: forged or confused
+
+
+class CallbackSink(Protocol):
+    async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    name: str
+    check: Callable[[], Awaitable[bool]]
+
+
+class WebServer:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        health: list[HealthCheck],
+        callbacks: CallbackSink | None,
+        refresh_metrics: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._metrics = metrics
+        self._health = health
+        self._callbacks = callbacks
+        self._refresh_metrics = refresh_metrics
+        self._runner: web.AppRunner | None = None
+        self.running = False
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
+        app.router.add_post("/callback/{token}", self._callback)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics_page)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self._runner.addresses:  # the port actually bound, for port 0
+            self.port = self._runner.addresses[0][1]
+        self.running = True
+        log.info("Web server listening on %s:%s (callbacks %s)", self.host, self.port,
+                 "on" if self._callbacks else "off")  # fmt: skip
+
+    async def stop(self) -> None:
+        self.running = False
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if self._callbacks is None or not token or len(token) > 128:
+            return web.json_response({"error": "unknown callback"}, status=404)
+        try:
+            body = await request.read()
+            callback = parse_callback(body)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": "body too large"}, status=413)
+        except InvalidCallback as error:
+            log.info("Rejected a callback body: %s", error)
+            return web.json_response({"error": f"invalid callback: {error}"}, status=400)
+        verdict = await self._callbacks.callback_received(token, callback)
+        if verdict is CallbackVerdict.UNKNOWN:
+            return web.json_response({"error": "unknown callback"}, status=404)
+        if verdict is CallbackVerdict.MISMATCH:
+            return web.json_response({"error": "task_id does not match"}, status=400)
+        return web.json_response({"ok": True, "verdict": verdict.value})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        results: dict[str, bool] = {}
+        for item in self._health:
+            try:
+                results[item.name] = bool(await item.check())
+            except Exception:  # a failing probe is an unhealthy answer, not a crash
+                log.debug("health check %s failed", item.name, exc_info=True)
+                results[item.name] = False
+        healthy = all(results.values())
+        return web.json_response({"ok": healthy, "checks": results}, status=200 if healthy else 503)
+
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        if self._refresh_metrics:
+            await self._refresh_metrics()
+        response = web.Response(body=self._metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response

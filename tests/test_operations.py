@@ -1,0 +1,113 @@
+"""The pause switch and the operator's record of API trouble, against the API simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.api import ApiError, SeparationClient
+from bot.metrics import Metrics
+from bot.operations import Operations, PauseReason
+from bot.product import Mode
+from bot.settings import Secret
+from tests.sim.provider_api import Fault, SeparationApiSimulator
+
+
+class AlerterDouble:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def splitting_paused(self, reason: PauseReason) -> None:
+        self.events.append(f"paused:{reason}")
+
+    async def splitting_resumed(self) -> None:
+        self.events.append("resumed")
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SeparationApiSimulator]:
+    async with SeparationApiSimulator(callbacks=False) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def ops(
+    sim: SeparationApiSimulator,
+) -> AsyncIterator[tuple[Operations, SeparationClient, AlerterDouble]]:
+    operations = Operations(Metrics(), check_interval=3600)
+    alerter = AlerterDouble()
+    async with aiohttp.ClientSession() as session:
+        client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1, observer=operations)
+        operations.attach(client=client, alerter=alerter)
+        yield operations, client, alerter
+        await operations.stop()
+
+
+async def test_every_call_is_counted_and_errors_are_kept_for_the_operator(ops, sim) -> None:
+    operations, client, _ = ops
+    sim.script("credit", Fault("code", 455, msg="maintenance"))
+    with pytest.raises(ApiError):
+        await client.account_credits()
+    await client.account_credits()
+    [note] = operations.recent_errors
+    assert (note.endpoint, note.code, note.message) == ("credit", 455, "maintenance")
+    text = operations.metrics.render().decode()
+    assert 'stembot_api_calls_total{code="455",endpoint="credit"} 1.0' in text
+    assert 'stembot_api_calls_total{code="200",endpoint="credit"} 1.0' in text
+
+
+def test_pause_reason_for_account_errors() -> None:
+    assert PauseReason.for_error(ApiError("x", code=401)) is PauseReason.KEY_REFUSED
+    assert PauseReason.for_error(ApiError("x", code=429)) is PauseReason.OUT_OF_CREDITS
+    assert PauseReason.for_error(ApiError("x", code=402)) is PauseReason.OUT_OF_CREDITS
+    assert PauseReason.for_error(ApiError("x", code=430)) is None
+
+
+async def test_pause_alerts_once_and_resumes_when_credits_return(ops, sim) -> None:
+    operations, _, alerter = ops
+    resumed: list[bool] = []
+    operations.on_resume(lambda: resumed.append(True))
+    await operations.pause(PauseReason.OUT_OF_CREDITS)
+    await operations.pause(PauseReason.OUT_OF_CREDITS)
+    assert alerter.events == ["paused:out_of_credits"]
+    assert "stembot_submissions_paused 1.0" in operations.metrics.render().decode()
+
+    sim.account_credits = Mode.SEPARATE_VOCAL.api_price - 1  # still not enough for any split
+    assert await operations.check_account() == Mode.SEPARATE_VOCAL.api_price - 1
+    assert operations.paused is PauseReason.OUT_OF_CREDITS and resumed == []
+
+    sim.account_credits = 5000
+    assert await operations.check_account() == 5000
+    assert operations.paused is None and resumed == [True]
+    assert alerter.events == ["paused:out_of_credits", "resumed"]
+    assert "stembot_submissions_paused 0.0" in operations.metrics.render().decode()
+
+
+async def test_refused_key_stays_paused_until_the_api_accepts_it(ops, sim) -> None:
+    operations, _, alerter = ops
+    await operations.pause(PauseReason.KEY_REFUSED)
+    sim.script("credit", Fault("code", 401))
+    assert await operations.check_account() is None
+    assert operations.paused is PauseReason.KEY_REFUSED
+    assert await operations.check_account() == sim.account_credits
+    assert operations.paused is None
+    assert alerter.events[-1] == "resumed"
+
+
+async def test_the_watch_resumes_by_itself(sim) -> None:
+    operations = Operations(Metrics(), check_interval=0.05)
+    alerter = AlerterDouble()
+    async with aiohttp.ClientSession() as session:
+        client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1, observer=operations)
+        operations.attach(client=client, alerter=alerter)
+        sim.account_credits = 0
+        await operations.pause(PauseReason.OUT_OF_CREDITS)
+        sim.account_credits = 100
+        async with asyncio.timeout(5):
+            while operations.paused is not None:
+                await asyncio.sleep(0.02)
+        await operations.stop()
+    assert alerter.events == ["paused:out_of_credits", "resumed"]

@@ -1,0 +1,205 @@
+"""The bot's web server on a real local port: callbacks, health and metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.callbacks import MAX_CALLBACK_BYTES, Callback, InvalidCallback, parse_callback
+from bot.metrics import Metrics
+from bot.models import JobState
+from bot.web import CallbackVerdict, HealthCheck, WebServer
+
+TOKEN = "good-token"
+TASK = "a" * 32
+
+
+class SinkDouble:
+    """Records what reached the job side; answers as a runner would for one known job."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Callback]] = []
+        self.finished = False
+
+    async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict:
+        if token != TOKEN:
+            return CallbackVerdict.UNKNOWN
+        if callback.task_id != TASK:
+            return CallbackVerdict.MISMATCH
+        self.received.append((token, callback))
+        return CallbackVerdict.DUPLICATE if self.finished else CallbackVerdict.ACCEPTED
+
+
+class Flags:
+    db = gateway = runner = True
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[WebServer, SinkDouble, Flags, aiohttp.ClientSession]]:
+    sink, flags, metrics = SinkDouble(), Flags(), Metrics()
+
+    async def db() -> bool:
+        if flags.db is None:
+            raise RuntimeError("database locked")
+        return flags.db
+
+    async def gateway() -> bool:
+        return flags.gateway
+
+    async def runner() -> bool:
+        return flags.runner
+
+    async def refresh() -> None:
+        metrics.set_job_counts({JobState.SUBMITTED: 3, JobState.SUCCEEDED: 7})
+
+    web = WebServer(
+        host="127.0.0.1",
+        port=0,
+        metrics=metrics,
+        health=[HealthCheck("database", db), HealthCheck("gateway", gateway), HealthCheck("runner", runner)],
+        callbacks=sink,
+        refresh_metrics=refresh,
+    )
+    await web.start()
+    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{web.port}") as session:
+        yield web, sink, flags, session
+    await web.stop()
+
+
+def success_body(task_id: str = TASK, key: str = "vocal_removal_info") -> dict:
+    return {
+        "code": 200,
+        "msg": "All generated successfully.",
+        "data": {
+            "task_id": task_id,
+            key: {
+                "origin_url": "",
+                "vocal_url": "https://cdn/v.mp3",
+                "instrumental_url": "https://cdn/i.mp3",
+            },
+        },
+    }
+
+
+async def test_valid_callback_wakes_the_job(server) -> None:
+    _, sink, _, session = server
+    async with session.post(f"/callback/{TOKEN}", json=success_body()) as response:
+        assert response.status == 200
+        assert (await response.json())["verdict"] == "accepted"
+    [(token, callback)] = sink.received
+    assert token == TOKEN and callback.claims_success
+    assert callback.stem_urls == {"vocal": "https://cdn/v.mp3", "instrumental": "https://cdn/i.mp3"}
+
+
+async def test_reseller_spelling_is_accepted(server) -> None:
+    _, sink, _, session = server
+    async with session.post(f"/callback/{TOKEN}", json=success_body(key="vocal_separation_info")) as response:
+        assert response.status == 200
+    assert sink.received
+
+
+async def test_unknown_token_is_404_and_reaches_nothing(server) -> None:
+    _, sink, _, session = server
+    async with session.post("/callback/guessed-token", json=success_body()) as response:
+        assert response.status == 404
+    assert sink.received == []
+
+
+async def test_right_token_wrong_task_is_refused(server) -> None:
+    _, sink, _, session = server
+    async with session.post(f"/callback/{TOKEN}", json=success_body(task_id="b" * 32)) as response:
+        assert response.status == 400
+    assert sink.received == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"code": 200}',
+        b'{"code": "200", "data": {"task_id": "x", "vocal_removal_info": null}}',
+        b'{"code": 200, "data": {"vocal_removal_info": null}}',
+        b'{"code": 200, "data": {"task_id": "x"}}',
+        b'{"code": 200, "data": {"task_id": "x", "vocal_removal_info": {"vocal_url": "javascript:x"}}}',
+        b'{"code": 200, "data": {"task_id": "x", "vocal_removal_info": "yes"}}',
+    ],
+)
+async def test_malformed_bodies_are_400_and_change_nothing(server, body) -> None:
+    _, sink, _, session = server
+    async with session.post(f"/callback/{TOKEN}", data=body) as response:
+        assert response.status == 400
+    assert sink.received == []
+
+
+async def test_oversized_body_is_refused(server) -> None:
+    _, sink, _, session = server
+    body = json.dumps(success_body()).encode() + b" " * (MAX_CALLBACK_BYTES + 1)
+    async with session.post(f"/callback/{TOKEN}", data=body) as response:
+        assert response.status == 413
+    assert sink.received == []
+
+
+async def test_duplicate_callback_is_acknowledged_harmlessly(server) -> None:
+    _, sink, _, session = server
+    sink.finished = True
+    async with session.post(f"/callback/{TOKEN}", json=success_body()) as response:
+        assert response.status == 200 and (await response.json())["verdict"] == "duplicate"
+
+
+async def test_failure_callback_with_null_info_is_valid() -> None:
+    callback = parse_callback(
+        b'{"code": 500, "msg": "x", "data": {"task_id": "t", "vocal_removal_info": null}}'
+    )
+    assert callback.code == 500 and not callback.claims_success
+
+
+def test_parse_callback_rejects_non_url_stems() -> None:
+    with pytest.raises(InvalidCallback):
+        parse_callback(b'{"code": 200, "data": {"task_id": "t", "vocal_removal_info": {"drums_url": 5}}}')
+
+
+async def test_healthz_is_200_when_everything_answers(server) -> None:
+    _, _, _, session = server
+    async with session.get("/healthz") as response:
+        assert response.status == 200
+        assert await response.json() == {
+            "ok": True,
+            "checks": {"database": True, "gateway": True, "runner": True},
+        }
+
+
+@pytest.mark.parametrize("broken", ["db", "gateway", "runner"])
+async def test_healthz_is_503_when_a_part_is_down(server, broken) -> None:
+    _, _, flags, session = server
+    setattr(flags, broken, False)
+    async with session.get("/healthz") as response:
+        assert response.status == 503
+        assert (await response.json())["ok"] is False
+
+
+async def test_healthz_is_503_when_a_check_raises(server) -> None:
+    _, _, flags, session = server
+    flags.db = None
+    async with session.get("/healthz") as response:
+        assert response.status == 503
+
+
+async def test_metrics_are_prometheus_text_with_job_states(server) -> None:
+    _, _, _, session = server
+    async with session.get("/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    assert 'stembot_jobs{state="submitted"} 3.0' in text
+    assert 'stembot_jobs{state="succeeded"} 7.0' in text
+    assert 'stembot_jobs{state="failed"} 0.0' in text
+    assert "stembot_delivery_lag_seconds_bucket" in text
+
+
+async def test_port_zero_binds_a_free_port(server) -> None:
+    web, *_ = server
+    assert web.port != 0
