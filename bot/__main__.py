@@ -19,6 +19,7 @@ from bot.client import Services, StemBot
 from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.logs import configure_logging
+from bot.quota import QuotaService
 from bot.runner import JobRunner
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
@@ -63,7 +64,11 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                 store, default_credits=settings.default_credits, jobs_per_member=settings.jobs_per_member
             )
             services = Services(
-                store=store, runner=runner, credits=credits, split=SplitService(store, credits, runner)
+                store=store,
+                runner=runner,
+                credits=credits,
+                split=SplitService(store, credits, runner),
+                quota=QuotaService(store, credits),
             )
             bot = StemBot(services, dev_guild_id=settings.dev_guild_id, force_sync=force_sync)
             closing: list[asyncio.Task[None]] = []

@@ -15,12 +15,13 @@ from bot import render
 from bot.credits import CreditService
 from bot.delivery import DiscordDeliverer
 from bot.jobs import SplitService
+from bot.quota import QuotaService
 from bot.runner import JobRunner
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.split", "cogs.credits")
+EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Services:
     runner: JobRunner
     credits: CreditService
     split: SplitService
+    quota: QuotaService
 
 
 class StemTree(app_commands.CommandTree["StemBot"]):

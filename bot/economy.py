@@ -226,3 +226,18 @@ def set_to(amount: int, allowance: int) -> Balance:
     allowance for this period, anything above it bonus (kept across refills)."""
     allowance_left = min(amount, allowance)
     return Balance(allowance_left, amount - allowance_left)
+
+
+def timezone_suggestions(text: str, limit: int = 25) -> list[str]:
+    """Time zone names for an autocomplete: those starting with `text` first, then those containing
+    it (case-insensitive; spaces match underscores)."""
+    wanted = text.strip().casefold().replace(" ", "_")
+    if not wanted:
+        popular = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles")
+        return list(popular)[:limit]
+    names = timezone_names()
+    starts = [
+        n for n in names if n.casefold().startswith(wanted) or n.casefold().split("/")[-1].startswith(wanted)
+    ]
+    contains = [n for n in names if wanted in n.casefold() and n not in starts]
+    return (starts + contains)[:limit]

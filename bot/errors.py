@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def _relative_time(epoch: float) -> str:
+    """A Discord timestamp that each reader sees as "in 5 minutes" in their own locale."""
+    return f"<t:{int(epoch + 0.999)}:R>"
+
+
 class StemBotError(Exception):
     """Base of errors whose message may be shown to the member as is."""
 
@@ -14,18 +19,70 @@ class InvalidTrackId(StemBotError):
         self.problem = problem
 
 
-class InsufficientCredits(StemBotError):
-    def __init__(self, needed: int, balance: int) -> None:
-        super().__init__(f"This costs {needed} credits and you have {balance}.")
-        self.needed = needed
+class SplitRefused(StemBotError):
+    """A `/split` that cannot start now; nothing was charged. `balance` is the member's balance."""
+
+    def __init__(self, message: str, balance: int) -> None:
+        super().__init__(message)
         self.balance = balance
 
 
-class TooManyJobsInFlight(StemBotError):
+class InsufficientCredits(SplitRefused):
+    def __init__(self, needed: int, balance: int) -> None:
+        super().__init__(f"This costs {needed} credits and you have {balance}.", balance)
+        self.needed = needed
+
+
+class TooManyJobsInFlight(SplitRefused):
     def __init__(self, limit: int, balance: int) -> None:
         super().__init__(
             f"You already have {limit} split{'s' if limit != 1 else ''} running; "
-            "wait for one to finish, then try again."
+            "wait for one to finish, then try again.",
+            balance,
         )
         self.limit = limit
+
+
+class MemberBlocked(SplitRefused):
+    def __init__(self, reason: str | None, balance: int) -> None:
+        text = "A moderator has blocked you from starting splits in this server."
+        if reason:
+            text += f" Reason given: {reason}"
+        super().__init__(text, balance)
+        self.reason = reason
+
+
+class CooldownActive(SplitRefused):
+    def __init__(self, retry_at: float, balance: int) -> None:
+        super().__init__(
+            "This server asks members to wait between splits. "
+            f"You can split again {_relative_time(retry_at)}.",
+            balance,
+        )
+        self.retry_at = retry_at
+
+
+class NotAModerator(StemBotError):
+    def __init__(self, action: str, moderator_role_id: int | None = None) -> None:
+        who = "the Manage Server permission"
+        if moderator_role_id is not None:
+            who += f" or the <@&{moderator_role_id}> role"
+        super().__init__(f"Only moderators can {action}: that needs {who}. Nothing was changed.")
+        self.action = action
+
+
+class BalanceWouldGoNegative(StemBotError):
+    def __init__(self, member_id: int, taken: int, balance: int) -> None:
+        super().__init__(
+            f"<@{member_id}> has {balance} credits, so {taken} can't be taken away: a balance can't go "
+            f"below zero. Nothing was changed."
+        )
+        self.taken = taken
         self.balance = balance
+
+
+class InvalidOption(StemBotError):
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"`{option}` {problem} Nothing was changed.")
+        self.option = option
+        self.problem = problem

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import Protocol
 
 from bot.credits import CreditService
-from bot.errors import InsufficientCredits, InvalidTrackId, TooManyJobsInFlight
+from bot.errors import (
+    CooldownActive,
+    InsufficientCredits,
+    InvalidTrackId,
+    MemberBlocked,
+    TooManyJobsInFlight,
+)
 from bot.models import Job, NewJob
 from bot.product import Mode
 from bot.store import Refusal, Store
@@ -55,11 +62,13 @@ class SplitService:
         application_id: int | None = None,
         interaction_token: str | None = None,
         interaction_expires_at: float | None = None,
+        role_ids: Sequence[int] = (),
     ) -> Job:
-        """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not.
+        """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
+        (a bad id, or a `SplitRefused`: blocked, too many running, cooling down, not enough credits).
 
-        The job waits until `start` hands it to the runner, so the caller can show its own
-        "queued" message first.
+        `role_ids` are the member's roles, for role allowances. The job waits until `start` hands
+        it to the runner, so the caller can show its own "queued" message first.
         """
         new = NewJob(
             guild_id=guild_id,
@@ -75,12 +84,20 @@ class SplitService:
             interaction_expires_at=interaction_expires_at,
         )
         reservation = await self._store.reserve_job(
-            new, starting=self._credits.default_credits, max_in_flight=self._credits.jobs_per_member
+            new,
+            starting=self._credits.default_credits,
+            max_in_flight=self._credits.jobs_per_member,
+            role_ids=role_ids,
         )
         if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
             raise InsufficientCredits(new.cost, reservation.balance)
         if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
-            raise TooManyJobsInFlight(self._credits.jobs_per_member, reservation.balance)
+            raise TooManyJobsInFlight(reservation.jobs_per_member, reservation.balance)
+        if reservation.refusal is Refusal.BLOCKED:
+            raise MemberBlocked(reservation.blocked_reason, reservation.balance)
+        if reservation.refusal is Refusal.COOLDOWN:
+            assert reservation.retry_at is not None
+            raise CooldownActive(reservation.retry_at, reservation.balance)
         job = reservation.job
         assert job is not None
         log.info(

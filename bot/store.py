@@ -744,8 +744,7 @@ class Store:
         accounts whose allowance or bonus part differs from the sum of its ledger changes, and
         ledger rows whose `balance_after` is not the running total of the rows up to them."""
         rows = await self._fetchall(
-            "SELECT a.guild_id, a.user_id, a.allowance_left + a.bonus AS balance, "
-            "COALESCE(SUM(l.amount), 0) AS total FROM accounts a "
+            "SELECT a.guild_id, a.user_id, a.balance, COALESCE(SUM(l.amount), 0) AS total FROM accounts a "
             "LEFT JOIN ledger l ON l.guild_id = a.guild_id AND l.user_id = a.user_id "
             "GROUP BY a.guild_id, a.user_id "
             "HAVING a.allowance_left != COALESCE(SUM(l.allowance_change), 0) "

@@ -1,4 +1,4 @@
-"""/credits: a member's balance in this server and what each split costs."""
+"""/credits: a member's quick look at their credits in this server (the figures of /quota view)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
+from cogs.people import role_ids
 
 if TYPE_CHECKING:
     from bot.client import StemBot
@@ -19,14 +20,16 @@ class CreditsCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="credits", description="Your credit balance in this server and what splits cost"
+        name="credits", description="Your credits in this server: balance, allowance, next refill, prices"
     )
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction[StemBot]) -> None:
-        """Show your credit balance in this server and the price of each split mode."""
+        """Show your credits in this server: balance, allowance and next refill, bonus, prices."""
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        summary = await self.bot.services.credits.summary(interaction.guild_id, interaction.user.id)
+        summary = await self.bot.services.credits.summary(
+            interaction.guild_id, interaction.user.id, role_ids=role_ids(interaction.user)
+        )
         await interaction.followup.send(embed=render.credits(summary), ephemeral=True)
 
 

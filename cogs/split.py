@@ -11,9 +11,10 @@ from discord.ext import commands
 
 from bot import render
 from bot.delivery import token_usable_until
-from bot.errors import InsufficientCredits, InvalidTrackId, StemBotError, TooManyJobsInFlight
+from bot.errors import InvalidTrackId, SplitRefused, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
 from bot.product import Mode
+from cogs.people import role_ids
 
 if TYPE_CHECKING:
     from bot.client import StemBot
@@ -70,12 +71,16 @@ class SplitCog(commands.Cog):
                 application_id=interaction.application_id,
                 interaction_token=interaction.token,
                 interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+                role_ids=role_ids(interaction.user),
             )
         except StemBotError as error:
             await self._refuse(interaction, error)
             return
         try:
-            balance = (await services.credits.summary(job.guild_id, job.user_id)).balance
+            summary = await services.credits.summary(
+                job.guild_id, job.user_id, role_ids=role_ids(interaction.user)
+            )
+            balance = summary.balance
             await interaction.edit_original_response(embed=render.queued(job, balance))
         except discord.HTTPException as exc:
             log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
@@ -85,7 +90,7 @@ class SplitCog(commands.Cog):
 
     async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
         """Swap the public "thinking…" for a private explanation: refusals are nobody else's business."""
-        if isinstance(error, InsufficientCredits | TooManyJobsInFlight):
+        if isinstance(error, SplitRefused):
             embed = render.refused(str(error), error.balance)
         else:
             embed = render.bad_input(str(error))

@@ -19,6 +19,7 @@ from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.models import JobState, LedgerKind
 from bot.product import Mode
+from bot.quota import QuotaService
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.split import SplitCog
@@ -50,6 +51,7 @@ class World:
             runner=self.scheduler,  # type: ignore[arg-type]
             credits=credits,
             split=SplitService(store, credits, self.scheduler),
+            quota=QuotaService(store, credits),
         )
         self.bot = SimpleNamespace(services=self.services)
         self.split_cog = SplitCog(self.bot)  # type: ignore[arg-type]

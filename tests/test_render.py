@@ -9,9 +9,10 @@ import pytest
 
 from bot import render
 from bot.credits import CreditSummary
-from bot.models import Failure, JobState, StemLink
+from bot.models import Failure, JobState, Period, StemLink
 from bot.product import Mode
 from tests.unit_helpers import (
+    FINISHED_AT,
     LINKS_EXPIRE_AT,
     STEM_WORDS,
     TWELVE_STEMS,
@@ -331,14 +332,30 @@ def test_mention_puts_the_member_mention_in_a_failure_message(failure):
 # -- /credits ----------------------------------------------------------------------------------
 
 
+def credit_summary(*, balance: int, jobs_in_flight: int, jobs_per_member: int) -> CreditSummary:
+    """A member with `balance` credits, all of them what is left of a one-off allowance."""
+    return CreditSummary(
+        allowance_left=balance,
+        bonus=0,
+        allowance=balance,
+        next_allowance=balance,
+        period=Period.NEVER,
+        next_refill_at=None,
+        period_started_at=FINISHED_AT,
+        spent_this_period=0,
+        jobs_in_flight=jobs_in_flight,
+        jobs_per_member=jobs_per_member,
+    )
+
+
 def test_credits_embed_shows_the_balance():
-    text = embed_text(render.credits(CreditSummary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
+    text = embed_text(render.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
 
     assert re.search(r"\b73\b", text)
 
 
 def test_credits_embed_shows_each_modes_cost():
-    text = embed_text(render.credits(CreditSummary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
+    text = embed_text(render.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
 
     for mode in Mode:
         line = next(line for line in text.splitlines() if mode.title in line)
@@ -346,12 +363,12 @@ def test_credits_embed_shows_each_modes_cost():
 
 
 def test_credits_embed_shows_jobs_in_flight_against_the_limit():
-    text = embed_text(render.credits(CreditSummary(balance=73, jobs_in_flight=1, jobs_per_member=3)))
+    text = embed_text(render.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=3)))
 
     assert re.search(r"\b1 of 3\b", text)
 
 
 def test_credits_embed_fits_every_discord_limit():
-    embed = render.credits(CreditSummary(balance=1_000_000, jobs_in_flight=100, jobs_per_member=100))
+    embed = render.credits(credit_summary(balance=1_000_000, jobs_in_flight=100, jobs_per_member=100))
 
     assert discord_limit_violations(render.Message(embeds=[embed])) == []

@@ -140,11 +140,14 @@ def make_interaction(
     user_id: int = USER_ID,
     token: str = "interaction-token-abc",
     created_at: datetime | None = None,
+    role_ids: tuple[int, ...] = (),
+    permissions: discord.Permissions | None = None,
 ) -> MagicMock:
     """A `discord.Interaction` double, spec'd so a misspelt or invented method fails the test.
 
     Every response/followup call is also appended to `events` (name first), so tests can check
-    the order of interaction calls against store and scheduler activity.
+    the order of interaction calls against store and scheduler activity. The member running the
+    command has the roles `role_ids` and, in the channel, `permissions` (none by default).
     """
     interaction = create_autospec(discord.Interaction, instance=True)
     interaction.response = AsyncMock(spec=discord.InteractionResponse)
@@ -154,6 +157,8 @@ def make_interaction(
     interaction.channel_id = channel_id
     interaction.user = MagicMock(spec=discord.Member)
     interaction.user.id = user_id
+    interaction.user.roles = [discord.Object(role_id) for role_id in role_ids]
+    interaction.permissions = permissions if permissions is not None else discord.Permissions.none()
     interaction.application_id = APPLICATION_ID
     interaction.token = token
     interaction.created_at = created_at or datetime.now(UTC)

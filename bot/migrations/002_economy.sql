@@ -1,6 +1,7 @@
 -- The moderated credit economy: allowances that refill, bonus credits, role tiers, blocks and
 -- per-server settings. Existing balances become allowance left over a one-off (`never`) allowance,
--- which is exactly how they behaved before: nothing a member had changes.
+-- which is exactly how they behaved before: nothing a member had changes. `accounts.balance`
+-- stays, computed from its two parts, so the balance still reads as it always did.
 
 CREATE TABLE economy_settings (
     guild_id          INTEGER PRIMARY KEY,
@@ -39,6 +40,7 @@ CREATE TABLE accounts_v2 (
     allowance_left   INTEGER NOT NULL CHECK (allowance_left >= 0),
     bonus            INTEGER NOT NULL CHECK (bonus >= 0),
     period_allowance INTEGER NOT NULL CHECK (period_allowance >= allowance_left),
+    balance          INTEGER GENERATED ALWAYS AS (allowance_left + bonus) VIRTUAL,
     period_start     REAL    NOT NULL,
     blocked_at       REAL,
     blocked_by       INTEGER,

@@ -1,0 +1,411 @@
+"""Moderators run the credit economy: grants, exact balances, resets, allowances per period and per
+role, blocks, history and the server's settings. Members may look at their own credits and history.
+
+Knows Discord only as plain values handed in by the cog: member and role ids, and whether Discord
+says the person running the command has the Manage Server permission. Who counts as a moderator is
+decided here, for every moderator action, whatever command visibility the server configured.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot import economy
+from bot.credits import CreditService
+from bot.economy import MAX_AMOUNT, RefillSchedule
+from bot.errors import BalanceWouldGoNegative, InvalidOption, NotAModerator
+from bot.models import (
+    SERVER_WIDE,
+    Adjustment,
+    AllowanceRule,
+    AllowanceUpdate,
+    CreditSummary,
+    EconomySettings,
+    HistoryPage,
+    Period,
+)
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+HISTORY_PAGE_SIZE = 10
+"""Ledger lines per `/quota history` page: ten worst-case lines fit one embed description."""
+MAX_REASON_LENGTH = 200
+MAX_COOLDOWN_SECONDS = 86_400
+MAX_JOBS_PER_MEMBER = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A server member as the command saw them: their user id and the ids of their roles."""
+
+    user_id: int
+    role_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Whoever runs a command: who they are, their roles, and whether Discord says they have Manage
+    Server in this channel (administrators do)."""
+
+    user_id: int
+    role_ids: tuple[int, ...] = ()
+    manage_guild: bool = False
+
+    @property
+    def member(self) -> Member:
+        return Member(self.user_id, self.role_ids)
+
+
+class Clearable(enum.StrEnum):
+    """Settings `/quota settings clear:` can return to "not set"."""
+
+    MODERATOR_ROLE = "moderator_role"
+    AUDIT_CHANNEL = "audit_channel"
+    JOBS_PER_MEMBER = "jobs_per_member"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """What a moderator asked `/quota settings` to change; None leaves a setting as it is."""
+
+    refill_time: str | None = None
+    timezone: str | None = None
+    jobs_per_member: int | None = None
+    cooldown_seconds: int | None = None
+    moderator_role_id: int | None = None
+    audit_channel_id: int | None = None
+    clear: frozenset[Clearable] = frozenset()
+
+    @property
+    def empty(self) -> bool:
+        return self == SettingsChange()
+
+
+@dataclass(frozen=True, slots=True)
+class EconomyOverview:
+    """A server's economy at a glance, for `/quota settings`."""
+
+    settings: EconomySettings
+    server_allowance: int
+    role_allowances: tuple[tuple[int, int], ...]  # (role id, amount) for every role tier above 0
+    jobs_per_member: int  # in force: the server's own, or the bot's default
+    next_refill_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsUpdate:
+    before: EconomySettings
+    after: EconomyOverview
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after.settings
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChange:
+    member_id: int
+    blocked: bool
+    changed: bool  # False: they already were (not) blocked
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A grant, set or reset that was applied."""
+
+    member_id: int
+    adjustment: Adjustment
+    reason: str | None = None
+    amount: int | None = None  # what the moderator asked for (grant, set)
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """A reason as one line of at most `MAX_REASON_LENGTH` characters, or None if blank."""
+    if reason is None:
+        return None
+    text = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in reason)).strip()
+    if len(text) > MAX_REASON_LENGTH:
+        raise InvalidOption("reason", f"is too long ({len(text)} characters; at most {MAX_REASON_LENGTH}).")
+    return text or None
+
+
+def _check_amount(amount: int, *, low: int) -> None:
+    if not low <= amount <= MAX_AMOUNT:
+        raise InvalidOption("amount", f"must be a whole number from {low:,} to {MAX_AMOUNT:,}.")
+
+
+class QuotaService:
+    def __init__(
+        self, store: Store, credits: CreditService, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self._credits = credits
+        self._clock = clock
+
+    # -- who may do what --------------------------------------------------------------------
+
+    async def is_moderator(self, guild_id: int, actor: Actor) -> bool:
+        settings, _ = await self._store.economy(guild_id)
+        return _is_moderator(settings, actor)
+
+    async def _require_moderator(self, guild_id: int, actor: Actor, action: str) -> None:
+        settings, _ = await self._store.economy(guild_id)
+        if not _is_moderator(settings, actor):
+            log.info("guild=%s member=%s: refused, not a moderator: %s", guild_id, actor.user_id, action)
+            raise NotAModerator(action, settings.moderator_role_id)
+
+    # -- looking ----------------------------------------------------------------------------
+
+    async def view(self, guild_id: int, actor: Actor, member: Member | None = None) -> CreditSummary:
+        """A member's credits. Anyone may view their own; others' need a moderator."""
+        subject = member or actor.member
+        if subject.user_id != actor.user_id:
+            await self._require_moderator(guild_id, actor, "view other members' credits")
+        return await self._credits.summary(guild_id, subject.user_id, role_ids=subject.role_ids)
+
+    async def history(
+        self, guild_id: int, actor: Actor, member_id: int, *, page: int = 0, newest_id: int | None = None
+    ) -> HistoryPage:
+        """A page of a member's credit history, newest first. Anyone may see their own."""
+        if member_id != actor.user_id:
+            await self._require_moderator(guild_id, actor, "see other members' history")
+        return await self._store.history_page(
+            guild_id, member_id, page=page, page_size=HISTORY_PAGE_SIZE, newest_id=newest_id
+        )
+
+    async def overview(self, guild_id: int) -> EconomyOverview:
+        settings, rules = await self._store.economy(guild_id)
+        return self._overview(settings, rules)
+
+    async def audit_channel_id(self, guild_id: int) -> int | None:
+        settings, _ = await self._store.economy(guild_id)
+        return settings.audit_channel_id
+
+    # -- correcting balances ----------------------------------------------------------------
+
+    async def grant(
+        self, guild_id: int, actor: Actor, member: Member, amount: int, reason: str | None = None
+    ) -> Correction:
+        """Add bonus credits (kept until spent), or take credits away with a negative amount."""
+        await self._require_moderator(guild_id, actor, "grant credits")
+        if amount == 0 or abs(amount) > MAX_AMOUNT:
+            raise InvalidOption(
+                "amount",
+                f"must be from 1 to {MAX_AMOUNT:,} to add credits, or from -1 to -{MAX_AMOUNT:,} to take "
+                "them away.",
+            )
+        reason = clean_reason(reason)
+        adjustment = await self._store.grant(
+            guild_id,
+            member.user_id,
+            amount,
+            actor_id=actor.user_id,
+            reason=reason,
+            starting=self._credits.default_credits,
+            role_ids=member.role_ids,
+        )
+        if adjustment.after is None:
+            raise BalanceWouldGoNegative(member.user_id, -amount, adjustment.before.total)
+        self._log(guild_id, actor, member, "granted %+d credits", amount)
+        return Correction(member.user_id, adjustment, reason, amount)
+
+    async def set_balance(
+        self, guild_id: int, actor: Actor, member: Member, amount: int, reason: str | None = None
+    ) -> Correction:
+        await self._require_moderator(guild_id, actor, "set balances")
+        _check_amount(amount, low=0)
+        reason = clean_reason(reason)
+        adjustment = await self._store.set_balance(
+            guild_id,
+            member.user_id,
+            amount,
+            actor_id=actor.user_id,
+            reason=reason,
+            starting=self._credits.default_credits,
+            role_ids=member.role_ids,
+        )
+        self._log(guild_id, actor, member, "set the balance to %s", amount)
+        return Correction(member.user_id, adjustment, reason, amount)
+
+    async def reset(
+        self, guild_id: int, actor: Actor, member: Member, reason: str | None = None
+    ) -> Correction:
+        await self._require_moderator(guild_id, actor, "reset balances")
+        reason = clean_reason(reason)
+        adjustment = await self._store.reset_balance(
+            guild_id,
+            member.user_id,
+            actor_id=actor.user_id,
+            reason=reason,
+            starting=self._credits.default_credits,
+            role_ids=member.role_ids,
+        )
+        self._log(guild_id, actor, member, "reset the balance")
+        return Correction(member.user_id, adjustment, reason)
+
+    async def block(
+        self, guild_id: int, actor: Actor, member: Member, reason: str | None = None
+    ) -> BlockChange:
+        await self._require_moderator(guild_id, actor, "block members")
+        return await self._set_blocked(guild_id, actor, member, True, clean_reason(reason))
+
+    async def unblock(self, guild_id: int, actor: Actor, member: Member) -> BlockChange:
+        await self._require_moderator(guild_id, actor, "unblock members")
+        return await self._set_blocked(guild_id, actor, member, False, None)
+
+    async def _set_blocked(
+        self, guild_id: int, actor: Actor, member: Member, blocked: bool, reason: str | None
+    ) -> BlockChange:
+        changed = await self._store.set_blocked(
+            guild_id,
+            member.user_id,
+            blocked,
+            actor_id=actor.user_id,
+            reason=reason,
+            starting=self._credits.default_credits,
+            role_ids=member.role_ids,
+        )
+        if changed:
+            self._log(guild_id, actor, member, "blocked" if blocked else "unblocked")
+        return BlockChange(member.user_id, blocked, changed, reason)
+
+    # -- the server's rules -----------------------------------------------------------------
+
+    async def set_allowance(
+        self,
+        guild_id: int,
+        actor: Actor,
+        amount: int,
+        *,
+        period: Period | None = None,
+        role_id: int | None = None,
+        apply_now: bool = False,
+    ) -> AllowanceUpdate:
+        """Set the server's allowance (and period), or a role's allowance. It takes effect at the
+        next refill, or at once for everyone it concerns with `apply_now`."""
+        await self._require_moderator(guild_id, actor, "change allowances")
+        _check_amount(amount, low=0)
+        if role_id is not None and period is not None:
+            settings, _ = await self._store.economy(guild_id)
+            if period is not settings.period:
+                raise InvalidOption(
+                    "period",
+                    "belongs to the whole server: every allowance refills on the same schedule "
+                    f"(now {settings.period}). Set it without a role, e.g. "
+                    f"`/quota allowance amount:100 period:{period}`.",
+                )
+            period = None
+        update = await self._store.set_allowance(
+            guild_id,
+            amount,
+            role_id=SERVER_WIDE if role_id is None else role_id,
+            period=period,
+            apply_now=apply_now,
+            actor_id=actor.user_id,
+            starting=self._credits.default_credits,
+        )
+        log.info(
+            "guild=%s moderator=%s: allowance for %s %s -> %s (%s%s)",
+            guild_id,
+            actor.user_id,
+            f"role {role_id}" if role_id is not None else "the server",
+            update.previous_amount,
+            amount,
+            update.period,
+            ", applied now" if apply_now else "",
+        )
+        return update
+
+    async def update_settings(self, guild_id: int, actor: Actor, change: SettingsChange) -> SettingsUpdate:
+        """Change the server's settings; with nothing to change, just show them."""
+        await self._require_moderator(guild_id, actor, "see or change the server's credit settings")
+        changes: dict[str, Any] = {}
+        if change.refill_time is not None:
+            minute = economy.parse_refill_time(change.refill_time)
+            if minute is None:
+                raise InvalidOption(
+                    "refill_time", "must be a time of day as HH:MM on a 24-hour clock, e.g. 18:30."
+                )
+            changes["refill_minute"] = minute
+        if change.timezone is not None:
+            zone = economy.canonical_timezone(change.timezone)
+            if zone is None:
+                raise InvalidOption(
+                    "timezone", "is not a time zone name; pick one from the list, e.g. Europe/Berlin or UTC."
+                )
+            changes["timezone"] = zone
+        if change.jobs_per_member is not None:
+            if not 1 <= change.jobs_per_member <= MAX_JOBS_PER_MEMBER:
+                raise InvalidOption("jobs_per_member", f"must be from 1 to {MAX_JOBS_PER_MEMBER}.")
+            changes["jobs_per_member"] = change.jobs_per_member
+        if change.cooldown_seconds is not None:
+            if not 0 <= change.cooldown_seconds <= MAX_COOLDOWN_SECONDS:
+                raise InvalidOption(
+                    "cooldown_seconds", f"must be from 0 to {MAX_COOLDOWN_SECONDS:,} (a day)."
+                )
+            changes["cooldown_seconds"] = change.cooldown_seconds
+        if change.moderator_role_id is not None:
+            changes["moderator_role_id"] = change.moderator_role_id
+        if change.audit_channel_id is not None:
+            changes["audit_channel_id"] = change.audit_channel_id
+        for cleared in change.clear:
+            name = {
+                Clearable.MODERATOR_ROLE: "moderator_role_id",
+                Clearable.AUDIT_CHANNEL: "audit_channel_id",
+            }.get(cleared, str(cleared))
+            if name in changes:
+                raise InvalidOption("clear", f"can't clear {cleared} while also setting it.")
+            changes[name] = None
+        if not changes:
+            settings, rules = await self._store.economy(guild_id)
+            return SettingsUpdate(settings, self._overview(settings, rules))
+        before, _ = await self._store.update_economy_settings(guild_id, changes, actor_id=actor.user_id)
+        after, rules = await self._store.economy(guild_id)
+        log.info("guild=%s moderator=%s: settings changed: %s", guild_id, actor.user_id, sorted(changes))
+        return SettingsUpdate(before, self._overview(after, rules))
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _overview(self, settings: EconomySettings, rules: list[AllowanceRule]) -> EconomyOverview:
+        current = economy.current_rules(rules)
+        server = current.pop(SERVER_WIDE, self._credits.default_credits)
+        tiers = tuple(sorted(((r, a) for r, a in current.items() if a > 0), key=lambda t: (-t[1], t[0])))
+        now = max(self._clock(), settings.schedule_from)
+        return EconomyOverview(
+            settings=settings,
+            server_allowance=server,
+            role_allowances=tiers,
+            jobs_per_member=settings.jobs_per_member or self._credits.jobs_per_member,
+            next_refill_at=RefillSchedule.of(settings).next_refill(now),
+        )
+
+    def _log(self, guild_id: int, actor: Actor, member: Member, what: str, *args: object) -> None:
+        log.info("guild=%s moderator=%s member=%s: " + what, guild_id, actor.user_id, member.user_id, *args)
+
+
+def _is_moderator(settings: EconomySettings, actor: Actor) -> bool:
+    return actor.manage_guild or (
+        settings.moderator_role_id is not None and settings.moderator_role_id in actor.role_ids
+    )
+
+
+__all__ = [
+    "HISTORY_PAGE_SIZE",
+    "Actor",
+    "BlockChange",
+    "Clearable",
+    "Correction",
+    "EconomyOverview",
+    "Member",
+    "QuotaService",
+    "SettingsChange",
+    "SettingsUpdate",
+]

@@ -1,0 +1,420 @@
+"""/quota: members look at their credits and history; moderators run the server's credit economy.
+
+Thin: each command defers privately, hands plain values (ids, role ids, the Manage Server flag) to
+the quota service, which decides who may do what, and renders the answer. Each moderator action
+also posts one line to the server's audit channel, if one is set.
+
+Why no `default_member_permissions` here: Discord applies it to a whole top-level command, and
+`/quota view` and `/quota history` must stay usable by every member for themselves. The service
+checks moderator rights in code for every moderator subcommand instead (see README, "For
+moderators").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import economy, render
+from bot.economy import MAX_AMOUNT
+from bot.errors import StemBotError
+from bot.models import HistoryPage, LedgerKind, Period
+from bot.quota import (
+    MAX_COOLDOWN_SECONDS,
+    MAX_JOBS_PER_MEMBER,
+    MAX_REASON_LENGTH,
+    Actor,
+    Clearable,
+    QuotaService,
+    SettingsChange,
+)
+from cogs.people import actor_of, member_of
+
+if TYPE_CHECKING:
+    from bot.client import StemBot
+
+log = logging.getLogger(__name__)
+
+HISTORY_BUTTONS_TIMEOUT = 300.0
+"""Seconds the history page buttons keep working after the last press."""
+
+AnyUser = discord.Member | discord.User
+Reason = app_commands.Range[str, 1, MAX_REASON_LENGTH]
+PERIOD_CHOICES = [
+    app_commands.Choice(name="Daily", value=Period.DAILY.value),
+    app_commands.Choice(name="Weekly (refills on Mondays)", value=Period.WEEKLY.value),
+    app_commands.Choice(name="Monthly (refills on the 1st)", value=Period.MONTHLY.value),
+    app_commands.Choice(name="Never (a one-off allowance)", value=Period.NEVER.value),
+]
+CLEAR_CHOICES = [
+    app_commands.Choice(name="Moderator role", value=Clearable.MODERATOR_ROLE.value),
+    app_commands.Choice(name="Audit channel", value=Clearable.AUDIT_CHANNEL.value),
+    app_commands.Choice(
+        name="Splits at once (back to the bot's default)", value=Clearable.JOBS_PER_MEMBER.value
+    ),
+]
+REASON_HELP = "Why (shown in the member's history and the audit channel)"
+
+
+class HistoryPager(discord.ui.View):
+    """Prev/Next buttons under a `/quota history` page. Only whoever ran the command can press
+    them; the pages come from a fixed snapshot of the ledger, so they don't shift meanwhile."""
+
+    def __init__(
+        self,
+        quota: QuotaService,
+        *,
+        guild_id: int,
+        actor: Actor,
+        member_id: int,
+        page: HistoryPage,
+        timeout: float = HISTORY_BUTTONS_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self._quota = quota
+        self._guild_id = guild_id
+        self._actor = actor
+        self._member_id = member_id
+        self.page = page
+        self.message: discord.WebhookMessage | None = None
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        self.prev_page.disabled = self.page.page <= 0
+        self.next_page.disabled = self.page.page >= self.page.pages - 1
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.user.id == self._actor.user_id:
+            return True
+        await interaction.response.send_message(
+            "Only whoever ran this `/quota history` can turn its pages.", ephemeral=True
+        )
+        return False
+
+    @discord.ui.button(label="◀ Prev", style=discord.ButtonStyle.secondary)
+    async def prev_page(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, self.page.page - 1)
+
+    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
+    async def next_page(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, self.page.page + 1)
+
+    async def _show(self, interaction: discord.Interaction[Any], page: int) -> None:
+        self.page = await self._quota.history(
+            self._guild_id, self._actor, self._member_id, page=page, newest_id=self.page.newest_id
+        )
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=render.history(self.page, self._member_id), view=self)
+
+    async def on_timeout(self) -> None:
+        self.prev_page.disabled = self.next_page.disabled = True
+        if self.message is None:
+            return
+        try:
+            await self.message.edit(view=self)
+        except discord.HTTPException:
+            pass  # the page stays readable; only the buttons would have been greyed out
+
+
+class QuotaCog(commands.Cog):
+    quota = app_commands.Group(
+        name="quota",
+        description="Credits in this server: yours, and for moderators everyone's",
+        guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
+    )
+
+    def __init__(self, bot: StemBot) -> None:
+        self.bot = bot
+
+    @property
+    def _service(self) -> QuotaService:
+        return self.bot.services.quota
+
+    # -- anyone -----------------------------------------------------------------------------
+
+    @quota.command(name="view", description="Credits: balance, allowance, next refill, bonus, spending")
+    @app_commands.describe(member="Whose credits (default: yours; others' need a moderator)")
+    async def view(self, interaction: discord.Interaction[StemBot], member: AnyUser | None = None) -> None:
+        """Show a member's credits: balance, allowance and next refill, bonus, spent, splits running."""
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        try:
+            summary = await self._service.view(guild_id, actor, member_of(member) if member else None)
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        shown = member.id if member is not None and member.id != actor.user_id else None
+        await interaction.followup.send(embed=render.credits(summary, member_id=shown), ephemeral=True)
+
+    @quota.command(name="history", description="Every credit change, newest first, with who made it")
+    @app_commands.describe(member="Whose history (default: yours; others' need a moderator)")
+    async def history(self, interaction: discord.Interaction[StemBot], member: AnyUser | None = None) -> None:
+        """Show every change to a member's credits, newest first, a page at a time."""
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        member_id = member.id if member is not None else actor.user_id
+        try:
+            page = await self._service.history(guild_id, actor, member_id)
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        embed = render.history(page, member_id)
+        if page.pages <= 1:
+            await interaction.followup.send(embed=embed, ephemeral=True)
+            return
+        pager = HistoryPager(self._service, guild_id=guild_id, actor=actor, member_id=member_id, page=page)
+        pager.message = await interaction.followup.send(embed=embed, view=pager, ephemeral=True, wait=True)
+
+    # -- moderators: one member ---------------------------------------------------------------
+
+    @quota.command(
+        name="grant", description="Moderators: give bonus credits (a negative amount takes some away)"
+    )
+    @app_commands.describe(
+        member="Who gets them",
+        amount="Credits to add; negative to take away",
+        reason=REASON_HELP,
+    )
+    async def grant(
+        self,
+        interaction: discord.Interaction[StemBot],
+        member: AnyUser,
+        amount: app_commands.Range[int, -MAX_AMOUNT, MAX_AMOUNT],
+        reason: Reason | None = None,
+    ) -> None:
+        """Give a member bonus credits, kept across refills until spent; a negative amount takes some away."""
+        await self._correct(interaction, LedgerKind.GRANT, member, amount, reason)
+
+    @quota.command(name="set", description="Moderators: set a member's balance exactly")
+    @app_commands.describe(member="Whose balance", amount="The new balance", reason=REASON_HELP)
+    async def set_balance(
+        self,
+        interaction: discord.Interaction[StemBot],
+        member: AnyUser,
+        amount: app_commands.Range[int, 0, MAX_AMOUNT],
+        reason: Reason | None = None,
+    ) -> None:
+        """Set a member's balance exactly: allowance up to their allowance, anything above it bonus."""
+        await self._correct(interaction, LedgerKind.SET, member, amount, reason)
+
+    @quota.command(name="reset", description="Moderators: back to the member's full allowance, bonus cleared")
+    @app_commands.describe(member="Whose balance", reason=REASON_HELP)
+    async def reset(
+        self, interaction: discord.Interaction[StemBot], member: AnyUser, reason: Reason | None = None
+    ) -> None:
+        """Put a member back to this period's full allowance and clear their bonus credits."""
+        await self._correct(interaction, LedgerKind.RESET, member, None, reason)
+
+    async def _correct(
+        self,
+        interaction: discord.Interaction[StemBot],
+        kind: LedgerKind,
+        member: AnyUser,
+        amount: int | None,
+        reason: str | None,
+    ) -> None:
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        target = member_of(member)
+        try:
+            if kind is LedgerKind.GRANT:
+                assert amount is not None
+                done = await self._service.grant(guild_id, actor, target, amount, reason)
+            elif kind is LedgerKind.SET:
+                assert amount is not None
+                done = await self._service.set_balance(guild_id, actor, target, amount, reason)
+            else:
+                done = await self._service.reset(guild_id, actor, target, reason)
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        posted = await self._audit(interaction, render.audit_correction(kind, actor.user_id, done))
+        await self._reply(interaction, [render.correction(kind, done)], posted)
+
+    @quota.command(name="block", description="Moderators: stop a member from starting splits")
+    @app_commands.describe(
+        member="Who to block", reason="Why (the member is shown this when they try to split)"
+    )
+    async def block(
+        self, interaction: discord.Interaction[StemBot], member: AnyUser, reason: Reason | None = None
+    ) -> None:
+        """Stop a member from starting splits in this server; they are told so when they try."""
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        try:
+            change = await self._service.block(guild_id, actor, member_of(member), reason)
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        posted = (
+            await self._audit(interaction, render.audit_block(actor.user_id, change))
+            if change.changed
+            else None
+        )
+        await self._reply(interaction, [render.block_change(change)], posted)
+
+    @quota.command(name="unblock", description="Moderators: let a blocked member start splits again")
+    @app_commands.describe(member="Who to unblock")
+    async def unblock(self, interaction: discord.Interaction[StemBot], member: AnyUser) -> None:
+        """Let a blocked member start splits again."""
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        try:
+            change = await self._service.unblock(guild_id, actor, member_of(member))
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        posted = (
+            await self._audit(interaction, render.audit_block(actor.user_id, change))
+            if change.changed
+            else None
+        )
+        await self._reply(interaction, [render.block_change(change)], posted)
+
+    # -- moderators: the server ---------------------------------------------------------------
+
+    @quota.command(name="allowance", description="Moderators: credits per period for everyone, or for a role")
+    @app_commands.describe(
+        amount="Credits each member gets per period (0 for a role: no allowance of its own)",
+        period="How often allowances refill (the whole server's schedule; default: unchanged)",
+        role="Give this role its own allowance; members get the highest of server and roles",
+        apply_now="Refill everyone it concerns to the new amount now (default: at the next refill)",
+    )
+    @app_commands.choices(period=PERIOD_CHOICES)
+    async def allowance(
+        self,
+        interaction: discord.Interaction[StemBot],
+        amount: app_commands.Range[int, 0, MAX_AMOUNT],
+        period: app_commands.Choice[str] | None = None,
+        role: discord.Role | None = None,
+        apply_now: bool = False,
+    ) -> None:
+        """Set the credits members get each period, for the whole server or for members with a role."""
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        # @everyone is every member: that is the server's allowance.
+        role_id = role.id if role is not None and not role.is_default() else None
+        try:
+            update = await self._service.set_allowance(
+                guild_id,
+                actor,
+                amount,
+                period=Period(period.value) if period else None,
+                role_id=role_id,
+                apply_now=apply_now,
+            )
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        posted = await self._audit(interaction, render.audit_allowance(actor.user_id, update))
+        await self._reply(interaction, [render.allowance_update(update)], posted)
+
+    @quota.command(
+        name="settings", description="Moderators: refill time, time zone, limits, moderator role, audit"
+    )
+    @app_commands.describe(
+        refill_time="Time of day allowances refill, HH:MM on a 24-hour clock (default 00:00)",
+        timezone="Time zone of the refill time, e.g. Europe/Berlin (default UTC)",
+        jobs_per_member="Splits one member may have running at once",
+        cooldown_seconds="Seconds a member must wait between starting splits (0: none)",
+        moderator_role="A role whose members may run the moderator commands (besides Manage Server)",
+        audit_channel="Where every moderator action is posted as one line",
+        clear="Unset one of the settings",
+    )
+    @app_commands.choices(clear=CLEAR_CHOICES)
+    async def settings(
+        self,
+        interaction: discord.Interaction[StemBot],
+        refill_time: app_commands.Range[str, 1, 5] | None = None,
+        timezone: app_commands.Range[str, 1, 64] | None = None,
+        jobs_per_member: app_commands.Range[int, 1, MAX_JOBS_PER_MEMBER] | None = None,
+        cooldown_seconds: app_commands.Range[int, 0, MAX_COOLDOWN_SECONDS] | None = None,
+        moderator_role: discord.Role | None = None,
+        audit_channel: discord.TextChannel | None = None,
+        clear: app_commands.Choice[str] | None = None,
+    ) -> None:
+        """Show this server's credit settings, or change them with the options."""
+        guild_id = await self._defer(interaction)
+        actor = actor_of(interaction)
+        change = SettingsChange(
+            refill_time=refill_time,
+            timezone=timezone,
+            jobs_per_member=jobs_per_member,
+            cooldown_seconds=cooldown_seconds,
+            moderator_role_id=moderator_role.id if moderator_role is not None else None,
+            audit_channel_id=audit_channel.id if audit_channel is not None else None,
+            clear=frozenset({Clearable(clear.value)}) if clear else frozenset(),
+        )
+        try:
+            update = await self._service.update_settings(guild_id, actor, change)
+        except StemBotError as error:
+            await self._refuse(interaction, error)
+            return
+        posted = (
+            await self._audit(interaction, render.audit_settings(actor.user_id, update))
+            if update.changed
+            else None
+        )
+        *first, last = render.settings_overview(update)
+        for message in first:
+            await interaction.followup.send(embeds=message.embeds, ephemeral=True)
+        await self._reply(interaction, last.embeds, posted)
+
+    @settings.autocomplete("timezone")
+    async def timezone_autocomplete(
+        self, interaction: discord.Interaction[StemBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=name, value=name) for name in economy.timezone_suggestions(current)]
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _defer(self, interaction: discord.Interaction[StemBot]) -> int:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        return interaction.guild_id
+
+    async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
+        await interaction.followup.send(embed=render.quota_refused(str(error)), ephemeral=True)
+
+    async def _reply(
+        self, interaction: discord.Interaction[StemBot], embeds: list[discord.Embed], posted: bool | None
+    ) -> None:
+        if posted is False:
+            embeds[-1].add_field(
+                name="Audit channel",
+                value="Couldn't post this in the audit channel: check that StemBot may view it and "
+                "send messages there.",
+                inline=False,
+            )
+        await interaction.followup.send(embeds=embeds, ephemeral=True)
+
+    async def _audit(self, interaction: discord.Interaction[StemBot], line: str) -> bool | None:
+        """Post one line about a moderator action to the audit channel. None when the server has no
+        audit channel; False when posting failed (logged: it never undoes or blocks the action)."""
+        assert interaction.guild_id is not None
+        channel_id = await self._service.audit_channel_id(interaction.guild_id)
+        if channel_id is None:
+            return None
+        try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                raise TypeError(f"channel {channel_id} is a {type(channel).__name__}")
+            await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, discord.InvalidData, TypeError) as error:
+            log.warning(
+                "guild=%s: could not post to the audit channel %s: %s",
+                interaction.guild_id,
+                channel_id,
+                error,
+            )
+            return False
+        return True
+
+
+async def setup(bot: StemBot) -> None:
+    await bot.add_cog(QuotaCog(bot))

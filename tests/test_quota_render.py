@@ -1,0 +1,239 @@
+"""What members and moderators read about credits: within Discord's limits at worst-case sizes,
+and saying what the figures are."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+
+from bot import render
+from bot.models import (
+    SERVER_WIDE,
+    Adjustment,
+    AllowanceUpdate,
+    Balance,
+    CreditSummary,
+    EconomySettings,
+    HistoryPage,
+    LedgerEntry,
+    LedgerKind,
+    Period,
+)
+from bot.quota import (
+    HISTORY_PAGE_SIZE,
+    MAX_REASON_LENGTH,
+    BlockChange,
+    Correction,
+    EconomyOverview,
+    SettingsUpdate,
+)
+from tests.test_render import discord_limit_violations
+from tests.unit_helpers import embed_text
+
+BIG = 999_999_999_999  # far beyond any real balance
+SNOWFLAKE = 999_999_999_999_999_999
+LONG_REASON = "x" * MAX_REASON_LENGTH
+NOW = 1_741_168_800.0
+
+
+def summary(**overrides) -> CreditSummary:
+    values = dict(
+        allowance_left=40,
+        bonus=25,
+        allowance=100,
+        next_allowance=100,
+        period=Period.WEEKLY,
+        next_refill_at=NOW + 86_400,
+        period_started_at=NOW - 86_400,
+        spent_this_period=60,
+        jobs_in_flight=1,
+        jobs_per_member=2,
+    )
+    values.update(overrides)
+    return CreditSummary(**values)  # type: ignore[arg-type]
+
+
+def entry(n: int, kind: LedgerKind = LedgerKind.GRANT, **overrides) -> LedgerEntry:
+    values = dict(
+        id=n,
+        guild_id=1,
+        user_id=2,
+        kind=kind,
+        amount=-BIG,
+        balance_after=BIG,
+        job_id=SNOWFLAKE,
+        actor_id=SNOWFLAKE,
+        reason=LONG_REASON,
+        created_at=NOW,
+    )
+    values.update(overrides)
+    return LedgerEntry(**values)  # type: ignore[arg-type]
+
+
+def fits(*embeds: discord.Embed) -> None:
+    assert discord_limit_violations(render.Message(embeds=list(embeds))) == []
+
+
+# -- /credits and /quota view ------------------------------------------------------------------------
+
+
+def test_the_account_view_shows_every_figure():
+    text = embed_text(render.credits(summary()))
+
+    assert "**65** credits" in text
+    assert "100 credits per week\n40 left this period" in text
+    assert "25 credits\nkept until spent" in text
+    assert "Spent this period\n60 credits" in text
+    assert f"<t:{int(NOW + 86_400)}:R>" in text and "back to 100 credits" in text
+    assert "1 of 2 at once" in text
+
+
+def test_the_account_view_says_when_a_new_allowance_starts():
+    text = embed_text(render.credits(summary(next_allowance=300)))
+
+    assert "back to 300 credits (new allowance)" in text
+
+
+def test_a_one_off_allowance_never_refills():
+    text = embed_text(render.credits(summary(period=Period.NEVER, next_refill_at=None)))
+
+    assert "Never" in text and "Spent so far" in text and "this period" not in text
+
+
+def test_the_account_view_of_someone_else_names_them():
+    text = embed_text(render.credits(summary(), member_id=SNOWFLAKE))
+
+    assert f"<@{SNOWFLAKE}>" in text and "Your credits" not in text
+
+
+def test_the_account_view_fits_discord_at_worst_case_sizes():
+    worst = summary(
+        allowance_left=BIG,
+        bonus=BIG,
+        allowance=BIG,
+        next_allowance=BIG - 1,
+        spent_this_period=BIG,
+        jobs_in_flight=100,
+        jobs_per_member=100,
+        blocked=True,
+        blocked_reason=LONG_REASON,
+        next_split_at=NOW,
+    )
+
+    fits(render.credits(worst, member_id=SNOWFLAKE))
+
+
+# -- history -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(LedgerKind))
+def test_a_full_history_page_of_the_longest_lines_fits_one_embed(kind):
+    page = HistoryPage(tuple(entry(n, kind) for n in range(HISTORY_PAGE_SIZE)), 0, 99_999, BIG, BIG)
+
+    fits(render.history(page, SNOWFLAKE))
+
+
+def test_each_history_line_has_time_change_balance_what_and_who():
+    line = render.history_line(
+        entry(1, LedgerKind.RESERVE, amount=-50, balance_after=70, job_id=12, actor_id=None)
+    )
+
+    assert line == f"<t:{int(NOW)}:f> · **-50** → 70 · split #12 · StemBot"
+
+
+def test_a_moderators_line_names_them_and_the_reason():
+    line = render.history_line(entry(1, amount=25, balance_after=125, actor_id=42, reason="contest"))
+
+    assert "**+25** → 125" in line and "bonus granted: contest" in line and line.endswith("<@42>")
+
+
+def test_an_empty_history_says_so():
+    text = embed_text(render.history(HistoryPage((), 0, 1, 0, 0), 5))
+
+    assert "No credit changes yet" in text and "Page 1 of 1" in text
+
+
+# -- moderators' replies and audit lines --------------------------------------------------------------
+
+
+def correction(amount: int | None = 50) -> Correction:
+    return Correction(SNOWFLAKE, Adjustment(Balance(BIG, BIG), Balance(BIG, BIG), 100), LONG_REASON, amount)
+
+
+@pytest.mark.parametrize("kind", [LedgerKind.GRANT, LedgerKind.SET, LedgerKind.RESET])
+def test_correction_replies_and_audit_lines_fit(kind):
+    fits(render.correction(kind, correction()))
+    line = render.audit_correction(kind, SNOWFLAKE, correction())
+    assert len(line) <= 2000 and "\n" not in line
+
+
+def test_taking_credits_away_reads_as_such():
+    done = Correction(7, Adjustment(Balance(100, 0), Balance(60, 0), 0), None, -40)
+
+    assert render.correction(LedgerKind.GRANT, done).title == "Credits taken away"
+    assert "took 40 credits from <@7>: 100 → 60" in render.audit_correction(LedgerKind.GRANT, 1, done)
+
+
+def test_block_replies_and_audit_lines_fit():
+    change = BlockChange(SNOWFLAKE, True, True, LONG_REASON)
+
+    fits(render.block_change(change))
+    assert len(render.audit_block(SNOWFLAKE, change)) <= 2000
+
+
+@pytest.mark.parametrize("applied_now", [False, True])
+@pytest.mark.parametrize("role_id", [SERVER_WIDE, SNOWFLAKE])
+def test_allowance_replies_fit_and_say_when_they_apply(applied_now, role_id):
+    update = AllowanceUpdate(role_id, BIG, BIG, Period.MONTHLY, Period.WEEKLY, applied_now, NOW)
+
+    embed = render.allowance_update(update)
+
+    fits(embed)
+    assert ("Applied now" in embed_text(embed)) is applied_now
+    assert ("Takes effect at the next refill" in embed_text(embed)) is not applied_now
+
+
+def settings_update(tiers: int) -> SettingsUpdate:
+    settings = EconomySettings(
+        guild_id=1,
+        period=Period.WEEKLY,
+        refill_minute=1439,
+        timezone="America/Argentina/ComodRivadavia",
+        jobs_per_member=100,
+        cooldown_seconds=86_399,
+        moderator_role_id=SNOWFLAKE,
+        audit_channel_id=SNOWFLAKE,
+    )
+    overview = EconomyOverview(settings, BIG, tuple((SNOWFLAKE - n, BIG) for n in range(tiers)), 100, NOW)
+    return SettingsUpdate(EconomySettings(guild_id=1), overview)
+
+
+@pytest.mark.parametrize("tiers", [0, 1, 30, 250])
+def test_the_settings_overview_fits_even_with_every_role_a_tier(tiers):
+    messages = render.settings_overview(settings_update(tiers))
+
+    assert all(discord_limit_violations(message) == [] for message in messages)
+    tier_embeds = [e for m in messages for e in m.embeds][1:]
+    assert sum(embed_text(e).count("<@&") for e in tier_embeds) == tiers  # none left out
+
+
+def test_the_settings_audit_line_lists_every_change_on_one_line():
+    line = render.audit_settings(SNOWFLAKE, settings_update(0))
+
+    assert "\n" not in line and len(line) <= 2000
+    for change in ("refill time", "splits at once", "cooldown", "moderator role", "audit channel"):
+        assert change in line
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0, "none"),
+        (1, "1 second"),
+        (90, "1 minute 30 seconds"),
+        (3600, "1 hour"),
+        (86_399, "23 hours 59 minutes 59 seconds"),
+    ],
+)
+def test_durations_read_naturally(seconds, words):
+    assert render.duration(seconds) == words
