@@ -353,6 +353,10 @@ class QuotaService:
                 )
             changes["cooldown_seconds"] = change.cooldown_seconds
         if change.moderator_role_id is not None:
+            if change.moderator_role_id == guild_id:  # Discord gives @everyone the server's id
+                raise InvalidOption(
+                    "moderator_role", "can't be @everyone: that would make every member a moderator."
+                )
             changes["moderator_role_id"] = change.moderator_role_id
         if change.audit_channel_id is not None:
             changes["audit_channel_id"] = change.audit_channel_id

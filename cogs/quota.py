@@ -104,9 +104,13 @@ class HistoryPager(discord.ui.View):
         await self._show(interaction, self.page.page + 1)
 
     async def _show(self, interaction: discord.Interaction[Any], page: int) -> None:
-        self.page = await self._quota.history(
-            self._guild_id, self._actor, self._member_id, page=page, newest_id=self.page.newest_id
-        )
+        try:
+            self.page = await self._quota.history(
+                self._guild_id, self._actor, self._member_id, page=page, newest_id=self.page.newest_id
+            )
+        except StemBotError as error:  # e.g. the moderator role was changed meanwhile
+            await interaction.response.send_message(embed=render.quota_refused(str(error)), ephemeral=True)
+            return
         self._sync_buttons()
         await interaction.response.edit_message(embed=render.history(self.page, self._member_id), view=self)
 

@@ -19,7 +19,7 @@ from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.models import LedgerKind, Period
 from bot.product import Mode
-from bot.quota import HISTORY_PAGE_SIZE, QuotaService
+from bot.quota import HISTORY_PAGE_SIZE, Actor, QuotaService
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.quota import PERIOD_CHOICES, HistoryPager, QuotaCog
@@ -254,6 +254,15 @@ async def test_a_member_cannot_make_themselves_a_moderator(world):
         GUILD_ID,
         SimpleNamespace(user_id=USER_ID, role_ids=(MOD_ROLE,), manage_guild=False),  # type: ignore[arg-type]
     )
+
+
+async def test_everyone_cannot_be_the_moderator_role(world):
+    interaction = await world.run(
+        "settings", world.mod_interaction(), moderator_role=role(GUILD_ID, everyone=True)
+    )
+
+    assert "`moderator_role`" in embed_text(reply(interaction))
+    assert not await world.quota.is_moderator(GUILD_ID, Actor(USER_ID, (GUILD_ID,), manage_guild=False))
 
 
 async def test_the_moderator_role_grants_moderator_rights(world):
@@ -584,6 +593,22 @@ async def test_history_buttons_are_greyed_out_when_they_time_out(world):
 
     assert pager.prev_page.disabled and pager.next_page.disabled
     message.edit.assert_awaited_once_with(view=pager)
+
+
+async def test_a_moderator_who_loses_their_rights_cannot_turn_the_pages_any_further(world):
+    await world.run("settings", world.mod_interaction(), moderator_role=role(MOD_ROLE))
+    for n in range(1, 25):
+        await world.run("grant", world.mod_interaction(), member(), n)
+    helper = world.member_interaction(user_id=OTHER_ID, role_ids=(MOD_ROLE,))
+    await world.run("history", helper, member())
+    pager = helper.followup.send.await_args.kwargs["view"]
+    await world.run("settings", world.mod_interaction(), moderator_role=role(VIP_ROLE))
+    press = world.member_interaction(user_id=OTHER_ID)
+
+    await pager.next_page.callback(press)
+
+    assert "Only moderators" in embed_text(press.response.send_message.await_args.kwargs["embed"])
+    press.response.edit_message.assert_not_awaited()
 
 
 async def test_a_member_cannot_see_someone_elses_history(world):

@@ -1,0 +1,106 @@
+"""The quota service's own checks, beyond what Discord enforces on options (which users and
+clients can get around): bounds, reasons, moderator rights. Real store on tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.credits import CreditService
+from bot.errors import InvalidOption, NotAModerator
+from bot.models import Period
+from bot.quota import Actor, Clearable, Member, QuotaService, SettingsChange, clean_reason
+from bot.store import Store
+from tests.unit_helpers import FakeClock
+
+GUILD = 10
+MOD = Actor(1, manage_guild=True)
+MEMBER = Member(2)
+
+
+@pytest.fixture
+async def quota(tmp_path) -> AsyncIterator[QuotaService]:
+    clock = FakeClock()
+    store = await Store.open(tmp_path / "service.db", clock=clock)
+    yield QuotaService(store, CreditService(store, default_credits=100, jobs_per_member=2), clock=clock)
+    assert await store.ledger_mismatches() == []
+    await store.close()
+
+
+@pytest.mark.parametrize("amount", [1_000_001, -1_000_001, 0])
+async def test_grants_beyond_the_bounds_are_refused(quota, amount):
+    with pytest.raises(InvalidOption, match="amount"):
+        await quota.grant(GUILD, MOD, MEMBER, amount)
+
+
+async def test_a_grant_of_exactly_a_million_is_fine(quota):
+    done = await quota.grant(GUILD, MOD, MEMBER, 1_000_000)
+
+    assert done.adjustment.after is not None and done.adjustment.after.total == 1_000_100
+
+
+@pytest.mark.parametrize("amount", [-1, 1_000_001])
+async def test_set_and_allowance_amounts_beyond_the_bounds_are_refused(quota, amount):
+    with pytest.raises(InvalidOption):
+        await quota.set_balance(GUILD, MOD, MEMBER, amount)
+    with pytest.raises(InvalidOption):
+        await quota.set_allowance(GUILD, MOD, amount)
+
+
+async def test_a_reason_over_200_characters_is_refused(quota):
+    with pytest.raises(InvalidOption, match="reason"):
+        await quota.grant(GUILD, MOD, MEMBER, 5, "x" * 201)
+
+
+def test_reasons_become_one_clean_line_or_nothing():
+    assert clean_reason("  two\n\nlines\t here ") == "two lines here"
+    assert clean_reason(" \n ") is None
+    assert clean_reason(None) is None
+
+
+async def test_settings_out_of_bounds_are_refused(quota):
+    with pytest.raises(InvalidOption, match="jobs_per_member"):
+        await quota.update_settings(GUILD, MOD, SettingsChange(jobs_per_member=101))
+    with pytest.raises(InvalidOption, match="cooldown_seconds"):
+        await quota.update_settings(GUILD, MOD, SettingsChange(cooldown_seconds=86_401))
+
+
+async def test_a_setting_cannot_be_set_and_cleared_at_once(quota):
+    with pytest.raises(InvalidOption, match="clear"):
+        await quota.update_settings(
+            GUILD, MOD, SettingsChange(audit_channel_id=5, clear=frozenset({Clearable.AUDIT_CHANNEL}))
+        )
+
+
+async def test_anyone_may_view_themselves_without_rights(quota):
+    summary = await quota.view(GUILD, Actor(MEMBER.user_id))
+
+    assert summary.balance == 100
+
+
+async def test_a_role_allowance_may_repeat_the_servers_period(quota):
+    await quota.set_allowance(GUILD, MOD, 100, period=Period.WEEKLY)
+
+    update = await quota.set_allowance(GUILD, MOD, 300, period=Period.WEEKLY, role_id=77)
+
+    assert (update.period, update.previous_period) == (Period.WEEKLY, Period.WEEKLY)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda q, a: q.grant(GUILD, a, MEMBER, 5),
+        lambda q, a: q.set_balance(GUILD, a, MEMBER, 5),
+        lambda q, a: q.reset(GUILD, a, MEMBER),
+        lambda q, a: q.block(GUILD, a, MEMBER),
+        lambda q, a: q.unblock(GUILD, a, MEMBER),
+        lambda q, a: q.set_allowance(GUILD, a, 5),
+        lambda q, a: q.update_settings(GUILD, a, SettingsChange()),
+        lambda q, a: q.view(GUILD, a, MEMBER),
+        lambda q, a: q.history(GUILD, a, MEMBER.user_id),
+    ],
+)
+async def test_every_moderator_action_needs_a_moderator(quota, action):
+    with pytest.raises(NotAModerator):
+        await action(quota, Actor(3, role_ids=(4,), manage_guild=False))
