@@ -2,7 +2,9 @@
 
 One aiosqlite connection serves the whole bot. Because statements from different coroutines would
 otherwise interleave inside each other's transactions on that connection, every access goes
-through one asyncio lock; SQLite allows a single writer anyway.
+through one asyncio lock; SQLite allows a single writer anyway. One bot process serves a database
+(as the job runner requires), so each server's economy settings are cached here and dropped
+whenever this store changes them.
 """
 
 from __future__ import annotations
@@ -112,6 +114,9 @@ class Store:
         self._lock = asyncio.Lock()
         self._clock = clock
         self._last_now = 0.0
+        # Each server's settings and allowance rules, read on every credit operation but changed
+        # only through this store: one bot process serves a database (the runner assumes it too).
+        self._economy_cache: dict[int, tuple[EconomySettings, tuple[AllowanceRule, ...]]] = {}
 
     @classmethod
     async def open(cls, path: Path, clock: Clock = time.time) -> Store:
@@ -202,6 +207,9 @@ class Store:
     async def _economy(
         self, conn: aiosqlite.Connection, guild_id: int
     ) -> tuple[EconomySettings, list[AllowanceRule]]:
+        cached = self._economy_cache.get(guild_id)
+        if cached is not None:
+            return cached[0], list(cached[1])
         cursor = await conn.execute("SELECT * FROM economy_settings WHERE guild_id = ?", (guild_id,))
         row = await cursor.fetchone()
         settings = _economy_settings(row) if row else EconomySettings(guild_id)
@@ -214,7 +222,20 @@ class Store:
             AllowanceRule(r["role_id"], r["amount"], r["effective_from"], bool(r["refills"]))
             for r in await cursor.fetchall()
         ]
+        self._economy_cache[guild_id] = (settings, tuple(rules))
         return settings, rules
+
+    @asynccontextmanager
+    async def _changing_economy(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction that changes a server's settings or rules: the cached copy is dropped
+        before and after, so nobody reads it stale, even if the change fails half-way."""
+        self._economy_cache.pop(guild_id, None)
+        try:
+            async with self._transaction() as conn:
+                self._economy_cache.pop(guild_id, None)
+                yield conn
+        finally:
+            self._economy_cache.pop(guild_id, None)
 
     async def _current_account(
         self,
@@ -305,6 +326,9 @@ class Store:
 
         The update is conditional on neither part going below zero, so a spend can never overdraw
         even if `account` were stale; returns the balance after, or None when it would overdraw.
+        `already_applied`: the caller changed the account itself (opening it, or the reserve's own
+        conditional debit), so only the ledger row is written. `record=False` writes no row (a
+        refill that changed nothing).
         """
         if not already_applied:
             assignments = ["allowance_left = allowance_left + ?", "bonus = bonus + ?"]
@@ -641,7 +665,7 @@ class Store:
         unknown = set(changes) - _ADJUSTABLE_SETTINGS
         if unknown:
             raise ValueError(f"not adjustable settings: {sorted(unknown)}")
-        async with self._transaction() as conn:
+        async with self._changing_economy(guild_id) as conn:
             now = self._now()
             before, _ = await self._economy(conn, guild_id)
             after = replace(before, **changes)
@@ -664,7 +688,7 @@ class Store:
         """Record an allowance decision for the server (`role_id` SERVER_WIDE) or a role, and the
         server's period if given. It applies from the next refill, or, with `apply_now`, refills
         everyone it concerns now."""
-        async with self._transaction() as conn:
+        async with self._changing_economy(guild_id) as conn:
             now = self._now()
             before, rules = await self._economy(conn, guild_id)
             previous = economy.current_rules(rules).get(role_id, starting if role_id == SERVER_WIDE else 0)

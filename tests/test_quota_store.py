@@ -719,3 +719,25 @@ async def test_a_database_from_before_the_economy_migrates_balances_and_jobs_int
         assert await store.ledger_mismatches() == []
     finally:
         await store.close()
+
+
+async def test_a_failed_settings_change_leaves_the_settings_as_they_were(store):
+    await allowance(store, 100)
+    await store.economy(GUILD)  # cached
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.update_economy_settings(GUILD, {"cooldown_seconds": -5}, actor_id=MOD)
+
+    settings, rules = await store.economy(GUILD)
+    assert (settings.period, settings.cooldown_seconds, [r.amount for r in rules]) == (
+        Period.WEEKLY,
+        0,
+        [100],
+    )
+
+
+async def test_a_settings_change_applies_to_the_very_next_split(store):
+    assert (await reserve(store)).job is not None
+    await store.update_economy_settings(GUILD, {"cooldown_seconds": 600}, actor_id=MOD)
+
+    assert (await reserve(store)).refusal is Refusal.COOLDOWN
