@@ -1091,6 +1091,8 @@ class _Guild:
     owner_id: int
     channels: dict[int, JSON] = field(default_factory=dict)
     roles: dict[int, JSON] = field(default_factory=dict)
+    #: Members recorded with ``add_member``: user id -> (role ids, permissions or None).
+    members: dict[int, tuple[tuple[int, ...], int | None]] = field(default_factory=dict)
 
 
 class DiscordStandIn:
@@ -1362,6 +1364,36 @@ class DiscordStandIn:
         if self._session is not None and self._session.ready:
             self._session.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role})
         return rid
+
+    def add_member(
+        self,
+        user_id: int,
+        *,
+        roles: Sequence[int] = (),
+        permissions: int | None = None,
+        guild_id: int | None = None,
+        username: str | None = None,
+    ) -> int:
+        """Record a guild member's roles and channel permissions (default: ``member_permissions``).
+
+        Used wherever Discord would show that member: as the one invoking or clicking (unless
+        ``roles``/``permissions`` are passed there), as the resolved member of a USER option, in
+        member fetches and member chunks.  Unknown roles are created.  Returns ``user_id``."""
+        guild = self._guilds[guild_id or self.guild_id]
+        for rid in roles:
+            if rid not in guild.roles:
+                self.add_role(f"role-{rid}", role_id=rid, guild_id=guild.id)
+        if username is not None or user_id not in self._users:
+            self.add_user(user_id, username)
+        guild.members[user_id] = (tuple(roles), permissions)
+        return user_id
+
+    def _member_roles(self, guild: _Guild, user_id: int) -> tuple[int, ...]:
+        return guild.members.get(user_id, ((), None))[0]
+
+    def _member_permissions(self, guild: _Guild, user_id: int) -> int:
+        permissions = guild.members.get(user_id, ((), None))[1]
+        return self.member_permissions if permissions is None else permissions
 
     def add_user(self, user_id: int, username: str | None = None, *, global_name: str | None = None) -> JSON:
         user = {
@@ -1724,8 +1756,8 @@ class DiscordStandIn:
         guild_id: int | None,
         channel_id: int | None,
         dm: bool,
-        permissions: int,
-        roles: Sequence[int],
+        permissions: int | None,
+        roles: Sequence[int] | None,
         app_permissions: int | None,
         locale: str,
     ) -> tuple[JSON, int | None, int]:
@@ -1760,6 +1792,10 @@ class DiscordStandIn:
             raise LookupError(f"unknown guild {gid}")
         default_cid = self.channel_id if gid == self.guild_id else next(iter(guild.channels))
         cid = channel_id or default_cid
+        if roles is None:
+            roles = self._member_roles(guild, user_id)
+        if permissions is None:
+            permissions = self._member_permissions(guild, user_id)
         for rid in roles:
             if rid not in guild.roles:
                 self.add_role(f"role-{rid}", role_id=rid, guild_id=gid)
@@ -1801,7 +1837,7 @@ class DiscordStandIn:
         user_id: int = DEFAULT_USER_ID,
         subcommand: str | None = None,
         permissions: int | None = None,
-        roles: Sequence[int] = (),
+        roles: Sequence[int] | None = None,
         guild_id: int | None = None,
         channel_id: int | None = None,
         app_permissions: int | None = None,
@@ -1813,9 +1849,11 @@ class DiscordStandIn:
 
         ``subcommand`` is "sub" or "group sub".  Option values are typed from the registered
         definition; with ``check_options`` the checks Discord's client enforces (required,
-        choices, min/max) raise ValueError.  User options take an id, attachment options a
-        dict ``{"filename", "size", "content_type"?, "url"?}``.  ``dm=True`` invokes from the
-        bot's DM with the user.
+        choices, min/max) raise ValueError.  User options take an id (resolved as a member with
+        the roles and permissions recorded by ``add_member``), role and channel options an id,
+        attachment options a dict ``{"filename", "size", "content_type"?, "url"?}``.
+        ``permissions`` and ``roles`` default to the member's from ``add_member`` (else
+        ``member_permissions`` and no roles).  ``dm=True`` invokes from the bot's DM with the user.
         """
         return self._command_interaction(
             IT_COMMAND,
@@ -1824,7 +1862,7 @@ class DiscordStandIn:
             subcommand=subcommand,
             focused=None,
             user_id=user_id,
-            permissions=self.member_permissions if permissions is None else permissions,
+            permissions=permissions,
             roles=roles,
             guild_id=guild_id,
             channel_id=channel_id,
@@ -1843,7 +1881,7 @@ class DiscordStandIn:
         user_id: int = DEFAULT_USER_ID,
         subcommand: str | None = None,
         permissions: int | None = None,
-        roles: Sequence[int] = (),
+        roles: Sequence[int] | None = None,
         guild_id: int | None = None,
         channel_id: int | None = None,
     ) -> InteractionRecord:
@@ -1855,7 +1893,7 @@ class DiscordStandIn:
             subcommand=subcommand,
             focused=focused,
             user_id=user_id,
-            permissions=self.member_permissions if permissions is None else permissions,
+            permissions=permissions,
             roles=roles,
             guild_id=guild_id,
             channel_id=channel_id,
@@ -1874,8 +1912,8 @@ class DiscordStandIn:
         subcommand: str | None,
         focused: str | None,
         user_id: int,
-        permissions: int,
-        roles: Sequence[int],
+        permissions: int | None,
+        roles: Sequence[int] | None,
         guild_id: int | None,
         channel_id: int | None,
         app_permissions: int | None,
@@ -1899,6 +1937,11 @@ class DiscordStandIn:
         opts = self._build_options(
             cmd, dict(options or {}), subcommand, focused, check_options, resolved, gid
         )
+        invoker = payload.get("member")
+        if invoker is not None:
+            # Like Discord: a resolved channel carries the invoking member's permissions there.
+            for channel in resolved.get("channels", {}).values():
+                channel["permissions"] = invoker["permissions"]
         data: JSON = {"id": cmd["id"], "name": cmd["name"], "type": 1}
         if opts:
             data["options"] = opts
@@ -1985,10 +2028,17 @@ class DiscordStandIn:
         elif otype in (6, 9):
             uid = int(value)
             resolved.setdefault("users", {})[str(uid)] = self.user_json(uid)
-            if guild_id is not None:
-                resolved.setdefault("members", {})[str(uid)] = self._member_json(
-                    uid, (), self.member_permissions, with_user=False
+            member_guild = self._guilds.get(guild_id) if guild_id is not None else None
+            if member_guild is not None:
+                # Like Discord: a partial member (no user, deaf, mute) with roles and permissions.
+                member = self._member_json(
+                    uid,
+                    self._member_roles(member_guild, uid),
+                    self._member_permissions(member_guild, uid),
+                    with_user=False,
                 )
+                del member["deaf"], member["mute"]
+                resolved.setdefault("members", {})[str(uid)] = member
             out = str(uid)
         elif otype == 7:
             cid = int(value)
@@ -2045,7 +2095,7 @@ class DiscordStandIn:
         user_id: int = DEFAULT_USER_ID,
         values: Sequence[str] | None = None,
         permissions: int | None = None,
-        roles: Sequence[int] = (),
+        roles: Sequence[int] | None = None,
     ) -> InteractionRecord:
         """Dispatch a component interaction (type 3): a click on the button (or a choice in the
         select) with ``custom_id`` on one of the bot's messages."""
@@ -2060,7 +2110,7 @@ class DiscordStandIn:
             guild_id=msg.guild_id,
             channel_id=msg.channel_id,
             dm=dm,
-            permissions=self.member_permissions if permissions is None else permissions,
+            permissions=permissions,
             roles=roles,
             app_permissions=None,
             locale="en-US",
@@ -2873,7 +2923,7 @@ class DiscordStandIn:
         uid = int(request.match_info["uid"])
         if uid == self.bot_user_id:
             return _json_response(self._bot_member_json(guild))
-        return _json_response(self._member_json(uid, (), None, with_user=True))
+        return _json_response(self._member_json(uid, self._member_roles(guild, uid), None, with_user=True))
 
     async def _h_unhandled(self, request: web.Request) -> web.Response:
         self.unhandled.append((request.method, request.path[len(API_PREFIX) :]))
@@ -3025,7 +3075,9 @@ class DiscordStandIn:
             return
         members = [self._bot_member_json(guild)]
         members += [
-            self._member_json(uid, (), None, with_user=True) for uid in self._users if uid != self.bot_user_id
+            self._member_json(uid, self._member_roles(guild, uid), None, with_user=True)
+            for uid in self._users
+            if uid != self.bot_user_id
         ]
         ids = data.get("user_ids")
         if ids:
