@@ -86,3 +86,20 @@ class InvalidOption(StemBotError):
         super().__init__(f"`{option}` {problem} Nothing was changed.")
         self.option = option
         self.problem = problem
+
+
+class SplittingUnavailable(StemBotError):
+    """Nobody can start a split right now. Nothing was charged."""
+
+
+class SplittingPaused(SplittingUnavailable):
+    def __init__(self) -> None:
+        super().__init__(
+            "Splitting is paused: the separation service isn't accepting this bot's jobs right now, "
+            "and the bot's operator has been alerted. Nothing was charged; please try again later."
+        )
+
+
+class ShuttingDown(SplittingUnavailable):
+    def __init__(self) -> None:
+        super().__init__("StemBot is restarting. Nothing was charged; please try again in a minute.")

@@ -13,9 +13,12 @@ from bot.errors import (
     InsufficientCredits,
     InvalidTrackId,
     MemberBlocked,
+    ShuttingDown,
+    SplittingPaused,
     TooManyJobsInFlight,
 )
 from bot.models import Job, NewJob
+from bot.operations import Operations
 from bot.product import Mode
 from bot.store import Refusal, Store
 
@@ -45,10 +48,22 @@ class Scheduler(Protocol):
 
 
 class SplitService:
-    def __init__(self, store: Store, credits: CreditService, scheduler: Scheduler) -> None:
+    def __init__(
+        self,
+        store: Store,
+        credits: CreditService,
+        scheduler: Scheduler,
+        operations: Operations | None = None,
+    ) -> None:
         self._store = store
         self._credits = credits
         self._scheduler = scheduler
+        self._operations = operations
+        self.closed = False
+
+    def close(self) -> None:
+        """Refuse new splits from now on (shutting down); jobs already taken carry on."""
+        self.closed = True
 
     async def reserve(
         self,
@@ -70,6 +85,10 @@ class SplitService:
         `role_ids` are the member's roles, for role allowances. The job waits until `start` hands
         it to the runner, so the caller can show its own "queued" message first.
         """
+        if self.closed:
+            raise ShuttingDown
+        if self._operations and self._operations.paused:
+            raise SplittingPaused
         new = NewJob(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -101,14 +120,17 @@ class SplitService:
         job = reservation.job
         assert job is not None
         log.info(
-            "job %s guild=%s member=%s mode=%s: reserved %s credits (balance now %s)",
+            "job %s guild=%s member=%s mode=%s: reserved %s credits (balance now %s)%s",
             job.id,
             job.guild_id,
             job.user_id,
             job.mode,
             job.cost,
             reservation.balance,
+            f"; {job.share} from job {job.source_job_id}" if job.share else "",
         )
+        if self._operations and job.cost:
+            self._operations.metrics.credits.labels(kind="reserved").inc(job.cost)
         return job
 
     def start(self, job: Job) -> None:

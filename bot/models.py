@@ -14,6 +14,7 @@ class JobState(enum.StrEnum):
     RESERVED = "reserved"  # credits held, nothing sent to the API yet
     SUBMITTING = "submitting"  # the submit request may be on the wire
     SUBMITTED = "submitted"  # the API accepted it; `api_task_id` is known
+    FOLLOWING = "following"  # waits for another job in flight for the same track and mode
     SUCCEEDED = "succeeded"  # stems known, reservation charged
     FAILED = "failed"  # reservation refunded
 
@@ -22,7 +23,21 @@ class JobState(enum.StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED)
 
 
-UNFINISHED_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED)
+UNFINISHED_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.FOLLOWING)
+
+
+class Share(enum.StrEnum):
+    """How a job got its result without a paid API call of its own."""
+
+    REUSED = "reused"  # an earlier success for the same track and mode, links still fresh
+    COALESCED = "coalesced"  # another member's job in flight for the same track and mode
+
+
+class ReuseCharge(enum.StrEnum):
+    """What a member pays for a shared result (a per-server setting)."""
+
+    FREE = "free"
+    FULL = "full"
 
 
 class Delivery(enum.StrEnum):
@@ -120,6 +135,8 @@ class Job:
     submitted_at: float | None
     finished_at: float | None
     delivered_at: float | None
+    share: Share | None = None
+    source_job_id: int | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (
@@ -209,6 +226,7 @@ class EconomySettings:
     cooldown_seconds: int = 0
     moderator_role_id: int | None = None
     audit_channel_id: int | None = None
+    reuse_charge: ReuseCharge = ReuseCharge.FREE
 
     @property
     def refill_time(self) -> str:

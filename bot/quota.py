@@ -29,6 +29,7 @@ from bot.models import (
     EconomySettings,
     HistoryPage,
     Period,
+    ReuseCharge,
 )
 from bot.store import Store
 
@@ -81,6 +82,7 @@ class SettingsChange:
     cooldown_seconds: int | None = None
     moderator_role_id: int | None = None
     audit_channel_id: int | None = None
+    reuse_charge: ReuseCharge | None = None
     clear: frozenset[Clearable] = frozenset()
 
     @property
@@ -360,6 +362,8 @@ class QuotaService:
             changes["moderator_role_id"] = change.moderator_role_id
         if change.audit_channel_id is not None:
             changes["audit_channel_id"] = change.audit_channel_id
+        if change.reuse_charge is not None:
+            changes["reuse_charge"] = change.reuse_charge
         for cleared in change.clear:
             name = {
                 Clearable.MODERATOR_ROLE: "moderator_role_id",

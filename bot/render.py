@@ -25,6 +25,8 @@ from bot.models import (
     LedgerEntry,
     LedgerKind,
     Period,
+    ReuseCharge,
+    Share,
 )
 from bot.product import LINK_LIFETIME, Mode, stem_name
 from bot.quota import BlockChange, Correction, SettingsUpdate
@@ -81,16 +83,39 @@ def refused(reason: str, balance: int) -> discord.Embed:
     return embed
 
 
+def unavailable(reason: str) -> discord.Embed:
+    return discord.Embed(
+        title="Splitting is unavailable right now", description=reason, colour=FAILURE_COLOUR
+    )
+
+
+_QUEUED_TEXT = {
+    None: "Queued. This message will show your download links when the stems are ready "
+    "(usually one to three minutes).",
+    Share.COALESCED: "Someone is already splitting this exact track in this mode, so you'll share "
+    "their result instead of paying for the same stems twice. Your links will appear here.",
+    Share.REUSED: "This track was already split in this mode recently, so the stored links are "
+    "used instead of paying for the same stems twice. They'll appear here in a moment.",
+}
+
+
 def queued(job: Job, balance: int) -> discord.Embed:
     embed = discord.Embed(
-        title=f"Splitting: {job.mode.title}",
-        description="Queued. This message will show your download links when the stems are ready "
-        "(usually one to three minutes).",
-        colour=WORKING_COLOUR,
+        title=f"Splitting: {job.mode.title}", description=_QUEUED_TEXT[job.share], colour=WORKING_COLOUR
     )
     _describe_job(embed, job)
-    embed.set_footer(text=f"Job #{job.id} · {job.cost} credits reserved · {balance} credits left")
+    held = f"{job.cost} credits reserved" if job.cost else "free"
+    embed.set_footer(text=f"Job #{job.id} · {held} · {balance} credits left")
     return embed
+
+
+def charge_text(job: Job) -> str:
+    """What the member paid for a successful job, and why, for shared results."""
+    if job.share is None:
+        return f"{job.cost} credits charged"
+    if job.cost == 0:
+        return "free: a shared result of the same split"
+    return f"{job.cost} credits charged (this server charges for shared results)"
 
 
 def processing(job: Job) -> discord.Embed:
@@ -101,7 +126,9 @@ def processing(job: Job) -> discord.Embed:
         colour=WORKING_COLOUR,
     )
     _describe_job(embed, job)
-    embed.set_footer(text=f"Job #{job.id} · {job.cost} credits reserved")
+    embed.set_footer(
+        text=f"Job #{job.id} · {job.cost} credits reserved" if job.cost else f"Job #{job.id} · free"
+    )
     return embed
 
 
@@ -125,7 +152,7 @@ def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
         f"⚠️ **Download within {LIFETIME_DAYS} days.** The links expire {_timestamp(expires, 'R')} "
         f"({_timestamp(expires, 'f')}) and cannot be renewed."
     )
-    footer = f"Job #{job.id} · {job.cost} credits charged · audio id {job.audio_id}"
+    footer = f"Job #{job.id} · {charge_text(job)} · audio id {job.audio_id}"
     # Room for the lines once the title (with a part number), warning and footer are counted.
     description_budget = EMBED_DESCRIPTION_LIMIT - len(warning) - 2
     message_budget = (
@@ -206,7 +233,12 @@ def failed(job: Job, *, mention: bool = False) -> Message:
     if failure is Failure.SEPARATION_FAILED and job.failure_detail:
         description += f"\nThe service said: “{job.failure_detail[:300]}”"
     embed = discord.Embed(title="The split didn't work", description=description, colour=FAILURE_COLOUR)
-    embed.add_field(name="Charge", value=f"You were not charged: the {job.cost} credits are back.")
+    embed.add_field(
+        name="Charge",
+        value=f"You were not charged: the {job.cost} credits are back."
+        if job.cost
+        else "Nothing was charged.",
+    )
     _describe_job(embed, job)
     embed.set_footer(text=f"Job #{job.id}")
     return Message(content=_mention_prefix(job, mention), embeds=[embed])
@@ -451,7 +483,14 @@ def _setting_values(s: EconomySettings) -> dict[str, str]:
         "cooldown between splits": duration(s.cooldown_seconds),
         "moderator role": f"<@&{s.moderator_role_id}>" if s.moderator_role_id else "none",
         "audit channel": f"<#{s.audit_channel_id}>" if s.audit_channel_id else "none",
+        "shared results": _REUSE_CHARGE_TEXT[s.reuse_charge],
     }
+
+
+_REUSE_CHARGE_TEXT = {
+    ReuseCharge.FREE: "free",
+    ReuseCharge.FULL: "full price",
+}
 
 
 def settings_overview(update: SettingsUpdate) -> list[Message]:
@@ -483,6 +522,12 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
         value="Manage Server" + (f", or <@&{s.moderator_role_id}>" if s.moderator_role_id else ""),
     )
     embed.add_field(name="Audit channel", value=f"<#{s.audit_channel_id}>" if s.audit_channel_id else "none")
+    embed.add_field(
+        name="Shared results",
+        value=f"{_REUSE_CHARGE_TEXT[s.reuse_charge]}: what a member pays when the same track and mode "
+        "was already split (or is being split) here, so no new paid job is needed",
+        inline=False,
+    )
     embeds = [embed]
     lines = [f"<@&{role_id}>: {_credits(amount)}" for role_id, amount in overview.role_allowances]
     if lines:

@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.api import ApiError, SeparationClient, SeparationRecord
+from bot.callbacks import Callback
 from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
+from bot.operations import Operations, PauseReason
 from bot.product import LINK_LIFETIME
 from bot.store import Store
+from bot.web import CallbackVerdict
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +84,10 @@ class JobRunner:
         callback_base_url: str = INVALID_CALLBACK_BASE,
         max_concurrency: int = 32,
         delivery_retry_base: float = 2.0,
+        operations: Operations | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._operations = operations
         self._store = store
         self._client = client
         self.poll_interval = poll_interval
@@ -207,12 +212,22 @@ class JobRunner:
             await self._submit(job)
         elif job.state is JobState.SUBMITTED:
             await self._poll(job)
+        elif job.state is JobState.FOLLOWING:
+            # Settled when the job it follows finishes; after a restart, check that now.
+            leader = await self._store.get_job(job.source_job_id) if job.source_job_id else None
+            if leader is None:
+                await self._fail(job, Failure.SERVICE_ERROR, "the shared job is missing")
+            elif leader.state.finished:
+                await self._settle_followers(leader)
         elif job.state.finished and job.delivery is Delivery.PENDING:
             await self._deliver(job)
 
     # -- steps ------------------------------------------------------------------------------
 
     async def _submit(self, job: Job) -> None:
+        if self._operations and self._operations.paused:
+            await self._fail(job, Failure.SERVICE_ACCOUNT, f"splitting paused: {self._operations.paused}")
+            return
         if self._expired(job):
             await self._fail(job, Failure.TIMED_OUT, "could not submit before the job timed out")
             return
@@ -265,6 +280,9 @@ class JobRunner:
                 job.id,
                 error,
             )
+            reason = PauseReason.for_error(error)
+            if self._operations and reason:
+                await self._operations.pause(reason)
         await self._fail(job, failure_for(error), str(error))
 
     async def _poll(self, job: Job) -> None:
@@ -309,7 +327,9 @@ class JobRunner:
         if done is None:
             return
         self._log(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
+        self._count_credits("charged", done.cost)
         await self._deliver_now(done.id)
+        await self._settle_followers(done)
 
     async def _fail(self, job: Job, failure: Failure, detail: str) -> None:
         done = await self._store.finish_job(
@@ -319,7 +339,22 @@ class JobRunner:
         if done is None:
             return
         self._log(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
+        self._count_credits("refunded", done.cost)
         await self._deliver_now(done.id)
+        await self._settle_followers(done)
+
+    async def _settle_followers(self, leader: Job) -> None:
+        """Members who asked for the same track and mode while `leader` ran get its outcome."""
+        for follower in await self._store.finish_followers(leader):
+            self._log(follower, "shares the outcome of job %s (%s)", leader.id, follower.state)
+            self._count_credits(
+                "charged" if follower.state is JobState.SUCCEEDED else "refunded", follower.cost
+            )
+            self.schedule(follower.id)
+
+    def _count_credits(self, kind: str, amount: int) -> None:
+        if self._operations and amount:
+            self._operations.metrics.credits.labels(kind=kind).inc(amount)
 
     async def _deliver_now(self, job_id: int) -> None:
         job = await self._store.get_job(job_id)
@@ -334,6 +369,8 @@ class JobRunner:
         if outcome.result is DeliveryResult.DELIVERED:
             await self._store.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
             self._log(job, "delivered via %s", outcome.via)
+            if self._operations and job.finished_at:
+                self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))
             return
         if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
             await self._store.record_delivery(job.id, Delivery.UNDELIVERABLE)
@@ -350,6 +387,27 @@ class JobRunner:
         delay = min(self._delivery_retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
         self._log(job, "delivery failed; retry in %.0fs", delay)
         self.schedule(job.id, delay)
+
+    # -- callbacks --------------------------------------------------------------------------
+
+    async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict:
+        """A hint that a job may be done. Never trusted: it only makes the job poll now, and the
+        poll (record-info) decides. Unknown tokens and other tasks' ids change nothing."""
+        job = await self._store.job_by_callback_token(token)
+        if job is None:
+            verdict = CallbackVerdict.UNKNOWN
+        elif job.api_task_id is not None and callback.task_id != job.api_task_id:
+            log.warning("job %s: callback for another API task (%s); ignored", job.id, callback.task_id)
+            verdict = CallbackVerdict.MISMATCH
+        elif job.state.finished:
+            verdict = CallbackVerdict.DUPLICATE
+        else:
+            if job.state in (JobState.SUBMITTING, JobState.SUBMITTED):
+                self.schedule(job.id)
+            verdict = CallbackVerdict.ACCEPTED
+        if self._operations:
+            self._operations.callback_received(verdict)
+        return verdict
 
     # -- helpers ----------------------------------------------------------------------------
 

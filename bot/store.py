@@ -44,6 +44,8 @@ from bot.models import (
     LedgerKind,
     NewJob,
     Period,
+    ReuseCharge,
+    Share,
     StemLink,
 )
 from bot.product import Mode
@@ -86,6 +88,11 @@ class _Account:
 
 _TICK = 1e-3  # the smallest step between two moments the store records, in seconds
 
+_UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
+_LEADER_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED)
+
+REUSE_MIN_LINK_LIFE = 24 * 3600.0
+"""A stored result is reused only while its links have at least this long left."""
 _SETTINGS_COLUMNS = tuple(f.name for f in fields(EconomySettings))
 _ADJUSTABLE_SETTINGS = frozenset(
     {
@@ -95,6 +102,7 @@ _ADJUSTABLE_SETTINGS = frozenset(
         "cooldown_seconds",
         "moderator_role_id",
         "audit_channel_id",
+        "reuse_charge",
     }
 )
 
@@ -372,7 +380,7 @@ class Store:
 
     async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
         cursor = await conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN (?, ?, ?)",
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN ({_UNFINISHED})",
             (guild_id, user_id, *UNFINISHED_STATES),
         )
         return int((await cursor.fetchone())[0])
@@ -441,9 +449,14 @@ class Store:
         self, new: NewJob, *, starting: int, max_in_flight: int, role_ids: Sequence[int] = ()
     ) -> Reservation:
         """Atomically: bring the account up to date (open, refill), check the member is not
-        blocked, the in-flight limit and the cooldown, take the cost (allowance first, then bonus)
-        with a conditional update, and record the job and its reserve ledger row, which says how
-        much came from each part so a refund can put it back."""
+        blocked, the in-flight limit and the cooldown, then record the job and take its price.
+
+        If this deployment already has the same track and mode split with links fresh for at
+        least `REUSE_MIN_LINK_LIFE`, the job reuses that result; if such a job is in flight, the
+        new one follows it. Either way the API is not called again, and the price is the server's
+        `reuse_charge` (free, or the full cost). The cost is taken allowance first, then bonus,
+        with a conditional update; the reserve ledger row says how much came from each part so a
+        refund can put it back."""
         async with self._transaction() as conn:
             now = self._now()
             account, settings, _ = await self._current_account(
@@ -463,18 +476,31 @@ class Store:
             cooldown_until = await self._cooldown_until(conn, settings, new.user_id, now)
             if cooldown_until is not None:
                 return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
-            from_allowance, from_bonus = economy.spend(new.cost, account.balance)
-            cursor = await conn.execute(
-                "UPDATE accounts SET allowance_left = allowance_left - ?, bonus = bonus - ? "
-                "WHERE guild_id = ? AND user_id = ? AND allowance_left >= ? AND bonus >= ?",
-                (from_allowance, from_bonus, new.guild_id, new.user_id, from_allowance, from_bonus),
-            )
-            if cursor.rowcount != 1:
-                return refused(Refusal.INSUFFICIENT_CREDITS)
-            cursor = await conn.execute(
+
+            share, source = await self._shareable(conn, new, now)
+            cost = new.cost if share is None or settings.reuse_charge is ReuseCharge.FULL else 0
+            from_allowance, from_bonus = economy.spend(cost, account.balance)
+            if cost:
+                cursor = await conn.execute(
+                    "UPDATE accounts SET allowance_left = allowance_left - ?, bonus = bonus - ? "
+                    "WHERE guild_id = ? AND user_id = ? AND allowance_left >= ? AND bonus >= ?",
+                    (from_allowance, from_bonus, new.guild_id, new.user_id, from_allowance, from_bonus),
+                )
+                if cursor.rowcount != 1:
+                    return refused(Refusal.INSUFFICIENT_CREDITS)
+            state, stems, links_expire_at, finished_at, delivery = JobState.RESERVED, None, None, None, "none"
+            if share is Share.REUSED:
+                assert source is not None
+                state, links_expire_at, finished_at = JobState.SUCCEEDED, source.links_expire_at, now
+                stems, delivery = json.dumps([[x.key, x.url] for x in source.stems]), Delivery.PENDING
+            elif share is Share.COALESCED:
+                state = JobState.FOLLOWING
+            rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
                 "cost, state, callback_token, application_id, interaction_token, "
-                "interaction_expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
+                "finished_at, delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING *",
                 (
                     new.guild_id,
                     new.channel_id,
@@ -482,31 +508,104 @@ class Store:
                     new.mode,
                     new.source_task_id,
                     new.audio_id,
-                    new.cost,
-                    JobState.RESERVED,
+                    cost,
+                    state,
                     new.callback_token,
                     new.application_id,
                     new.interaction_token,
                     new.interaction_expires_at,
                     now,
+                    share,
+                    source.id if source else None,
+                    stems,
+                    links_expire_at,
+                    finished_at,
+                    delivery,
                 ),
             )
-            job_id = cursor.lastrowid
-            assert job_id is not None
-            after = await self._move(
-                conn,
-                account,
-                LedgerKind.RESERVE,
-                -from_allowance,
-                -from_bonus,
-                now=now,
-                job_id=job_id,
-                already_applied=True,
-            )
-            assert after is not None
-            job = await self._get_job(conn, job_id)
-        assert job is not None
+            job = _job(next(iter(rows)))
+            after = account.balance
+            if cost:
+                moved = await self._move(
+                    conn,
+                    account,
+                    LedgerKind.RESERVE,
+                    -from_allowance,
+                    -from_bonus,
+                    now=now,
+                    job_id=job.id,
+                    already_applied=True,
+                )
+                assert moved is not None
+                after = moved
+                if share is Share.REUSED:  # delivered from stored links: settled at once
+                    await self._move(
+                        conn,
+                        replace(account, balance=after),
+                        LedgerKind.CHARGE,
+                        0,
+                        0,
+                        now=now,
+                        job_id=job.id,
+                        already_applied=True,
+                    )
         return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit)
+
+    async def _shareable(
+        self, conn: aiosqlite.Connection, new: NewJob, now: float
+    ) -> tuple[Share | None, Job | None]:
+        """An earlier success with fresh links, else a job in flight, for the same track and mode."""
+        rows = await conn.execute_fetchall(
+            "SELECT * FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
+            "AND state = ? AND links_expire_at > ? ORDER BY links_expire_at DESC LIMIT 1",
+            (new.source_task_id, new.audio_id, new.mode, JobState.SUCCEEDED, now + REUSE_MIN_LINK_LIFE),
+        )
+        for row in rows:
+            return Share.REUSED, _job(row)
+        rows = await conn.execute_fetchall(
+            "SELECT * FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
+            "AND state IN (?, ?, ?) ORDER BY id LIMIT 1",
+            (new.source_task_id, new.audio_id, new.mode, *_LEADER_STATES),
+        )
+        for row in rows:
+            return Share.COALESCED, _job(row)
+        return None, None
+
+    async def finish_followers(self, leader: Job) -> list[Job]:
+        """Give a finished job's outcome to every job following it, settling each like its own:
+        charged (if it cost anything) on success, refunded on failure. Returns the finished ones."""
+        assert leader.state.finished
+        finished: list[Job] = []
+        now = self._now()
+        async with self._transaction() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT id FROM jobs WHERE source_job_id = ? AND state = ?", (leader.id, JobState.FOLLOWING)
+            )
+            for row in rows:
+                job = await self._settle(
+                    conn,
+                    row["id"],
+                    succeeded=leader.state is JobState.SUCCEEDED,
+                    stems=leader.stems,
+                    links_expire_at=leader.links_expire_at,
+                    failure=leader.failure,
+                    failure_detail=leader.failure_detail,
+                    now=now,
+                )
+                if job is not None:
+                    finished.append(job)
+        return finished
+
+    async def job_by_callback_token(self, token: str) -> Job | None:
+        rows = await self._fetchall("SELECT * FROM jobs WHERE callback_token = ?", (token,))
+        return _job(rows[0]) if rows else None
+
+    async def audit_channels(self) -> list[tuple[int, int]]:
+        """(guild id, audit channel id) of every server that set an audit channel."""
+        rows = await self._fetchall(
+            "SELECT guild_id, audit_channel_id FROM economy_settings WHERE audit_channel_id IS NOT NULL"
+        )
+        return [(r["guild_id"], r["audit_channel_id"]) for r in rows]
 
     # -- moderators' corrections ------------------------------------------------------------
 
@@ -797,7 +896,7 @@ class Store:
     async def jobs_needing_work(self) -> list[Job]:
         """Jobs the runner must carry on with: unfinished, or finished but not yet delivered."""
         rows = await self._fetchall(
-            "SELECT * FROM jobs WHERE state IN (?, ?, ?) OR delivery = ? ORDER BY id",
+            f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) OR delivery = ? ORDER BY id",
             (*UNFINISHED_STATES, Delivery.PENDING),
         )
         return [_job(row) for row in rows]
@@ -840,38 +939,61 @@ class Store:
         Success charges the reservation; failure refunds it. Returns the finished job, or None if
         the job was already finished (settling twice changes nothing).
         """
-        now = self._now()
-        state = JobState.SUCCEEDED if succeeded else JobState.FAILED
         async with self._transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
-                "failure_detail = ?, finished_at = ?, delivery = ? "
-                "WHERE id = ? AND state IN (?, ?, ?)",
-                (
-                    state,
-                    json.dumps([[s.key, s.url] for s in stems]) if stems else None,
-                    links_expire_at,
-                    failure,
-                    failure_detail,
-                    now,
-                    Delivery.PENDING,
-                    job_id,
-                    *UNFINISHED_STATES,
-                ),
+            return await self._settle(
+                conn,
+                job_id,
+                succeeded=succeeded,
+                stems=stems,
+                links_expire_at=links_expire_at,
+                failure=failure,
+                failure_detail=failure_detail,
+                now=self._now(),
             )
-            if cursor.rowcount != 1:
-                return None
-            job = await self._get_job(conn, job_id)
-            assert job is not None
-            account = await self._read_account(conn, job.guild_id, job.user_id)
-            assert account is not None
-            if succeeded:
-                settled = await self._move(
-                    conn, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, already_applied=True
-                )
-            else:
-                settled = await self._refund(conn, account, job, now)
-            assert settled is not None
+
+    async def _settle(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        succeeded: bool,
+        stems: Sequence[StemLink],
+        links_expire_at: float | None,
+        failure: Failure | None,
+        failure_detail: str | None,
+        now: float,
+    ) -> Job | None:
+        state = JobState.SUCCEEDED if succeeded else JobState.FAILED
+        rows = await conn.execute_fetchall(
+            "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
+            "failure_detail = ?, finished_at = ?, delivery = ? "
+            f"WHERE id = ? AND state IN ({_UNFINISHED}) RETURNING *",
+            (
+                state,
+                json.dumps([[s.key, s.url] for s in stems]) if stems else None,
+                links_expire_at,
+                failure,
+                failure_detail,
+                now,
+                Delivery.PENDING,
+                job_id,
+                *UNFINISHED_STATES,
+            ),
+        )
+        if not rows:
+            return None
+        job = _job(next(iter(rows)))
+        if job.cost == 0:
+            return job  # a free shared result: no credits were held, none move
+        account = await self._read_account(conn, job.guild_id, job.user_id)
+        assert account is not None
+        if succeeded:
+            settled = await self._move(
+                conn, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, already_applied=True
+            )
+        else:
+            settled = await self._refund(conn, account, job, now)
+        assert settled is not None
         return job
 
     async def _refund(
@@ -961,6 +1083,8 @@ def _job(row: aiosqlite.Row) -> Job:
         submitted_at=row["submitted_at"],
         finished_at=row["finished_at"],
         delivered_at=row["delivered_at"],
+        share=Share(row["share"]) if row["share"] else None,
+        source_job_id=row["source_job_id"],
     )
 
 
@@ -984,4 +1108,5 @@ def _ledger_entry(row: aiosqlite.Row) -> LedgerEntry:
 def _economy_settings(row: aiosqlite.Row) -> EconomySettings:
     values = {name: row[name] for name in _SETTINGS_COLUMNS}
     values["period"] = Period(values["period"])
+    values["reuse_charge"] = ReuseCharge(values["reuse_charge"])
     return EconomySettings(**values)

@@ -22,7 +22,7 @@ from discord.ext import commands
 from bot import economy, render
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
-from bot.models import HistoryPage, LedgerKind, Period
+from bot.models import HistoryPage, LedgerKind, Period, ReuseCharge
 from bot.quota import (
     MAX_COOLDOWN_SECONDS,
     MAX_JOBS_PER_MEMBER,
@@ -56,6 +56,12 @@ CLEAR_CHOICES = [
     app_commands.Choice(
         name="Splits at once (back to the bot's default)", value=Clearable.JOBS_PER_MEMBER.value
     ),
+]
+REUSE_CHARGE_CHOICES = [
+    app_commands.Choice(
+        name="Free: members don't pay for stems already split here", value=ReuseCharge.FREE.value
+    ),
+    app_commands.Choice(name="Full price, as if it were a new split", value=ReuseCharge.FULL.value),
 ]
 REASON_HELP = "Why (shown in the member's history and the audit channel)"
 
@@ -328,9 +334,10 @@ class QuotaCog(commands.Cog):
         cooldown_seconds="Seconds a member must wait between starting splits (0: none)",
         moderator_role="A role whose members may run the moderator commands (besides Manage Server)",
         audit_channel="Where every moderator action is posted as one line",
+        reuse_charge="What members pay for stems this server already split (default: free)",
         clear="Unset one of the settings",
     )
-    @app_commands.choices(clear=CLEAR_CHOICES)
+    @app_commands.choices(clear=CLEAR_CHOICES, reuse_charge=REUSE_CHARGE_CHOICES)
     async def settings(
         self,
         interaction: discord.Interaction[StemBot],
@@ -340,6 +347,7 @@ class QuotaCog(commands.Cog):
         cooldown_seconds: app_commands.Range[int, 0, MAX_COOLDOWN_SECONDS] | None = None,
         moderator_role: discord.Role | None = None,
         audit_channel: discord.TextChannel | None = None,
+        reuse_charge: app_commands.Choice[str] | None = None,
         clear: app_commands.Choice[str] | None = None,
     ) -> None:
         """Show this server's credit settings, or change them with the options."""
@@ -352,6 +360,7 @@ class QuotaCog(commands.Cog):
             cooldown_seconds=cooldown_seconds,
             moderator_role_id=moderator_role.id if moderator_role is not None else None,
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
+            reuse_charge=ReuseCharge(reuse_charge.value) if reuse_charge else None,
             clear=frozenset({Clearable(clear.value)}) if clear else frozenset(),
         )
         try:

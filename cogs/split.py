@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot import render
 from bot.delivery import token_usable_until
-from bot.errors import InvalidTrackId, SplitRefused, StemBotError
+from bot.errors import InvalidTrackId, SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
 from bot.product import Mode
 from cogs.people import role_ids
@@ -92,6 +92,8 @@ class SplitCog(commands.Cog):
         """Swap the public "thinking…" for a private explanation: refusals are nobody else's business."""
         if isinstance(error, SplitRefused):
             embed = render.refused(str(error), error.balance)
+        elif isinstance(error, SplittingUnavailable):
+            embed = render.unavailable(str(error))
         else:
             embed = render.bad_input(str(error))
         try:

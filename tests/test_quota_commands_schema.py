@@ -81,6 +81,7 @@ def test_quota_is_visible_to_members_because_view_and_history_are_for_everyone(c
                 ("cooldown_seconds", INTEGER, False),
                 ("moderator_role", ROLE, False),
                 ("audit_channel", CHANNEL, False),
+                ("reuse_charge", STRING, False),
                 ("clear", STRING, False),
             ],
         ),

@@ -38,7 +38,8 @@ async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
 
 
 def new_job(member: int = MEMBER, mode: Mode = Mode.SPLIT_STEM) -> NewJob:
-    return NewJob(GUILD, 3000, member, mode, "task", "audio", mode.cost, f"tok-{next(_tokens)}")
+    n = next(_tokens)  # a different track each time: identical requests would share one API job
+    return NewJob(GUILD, 3000, member, mode, "task", f"audio-{n}", mode.cost, f"tok-{n}")
 
 
 async def reserve(store: Store, *, member: int = MEMBER, mode: Mode = Mode.SPLIT_STEM, roles=(), limit=10):

@@ -300,7 +300,7 @@ async def test_undelivered_result_is_delivered_after_restart(harness: Harness) -
 async def test_many_jobs_share_one_dispatcher_and_all_finish(harness: Harness) -> None:
     harness.credits = CreditService(harness.store, default_credits=100_000, jobs_per_member=1000)
     await harness.start_runner()
-    jobs = [await harness.split() for _ in range(60)]
+    jobs = [await harness.split(audio_id=f"audio-{i}") for i in range(60)]
     delivered = await harness.deliverer.wait_for(60, timeout=30)
     assert sorted(j.id for j in delivered) == sorted(j.id for j in jobs)
     assert len(harness.sim.submits) == 60

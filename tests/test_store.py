@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -13,16 +14,20 @@ from bot.store import Refusal, Store
 GUILD, MEMBER = 1000, 2000
 
 
-def new_job(member: int = MEMBER, mode: Mode = Mode.SEPARATE_VOCAL, token: str = "") -> NewJob:
+_serial = itertools.count(1)
+
+
+def new_job(member: int = MEMBER, mode: Mode = Mode.SEPARATE_VOCAL, audio_id: str = "") -> NewJob:
+    n = next(_serial)
     return NewJob(
         guild_id=GUILD,
         channel_id=3000,
         user_id=member,
         mode=mode,
         source_task_id="task",
-        audio_id="audio",
+        audio_id=audio_id or f"audio-{n}",  # a new track unless asked: the same one would be shared
         cost=mode.cost,
-        callback_token=token or f"tok-{id(object())}-{asyncio.get_event_loop().time()}",
+        callback_token=f"tok-{n}",
     )
 
 
@@ -35,7 +40,7 @@ async def test_open_creates_folder_and_applies_migrations_once(tmp_path: Path) -
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     assert journal == "wal"
 
 

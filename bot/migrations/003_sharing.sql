@@ -1,0 +1,12 @@
+-- Never paying twice for the same stems: a job can take its result from an earlier success
+-- ('reused') or wait for a job in flight for the same track and mode ('coalesced'), and each
+-- server decides whether members pay for such shared results.
+
+ALTER TABLE jobs ADD COLUMN share TEXT CHECK (share IN ('reused', 'coalesced'));
+ALTER TABLE jobs ADD COLUMN source_job_id INTEGER REFERENCES jobs (id);
+
+CREATE INDEX jobs_track ON jobs (source_task_id, audio_id, mode, state);
+CREATE INDEX jobs_followers ON jobs (source_job_id) WHERE source_job_id IS NOT NULL;
+
+ALTER TABLE economy_settings ADD COLUMN reuse_charge TEXT NOT NULL DEFAULT 'free'
+    CHECK (reuse_charge IN ('free', 'full'));
