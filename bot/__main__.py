@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
@@ -19,10 +20,13 @@ from bot.client import Services, StemBot
 from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.logs import configure_logging
+from bot.metrics import Metrics
+from bot.operations import Operations
 from bot.quota import QuotaService
-from bot.runner import JobRunner
+from bot.runner import INVALID_CALLBACK_BASE, JobRunner
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
+from bot.web import HealthCheck, WebServer
 
 log = logging.getLogger("bot")
 
@@ -56,36 +60,86 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
     store = await Store.open(settings.database_path)
     try:
         async with aiohttp.ClientSession() as session:
-            api = SeparationClient(session, settings.api_url, settings.api_key, timeout=settings.api_timeout)
+            operations = Operations(Metrics(), check_interval=settings.account_check_interval)
+            api = SeparationClient(
+                session, settings.api_url, settings.api_key, timeout=settings.api_timeout, observer=operations
+            )
+            operations.attach(client=api)
             runner = JobRunner(
-                store, api, poll_interval=settings.poll_interval, job_timeout=settings.job_timeout
+                store,
+                api,
+                poll_interval=settings.effective_poll_interval,
+                job_timeout=settings.job_timeout,
+                callback_base_url=settings.callback_public_url or INVALID_CALLBACK_BASE,
+                operations=operations,
             )
             credits = CreditService(
                 store, default_credits=settings.default_credits, jobs_per_member=settings.jobs_per_member
+            )
+            web = WebServer(
+                host=settings.callback_host,
+                port=settings.callback_port,
+                metrics=operations.metrics,
+                health=[],
+                callbacks=runner if settings.callbacks_enabled else None,
+                refresh_metrics=lambda: _refresh_job_counts(store, operations),
             )
             services = Services(
                 store=store,
                 runner=runner,
                 credits=credits,
-                split=SplitService(store, credits, runner),
+                split=SplitService(store, credits, runner, operations),
                 quota=QuotaService(store, credits),
+                operations=operations,
+                web=web,
+                callback_public_url=settings.callback_public_url,
             )
             bot = StemBot(services, dev_guild_id=settings.dev_guild_id, force_sync=force_sync)
+            web.add_health_checks(
+                HealthCheck("database", store.ping),
+                HealthCheck("gateway", _async(bot.gateway_connected)),
+                HealthCheck("runner", _async(lambda: runner.running)),
+            )
             closing: list[asyncio.Task[None]] = []
 
             def request_stop() -> None:
                 if not closing:
                     log.info("Shutting down: finishing database writes; unfinished jobs resume on restart")
+                    services.split.close()  # at once: a /split arriving now is told, not half-taken
                     closing.append(asyncio.create_task(bot.close()))
 
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, request_stop)
-            async with bot:
-                await bot.start(settings.discord_token.reveal())
+            try:
+                await web.start()
+            except OSError as error:
+                log.error(
+                    "Cannot listen on CALLBACK_HOST %s, CALLBACK_PORT %s (%s): choose a free port",
+                    settings.callback_host,
+                    settings.callback_port,
+                    error.strerror or error,
+                )
+                raise SystemExit(2) from None
+            try:
+                async with bot:
+                    await bot.start(settings.discord_token.reveal())
+            finally:
+                await web.stop()
     finally:
         await store.close()
         log.info("StemBot stopped")
+
+
+async def _refresh_job_counts(store: Store, operations: Operations) -> None:
+    operations.metrics.set_job_counts(await store.count_jobs_by_state())
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run_check() -> bool:
+        return check()
+
+    return run_check
 
 
 if __name__ == "__main__":

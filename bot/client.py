@@ -5,23 +5,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import render
+from bot.alerts import DiscordAlerter
 from bot.credits import CreditService
 from bot.delivery import DiscordDeliverer
 from bot.jobs import SplitService
+from bot.metrics import Metrics
+from bot.operations import Operations, StatusReport
 from bot.quota import QuotaService
 from bot.runner import JobRunner
 from bot.store import Store
+from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota")
+EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota", "cogs.status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,9 @@ class Services:
     credits: CreditService
     split: SplitService
     quota: QuotaService
+    operations: Operations = field(default_factory=lambda: Operations(Metrics()))
+    web: WebServer | None = None
+    callback_public_url: str | None = None
 
 
 class StemTree(app_commands.CommandTree["StemBot"]):
@@ -85,6 +92,7 @@ class StemBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
         self.services.runner.attach(DiscordDeliverer(self))
+        self.services.operations.attach(alerter=DiscordAlerter(self, self.services.store))
         await self.services.runner.start()
 
     async def sync_commands(self) -> bool:
@@ -112,6 +120,23 @@ class StemBot(commands.Bot):
         assert self.user is not None
         log.info("Connected as %s (id %s) to %s server(s)", self.user, self.user.id, len(self.guilds))
 
+    def gateway_connected(self) -> bool:
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and not ws.socket.closed
+
+    async def status_report(self) -> StatusReport:
+        web = self.services.web
+        return await self.services.operations.report(
+            self.services.store,
+            callback_public_url=self.services.callback_public_url,
+            listening=f"{web.host}:{web.port}" if web and web.running else None,
+            poll_interval=self.services.runner.poll_interval,
+        )
+
     async def close(self) -> None:
+        """Stop taking splits, let in-flight database writes finish, then disconnect. Every
+        unfinished job stays in the database and resumes on the next start."""
+        self.services.split.close()
         await self.services.runner.stop()
+        await self.services.operations.stop()
         await super().close()

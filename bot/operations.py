@@ -16,9 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import __version__
 from bot.api import ApiError, SeparationClient
 from bot.metrics import Metrics
+from bot.models import JobState
 from bot.product import Mode
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,28 @@ class ApiErrorNote:
     endpoint: str
     code: int | None
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackServerState:
+    public_url: str | None  # None: callbacks off, polling only
+    listening: str | None  # host:port of the bot's web server, None when it is not running
+    received: int
+    last_received_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Everything `/stembot status` shows an operator."""
+
+    version: str
+    account_credits: int | None  # None: the API would not say (see recent_errors)
+    jobs_by_state: dict[JobState, int]
+    recent_errors: tuple[ApiErrorNote, ...]
+    paused: PauseReason | None
+    paused_since: float | None
+    callbacks: CallbackServerState
+    poll_interval: float
 
 
 class Alerter(Protocol):
@@ -151,6 +176,29 @@ class Operations:
             else:
                 self.paused = PauseReason.OUT_OF_CREDITS
         return credits
+
+    async def report(
+        self,
+        store: Store,
+        *,
+        callback_public_url: str | None,
+        listening: str | None,
+        poll_interval: float,
+    ) -> StatusReport:
+        """The operator's view. Asking for the account's credits also re-checks a pause."""
+        credits = await self.check_account()
+        return StatusReport(
+            version=__version__,
+            account_credits=credits,
+            jobs_by_state=await store.count_jobs_by_state(),
+            recent_errors=tuple(reversed(self.recent_errors)),
+            paused=self.paused,
+            paused_since=self.paused_since,
+            callbacks=CallbackServerState(
+                callback_public_url, listening, self.callbacks_received, self.last_callback_at
+            ),
+            poll_interval=poll_interval,
+        )
 
     async def _watch_account(self) -> None:
         while self.paused is not None:

@@ -28,6 +28,7 @@ from bot.models import (
     ReuseCharge,
     Share,
 )
+from bot.operations import PauseReason, StatusReport
 from bot.product import LINK_LIFETIME, Mode, stem_name
 from bot.quota import BlockChange, Correction, SettingsUpdate
 
@@ -636,3 +637,64 @@ def unexpected_error() -> str:
         "Something went wrong on the bot's side while handling that command. It has been logged. "
         "If you started a split, its credits are returned automatically if it cannot finish."
     )
+
+
+# -- operators ------------------------------------------------------------------------------
+
+_PAUSE_TEXT = {
+    PauseReason.KEY_REFUSED: "the separation API refused the bot's API key (SEPARATION_API_KEY)",
+    PauseReason.OUT_OF_CREDITS: "the separation API account is out of credits",
+}
+
+
+def splitting_paused_alert(reason: PauseReason) -> str:
+    return (
+        f"⏸️ **StemBot paused splitting**: {_PAUSE_TEXT[reason]}. Members who try `/split` are told "
+        "it is paused and are not charged. The bot checks the account regularly and resumes by itself; "
+        "the bot's operator needs to fix the account."
+    )
+
+
+def splitting_resumed_alert() -> str:
+    return "▶️ **StemBot resumed splitting**: the separation API accepts the bot's account again."
+
+
+def status(report: StatusReport) -> discord.Embed:
+    paused = report.paused is not None
+    embed = discord.Embed(
+        title="StemBot status",
+        description=(
+            f"⏸️ **Splitting is paused** since {_timestamp(report.paused_since or 0, 'R')}: "
+            f"{_PAUSE_TEXT[report.paused]}."
+            if report.paused is not None
+            else "✅ Splitting is running."
+        ),
+        colour=FAILURE_COLOUR if paused else SUCCESS_COLOUR,
+    )
+    credits = (
+        f"**{report.account_credits}** API credits"
+        if report.account_credits is not None
+        else "unknown: the API did not answer (see the errors below)"
+    )
+    embed.add_field(name="API account", value=credits, inline=False)
+    states = " · ".join(f"{state.value} {report.jobs_by_state.get(state, 0)}" for state in JobState)
+    embed.add_field(name="Jobs", value=states, inline=False)
+    errors = "\n".join(
+        f"{_timestamp(note.at, 'R')} `{note.endpoint}` {note.code if note.code is not None else 'network'}: "
+        f"{note.message[:120]}"
+        for note in report.recent_errors[:8]
+    )
+    embed.add_field(name="Recent API errors", value=errors[:1024] or "none", inline=False)
+    callbacks = report.callbacks
+    if callbacks.public_url:
+        last = _timestamp(callbacks.last_received_at, "R") if callbacks.last_received_at else "never"
+        where = f"listening on {callbacks.listening}" if callbacks.listening else "**not listening**"
+        text = (
+            f"on: {callbacks.public_url}/callback/… ({where}); {callbacks.received} received, last {last}; "
+            f"polling every {report.poll_interval:g}s as a safety net"
+        )
+    else:
+        text = f"off (CALLBACK_PUBLIC_URL unset): polling every {report.poll_interval:g}s"
+    embed.add_field(name="Callbacks", value=text[:1024], inline=False)
+    embed.set_footer(text=f"StemBot {report.version}")
+    return embed

@@ -48,11 +48,14 @@ class WebServer:
         self.host = host
         self.port = port
         self._metrics = metrics
-        self._health = health
+        self._health = list(health)
         self._callbacks = callbacks
         self._refresh_metrics = refresh_metrics
         self._runner: web.AppRunner | None = None
         self.running = False
+
+    def add_health_checks(self, *checks: HealthCheck) -> None:
+        self._health.extend(checks)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_CALLBACK_BYTES)

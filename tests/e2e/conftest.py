@@ -40,6 +40,8 @@ class Stack:
             "LOG_LEVEL": "INFO",
             "PYTHONPATH": str(REPO_ROOT),
             "DEV_GUILD_ID": "",
+            "CALLBACK_HOST": "127.0.0.1",
+            "CALLBACK_PORT": "0",  # any free port: the web server (healthz, metrics) must not collide
         }
         env.update({key: str(value) for key, value in settings.items()})
         # Working directory tmp_path: no developer's .env is read, the database lands there.

@@ -1,0 +1,37 @@
+"""Operator alerts in Discord: one line in each server's audit channel, or the log when none."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from bot import render
+from bot.operations import PauseReason
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class DiscordAlerter:
+    def __init__(self, client: discord.Client, store: Store) -> None:
+        self._client = client
+        self._store = store
+
+    async def splitting_paused(self, reason: PauseReason) -> None:
+        await self._post(render.splitting_paused_alert(reason))
+
+    async def splitting_resumed(self) -> None:
+        await self._post(render.splitting_resumed_alert())
+
+    async def _post(self, text: str) -> None:
+        channels = await self._store.audit_channels()
+        if not channels:
+            log.warning("No server has an audit channel for this alert: %s", text)
+            return
+        for guild_id, channel_id in channels:
+            channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+            try:
+                await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as exc:
+                log.warning("Could not post an alert in guild %s (HTTP %s): %s", guild_id, exc.status, text)

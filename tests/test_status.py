@@ -1,0 +1,161 @@
+"""/stembot status: who may see it, what it shows, and the pause/resume alerts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiohttp
+import discord
+import pytest
+
+from bot import render
+from bot.alerts import DiscordAlerter
+from bot.api import SeparationClient
+from bot.client import EXTENSIONS, StemBot
+from bot.metrics import Metrics
+from bot.models import JobState
+from bot.operations import ApiErrorNote, CallbackServerState, Operations, PauseReason, StatusReport
+from bot.settings import Secret
+from bot.store import Store
+from cogs.status import StatusCog
+from tests.sim.provider_api import Fault, SeparationApiSimulator
+from tests.unit_helpers import embed_text, make_interaction
+
+
+def report(**overrides) -> StatusReport:
+    values = dict(
+        version="9.9.9",
+        account_credits=1234,
+        jobs_by_state={JobState.SUBMITTED: 3, JobState.SUCCEEDED: 40, JobState.FAILED: 2},
+        recent_errors=(ApiErrorNote(1_700_000_000.0, "submit", 455, "maintenance"),),
+        paused=None,
+        paused_since=None,
+        callbacks=CallbackServerState("https://bot.example.org", "0.0.0.0:8080", 17, 1_700_000_100.0),
+        poll_interval=60.0,
+    )
+    values.update(overrides)
+    return StatusReport(**values)
+
+
+def test_status_shows_credits_jobs_errors_callbacks_and_version() -> None:
+    text = embed_text(render.status(report()))
+    assert "1234" in text and "API credits" in text
+    assert "submitted 3" in text and "succeeded 40" in text and "failed 2" in text
+    assert "`submit` 455: maintenance" in text and "<t:1700000000:R>" in text
+    assert "https://bot.example.org/callback/" in text and "17 received" in text
+    assert "listening on 0.0.0.0:8080" in text
+    assert "9.9.9" in text
+    assert "Splitting is running" in text
+
+
+def test_status_says_when_splitting_is_paused_and_why() -> None:
+    text = embed_text(
+        render.status(
+            report(paused=PauseReason.OUT_OF_CREDITS, paused_since=1_700_000_000.0, account_credits=0)
+        )
+    )
+    assert "Splitting is paused" in text and "out of credits" in text
+
+
+def test_status_without_callbacks_says_polling_only() -> None:
+    text = embed_text(
+        render.status(report(callbacks=CallbackServerState(None, None, 0, None), poll_interval=10))
+    )
+    assert "off" in text and "polling every 10s" in text
+
+
+def test_alert_texts_are_plain() -> None:
+    assert "out of credits" in render.splitting_paused_alert(PauseReason.OUT_OF_CREDITS)
+    assert "refused the bot's API key" in render.splitting_paused_alert(PauseReason.KEY_REFUSED)
+    assert "resumed" in render.splitting_resumed_alert()
+
+
+@pytest.fixture
+async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
+    store = await Store.open(tmp_path / "s.db")
+    async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
+        operations = Operations(Metrics(), check_interval=3600)
+        operations.attach(
+            client=SeparationClient(session, sim.base_url, Secret("test-key"), observer=operations)
+        )
+        owner = 999
+
+        async def is_owner(user: discord.abc.User) -> bool:
+            return user.id == owner
+
+        async def status_report() -> StatusReport:
+            return await operations.report(store, callback_public_url=None, listening=None, poll_interval=10)
+
+        yield SimpleNamespace(
+            is_owner=is_owner, status_report=status_report, sim=sim, owner=owner, operations=operations
+        )
+        await operations.stop()
+    await store.close()
+
+
+async def test_members_without_manage_server_are_refused(status_bot) -> None:
+    interaction = make_interaction(permissions=discord.Permissions.none())
+    await StatusCog.status.callback(StatusCog(status_bot), interaction)
+    interaction.response.send_message.assert_awaited_once()
+    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    interaction.response.defer.assert_not_awaited()
+
+
+@pytest.mark.parametrize("who", ["manager", "owner"])
+async def test_managers_and_the_owner_see_the_live_account(status_bot, who) -> None:
+    status_bot.sim.account_credits = 4321
+    if who == "manager":
+        interaction = make_interaction(permissions=discord.Permissions(manage_guild=True))
+    else:
+        interaction = make_interaction(user_id=status_bot.owner)
+    await StatusCog.status.callback(StatusCog(status_bot), interaction)
+    interaction.response.defer.assert_awaited_once()
+    embed = interaction.followup.send.await_args.kwargs["embed"]
+    assert "4321" in embed_text(embed)
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+
+
+async def test_asking_for_status_resumes_a_pause_once_the_account_works(status_bot) -> None:
+    await status_bot.operations.pause(PauseReason.KEY_REFUSED)
+    status_bot.sim.script("credit", Fault("code", 401))
+    first = await status_bot.status_report()
+    assert first.paused is PauseReason.KEY_REFUSED and first.account_credits is None
+    assert [note.code for note in first.recent_errors] == [401]
+    second = await status_bot.status_report()
+    assert second.paused is None and second.account_credits == status_bot.sim.account_credits
+
+
+async def test_stembot_status_command_is_for_server_managers_by_default() -> None:
+    bot = StemBot(SimpleNamespace())  # type: ignore[arg-type]
+    for extension in EXTENSIONS:
+        await bot.load_extension(extension)
+    [group] = [c.to_dict(bot.tree) for c in bot.tree.get_commands() if c.name == "stembot"]
+    assert int(group["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
+    assert [o["name"] for o in group["options"]] == ["status"]
+    assert group["contexts"] == [0]
+
+
+class ChannelDouble:
+    def __init__(self, sent: list[tuple[int, str]], channel_id: int) -> None:
+        self.sent, self.channel_id = sent, channel_id
+
+    async def send(self, text: str, **kwargs) -> None:
+        self.sent.append((self.channel_id, text))
+
+
+async def test_alerts_go_to_every_audit_channel(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    try:
+        await store.update_economy_settings(1, {"audit_channel_id": 111}, actor_id=5)
+        await store.update_economy_settings(2, {"audit_channel_id": 222}, actor_id=5)
+        await store.update_economy_settings(3, {"cooldown_seconds": 5}, actor_id=5)  # no audit channel
+        sent: list[tuple[int, str]] = []
+        client = SimpleNamespace(get_partial_messageable=lambda cid, guild_id: ChannelDouble(sent, cid))
+        alerter = DiscordAlerter(client, store)  # type: ignore[arg-type]
+        await alerter.splitting_paused(PauseReason.OUT_OF_CREDITS)
+        assert sorted(cid for cid, _ in sent) == [111, 222]
+        assert all("paused splitting" in text for _, text in sent)
+    finally:
+        await store.close()
