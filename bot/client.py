@@ -122,7 +122,7 @@ class StemBot(commands.Bot):
 
     def gateway_connected(self) -> bool:
         ws = self.ws
-        return self.is_ready() and not self.is_closed() and ws is not None and not ws.socket.closed
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
 
     async def status_report(self) -> StatusReport:
         web = self.services.web

@@ -313,3 +313,55 @@ async def test_a_poll_due_while_the_job_is_still_busy_is_not_lost(harness: Harne
     job = await harness.split()
     [delivered] = await harness.deliverer.wait_for(1, timeout=5)
     assert delivered.id == job.id and delivered.state is JobState.SUCCEEDED
+
+
+async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the_next_poll(
+    tmp_path: Path, sim: SeparationApiSimulator
+) -> None:
+    from bot.callbacks import Callback
+    from bot.web import CallbackVerdict
+
+    store = await Store.open(tmp_path / "cb.db")
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1)
+            runner = JobRunner(store, client, poll_interval=60, job_timeout=600)  # polling won't help
+            deliverer = RecordingDeliverer()
+            runner.attach(deliverer)
+            await runner.start()
+            try:
+                service = SplitService(
+                    store, CreditService(store, default_credits=100, jobs_per_member=2), runner
+                )
+                job = await service.reserve(
+                    guild_id=GUILD,
+                    channel_id=1,
+                    user_id=MEMBER,
+                    mode=Mode.SEPARATE_VOCAL,
+                    task_id="g",
+                    audio_id="a",
+                )
+                service.start(job)
+                async with asyncio.timeout(5):
+                    while not (current := await store.get_job(job.id)) or current.api_task_id is None:
+                        await asyncio.sleep(0.01)
+                api_task = current.api_task_id
+
+                assert (
+                    await runner.callback_received("nobody", Callback(200, api_task, {}))
+                    is CallbackVerdict.UNKNOWN
+                )
+                wrong = Callback(200, "f" * 32, {"vocal": "https://evil/v"})
+                assert await runner.callback_received(job.callback_token, wrong) is CallbackVerdict.MISMATCH
+                # Right token and task but the API is not done: the job asks, hears "pending", waits.
+                early = Callback(200, api_task, {"vocal": "https://evil/v"})
+                assert await runner.callback_received(job.callback_token, early) is CallbackVerdict.ACCEPTED
+                sim.finish_now(api_task)
+                assert await runner.callback_received(job.callback_token, early) is CallbackVerdict.ACCEPTED
+                [delivered] = await deliverer.wait_for(1, timeout=5)
+                assert all("evil" not in stem.url for stem in delivered.stems)
+                assert await runner.callback_received(job.callback_token, early) is CallbackVerdict.DUPLICATE
+            finally:
+                await runner.stop()
+    finally:
+        await store.close()
