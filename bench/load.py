@@ -187,7 +187,8 @@ async def ledger_benchmark(members: int = 100, attempts_per_member: int = 30) ->
         starting = cost * 10
 
         def job(member: int, n: int) -> NewJob:
-            return NewJob(1, 2, member, Mode.SEPARATE_VOCAL, "t", "a", cost, f"cb-{member}-{n}")
+            # A different track each time: the same one would be shared (and free), not spent.
+            return NewJob(1, 2, member, Mode.SEPARATE_VOCAL, "t", f"a-{member}-{n}", cost, f"cb-{member}-{n}")
 
         started = time.perf_counter()
         results = await asyncio.gather(

@@ -90,6 +90,7 @@ _TICK = 1e-3  # the smallest step between two moments the store records, in seco
 
 _UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
 _LEADER_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED)
+_LEADERS = ", ".join("?" for _ in _LEADER_STATES)
 
 REUSE_MIN_LINK_LIFE = 24 * 3600.0
 """A stored result is reused only while its links have at least this long left."""
@@ -297,10 +298,10 @@ class Store:
         return replace(account, balance=after, period_allowance=allowance, period_start=due), settings, rules
 
     async def _read_account(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> _Account | None:
-        cursor = await conn.execute(
+        rows = await conn.execute_fetchall(
             "SELECT * FROM accounts WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
-        row = await cursor.fetchone()
+        row = next(iter(rows), None)
         if row is None:
             return None
         return _Account(
@@ -379,11 +380,11 @@ class Store:
         return after
 
     async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
-        cursor = await conn.execute(
+        rows = await conn.execute_fetchall(
             f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN ({_UNFINISHED})",
             (guild_id, user_id, *UNFINISHED_STATES),
         )
-        return int((await cursor.fetchone())[0])
+        return int(next(iter(rows))[0])
 
     async def _cooldown_until(
         self, conn: aiosqlite.Connection, settings: EconomySettings, user_id: int, now: float
@@ -555,20 +556,24 @@ class Store:
         self, conn: aiosqlite.Connection, new: NewJob, now: float
     ) -> tuple[Share | None, Job | None]:
         """An earlier success with fresh links, else a job in flight, for the same track and mode."""
+        # One query (this is on every /split's path): a fresh success first, else the oldest in flight.
         rows = await conn.execute_fetchall(
             "SELECT * FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
-            "AND state = ? AND links_expire_at > ? ORDER BY links_expire_at DESC LIMIT 1",
-            (new.source_task_id, new.audio_id, new.mode, JobState.SUCCEEDED, now + REUSE_MIN_LINK_LIFE),
+            f"AND ((state = ? AND links_expire_at > ?) OR state IN ({_LEADERS})) "
+            "ORDER BY state = ? DESC, links_expire_at DESC, id LIMIT 1",
+            (
+                new.source_task_id,
+                new.audio_id,
+                new.mode,
+                JobState.SUCCEEDED,
+                now + REUSE_MIN_LINK_LIFE,
+                *_LEADER_STATES,
+                JobState.SUCCEEDED,
+            ),
         )
         for row in rows:
-            return Share.REUSED, _job(row)
-        rows = await conn.execute_fetchall(
-            "SELECT * FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
-            "AND state IN (?, ?, ?) ORDER BY id LIMIT 1",
-            (new.source_task_id, new.audio_id, new.mode, *_LEADER_STATES),
-        )
-        for row in rows:
-            return Share.COALESCED, _job(row)
+            job = _job(row)
+            return (Share.REUSED if job.state is JobState.SUCCEEDED else Share.COALESCED), job
         return None, None
 
     async def finish_followers(self, leader: Job) -> list[Job]:
