@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -32,6 +33,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "bench-api-key"
 READY = "Your stems are ready"
 BASELINE_DONE = "queued"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -95,8 +102,11 @@ async def run_burst(args: argparse.Namespace, *, target: str, poll_interval: flo
                 "PYTHONPATH": str(REPO_ROOT),
                 "DEV_GUILD_ID": "",
             }
+            port = free_port()
+            env.update(CALLBACK_HOST="127.0.0.1", CALLBACK_PORT=str(port))
             if args.callbacks:
-                env["CALLBACK_PUBLIC_URL"] = "http://127.0.0.1:{port}"
+                # The safety-net polling stays at its slow default: delivery speed is the callbacks'.
+                env["CALLBACK_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
             bot = await standin.spawn(target, extra_env=env, python=sys.executable, cwd=workdir)
             try:
                 await standin.wait_ready(timeout=60)
