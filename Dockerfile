@@ -15,4 +15,8 @@ RUN pip install --no-cache-dir .
 
 USER stembot
 VOLUME ["/data"]
+# The bot's web server: API callbacks, /healthz and /metrics (CALLBACK_PORT).
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import os, sys, urllib.request; port = os.environ.get('CALLBACK_PORT', '8080'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"
 CMD ["python", "-m", "bot"]
