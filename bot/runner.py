@@ -328,8 +328,8 @@ class JobRunner:
             return
         self._log(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
         self._count_credits("charged", done.cost)
-        await self._deliver_now(done.id)
         await self._settle_followers(done)
+        await self._deliver_now(done)
 
     async def _fail(self, job: Job, failure: Failure, detail: str) -> None:
         done = await self._store.finish_job(
@@ -340,8 +340,8 @@ class JobRunner:
             return
         self._log(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
         self._count_credits("refunded", done.cost)
-        await self._deliver_now(done.id)
         await self._settle_followers(done)
+        await self._deliver_now(done)
 
     async def _settle_followers(self, leader: Job) -> None:
         """Members who asked for the same track and mode while `leader` ran get its outcome."""
@@ -356,9 +356,10 @@ class JobRunner:
         if self._operations and amount:
             self._operations.metrics.credits.labels(kind=kind).inc(amount)
 
-    async def _deliver_now(self, job_id: int) -> None:
-        job = await self._store.get_job(job_id)
-        if job is not None and not self._stopping:
+    async def _deliver_now(self, job: Job) -> None:
+        """Deliver a job just finished (the store returned it as stored); when stopping, the
+        next start delivers it instead."""
+        if not self._stopping:
             await self._deliver(job)
 
     async def _deliver(self, job: Job) -> None:

@@ -173,6 +173,12 @@ class Store:
                 raise
             await self._conn.execute("COMMIT")
 
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.rowcount
+
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
             cursor = await self._conn.execute(sql, params)
@@ -580,6 +586,14 @@ class Store:
         """Give a finished job's outcome to every job following it, settling each like its own:
         charged (if it cost anything) on success, refunded on failure. Returns the finished ones."""
         assert leader.state.finished
+        # Most jobs have no followers: find out with one read before opening a transaction. (None
+        # can join once the leader is finished: new requests then reuse it or start afresh.)
+        waiting = await self._fetchall(
+            "SELECT 1 FROM jobs WHERE source_job_id = ? AND state = ? LIMIT 1",
+            (leader.id, JobState.FOLLOWING),
+        )
+        if not waiting:
+            return []
         finished: list[Job] = []
         now = self._now()
         async with self._transaction() as conn:
@@ -922,12 +936,11 @@ class Store:
         assignments = ", ".join(f"{name} = ?" for name in ["state", *fields])
         sources = tuple(from_states)
         placeholders = ", ".join("?" for _ in sources)
-        async with self._transaction() as conn:
-            cursor = await conn.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders})",
-                (to_state, *fields.values(), job_id, *sources),
-            )
-            return cursor.rowcount == 1
+        changed = await self._write(
+            f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders})",
+            (to_state, *fields.values(), job_id, *sources),
+        )
+        return changed == 1
 
     async def finish_job(
         self,
@@ -1032,20 +1045,16 @@ class Store:
 
     async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
         """Record a delivery outcome; the interaction token is dropped once it is of no more use."""
-        now = self._now()
-        async with self._transaction() as conn:
-            if delivery is Delivery.PENDING:
-                await conn.execute(
-                    "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ?",
-                    (job_id,),
-                )
-            else:
-                await conn.execute(
-                    "UPDATE jobs SET delivery = ?, delivered_via = ?, delivered_at = ?, "
-                    "delivery_attempts = delivery_attempts + 1, interaction_token = NULL "
-                    "WHERE id = ?",
-                    (delivery, via, now, job_id),
-                )
+        if delivery is Delivery.PENDING:
+            await self._write(
+                "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ?", (job_id,)
+            )
+        else:
+            await self._write(
+                "UPDATE jobs SET delivery = ?, delivered_via = ?, delivered_at = ?, "
+                "delivery_attempts = delivery_attempts + 1, interaction_token = NULL WHERE id = ?",
+                (delivery, via, self._now(), job_id),
+            )
 
     async def recent_jobs(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         rows = await self._fetchall(
