@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     except discord.LoginFailure:
         log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the developer portal")
         raise SystemExit(1) from None
+    except (aiohttp.ClientConnectionError, OSError) as error:
+        # Only reached when Discord could not be reached at all while logging in (reconnects
+        # after that are discord.py's business); jobs in the database are safe.
+        log.error("Cannot reach Discord to log in (%s). Check this machine's network and try again.", error)
+        raise SystemExit(1) from None
 
 
 async def run(settings: Settings, *, force_sync: bool = False) -> None:
