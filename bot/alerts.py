@@ -33,5 +33,5 @@ class DiscordAlerter:
             channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
             try:
                 await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
-            except discord.HTTPException as exc:
-                log.warning("Could not post an alert in guild %s (HTTP %s): %s", guild_id, exc.status, text)
+            except Exception as exc:  # one server's channel must not keep the alert from the others
+                log.warning("Could not post an alert in guild %s (%r): %s", guild_id, exc, text)

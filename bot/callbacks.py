@@ -3,12 +3,20 @@ ever a hint that wakes a job; the job then asks record-info before settling or d
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from typing import Any
 
 MAX_CALLBACK_BYTES = 64 * 1024
 INFO_KEYS = ("vocal_removal_info", "vocal_separation_info")  # the second is one reseller's spelling
+
+
+class CallbackVerdict(enum.StrEnum):
+    ACCEPTED = "accepted"  # woke the job; it will confirm with record-info
+    DUPLICATE = "duplicate"  # the job is already finished: nothing to do
+    UNKNOWN = "unknown"  # no job has this token
+    MISMATCH = "mismatch"  # the token's job is a different API task: forged or confused
 
 
 class InvalidCallback(Exception):
@@ -54,6 +62,6 @@ def parse_callback(raw: bytes) -> Callback:
         if not key.endswith("_url") or key == "origin_url" or value in (None, ""):
             continue
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-            raise InvalidCallback(f"{key} is not a URL")
+            raise InvalidCallback(f"{key[:40]!r} is not a URL")
         stems[key.removesuffix("_url")] = value
     return Callback(code, task_id, stems)

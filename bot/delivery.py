@@ -102,6 +102,11 @@ class DiscordDeliverer:
             if exc.status == 401 or exc.code in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN):
                 log.info("job %s: interaction token no longer valid; using the channel", job.id)
                 return False
+            if _route_refused(exc):
+                log.warning(
+                    "job %s: Discord refused the response edit (%s); using the channel", job.id, _code(exc)
+                )
+                return False
             raise self._retry(job, "editing the response", exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, "editing the response", exc) from None
@@ -130,12 +135,12 @@ class DiscordDeliverer:
                 await target.send(
                     content=message.content, embeds=message.embeds, allowed_mentions=allowed, **extra
                 )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.info("job %s: %s refused (%s)", job.id, action, _code(exc))
+        except discord.HTTPException as exc:
             if exc.code == CANNOT_DM_USER:
                 raise self._retry(job, action, exc) from None  # the last resort: keep trying later
-            return False
-        except discord.HTTPException as exc:
+            if isinstance(exc, discord.Forbidden | discord.NotFound) or _route_refused(exc):
+                log.info("job %s: %s refused (%s)", job.id, action, _code(exc))
+                return False  # this way will not work for this job: try the next one
             raise self._retry(job, action, exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, action, exc) from None
@@ -148,6 +153,11 @@ class DiscordDeliverer:
 
 def _view(message: render.Message) -> discord.ui.View:
     return message.view if message.view is not None else discord.utils.MISSING
+
+
+def _route_refused(exc: discord.HTTPException) -> bool:
+    """A 4xx other than a rate limit: retrying the same request will not help."""
+    return 400 <= exc.status < 500 and exc.status != 429
 
 
 def _code(exc: BaseException) -> str:

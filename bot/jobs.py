@@ -44,7 +44,9 @@ def clean_track_id(option: str, value: str) -> str:
 
 
 class Scheduler(Protocol):
-    def schedule(self, job_id: int, delay: float = 0.0) -> None: ...
+    def hold(self, job_id: int) -> None: ...
+
+    def release(self, job_id: int) -> None: ...
 
 
 class SplitService:
@@ -108,6 +110,9 @@ class SplitService:
             max_in_flight=self._credits.jobs_per_member,
             role_ids=role_ids,
         )
+        if reservation.job is not None:
+            # At once, before anything else runs: nothing may reach the member before "queued".
+            self._scheduler.hold(reservation.job.id)
         if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
             raise InsufficientCredits(new.cost, reservation.balance)
         if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
@@ -134,5 +139,6 @@ class SplitService:
         return job
 
     def start(self, job: Job) -> None:
-        """Hand a reserved job to the runner. (After a restart the runner finds it by itself.)"""
-        self._scheduler.schedule(job.id)
+        """Hand a reserved job to the runner once the member has been shown it is queued.
+        (After a restart the runner finds it by itself.)"""
+        self._scheduler.release(job.id)

@@ -12,9 +12,9 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import __version__
 from bot.api import ApiError, SeparationClient
@@ -96,7 +96,7 @@ class Operations:
         self.callbacks_received = 0
         self.last_callback_at: float | None = None
         self._alerter: Alerter | None = None
-        self._on_resume: list[Callable[[], Awaitable[None] | None]] = []
+        self._alerts: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
         self._client: SeparationClient | None = None
 
@@ -105,9 +105,6 @@ class Operations:
             self._client = client
         if alerter is not None:
             self._alerter = alerter
-
-    def on_resume(self, callback: Callable[[], Awaitable[None] | None]) -> None:
-        self._on_resume.append(callback)
 
     # -- ApiObserver ------------------------------------------------------------------------
 
@@ -124,11 +121,15 @@ class Operations:
 
     # -- pause ------------------------------------------------------------------------------
 
-    async def pause(self, reason: PauseReason) -> None:
-        """Stop new splits until the account works again. Idempotent."""
-        if self.paused is reason:
+    def pause(self, reason: PauseReason) -> None:
+        """Stop new splits until the account works again. Idempotent; alerts once per pause.
+
+        Never waits on Discord: the alert is sent by a task of its own, so a job that met the
+        error is settled whatever Discord does.
+        """
+        if self.paused is not None:
+            self.paused = reason  # the latest reason is the one to show; no second alert
             return
-        first = self.paused is None
         self.paused, self.paused_since = reason, self._clock()
         self.metrics.submissions_paused.set(1)
         log.error(
@@ -137,24 +138,30 @@ class Operations:
             _REASON_LOG[reason],
             self.check_interval,
         )
-        if first and (self._watch is None or self._watch.done()):
+        if self._watch is None or self._watch.done():
             self._watch = asyncio.create_task(self._watch_account(), name="account-watch")
             self._watch.add_done_callback(_log_crash)
         if self._alerter:
-            await self._alerter.splitting_paused(reason)
+            self._background(self._alerter.splitting_paused(reason))
 
-    async def resume(self) -> None:
+    def resume(self) -> None:
         if self.paused is None:
             return
         self.paused = self.paused_since = None
         self.metrics.submissions_paused.set(0)
         log.warning("Splitting resumed: the separation API accepts the account again")
-        for callback in self._on_resume:
-            result = callback()
-            if result is not None:
-                await result
         if self._alerter:
-            await self._alerter.splitting_resumed()
+            self._background(self._alerter.splitting_resumed())
+
+    def _background(self, alert: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(alert, name="operator-alert")
+        self._alerts.add(task)
+        task.add_done_callback(self._alerts.discard)
+        task.add_done_callback(_log_crash)
+
+    async def wait_alerts(self) -> None:
+        """Wait for alerts being sent (tests, shutdown)."""
+        await asyncio.gather(*self._alerts, return_exceptions=True)
 
     async def check_account(self) -> int | None:
         """Ask the API for the account's credits; resume if it works and can pay for a split.
@@ -171,8 +178,9 @@ class Operations:
                 self.paused = reason
             return None
         if self.paused is not None:
-            if credits >= min(mode.api_price for mode in Mode):
-                await self.resume()
+            # Resume only when any split can be paid for, or the next 12-stem job pauses us again.
+            if credits >= max(mode.api_price for mode in Mode):
+                self.resume()
             else:
                 self.paused = PauseReason.OUT_OF_CREDITS
         return credits
@@ -209,6 +217,7 @@ class Operations:
         if self._watch:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
+        await self.wait_alerts()
 
 
 _REASON_LOG = {
@@ -219,4 +228,4 @@ _REASON_LOG = {
 
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("The account watch stopped unexpectedly", exc_info=task.exception())
+        log.error("%s failed unexpectedly", task.get_name(), exc_info=task.exception())

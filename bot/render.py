@@ -1,8 +1,7 @@
 """Everything a member reads, as Discord embeds, kept within Discord's size limits.
 
-The only module besides the cogs and the Discord client that imports discord.py: it turns jobs,
-balances and errors into messages. Wording lives here; figures come from `bot.product` and the
-job itself.
+It turns jobs, balances and errors into messages; the Discord side (cogs, the client, delivery,
+alerts) sends them. Wording lives here; figures come from `bot.product` and the job itself.
 """
 
 from __future__ import annotations

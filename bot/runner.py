@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.api import ApiError, SeparationClient, SeparationRecord
-from bot.callbacks import Callback
+from bot.callbacks import Callback, CallbackVerdict
 from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
 from bot.operations import Operations, PauseReason
 from bot.product import LINK_LIFETIME
 from bot.store import Store
-from bot.web import CallbackVerdict
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +84,11 @@ class JobRunner:
         max_concurrency: int = 32,
         delivery_retry_base: float = 2.0,
         operations: Operations | None = None,
+        stop_grace: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._operations = operations
+        self._stop_grace = stop_grace
         self._store = store
         self._client = client
         self.poll_interval = poll_interval
@@ -103,6 +104,7 @@ class JobRunner:
         self._attempts: dict[int, int] = {}
         self._active: dict[int, asyncio.Task[None]] = {}
         self._waiting: set[int] = set()  # came due while their previous step was still running
+        self._held: set[int] = set()  # new jobs whose member has not been shown "queued" yet
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
@@ -115,10 +117,6 @@ class JobRunner:
     @property
     def running(self) -> bool:
         return self._dispatcher is not None and not self._dispatcher.done()
-
-    @property
-    def jobs_in_memory(self) -> int:
-        return len(self._due) + len(self._active)
 
     async def start(self) -> None:
         """Resume every job the database says is unfinished or undelivered, then dispatch."""
@@ -144,8 +142,12 @@ class JobRunner:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="job-runner")
         self._dispatcher.add_done_callback(_log_crash)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Stop dispatching; let in-flight steps finish their database writes, then cancel."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop dispatching; let in-flight steps finish, then cancel what is left.
+
+        The default grace outlasts one API call, so a submit the API accepted is stored, not lost.
+        """
+        grace = self._stop_grace if grace is None else grace
         self._stopping = True
         if self._dispatcher:
             self._dispatcher.cancel()
@@ -157,8 +159,22 @@ class JobRunner:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    def hold(self, job_id: int) -> None:
+        """Keep a new job from being worked on (its member's "queued" message is on its way).
+
+        Called right after the job is stored, before anything else can run, so not even a shared
+        job's early result can overtake the "queued" message and be hidden under it.
+        """
+        self._held.add(job_id)
+
+    def release(self, job_id: int) -> None:
+        self._held.discard(job_id)
+        self.schedule(job_id)
+
     def schedule(self, job_id: int, delay: float = 0.0) -> None:
         """Ask for `job_id` to be looked at after `delay` seconds (sooner wins)."""
+        if job_id in self._held:
+            return  # release() schedules it
         due = asyncio.get_running_loop().time() + max(0.0, delay)
         current = self._due.get(job_id)
         if current is not None and current <= due:
@@ -210,6 +226,10 @@ class JobRunner:
             return
         if job.state is JobState.RESERVED:
             await self._submit(job)
+        elif job.state is JobState.SUBMITTING:
+            # Only reachable if a submit step died half-way (its own task is gone): whether the
+            # API took it is unknown, so it is refunded rather than sent again.
+            await self._fail(job, Failure.UNCONFIRMED, "the submit step stopped before storing its answer")
         elif job.state is JobState.SUBMITTED:
             await self._poll(job)
         elif job.state is JobState.FOLLOWING:
@@ -231,27 +251,28 @@ class JobRunner:
         if self._expired(job):
             await self._fail(job, Failure.TIMED_OUT, "could not submit before the job timed out")
             return
-        # Written before the request: if we die while it is on the wire, the restart knows.
-        if not await self._store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING):
-            return
-        try:
-            async with self._limit:
+        async with self._limit:
+            # Written just before the request (with a slot to send it at once): if we die while
+            # it is on the wire, the restart knows its outcome is unknown.
+            if not await self._store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING):
+                return
+            try:
                 api_task_id = await self._client.submit(
                     task_id=job.source_task_id,
                     audio_id=job.audio_id,
                     mode=job.mode,
                     callback_url=f"{self._callback_base_url}/callback/{job.callback_token}",
                 )
-        except ApiError as error:
-            await self._submit_failed(job, error)
-            return
-        await self._store.transition(
-            job.id,
-            [JobState.SUBMITTING],
-            JobState.SUBMITTED,
-            api_task_id=api_task_id,
-            submitted_at=self._clock(),
-        )
+            except ApiError as error:
+                await self._submit_failed(job, error)
+                return
+            await self._store.transition(
+                job.id,
+                [JobState.SUBMITTING],
+                JobState.SUBMITTED,
+                api_task_id=api_task_id,
+                submitted_at=self._clock(),
+            )
         self._attempts.pop(job.id, None)
         self._log(job, "submitted as API task %s", api_task_id)
         self.schedule(job.id, self.poll_interval)
@@ -280,10 +301,10 @@ class JobRunner:
                 job.id,
                 error,
             )
-            reason = PauseReason.for_error(error)
-            if self._operations and reason:
-                await self._operations.pause(reason)
         await self._fail(job, failure_for(error), str(error))
+        reason = PauseReason.for_error(error)
+        if self._operations and reason:
+            self._operations.pause(reason)
 
     async def _poll(self, job: Job) -> None:
         assert job.api_task_id is not None
@@ -291,16 +312,18 @@ class JobRunner:
             async with self._limit:
                 record = await self._client.record(job.api_task_id)
         except ApiError as error:
-            if error.retryable or error.maybe_processed:
-                if self._expired(job):
-                    await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
-                    return
-                self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
-                delay = self._backoff(job.id, maintenance=error.maintenance)
-                self._log(job, "poll failed (%s); retry in %.1fs", error, delay)
-                self.schedule(job.id, delay)
-            else:
-                await self._fail(job, failure_for(error), str(error))
+            # The task exists and is paid for: whatever record-info says now, keep asking (with
+            # backoff) until the job's timeout rather than abandon it on one bad answer.
+            if self._expired(job):
+                await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
+                return
+            reason = PauseReason.for_error(error)
+            if self._operations and reason:
+                self._operations.pause(reason)
+            self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
+            delay = self._backoff(job.id, maintenance=error.maintenance)
+            self._log(job, "poll failed (%s); retry in %.1fs", error, delay)
+            self.schedule(job.id, delay)
             return
         self._attempts.pop(job.id, None)
         if record.succeeded:
@@ -391,6 +414,9 @@ class JobRunner:
 
     # -- callbacks --------------------------------------------------------------------------
 
+    async def knows_token(self, token: str) -> bool:
+        return await self._store.job_by_callback_token(token) is not None
+
     async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict:
         """A hint that a job may be done. Never trusted: it only makes the job poll now, and the
         poll (record-info) decides. Unknown tokens and other tasks' ids change nothing."""
@@ -398,7 +424,7 @@ class JobRunner:
         if job is None:
             verdict = CallbackVerdict.UNKNOWN
         elif job.api_task_id is not None and callback.task_id != job.api_task_id:
-            log.warning("job %s: callback for another API task (%s); ignored", job.id, callback.task_id)
+            log.warning("job %s: callback for another API task (%.40r); ignored", job.id, callback.task_id)
             verdict = CallbackVerdict.MISMATCH
         elif job.state.finished:
             verdict = CallbackVerdict.DUPLICATE
@@ -413,7 +439,10 @@ class JobRunner:
     # -- helpers ----------------------------------------------------------------------------
 
     def _expired(self, job: Job) -> bool:
-        return self._clock() - job.created_at > self.job_timeout
+        """Past the job's timeout: counted from its submission once the API has it (a job that
+        waited out a maintenance window still gets its full time), else from its creation."""
+        start = job.submitted_at if job.submitted_at is not None else job.created_at
+        return self._clock() - start > self.job_timeout
 
     def _backoff(self, job_id: int, *, maintenance: bool = False) -> float:
         attempts = max(1, self._attempts.get(job_id, 1))

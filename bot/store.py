@@ -165,13 +165,20 @@ class Store:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
+                await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # Whatever failed (the body, a busy COMMIT, a cancellation mid-BEGIN), never hand
+                # the shared connection on with a transaction open: later writes would join it.
+                # Shielded, so a cancellation cannot stop the rollback half-way either.
+                await asyncio.shield(self._rollback())
                 raise
-            await self._conn.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            await self._conn.execute("ROLLBACK")
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count."""

@@ -3,7 +3,6 @@ Prometheus. Started and stopped with the bot; knows the rest only through narrow
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,20 +10,15 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.callbacks import MAX_CALLBACK_BYTES, Callback, InvalidCallback, parse_callback
+from bot.callbacks import MAX_CALLBACK_BYTES, Callback, CallbackVerdict, InvalidCallback, parse_callback
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 
 log = logging.getLogger(__name__)
 
 
-class CallbackVerdict(enum.StrEnum):
-    ACCEPTED = "accepted"  # woke the job; it will confirm with record-info
-    DUPLICATE = "duplicate"  # the job is already finished: nothing to do
-    UNKNOWN = "unknown"  # no job has this token
-    MISMATCH = "mismatch"  # the token's job is a different API task: forged or confused
-
-
 class CallbackSink(Protocol):
+    async def knows_token(self, token: str) -> bool: ...
+
     async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict: ...
 
 
@@ -79,16 +73,16 @@ class WebServer:
 
     async def _callback(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        if self._callbacks is None or not token or len(token) > 128:
+        # The token first: a stranger's POST is turned away before its body is even read.
+        if self._callbacks is None or len(token) > 128 or not await self._callbacks.knows_token(token):
             return web.json_response({"error": "unknown callback"}, status=404)
         try:
-            body = await request.read()
-            callback = parse_callback(body)
+            callback = parse_callback(await request.read())
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": "body too large"}, status=413)
         except InvalidCallback as error:
-            log.info("Rejected a callback body: %s", error)
-            return web.json_response({"error": f"invalid callback: {error}"}, status=400)
+            log.info("Rejected a callback body: %.100r", str(error))
+            return web.json_response({"error": "invalid callback"}, status=400)
         verdict = await self._callbacks.callback_received(token, callback)
         if verdict is CallbackVerdict.UNKNOWN:
             return web.json_response({"error": "unknown callback"}, status=404)

@@ -111,8 +111,13 @@ class HistoryPager(discord.ui.View):
 
     async def _show(self, interaction: discord.Interaction[Any], page: int) -> None:
         try:
+            # Rights as of this click, not as of the command: a moderator who lost them stops here.
             self.page = await self._quota.history(
-                self._guild_id, self._actor, self._member_id, page=page, newest_id=self.page.newest_id
+                self._guild_id,
+                actor_of(interaction),
+                self._member_id,
+                page=page,
+                newest_id=self.page.newest_id,
             )
         except StemBotError as error:  # e.g. the moderator role was changed meanwhile
             await interaction.response.send_message(embed=render.quota_refused(str(error)), ephemeral=True)

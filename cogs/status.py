@@ -31,15 +31,15 @@ class StatusCog(commands.Cog):
     )
     async def status(self, interaction: discord.Interaction[StemBot]) -> None:
         """Show the separation API account's credits, jobs by state, recent API errors and callbacks."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # is_owner may ask Discord
         permissions = interaction.permissions
         allowed = permissions.manage_guild or permissions.administrator
         if not allowed and not await self.bot.is_owner(interaction.user):
-            await interaction.response.send_message(
+            await interaction.followup.send(
                 "Only server managers (Manage Server) and the bot's owner can see the bot's status.",
                 ephemeral=True,
             )
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         report = await self.bot.status_report()
         await interaction.followup.send(embed=render.status(report), ephemeral=True)
 

@@ -68,32 +68,53 @@ def test_pause_reason_for_account_errors() -> None:
 
 async def test_pause_alerts_once_and_resumes_when_credits_return(ops, sim) -> None:
     operations, _, alerter = ops
-    resumed: list[bool] = []
-    operations.on_resume(lambda: resumed.append(True))
-    await operations.pause(PauseReason.OUT_OF_CREDITS)
-    await operations.pause(PauseReason.OUT_OF_CREDITS)
+    operations.pause(PauseReason.OUT_OF_CREDITS)
+    operations.pause(PauseReason.OUT_OF_CREDITS)
+    operations.pause(PauseReason.KEY_REFUSED)  # another reason while paused: still one alert
+    await operations.wait_alerts()
     assert alerter.events == ["paused:out_of_credits"]
+    assert operations.paused is PauseReason.KEY_REFUSED
     assert "stembot_submissions_paused 1.0" in operations.metrics.render().decode()
 
-    sim.account_credits = Mode.SEPARATE_VOCAL.api_price - 1  # still not enough for any split
-    assert await operations.check_account() == Mode.SEPARATE_VOCAL.api_price - 1
-    assert operations.paused is PauseReason.OUT_OF_CREDITS and resumed == []
+    # Enough for a 2-stem split but not a 12-stem one: resuming now would only pause again.
+    sim.account_credits = Mode.SPLIT_STEM.api_price - 1
+    assert await operations.check_account() == Mode.SPLIT_STEM.api_price - 1
+    assert operations.paused is PauseReason.OUT_OF_CREDITS
 
     sim.account_credits = 5000
     assert await operations.check_account() == 5000
-    assert operations.paused is None and resumed == [True]
+    await operations.wait_alerts()
+    assert operations.paused is None
     assert alerter.events == ["paused:out_of_credits", "resumed"]
     assert "stembot_submissions_paused 0.0" in operations.metrics.render().decode()
 
 
+class BrokenAlerter:
+    async def splitting_paused(self, reason: PauseReason) -> None:
+        raise ConnectionResetError("Discord went away")
+
+    async def splitting_resumed(self) -> None:
+        raise ConnectionResetError("Discord went away")
+
+
+async def test_a_failing_alert_never_reaches_the_caller(sim) -> None:
+    operations = Operations(Metrics(), check_interval=3600)
+    operations.attach(alerter=BrokenAlerter())
+    operations.pause(PauseReason.KEY_REFUSED)  # returns at once, whatever Discord does
+    await operations.wait_alerts()
+    assert operations.paused is PauseReason.KEY_REFUSED
+    await operations.stop()
+
+
 async def test_refused_key_stays_paused_until_the_api_accepts_it(ops, sim) -> None:
     operations, _, alerter = ops
-    await operations.pause(PauseReason.KEY_REFUSED)
+    operations.pause(PauseReason.KEY_REFUSED)
     sim.script("credit", Fault("code", 401))
     assert await operations.check_account() is None
     assert operations.paused is PauseReason.KEY_REFUSED
     assert await operations.check_account() == sim.account_credits
     assert operations.paused is None
+    await operations.wait_alerts()
     assert alerter.events[-1] == "resumed"
 
 
@@ -104,7 +125,7 @@ async def test_the_watch_resumes_by_itself(sim) -> None:
         client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1, observer=operations)
         operations.attach(client=client, alerter=alerter)
         sim.account_credits = 0
-        await operations.pause(PauseReason.OUT_OF_CREDITS)
+        operations.pause(PauseReason.OUT_OF_CREDITS)
         sim.account_credits = 100
         async with asyncio.timeout(5):
             while operations.paused is not None:

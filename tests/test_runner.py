@@ -318,8 +318,7 @@ async def test_a_poll_due_while_the_job_is_still_busy_is_not_lost(harness: Harne
 async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the_next_poll(
     tmp_path: Path, sim: SeparationApiSimulator
 ) -> None:
-    from bot.callbacks import Callback
-    from bot.web import CallbackVerdict
+    from bot.callbacks import Callback, CallbackVerdict
 
     store = await Store.open(tmp_path / "cb.db")
     try:
@@ -365,3 +364,22 @@ async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the
                 await runner.stop()
     finally:
         await store.close()
+
+
+async def test_a_paid_task_is_not_abandoned_on_one_bad_record_info_answer(harness: Harness) -> None:
+    harness.sim.script("record", Fault("code", 400, msg="task not found"), Fault("code", 401))
+    await harness.start_runner()
+    await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED and len(harness.sim.submits) == 1
+
+
+async def test_the_timeout_counts_from_submission_once_the_api_has_the_job(harness: Harness) -> None:
+    # Two maintenance answers eat most of the timeout before the submit goes through; the job
+    # still gets its full time to finish instead of being refunded while the API works on it.
+    harness.sim.processing_seconds = 0.5
+    harness.sim.script("submit", Fault("code", 455), Fault("code", 455))
+    await harness.start_runner(job_timeout=0.6)
+    await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED

@@ -3,6 +3,7 @@ with the real store, the real runner and the API simulator."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -155,24 +156,27 @@ async def test_a_failed_leader_refunds_its_followers(world: World) -> None:
 
 async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_start(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "restart.db")
-    async with (
-        SeparationApiSimulator(processing_seconds=0.05, callbacks=False) as sim,
-        aiohttp.ClientSession() as s,
-    ):
-        world = World(store, sim, s)
-        leader = await world.request(ALICE, start=False)
-        follower = await world.request(BOB, start=False)
-        # The leader finished, then the process died before its followers were settled.
-        await store.finish_job(leader.id, succeeded=True, stems=[StemLink("vocal", "https://c/v")],
-                               links_expire_at=2e9)  # fmt: skip
-        await world.runner.start()
-        delivered = await world.deliverer.wait_for(2)
-        await world.runner.stop()
-    assert {j.id for j in delivered} == {leader.id, follower.id}
-    settled = await store.get_job(follower.id)
-    assert settled is not None and settled.state is JobState.SUCCEEDED
-    assert sim.submits == []
-    await store.close()
+    try:
+        async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
+            before = World(store, sim, session)  # the process that died
+            leader = await before.request(ALICE, start=False)
+            follower = await before.request(BOB, start=False)
+            # The leader finished, then the process died before its followers were settled.
+            await store.finish_job(
+                leader.id, succeeded=True, stems=[StemLink("vocal", "https://c/v")], links_expire_at=2e9
+            )
+            world = World(store, sim, session)  # the next start
+            await world.runner.start()
+            try:
+                delivered = await world.deliverer.wait_for(2)
+            finally:
+                await world.runner.stop()
+        assert {j.id for j in delivered} == {leader.id, follower.id}
+        settled = await store.get_job(follower.id)
+        assert settled is not None and settled.state is JobState.SUCCEEDED
+        assert sim.submits == []
+    finally:
+        await store.close()
 
 
 async def test_results_with_less_than_a_day_of_links_left_are_not_reused(tmp_path: Path) -> None:
@@ -194,3 +198,18 @@ async def test_results_with_less_than_a_day_of_links_left_are_not_reused(tmp_pat
             assert fresh.share is None and fresh.state is JobState.RESERVED
     finally:
         await store.close()
+
+
+async def test_a_follower_is_not_delivered_before_its_member_was_shown_it_is_queued(world: World) -> None:
+    leader = await world.request(ALICE)
+    follower = await world.request(BOB, start=False)  # the cog is still showing "queued"
+    [first] = await world.deliverer.wait_for(1)
+    assert first.id == leader.id
+    async with asyncio.timeout(5):
+        while (job := await world.store.get_job(follower.id)) and job.state is not JobState.SUCCEEDED:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # time enough for a premature delivery to show up
+    assert [j.id for j in world.deliverer.delivered] == [leader.id]
+    world.split.start(follower)
+    delivered = await world.deliverer.wait_for(2)
+    assert delivered[1].id == follower.id

@@ -97,10 +97,14 @@ async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
 
 async def test_members_without_manage_server_are_refused(status_bot) -> None:
     interaction = make_interaction(permissions=discord.Permissions.none())
+    status_bot.sim.account_credits = 4321
     await StatusCog.status.callback(StatusCog(status_bot), interaction)
-    interaction.response.send_message.assert_awaited_once()
-    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
-    interaction.response.defer.assert_not_awaited()
+    interaction.response.defer.assert_awaited_once()
+    assert interaction.response.defer.await_args.kwargs["ephemeral"] is True
+    reply = interaction.followup.send.await_args
+    assert "Only server managers" in reply.args[0] and reply.kwargs["ephemeral"] is True
+    assert "embed" not in reply.kwargs
+    assert status_bot.sim.polls() == 0 and not any(c.endpoint == "credit" for c in status_bot.sim.calls)
 
 
 @pytest.mark.parametrize("who", ["manager", "owner"])
@@ -118,7 +122,7 @@ async def test_managers_and_the_owner_see_the_live_account(status_bot, who) -> N
 
 
 async def test_asking_for_status_resumes_a_pause_once_the_account_works(status_bot) -> None:
-    await status_bot.operations.pause(PauseReason.KEY_REFUSED)
+    status_bot.operations.pause(PauseReason.KEY_REFUSED)
     status_bot.sim.script("credit", Fault("code", 401))
     first = await status_bot.status_report()
     assert first.paused is PauseReason.KEY_REFUSED and first.account_credits is None

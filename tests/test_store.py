@@ -7,6 +7,8 @@ import itertools
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.models import Failure, JobState, LedgerKind, NewJob, StemLink
 from bot.product import Mode
 from bot.store import Refusal, Store
@@ -169,3 +171,20 @@ async def test_job_repr_hides_interaction_token(store: Store) -> None:
     job = (await store.reserve_job(new, starting=100, max_in_flight=2)).job
     assert job is not None and job.interaction_token == secret
     assert secret not in repr(job) and secret not in repr(new)
+
+
+async def test_a_failed_transaction_never_leaves_the_connection_inside_it(store: Store) -> None:
+    reservation = await store.reserve_job(new_job(), starting=100, max_in_flight=5)
+    assert reservation.job is not None
+    with pytest.raises(sqlite3.IntegrityError):
+        # A second reserve row for the same job breaks a unique index half-way through.
+        async with store._transaction() as conn:
+            await conn.execute("UPDATE accounts SET allowance_left = allowance_left - 1")
+            await conn.execute(
+                "INSERT INTO ledger (guild_id, user_id, kind, amount, allowance_change, bonus_change, "
+                "balance_after, job_id, created_at) VALUES (?, ?, 'reserve', 0, 0, 0, 0, ?, 0)",
+                (GUILD, MEMBER, reservation.job.id),
+            )
+    assert not store._conn.in_transaction
+    assert await store.balance(GUILD, MEMBER, starting=100) == 90  # the half-done change is gone
+    assert await store.ledger_mismatches() == []

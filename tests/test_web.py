@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.callbacks import MAX_CALLBACK_BYTES, Callback, InvalidCallback, parse_callback
+from bot.callbacks import MAX_CALLBACK_BYTES, Callback, CallbackVerdict, InvalidCallback, parse_callback
 from bot.metrics import Metrics
 from bot.models import JobState
-from bot.web import CallbackVerdict, HealthCheck, WebServer
+from bot.web import HealthCheck, WebServer
 
 TOKEN = "good-token"
 TASK = "a" * 32
@@ -23,6 +23,9 @@ class SinkDouble:
     def __init__(self) -> None:
         self.received: list[tuple[str, Callback]] = []
         self.finished = False
+
+    async def knows_token(self, token: str) -> bool:
+        return token == TOKEN
 
     async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict:
         if token != TOKEN:
@@ -105,6 +108,8 @@ async def test_unknown_token_is_404_and_reaches_nothing(server) -> None:
     _, sink, _, session = server
     async with session.post("/callback/guessed-token", json=success_body()) as response:
         assert response.status == 404
+    async with session.post("/callback/guessed-token", data=b"garbage") as response:
+        assert response.status == 404  # turned away before the body is read
     assert sink.received == []
 
 

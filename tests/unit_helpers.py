@@ -121,14 +121,21 @@ def succeeded_job(keys: tuple[str, ...], url_length: int, **overrides: Any) -> J
 
 
 class RecordingScheduler:
-    """Stands in for the JobRunner where only `schedule` is used; records every call."""
+    """Stands in for the JobRunner's intake (`hold`, then `release` to schedule); records calls.
+
+    `calls` lists the jobs released to be worked on; "schedule" events mark the release."""
 
     def __init__(self, events: list[tuple[str, Any]] | None = None) -> None:
         self.calls: list[tuple[int, float]] = []
+        self.held: set[int] = set()
         self.events = events if events is not None else []
 
-    def schedule(self, job_id: int, delay: float = 0.0) -> None:
-        self.calls.append((job_id, delay))
+    def hold(self, job_id: int) -> None:
+        self.held.add(job_id)
+
+    def release(self, job_id: int) -> None:
+        self.held.discard(job_id)
+        self.calls.append((job_id, 0.0))
         self.events.append(("schedule", job_id))
 
 

@@ -430,9 +430,7 @@ class SeparationApiSimulator:
             if time.monotonic() >= deadline:
                 raise TimeoutError("callbacks still outstanding")
             if self._deliveries:
-                await asyncio.wait(
-                    set(self._deliveries), timeout=max(0.0, deadline - time.monotonic())
-                )
+                await asyncio.wait(set(self._deliveries), timeout=max(0.0, deadline - time.monotonic()))
             else:
                 await asyncio.sleep(0.005)
 
@@ -491,9 +489,7 @@ class SeparationApiSimulator:
             headers={"Content-Type": fault.content_type},
         )
 
-    async def _run(
-        self, request: web.Request, call: Call, endpoint: str, process: Processor
-    ) -> web.Response:
+    async def _run(self, request: web.Request, call: Call, endpoint: str, process: Processor) -> web.Response:
         faults = self._faults[endpoint]
         if faults:
             fault = faults.popleft()
@@ -785,9 +781,7 @@ class SeparationApiSimulator:
                 error: str | None = None
                 task.callback_attempts += 1
                 try:
-                    async with session.post(
-                        task.callback_url, data=payload, headers=headers
-                    ) as resp:
+                    async with session.post(task.callback_url, data=payload, headers=headers) as resp:
                         await resp.read()
                         status = resp.status
                 except asyncio.CancelledError:

@@ -365,9 +365,7 @@ async def test_fault_on_credit_endpoint(sim, http):
 async def test_fault_hang_client_timeout(sim, http):
     sim.script("submit", Fault("hang", seconds=0.3))
     with pytest.raises(TimeoutError):
-        async with http.post(
-            sim.base_url + SUBMIT, json=body(), timeout=aiohttp.ClientTimeout(total=0.1)
-        ):
+        async with http.post(sim.base_url + SUBMIT, json=body(), timeout=aiohttp.ClientTimeout(total=0.1)):
             pass
     await asyncio.sleep(0.35)
     # The client gave up before the hang ended: the request was dropped, nothing created.
@@ -386,9 +384,7 @@ async def test_fault_hang_then_normal_answer(sim, http):
 async def test_fault_accept_and_hang_creates_and_charges(sim, http):
     sim.script("submit", Fault("accept_and_hang", seconds=5))
     with pytest.raises(TimeoutError):
-        async with http.post(
-            sim.base_url + SUBMIT, json=body(), timeout=aiohttp.ClientTimeout(total=0.1)
-        ):
+        async with http.post(sim.base_url + SUBMIT, json=body(), timeout=aiohttp.ClientTimeout(total=0.1)):
             pass
     assert len(sim.tasks) == 1 and sim.charged() == 10
     assert sim.submits[0].task_id in sim.tasks and sim.submits[0].code is None
@@ -470,7 +466,7 @@ async def test_callback_default_key_and_failure(http, receiver):
     async with SeparationApiSimulator(processing_seconds=0.05) as sim:
         sim.outcome_for_audio["broken"] = "CREATE_TASK_FAILED"
         ok = (await submit(http, sim, callBackUrl=receiver.base + "/a"))["data"]["taskId"]
-        bad = (await submit(http, sim, audioId="broken", callBackUrl=receiver.base + "/b"))
+        bad = await submit(http, sim, audioId="broken", callBackUrl=receiver.base + "/b")
         await receiver.wait_for(2)
     by_path = dict(receiver.received)
     assert set(by_path["/a"]["data"]["vocal_removal_info"]) == {
@@ -574,17 +570,13 @@ async def test_calls_log(sim, http):
 async def test_many_concurrent_jobs():
     """A small version of the benchmark: 300 jobs polled concurrently."""
     async with (
-        SeparationApiSimulator(
-            processing_seconds=0.2, url_length=400, account_credits=10**6
-        ) as sim,
+        SeparationApiSimulator(processing_seconds=0.2, url_length=400, account_credits=10**6) as sim,
         aiohttp.ClientSession(headers=AUTH, connector=aiohttp.TCPConnector(limit=0)) as http,
     ):
 
         async def job(i: int) -> str:
             env = await submit(http, sim, audioId=f"a{i}", type="split_stem")
-            return (await wait_done(http, sim, env["data"]["taskId"], wait=5))["data"][
-                "successFlag"
-            ]
+            return (await wait_done(http, sim, env["data"]["taskId"], wait=5))["data"]["successFlag"]
 
         results = await asyncio.gather(*(job(i) for i in range(300)))
         assert results == ["SUCCESS"] * 300
