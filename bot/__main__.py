@@ -77,6 +77,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                 job_timeout=settings.job_timeout,
                 callback_base_url=settings.callback_public_url or INVALID_CALLBACK_BASE,
                 operations=operations,
+                stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
             )
             credits = CreditService(
                 store, default_credits=settings.default_credits, jobs_per_member=settings.jobs_per_member
