@@ -137,7 +137,7 @@ async def test_polls_at_the_interval_not_in_a_hot_loop(harness: Harness) -> None
     await harness.split()
     await harness.deliverer.wait_for(1)
     # 0.5 s of processing at a 0.05 s interval: about ten polls, certainly not hundreds.
-    assert 5 <= harness.sim.polls() <= 15
+    assert 3 <= harness.sim.polls() <= 15
 
 
 async def assert_refunded(harness: Harness, failure: Failure) -> Job:
@@ -377,9 +377,11 @@ async def test_a_paid_task_is_not_abandoned_on_one_bad_record_info_answer(harnes
 async def test_the_timeout_counts_from_submission_once_the_api_has_the_job(harness: Harness) -> None:
     # Two maintenance answers eat most of the timeout before the submit goes through; the job
     # still gets its full time to finish instead of being refunded while the API works on it.
-    harness.sim.processing_seconds = 0.5
+    # Backoffs of about 0.2 s + 0.4 s before the submit, then 0.7 s of processing: over 1 s from
+    # creation, well under 1 s from submission.
+    harness.sim.processing_seconds = 0.7
     harness.sim.script("submit", Fault("code", 455), Fault("code", 455))
-    await harness.start_runner(job_timeout=0.6)
+    await harness.start_runner(job_timeout=1.0)
     await harness.split()
     [delivered] = await harness.deliverer.wait_for(1)
     assert delivered.state is JobState.SUCCEEDED
