@@ -478,7 +478,7 @@ class Store:
             )
             balance = account.balance.total
             limit = settings.jobs_per_member or max_in_flight
-            in_flight = await self._in_flight(conn, new.guild_id, new.user_id)
+            in_flight, shared_id = await self._intake_facts(conn, new, now)
 
             def refused(refusal: Refusal, **extra: Any) -> Reservation:
                 return Reservation(None, balance, in_flight, refusal, jobs_per_member=limit, **extra)
@@ -491,7 +491,8 @@ class Store:
             if cooldown_until is not None:
                 return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
 
-            share, source = await self._shareable(conn, new, now)
+            source = await self._get_job(conn, shared_id) if shared_id is not None else None
+            share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
             cost = new.cost if share is None or settings.reuse_charge is ReuseCharge.FULL else 0
             from_allowance, from_bonus = economy.spend(cost, account.balance)
             if cost:
@@ -565,16 +566,22 @@ class Store:
                     )
         return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit)
 
-    async def _shareable(
+    async def _intake_facts(
         self, conn: aiosqlite.Connection, new: NewJob, now: float
-    ) -> tuple[Share | None, Job | None]:
-        """An earlier success with fresh links, else a job in flight, for the same track and mode."""
-        # One query (this is on every /split's path): a fresh success first, else the oldest in flight.
+    ) -> tuple[int, int | None]:
+        """The member's jobs in flight, and the job this request can share, if any: an earlier
+        success for the same track and mode with fresh links, else the oldest such job in flight.
+        One query, as it is on every /split's path."""
         rows = await conn.execute_fetchall(
-            "SELECT * FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? "
+            f"AND state IN ({_UNFINISHED})), "
+            "(SELECT id FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
             f"AND ((state = ? AND links_expire_at > ?) OR state IN ({_LEADERS})) "
-            "ORDER BY state = ? DESC, links_expire_at DESC, id LIMIT 1",
+            "ORDER BY state = ? DESC, links_expire_at DESC, id LIMIT 1)",
             (
+                new.guild_id,
+                new.user_id,
+                *UNFINISHED_STATES,
                 new.source_task_id,
                 new.audio_id,
                 new.mode,
@@ -584,10 +591,8 @@ class Store:
                 JobState.SUCCEEDED,
             ),
         )
-        for row in rows:
-            job = _job(row)
-            return (Share.REUSED if job.state is JobState.SUCCEEDED else Share.COALESCED), job
-        return None, None
+        in_flight, shared_id = next(iter(rows))
+        return int(in_flight), shared_id
 
     async def finish_followers(self, leader: Job) -> list[Job]:
         """Give a finished job's outcome to every job following it, settling each like its own:
