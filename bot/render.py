@@ -83,6 +83,9 @@ def refused(reason: str, balance: int) -> discord.Embed:
     return embed
 
 
+NOT_STARTED = "This split didn't start; the details were sent privately."
+
+
 def unavailable(reason: str) -> discord.Embed:
     return discord.Embed(
         title="Splitting is unavailable right now", description=reason, colour=FAILURE_COLOUR

@@ -101,7 +101,12 @@ class SplitCog(commands.Cog):
             # public "thinking…" message and inherit its visibility.
             await interaction.delete_original_response()
         except discord.HTTPException:
-            pass
+            # Then at least end the public "thinking…" with words that tell others nothing, so the
+            # details below still arrive as a private message of their own.
+            try:
+                await interaction.edit_original_response(content=render.NOT_STARTED, embed=None)
+            except discord.HTTPException:
+                pass
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 

@@ -14,6 +14,7 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot import render
 from bot.client import Services
 from bot.credits import CreditService
 from bot.jobs import SplitService
@@ -344,6 +345,10 @@ async def test_refusal_is_still_sent_when_deleting_the_public_reply_fails(make_w
 
     interaction.followup.send.assert_awaited_once()
     assert interaction.followup.send.await_args.kwargs.get("ephemeral") is True
+    # The public reply was ended with words that reveal nothing (no balance, no block reason),
+    # so the private refusal is a message of its own rather than filling the public one.
+    public = interaction.edit_original_response.await_args.kwargs
+    assert public["content"] == render.NOT_STARTED and public["embed"] is None
 
 
 async def test_members_have_separate_balances(world):
