@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.credits import CreditService
@@ -41,6 +42,14 @@ def clean_track_id(option: str, value: str) -> str:
     if not value.isprintable():
         raise InvalidTrackId(option, "contains characters that cannot be part of an id.")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A split that was taken: the stored job and the member's balance right after it."""
+
+    job: Job
+    balance: int
 
 
 class Scheduler(Protocol):
@@ -80,7 +89,7 @@ class SplitService:
         interaction_token: str | None = None,
         interaction_expires_at: float | None = None,
         role_ids: Sequence[int] = (),
-    ) -> Job:
+    ) -> Accepted:
         """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
         (a bad id, or a `SplitRefused`: blocked, too many running, cooling down, not enough credits).
 
@@ -136,7 +145,7 @@ class SplitService:
         )
         if self._operations and job.cost:
             self._operations.metrics.credits.labels(kind="reserved").inc(job.cost)
-        return job
+        return Accepted(job, reservation.balance)
 
     def start(self, job: Job) -> None:
         """Hand a reserved job to the runner once the member has been shown it is queued.

@@ -61,7 +61,7 @@ class SplitCog(commands.Cog):
         await interaction.response.defer(thinking=True)
         services = self.bot.services
         try:
-            job = await services.split.reserve(
+            accepted = await services.split.reserve(
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id,
                 user_id=interaction.user.id,
@@ -76,12 +76,9 @@ class SplitCog(commands.Cog):
         except StemBotError as error:
             await self._refuse(interaction, error)
             return
+        job = accepted.job
         try:
-            summary = await services.credits.summary(
-                job.guild_id, job.user_id, role_ids=role_ids(interaction.user)
-            )
-            balance = summary.balance
-            await interaction.edit_original_response(embed=render.queued(job, balance))
+            await interaction.edit_original_response(embed=render.queued(job, accepted.balance))
         except discord.HTTPException as exc:
             log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
         finally:

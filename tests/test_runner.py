@@ -77,9 +77,11 @@ class Harness:
     async def split(self, mode: Mode = Mode.SEPARATE_VOCAL, audio_id: str = "audio-1") -> Job:
         assert self.runner is not None
         service = SplitService(self.store, self.credits, self.runner)
-        job = await service.reserve(
-            guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=mode, task_id="gen-1", audio_id=audio_id
-        )
+        job = (
+            await service.reserve(
+                guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=mode, task_id="gen-1", audio_id=audio_id
+            )
+        ).job
         service.start(job)
         return job
 
@@ -250,9 +252,11 @@ async def test_restart_refunds_a_job_interrupted_while_submitting(harness: Harne
     runner = await harness.start_runner()
     await runner.stop()
     service = SplitService(harness.store, harness.credits, runner)
-    job = await service.reserve(
-        guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SPLIT_STEM, task_id="g", audio_id="a"
-    )
+    job = (
+        await service.reserve(
+            guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SPLIT_STEM, task_id="g", audio_id="a"
+        )
+    ).job
     # What a crash between sending the submit and storing its answer leaves behind:
     assert await harness.store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
 
@@ -332,14 +336,16 @@ async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the
                 service = SplitService(
                     store, CreditService(store, default_credits=100, jobs_per_member=2), runner
                 )
-                job = await service.reserve(
-                    guild_id=GUILD,
-                    channel_id=1,
-                    user_id=MEMBER,
-                    mode=Mode.SEPARATE_VOCAL,
-                    task_id="g",
-                    audio_id="a",
-                )
+                job = (
+                    await service.reserve(
+                        guild_id=GUILD,
+                        channel_id=1,
+                        user_id=MEMBER,
+                        mode=Mode.SEPARATE_VOCAL,
+                        task_id="g",
+                        audio_id="a",
+                    )
+                ).job
                 service.start(job)
                 async with asyncio.timeout(5):
                     while not (current := await store.get_job(job.id)) or current.api_task_id is None:

@@ -37,9 +37,11 @@ class World:
         self.split = SplitService(store, self.credits, self.runner)
 
     async def request(self, member: int, mode: Mode = Mode.SPLIT_STEM, audio_id: str = "audio-1", start=True):
-        job = await self.split.reserve(
-            guild_id=GUILD, channel_id=1, user_id=member, mode=mode, task_id="gen-1", audio_id=audio_id
-        )
+        job = (
+            await self.split.reserve(
+                guild_id=GUILD, channel_id=1, user_id=member, mode=mode, task_id="gen-1", audio_id=audio_id
+            )
+        ).job
         if start:
             self.split.start(job)
         return job
