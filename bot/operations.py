@@ -22,6 +22,7 @@ from bot.metrics import Metrics
 from bot.models import JobState
 from bot.product import Mode
 from bot.store import Store
+from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class Operations:
         )
         if self._watch is None or self._watch.done():
             self._watch = asyncio.create_task(self._watch_account(), name="account-watch")
-            self._watch.add_done_callback(_log_crash)
+            self._watch.add_done_callback(log_failure)
         if self._alerter:
             self._background(self._alerter.splitting_paused(reason))
 
@@ -157,7 +158,7 @@ class Operations:
         task = asyncio.create_task(alert, name="operator-alert")
         self._alerts.add(task)
         task.add_done_callback(self._alerts.discard)
-        task.add_done_callback(_log_crash)
+        task.add_done_callback(log_failure)
 
     async def wait_alerts(self) -> None:
         """Wait for alerts being sent (tests, shutdown)."""
@@ -224,8 +225,3 @@ _REASON_LOG = {
     PauseReason.KEY_REFUSED: "the separation API refused SEPARATION_API_KEY (401)",
     PauseReason.OUT_OF_CREDITS: "the separation API account is out of credits",
 }
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s failed unexpectedly", task.get_name(), exc_info=task.exception())

@@ -24,6 +24,7 @@ from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
 from bot.operations import Operations, PauseReason
 from bot.product import LINK_LIFETIME
 from bot.store import Store
+from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class JobRunner:
         if resumed:
             log.info("Resuming %s job(s) from the database", resumed)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="job-runner")
-        self._dispatcher.add_done_callback(_log_crash)
+        self._dispatcher.add_done_callback(log_failure)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop dispatching; let in-flight steps finish, then cancel what is left.
@@ -458,8 +459,3 @@ class JobRunner:
             job.mode,
             *args,
         )
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("The job runner stopped unexpectedly", exc_info=task.exception())

@@ -421,10 +421,6 @@ class Store:
             )
             return account.balance.total
 
-    async def jobs_in_flight(self, guild_id: int, user_id: int) -> int:
-        async with self._lock:
-            return await self._in_flight(self._conn, guild_id, user_id)
-
     async def credit_summary(
         self, guild_id: int, user_id: int, *, starting: int, max_in_flight: int, role_ids: Sequence[int]
     ) -> CreditSummary:
