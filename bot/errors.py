@@ -71,6 +71,18 @@ class NotAModerator(StemBotError):
         self.action = action
 
 
+class NeedsManageServer(StemBotError):
+    """A moderator action reserved for members with Manage Server, whatever the moderator role."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"Only members with the Manage Server permission (administrators included) can {action}: "
+            "those settings decide who moderates and where moderators' actions are recorded. "
+            "Ask one of them. Nothing was changed."
+        )
+        self.action = action
+
+
 class BalanceWouldGoNegative(StemBotError):
     def __init__(self, member_id: int, taken: int, balance: int) -> None:
         super().__init__(

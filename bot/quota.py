@@ -19,7 +19,7 @@ from typing import Any
 from bot import economy
 from bot.credits import CreditService
 from bot.economy import MAX_AMOUNT, RefillSchedule
-from bot.errors import BalanceWouldGoNegative, InvalidOption, NotAModerator
+from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator
 from bot.models import (
     SERVER_WIDE,
     Adjustment,
@@ -88,6 +88,15 @@ class SettingsChange:
     @property
     def empty(self) -> bool:
         return self == SettingsChange()
+
+    @property
+    def touches_oversight(self) -> bool:
+        """Whether it sets or clears who moderates or where moderators' actions are recorded."""
+        return (
+            self.moderator_role_id is not None
+            or self.audit_channel_id is not None
+            or bool(self.clear & {Clearable.MODERATOR_ROLE, Clearable.AUDIT_CHANNEL})
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +336,19 @@ class QuotaService:
         return update
 
     async def update_settings(self, guild_id: int, actor: Actor, change: SettingsChange) -> SettingsUpdate:
-        """Change the server's settings; with nothing to change, just show them."""
+        """Change the server's settings; with nothing to change, just show them.
+
+        Who moderates (`moderator_role`) and where their actions are recorded (`audit_channel`)
+        need Manage Server: a member who moderates only through the role could otherwise hand the
+        role to everyone, or silence the audit channel before granting themselves credits."""
         await self._require_moderator(guild_id, actor, "see or change the server's credit settings")
+        if not actor.manage_guild and change.touches_oversight:
+            log.info(
+                "guild=%s member=%s: refused, no Manage Server: moderator role or audit channel",
+                guild_id,
+                actor.user_id,
+            )
+            raise NeedsManageServer("change or clear the moderator role or the audit channel")
         changes: dict[str, Any] = {}
         if change.refill_time is not None:
             minute = economy.parse_refill_time(change.refill_time)

@@ -337,10 +337,10 @@ class QuotaCog(commands.Cog):
         timezone="Time zone of the refill time, e.g. Europe/Berlin (default UTC)",
         jobs_per_member="Splits one member may have running at once",
         cooldown_seconds="Seconds a member must wait between starting splits (0: none)",
-        moderator_role="A role whose members may run the moderator commands (besides Manage Server)",
-        audit_channel="Where every moderator action is posted as one line",
+        moderator_role="Manage Server only: a role whose members may also run the moderator commands",
+        audit_channel="Manage Server only: where every moderator action is posted as one line",
         reuse_charge="What members pay for stems this server already split (default: free)",
-        clear="Unset one of the settings",
+        clear="Unset one of the settings (moderator role, audit channel: Manage Server only)",
     )
     @app_commands.choices(clear=CLEAR_CHOICES, reuse_charge=REUSE_CHARGE_CHOICES)
     async def settings(

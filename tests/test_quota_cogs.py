@@ -275,6 +275,49 @@ async def test_the_moderator_role_grants_moderator_rights(world):
     assert (await world.store.ledger(GUILD_ID, USER_ID))[-1].actor_id == OTHER_ID
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"moderator_role": "every member's role"},
+        {"clear": "moderator_role"},
+        {"audit_channel": "another channel"},
+        {"clear": "audit_channel"},
+    ],
+    ids=["moderator_role", "clear moderator_role", "audit_channel", "clear audit_channel"],
+)
+async def test_a_role_moderator_cannot_change_who_moderates_or_where_it_is_recorded(world, options):
+    await world.run("settings", world.mod_interaction(), moderator_role=role(MOD_ROLE))
+    await world.enable_audit()
+    values = {
+        "moderator_role": role(VIP_ROLE),
+        "audit_channel": SimpleNamespace(id=AUDIT_CHANNEL_ID + 1),
+        "clear": app_commands.Choice(name="x", value=options.get("clear", "")),
+    }
+    helper = world.member_interaction(user_id=OTHER_ID, role_ids=(MOD_ROLE, VIP_ROLE))
+
+    interaction = await world.run("settings", helper, **{name: values[name] for name in options})
+
+    text = embed_text(reply(interaction))
+    assert "Only members with the Manage Server permission" in text and "Nothing was changed" in text
+    settings, _ = await world.store.economy(GUILD_ID)
+    assert (settings.moderator_role_id, settings.audit_channel_id) == (MOD_ROLE, AUDIT_CHANNEL_ID)
+    world.audit_channel.send.assert_not_awaited()
+    assert not await world.quota.is_moderator(GUILD_ID, Actor(USER_ID, (VIP_ROLE,), manage_guild=False))
+
+
+async def test_a_role_moderator_may_change_the_other_settings(world):
+    await world.run("settings", world.mod_interaction(), moderator_role=role(MOD_ROLE))
+    await world.enable_audit()
+    helper = world.member_interaction(user_id=OTHER_ID, role_ids=(MOD_ROLE,))
+
+    interaction = await world.run("settings", helper, cooldown_seconds=60)
+
+    assert "cooldown between splits none → 1 minute" in reply_text(interaction)
+    settings, _ = await world.store.economy(GUILD_ID)
+    assert settings.cooldown_seconds == 60
+    world.audit_channel.send.assert_awaited_once()
+
+
 async def test_the_refusal_names_the_moderator_role_when_one_is_set(world):
     await world.run("settings", world.mod_interaction(), moderator_role=role(MOD_ROLE))
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.credits import CreditService
-from bot.errors import InvalidOption, NotAModerator
+from bot.errors import InvalidOption, NeedsManageServer, NotAModerator
 from bot.models import Period
 from bot.quota import Actor, Clearable, Member, QuotaService, SettingsChange, clean_reason
 from bot.store import Store
@@ -104,3 +104,50 @@ async def test_a_role_allowance_may_repeat_the_servers_period(quota):
 async def test_every_moderator_action_needs_a_moderator(quota, action):
     with pytest.raises(NotAModerator):
         await action(quota, Actor(3, role_ids=(4,), manage_guild=False))
+
+
+ROLE_MOD = Actor(5, role_ids=(77,), manage_guild=False)
+
+
+@pytest.fixture
+async def role_mod_quota(quota) -> QuotaService:
+    """A server whose moderator role (77) is set and audit channel (88) chosen by a manager."""
+    await quota.update_settings(GUILD, MOD, SettingsChange(moderator_role_id=77, audit_channel_id=88))
+    return quota
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        SettingsChange(moderator_role_id=99),
+        SettingsChange(audit_channel_id=99),
+        SettingsChange(clear=frozenset({Clearable.MODERATOR_ROLE})),
+        SettingsChange(clear=frozenset({Clearable.AUDIT_CHANNEL})),
+        SettingsChange(cooldown_seconds=5, audit_channel_id=99),
+    ],
+)
+async def test_a_role_moderator_cannot_change_who_moderates_or_the_audit_channel(role_mod_quota, change):
+    with pytest.raises(NeedsManageServer, match="Manage Server"):
+        await role_mod_quota.update_settings(GUILD, ROLE_MOD, change)
+
+    settings = (await role_mod_quota.overview(GUILD)).settings
+    assert (settings.moderator_role_id, settings.audit_channel_id, settings.cooldown_seconds) == (77, 88, 0)
+
+
+async def test_a_role_moderator_may_still_change_the_other_settings(role_mod_quota):
+    update = await role_mod_quota.update_settings(
+        GUILD,
+        ROLE_MOD,
+        SettingsChange(cooldown_seconds=30, clear=frozenset({Clearable.JOBS_PER_MEMBER})),
+    )
+
+    assert update.after.settings.cooldown_seconds == 30
+    assert (update.after.settings.moderator_role_id, update.after.settings.audit_channel_id) == (77, 88)
+
+
+async def test_manage_server_may_change_who_moderates_and_the_audit_channel(role_mod_quota):
+    update = await role_mod_quota.update_settings(
+        GUILD, MOD, SettingsChange(moderator_role_id=99, clear=frozenset({Clearable.AUDIT_CHANNEL}))
+    )
+
+    assert (update.after.settings.moderator_role_id, update.after.settings.audit_channel_id) == (99, None)
