@@ -1,7 +1,8 @@
 """The credit economy's rules, as pure functions: when allowances refill, what a member's allowance
 is, and which part of a balance a spend, refund or correction touches.
 
-No I/O and no clock of its own: the store applies these rules inside the transaction that reads or
+No I/O (beyond loading time zone data, and a warning logged when a stored zone cannot be loaded)
+and no clock of its own: the store applies these rules inside the transaction that reads or
 changes an account, so a refill is computed exactly from timestamps on access (no background
 sweep), and storing the refill moment on the account means a restart never refills twice.
 
@@ -12,15 +13,18 @@ until spent. Spending takes the allowance first, then bonus.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.models import SERVER_WIDE, AllowanceRule, Balance, EconomySettings, Period
+
+log = logging.getLogger(__name__)
 
 MAX_AMOUNT = 1_000_000
 """The largest amount a moderator may grant, take, set or make an allowance in one go."""
@@ -96,8 +100,35 @@ class RefillSchedule:
 
 
 @cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+def _loaded_zone(name: str) -> tzinfo | None:
+    """The time zone `name`, or None when this machine has no usable data for it."""
+    if name == "UTC":
+        return UTC  # needs no time zone data at all
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def timezone_loads(name: str) -> bool:
+    """Whether refills can be computed in time zone `name` on this machine."""
+    return _loaded_zone(name) is not None
+
+
+@cache
+def _zone(name: str) -> tzinfo:
+    """The zone refills are computed in. A stored zone that cannot be loaded (time zone data
+    missing or changed since it was chosen) falls back to UTC, with one warning, so that credits,
+    refunds included, keep working in that server."""
+    zone = _loaded_zone(name)
+    if zone is None:
+        log.warning(
+            "Time zone %r cannot be loaded on this machine (is the tzdata package installed?); "
+            "computing refills in UTC instead until a moderator sets another zone",
+            name,
+        )
+        return UTC
+    return zone
 
 
 def parse_refill_time(text: str) -> int | None:
@@ -115,9 +146,11 @@ def timezone_names() -> tuple[str, ...]:
 
 
 def canonical_timezone(text: str) -> str | None:
-    """The IANA name `text` stands for (case-insensitive), or None if it names no time zone."""
+    """The IANA name `text` stands for (case-insensitive), or None if it names no time zone this
+    machine can load."""
     wanted = text.strip().casefold()
-    return next((name for name in timezone_names() if name.casefold() == wanted), None)
+    name = next((name for name in timezone_names() if name.casefold() == wanted), None)
+    return name if name is not None and timezone_loads(name) else None
 
 
 def refill_due(

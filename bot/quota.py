@@ -361,7 +361,9 @@ class QuotaService:
             zone = economy.canonical_timezone(change.timezone)
             if zone is None:
                 raise InvalidOption(
-                    "timezone", "is not a time zone name; pick one from the list, e.g. Europe/Berlin or UTC."
+                    "timezone",
+                    "is not a time zone StemBot knows here; pick one from the list, e.g. Europe/Berlin "
+                    "or UTC.",
                 )
             changes["timezone"] = zone
         if change.jobs_per_member is not None:

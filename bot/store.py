@@ -791,6 +791,10 @@ class Store:
         unknown = set(changes) - _ADJUSTABLE_SETTINGS
         if unknown:
             raise ValueError(f"not adjustable settings: {sorted(unknown)}")
+        zone = changes.get("timezone", "UTC")
+        if not isinstance(zone, str) or not economy.timezone_loads(zone):
+            # A zone that cannot be loaded would be computed in UTC behind the moderator's back.
+            raise ValueError(f"time zone {zone!r} cannot be loaded")
         async with self._changing_economy(guild_id) as conn:
             now = self._now()
             before, _ = await self._economy(conn, guild_id)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot import economy
 from bot.credits import CreditService
 from bot.errors import InvalidOption, NeedsManageServer, NotAModerator
 from bot.models import Period
@@ -151,3 +152,25 @@ async def test_manage_server_may_change_who_moderates_and_the_audit_channel(role
     )
 
     assert (update.after.settings.moderator_role_id, update.after.settings.audit_channel_id) == (99, None)
+
+
+@pytest.fixture
+def listed_but_unloadable_zone(monkeypatch) -> str:
+    """A zone name this machine lists but has no data for (as on hosts with partial zone data)."""
+    listed = economy.available_timezones() | {"Mars/Olympus_Mons"}
+    monkeypatch.setattr(economy, "available_timezones", lambda: listed)
+    economy.timezone_names.cache_clear()
+    yield "Mars/Olympus_Mons"
+    economy.timezone_names.cache_clear()
+
+
+async def test_a_time_zone_that_cannot_be_loaded_is_refused_and_nothing_is_stored(
+    quota, listed_but_unloadable_zone
+):
+    with pytest.raises(InvalidOption, match="`timezone` is not a time zone StemBot knows here"):
+        await quota.update_settings(
+            GUILD, MOD, SettingsChange(refill_time="18:00", timezone=listed_but_unloadable_zone.lower())
+        )
+
+    settings = (await quota.overview(GUILD)).settings
+    assert (settings.timezone, settings.refill_time) == ("UTC", "00:00")

@@ -352,6 +352,40 @@ async def test_the_refill_follows_the_servers_time_zone(store, clock):
     assert (await summary(store)).balance == 100
 
 
+async def test_the_store_refuses_to_keep_a_time_zone_it_cannot_load(store):
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        await store.update_economy_settings(GUILD, {"timezone": "Mars/Olympus_Mons"}, actor_id=MOD)
+
+    settings, _ = await store.economy(GUILD)
+    assert settings.timezone == "UTC"
+
+
+async def test_a_stored_time_zone_that_cannot_be_loaded_falls_back_to_utc(tmp_path, clock, caplog):
+    """Written straight into SQLite, as a zone chosen on a host whose time zone data differed."""
+    path = tmp_path / "zone.db"
+    store = await Store.open(path, clock=clock)
+    await allowance(store, 100, period=Period.DAILY)
+    await store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE economy_settings SET timezone = ? WHERE guild_id = ?", ("Mars/Jezero_Crater", GUILD))
+    conn.commit()
+    conn.close()
+    store = await Store.open(path, clock=clock)
+    try:
+        job = (await reserve(store)).job
+        assert job is not None
+        assert await parts(store) == Balance(50, 0)
+
+        await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+
+        assert await parts(store) == Balance(100, 0)
+        assert (await summary(store)).next_refill_at == clock.set("2025-03-06 00:00")  # midnight UTC
+        assert "'Mars/Jezero_Crater' cannot be loaded" in caplog.text
+        assert await store.ledger_mismatches() == []
+    finally:
+        await store.close()
+
+
 # -- role tiers --------------------------------------------------------------------------------
 
 
