@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -42,6 +43,40 @@ class Services:
     callback_public_url: str | None = None
 
 
+async def answer_privately(
+    interaction: discord.Interaction[Any], public_words: str, **message: Any
+) -> bool:
+    """Send `message` (follow-up keywords: content, embed...) to the invoker alone, after a public
+    "thinking…" reply.
+
+    The first follow-up after a defer replaces the "thinking…" message and inherits its
+    visibility, whatever `ephemeral` says. So the public reply is deleted first or, where Discord
+    won't, ended with `public_words`, which tell others nothing; only then does the message go,
+    as a private message of its own. If the public reply could be neither deleted nor edited,
+    nothing is sent (it would land in public) and False is returned.
+    """
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        try:
+            await interaction.edit_original_response(content=public_words, embed=None)
+        except discord.HTTPException:
+            log.warning(
+                "Could not end the public reply for member %s; not sending them the private answer",
+                interaction.user.id,
+            )
+            return False
+    await interaction.followup.send(**message, ephemeral=True)
+    return True
+
+
+async def thinking_in_public(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the interaction's reply is still a public "thinking…" (a public defer not yet
+    filled), which the next follow-up would fill in public."""
+    message = await interaction.original_response()
+    return message.flags.loading and not message.flags.ephemeral
+
+
 class StemTree(app_commands.CommandTree["StemBot"]):
     async def on_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
@@ -62,11 +97,13 @@ class StemTree(app_commands.CommandTree["StemBot"]):
             )
             text = render.unexpected_error()
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
+            if not interaction.response.is_done():
                 await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException:
+            elif await thinking_in_public(interaction):
+                await answer_privately(interaction, render.NOT_FINISHED, content=text)
+            else:  # a private "thinking…", or a reply already there: a follow-up is a private message
+                await interaction.followup.send(text, ephemeral=True)
+        except (discord.HTTPException, discord.ClientException):
             log.warning("Could not tell member %s about the failed /%s", interaction.user.id, command)
 
 

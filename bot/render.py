@@ -84,6 +84,7 @@ def refused(reason: str, balance: int) -> discord.Embed:
 
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
+NOT_FINISHED = "This command didn't finish; the details were sent privately."
 
 
 def unavailable(reason: str) -> discord.Embed:

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
+from bot.client import answer_privately
 from bot.delivery import token_usable_until
 from bot.errors import InvalidTrackId, SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
@@ -93,18 +94,7 @@ class SplitCog(commands.Cog):
             embed = render.unavailable(str(error))
         else:
             embed = render.bad_input(str(error))
-        try:
-            # Deleted first: the first follow-up after a defer would otherwise replace the
-            # public "thinking…" message and inherit its visibility.
-            await interaction.delete_original_response()
-        except discord.HTTPException:
-            # Then at least end the public "thinking…" with words that tell others nothing, so the
-            # details below still arrive as a private message of their own.
-            try:
-                await interaction.edit_original_response(content=render.NOT_STARTED, embed=None)
-            except discord.HTTPException:
-                pass
-        await interaction.followup.send(embed=embed, ephemeral=True)
+        await answer_privately(interaction, render.NOT_STARTED, embed=embed)
 
 
 async def setup(bot: StemBot) -> None:

@@ -351,6 +351,23 @@ async def test_refusal_is_still_sent_when_deleting_the_public_reply_fails(make_w
     assert public["content"] == render.NOT_STARTED and public["embed"] is None
 
 
+async def test_a_refusal_is_not_sent_when_the_public_reply_can_be_neither_deleted_nor_ended(make_world):
+    world = await make_world(default_credits=0)
+    interaction = world.interaction()
+    interaction.delete_original_response.side_effect = discord.NotFound(
+        MagicMock(status=404, reason="Not Found"), "unknown message"
+    )
+    interaction.edit_original_response.side_effect = discord.Forbidden(
+        MagicMock(status=403, reason="Forbidden"), "no"
+    )
+
+    await world.split(interaction)
+
+    # A follow-up now would fill the public "thinking…" with the member's balance.
+    interaction.followup.send.assert_not_awaited()
+    assert await world.jobs() == []
+
+
 async def test_members_have_separate_balances(world):
     await world.split(world.interaction(user_id=USER_ID), mode=Mode.SPLIT_STEM)
 

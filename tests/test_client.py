@@ -1,0 +1,186 @@
+"""The command tree's last-resort error handler and the private answer after a public defer, with
+interaction doubles that behave as Discord does: the first follow-up after a defer fills the
+"thinking…" message and takes its visibility, whatever `ephemeral` says."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import MagicMock
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot import render
+from bot.client import StemBot, answer_privately
+from tests.unit_helpers import embed_text, make_interaction
+
+ERROR_TEXT = render.unexpected_error()
+
+
+def http_error(status: int, text: str) -> discord.HTTPException:
+    return discord.NotFound(MagicMock(status=status, reason=text), text)
+
+
+class Replies:
+    """Discord's side of one interaction's replies: the original response and the follow-ups, each
+    public or visible to the invoker alone."""
+
+    def __init__(
+        self,
+        interaction: MagicMock,
+        *,
+        public: bool,
+        thinking: bool = True,
+        content: str | None = None,
+        fail: tuple[str, ...] = (),
+    ) -> None:
+        self.original: dict[str, Any] | None = {"public": public, "thinking": thinking, "text": content}
+        self.followups: list[dict[str, Any]] = []
+        self.fail = fail
+        interaction.response.is_done.return_value = True
+        interaction.command = SimpleNamespace(qualified_name="split")
+        interaction.original_response.side_effect = self.get_original
+        interaction.delete_original_response.side_effect = self.delete_original
+        interaction.edit_original_response.side_effect = self.edit_original
+        interaction.followup.send.side_effect = self.send_followup
+
+    def _check(self, action: str) -> None:
+        if action in self.fail:
+            raise http_error(404 if action != "edit" else 403, f"{action} refused")
+
+    async def get_original(self) -> Any:
+        self._check("get")
+        assert self.original is not None
+        flags = discord.MessageFlags(ephemeral=not self.original["public"], loading=self.original["thinking"])
+        return SimpleNamespace(flags=flags)
+
+    async def delete_original(self) -> None:
+        self._check("delete")
+        self.original = None
+
+    async def edit_original(self, *, content: str | None = None, embed: discord.Embed | None = None) -> None:
+        self._check("edit")
+        assert self.original is not None
+        self.original.update(thinking=False, text=content or (embed_text(embed) if embed else None))
+
+    async def send_followup(
+        self, content: str | None = None, *, embed: discord.Embed | None = None, ephemeral: bool = False
+    ) -> None:
+        text = content or (embed_text(embed) if embed else "")
+        if self.original is not None and self.original["thinking"]:
+            self.original.update(thinking=False, text=text)  # keeps the defer's visibility
+        else:
+            self.followups.append({"public": not ephemeral, "text": text})
+
+    def seen_by_others(self) -> list[str]:
+        texts = [m["text"] for m in self.followups if m["public"]]
+        if self.original is not None and self.original["public"] and self.original["text"]:
+            texts.append(self.original["text"])
+        return texts
+
+    def seen_by_invoker_alone(self) -> list[str]:
+        texts = [m["text"] for m in self.followups if not m["public"]]
+        if self.original is not None and not self.original["public"] and self.original["text"]:
+            texts.append(self.original["text"])
+        return texts
+
+
+@pytest.fixture
+def tree() -> app_commands.CommandTree[Any]:
+    return StemBot(SimpleNamespace()).tree  # type: ignore[arg-type]
+
+
+async def fail(tree: app_commands.CommandTree[Any], interaction: MagicMock) -> None:
+    await tree.on_error(interaction, app_commands.CommandInvokeError(MagicMock(), RuntimeError("boom")))
+
+
+async def test_an_error_after_a_public_defer_never_fills_the_public_reply(tree):
+    interaction = make_interaction()
+    replies = Replies(interaction, public=True)
+
+    await fail(tree, interaction)
+
+    assert replies.original is None  # the public "thinking…" is gone
+    assert replies.seen_by_others() == []
+    assert replies.seen_by_invoker_alone() == [ERROR_TEXT]
+
+
+async def test_a_public_reply_discord_will_not_delete_is_ended_with_neutral_words(tree):
+    interaction = make_interaction()
+    replies = Replies(interaction, public=True, fail=("delete",))
+
+    await fail(tree, interaction)
+
+    assert replies.seen_by_others() == [render.NOT_FINISHED]
+    assert replies.seen_by_invoker_alone() == [ERROR_TEXT]
+
+
+async def test_the_error_is_not_sent_at_all_when_the_public_reply_cannot_be_ended(tree, caplog):
+    interaction = make_interaction()
+    replies = Replies(interaction, public=True, fail=("delete", "edit"))
+
+    with caplog.at_level(logging.WARNING):
+        await fail(tree, interaction)
+
+    assert ERROR_TEXT not in replies.seen_by_others()
+    interaction.followup.send.assert_not_awaited()
+    assert "not sending them the private answer" in caplog.text
+
+
+async def test_an_error_after_a_private_defer_fills_the_private_reply(tree):
+    interaction = make_interaction()
+    replies = Replies(interaction, public=False)
+
+    await fail(tree, interaction)
+
+    interaction.delete_original_response.assert_not_awaited()
+    assert replies.seen_by_others() == []
+    assert replies.seen_by_invoker_alone() == [ERROR_TEXT]
+
+
+async def test_an_error_after_the_public_reply_was_filled_leaves_it_and_answers_privately(tree):
+    interaction = make_interaction()
+    replies = Replies(interaction, public=True, thinking=False, content="Split queued")
+
+    await fail(tree, interaction)
+
+    interaction.delete_original_response.assert_not_awaited()
+    interaction.edit_original_response.assert_not_awaited()
+    assert replies.seen_by_others() == ["Split queued"]
+    assert replies.seen_by_invoker_alone() == [ERROR_TEXT]
+
+
+async def test_when_discord_will_not_say_what_the_reply_is_nothing_is_sent(tree, caplog):
+    interaction = make_interaction()
+    replies = Replies(interaction, public=True, fail=("get",))
+
+    with caplog.at_level(logging.WARNING):
+        await fail(tree, interaction)
+
+    assert replies.seen_by_others() == []
+    interaction.followup.send.assert_not_awaited()
+    assert "Could not tell member" in caplog.text
+
+
+async def test_an_error_before_any_reply_is_answered_privately(tree):
+    interaction = make_interaction()
+    interaction.command = SimpleNamespace(qualified_name="credits")
+
+    await fail(tree, interaction)
+
+    interaction.response.send_message.assert_awaited_once_with(ERROR_TEXT, ephemeral=True)
+
+
+async def test_answer_privately_sends_keywords_as_a_private_follow_up():
+    interaction = make_interaction()
+    replies = Replies(interaction, public=True)
+    embed = discord.Embed(description="your balance is 3")
+
+    sent = await answer_privately(interaction, render.NOT_STARTED, embed=embed)
+
+    assert sent is True
+    assert replies.seen_by_others() == []
+    assert replies.seen_by_invoker_alone() == ["your balance is 3"]
