@@ -18,7 +18,7 @@ from bot.credits import CreditService
 from bot.delivery import DiscordDeliverer
 from bot.jobs import SplitService
 from bot.metrics import Metrics
-from bot.operations import Operations, StatusReport
+from bot.operations import Operations, ServerStatus, StatusReport
 from bot.quota import QuotaService
 from bot.runner import JobRunner
 from bot.store import Store
@@ -160,6 +160,9 @@ class StemBot(commands.Bot):
     def gateway_connected(self) -> bool:
         ws = self.ws
         return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
+    async def server_status(self, guild_id: int) -> ServerStatus:
+        return await self.services.operations.server_status(self.services.store, guild_id)
 
     async def status_report(self) -> StatusReport:
         web = self.services.web

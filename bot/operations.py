@@ -59,8 +59,20 @@ class CallbackServerState:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """What `/stembot status` shows a server's managers: their own server's jobs and whether
+    splitting is paused. Nothing about the API account or other servers."""
+
+    version: str
+    guild_id: int
+    jobs_by_state: dict[JobState, int]
+    paused: PauseReason | None
+    paused_since: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
-    """Everything `/stembot status` shows an operator."""
+    """Everything `/stembot status` shows the bot's owner: account-wide figures, every server."""
 
     version: str
     account_credits: int | None  # None: the API would not say (see recent_errors)
@@ -207,6 +219,16 @@ class Operations:
                 callback_public_url, listening, self.callbacks_received, self.last_callback_at
             ),
             poll_interval=poll_interval,
+        )
+
+    async def server_status(self, store: Store, guild_id: int) -> ServerStatus:
+        """One server's view. Asks the API nothing: any server's managers may run it."""
+        return ServerStatus(
+            version=__version__,
+            guild_id=guild_id,
+            jobs_by_state=await store.count_guild_jobs_by_state(guild_id),
+            paused=self.paused,
+            paused_since=self.paused_since,
         )
 
     async def _watch_account(self) -> None:

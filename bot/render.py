@@ -6,6 +6,7 @@ alerts) sends them. Wording lives here; figures come from `bot.product` and the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from bot.models import (
     ReuseCharge,
     Share,
 )
-from bot.operations import PauseReason, StatusReport
+from bot.operations import PauseReason, ServerStatus, StatusReport
 from bot.product import LINK_LIFETIME, Mode, stem_name
 from bot.quota import BlockChange, Correction, SettingsUpdate
 
@@ -662,26 +663,45 @@ def splitting_resumed_alert() -> str:
     return "▶️ **StemBot resumed splitting**: the separation API accepts the bot's account again."
 
 
-def status(report: StatusReport) -> discord.Embed:
-    paused = report.paused is not None
-    embed = discord.Embed(
+def _status_embed(paused: PauseReason | None, paused_since: float | None) -> discord.Embed:
+    return discord.Embed(
         title="StemBot status",
         description=(
-            f"⏸️ **Splitting is paused** since {_timestamp(report.paused_since or 0, 'R')}: "
-            f"{_PAUSE_TEXT[report.paused]}."
-            if report.paused is not None
+            f"⏸️ **Splitting is paused** since {_timestamp(paused_since or 0, 'R')}: {_PAUSE_TEXT[paused]}."
+            if paused is not None
             else "✅ Splitting is running."
         ),
-        colour=FAILURE_COLOUR if paused else SUCCESS_COLOUR,
+        colour=FAILURE_COLOUR if paused is not None else SUCCESS_COLOUR,
     )
+
+
+def _job_counts(jobs_by_state: Mapping[JobState, int]) -> str:
+    return " · ".join(f"{state.value} {jobs_by_state.get(state, 0)}" for state in JobState)
+
+
+def server_status(status: ServerStatus) -> discord.Embed:
+    """`/stembot status` for a server's managers: their server's jobs and whether splitting is paused."""
+    embed = _status_embed(status.paused, status.paused_since)
+    embed.add_field(name="Jobs in this server", value=_job_counts(status.jobs_by_state), inline=False)
+    embed.set_footer(
+        text=f"StemBot {status.version} · The API account, other servers and callbacks are shown to "
+        "the bot's owner only."
+    )
+    return embed
+
+
+def status(report: StatusReport, server: ServerStatus | None = None) -> discord.Embed:
+    """`/stembot status` for the bot's owner: account-wide figures, and `server`'s jobs if given."""
+    embed = _status_embed(report.paused, report.paused_since)
     credits = (
         f"**{report.account_credits}** API credits"
         if report.account_credits is not None
         else "unknown: the API did not answer (see the errors below)"
     )
     embed.add_field(name="API account", value=credits, inline=False)
-    states = " · ".join(f"{state.value} {report.jobs_by_state.get(state, 0)}" for state in JobState)
-    embed.add_field(name="Jobs", value=states, inline=False)
+    embed.add_field(name="Jobs in every server", value=_job_counts(report.jobs_by_state), inline=False)
+    if server is not None:
+        embed.add_field(name="Jobs in this server", value=_job_counts(server.jobs_by_state), inline=False)
     errors = "\n".join(
         f"{_timestamp(note.at, 'R')} `{note.endpoint}` {note.code if note.code is not None else 'network'}: "
         f"{note.message[:120]}"

@@ -933,7 +933,15 @@ class Store:
         return [_job(row) for row in rows]
 
     async def count_jobs_by_state(self) -> dict[JobState, int]:
+        """Every server's jobs by state: for the bot's operator only."""
         rows = await self._fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        return {JobState(r["state"]): int(r["n"]) for r in rows}
+
+    async def count_guild_jobs_by_state(self, guild_id: int) -> dict[JobState, int]:
+        """One server's jobs by state (read from the `jobs_member` index, which covers it)."""
+        rows = await self._fetchall(
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE guild_id = ? GROUP BY state", (guild_id,)
+        )
         return {JobState(r["state"]): int(r["n"]) for r in rows}
 
     async def transition(

@@ -1,7 +1,9 @@
-"""/stembot status: the operator's view of the API account, jobs, errors and callbacks."""
+"""/stembot status: a server's managers see their server's jobs and whether splitting is paused; the
+bot's owner also sees the API account, every server's jobs, API errors and the callback server."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -12,6 +14,8 @@ from bot import render
 
 if TYPE_CHECKING:
     from bot.client import StemBot
+
+log = logging.getLogger(__name__)
 
 
 class StatusCog(commands.Cog):
@@ -27,21 +31,33 @@ class StatusCog(commands.Cog):
         self.bot = bot
 
     @stembot.command(
-        name="status", description="Server managers: API account credits, jobs, recent errors, callbacks"
+        name="status", description="Server managers: this server's jobs; the bot's owner: the whole bot"
     )
     async def status(self, interaction: discord.Interaction[StemBot]) -> None:
-        """Show the separation API account's credits, jobs by state, recent API errors and callbacks."""
+        """Show this server's jobs and whether splitting is paused; the bot's owner also sees the
+        API account's credits, every server's jobs, recent API errors and the callback server."""
         await interaction.response.defer(ephemeral=True, thinking=True)  # is_owner may ask Discord
+        assert interaction.guild_id is not None
         permissions = interaction.permissions
-        allowed = permissions.manage_guild or permissions.administrator
-        if not allowed and not await self.bot.is_owner(interaction.user):
+        manager = permissions.manage_guild or permissions.administrator
+        # The API account, other servers' jobs and where the bot listens are the operator's business.
+        try:
+            owner = await self.bot.is_owner(interaction.user)
+        except discord.HTTPException as error:  # the application's owner is fetched once, lazily
+            log.warning("Could not ask Discord who owns the bot (%s); showing the server view", error.status)
+            owner = False
+        if not manager and not owner:
             await interaction.followup.send(
                 "Only server managers (Manage Server) and the bot's owner can see the bot's status.",
                 ephemeral=True,
             )
             return
-        report = await self.bot.status_report()
-        await interaction.followup.send(embed=render.status(report), ephemeral=True)
+        server = await self.bot.server_status(interaction.guild_id)
+        if owner:
+            embed = render.status(await self.bot.status_report(), server)
+        else:
+            embed = render.server_status(server)
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
 
 async def setup(bot: StemBot) -> None:

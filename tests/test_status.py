@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
+from unittest.mock import MagicMock
 
 import aiohttp
 import discord
@@ -12,16 +13,24 @@ import pytest
 
 from bot import render
 from bot.alerts import DiscordAlerter
-from bot.api import SeparationClient
+from bot.api import ApiError, SeparationClient
 from bot.client import EXTENSIONS, StemBot
 from bot.metrics import Metrics
-from bot.models import JobState
-from bot.operations import ApiErrorNote, CallbackServerState, Operations, PauseReason, StatusReport
+from bot.models import Failure, JobState, NewJob
+from bot.operations import (
+    ApiErrorNote,
+    CallbackServerState,
+    Operations,
+    PauseReason,
+    ServerStatus,
+    StatusReport,
+)
+from bot.product import Mode
 from bot.settings import Secret
 from bot.store import Store
 from cogs.status import StatusCog
 from tests.sim.provider_api import Fault, SeparationApiSimulator
-from tests.unit_helpers import embed_text, make_interaction
+from tests.unit_helpers import GUILD_ID, embed_text, make_interaction
 
 
 def report(**overrides) -> StatusReport:
@@ -72,6 +81,27 @@ def test_alert_texts_are_plain() -> None:
     assert "resumed" in render.splitting_resumed_alert()
 
 
+HERE, ELSEWHERE = GUILD_ID, GUILD_ID + 1
+
+
+async def add_jobs(store: Store, guild_id: int, *, succeeded: int, failed: int, running: int) -> None:
+    for n in range(succeeded + failed + running):
+        track = f"{guild_id}-{n}"  # a different track each: identical requests would share one job
+        job = (
+            await store.reserve_job(
+                NewJob(guild_id, 1, 500 + n, Mode.SEPARATE_VOCAL, "task", track, 10, track),
+                starting=100,
+                max_in_flight=5,
+                role_ids=(),
+            )
+        ).job
+        assert job is not None
+        if n < succeeded:
+            await store.finish_job(job.id, succeeded=True)
+        elif n < succeeded + failed:
+            await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+
+
 @pytest.fixture
 async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     store = await Store.open(tmp_path / "s.db")
@@ -86,10 +116,24 @@ async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
             return user.id == owner
 
         async def status_report() -> StatusReport:
-            return await operations.report(store, callback_public_url=None, listening=None, poll_interval=10)
+            return await operations.report(
+                store,
+                callback_public_url="https://stembot.operator.example",
+                listening="10.1.2.3:8080",
+                poll_interval=10,
+            )
+
+        async def server_status(guild_id: int) -> ServerStatus:
+            return await operations.server_status(store, guild_id)
 
         yield SimpleNamespace(
-            is_owner=is_owner, status_report=status_report, sim=sim, owner=owner, operations=operations
+            is_owner=is_owner,
+            status_report=status_report,
+            server_status=server_status,
+            sim=sim,
+            owner=owner,
+            operations=operations,
+            store=store,
         )
         await operations.stop()
     await store.close()
@@ -107,18 +151,80 @@ async def test_members_without_manage_server_are_refused(status_bot) -> None:
     assert status_bot.sim.polls() == 0 and not any(c.endpoint == "credit" for c in status_bot.sim.calls)
 
 
-@pytest.mark.parametrize("who", ["manager", "owner"])
-async def test_managers_and_the_owner_see_the_live_account(status_bot, who) -> None:
-    status_bot.sim.account_credits = 4321
-    if who == "manager":
-        interaction = make_interaction(permissions=discord.Permissions(manage_guild=True))
-    else:
-        interaction = make_interaction(user_id=status_bot.owner)
+async def status_seen_by(status_bot, interaction) -> str:
     await StatusCog.status.callback(StatusCog(status_bot), interaction)
     interaction.response.defer.assert_awaited_once()
-    embed = interaction.followup.send.await_args.kwargs["embed"]
-    assert "4321" in embed_text(embed)
-    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+    reply = interaction.followup.send.await_args
+    assert reply.kwargs["ephemeral"] is True
+    return embed_text(reply.kwargs["embed"])
+
+
+def counts(text: str, name: str) -> dict[str, int]:
+    """The job counts of the embed field `name` ("reserved 0 · … · failed 1"), zeros left out."""
+    lines = text.split("\n")
+    pairs = (item.rsplit(" ", 1) for item in lines[lines.index(name) + 1].split(" · "))
+    return {state: int(n) for state, n in pairs if n != "0"}
+
+
+@pytest.mark.parametrize("rights", ["manage_guild", "administrator"])
+async def test_a_server_manager_sees_their_own_servers_jobs_and_the_pause_only(status_bot, rights) -> None:
+    status_bot.sim.account_credits = 4321
+    await add_jobs(status_bot.store, HERE, succeeded=2, failed=1, running=1)
+    await add_jobs(status_bot.store, ELSEWHERE, succeeded=7, failed=0, running=3)
+    status_bot.operations.api_call("submit", ApiError("upstream maintenance window", code=455))
+    status_bot.operations.pause(PauseReason.OUT_OF_CREDITS)
+    manager = make_interaction(guild_id=HERE, permissions=discord.Permissions(**{rights: True}))
+
+    text = await status_seen_by(status_bot, manager)
+
+    assert counts(text, "Jobs in this server") == {"reserved": 1, "succeeded": 2, "failed": 1}
+    assert "Splitting is paused" in text
+    for operator_only in ("4321", "API credits", "every server", "succeeded 7", "maintenance window",
+                          "stembot.operator.example", "10.1.2.3", "Callbacks"):
+        assert operator_only not in text
+    assert not any(c.endpoint == "credit" for c in status_bot.sim.calls)  # nothing asked of the API
+
+
+@pytest.mark.parametrize("manages", [False, True], ids=["without Manage Server", "also a manager"])
+async def test_the_bots_owner_sees_the_whole_bot_in_any_server(status_bot, manages) -> None:
+    status_bot.sim.account_credits = 4321
+    await add_jobs(status_bot.store, HERE, succeeded=2, failed=1, running=0)
+    await add_jobs(status_bot.store, ELSEWHERE, succeeded=7, failed=0, running=0)
+    permissions = discord.Permissions(manage_guild=manages)
+    owner = make_interaction(guild_id=HERE, user_id=status_bot.owner, permissions=permissions)
+
+    text = await status_seen_by(status_bot, owner)
+
+    assert "4321" in text and "API credits" in text
+    assert counts(text, "Jobs in every server") == {"succeeded": 9, "failed": 1}
+    assert counts(text, "Jobs in this server") == {"succeeded": 2, "failed": 1}
+    assert "https://stembot.operator.example/callback/" in text and "10.1.2.3:8080" in text
+
+
+async def test_a_manager_gets_the_servers_view_when_discord_will_not_say_who_owns_the_bot(status_bot) -> None:
+    async def unknown_owner(user: discord.abc.User) -> bool:
+        raise discord.HTTPException(MagicMock(status=503, reason="Service Unavailable"), "try later")
+
+    status_bot.is_owner = unknown_owner
+    status_bot.sim.account_credits = 4321
+    await add_jobs(status_bot.store, HERE, succeeded=1, failed=0, running=0)
+    manager = make_interaction(permissions=discord.Permissions(manage_guild=True))
+
+    text = await status_seen_by(status_bot, manager)
+
+    assert counts(text, "Jobs in this server") == {"succeeded": 1}
+    assert "4321" not in text
+
+
+async def test_one_servers_job_counts_leave_other_servers_out(status_bot) -> None:
+    await add_jobs(status_bot.store, HERE, succeeded=1, failed=0, running=2)
+    await add_jobs(status_bot.store, ELSEWHERE, succeeded=4, failed=0, running=0)
+
+    assert await status_bot.store.count_guild_jobs_by_state(HERE) == {
+        JobState.SUCCEEDED: 1,
+        JobState.RESERVED: 2,
+    }
+    assert await status_bot.store.count_guild_jobs_by_state(ELSEWHERE + 1) == {}
 
 
 async def test_asking_for_status_resumes_a_pause_once_the_account_works(status_bot) -> None:
