@@ -445,6 +445,65 @@ async def test_a_delivered_result_is_not_sent_again_along_another_route(fake, de
     fake.dm.send.assert_not_awaited()
 
 
+# -- retries after a partial delivery ------------------------------------------------------------
+
+
+async def test_a_retry_after_a_failed_follow_up_sends_only_the_parts_not_yet_shown(fake, deliverer):
+    job = long_result_job(3)
+    fake.script("follow-up", None, server_error)
+
+    assert await deliverer.deliver(job) == RETRY
+    assert await deliverer.deliver(job) == DELIVERED_BY_EDIT
+    assert [(route, part(kwargs)) for route, kwargs in fake.shown] == [
+        ("edit", "part 1 of 3"),
+        ("follow-up", "part 2 of 3"),
+        ("follow-up", "part 3 of 3"),
+    ]
+
+
+async def test_a_retry_after_a_failed_channel_message_posts_only_the_parts_not_yet_shown(fake, deliverer):
+    job = long_result_job(3, interaction_expires_at=NOW - 1)
+    fake.script("channel", None, None, bad_gateway)
+
+    assert await deliverer.deliver(job) == RETRY
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+    assert [part(kwargs) for _, kwargs in fake.shown] == ["part 1 of 3", "part 2 of 3", "part 3 of 3"]
+
+
+async def test_the_mention_of_a_resumed_channel_post_stays_on_its_first_message(fake, deliverer):
+    job = long_result_job(3, interaction_expires_at=NOW - 1)
+    fake.script("channel", None, connection_reset)
+
+    await deliverer.deliver(job)
+    await deliverer.deliver(job)
+
+    assert [kwargs["content"] for _, kwargs in fake.shown] == [f"<@{USER_ID}>", None, None]
+
+
+async def test_a_retry_after_a_failed_dm_sends_only_the_parts_not_yet_shown(fake, deliverer):
+    job = long_result_job(3, interaction_expires_at=NOW - 1)
+    fake.script("channel", missing_permissions, missing_permissions)
+    fake.script("dm", None, timed_out)
+
+    assert await deliverer.deliver(job) == RETRY
+    assert await deliverer.deliver(job) == DELIVERED_BY_DM
+    assert [(route, part(kwargs)) for route, kwargs in fake.shown] == [
+        ("dm", "part 1 of 3"),
+        ("dm", "part 2 of 3"),
+        ("dm", "part 3 of 3"),
+    ]
+
+
+async def test_a_completed_delivery_forgets_its_progress(fake, deliverer):
+    job = long_result_job(2, interaction_expires_at=NOW - 1)
+    fake.script("channel", None, server_error)
+    await deliverer.deliver(job)
+    await deliverer.deliver(job)
+
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+    assert [part(kwargs) for _, kwargs in fake.shown][-2:] == ["part 1 of 2", "part 2 of 2"]
+
+
 # -- progress on the /split response -------------------------------------------------------------
 
 
