@@ -3,6 +3,8 @@
 Order of preference: edit the member's own /split response while its interaction token lives;
 else a channel message that mentions them; else a DM. Discord trouble that may pass (5xx, network,
 rate limits) is reported as RETRY so the runner tries again later: a result is never dropped.
+A result too long for one message goes out as several; a retry on the same route resumes after
+the last message that went through, so the member never gets a part twice.
 """
 
 from __future__ import annotations
@@ -45,18 +47,24 @@ class DiscordDeliverer:
     def __init__(self, client: discord.Client, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._clock = clock
+        # job id -> the route being tried and how many of its messages went through. In memory:
+        # after a restart a retry starts the route over.
+        self._shown: dict[int, tuple[DeliveryVia, int]] = {}
 
     async def deliver(self, job: Job) -> DeliveryOutcome:
+        outcome = DeliveryOutcome(DeliveryResult.RETRY)
         try:
             if self._token_usable(job) and await self._edit_interaction(job):
-                return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
-            if await self._post_in_channel(job):
-                return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.CHANNEL)
-            if await self._send_dm(job):
-                return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.DM)
+                outcome = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
+            elif await self._post_in_channel(job):
+                outcome = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.CHANNEL)
+            elif await self._send_dm(job):
+                outcome = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.DM)
         except _Retry:
             pass
-        return DeliveryOutcome(DeliveryResult.RETRY)
+        if outcome.result is DeliveryResult.DELIVERED:
+            self._shown.pop(job.id, None)
+        return outcome
 
     async def show_progress(self, job: Job) -> None:
         if not self._token_usable(job):
@@ -84,17 +92,20 @@ class DiscordDeliverer:
         messages = render.outcome(job)
         webhook = self._webhook(job)
         try:
-            first = messages[0]
-            await webhook.edit_message(
-                "@original", content=first.content, embeds=first.embeds, view=_view(first)
-            )
-            for message in messages[1:]:
-                await webhook.send(
-                    content=message.content or discord.utils.MISSING,
-                    embeds=message.embeds,
-                    view=_view(message),
-                    wait=True,
-                )
+            for index in range(self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
+                message = messages[index]
+                if index == 0:
+                    await webhook.edit_message(
+                        "@original", content=message.content, embeds=message.embeds, view=_view(message)
+                    )
+                else:
+                    await webhook.send(
+                        content=message.content or discord.utils.MISSING,
+                        embeds=message.embeds,
+                        view=_view(message),
+                        wait=True,
+                    )
+                self._shown[job.id] = (DeliveryVia.INTERACTION, index + 1)
         except (discord.NotFound, discord.Forbidden) as exc:
             log.info("job %s: interaction response unavailable (%s); using the channel", job.id, _code(exc))
             return False
@@ -114,7 +125,7 @@ class DiscordDeliverer:
 
     async def _post_in_channel(self, job: Job) -> bool:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        return await self._send_all(job, channel, "posting in the channel", mention=True)
+        return await self._send_all(job, channel, DeliveryVia.CHANNEL, "posting in the channel", mention=True)
 
     async def _send_dm(self, job: Job) -> bool:
         try:
@@ -123,18 +134,21 @@ class DiscordDeliverer:
             raise self._retry(job, "opening a DM", exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, "opening a DM", exc) from None
-        return await self._send_all(job, dm, "sending a DM", mention=False)
+        return await self._send_all(job, dm, DeliveryVia.DM, "sending a DM", mention=False)
 
     async def _send_all(
-        self, job: Job, target: discord.abc.Messageable, action: str, *, mention: bool
+        self, job: Job, target: discord.abc.Messageable, via: DeliveryVia, action: str, *, mention: bool
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
+        messages = render.outcome(job, mention=mention)
         try:
-            for message in render.outcome(job, mention=mention):
+            for index in range(self._resume_at(job, via), len(messages)):
+                message = messages[index]
                 extra = {"view": message.view} if message.view is not None else {}
                 await target.send(
                     content=message.content, embeds=message.embeds, allowed_mentions=allowed, **extra
                 )
+                self._shown[job.id] = (via, index + 1)
         except discord.HTTPException as exc:
             if exc.code == CANNOT_DM_USER:
                 raise self._retry(job, action, exc) from None  # the last resort: keep trying later
@@ -145,6 +159,11 @@ class DiscordDeliverer:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, action, exc) from None
         return True
+
+    def _resume_at(self, job: Job, via: DeliveryVia) -> int:
+        """How many of the job's messages an earlier attempt already showed on this route."""
+        shown_via, count = self._shown.get(job.id, (via, 0))
+        return count if shown_via is via else 0
 
     def _retry(self, job: Job, action: str, exc: BaseException) -> _Retry:
         log.warning("job %s: Discord failed while %s (%s); will retry", job.id, action, _code(exc))
