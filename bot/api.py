@@ -51,8 +51,9 @@ class ApiError(Exception):
         self.http_status = http_status
         self.retryable = retryable
         # True when the request may have reached the API although we got no usable answer
-        # (read timeout, dropped connection, unreadable 2xx, gateway timeout). For a submit this
-        # means the task may exist and may have been paid for: it must not be sent again.
+        # (read timeout, dropped connection, unreadable 2xx, gateway timeout, any answer without
+        # the API's envelope). For a submit this means the task may exist and may have been paid
+        # for: it must not be sent again.
         self.maybe_processed = maybe_processed
 
     @property
@@ -210,33 +211,37 @@ class SeparationClient:
 
 
 def _unwrap(status: int, raw: bytes) -> Any:
-    """Read the envelope: the body's `code` wins when present, else the HTTP status."""
+    """Read the envelope: the body's `code` wins when present, else the HTTP status.
+
+    Only an envelope with a numeric `code` is the API speaking. Any other answer came from
+    something in front of it (a proxy's 502 page, a load balancer's 503) after our request had
+    left, so whether the API acted on it is unknown: `maybe_processed`, like a gateway timeout.
+    """
     envelope: Any = None
     try:
         envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     code = envelope.get("code") if isinstance(envelope, dict) else None
     if isinstance(code, int) and not isinstance(code, bool):
         if code == 200:
             return envelope.get("data")
         message = envelope.get("msg")
-        _raise_for(code, status, message if isinstance(message, str) else "")
+        _raise_for(code, status, message if isinstance(message, str) else "", maybe_processed=code == 504)
     if 200 <= status < 300:
         # A 2xx whose body we cannot read: the API did something, we do not know what.
         raise ApiError("unreadable answer", http_status=status, retryable=True, maybe_processed=True)
-    _raise_for(status, status, "")
+    _raise_for(status, status, "not from the API", maybe_processed=True)
 
 
-def _raise_for(code: int, status: int, message: str) -> NoReturn:
+def _raise_for(code: int, status: int, message: str, *, maybe_processed: bool) -> NoReturn:
     message = _shorten(message) or f"HTTP {status}"
     raise ApiError(
         message,
         code=code,
         http_status=status,
         retryable=code in RETRYABLE_CODES,
-        # A gateway timeout means a proxy gave up waiting: the API itself may have acted.
-        maybe_processed=code == 504,
+        maybe_processed=maybe_processed,
     )
 
 

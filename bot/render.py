@@ -224,9 +224,9 @@ _FAILURE_TEXT: dict[Failure, str] = {
     "problem with the bot's service account, which the bot's operator has to fix). Please try later.",
     Failure.SERVICE_ERROR: "The separation service kept answering with errors. Please try again in a "
     "few minutes.",
-    Failure.UNCONFIRMED: "The connection to the separation service broke while your job was being sent, "
-    "so the bot can't tell whether it started. To be safe it won't send it twice. Please run /split "
-    "again.",
+    Failure.UNCONFIRMED: "The bot couldn't confirm that the separation service started your job: the "
+    "connection broke, or an error page came back instead of the service's answer. To be safe it won't "
+    "send it twice. Please run /split again.",
 }
 
 

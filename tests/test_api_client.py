@@ -115,13 +115,59 @@ async def test_http_error_status_with_json_envelope_uses_body_code(client, sim) 
     assert caught.value.code == 429 and caught.value.account_problem
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-async def test_html_error_page_is_retryable_and_not_processed(client, sim, status) -> None:
-    sim.script("submit", Fault("html", status))
+# Answers that do not come from the API itself: a proxy or load balancer in front of it spoke,
+# after our request had left, so nobody can say whether the API received the submit.
+NOT_FROM_THE_API = [
+    Fault("html", 500),
+    Fault("html", 502),
+    Fault("html", 503),
+    Fault("garbage", 502, content_type="text/plain"),
+    Fault("body", 503, body=""),
+    Fault("body", 502, body={"error": "upstream connect error"}),
+    Fault("body", 503, body={"code": "503", "msg": "code is not a number"}),
+    Fault("body", 502, body=[1, 2]),
+]
+NOT_FROM_THE_API_IDS = [
+    "html500",
+    "html502",
+    "html503",
+    "text502",
+    "empty503",
+    "json-no-code",
+    "str-code",
+    "list",
+]
+
+
+@pytest.mark.parametrize("fault", NOT_FROM_THE_API, ids=NOT_FROM_THE_API_IDS)
+async def test_error_answer_without_the_apis_envelope_leaves_a_submit_unconfirmed(client, sim, fault) -> None:
+    sim.script("submit", fault)
     with pytest.raises(ApiError) as caught:
         await submit(client)
-    assert caught.value.http_status == status and caught.value.retryable
-    assert not caught.value.maybe_processed
+    assert caught.value.http_status == fault.status
+    assert caught.value.maybe_processed  # like a gateway timeout: never to be sent again
+
+
+@pytest.mark.parametrize("fault", NOT_FROM_THE_API, ids=NOT_FROM_THE_API_IDS)
+async def test_error_answer_without_the_apis_envelope_on_a_poll_is_retryable(client, sim, fault) -> None:
+    task_id = await submit(client)
+    sim.script("record", fault)
+    with pytest.raises(ApiError) as caught:
+        await client.record(task_id)
+    assert caught.value.retryable
+    assert (await client.record(task_id)).task_id == task_id  # the next poll works
+
+
+@pytest.mark.parametrize("status", [405, 430, 455, 500, 502, 503])
+async def test_enveloped_retryable_codes_say_the_api_did_not_take_the_job(client, sim, status) -> None:
+    # The API's own envelope, whether on HTTP 200 or on an error status: it refused the call.
+    for fault in (Fault("code", status), Fault("http", status)):
+        sim.script("submit", fault)
+        with pytest.raises(ApiError) as caught:
+            await submit(client)
+        assert caught.value.code == status and caught.value.retryable
+        assert not caught.value.maybe_processed
+    assert sim.tasks == {}
 
 
 async def test_gateway_timeout_page_means_outcome_unknown(client, sim) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot import render
 from bot.api import SeparationClient
 from bot.credits import CreditService
 from bot.jobs import SplitService
@@ -189,7 +190,7 @@ async def test_job_times_out_and_refunds(harness: Harness) -> None:
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault("code", 405), Fault("code", 430), Fault("code", 455), Fault("code", 500), Fault("html", 502),
+    [Fault("code", 405), Fault("code", 430), Fault("code", 455), Fault("code", 500), Fault("http", 502),
      Fault("http", 503)],
 )  # fmt: skip
 async def test_transient_submit_errors_are_retried_then_succeed_with_one_paid_submit(
@@ -220,6 +221,25 @@ async def test_server_errors_are_retried_a_bounded_number_of_times(harness: Harn
     await assert_refunded(harness, Failure.SERVICE_ERROR)
     assert len(harness.sim.submits) == MAX_SUBMIT_ATTEMPTS
     assert harness.sim.tasks == {}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault("html", 502), Fault("html", 503), Fault("body", 502, body={"error": "no healthy upstream"}),
+     Fault("garbage", 503, content_type="text/plain")],
+    ids=["html502", "html503", "json-without-code", "text503"],
+)  # fmt: skip
+async def test_a_proxy_error_page_on_submit_is_never_resubmitted(harness: Harness, fault: Fault) -> None:
+    # Something in front of the API answered, after the submit had left: the API may have the
+    # (paid) task. Even a long run of such pages must not turn one charge into several submits.
+    harness.sim.script("submit", *[fault] * (MAX_SUBMIT_ATTEMPTS + 2))
+    await harness.start_runner()
+    await harness.split()
+    job = await assert_refunded(harness, Failure.UNCONFIRMED)
+    assert len(harness.sim.submits) == 1
+    [embed] = render.failed(job).embeds
+    assert "couldn't confirm" in (embed.description or "")
+    assert any("not charged" in field.value for field in embed.fields if field.value)
 
 
 async def test_lost_submit_answer_is_never_resubmitted(harness: Harness) -> None:
