@@ -341,7 +341,11 @@ class JobRunner:
 
     async def _succeed(self, job: Job, record: SeparationRecord) -> None:
         now = self._clock()
-        finished = record.completed_at if record.completed_at and record.completed_at <= now else now
+        # The links last 14 days from the API's finish. A finish time from before the job was
+        # even submitted (an hour's clock skew allowed) or from the future is nonsense: use ours.
+        earliest = (job.submitted_at or job.created_at) - 3600
+        completed = record.completed_at
+        finished = completed if completed is not None and earliest <= completed <= now else now
         done = await self._store.finish_job(
             job.id,
             succeeded=True,

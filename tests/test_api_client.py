@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import math
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -294,7 +297,136 @@ def test_origin_url_and_unsafe_urls_are_not_stems() -> None:
         ("not a date", None),
         (None, None),
         (True, None),
+        (1_700_000_000_000.0, 1_700_000_000.0),
+        ("1700000000", 1_700_000_000.0),
+        (" 2023-11-14T22:13:20+00:00 ", 1_700_000_000.0),
+        pytest.param("²", None, id="superscript-digit"),
+        pytest.param("9" * 400, None, id="huge-digits"),
+        pytest.param("9" * 5000, None, id="past-int-digit-limit"),
+        pytest.param(10**400, None, id="huge-int"),
+        pytest.param(float("nan"), None, id="nan"),
+        pytest.param(float("inf"), None, id="inf"),
+        ("", None),
+        ([1_700_000_000_000], None),
+        ({"ms": 1}, None),
     ],
 )
 def test_complete_time_in_every_documented_shape(value, expected) -> None:
     assert parse_time(value) == expected
+
+
+# -- record-info answers of the wrong shape ---------------------------------------------------------
+
+GOOD_RECORD: dict = {
+    "taskId": "t",
+    "musicId": "m",
+    "musicIndex": 0,
+    "callbackUrl": "https://cb.invalid/x",
+    "createTime": 1_700_000_000_000,
+    "completeTime": 1_700_000_060_000,
+    "successFlag": "SUCCESS",
+    "errorCode": None,
+    "errorMessage": None,
+    "response": {
+        "originUrl": "",
+        "vocalUrl": "https://cdn/v.mp3",
+        "instrumentalUrl": "https://cdn/i.mp3",
+        "originData": [
+            {"duration": 182.5, "audio_url": "https://cdn/v.mp3", "stem_type_group_name": "Vocals", "id": "1"}
+        ],
+    },
+}
+WRONG_VALUES = [
+    None, 0, 7, -1, 1.5, float("nan"), float("inf"), float("-inf"), 10**400, True, "", "x", "²",
+    "9" * 400, "2023-13-45T99:99", [], [None], [1, "a", None], {}, {"x": None}, {"originData": 5},
+]  # fmt: skip
+WRONG_VALUE_IDS = [
+    "null", "0", "7", "-1", "1.5", "nan", "inf", "-inf", "huge-int", "true", "empty", "x", "superscript",
+    "huge-digits", "bad-date", "list", "list-null", "list-mixed", "dict", "dict-null", "dict-origin5",
+]  # fmt: skip
+# Where a wrong value goes: a top-level field, a field of `response`, or a field of originData's item
+# (with the URL fields emptied so that originData is where the stems are looked for).
+RECORD_PLACES = [
+    *[(name,) for name in GOOD_RECORD],
+    *[("response", name) for name in ("vocalUrl", "instrumentalUrl", "originUrl", "originData")],
+    *[("response", "originData", 0, name) for name in ("stem_type_group_name", "audio_url", "duration")],
+    ("response", "originData", 0),
+    ("response", "originData", "only"),
+]
+
+
+def record_with(place: tuple, value: object) -> dict:
+    record = copy.deepcopy(GOOD_RECORD)
+    if place[:2] == ("response", "originData") and len(place) > 2:
+        record["response"]["vocalUrl"] = record["response"]["instrumentalUrl"] = None
+    if place[-1] == "only":
+        record["response"] = {"originData": value}
+        return record
+    target = record
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    return record
+
+
+@pytest.mark.parametrize("value", WRONG_VALUES, ids=WRONG_VALUE_IDS)
+@pytest.mark.parametrize("place", RECORD_PLACES, ids=[".".join(map(str, p)) for p in RECORD_PLACES])
+def test_a_record_with_a_wrong_typed_field_is_parsed_defensively(place: tuple, value: object) -> None:
+    record = parse_record("asked-for", record_with(place, value))
+    assert isinstance(record.task_id, str) and record.task_id
+    assert isinstance(record.flag, str)
+    assert record.completed_at is None or math.isfinite(record.completed_at)
+    assert record.error_code is None or isinstance(record.error_code, int)
+    assert record.error_message is None or isinstance(record.error_message, str)
+    assert sum((record.succeeded, record.failed, record.pending)) == 1
+    for stem in record.stems:
+        assert re.fullmatch(r"[a-z0-9_]{1,40}", stem.key) and stem.url.startswith("https://")
+
+
+def test_a_task_id_of_the_wrong_type_falls_back_to_the_one_asked_for() -> None:
+    assert parse_record("asked-for", {"taskId": ["x"]}).task_id == "asked-for"
+    assert parse_record("asked-for", {"taskId": 12}).task_id == "asked-for"
+
+
+def test_origin_data_that_is_not_a_list_means_no_stems_not_a_crash() -> None:
+    for origin in (5, "https://cdn/v.mp3", {"audio_url": "https://cdn/v.mp3"}, None):
+        record = parse_record(
+            "t", {"successFlag": "SUCCESS", "response": {"vocalUrl": None, "originData": origin}}
+        )
+        assert record.stems == () and record.failed
+
+
+def test_stem_keys_from_odd_field_names_are_made_safe() -> None:
+    record = parse_record(
+        "t",
+        {
+            "successFlag": "SUCCESS",
+            "response": {
+                "Url": "https://cdn/empty-name.mp3",
+                "drums<b>Url": "https://cdn/d.mp3",
+                ("x" * 300) + "Url": "https://cdn/long.mp3",
+                "originData": [{"stem_type_group_name": "Drums & Bass", "audio_url": "https://cdn/db.mp3"}],
+            },
+        },
+    )
+    assert all(re.fullmatch(r"[a-z0-9_]{1,40}", stem.key) for stem in record.stems)
+    assert "https://cdn/d.mp3" in [stem.url for stem in record.stems]
+
+
+async def test_a_wrong_shaped_record_from_the_api_is_parsed_or_an_api_error(client, sim) -> None:
+    task_id = await submit(client)
+    bodies = [
+        {"code": 200, "msg": "success", "data": record_with(("response",), [1, 2])},
+        {"code": 200, "msg": "success", "data": record_with(("response", "originData"), 5)},
+        {"code": 200, "msg": "success", "data": record_with(("completeTime",), "9" * 400)},
+        {"code": 200, "msg": "success", "data": "not a record"},
+        {"code": 200, "msg": "success", "data": None},
+    ]
+    sim.script("record", *[Fault("body", body=body) for body in bodies])
+    outcomes = []
+    for _ in bodies:
+        try:
+            outcomes.append(await client.record(task_id))
+        except ApiError as error:
+            outcomes.append(error)
+    assert [type(o).__name__ for o in outcomes] == ["SeparationRecord"] * 3 + ["ApiError"] * 2

@@ -14,7 +14,7 @@ from bot.api import SeparationClient
 from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.models import Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
-from bot.product import Mode
+from bot.product import LINK_LIFETIME, Mode
 from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
 from bot.settings import Secret
 from bot.store import Store
@@ -212,6 +212,34 @@ async def test_transient_poll_errors_are_retried(harness: Harness) -> None:
     await harness.split()
     [delivered] = await harness.deliverer.wait_for(1)
     assert delivered.state is JobState.SUCCEEDED
+
+
+def record_answer(**data: object) -> Fault:
+    """A record-info answer from the API itself, with `data` exactly as given."""
+    return Fault("body", body={"code": 200, "msg": "success", "data": data})
+
+
+async def test_a_record_whose_origin_data_is_a_number_settles_the_job(harness: Harness) -> None:
+    # Once a TypeError in the parser, retried every poll for ever with the credits held.
+    harness.sim.script(
+        "record", record_answer(successFlag="SUCCESS", response={"vocalUrl": None, "originData": 5})
+    )
+    await harness.start_runner()
+    await harness.split()
+    await assert_refunded(harness, Failure.SEPARATION_FAILED)
+    assert harness.sim.polls() == 1
+
+
+async def test_a_nonsense_complete_time_does_not_make_fresh_links_look_expired(harness: Harness) -> None:
+    harness.sim.script(
+        "record",
+        record_answer(successFlag="SUCCESS", completeTime=7, response={"vocalUrl": "https://cdn/v.mp3"}),
+    )
+    await harness.start_runner()
+    job = await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED and delivered.links_expire_at is not None
+    assert delivered.links_expire_at > job.created_at + LINK_LIFETIME.total_seconds() - 60
 
 
 async def test_server_errors_are_retried_a_bounded_number_of_times(harness: Harness) -> None:
