@@ -302,6 +302,10 @@ class JobRunner:
             elif leader.state.finished:
                 await self._settle_followers(leader)
         elif job.state.finished and job.delivery is Delivery.PENDING:
+            # Followers are settled in the step that settles their leader; if that failed after the
+            # leader was stored, they are settled here, before the leader's own delivery (one
+            # indexed read when there are none).
+            await self._settle_followers(job)
             await self._deliver(job)
 
     # -- steps ------------------------------------------------------------------------------
