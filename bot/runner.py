@@ -269,10 +269,12 @@ class JobRunner:
                 level=logging.WARNING,
             )
             await self._fail(job, Failure.UNCONFIRMED, f"the submit step failed: {detail}")
+            self._step_failures.pop(job_id, None)
         elif not job.state.finished:
             if self._expired(job):
                 self._log(job, "%s; giving up at the job's timeout", what, level=logging.WARNING)
                 await self._fail(job, Failure.SERVICE_ERROR, f"kept failing until the timeout: {detail}")
+                self._step_failures.pop(job_id, None)
                 return
             delay = self._backoff(failures)
             self._log(job, "%s; retry in %.1fs", what, delay, level=logging.WARNING)

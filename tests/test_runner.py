@@ -510,6 +510,8 @@ async def test_a_step_that_keeps_failing_backs_off_and_refunds_the_job_at_its_ti
     job = await harness.split()
     delivered = await assert_refunded(harness, Failure.SERVICE_ERROR)
     assert delivered.id == job.id and "OperationalError" in (delivered.failure_detail or "")
+    [embed] = render.failed(delivered).embeds
+    assert "gave up on this split" in (embed.description or "")
     assert len(harness.sim.submits) == 1
     # Growing pauses: a handful of attempts in the second before the timeout, not one every
     # 0.05 s poll interval (about twenty).
