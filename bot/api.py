@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,8 +52,9 @@ class ApiError(Exception):
         self.http_status = http_status
         self.retryable = retryable
         # True when the request may have reached the API although we got no usable answer
-        # (read timeout, dropped connection, unreadable 2xx, gateway timeout). For a submit this
-        # means the task may exist and may have been paid for: it must not be sent again.
+        # (read timeout, dropped connection, unreadable 2xx, gateway timeout, any answer without
+        # the API's envelope). For a submit this means the task may exist and may have been paid
+        # for: it must not be sent again.
         self.maybe_processed = maybe_processed
 
     @property
@@ -210,33 +212,37 @@ class SeparationClient:
 
 
 def _unwrap(status: int, raw: bytes) -> Any:
-    """Read the envelope: the body's `code` wins when present, else the HTTP status."""
+    """Read the envelope: the body's `code` wins when present, else the HTTP status.
+
+    Only an envelope with a numeric `code` is the API speaking. Any other answer came from
+    something in front of it (a proxy's 502 page, a load balancer's 503) after our request had
+    left, so whether the API acted on it is unknown: `maybe_processed`, like a gateway timeout.
+    """
     envelope: Any = None
     try:
         envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     code = envelope.get("code") if isinstance(envelope, dict) else None
     if isinstance(code, int) and not isinstance(code, bool):
         if code == 200:
             return envelope.get("data")
         message = envelope.get("msg")
-        _raise_for(code, status, message if isinstance(message, str) else "")
+        _raise_for(code, status, message if isinstance(message, str) else "", maybe_processed=code == 504)
     if 200 <= status < 300:
         # A 2xx whose body we cannot read: the API did something, we do not know what.
         raise ApiError("unreadable answer", http_status=status, retryable=True, maybe_processed=True)
-    _raise_for(status, status, "")
+    _raise_for(status, status, "not from the API", maybe_processed=True)
 
 
-def _raise_for(code: int, status: int, message: str) -> NoReturn:
+def _raise_for(code: int, status: int, message: str, *, maybe_processed: bool) -> NoReturn:
     message = _shorten(message) or f"HTTP {status}"
     raise ApiError(
         message,
         code=code,
         http_status=status,
         retryable=code in RETRYABLE_CODES,
-        # A gateway timeout means a proxy gave up waiting: the API itself may have acted.
-        maybe_processed=code == 504,
+        maybe_processed=maybe_processed,
     )
 
 
@@ -247,14 +253,19 @@ def _shorten(text: str, limit: int = 200) -> str:
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 _URL_SAFE = re.compile(r"^https?://[^\s<>\"'`]+$")
+_NOT_KEY = re.compile(r"[^a-z0-9]+")
+MAX_STEM_KEY = 40
 
 
 def parse_record(task_id: str, data: dict[str, Any]) -> SeparationRecord:
+    """Read record-info's `data` defensively: every field may have any JSON type. A field of the
+    wrong type counts as absent (an unknown flag leaves the job pending until its timeout)."""
     flag = data.get("successFlag")
+    answered_id = data.get("taskId")
     error_code = data.get("errorCode")
     error_message = data.get("errorMessage")
     return SeparationRecord(
-        task_id=str(data.get("taskId") or task_id),
+        task_id=answered_id if isinstance(answered_id, str) and answered_id else task_id,
         flag=flag if isinstance(flag, str) else Flag.PENDING,
         stems=_stems(data.get("response")),
         completed_at=parse_time(data.get("completeTime")),
@@ -268,16 +279,19 @@ def _stems(response: Any) -> tuple[StemLink, ...]:
         return ()
     found: dict[str, str] = {}
     for field, value in response.items():
-        if field.endswith("Url") and field != "originUrl" and _is_url(value):
-            found[_CAMEL_BOUNDARY.sub("_", field[:-3]).lower()] = value
-    if not found:
+        if isinstance(field, str) and field.endswith("Url") and field != "originUrl" and _is_url(value):
+            key = _stem_key(_CAMEL_BOUNDARY.sub("_", field[:-3]))
+            if key:
+                found[key] = value
+    origin = response.get("originData")
+    if not found and isinstance(origin, list):
         # Older answers carry the stems only in originData.
-        for item in response.get("originData") or ():
+        for item in origin:
             if not isinstance(item, dict):
                 continue
             name, url = item.get("stem_type_group_name"), item.get("audio_url")
-            if isinstance(name, str) and name.strip() and _is_url(url):
-                key = "_".join(name.lower().replace("-", " ").split())
+            key = _stem_key(name) if isinstance(name, str) else ""
+            if key and _is_url(url):
                 found.setdefault(_STEM_ALIASES.get(key, key), url)
     ordered = sorted(found.items(), key=lambda item: (STEM_ORDER.get(item[0], len(STEM_ORDER)), item[0]))
     return tuple(StemLink(key, url) for key, url in ordered)
@@ -286,25 +300,36 @@ def _stems(response: Any) -> tuple[StemLink, ...]:
 _STEM_ALIASES = {"vocals": "vocal", "instrumentals": "instrumental", "keyboards": "keyboard"}
 
 
+def _stem_key(name: str) -> str:
+    """`Backing Vocals`, `backing_Vocals` -> `backing_vocals`; empty when nothing usable is left.
+    Keys end up in members' messages and button labels, so only plain characters survive."""
+    return _NOT_KEY.sub("_", name.lower()).strip("_")[:MAX_STEM_KEY].rstrip("_")
+
+
 def _is_url(value: Any) -> bool:
     return isinstance(value, str) and bool(_URL_SAFE.match(value))
 
 
 def parse_time(value: Any) -> float | None:
-    """completeTime is epoch milliseconds in current answers and a date string in older ones."""
+    """completeTime is epoch milliseconds in current answers and a date string in older ones.
+    Anything else, or a moment no float can hold, is None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return value / 1000 if value > 1e11 else float(value)
+        try:
+            seconds = value / 1000 if value > 1e11 else float(value)
+        except OverflowError:
+            return None
+        return seconds if math.isfinite(seconds) else None
     if isinstance(value, str) and value.strip():
         text = value.strip()
-        if text.isdigit():
-            return parse_time(int(text))
         try:
+            if text.isascii() and text.isdigit():
+                return parse_time(int(text))  # ValueError past Python's 4300-digit limit
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp()
+        except (ValueError, OverflowError):
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
     return None

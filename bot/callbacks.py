@@ -39,6 +39,10 @@ def parse_callback(raw: bytes) -> Callback:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidCallback("not JSON") from None
+    except RecursionError:
+        # json.loads recurses per nesting level; a few thousand '[' (well under the size limit)
+        # exhaust the interpreter's stack. Not a ValueError, so it needs its own answer.
+        raise InvalidCallback("nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidCallback("not a JSON object")
     code, data = body.get("code"), body.get("data")

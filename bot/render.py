@@ -224,11 +224,11 @@ _FAILURE_TEXT: dict[Failure, str] = {
     Failure.TIMED_OUT: "The separation service took far longer than usual, so the bot stopped waiting.",
     Failure.SERVICE_ACCOUNT: "The separation service isn't accepting jobs from this bot right now (a "
     "problem with the bot's service account, which the bot's operator has to fix). Please try later.",
-    Failure.SERVICE_ERROR: "The separation service kept answering with errors. Please try again in a "
-    "few minutes.",
-    Failure.UNCONFIRMED: "The connection to the separation service broke while your job was being sent, "
-    "so the bot can't tell whether it started. To be safe it won't send it twice. Please run /split "
-    "again.",
+    Failure.SERVICE_ERROR: "Something kept going wrong between the bot and the separation service, so "
+    "the bot gave up on this split. Please try again in a few minutes.",
+    Failure.UNCONFIRMED: "The bot couldn't confirm that the separation service started your job: the "
+    "connection broke, or an error page came back instead of the service's answer. To be safe it won't "
+    "send it twice. Please run /split again.",
 }
 
 

@@ -102,7 +102,8 @@ class JobRunner:
         self._heap: list[tuple[float, int, int]] = []
         self._due: dict[int, float] = {}
         self._seq = 0
-        self._attempts: dict[int, int] = {}
+        self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
+        self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
         self._active: dict[int, asyncio.Task[None]] = {}
         self._waiting: set[int] = set()  # came due while their previous step was still running
         self._held: set[int] = set()  # new jobs whose member has not been shown "queued" yet
@@ -216,12 +217,74 @@ class JobRunner:
             due = self._due.pop(job_id, None)
             if due is not None:
                 self.schedule(job_id, due - asyncio.get_running_loop().time())
-        if not task.cancelled() and task.exception() is not None:
-            log.error("job %s: unexpected error; retrying later", job_id, exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            # Even handling the step's failure failed (the database is unreachable, say). The
+            # step's own failure was counted and logged; try the whole step again later.
+            failures = self._step_failures.setdefault(job_id, 1)
+            delay = self._backoff(failures)
+            log.warning(
+                "job %s: handling a failed step failed too (%s: %.200s); retry in %.1fs",
+                job_id,
+                type(error).__name__,
+                error,
+                delay,
+            )
             if not self._stopping:
-                self.schedule(job_id, self._backoff(job_id))
+                self.schedule(job_id, delay)
 
     async def _step(self, job_id: int) -> None:
+        try:
+            await self._advance(job_id)
+        except Exception as error:
+            await self._step_failed(job_id, error)
+        else:
+            self._step_failures.pop(job_id, None)
+
+    async def _step_failed(self, job_id: int, error: Exception) -> None:
+        """A step raised something unplanned (a bug, a full disk). Retrying it for ever would hold
+        the member's credits and a slot, so each failure counts: an unsettled job is retried with
+        growing pauses until its timeout, then refunded; a settled one spends a delivery attempt.
+        The traceback is logged the first time, then one line per retry.
+        """
+        failures = self._step_failures.get(job_id, 0) + 1
+        self._step_failures[job_id] = failures
+        detail = f"{type(error).__name__}: {error}"
+        if failures == 1:
+            log.error("job %s: unexpected error in its step", job_id, exc_info=error)
+        job = await self._store.get_job(job_id)
+        if job is None:
+            return
+        what = (
+            "step failed"
+            if failures == 1
+            else f"step failed again ({detail:.200}), {failures} times in a row"
+        )
+        if job.state is JobState.SUBMITTING:
+            # The step may have sent the submit (the API may have the paid task): never resend.
+            self._log(
+                job,
+                "%s while submitting; outcome unknown, refunding (the API may have charged it once)",
+                what,
+                level=logging.WARNING,
+            )
+            await self._fail(job, Failure.UNCONFIRMED, f"the submit step failed: {detail}")
+            self._step_failures.pop(job_id, None)
+        elif not job.state.finished:
+            if self._expired(job):
+                self._log(job, "%s; giving up at the job's timeout", what, level=logging.WARNING)
+                await self._fail(job, Failure.SERVICE_ERROR, f"kept failing until the timeout: {detail}")
+                self._step_failures.pop(job_id, None)
+                return
+            delay = self._backoff(failures)
+            self._log(job, "%s; retry in %.1fs", what, delay, level=logging.WARNING)
+            self.schedule(job.id, delay)
+        elif job.delivery is Delivery.PENDING:
+            await self._delivery_failed(job, what)
+        else:
+            self._step_failures.pop(job_id, None)  # nothing left to do for this job
+
+    async def _advance(self, job_id: int) -> None:
         job = await self._store.get_job(job_id)
         if job is None:
             return
@@ -241,6 +304,10 @@ class JobRunner:
             elif leader.state.finished:
                 await self._settle_followers(leader)
         elif job.state.finished and job.delivery is Delivery.PENDING:
+            # Followers are settled in the step that settles their leader; if that failed after the
+            # leader was stored, they are settled here, before the leader's own delivery (one
+            # indexed read when there are none).
+            await self._settle_followers(job)
             await self._deliver(job)
 
     # -- steps ------------------------------------------------------------------------------
@@ -291,7 +358,7 @@ class JobRunner:
         if error.retryable and (error.maintenance or attempts < MAX_SUBMIT_ATTEMPTS):
             self._attempts[job.id] = attempts
             await self._store.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
-            delay = self._backoff(job.id, maintenance=error.maintenance)
+            delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
             self._log(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
             self.schedule(job.id, delay)
             return
@@ -322,7 +389,7 @@ class JobRunner:
             if self._operations and reason:
                 self._operations.pause(reason)
             self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
-            delay = self._backoff(job.id, maintenance=error.maintenance)
+            delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
             self._log(job, "poll failed (%s); retry in %.1fs", error, delay)
             self.schedule(job.id, delay)
             return
@@ -341,7 +408,11 @@ class JobRunner:
 
     async def _succeed(self, job: Job, record: SeparationRecord) -> None:
         now = self._clock()
-        finished = record.completed_at if record.completed_at and record.completed_at <= now else now
+        # The links last 14 days from the API's finish. A finish time from before the job was
+        # even submitted (an hour's clock skew allowed) or from the future is nonsense: use ours.
+        earliest = (job.submitted_at or job.created_at) - 3600
+        completed = record.completed_at
+        finished = completed if completed is not None and earliest <= completed <= now else now
         done = await self._store.finish_job(
             job.id,
             succeeded=True,
@@ -397,8 +468,13 @@ class JobRunner:
             if self._operations and job.finished_at:
                 self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))
             return
+        await self._delivery_failed(job, "delivery failed")
+
+    async def _delivery_failed(self, job: Job, what: str) -> None:
+        """Count one failed delivery attempt; retry later, or give up after the last one."""
         if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
             await self._store.record_delivery(job.id, Delivery.UNDELIVERABLE)
+            self._step_failures.pop(job.id, None)
             log.error(
                 "job %s guild=%s member=%s: could not reach the member after %s attempts; "
                 "giving up (the result stays in the database)",
@@ -410,7 +486,7 @@ class JobRunner:
             return
         await self._store.record_delivery(job.id, Delivery.PENDING)
         delay = min(self._delivery_retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
-        self._log(job, "delivery failed; retry in %.0fs", delay)
+        self._log(job, "%s; delivery retry in %.1fs", what, delay)
         self.schedule(job.id, delay)
 
     # -- callbacks --------------------------------------------------------------------------
@@ -445,13 +521,15 @@ class JobRunner:
         start = job.submitted_at if job.submitted_at is not None else job.created_at
         return self._clock() - start > self.job_timeout
 
-    def _backoff(self, job_id: int, *, maintenance: bool = False) -> float:
-        attempts = max(1, self._attempts.get(job_id, 1))
+    def _backoff(self, attempts: int, *, maintenance: bool = False) -> float:
+        """The pause after the `attempts`-th failure in a row: doubling from the poll interval."""
         base = self.poll_interval * (4 if maintenance else 1)
-        return min(base * 2 ** (attempts - 1), MAX_BACKOFF) * random.uniform(0.9, 1.1)
+        doublings = min(max(1, attempts) - 1, 30)  # past MAX_BACKOFF long before; no float overflow
+        return min(base * 2**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)
 
-    def _log(self, job: Job, message: str, *args: object) -> None:
-        log.info(
+    def _log(self, job: Job, message: str, *args: object, level: int = logging.INFO) -> None:
+        log.log(
+            level,
             "job %s guild=%s member=%s mode=%s: " + message,
             job.id,
             job.guild_id,

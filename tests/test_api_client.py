@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import math
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -115,13 +118,59 @@ async def test_http_error_status_with_json_envelope_uses_body_code(client, sim) 
     assert caught.value.code == 429 and caught.value.account_problem
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-async def test_html_error_page_is_retryable_and_not_processed(client, sim, status) -> None:
-    sim.script("submit", Fault("html", status))
+# Answers that do not come from the API itself: a proxy or load balancer in front of it spoke,
+# after our request had left, so nobody can say whether the API received the submit.
+NOT_FROM_THE_API = [
+    Fault("html", 500),
+    Fault("html", 502),
+    Fault("html", 503),
+    Fault("garbage", 502, content_type="text/plain"),
+    Fault("body", 503, body=""),
+    Fault("body", 502, body={"error": "upstream connect error"}),
+    Fault("body", 503, body={"code": "503", "msg": "code is not a number"}),
+    Fault("body", 502, body=[1, 2]),
+]
+NOT_FROM_THE_API_IDS = [
+    "html500",
+    "html502",
+    "html503",
+    "text502",
+    "empty503",
+    "json-no-code",
+    "str-code",
+    "list",
+]
+
+
+@pytest.mark.parametrize("fault", NOT_FROM_THE_API, ids=NOT_FROM_THE_API_IDS)
+async def test_error_answer_without_the_apis_envelope_leaves_a_submit_unconfirmed(client, sim, fault) -> None:
+    sim.script("submit", fault)
     with pytest.raises(ApiError) as caught:
         await submit(client)
-    assert caught.value.http_status == status and caught.value.retryable
-    assert not caught.value.maybe_processed
+    assert caught.value.http_status == fault.status
+    assert caught.value.maybe_processed  # like a gateway timeout: never to be sent again
+
+
+@pytest.mark.parametrize("fault", NOT_FROM_THE_API, ids=NOT_FROM_THE_API_IDS)
+async def test_error_answer_without_the_apis_envelope_on_a_poll_is_retryable(client, sim, fault) -> None:
+    task_id = await submit(client)
+    sim.script("record", fault)
+    with pytest.raises(ApiError) as caught:
+        await client.record(task_id)
+    assert caught.value.retryable
+    assert (await client.record(task_id)).task_id == task_id  # the next poll works
+
+
+@pytest.mark.parametrize("status", [405, 430, 455, 500, 502, 503])
+async def test_enveloped_retryable_codes_say_the_api_did_not_take_the_job(client, sim, status) -> None:
+    # The API's own envelope, whether on HTTP 200 or on an error status: it refused the call.
+    for fault in (Fault("code", status), Fault("http", status)):
+        sim.script("submit", fault)
+        with pytest.raises(ApiError) as caught:
+            await submit(client)
+        assert caught.value.code == status and caught.value.retryable
+        assert not caught.value.maybe_processed
+    assert sim.tasks == {}
 
 
 async def test_gateway_timeout_page_means_outcome_unknown(client, sim) -> None:
@@ -248,7 +297,136 @@ def test_origin_url_and_unsafe_urls_are_not_stems() -> None:
         ("not a date", None),
         (None, None),
         (True, None),
+        (1_700_000_000_000.0, 1_700_000_000.0),
+        ("1700000000", 1_700_000_000.0),
+        (" 2023-11-14T22:13:20+00:00 ", 1_700_000_000.0),
+        pytest.param("²", None, id="superscript-digit"),
+        pytest.param("9" * 400, None, id="huge-digits"),
+        pytest.param("9" * 5000, None, id="past-int-digit-limit"),
+        pytest.param(10**400, None, id="huge-int"),
+        pytest.param(float("nan"), None, id="nan"),
+        pytest.param(float("inf"), None, id="inf"),
+        ("", None),
+        ([1_700_000_000_000], None),
+        ({"ms": 1}, None),
     ],
 )
 def test_complete_time_in_every_documented_shape(value, expected) -> None:
     assert parse_time(value) == expected
+
+
+# -- record-info answers of the wrong shape ---------------------------------------------------------
+
+GOOD_RECORD: dict = {
+    "taskId": "t",
+    "musicId": "m",
+    "musicIndex": 0,
+    "callbackUrl": "https://cb.invalid/x",
+    "createTime": 1_700_000_000_000,
+    "completeTime": 1_700_000_060_000,
+    "successFlag": "SUCCESS",
+    "errorCode": None,
+    "errorMessage": None,
+    "response": {
+        "originUrl": "",
+        "vocalUrl": "https://cdn/v.mp3",
+        "instrumentalUrl": "https://cdn/i.mp3",
+        "originData": [
+            {"duration": 182.5, "audio_url": "https://cdn/v.mp3", "stem_type_group_name": "Vocals", "id": "1"}
+        ],
+    },
+}
+WRONG_VALUES = [
+    None, 0, 7, -1, 1.5, float("nan"), float("inf"), float("-inf"), 10**400, True, "", "x", "²",
+    "9" * 400, "2023-13-45T99:99", [], [None], [1, "a", None], {}, {"x": None}, {"originData": 5},
+]  # fmt: skip
+WRONG_VALUE_IDS = [
+    "null", "0", "7", "-1", "1.5", "nan", "inf", "-inf", "huge-int", "true", "empty", "x", "superscript",
+    "huge-digits", "bad-date", "list", "list-null", "list-mixed", "dict", "dict-null", "dict-origin5",
+]  # fmt: skip
+# Where a wrong value goes: a top-level field, a field of `response`, or a field of originData's item
+# (with the URL fields emptied so that originData is where the stems are looked for).
+RECORD_PLACES = [
+    *[(name,) for name in GOOD_RECORD],
+    *[("response", name) for name in ("vocalUrl", "instrumentalUrl", "originUrl", "originData")],
+    *[("response", "originData", 0, name) for name in ("stem_type_group_name", "audio_url", "duration")],
+    ("response", "originData", 0),
+    ("response", "originData", "only"),
+]
+
+
+def record_with(place: tuple, value: object) -> dict:
+    record = copy.deepcopy(GOOD_RECORD)
+    if place[:2] == ("response", "originData") and len(place) > 2:
+        record["response"]["vocalUrl"] = record["response"]["instrumentalUrl"] = None
+    if place[-1] == "only":
+        record["response"] = {"originData": value}
+        return record
+    target = record
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    return record
+
+
+@pytest.mark.parametrize("value", WRONG_VALUES, ids=WRONG_VALUE_IDS)
+@pytest.mark.parametrize("place", RECORD_PLACES, ids=[".".join(map(str, p)) for p in RECORD_PLACES])
+def test_a_record_with_a_wrong_typed_field_is_parsed_defensively(place: tuple, value: object) -> None:
+    record = parse_record("asked-for", record_with(place, value))
+    assert isinstance(record.task_id, str) and record.task_id
+    assert isinstance(record.flag, str)
+    assert record.completed_at is None or math.isfinite(record.completed_at)
+    assert record.error_code is None or isinstance(record.error_code, int)
+    assert record.error_message is None or isinstance(record.error_message, str)
+    assert sum((record.succeeded, record.failed, record.pending)) == 1
+    for stem in record.stems:
+        assert re.fullmatch(r"[a-z0-9_]{1,40}", stem.key) and stem.url.startswith("https://")
+
+
+def test_a_task_id_of_the_wrong_type_falls_back_to_the_one_asked_for() -> None:
+    assert parse_record("asked-for", {"taskId": ["x"]}).task_id == "asked-for"
+    assert parse_record("asked-for", {"taskId": 12}).task_id == "asked-for"
+
+
+def test_origin_data_that_is_not_a_list_means_no_stems_not_a_crash() -> None:
+    for origin in (5, "https://cdn/v.mp3", {"audio_url": "https://cdn/v.mp3"}, None):
+        record = parse_record(
+            "t", {"successFlag": "SUCCESS", "response": {"vocalUrl": None, "originData": origin}}
+        )
+        assert record.stems == () and record.failed
+
+
+def test_stem_keys_from_odd_field_names_are_made_safe() -> None:
+    record = parse_record(
+        "t",
+        {
+            "successFlag": "SUCCESS",
+            "response": {
+                "Url": "https://cdn/empty-name.mp3",
+                "drums<b>Url": "https://cdn/d.mp3",
+                ("x" * 300) + "Url": "https://cdn/long.mp3",
+                "originData": [{"stem_type_group_name": "Drums & Bass", "audio_url": "https://cdn/db.mp3"}],
+            },
+        },
+    )
+    assert all(re.fullmatch(r"[a-z0-9_]{1,40}", stem.key) for stem in record.stems)
+    assert "https://cdn/d.mp3" in [stem.url for stem in record.stems]
+
+
+async def test_a_wrong_shaped_record_from_the_api_is_parsed_or_an_api_error(client, sim) -> None:
+    task_id = await submit(client)
+    bodies = [
+        {"code": 200, "msg": "success", "data": record_with(("response",), [1, 2])},
+        {"code": 200, "msg": "success", "data": record_with(("response", "originData"), 5)},
+        {"code": 200, "msg": "success", "data": record_with(("completeTime",), "9" * 400)},
+        {"code": 200, "msg": "success", "data": "not a record"},
+        {"code": 200, "msg": "success", "data": None},
+    ]
+    sim.script("record", *[Fault("body", body=body) for body in bodies])
+    outcomes = []
+    for _ in bodies:
+        try:
+            outcomes.append(await client.record(task_id))
+        except ApiError as error:
+            outcomes.append(error)
+    assert [type(o).__name__ for o in outcomes] == ["SeparationRecord"] * 3 + ["ApiError"] * 2

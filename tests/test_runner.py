@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from bot import render
+from bot import runner as runner_module
 from bot.api import SeparationClient
 from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.models import Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
-from bot.product import Mode
+from bot.product import LINK_LIFETIME, Mode
 from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
 from bot.settings import Secret
 from bot.store import Store
@@ -55,8 +61,59 @@ class RecordingDeliverer:
         return self.delivered
 
 
+class RaisingDeliverer(RecordingDeliverer):
+    """A Discord side with a bug: every delivery raises."""
+
+    async def deliver(self, job: Job) -> DeliveryOutcome:
+        self.attempts += 1
+        raise RuntimeError("a bug in the Discord side")
+
+
+class FaultyStore(Store):
+    """The real store, whose chosen methods raise sqlite3.OperationalError (a full disk, a locked
+    database) whenever `faults[method name]` says so for the call's arguments."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.faults: dict[str, Callable[..., bool]] = {}
+        self.raised: Counter[str] = Counter()
+
+    def _maybe_fail(self, name: str, *args: Any, **kwargs: Any) -> None:
+        should_fail = self.faults.get(name)
+        if should_fail is not None and should_fail(*args, **kwargs):
+            self.raised[name] += 1
+            raise sqlite3.OperationalError("database or disk is full")
+
+    async def finish_job(self, job_id: int, **kwargs: Any) -> Job | None:
+        self._maybe_fail("finish_job", job_id, **kwargs)
+        return await super().finish_job(job_id, **kwargs)
+
+    async def finish_followers(self, leader: Job) -> list[Job]:
+        self._maybe_fail("finish_followers", leader)
+        return await super().finish_followers(leader)
+
+    async def transition(self, job_id: int, from_states: Any, to_state: JobState, **fields: Any) -> bool:
+        self._maybe_fail("transition", job_id, from_states, to_state, **fields)
+        return await super().transition(job_id, from_states, to_state, **fields)
+
+
+def first(times: int, when: Callable[..., bool] = lambda *args, **kwargs: True) -> Callable[..., bool]:
+    """A fault that strikes the first `times` calls matching `when`."""
+    left = [times]
+
+    def strike(*args: Any, **kwargs: Any) -> bool:
+        if left[0] > 0 and when(*args, **kwargs):
+            left[0] -= 1
+            return True
+        return False
+
+    return strike
+
+
 class Harness:
-    def __init__(self, store: Store, sim: SeparationApiSimulator, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, store: FaultyStore, sim: SeparationApiSimulator, session: aiohttp.ClientSession
+    ) -> None:
         self.store, self.sim, self.session = store, sim, session
         self.credits = CreditService(store, default_credits=100, jobs_per_member=10)
         self.runner: JobRunner | None = None
@@ -100,7 +157,8 @@ async def sim() -> AsyncIterator[SeparationApiSimulator]:
 
 @pytest.fixture
 async def harness(tmp_path: Path, sim: SeparationApiSimulator) -> AsyncIterator[Harness]:
-    store = await Store.open(tmp_path / "runner.db")
+    store = await FaultyStore.open(tmp_path / "runner.db")
+    assert isinstance(store, FaultyStore)
     async with aiohttp.ClientSession() as session:
         h = Harness(store, sim, session)
         yield h
@@ -189,7 +247,7 @@ async def test_job_times_out_and_refunds(harness: Harness) -> None:
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault("code", 405), Fault("code", 430), Fault("code", 455), Fault("code", 500), Fault("html", 502),
+    [Fault("code", 405), Fault("code", 430), Fault("code", 455), Fault("code", 500), Fault("http", 502),
      Fault("http", 503)],
 )  # fmt: skip
 async def test_transient_submit_errors_are_retried_then_succeed_with_one_paid_submit(
@@ -213,6 +271,34 @@ async def test_transient_poll_errors_are_retried(harness: Harness) -> None:
     assert delivered.state is JobState.SUCCEEDED
 
 
+def record_answer(**data: object) -> Fault:
+    """A record-info answer from the API itself, with `data` exactly as given."""
+    return Fault("body", body={"code": 200, "msg": "success", "data": data})
+
+
+async def test_a_record_whose_origin_data_is_a_number_settles_the_job(harness: Harness) -> None:
+    # Once a TypeError in the parser, retried every poll for ever with the credits held.
+    harness.sim.script(
+        "record", record_answer(successFlag="SUCCESS", response={"vocalUrl": None, "originData": 5})
+    )
+    await harness.start_runner()
+    await harness.split()
+    await assert_refunded(harness, Failure.SEPARATION_FAILED)
+    assert harness.sim.polls() == 1
+
+
+async def test_a_nonsense_complete_time_does_not_make_fresh_links_look_expired(harness: Harness) -> None:
+    harness.sim.script(
+        "record",
+        record_answer(successFlag="SUCCESS", completeTime=7, response={"vocalUrl": "https://cdn/v.mp3"}),
+    )
+    await harness.start_runner()
+    job = await harness.split()
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED and delivered.links_expire_at is not None
+    assert delivered.links_expire_at > job.created_at + LINK_LIFETIME.total_seconds() - 60
+
+
 async def test_server_errors_are_retried_a_bounded_number_of_times(harness: Harness) -> None:
     harness.sim.script("submit", *[Fault("code", 500)] * (MAX_SUBMIT_ATTEMPTS + 2))
     await harness.start_runner()
@@ -220,6 +306,25 @@ async def test_server_errors_are_retried_a_bounded_number_of_times(harness: Harn
     await assert_refunded(harness, Failure.SERVICE_ERROR)
     assert len(harness.sim.submits) == MAX_SUBMIT_ATTEMPTS
     assert harness.sim.tasks == {}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault("html", 502), Fault("html", 503), Fault("body", 502, body={"error": "no healthy upstream"}),
+     Fault("garbage", 503, content_type="text/plain")],
+    ids=["html502", "html503", "json-without-code", "text503"],
+)  # fmt: skip
+async def test_a_proxy_error_page_on_submit_is_never_resubmitted(harness: Harness, fault: Fault) -> None:
+    # Something in front of the API answered, after the submit had left: the API may have the
+    # (paid) task. Even a long run of such pages must not turn one charge into several submits.
+    harness.sim.script("submit", *[fault] * (MAX_SUBMIT_ATTEMPTS + 2))
+    await harness.start_runner()
+    await harness.split()
+    job = await assert_refunded(harness, Failure.UNCONFIRMED)
+    assert len(harness.sim.submits) == 1
+    [embed] = render.failed(job).embeds
+    assert "couldn't confirm" in (embed.description or "")
+    assert any("not charged" in field.value for field in embed.fields if field.value)
 
 
 async def test_lost_submit_answer_is_never_resubmitted(harness: Harness) -> None:
@@ -391,3 +496,68 @@ async def test_the_timeout_counts_from_submission_once_the_api_has_the_job(harne
     await harness.split()
     [delivered] = await harness.deliverer.wait_for(1)
     assert delivered.state is JobState.SUCCEEDED
+
+
+# -- steps failing in ways nobody planned for --------------------------------------------------
+
+
+async def test_a_step_that_keeps_failing_backs_off_and_refunds_the_job_at_its_timeout(
+    harness: Harness,
+) -> None:
+    # The stems are there, but storing them fails every time (the disk is full, say).
+    harness.store.faults["finish_job"] = lambda job_id, succeeded, **kwargs: succeeded
+    await harness.start_runner(job_timeout=1.0)
+    job = await harness.split()
+    delivered = await assert_refunded(harness, Failure.SERVICE_ERROR)
+    assert delivered.id == job.id and "OperationalError" in (delivered.failure_detail or "")
+    [embed] = render.failed(delivered).embeds
+    assert "gave up on this split" in (embed.description or "")
+    assert len(harness.sim.submits) == 1
+    # Growing pauses: a handful of attempts in the second before the timeout, not one every
+    # 0.05 s poll interval (about twenty).
+    assert 2 <= harness.store.raised["finish_job"] <= 8
+
+
+async def test_a_failing_step_logs_its_traceback_once_then_one_line_per_retry(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.store.faults["finish_job"] = lambda job_id, succeeded, **kwargs: succeeded
+    with caplog.at_level(logging.INFO, logger="bot.runner"):
+        await harness.start_runner(job_timeout=1.0)
+        await harness.split()
+        await assert_refunded(harness, Failure.SERVICE_ERROR)
+    runner_records = [r for r in caplog.records if r.name == "bot.runner"]
+    assert len([r for r in runner_records if r.exc_info]) == 1
+    again = [r for r in runner_records if "failed again" in r.getMessage()]
+    assert len(again) == harness.store.raised["finish_job"] - 1 >= 1
+    assert all("\n" not in r.getMessage() for r in again)
+
+
+async def test_a_submitting_job_whose_step_raised_is_refunded_not_resubmitted(harness: Harness) -> None:
+    # The API took the job, then storing its task id failed: it must never be sent again.
+    harness.store.faults["transition"] = first(1, lambda job_id, sources, to, **f: to is JobState.SUBMITTED)
+    await harness.start_runner()
+    await harness.split()
+    job = await assert_refunded(harness, Failure.UNCONFIRMED)
+    assert len(harness.sim.submits) == 1 and len(harness.sim.tasks) == 1
+    [embed] = render.failed(job).embeds
+    assert "couldn't confirm" in (embed.description or "")
+
+
+async def test_a_delivery_that_keeps_raising_counts_its_attempts_and_ends_undeliverable(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "MAX_DELIVERY_ATTEMPTS", 3)
+    deliverer = RaisingDeliverer()
+    await harness.start_runner(deliverer=deliverer)
+    job = await harness.split()
+    async with asyncio.timeout(10):
+        while (
+            stored := await harness.store.get_job(job.id)
+        ) and stored.delivery is not Delivery.UNDELIVERABLE:
+            await asyncio.sleep(0.02)
+    assert stored is not None and stored.delivery is Delivery.UNDELIVERABLE
+    assert stored.state is JobState.SUCCEEDED and stored.delivery_attempts == 3  # kept, settled once
+    assert await harness.ledger_kinds(job.id) == [LedgerKind.RESERVE, LedgerKind.CHARGE]
+    await asyncio.sleep(0.3)
+    assert deliverer.attempts == 3  # and then left alone

@@ -20,14 +20,16 @@ from bot.runner import JobRunner
 from bot.settings import Secret
 from bot.store import REUSE_MIN_LINK_LIFE, Store
 from tests.sim.provider_api import SeparationApiSimulator
-from tests.test_runner import RecordingDeliverer
+from tests.test_runner import FaultyStore, RecordingDeliverer, first
 from tests.unit_helpers import FakeClock
 
 GUILD, ALICE, BOB, CAROL = 10, 21, 22, 23
 
 
 class World:
-    def __init__(self, store: Store, sim: SeparationApiSimulator, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, store: FaultyStore, sim: SeparationApiSimulator, session: aiohttp.ClientSession
+    ) -> None:
         self.store, self.sim = store, sim
         client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1)
         self.runner = JobRunner(store, client, poll_interval=0.05, job_timeout=30, delivery_retry_base=0.05)
@@ -56,7 +58,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    store = await Store.open(tmp_path / "share.db")
+    store = await FaultyStore.open(tmp_path / "share.db")
     async with (
         SeparationApiSimulator(processing_seconds=0.3, callbacks=False) as sim,
         aiohttp.ClientSession() as s,
@@ -215,3 +217,16 @@ async def test_a_follower_is_not_delivered_before_its_member_was_shown_it_is_que
     world.split.start(follower)
     delivered = await world.deliverer.wait_for(2)
     assert delivered[1].id == follower.id
+
+
+async def test_followers_are_settled_and_delivered_when_settling_them_failed_once(world: World) -> None:
+    # The leader is settled; the transaction settling its followers then fails (database locked).
+    world.store.faults["finish_followers"] = first(1)
+    leader = await world.request(ALICE)
+    follower = await world.request(BOB)
+    assert follower.state is JobState.FOLLOWING
+    delivered = await world.deliverer.wait_for(2)
+    assert world.store.raised["finish_followers"] == 1
+    assert {j.id for j in delivered} == {leader.id, follower.id}
+    assert all(j.state is JobState.SUCCEEDED for j in delivered)
+    assert len(world.sim.submits) == 1

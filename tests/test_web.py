@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -208,3 +209,28 @@ async def test_metrics_are_prometheus_text_with_job_states(server) -> None:
 async def test_port_zero_binds_a_free_port(server) -> None:
     web, *_ = server
     assert web.port != 0
+
+
+# json.loads recurses once per nesting level: far fewer levels than 64 KiB allows exhaust
+# Python's recursion limit, and RecursionError is not a ValueError.
+DEEPLY_NESTED = [b"[" * 60_000, b'{"a":' * 13_000, b'{"code": 200, "data": ' + b"[" * 30_000]
+
+
+@pytest.mark.parametrize("body", DEEPLY_NESTED, ids=["arrays", "objects", "inside-envelope"])
+async def test_deeply_nested_json_is_400_with_one_log_line(server, body, caplog) -> None:
+    _, sink, _, session = server
+    assert len(body) < MAX_CALLBACK_BYTES
+    with caplog.at_level(logging.INFO):
+        async with session.post(f"/callback/{TOKEN}", data=body) as response:
+            assert response.status == 400
+    assert sink.received == []
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.web"] == [
+        "Rejected a callback body: 'nested too deeply'"
+    ]
+
+
+@pytest.mark.parametrize("body", DEEPLY_NESTED, ids=["arrays", "objects", "inside-envelope"])
+def test_parse_callback_rejects_deep_nesting_as_invalid(body) -> None:
+    with pytest.raises(InvalidCallback):
+        parse_callback(body)

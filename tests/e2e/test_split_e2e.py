@@ -78,7 +78,7 @@ async def test_failed_separation_tells_the_member_and_refunds(stack: Stack) -> N
 
 
 async def test_transient_api_errors_then_success_pay_for_one_submit(stack: Stack) -> None:
-    stack.api.script("submit", Fault("code", 455), Fault("html", 502), Fault("code", 430))
+    stack.api.script("submit", Fault("code", 455), Fault("http", 502), Fault("code", 430))
     stack.api.script("record", Fault("code", 500), Fault("garbage"))
     await stack.start_bot()
     record = await stack.split()

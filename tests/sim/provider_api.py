@@ -65,7 +65,7 @@ CREDIT_PATH = "/api/v1/generate/credit"
 ENDPOINTS = ("submit", "record", "credit")
 _ENDPOINT_PATHS = {"submit": SUBMIT_PATH, "record": RECORD_PATH, "credit": CREDIT_PATH}
 
-FAULT_KINDS = ("code", "http", "html", "garbage", "hang", "accept_and_hang", "disconnect")
+FAULT_KINDS = ("code", "http", "html", "garbage", "body", "hang", "accept_and_hang", "disconnect")
 
 # successFlag values.
 PENDING = "PENDING"
@@ -155,6 +155,9 @@ class Fault:
       * ``html``: HTTP ``status`` with an HTML error page (text/html, not JSON).
       * ``garbage``: HTTP ``status`` (default 200) whose body is not JSON; it is labelled
         ``content_type`` (default ``application/json``, the nastier case).
+      * ``body``: HTTP ``status`` with ``body`` as the answer: bytes or str sent as they are,
+        anything else as JSON (``{"code": 200, "data": {...}}`` scripts a record-info answer of
+        any shape). ``content_type`` labels it. On submit no task is created.
       * ``hang``: wait ``seconds``, then answer normally. If the client has gone away by then
         the request is dropped unprocessed (on submit: no task is created).
       * ``accept_and_hang``: submit only. The task IS created and charged, then the simulator
@@ -167,6 +170,7 @@ class Fault:
     msg: str = "scripted"
     seconds: float = 0.0
     content_type: str = "application/json"
+    body: Any = None
 
 
 @dataclass(slots=True)
@@ -482,6 +486,16 @@ class SeparationApiSimulator:
         if fault.kind == "html":
             page = _HTML_PAGE.format(status=fault.status, msg=fault.msg)
             return web.Response(status=fault.status, text=page, content_type="text/html")
+        if fault.kind == "body":
+            raw = fault.body
+            if isinstance(raw, str):
+                raw = raw.encode()
+            elif not isinstance(raw, bytes):
+                raw = json.dumps(raw).encode()
+            envelope_code = fault.body.get("code") if isinstance(fault.body, dict) else None
+            if isinstance(envelope_code, int):
+                call.code = envelope_code
+            return web.Response(status=fault.status, body=raw, headers={"Content-Type": fault.content_type})
         # garbage
         return web.Response(
             status=fault.status,

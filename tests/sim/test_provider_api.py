@@ -354,6 +354,20 @@ async def test_fault_html_and_garbage(sim, http):
     assert sim.polls(task_id) == 3
 
 
+async def test_fault_body_answers_exactly_the_scripted_body(sim, http):
+    shaped = {"code": 200, "msg": "success", "data": {"taskId": "t", "response": {"originData": 5}}}
+    sim.script(
+        "record",
+        Fault("body", body=shaped),
+        Fault("body", 503, body="Service Unavailable", content_type="text/plain"),
+    )
+    async with http.get(sim.base_url + RECORD, params={"taskId": "t"}) as resp:
+        assert resp.status == 200 and json.loads(await resp.read()) == shaped
+    async with http.get(sim.base_url + RECORD, params={"taskId": "t"}) as resp:
+        assert resp.status == 503 and await resp.text() == "Service Unavailable"
+    assert [c.code for c in sim.calls] == [200, 503]
+
+
 async def test_fault_on_credit_endpoint(sim, http):
     sim.script("credit", Fault("code", 500))
     async with http.get(sim.base_url + CREDIT) as resp:
