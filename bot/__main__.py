@@ -25,7 +25,7 @@ from bot.operations import Operations
 from bot.quota import QuotaService
 from bot.runner import INVALID_CALLBACK_BASE, JobRunner
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store
+from bot.store import MigrationError, Store
 from bot.web import HealthCheck, WebServer
 
 log = logging.getLogger("bot")
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run(settings, force_sync=args.sync))
     except KeyboardInterrupt:
         pass
+    except MigrationError as error:
+        log.error("Cannot bring the database schema up to date: %s", error)
+        raise SystemExit(2) from None
     except discord.LoginFailure:
         log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the developer portal")
         raise SystemExit(1) from None

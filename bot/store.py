@@ -13,11 +13,13 @@ import asyncio
 import enum
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields, replace
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,14 @@ class _Account:
 _TICK = 1e-3  # the smallest step between two moments the store records, in seconds
 
 _UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
+# The same states written out: SQLite uses a partial index (`jobs_unfinished`) only for a query
+# whose condition names its values, never through bound parameters.
+_UNFINISHED_LITERAL = ", ".join(f"'{state.value}'" for state in UNFINISHED_STATES)
+NEEDING_WORK_SQL = (
+    f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED_LITERAL}) OR delivery = '{Delivery.PENDING.value}' "
+    "ORDER BY id"
+)
+"""What the runner carries on with at start-up; through the two partial indexes, not the table."""
 _LEADER_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED)
 _LEADERS = ", ".join("?" for _ in _LEADER_STATES)
 
@@ -108,13 +118,37 @@ _ADJUSTABLE_SETTINGS = frozenset(
 )
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("bot") / "migrations"
-    found = []
+class MigrationError(Exception):
+    """The schema cannot be brought up to date: the migration files shipped with this StemBot are
+    inconsistent, or the database is newer than they are. Start-up stops with this message."""
+
+
+def load_migrations(folder: Traversable | None = None) -> list[tuple[int, str]]:
+    """The migration scripts as (version, script), numbered 1, 2, 3… with none missing or twice.
+
+    Files are named `NNN_what.sql`; any other `.sql` name, a duplicate or a gap is refused, since
+    applying the rest would leave a schema no code was written for.
+    """
+    folder = folder or resources.files("bot") / "migrations"
+    found: dict[int, list[str]] = {}
+    scripts: dict[int, str] = {}
     for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+        if not entry.name.endswith(".sql"):
+            continue
+        number = entry.name.split("_", 1)[0]
+        if not number.isdigit() or "_" not in entry.name:
+            raise MigrationError(f"migration file {entry.name} is not named NNN_description.sql")
+        found.setdefault(int(number), []).append(entry.name)
+        scripts[int(number)] = entry.read_text(encoding="utf-8")
+    twice = {version: sorted(names) for version, names in found.items() if len(names) > 1}
+    if twice:
+        version, names = min(twice.items())
+        raise MigrationError(f"migration version {version} is used twice: {', '.join(names)}")
+    missing = sorted(set(range(1, max(found, default=0) + 1)) - set(found))
+    if missing:
+        present = ", ".join(f"{version:03d}" for version in sorted(found))
+        raise MigrationError(f"migration version {missing[0]:03d} is missing (found {present})")
+    return sorted(scripts.items())
 
 
 class Store:
@@ -192,12 +226,19 @@ class Store:
             return list(await cursor.fetchall())
 
     async def _migrate(self) -> None:
+        migrations = load_migrations()
         async with self._transaction() as conn:
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             cursor = await conn.execute("SELECT MAX(version) FROM schema_version")
             row = await cursor.fetchone()
             current = row[0] if row and row[0] is not None else 0
-            for version, script in _migrations():
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise MigrationError(
+                    f"the database is at schema version {current}, newer than this StemBot's "
+                    f"({latest}): run the StemBot that last used it, or a newer one"
+                )
+            for version, script in migrations:
                 if version <= current:
                     continue
                 log.info("Applying database migration %03d", version)
@@ -922,10 +963,7 @@ class Store:
 
     async def jobs_needing_work(self) -> list[Job]:
         """Jobs the runner must carry on with: unfinished, or finished but not yet delivered."""
-        rows = await self._fetchall(
-            f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) OR delivery = ? ORDER BY id",
-            (*UNFINISHED_STATES, Delivery.PENDING),
-        )
+        rows = await self._fetchall(NEEDING_WORK_SQL)
         return [_job(row) for row in rows]
 
     async def count_jobs_by_state(self) -> dict[JobState, int]:
@@ -1073,8 +1111,27 @@ class Store:
 
 
 def _split_sql(script: str) -> list[str]:
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+    """The statements of a migration script, each whole. A `;` ends a statement only where SQLite
+    says the statement is complete, so a trigger body or a string holding `;` stays in one piece."""
+    statements: list[str] = []
+    start = 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statement = _drop_leading_comments(script[start : end + 1])
+            if statement != ";":
+                statements.append(statement)
+            start = end + 1
+    if _drop_leading_comments(script[start:]):
+        rest = script[start:].strip()
+        raise MigrationError(f"a migration ends with an incomplete statement: {rest[:80]!r}")
+    return statements
+
+
+def _drop_leading_comments(sql: str) -> str:
+    lines = sql.strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines).strip()
 
 
 def _job(row: aiosqlite.Row) -> Job:

@@ -42,7 +42,7 @@ async def test_open_creates_folder_and_applies_migrations_once(tmp_path: Path) -
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4]
     assert journal == "wal"
 
 
