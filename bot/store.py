@@ -214,11 +214,26 @@ class Store:
         if self._conn.in_transaction:
             await self._conn.execute("ROLLBACK")
 
-    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count."""
+    async def _write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
+        """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count.
+
+        `durable`: the commit reaches the disk before this returns, even if the machine loses
+        power next (`synchronous = FULL`, which also syncs every commit before it). Otherwise the
+        store runs at `NORMAL`, where WAL keeps the database consistent but an OS crash or power
+        loss may undo the last commits: fine for most writes, never for the record of a paid call.
+        The setting is per connection and cannot change inside a transaction, so it is switched
+        here, under the lock, around this one statement.
+        """
         async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-            return cursor.rowcount
+            if not durable:
+                cursor = await self._conn.execute(sql, params)
+                return cursor.rowcount
+            await self._conn.execute("PRAGMA synchronous = FULL")
+            try:
+                cursor = await self._conn.execute(sql, params)
+                return cursor.rowcount
+            finally:
+                await asyncio.shield(self._conn.execute("PRAGMA synchronous = NORMAL"))
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
@@ -971,12 +986,20 @@ class Store:
         return {JobState(r["state"]): int(r["n"]) for r in rows}
 
     async def transition(
-        self, job_id: int, from_states: Iterable[JobState], to_state: JobState, **fields: Any
+        self,
+        job_id: int,
+        from_states: Iterable[JobState],
+        to_state: JobState,
+        *,
+        durable: bool = False,
+        **fields: Any,
     ) -> bool:
         """Move a job between unfinished states if it is in one of `from_states`.
 
         Returns False (and changes nothing) when the job was elsewhere: compare-and-set, so a
-        stale worker can never undo another's progress.
+        stale worker can never undo another's progress. `durable=True` for a transition that
+        must survive a power loss once this returns (see `_write`): the record that a paid call
+        may be on the wire, and of its answer.
         """
         assert not to_state.finished, "use finish_job() to finish a job: it settles the credits"
         assignments = ", ".join(f"{name} = ?" for name in ["state", *fields])
@@ -985,6 +1008,7 @@ class Store:
         changed = await self._write(
             f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders})",
             (to_state, *fields.values(), job_id, *sources),
+            durable=durable,
         )
         return changed == 1
 

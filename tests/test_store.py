@@ -150,6 +150,37 @@ async def test_transition_is_compare_and_set(store: Store) -> None:
     assert stored is not None and stored.state is JobState.SUBMITTED and stored.api_task_id == "abc"
 
 
+async def traced(store: Store) -> list[str]:
+    """Every statement the store's connection runs from now on (SQLite's trace, values filled in)."""
+    statements: list[str] = []
+    await store._conn.set_trace_callback(statements.append)
+    return statements
+
+
+async def test_a_durable_transition_commits_with_synchronous_full(store: Store) -> None:
+    job = (await store.reserve_job(new_job(), starting=100, max_in_flight=2)).job
+    assert job is not None
+    statements = await traced(store)
+
+    assert await store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True)
+
+    assert statements[0] == "PRAGMA synchronous = FULL"
+    assert statements[1].startswith("UPDATE jobs SET state = 'submitting'")
+    assert statements[2:] == ["PRAGMA synchronous = NORMAL"]
+    [(level,)] = await store._conn.execute_fetchall("PRAGMA synchronous")
+    assert level == 1  # NORMAL again for every other write
+
+
+async def test_an_ordinary_transition_leaves_synchronous_alone(store: Store) -> None:
+    job = (await store.reserve_job(new_job(), starting=100, max_in_flight=2)).job
+    assert job is not None
+    statements = await traced(store)
+
+    assert await store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+
+    assert [s for s in statements if "synchronous" in s] == []
+
+
 async def test_jobs_needing_work_lists_unfinished_and_undelivered(store: Store) -> None:
     a = (await store.reserve_job(new_job(), starting=100, max_in_flight=5)).job
     b = (await store.reserve_job(new_job(), starting=100, max_in_flight=5)).job
