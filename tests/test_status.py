@@ -66,6 +66,14 @@ def test_status_without_callbacks_says_polling_only() -> None:
     assert "off" in text and "polling every 10s" in text
 
 
+def test_status_says_when_the_web_server_is_off_and_why() -> None:
+    reason = "cannot listen on CALLBACK_HOST 127.0.0.1, CALLBACK_PORT 8080 (Address already in use)"
+    text = embed_text(
+        render.status(report(callbacks=CallbackServerState(None, None, 0, None, reason), poll_interval=10))
+    )
+    assert "Web server **off**" in text and "Address already in use" in text
+
+
 def test_alert_texts_are_plain() -> None:
     assert "out of credits" in render.splitting_paused_alert(PauseReason.OUT_OF_CREDITS)
     assert "refused the bot's API key" in render.splitting_paused_alert(PauseReason.KEY_REFUSED)
