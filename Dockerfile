@@ -14,6 +14,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
+COPY testing ./testing
 RUN pip install --no-cache-dir .
 
 USER stembot

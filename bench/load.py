@@ -5,6 +5,7 @@ the API simulator (its own process), fires one `/split` per member at the same m
 measures what members experience. Prints a table, then one JSON line.
 
     python -m bench.load --members 200 --api-seconds 5 --poll-interval 0.5 --baseline
+    python bench/load.py --members 200 --api-seconds 5 --poll-interval 0.5 --baseline   # the same
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from typing import Any
 
 import psutil
 
-from bot.models import JobState, NewJob
-from bot.product import Mode
-from bot.store import Reservation, Store
-from tests.e2e.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as `python bench/load.py`: import the checkout, as -m does
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bot.models import UNFINISHED_STATES, JobState, NewJob  # noqa: E402
+from bot.product import Mode  # noqa: E402
+from bot.store import Reservation, Store  # noqa: E402
+from testing.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord  # noqa: E402
+
 API_KEY = "bench-api-key"
 READY = "Your stems are ready"
 BASELINE_DONE = "queued"
@@ -71,13 +75,20 @@ class Run:
 async def start_simulator(
     args: argparse.Namespace, stats_path: Path
 ) -> tuple[asyncio.subprocess.Process, str]:
+    # By file, not as `bench.sim_server`: this script need not be run as part of a package.
     command = [
-        sys.executable, "-m", "bench.sim_server", "--api-key", API_KEY,
+        sys.executable, str(Path(__file__).with_name("sim_server.py")), "--api-key", API_KEY,
         "--processing-seconds", str(args.api_seconds), "--stats", str(stats_path),
     ]  # fmt: skip
     if args.callbacks:
         command.append("--callbacks")
-    proc = await asyncio.create_subprocess_exec(*command, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *command, cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE
+    )
     assert proc.stdout is not None
     base_url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     return proc, base_url
@@ -182,9 +193,8 @@ def delivery_wall_time(record: InteractionRecord, text: str) -> float | None:
 def jobs_in_flight(db_path: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as conn:
-            row = conn.execute(
-                "SELECT COUNT(*) FROM jobs WHERE state IN ('reserved', 'submitting', 'submitted')"
-            ).fetchone()
+            states = ", ".join(f"'{state.value}'" for state in UNFINISHED_STATES)
+            row = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({states})").fetchone()
             return int(row[0])
     except sqlite3.Error:
         return 0

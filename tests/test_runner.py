@@ -17,7 +17,7 @@ from bot.product import Mode
 from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
 from bot.settings import Secret
 from bot.store import Store
-from tests.sim.provider_api import Fault, SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 
 GUILD, MEMBER = 10, 20
 POLL = 0.05

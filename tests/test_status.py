@@ -20,7 +20,7 @@ from bot.operations import ApiErrorNote, CallbackServerState, Operations, PauseR
 from bot.settings import Secret
 from bot.store import Store
 from cogs.status import StatusCog
-from tests.sim.provider_api import Fault, SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 from tests.unit_helpers import embed_text, make_interaction
 
 
