@@ -1,8 +1,11 @@
 FROM python:3.11-slim
 
+# CALLBACK_HOST: inside a container the web server must listen on every interface for a reverse
+# proxy (or `docker run -p 127.0.0.1:8080:8080`) to reach it; forward only /callback/ publicly.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    DATABASE_URL=sqlite:////data/stembot.db
+    DATABASE_URL=sqlite:////data/stembot.db \
+    CALLBACK_HOST=0.0.0.0
 
 RUN useradd --create-home --uid 10001 stembot \
     && mkdir /data && chown stembot:stembot /data
@@ -15,6 +18,7 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
+COPY testing ./testing
 RUN pip install --no-cache-dir --no-deps .
 
 USER stembot

@@ -1,7 +1,7 @@
 """Minimal discord.py bot: the load benchmark's baseline.
 
 One slash command, /split task_id audio_id, that defers and then edits the original response.
-Run against the stand-in with ``python -m tests.e2e.launcher bench.baseline_bot:main``.
+Run against the stand-in with ``python -m testing.launcher bench.baseline_bot:main``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ the API simulator (its own process), fires one `/split` per member at the same m
 measures what members experience. Prints a table, then one JSON line.
 
     python -m bench.load --members 200 --api-seconds 5 --poll-interval 0.5 --baseline
+    python bench/load.py --members 200 --api-seconds 5 --poll-interval 0.5 --baseline   # the same
 """
 
 from __future__ import annotations
@@ -18,18 +19,22 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from bot.models import NewJob
-from bot.product import Mode
-from bot.store import Store
-from tests.e2e.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as `python bench/load.py`: import the checkout, as -m does
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bot.models import UNFINISHED_STATES, JobState, NewJob  # noqa: E402
+from bot.product import Mode  # noqa: E402
+from bot.store import Reservation, Store  # noqa: E402
+from testing.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord  # noqa: E402
+
 API_KEY = "bench-api-key"
 READY = "Your stems are ready"
 BASELINE_DONE = "queued"
@@ -70,13 +75,20 @@ class Run:
 async def start_simulator(
     args: argparse.Namespace, stats_path: Path
 ) -> tuple[asyncio.subprocess.Process, str]:
+    # By file, not as `bench.sim_server`: this script need not be run as part of a package.
     command = [
-        sys.executable, "-m", "bench.sim_server", "--api-key", API_KEY,
+        sys.executable, str(Path(__file__).with_name("sim_server.py")), "--api-key", API_KEY,
         "--processing-seconds", str(args.api_seconds), "--stats", str(stats_path),
     ]  # fmt: skip
     if args.callbacks:
         command.append("--callbacks")
-    proc = await asyncio.create_subprocess_exec(*command, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *command, cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE
+    )
     assert proc.stdout is not None
     base_url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     return proc, base_url
@@ -181,44 +193,80 @@ def delivery_wall_time(record: InteractionRecord, text: str) -> float | None:
 def jobs_in_flight(db_path: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as conn:
-            row = conn.execute(
-                "SELECT COUNT(*) FROM jobs WHERE state IN ('reserved', 'submitting', 'submitted')"
-            ).fetchone()
+            states = ", ".join(f"'{state.value}'" for state in UNFINISHED_STATES)
+            row = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({states})").fetchone()
             return int(row[0])
     except sqlite3.Error:
         return 0
 
 
-async def ledger_benchmark(members: int = 100, attempts_per_member: int = 30) -> dict[str, Any]:
-    """Reservations on a real SQLite file, many per member at once (credit for 10 each)."""
+SYNCHRONOUS = {
+    "submits": "NORMAL, FULL around the two submit transitions (what the bot does)",
+    "normal": "NORMAL for every write",
+    "full": "FULL for every write",
+}
+
+
+async def ledger_benchmark(
+    members: int = 100, attempts_per_member: int = 30, synchronous: str = "submits"
+) -> dict[str, Any]:
+    """Reservations on a real SQLite file, many per member at once (credit for 10 each); then the
+    same burst again while every job accepted by the first goes through its two submit
+    transitions (`submitting`, `submitted` with a task id), as the runner writes them.
+
+    `synchronous` picks the durability of those writes (see SYNCHRONOUS)."""
     with tempfile.TemporaryDirectory() as folder:
         store = await Store.open(Path(folder) / "ledger.db")
+        if synchronous == "full":
+            await store._conn.execute("PRAGMA synchronous = FULL")
+        durable = synchronous == "submits"
         cost = Mode.SEPARATE_VOCAL.cost
         starting = cost * 10
 
-        def job(member: int, n: int) -> NewJob:
+        def job(guild: int, member: int, n: int) -> NewJob:
             # A different track each time: the same one would be shared (and free), not spent.
-            return NewJob(1, 2, member, Mode.SEPARATE_VOCAL, "t", f"a-{member}-{n}", cost, f"cb-{member}-{n}")
+            key = f"{guild}-{member}-{n}"
+            return NewJob(guild, 2, member, Mode.SEPARATE_VOCAL, "t", f"a-{key}", cost, f"cb-{key}")
 
-        started = time.perf_counter()
-        results = await asyncio.gather(
-            *(
-                store.reserve_job(job(m, n), starting=starting, max_in_flight=10**6)
+        def burst(guild: int) -> list[Coroutine[Any, Any, Reservation]]:
+            return [
+                store.reserve_job(job(guild, m, n), starting=starting, max_in_flight=10**6)
                 for n in range(attempts_per_member)
                 for m in range(members)
+            ]
+
+        async def submit(job_id: int) -> None:
+            await store.transition(job_id, [JobState.RESERVED], JobState.SUBMITTING, durable=durable)
+            await store.transition(
+                job_id, [JobState.SUBMITTING], JobState.SUBMITTED, durable=durable, api_task_id=f"t-{job_id}"
             )
-        )
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*burst(1))
         elapsed = time.perf_counter() - started
-        accepted: dict[int, int] = {}
-        for r in results:
+        accepted = [r.job for r in results if r.job is not None]
+
+        started = time.perf_counter()
+        submitting = asyncio.gather(*(submit(j.id) for j in accepted))
+        mixed = await asyncio.gather(*burst(2))
+        mixed_elapsed = time.perf_counter() - started
+        await submitting
+        submit_elapsed = time.perf_counter() - started
+
+        spent: dict[tuple[int, int], int] = {}
+        for r in [*results, *mixed]:
             if r.job is not None:
-                accepted[r.job.user_id] = accepted.get(r.job.user_id, 0) + 1
-        overspend = sum(max(0, n * cost - starting) for n in accepted.values())
+                key = (r.job.guild_id, r.job.user_id)
+                spent[key] = spent.get(key, 0) + 1
+        overspend = sum(max(0, n * cost - starting) for n in spent.values())
         overspend += len(await store.ledger_mismatches())
         await store.close()
     return {
+        "synchronous": synchronous,
         "reservations_per_s": round(len(results) / elapsed),
-        "accepted": sum(accepted.values()),
+        "reservations_per_s_while_submitting": round(len(mixed) / mixed_elapsed),
+        "submit_transitions_per_s": round(2 * len(accepted) / submit_elapsed),
+        "accepted": len(accepted),
         "attempts": len(results),
         "overspend": overspend,
     }
@@ -230,7 +278,7 @@ def ms(value: float) -> float:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say(f"Ledger micro-benchmark ({os.cpu_count()} cores)…")
-    ledger = await ledger_benchmark()
+    ledger = await ledger_benchmark(synchronous=args.synchronous)
     say(f"StemBot: {args.members} members at once, API {args.api_seconds}s, poll {args.poll_interval}s…")
     ours = await run_burst(args, target="bot.__main__:main", poll_interval=args.poll_interval)
     baseline: Run | None = None
@@ -259,6 +307,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb_peak": round(ours.rss_mb_peak, 1),
         "jobs_in_flight_peak": ours.jobs_in_flight_peak,
         "reservations_per_s": ledger["reservations_per_s"],
+        "reservations_per_s_while_submitting": ledger["reservations_per_s_while_submitting"],
         "overspend": ledger["overspend"],
         "run_seconds": round(ours.seconds, 1),
     }
@@ -281,6 +330,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("bot RSS peak (MB)", result["rss_mb_peak"]),
         ("jobs in flight, peak", result["jobs_in_flight_peak"]),
         ("ledger reservations / s", result["reservations_per_s"]),
+        ("… while jobs are submitted", result["reservations_per_s_while_submitting"]),
         ("overspend (credits)", result["overspend"]),
     ]
     width = max(len(name) for name, _ in rows)
@@ -297,7 +347,21 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=0.5)
     parser.add_argument("--baseline", action="store_true", help="also run the minimal bot for ack_p99_ratio")
     parser.add_argument("--callbacks", action="store_true", help="let the API call the bot back")
+    parser.add_argument(
+        "--ledger-only", action="store_true", help="run only the ledger micro-benchmark (a few seconds)"
+    )
+    parser.add_argument(
+        "--synchronous",
+        choices=sorted(SYNCHRONOUS),
+        default="submits",
+        help="durability of the ledger micro-benchmark's writes: "
+        + "; ".join(f"{k}: {v}" for k, v in SYNCHRONOUS.items()),
+    )
     args = parser.parse_args()
+    if args.ledger_only:
+        say(f"Ledger micro-benchmark ({os.cpu_count()} cores), synchronous {args.synchronous}…")
+        print(json.dumps(asyncio.run(ledger_benchmark(synchronous=args.synchronous))))
+        return
     result = asyncio.run(main_async(args))
     print_table(result)
     print(json.dumps(result))

@@ -1,5 +1,6 @@
 """The API simulator in its own process for the load benchmark, so the bench's own event loop
-(Discord stand-in + driver) does not slow the API down. On SIGTERM it writes what it saw as JSON."""
+(Discord stand-in + driver) does not slow the API down. On SIGTERM it writes what it saw as JSON.
+Started by file (`python bench/sim_server.py`) with the checkout on PYTHONPATH."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.sim.provider_api import SeparationApiSimulator
+from testing.provider_api import SeparationApiSimulator
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -25,7 +25,7 @@ from bot.operations import Operations
 from bot.quota import QuotaService
 from bot.runner import INVALID_CALLBACK_BASE, JobRunner
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store
+from bot.store import MigrationError, Store
 from bot.web import HealthCheck, WebServer
 
 log = logging.getLogger("bot")
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run(settings, force_sync=args.sync))
     except KeyboardInterrupt:
         pass
+    except MigrationError as error:
+        log.error("Cannot bring the database schema up to date: %s", error)
+        raise SystemExit(2) from None
     except discord.LoginFailure:
         log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the developer portal")
         raise SystemExit(1) from None
@@ -117,16 +120,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, request_stop)
-            try:
-                await web.start()
-            except OSError as error:
-                log.error(
-                    "Cannot listen on CALLBACK_HOST %s, CALLBACK_PORT %s (%s): choose a free port",
-                    settings.callback_host,
-                    settings.callback_port,
-                    error.strerror or error,
-                )
-                raise SystemExit(2) from None
+            await start_web_server(web, settings, operations)
             try:
                 async with bot:
                     await bot.start(settings.discord_token.reveal())
@@ -135,6 +129,27 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
     finally:
         await store.close()
         log.info("StemBot stopped")
+
+
+async def start_web_server(web: WebServer, settings: Settings, operations: Operations) -> bool:
+    """Start the bot's web server; whether it listens.
+
+    With callbacks on, the API needs it: a taken port stops start-up with one line. With callbacks
+    off it serves only `/healthz` and `/metrics`, so the bot runs on without it and says why, in
+    the log and in `/stembot status`.
+    """
+    try:
+        await web.start()
+    except OSError as error:
+        where = f"CALLBACK_HOST {settings.callback_host}, CALLBACK_PORT {settings.callback_port}"
+        reason = f"cannot listen on {where} ({error.strerror or error})"
+        if settings.callbacks_enabled:
+            log.error("Web server %s: choose a free port (callbacks need the web server)", reason)
+            raise SystemExit(2) from None
+        log.warning("Web server off, so no /healthz or /metrics: %s. Splitting works (polling).", reason)
+        operations.web_server_unavailable(reason)
+        return False
+    return True
 
 
 async def _refresh_job_counts(store: Store, operations: Operations) -> None:

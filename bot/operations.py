@@ -56,6 +56,7 @@ class CallbackServerState:
     listening: str | None  # host:port of the bot's web server, None when it is not running
     received: int
     last_received_at: float | None
+    web_server_error: str | None = None  # why the web server is not running, when start-up let it go
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class Operations:
         self.paused_since: float | None = None
         self.callbacks_received = 0
         self.last_callback_at: float | None = None
+        self.web_server_error: str | None = None
         self._alerter: Alerter | None = None
         self._alerts: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
@@ -131,6 +133,10 @@ class Operations:
         self.metrics.callbacks.labels(verdict=verdict).inc()
         self.callbacks_received += 1
         self.last_callback_at = self._clock()
+
+    def web_server_unavailable(self, reason: str) -> None:
+        """The web server could not start and the bot runs on without it (callbacks off)."""
+        self.web_server_error = reason
 
     # -- pause ------------------------------------------------------------------------------
 
@@ -216,7 +222,11 @@ class Operations:
             paused=self.paused,
             paused_since=self.paused_since,
             callbacks=CallbackServerState(
-                callback_public_url, listening, self.callbacks_received, self.last_callback_at
+                callback_public_url,
+                listening,
+                self.callbacks_received,
+                self.last_callback_at,
+                self.web_server_error,
             ),
             poll_interval=poll_interval,
         )

@@ -718,6 +718,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         )
     else:
         text = f"off (CALLBACK_PUBLIC_URL unset): polling every {report.poll_interval:g}s"
+        if callbacks.web_server_error:
+            text += f"\nWeb server **off**, no /healthz or /metrics: {callbacks.web_server_error}"
     embed.add_field(name="Callbacks", value=text[:1024], inline=False)
     embed.set_footer(text=f"StemBot {report.version}")
     return embed

@@ -322,7 +322,10 @@ class JobRunner:
         async with self._limit:
             # Written just before the request (with a slot to send it at once): if we die while
             # it is on the wire, the restart knows its outcome is unknown.
-            if not await self._store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING):
+            submitting = await self._store.transition(
+                job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True
+            )
+            if not submitting:
                 return
             try:
                 api_task_id = await self._client.submit(
@@ -338,6 +341,7 @@ class JobRunner:
                 job.id,
                 [JobState.SUBMITTING],
                 JobState.SUBMITTED,
+                durable=True,
                 api_task_id=api_task_id,
                 submitted_at=self._clock(),
             )

@@ -61,7 +61,7 @@ class Settings:
     dev_guild_id: int | None = None
     log_level: int = logging.INFO
     callback_public_url: str | None = None
-    callback_host: str = "0.0.0.0"
+    callback_host: str = "127.0.0.1"  # /metrics and /healthz stay on this machine unless asked
     callback_port: int = 8080
     callback_poll_interval: float = 60.0
     account_check_interval: float = 300.0
@@ -144,7 +144,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "CALLBACK_PUBLIC_URL", _parse_http_url, None, "the public http(s) base URL the API can reach"
         ),
         callback_host=parsed(
-            "CALLBACK_HOST", _parse_host, "0.0.0.0", "an address to listen on, e.g. 0.0.0.0"
+            "CALLBACK_HOST", _parse_host, "127.0.0.1", "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0"
         ),
         callback_port=parsed("CALLBACK_PORT", _bounded_int(0, 65535), 8080, "a port number from 0 to 65535"),
         callback_poll_interval=parsed(

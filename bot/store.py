@@ -13,11 +13,13 @@ import asyncio
 import enum
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields, replace
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,14 @@ class _Account:
 _TICK = 1e-3  # the smallest step between two moments the store records, in seconds
 
 _UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
+# The same states written out: SQLite uses a partial index (`jobs_unfinished`) only for a query
+# whose condition names its values, never through bound parameters.
+_UNFINISHED_LITERAL = ", ".join(f"'{state.value}'" for state in UNFINISHED_STATES)
+NEEDING_WORK_SQL = (
+    f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED_LITERAL}) OR delivery = '{Delivery.PENDING.value}' "
+    "ORDER BY id"
+)
+"""What the runner carries on with at start-up; through the two partial indexes, not the table."""
 _LEADER_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED)
 _LEADERS = ", ".join("?" for _ in _LEADER_STATES)
 
@@ -108,13 +118,37 @@ _ADJUSTABLE_SETTINGS = frozenset(
 )
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("bot") / "migrations"
-    found = []
+class MigrationError(Exception):
+    """The schema cannot be brought up to date: the migration files shipped with this StemBot are
+    inconsistent, or the database is newer than they are. Start-up stops with this message."""
+
+
+def load_migrations(folder: Traversable | None = None) -> list[tuple[int, str]]:
+    """The migration scripts as (version, script), numbered 1, 2, 3… with none missing or twice.
+
+    Files are named `NNN_what.sql`; any other `.sql` name, a duplicate or a gap is refused, since
+    applying the rest would leave a schema no code was written for.
+    """
+    folder = folder or resources.files("bot") / "migrations"
+    found: dict[int, list[str]] = {}
+    scripts: dict[int, str] = {}
     for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+        if not entry.name.endswith(".sql"):
+            continue
+        number = entry.name.split("_", 1)[0]
+        if not number.isdigit() or "_" not in entry.name:
+            raise MigrationError(f"migration file {entry.name} is not named NNN_description.sql")
+        found.setdefault(int(number), []).append(entry.name)
+        scripts[int(number)] = entry.read_text(encoding="utf-8")
+    twice = {version: sorted(names) for version, names in found.items() if len(names) > 1}
+    if twice:
+        version, names = min(twice.items())
+        raise MigrationError(f"migration version {version} is used twice: {', '.join(names)}")
+    missing = sorted(set(range(1, max(found, default=0) + 1)) - set(found))
+    if missing:
+        present = ", ".join(f"{version:03d}" for version in sorted(found))
+        raise MigrationError(f"migration version {missing[0]:03d} is missing (found {present})")
+    return sorted(scripts.items())
 
 
 class Store:
@@ -180,11 +214,26 @@ class Store:
         if self._conn.in_transaction:
             await self._conn.execute("ROLLBACK")
 
-    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count."""
+    async def _write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
+        """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count.
+
+        `durable`: the commit reaches the disk before this returns, even if the machine loses
+        power next (`synchronous = FULL`, which also syncs every commit before it). Otherwise the
+        store runs at `NORMAL`, where WAL keeps the database consistent but an OS crash or power
+        loss may undo the last commits: fine for most writes, never for the record of a paid call.
+        The setting is per connection and cannot change inside a transaction, so it is switched
+        here, under the lock, around this one statement.
+        """
         async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-            return cursor.rowcount
+            if not durable:
+                cursor = await self._conn.execute(sql, params)
+                return cursor.rowcount
+            await self._conn.execute("PRAGMA synchronous = FULL")
+            try:
+                cursor = await self._conn.execute(sql, params)
+                return cursor.rowcount
+            finally:
+                await asyncio.shield(self._conn.execute("PRAGMA synchronous = NORMAL"))
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
@@ -192,12 +241,19 @@ class Store:
             return list(await cursor.fetchall())
 
     async def _migrate(self) -> None:
+        migrations = load_migrations()
         async with self._transaction() as conn:
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             cursor = await conn.execute("SELECT MAX(version) FROM schema_version")
             row = await cursor.fetchone()
             current = row[0] if row and row[0] is not None else 0
-            for version, script in _migrations():
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise MigrationError(
+                    f"the database is at schema version {current}, newer than this StemBot's "
+                    f"({latest}): run the StemBot that last used it, or a newer one"
+                )
+            for version, script in migrations:
                 if version <= current:
                     continue
                 log.info("Applying database migration %03d", version)
@@ -926,16 +982,15 @@ class Store:
 
     async def jobs_needing_work(self) -> list[Job]:
         """Jobs the runner must carry on with: unfinished, or finished but not yet delivered."""
-        rows = await self._fetchall(
-            f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) OR delivery = ? ORDER BY id",
-            (*UNFINISHED_STATES, Delivery.PENDING),
-        )
+        rows = await self._fetchall(NEEDING_WORK_SQL)
         return [_job(row) for row in rows]
 
     async def count_jobs_by_state(self) -> dict[JobState, int]:
-        """Every server's jobs by state: for the bot's operator only."""
-        rows = await self._fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-        return {JobState(r["state"]): int(r["n"]) for r in rows}
+        """Every server's jobs in each state (states with none left out), for the bot's operator.
+        Kept by triggers on `jobs` (migration 005), so this reads a few rows however many jobs there
+        have ever been: `/metrics` asks on every scrape."""
+        rows = await self._fetchall("SELECT state, total FROM job_state_counts WHERE total > 0")
+        return {JobState(r["state"]): int(r["total"]) for r in rows}
 
     async def count_guild_jobs_by_state(self, guild_id: int) -> dict[JobState, int]:
         """One server's jobs by state (read from the `jobs_member` index, which covers it)."""
@@ -945,12 +1000,20 @@ class Store:
         return {JobState(r["state"]): int(r["n"]) for r in rows}
 
     async def transition(
-        self, job_id: int, from_states: Iterable[JobState], to_state: JobState, **fields: Any
+        self,
+        job_id: int,
+        from_states: Iterable[JobState],
+        to_state: JobState,
+        *,
+        durable: bool = False,
+        **fields: Any,
     ) -> bool:
         """Move a job between unfinished states if it is in one of `from_states`.
 
         Returns False (and changes nothing) when the job was elsewhere: compare-and-set, so a
-        stale worker can never undo another's progress.
+        stale worker can never undo another's progress. `durable=True` for a transition that
+        must survive a power loss once this returns (see `_write`): the record that a paid call
+        may be on the wire, and of its answer.
         """
         assert not to_state.finished, "use finish_job() to finish a job: it settles the credits"
         assignments = ", ".join(f"{name} = ?" for name in ["state", *fields])
@@ -959,6 +1022,7 @@ class Store:
         changed = await self._write(
             f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders})",
             (to_state, *fields.values(), job_id, *sources),
+            durable=durable,
         )
         return changed == 1
 
@@ -1085,8 +1149,27 @@ class Store:
 
 
 def _split_sql(script: str) -> list[str]:
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+    """The statements of a migration script, each whole. A `;` ends a statement only where SQLite
+    says the statement is complete, so a trigger body or a string holding `;` stays in one piece."""
+    statements: list[str] = []
+    start = 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statement = _drop_leading_comments(script[start : end + 1])
+            if statement != ";":
+                statements.append(statement)
+            start = end + 1
+    if _drop_leading_comments(script[start:]):
+        rest = script[start:].strip()
+        raise MigrationError(f"a migration ends with an incomplete statement: {rest[:80]!r}")
+    return statements
+
+
+def _drop_leading_comments(sql: str) -> str:
+    lines = sql.strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines).strip()
 
 
 def _job(row: aiosqlite.Row) -> Job:

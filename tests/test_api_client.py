@@ -13,7 +13,7 @@ import pytest
 from bot.api import ApiError, SeparationClient, parse_record, parse_time
 from bot.product import Mode
 from bot.settings import Secret
-from tests.sim.provider_api import Fault, SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 
 CALLBACK = "https://stembot-callback.invalid/callback/token"
 

@@ -13,7 +13,7 @@ from bot.metrics import Metrics
 from bot.operations import Operations, PauseReason
 from bot.product import Mode
 from bot.settings import Secret
-from tests.sim.provider_api import Fault, SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 
 
 class AlerterDouble:

@@ -23,7 +23,7 @@ from bot.product import LINK_LIFETIME, Mode
 from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
 from bot.settings import Secret
 from bot.store import Store
-from tests.sim.provider_api import Fault, SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 
 GUILD, MEMBER = 10, 20
 POLL = 0.05
@@ -333,6 +333,22 @@ async def test_lost_submit_answer_is_never_resubmitted(harness: Harness) -> None
     await harness.split()
     await assert_refunded(harness, Failure.UNCONFIRMED)
     assert len(harness.sim.submits) == 1
+
+
+async def test_the_submit_and_its_answer_are_stored_with_synchronous_full(harness: Harness) -> None:
+    """Power lost after either write must not undo it: a lost `submitting` would submit (and
+    charge the owner) again; a lost `submitted` would refund a job the API ran."""
+    statements: list[str] = []
+    await harness.store._conn.set_trace_callback(statements.append)
+    await harness.start_runner()
+    await harness.split()
+    await harness.deliverer.wait_for(1)
+
+    statements = [s for i, s in enumerate(statements) if i == 0 or statements[i - 1] != s]  # once each
+    for state in ("submitting", "submitted"):
+        [at] = [i for i, s in enumerate(statements) if s.startswith(f"UPDATE jobs SET state = '{state}'")]
+        assert statements[at - 1 : at + 2 : 2] == ["PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"]
+    assert statements.count("PRAGMA synchronous = FULL") == 2  # and no other write pays for it
 
 
 async def test_restart_resumes_submitted_job_by_polling_not_resubmitting(harness: Harness) -> None:

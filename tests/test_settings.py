@@ -44,6 +44,13 @@ def test_defaults_apply_when_only_the_secrets_are_set():
     assert settings.log_level == logging.INFO
 
 
+def test_web_server_listens_on_this_machine_only_by_default():
+    settings = load_settings(BASE)
+
+    assert settings.callback_host == "127.0.0.1"
+    assert load_settings({**BASE, "CALLBACK_HOST": "0.0.0.0"}).callback_host == "0.0.0.0"
+
+
 def test_secrets_are_kept_for_use():
     settings = load_settings(BASE)
 

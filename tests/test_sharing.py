@@ -19,7 +19,7 @@ from bot.product import LINK_LIFETIME, Mode
 from bot.runner import JobRunner
 from bot.settings import Secret
 from bot.store import REUSE_MIN_LINK_LIFE, Store
-from tests.sim.provider_api import SeparationApiSimulator
+from testing.provider_api import SeparationApiSimulator
 from tests.test_runner import FaultyStore, RecordingDeliverer, first
 from tests.unit_helpers import FakeClock
 

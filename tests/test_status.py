@@ -29,7 +29,7 @@ from bot.product import Mode
 from bot.settings import Secret
 from bot.store import Store
 from cogs.status import StatusCog
-from tests.sim.provider_api import Fault, SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 from tests.unit_helpers import GUILD_ID, embed_text, make_interaction
 
 
@@ -73,6 +73,14 @@ def test_status_without_callbacks_says_polling_only() -> None:
         render.status(report(callbacks=CallbackServerState(None, None, 0, None), poll_interval=10))
     )
     assert "off" in text and "polling every 10s" in text
+
+
+def test_status_says_when_the_web_server_is_off_and_why() -> None:
+    reason = "cannot listen on CALLBACK_HOST 127.0.0.1, CALLBACK_PORT 8080 (Address already in use)"
+    text = embed_text(
+        render.status(report(callbacks=CallbackServerState(None, None, 0, None, reason), poll_interval=10))
+    )
+    assert "Web server **off**" in text and "Address already in use" in text
 
 
 def test_alert_texts_are_plain() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,7 @@ async def test_open_creates_folder_and_applies_migrations_once(tmp_path: Path) -
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4, 5]
     assert journal == "wal"
 
 
@@ -150,6 +152,43 @@ async def test_transition_is_compare_and_set(store: Store) -> None:
     assert stored is not None and stored.state is JobState.SUBMITTED and stored.api_task_id == "abc"
 
 
+async def traced(store: Store) -> list[str]:
+    """Every statement the store's connection runs from now on (SQLite's trace, values filled in).
+    A statement that fires triggers is traced once more per trigger: see `statements_run`."""
+    statements: list[str] = []
+    await store._conn.set_trace_callback(statements.append)
+    return statements
+
+
+def statements_run(trace: list[str]) -> list[str]:
+    return [s for i, s in enumerate(trace) if i == 0 or trace[i - 1] != s]
+
+
+async def test_a_durable_transition_commits_with_synchronous_full(store: Store) -> None:
+    job = (await store.reserve_job(new_job(), starting=100, max_in_flight=2)).job
+    assert job is not None
+    statements = await traced(store)
+
+    assert await store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True)
+
+    statements = statements_run(statements)
+    assert statements[0] == "PRAGMA synchronous = FULL"
+    assert statements[1].startswith("UPDATE jobs SET state = 'submitting'")
+    assert statements[2:] == ["PRAGMA synchronous = NORMAL"]
+    [(level,)] = await store._conn.execute_fetchall("PRAGMA synchronous")
+    assert level == 1  # NORMAL again for every other write
+
+
+async def test_an_ordinary_transition_leaves_synchronous_alone(store: Store) -> None:
+    job = (await store.reserve_job(new_job(), starting=100, max_in_flight=2)).job
+    assert job is not None
+    statements = await traced(store)
+
+    assert await store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+
+    assert [s for s in statements if "synchronous" in s] == []
+
+
 async def test_jobs_needing_work_lists_unfinished_and_undelivered(store: Store) -> None:
     a = (await store.reserve_job(new_job(), starting=100, max_in_flight=5)).job
     b = (await store.reserve_job(new_job(), starting=100, max_in_flight=5)).job
@@ -163,6 +202,73 @@ async def test_jobs_needing_work_lists_unfinished_and_undelivered(store: Store) 
     assert [j.id for j in await store.jobs_needing_work()] == [a.id, b.id]
     delivered = await store.get_job(c.id)
     assert delivered is not None and delivered.interaction_token is None
+
+
+def counted_by_scanning(path: Path) -> dict[JobState, int]:
+    with sqlite3.connect(path) as conn:
+        return {JobState(s): n for s, n in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+
+
+async def test_job_counts_follow_every_kind_of_change(store: Store, tmp_path: Path) -> None:
+    leader = (await store.reserve_job(new_job(audio_id="shared"), starting=100, max_in_flight=9)).job
+    follower = (
+        await store.reserve_job(new_job(member=MEMBER + 1, audio_id="shared"), starting=100, max_in_flight=9)
+    ).job
+    failed = (await store.reserve_job(new_job(), starting=100, max_in_flight=9)).job
+    assert leader and follower and failed and follower.state is JobState.FOLLOWING
+    await store.transition(leader.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True)
+    await store.transition(leader.id, [JobState.SUBMITTING], JobState.SUBMITTED, api_task_id="x")
+    assert await store.count_jobs_by_state() == {
+        JobState.RESERVED: 1,
+        JobState.SUBMITTED: 1,
+        JobState.FOLLOWING: 1,
+    }
+    done = await store.finish_job(leader.id, succeeded=True, stems=[StemLink("vocals", "https://x/v")],
+                                  links_expire_at=time.time() + 14 * 86400)  # fmt: skip
+    assert done is not None
+    await store.finish_followers(done)
+    await store.finish_job(failed.id, succeeded=False, failure=Failure.TIMED_OUT)
+    reused = (
+        await store.reserve_job(new_job(member=MEMBER + 2, audio_id="shared"), starting=100, max_in_flight=9)
+    ).job
+    assert reused is not None and reused.state is JobState.SUCCEEDED  # inserted finished
+
+    counts = await store.count_jobs_by_state()
+
+    assert counts == {JobState.SUCCEEDED: 3, JobState.FAILED: 1}
+    assert counts == counted_by_scanning(tmp_path / "data" / "stembot.db")  # the store fixture's file
+
+
+async def test_counting_jobs_reads_no_job_rows(store: Store) -> None:
+    for _ in range(5):
+        await store.reserve_job(new_job(), starting=100, max_in_flight=9)
+    statements = await traced(store)
+
+    assert await store.count_jobs_by_state() == {JobState.RESERVED: 5}
+
+    assert statements and not [s for s in statements if re.search(r"\bFROM jobs\b", s, re.IGNORECASE)], (
+        statements
+    )
+
+
+async def test_job_counts_start_from_the_jobs_already_stored(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    for _ in range(3):
+        await store.reserve_job(new_job(), starting=100, max_in_flight=9)
+    await store.close()
+    with sqlite3.connect(path) as conn:  # the database as it was before migration 005
+        conn.executescript(
+            "DROP TABLE job_state_counts; DROP TRIGGER jobs_counted_on_insert; "
+            "DROP TRIGGER jobs_counted_on_state_change; DROP TRIGGER jobs_counted_on_delete; "
+            "DELETE FROM schema_version WHERE version = 5; UPDATE jobs SET state = 'failed' WHERE id = 1;"
+        )
+
+    store = await Store.open(path)
+    try:
+        assert await store.count_jobs_by_state() == {JobState.RESERVED: 2, JobState.FAILED: 1}
+    finally:
+        await store.close()
 
 
 async def test_job_repr_hides_interaction_token(store: Store) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.discord_standin import DEFAULT_USER_ID, BotProcess, DiscordStandIn, InteractionRecord
-from tests.sim.provider_api import SeparationApiSimulator
+from testing.discord_standin import DEFAULT_USER_ID, BotProcess, DiscordStandIn, InteractionRecord
+from testing.provider_api import SeparationApiSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-api-key-0123456789"

@@ -9,8 +9,8 @@ import time
 
 import aiohttp
 
+from testing.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 from tests.e2e.conftest import Stack
-from tests.e2e.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 
 READY = "Your stems are ready"
 WORKING = "working on your track"

@@ -10,8 +10,7 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.e2e.conftest import Stack
-from tests.e2e.discord_standin import (
+from testing.discord_standin import (
     DEFAULT_CHANNEL_ID,
     DEFAULT_MEMBER_PERMISSIONS,
     DEFAULT_USER_ID,
@@ -19,6 +18,7 @@ from tests.e2e.discord_standin import (
     MessageRecord,
     Perm,
 )
+from tests.e2e.conftest import Stack
 
 MEMBER = DEFAULT_USER_ID
 MODERATOR = DEFAULT_USER_ID + 1

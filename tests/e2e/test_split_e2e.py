@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from testing.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
+from testing.provider_api import Fault
 from tests.e2e.conftest import Stack
-from tests.e2e.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
-from tests.sim.provider_api import Fault
 
 READY = "Your stems are ready"
 FAILED = "The split didn't work"

@@ -8,7 +8,7 @@ import sys
 import aiohttp
 import pytest
 
-from tests.e2e.discord_standin import (
+from testing.discord_standin import (
     DEFAULT_APP_PERMISSIONS,
     DEFAULT_USER_ID,
     BotProcess,

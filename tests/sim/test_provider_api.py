@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.sim.provider_api import (
+from testing.provider_api import (
     PRICES,
     STEMS_2,
     STEMS_12,

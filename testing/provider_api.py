@@ -837,7 +837,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    """Run the simulator standalone: ``python -m tests.sim.provider_api --port 8765``."""
+    """Run the simulator standalone: ``python -m testing.provider_api --port 8765``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -3,7 +3,7 @@
 Usage::
 
     STANDIN_REST_BASE=http://127.0.0.1:PORT/api/v10 STANDIN_GATEWAY=ws://127.0.0.1:PORT/gateway \\
-        python -m tests.e2e.launcher MODULE[:CALLABLE] [ARGS...]
+        python -m testing.launcher MODULE[:CALLABLE] [ARGS...]
 
 Points discord.py's REST base (``discord.http.Route.BASE``, also used by webhooks and
 interaction responses) and gateway (``DiscordWebSocket.DEFAULT_GATEWAY``) at the stand-in, then

@@ -1,6 +1,6 @@
 """A local stand-in for Discord's REST API and gateway, for end-to-end tests.
 
-A real discord.py bot process (started through ``tests.e2e.launcher``) connects to it, logs in,
+A real discord.py bot process (started through ``testing.launcher``) connects to it, logs in,
 syncs its slash commands, receives ``INTERACTION_CREATE`` dispatches and answers them through the
 interaction callback and webhook routes, channel messages and DMs.  Everything a member would see
 is recorded so that tests can assert on it::
@@ -71,7 +71,7 @@ T = TypeVar("T")
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_APPLICATION_ID = 1300000000000000001
 DEFAULT_GUILD_ID = 1300000000000000100
@@ -1028,7 +1028,7 @@ class _Session:
 
 
 class BotProcess:
-    """A bot started as a subprocess through ``python -m tests.e2e.launcher TARGET``."""
+    """A bot started as a subprocess through ``python -m testing.launcher TARGET``."""
 
     def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, target: str) -> None:
         self.proc = proc
@@ -1236,7 +1236,7 @@ class DiscordStandIn:
         python: str = sys.executable,
         cwd: str | os.PathLike[str] = REPO_ROOT,
     ) -> BotProcess:
-        """Start ``python -m tests.e2e.launcher TARGET ARGS...`` with this stand-in's env and
+        """Start ``python -m testing.launcher TARGET ARGS...`` with this stand-in's env and
         DISCORD_TOKEN; stdout/stderr go to a temp file (``BotProcess.output()``)."""
         env = dict(os.environ)
         env.update(self.env(token=True))
@@ -1248,7 +1248,7 @@ class DiscordStandIn:
             proc = await asyncio.create_subprocess_exec(
                 python,
                 "-m",
-                "tests.e2e.launcher",
+                "testing.launcher",
                 target,
                 *args,
                 cwd=str(cwd),
