@@ -30,9 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as `python bench/load.py`: import the checkout, as -m does
     sys.path.insert(0, str(REPO_ROOT))
 
-from bot.models import UNFINISHED_STATES, JobState, NewJob  # noqa: E402
+from bot.models import UNFINISHED_STATES, CreditPolicy, JobState, NewJob, Reservation  # noqa: E402  # noqa: E402
 from bot.product import Mode  # noqa: E402
-from bot.store import Reservation, Store  # noqa: E402
+from bot.store import Store  # noqa: E402
 from testing.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord  # noqa: E402
 
 API_KEY = "bench-api-key"
@@ -216,12 +216,14 @@ async def ledger_benchmark(
 
     `synchronous` picks the durability of those writes (see SYNCHRONOUS)."""
     with tempfile.TemporaryDirectory() as folder:
-        store = await Store.open(Path(folder) / "ledger.db")
-        if synchronous == "full":
-            await store._conn.execute("PRAGMA synchronous = FULL")
-        durable = synchronous == "submits"
         cost = Mode.SEPARATE_VOCAL.cost
         starting = cost * 10
+        store = await Store.open(
+            Path(folder) / "ledger.db", CreditPolicy(default_credits=starting, jobs_per_member=10**6)
+        )
+        if synchronous == "full":
+            await store.db.write("PRAGMA synchronous = FULL")
+        durable = synchronous == "submits"
 
         def job(guild: int, member: int, n: int) -> NewJob:
             # A different track each time: the same one would be shared (and free), not spent.
@@ -230,14 +232,14 @@ async def ledger_benchmark(
 
         def burst(guild: int) -> list[Coroutine[Any, Any, Reservation]]:
             return [
-                store.reserve_job(job(guild, m, n), starting=starting, max_in_flight=10**6)
+                store.reservations.reserve(job(guild, m, n))
                 for n in range(attempts_per_member)
                 for m in range(members)
             ]
 
         async def submit(job_id: int) -> None:
-            await store.transition(job_id, [JobState.RESERVED], JobState.SUBMITTING, durable=durable)
-            await store.transition(
+            await store.jobs.transition(job_id, [JobState.RESERVED], JobState.SUBMITTING, durable=durable)
+            await store.jobs.transition(
                 job_id, [JobState.SUBMITTING], JobState.SUBMITTED, durable=durable, api_task_id=f"t-{job_id}"
             )
 
@@ -259,7 +261,7 @@ async def ledger_benchmark(
                 key = (r.job.guild_id, r.job.user_id)
                 spent[key] = spent.get(key, 0) + 1
         overspend = sum(max(0, n * cost - starting) for n in spent.values())
-        overspend += len(await store.ledger_mismatches())
+        overspend += len(await store.accounts.ledger_mismatches())
         await store.close()
     return {
         "synchronous": synchronous,

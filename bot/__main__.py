@@ -21,6 +21,7 @@ from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.logs import configure_logging
 from bot.metrics import Metrics
+from bot.models import CreditPolicy
 from bot.operations import Operations
 from bot.quota import QuotaService
 from bot.runner import INVALID_CALLBACK_BASE, JobRunner
@@ -65,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
 
 async def run(settings: Settings, *, force_sync: bool = False) -> None:
     log.info("StemBot %s starting; database %s", __version__, settings.database_path)
-    store = await Store.open(settings.database_path)
+    store = await Store.open(
+        settings.database_path,
+        CreditPolicy(default_credits=settings.default_credits, jobs_per_member=settings.jobs_per_member),
+    )
     try:
         async with aiohttp.ClientSession() as session:
             operations = Operations(Metrics(), check_interval=settings.account_check_interval)
@@ -82,9 +86,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                 operations=operations,
                 stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
             )
-            credits = CreditService(
-                store, default_credits=settings.default_credits, jobs_per_member=settings.jobs_per_member
-            )
+            credits = CreditService(store.accounts)
             web = WebServer(
                 host=settings.callback_host,
                 port=settings.callback_port,
@@ -97,7 +99,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                 store=store,
                 runner=runner,
                 credits=credits,
-                split=SplitService(store, credits, runner, operations),
+                split=SplitService(store.reservations, runner, operations),
                 quota=QuotaService(store, credits),
                 operations=operations,
                 web=web,
@@ -153,7 +155,7 @@ async def start_web_server(web: WebServer, settings: Settings, operations: Opera
 
 
 async def _refresh_job_counts(store: Store, operations: Operations) -> None:
-    operations.metrics.set_job_counts(await store.count_jobs_by_state())
+    operations.metrics.set_job_counts(await store.jobs.count_by_state())
 
 
 def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:

@@ -25,7 +25,7 @@ class DiscordAlerter:
         await self._post(render.splitting_resumed_alert())
 
     async def _post(self, text: str) -> None:
-        channels = await self._store.audit_channels()
+        channels = await self._store.economy.audit_channels()
         if not channels:
             log.warning("No server has an audit channel for this alert: %s", text)
             return

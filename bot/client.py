@@ -145,11 +145,11 @@ class StemBot(commands.Bot):
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         scope = f"guild:{guild.id}" if guild else "global"
         key = f"commands_synced:{scope}"
-        if not self.force_sync and await self.services.store.get_meta(key) == digest:
+        if not self.force_sync and await self.services.store.meta.get(key) == digest:
             log.info("Slash commands unchanged since the last sync (%s); not syncing", scope)
             return False
         synced = await self.tree.sync(guild=guild)
-        await self.services.store.set_meta(key, digest)
+        await self.services.store.meta.set(key, digest)
         log.info("Synced %s slash command(s) to %s", len(synced), scope)
         return True
 

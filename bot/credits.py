@@ -5,27 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.models import CreditSummary
-from bot.store import Store
+from bot.store.accounts import Accounts
 
 __all__ = ["CreditService", "CreditSummary"]
 
 
 class CreditService:
-    """A member's credits as they stand now. `default_credits` is the server's allowance until a
-    moderator sets one; `jobs_per_member` the splits at once until the server sets its own."""
+    """A member's credits as they stand now."""
 
-    def __init__(self, store: Store, *, default_credits: int, jobs_per_member: int) -> None:
-        self._store = store
-        self.default_credits = default_credits
-        self.jobs_per_member = jobs_per_member
+    def __init__(self, accounts: Accounts) -> None:
+        self._accounts = accounts
 
     async def summary(self, guild_id: int, user_id: int, *, role_ids: Sequence[int]) -> CreditSummary:
         """Balance, allowance, next refill, bonus, spending and splits running: one set of figures
         for `/credits` and `/quota view`. `role_ids` are the member's roles (for role allowances)."""
-        return await self._store.credit_summary(
-            guild_id,
-            user_id,
-            starting=self.default_credits,
-            max_in_flight=self.jobs_per_member,
-            role_ids=role_ids,
-        )
+        return await self._accounts.summary(guild_id, user_id, role_ids=role_ids)

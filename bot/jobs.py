@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.credits import CreditService
 from bot.errors import (
     CooldownActive,
     InsufficientCredits,
@@ -18,10 +17,10 @@ from bot.errors import (
     SplittingPaused,
     TooManyJobsInFlight,
 )
-from bot.models import Job, NewJob
+from bot.models import Job, NewJob, Refusal
 from bot.operations import Operations
 from bot.product import Mode
-from bot.store import Refusal, Store
+from bot.store.reservations import Reservations
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +60,11 @@ class Scheduler(Protocol):
 class SplitService:
     def __init__(
         self,
-        store: Store,
-        credits: CreditService,
+        reservations: Reservations,
         scheduler: Scheduler,
         operations: Operations | None = None,
     ) -> None:
-        self._store = store
-        self._credits = credits
+        self._reservations = reservations
         self._scheduler = scheduler
         self._operations = operations
         self.closed = False
@@ -113,12 +110,7 @@ class SplitService:
             interaction_token=interaction_token,
             interaction_expires_at=interaction_expires_at,
         )
-        reservation = await self._store.reserve_job(
-            new,
-            starting=self._credits.default_credits,
-            max_in_flight=self._credits.jobs_per_member,
-            role_ids=role_ids,
-        )
+        reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:
             # At once, before anything else runs: nothing may reach the member before "queued".
             self._scheduler.hold(reservation.job.id)

@@ -98,6 +98,23 @@ class Period(enum.StrEnum):
     MONTHLY = "monthly"  # on the 1st
 
 
+@dataclass(frozen=True, slots=True)
+class CreditPolicy:
+    """The bot's defaults for every server, until its moderators set their own."""
+
+    default_credits: int = 100  # a server's allowance until a moderator sets one (period `never`)
+    jobs_per_member: int = 2  # splits one member may have running at once
+
+
+class Refusal(enum.StrEnum):
+    """Why a split was not taken (nothing was charged)."""
+
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+    BLOCKED = "blocked"
+    COOLDOWN = "cooldown"
+
+
 SERVER_WIDE = 0
 """The role id under which the server's default allowance is stored (no real role has id 0)."""
 
@@ -291,3 +308,16 @@ class AllowanceUpdate:
     previous_period: Period
     applied_now: bool
     next_refill_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The outcome of reserving a split: a job, or the reason there is none, with the figures."""
+
+    job: Job | None
+    balance: int
+    in_flight: int
+    refusal: Refusal | None = None
+    jobs_per_member: int = 0  # the limit in force in this server
+    retry_at: float | None = None  # COOLDOWN: when the member may split again
+    blocked_reason: str | None = None  # BLOCKED: what the moderator said, if anything

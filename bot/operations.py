@@ -217,7 +217,7 @@ class Operations:
         return StatusReport(
             version=__version__,
             account_credits=credits,
-            jobs_by_state=await store.count_jobs_by_state(),
+            jobs_by_state=await store.jobs.count_by_state(),
             recent_errors=tuple(reversed(self.recent_errors)),
             paused=self.paused,
             paused_since=self.paused_since,
@@ -236,7 +236,7 @@ class Operations:
         return ServerStatus(
             version=__version__,
             guild_id=guild_id,
-            jobs_by_state=await store.count_guild_jobs_by_state(guild_id),
+            jobs_by_state=await store.jobs.count_guild_by_state(guild_id),
             paused=self.paused,
             paused_since=self.paused_since,
         )

@@ -164,11 +164,11 @@ class QuotaService:
     # -- who may do what --------------------------------------------------------------------
 
     async def is_moderator(self, guild_id: int, actor: Actor) -> bool:
-        settings, _ = await self._store.economy(guild_id)
+        settings, _ = await self._store.economy.get(guild_id)
         return _is_moderator(settings, actor)
 
     async def _require_moderator(self, guild_id: int, actor: Actor, action: str) -> None:
-        settings, _ = await self._store.economy(guild_id)
+        settings, _ = await self._store.economy.get(guild_id)
         if not _is_moderator(settings, actor):
             log.info("guild=%s member=%s: refused, not a moderator: %s", guild_id, actor.user_id, action)
             raise NotAModerator(action, settings.moderator_role_id)
@@ -188,16 +188,16 @@ class QuotaService:
         """A page of a member's credit history, newest first. Anyone may see their own."""
         if member_id != actor.user_id:
             await self._require_moderator(guild_id, actor, "see other members' history")
-        return await self._store.history_page(
+        return await self._store.accounts.history_page(
             guild_id, member_id, page=page, page_size=HISTORY_PAGE_SIZE, newest_id=newest_id
         )
 
     async def overview(self, guild_id: int) -> EconomyOverview:
-        settings, rules = await self._store.economy(guild_id)
+        settings, rules = await self._store.economy.get(guild_id)
         return self._overview(settings, rules)
 
     async def audit_channel_id(self, guild_id: int) -> int | None:
-        settings, _ = await self._store.economy(guild_id)
+        settings, _ = await self._store.economy.get(guild_id)
         return settings.audit_channel_id
 
     # -- correcting balances ----------------------------------------------------------------
@@ -214,13 +214,12 @@ class QuotaService:
                 "them away.",
             )
         reason = clean_reason(reason)
-        adjustment = await self._store.grant(
+        adjustment = await self._store.accounts.grant(
             guild_id,
             member.user_id,
             amount,
             actor_id=actor.user_id,
             reason=reason,
-            starting=self._credits.default_credits,
             role_ids=member.role_ids,
         )
         if adjustment.after is None:
@@ -234,13 +233,12 @@ class QuotaService:
         await self._require_moderator(guild_id, actor, "set balances")
         _check_amount(amount, low=0)
         reason = clean_reason(reason)
-        adjustment = await self._store.set_balance(
+        adjustment = await self._store.accounts.set_balance(
             guild_id,
             member.user_id,
             amount,
             actor_id=actor.user_id,
             reason=reason,
-            starting=self._credits.default_credits,
             role_ids=member.role_ids,
         )
         self._log(guild_id, actor, member, "set the balance to %s", amount)
@@ -251,12 +249,11 @@ class QuotaService:
     ) -> Correction:
         await self._require_moderator(guild_id, actor, "reset balances")
         reason = clean_reason(reason)
-        adjustment = await self._store.reset_balance(
+        adjustment = await self._store.accounts.reset_balance(
             guild_id,
             member.user_id,
             actor_id=actor.user_id,
             reason=reason,
-            starting=self._credits.default_credits,
             role_ids=member.role_ids,
         )
         self._log(guild_id, actor, member, "reset the balance")
@@ -275,13 +272,12 @@ class QuotaService:
     async def _set_blocked(
         self, guild_id: int, actor: Actor, member: Member, blocked: bool, reason: str | None
     ) -> BlockChange:
-        changed = await self._store.set_blocked(
+        changed = await self._store.accounts.set_blocked(
             guild_id,
             member.user_id,
             blocked,
             actor_id=actor.user_id,
             reason=reason,
-            starting=self._credits.default_credits,
             role_ids=member.role_ids,
         )
         if changed:
@@ -305,7 +301,7 @@ class QuotaService:
         await self._require_moderator(guild_id, actor, "change allowances")
         _check_amount(amount, low=0)
         if role_id is not None and period is not None:
-            settings, _ = await self._store.economy(guild_id)
+            settings, _ = await self._store.economy.get(guild_id)
             if period is not settings.period:
                 raise InvalidOption(
                     "period",
@@ -314,14 +310,13 @@ class QuotaService:
                     f"`/quota allowance amount:100 period:{period}`.",
                 )
             period = None
-        update = await self._store.set_allowance(
+        update = await self._store.economy.set_allowance(
             guild_id,
             amount,
             role_id=SERVER_WIDE if role_id is None else role_id,
             period=period,
             apply_now=apply_now,
             actor_id=actor.user_id,
-            starting=self._credits.default_credits,
         )
         log.info(
             "guild=%s moderator=%s: allowance for %s %s -> %s (%s%s)",
@@ -395,10 +390,10 @@ class QuotaService:
                 raise InvalidOption("clear", f"can't clear {cleared} while also setting it.")
             changes[name] = None
         if not changes:
-            settings, rules = await self._store.economy(guild_id)
+            settings, rules = await self._store.economy.get(guild_id)
             return SettingsUpdate(settings, self._overview(settings, rules))
-        before, _ = await self._store.update_economy_settings(guild_id, changes, actor_id=actor.user_id)
-        after, rules = await self._store.economy(guild_id)
+        before, _ = await self._store.economy.update_settings(guild_id, changes, actor_id=actor.user_id)
+        after, rules = await self._store.economy.get(guild_id)
         log.info("guild=%s moderator=%s: settings changed: %s", guild_id, actor.user_id, sorted(changes))
         return SettingsUpdate(before, self._overview(after, rules))
 
@@ -406,14 +401,14 @@ class QuotaService:
 
     def _overview(self, settings: EconomySettings, rules: list[AllowanceRule]) -> EconomyOverview:
         current = economy.current_rules(rules)
-        server = current.pop(SERVER_WIDE, self._credits.default_credits)
+        server = current.pop(SERVER_WIDE, self._store.policy.default_credits)
         tiers = tuple(sorted(((r, a) for r, a in current.items() if a > 0), key=lambda t: (-t[1], t[0])))
         now = max(self._clock(), settings.schedule_from)
         return EconomyOverview(
             settings=settings,
             server_allowance=server,
             role_allowances=tiers,
-            jobs_per_member=settings.jobs_per_member or self._credits.jobs_per_member,
+            jobs_per_member=settings.jobs_per_member or self._store.policy.jobs_per_member,
             next_refill_at=RefillSchedule.of(settings).next_refill(now),
         )
 

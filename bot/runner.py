@@ -123,7 +123,7 @@ class JobRunner:
     async def start(self) -> None:
         """Resume every job the database says is unfinished or undelivered, then dispatch."""
         resumed = 0
-        for job in await self._store.jobs_needing_work():
+        for job in await self._store.jobs.needing_work():
             if job.state is JobState.SUBMITTING:
                 # The previous process sent (or was sending) the submit and died before storing
                 # the answer. Submitting again could pay twice; we cannot ask the API which task
@@ -252,7 +252,7 @@ class JobRunner:
         detail = f"{type(error).__name__}: {error}"
         if failures == 1:
             log.error("job %s: unexpected error in its step", job_id, exc_info=error)
-        job = await self._store.get_job(job_id)
+        job = await self._store.jobs.get(job_id)
         if job is None:
             return
         what = (
@@ -285,7 +285,7 @@ class JobRunner:
             self._step_failures.pop(job_id, None)  # nothing left to do for this job
 
     async def _advance(self, job_id: int) -> None:
-        job = await self._store.get_job(job_id)
+        job = await self._store.jobs.get(job_id)
         if job is None:
             return
         if job.state is JobState.RESERVED:
@@ -298,7 +298,7 @@ class JobRunner:
             await self._poll(job)
         elif job.state is JobState.FOLLOWING:
             # Settled when the job it follows finishes; after a restart, check that now.
-            leader = await self._store.get_job(job.source_job_id) if job.source_job_id else None
+            leader = await self._store.jobs.get(job.source_job_id) if job.source_job_id else None
             if leader is None:
                 await self._fail(job, Failure.SERVICE_ERROR, "the shared job is missing")
             elif leader.state.finished:
@@ -322,7 +322,7 @@ class JobRunner:
         async with self._limit:
             # Written just before the request (with a slot to send it at once): if we die while
             # it is on the wire, the restart knows its outcome is unknown.
-            submitting = await self._store.transition(
+            submitting = await self._store.jobs.transition(
                 job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True
             )
             if not submitting:
@@ -337,7 +337,7 @@ class JobRunner:
             except ApiError as error:
                 await self._submit_failed(job, error)
                 return
-            await self._store.transition(
+            await self._store.jobs.transition(
                 job.id,
                 [JobState.SUBMITTING],
                 JobState.SUBMITTED,
@@ -349,7 +349,7 @@ class JobRunner:
         self._log(job, "submitted as API task %s", api_task_id)
         self.schedule(job.id, self.poll_interval)
         if self._deliverer:
-            submitted = await self._store.get_job(job.id)
+            submitted = await self._store.jobs.get(job.id)
             if submitted is not None:
                 await self._deliverer.show_progress(submitted)
 
@@ -361,7 +361,7 @@ class JobRunner:
         attempts = self._attempts.get(job.id, 0) + 1
         if error.retryable and (error.maintenance or attempts < MAX_SUBMIT_ATTEMPTS):
             self._attempts[job.id] = attempts
-            await self._store.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
+            await self._store.jobs.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
             delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
             self._log(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
             self.schedule(job.id, delay)
@@ -417,7 +417,7 @@ class JobRunner:
         earliest = (job.submitted_at or job.created_at) - 3600
         completed = record.completed_at
         finished = completed if completed is not None and earliest <= completed <= now else now
-        done = await self._store.finish_job(
+        done = await self._store.reservations.settle(
             job.id,
             succeeded=True,
             stems=record.stems,
@@ -431,7 +431,7 @@ class JobRunner:
         await self._deliver_now(done)
 
     async def _fail(self, job: Job, failure: Failure, detail: str) -> None:
-        done = await self._store.finish_job(
+        done = await self._store.reservations.settle(
             job.id, succeeded=False, failure=failure, failure_detail=detail[:500]
         )
         self._attempts.pop(job.id, None)
@@ -444,7 +444,7 @@ class JobRunner:
 
     async def _settle_followers(self, leader: Job) -> None:
         """Members who asked for the same track and mode while `leader` ran get its outcome."""
-        for follower in await self._store.finish_followers(leader):
+        for follower in await self._store.reservations.settle_followers(leader):
             self._log(follower, "shares the outcome of job %s (%s)", leader.id, follower.state)
             self._count_credits(
                 "charged" if follower.state is JobState.SUCCEEDED else "refunded", follower.cost
@@ -467,7 +467,7 @@ class JobRunner:
             return
         outcome = await self._deliverer.deliver(job)
         if outcome.result is DeliveryResult.DELIVERED:
-            await self._store.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
+            await self._store.jobs.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
             self._log(job, "delivered via %s", outcome.via)
             if self._operations and job.finished_at:
                 self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))
@@ -477,7 +477,7 @@ class JobRunner:
     async def _delivery_failed(self, job: Job, what: str) -> None:
         """Count one failed delivery attempt; retry later, or give up after the last one."""
         if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
-            await self._store.record_delivery(job.id, Delivery.UNDELIVERABLE)
+            await self._store.jobs.record_delivery(job.id, Delivery.UNDELIVERABLE)
             self._step_failures.pop(job.id, None)
             log.error(
                 "job %s guild=%s member=%s: could not reach the member after %s attempts; "
@@ -488,7 +488,7 @@ class JobRunner:
                 MAX_DELIVERY_ATTEMPTS,
             )
             return
-        await self._store.record_delivery(job.id, Delivery.PENDING)
+        await self._store.jobs.record_delivery(job.id, Delivery.PENDING)
         delay = min(self._delivery_retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
         self._log(job, "%s; delivery retry in %.1fs", what, delay)
         self.schedule(job.id, delay)
@@ -496,12 +496,12 @@ class JobRunner:
     # -- callbacks --------------------------------------------------------------------------
 
     async def knows_token(self, token: str) -> bool:
-        return await self._store.job_by_callback_token(token) is not None
+        return await self._store.jobs.by_callback_token(token) is not None
 
     async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict:
         """A hint that a job may be done. Never trusted: it only makes the job poll now, and the
         poll (record-info) decides. Unknown tokens and other tasks' ids change nothing."""
-        job = await self._store.job_by_callback_token(token)
+        job = await self._store.jobs.by_callback_token(token)
         if job is None:
             verdict = CallbackVerdict.UNKNOWN
         elif job.api_task_id is not None and callback.task_id != job.api_task_id:

@@ -18,7 +18,7 @@ from bot import render
 from bot.client import Services
 from bot.credits import CreditService
 from bot.jobs import SplitService
-from bot.models import JobState, LedgerKind
+from bot.models import CreditPolicy, JobState, LedgerKind
 from bot.product import Mode
 from bot.quota import QuotaService
 from bot.store import Store
@@ -42,16 +42,16 @@ AUDIO_ID = "e231f4a8-6b0d-4c3e-9a7f-1d2b3c4e5f60"
 class World:
     """The real services on a real database, a recording scheduler and a shared event log."""
 
-    def __init__(self, store: Store, *, default_credits: int, jobs_per_member: int) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.events: list[tuple[str, object]] = []
         self.scheduler = RecordingScheduler(self.events)
-        credits = CreditService(store, default_credits=default_credits, jobs_per_member=jobs_per_member)
+        credits = CreditService(store.accounts)
         self.services = Services(
             store=store,
             runner=self.scheduler,  # type: ignore[arg-type]
             credits=credits,
-            split=SplitService(store, credits, self.scheduler),
+            split=SplitService(store.reservations, self.scheduler),
             quota=QuotaService(store, credits),
         )
         self.bot = SimpleNamespace(services=self.services)
@@ -66,11 +66,10 @@ class World:
         await SplitCog.split.callback(self.split_cog, interaction, task_id, audio_id, choice)
 
     async def balance(self, user_id: int = USER_ID) -> int:
-        # A starting allowance of -1 violates the schema: this reads existing accounts only.
-        return await self.store.balance(GUILD_ID, user_id, -1)
+        return await self.store.accounts.balance(GUILD_ID, user_id)
 
     async def jobs(self, user_id: int = USER_ID):
-        return await self.store.recent_jobs(GUILD_ID, user_id, limit=100)
+        return await self.store.jobs.recent(GUILD_ID, user_id, limit=100)
 
 
 @pytest.fixture
@@ -78,9 +77,11 @@ async def make_world(tmp_path):
     stores: list[Store] = []
 
     async def build(*, default_credits: int = DEFAULT_CREDITS, jobs_per_member: int = 2) -> World:
-        store = await Store.open(tmp_path / f"t{len(stores)}.db")
+        store = await Store.open(
+            tmp_path / f"t{len(stores)}.db", CreditPolicy(default_credits, jobs_per_member)
+        )
         stores.append(store)
-        return World(store, default_credits=default_credits, jobs_per_member=jobs_per_member)
+        return World(store)
 
     yield build
     for store in stores:
@@ -134,7 +135,7 @@ async def test_bad_id_records_no_job_no_ledger_row_and_schedules_nothing(world, 
     await world.split(world.interaction(), **{option: bad})
 
     assert await world.jobs() == []
-    assert await world.store.ledger(GUILD_ID, USER_ID) == []
+    assert await world.store.accounts.ledger(GUILD_ID, USER_ID) == []
     assert world.scheduler.calls == []
 
 
@@ -199,12 +200,12 @@ async def test_valid_request_takes_the_cost_and_writes_the_ledger(world):
     assert job.state is JobState.RESERVED
     assert (job.mode, job.cost) == (Mode.SEPARATE_VOCAL, Mode.SEPARATE_VOCAL.cost)
     assert await world.balance() == DEFAULT_CREDITS - Mode.SEPARATE_VOCAL.cost
-    ledger = await world.store.ledger(GUILD_ID, USER_ID)
+    ledger = await world.store.accounts.ledger(GUILD_ID, USER_ID)
     assert [(e.kind, e.amount, e.balance_after, e.job_id) for e in ledger] == [
         (LedgerKind.ALLOWANCE, DEFAULT_CREDITS, DEFAULT_CREDITS, None),
         (LedgerKind.RESERVE, -Mode.SEPARATE_VOCAL.cost, DEFAULT_CREDITS - Mode.SEPARATE_VOCAL.cost, job.id),
     ]
-    assert await world.store.ledger_mismatches() == []
+    assert await world.store.accounts.ledger_mismatches() == []
 
 
 async def test_valid_request_records_where_and_for_whom_the_job_runs(world):
@@ -254,7 +255,7 @@ async def test_split_stem_choice_reserves_its_cost(world):
     [job] = await world.jobs()
     assert (job.mode, job.cost) == (Mode.SPLIT_STEM, 50)
     assert await world.balance() == DEFAULT_CREDITS - 50
-    ledger = await world.store.ledger(GUILD_ID, USER_ID)
+    ledger = await world.store.accounts.ledger(GUILD_ID, USER_ID)
     assert [(e.kind, e.amount) for e in ledger if e.kind is LedgerKind.RESERVE] == [(LedgerKind.RESERVE, -50)]
 
 
@@ -301,7 +302,7 @@ async def test_insufficient_credits_changes_nothing_and_schedules_nothing(make_w
 
     assert await world.balance() == 40
     assert await world.jobs() == []
-    assert [e.kind for e in await world.store.ledger(GUILD_ID, USER_ID)] == [LedgerKind.ALLOWANCE]
+    assert [e.kind for e in await world.store.accounts.ledger(GUILD_ID, USER_ID)] == [LedgerKind.ALLOWANCE]
     assert world.scheduler.calls == []
 
 

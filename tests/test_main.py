@@ -96,8 +96,8 @@ async def test_a_free_port_is_listened_on(caplog) -> None:
 
 async def test_a_metrics_scrape_reads_the_job_counts_without_touching_job_rows(store) -> None:
     for n in range(3):
-        job = NewJob(1, 2, 3, Mode.SEPARATE_VOCAL, "t", f"a-{n}", Mode.SEPARATE_VOCAL.cost, f"cb-{n}")
-        await store.reserve_job(job, starting=100, max_in_flight=9)
+        job = NewJob(1, 2, 3 + n, Mode.SEPARATE_VOCAL, "t", f"a-{n}", Mode.SEPARATE_VOCAL.cost, f"cb-{n}")
+        await store.reservations.reserve(job)
     operations = Operations(Metrics())
     web = WebServer(
         host="127.0.0.1",
@@ -109,7 +109,7 @@ async def test_a_metrics_scrape_reads_the_job_counts_without_touching_job_rows(s
     )
     await web.start()
     statements: list[str] = []
-    await store._conn.set_trace_callback(statements.append)
+    await store.db._conn.set_trace_callback(statements.append)
     try:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{web.port}/metrics") as response:

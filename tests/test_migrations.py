@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.models import UNFINISHED_STATES, JobState
-from bot.store import NEEDING_WORK_SQL, MigrationError, Store, _split_sql, load_migrations
+from bot.store import MigrationError, Store
+from bot.store.jobs import NEEDING_WORK_SQL
+from bot.store.migrations import load_migrations, split_sql
 from tests.test_settings import API_KEY, TOKEN, run_bot
 
 # Which code set each partial index on `jobs` serves. A new partial index over states needs an
@@ -33,7 +35,7 @@ CREATE TRIGGER jobs_counted AFTER INSERT ON jobs BEGIN
 END;
 INSERT INTO counts VALUES (0);
 """
-    statements = _split_sql(script)
+    statements = split_sql(script)
 
     assert len(statements) == 3
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
@@ -43,7 +45,7 @@ INSERT INTO counts VALUES (0);
 def test_a_semicolon_inside_a_string_or_comment_does_not_end_the_statement() -> None:
     script = "INSERT INTO meta VALUES ('a;b', 'c -- d;');  -- a; comment\nSELECT 1; SELECT 2;\n-- end\n"
 
-    assert _split_sql(script) == ["INSERT INTO meta VALUES ('a;b', 'c -- d;');", "SELECT 1;", "SELECT 2;"]
+    assert split_sql(script) == ["INSERT INTO meta VALUES ('a;b', 'c -- d;');", "SELECT 1;", "SELECT 2;"]
 
 
 def test_split_statements_run_as_written(tmp_path: Path) -> None:
@@ -56,19 +58,19 @@ END;
 INSERT INTO t VALUES ('x;y');
 """
     with sqlite3.connect(tmp_path / "t.db") as conn:
-        for statement in _split_sql(script):
+        for statement in split_sql(script):
             conn.execute(statement)
         assert conn.execute("SELECT s FROM log").fetchall() == [("seen; x;y",)]
 
 
 def test_an_unfinished_last_statement_is_refused() -> None:
     with pytest.raises(MigrationError, match="incomplete statement"):
-        _split_sql("CREATE TABLE t (a INTEGER);\nCREATE TABLE u (b INTEGER)\n")
+        split_sql("CREATE TABLE t (a INTEGER);\nCREATE TABLE u (b INTEGER)\n")
 
 
 def test_every_shipped_migration_splits_into_complete_statements() -> None:
     for _, script in load_migrations():
-        for statement in _split_sql(script):
+        for statement in split_sql(script):
             assert sqlite3.complete_statement(statement)
 
 

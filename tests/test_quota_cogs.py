@@ -53,13 +53,13 @@ class World:
     def __init__(self, store: Store, clock: FakeClock) -> None:
         self.store, self.clock = store, clock
         self.scheduler = RecordingScheduler()
-        credits = CreditService(store, default_credits=100, jobs_per_member=2)
+        credits = CreditService(store.accounts)
         self.quota = QuotaService(store, credits, clock=clock)
         services = Services(
             store=store,
             runner=self.scheduler,  # type: ignore[arg-type]
             credits=credits,
-            split=SplitService(store, credits, self.scheduler),
+            split=SplitService(store.reservations, self.scheduler),
             quota=self.quota,
         )
         self.audit_channel = AsyncMock(spec=discord.TextChannel)
@@ -96,8 +96,8 @@ class World:
         return interaction
 
     async def balance(self, user_id: int = USER_ID) -> int:
-        summary = await self.store.credit_summary(
-            GUILD_ID, user_id, starting=100, max_in_flight=2, role_ids=()
+        summary = await self.store.accounts.summary(
+            GUILD_ID, user_id, role_ids=()
         )
         return summary.balance
 
@@ -115,7 +115,7 @@ def clock() -> FakeClock:
 async def world(tmp_path, clock) -> AsyncIterator[World]:
     store = await Store.open(tmp_path / "quota.db", clock=clock)
     yield World(store, clock)
-    assert await store.ledger_mismatches() == []
+    assert await store.accounts.ledger_mismatches() == []
     await store.close()
 
 
@@ -174,7 +174,7 @@ async def test_a_member_cannot_view_someone_elses_credits(world):
 
     text = embed_text(reply(interaction))
     assert "Only moderators" in text and "Manage Server" in text
-    assert await world.store.ledger(GUILD_ID, OTHER_ID) == []
+    assert await world.store.accounts.ledger(GUILD_ID, OTHER_ID) == []
 
 
 async def test_a_moderator_can_view_anyones_credits(world):
@@ -216,7 +216,7 @@ async def test_a_member_without_rights_is_refused_every_member_action_and_nothin
     world, name, args, kwargs
 ):
     await world.run("grant", world.mod_interaction(), member(OTHER_ID), 7)
-    ledger_before = await world.store.ledger(GUILD_ID, OTHER_ID)
+    ledger_before = await world.store.accounts.ledger(GUILD_ID, OTHER_ID)
     interaction = world.member_interaction(
         permissions=discord.Permissions(manage_messages=True, kick_members=True)
     )
@@ -225,7 +225,7 @@ async def test_a_member_without_rights_is_refused_every_member_action_and_nothin
 
     assert "Only moderators can" in embed_text(reply(interaction))
     assert "Nothing was changed" in embed_text(reply(interaction))
-    assert await world.store.ledger(GUILD_ID, OTHER_ID) == ledger_before
+    assert await world.store.accounts.ledger(GUILD_ID, OTHER_ID) == ledger_before
 
 
 async def test_a_member_without_rights_cannot_change_allowances(world):
@@ -234,7 +234,7 @@ async def test_a_member_without_rights_cannot_change_allowances(world):
     )
 
     assert "Only moderators can change allowances" in embed_text(reply(interaction))
-    settings, rules = await world.store.economy(GUILD_ID)
+    settings, rules = await world.store.economy.get(GUILD_ID)
     assert (settings.period, rules) == (Period.NEVER, [])
 
 
@@ -242,7 +242,7 @@ async def test_a_member_without_rights_cannot_see_or_change_settings(world):
     interaction = await world.run("settings", world.member_interaction(), cooldown_seconds=999)
 
     assert "Only moderators" in embed_text(reply(interaction))
-    settings, _ = await world.store.economy(GUILD_ID)
+    settings, _ = await world.store.economy.get(GUILD_ID)
     assert settings.cooldown_seconds == 0
 
 
@@ -272,7 +272,7 @@ async def test_the_moderator_role_grants_moderator_rights(world):
     await world.run("grant", helper, member(), 40, reason="event prize")
 
     assert await world.balance() == 140
-    assert (await world.store.ledger(GUILD_ID, USER_ID))[-1].actor_id == OTHER_ID
+    assert (await world.store.accounts.ledger(GUILD_ID, USER_ID))[-1].actor_id == OTHER_ID
 
 
 @pytest.mark.parametrize(
@@ -299,7 +299,7 @@ async def test_a_role_moderator_cannot_change_who_moderates_or_where_it_is_recor
 
     text = embed_text(reply(interaction))
     assert "Only members with the Manage Server permission" in text and "Nothing was changed" in text
-    settings, _ = await world.store.economy(GUILD_ID)
+    settings, _ = await world.store.economy.get(GUILD_ID)
     assert (settings.moderator_role_id, settings.audit_channel_id) == (MOD_ROLE, AUDIT_CHANNEL_ID)
     world.audit_channel.send.assert_not_awaited()
     assert not await world.quota.is_moderator(GUILD_ID, Actor(USER_ID, (VIP_ROLE,), manage_guild=False))
@@ -313,7 +313,7 @@ async def test_a_role_moderator_may_change_the_other_settings(world):
     interaction = await world.run("settings", helper, cooldown_seconds=60)
 
     assert "cooldown between splits none → 1 minute" in reply_text(interaction)
-    settings, _ = await world.store.economy(GUILD_ID)
+    settings, _ = await world.store.economy.get(GUILD_ID)
     assert settings.cooldown_seconds == 60
     world.audit_channel.send.assert_awaited_once()
 
@@ -350,7 +350,7 @@ async def test_a_grant_of_nothing_is_refused(world):
     interaction = await world.run("grant", world.mod_interaction(), member(), 0)
 
     assert "`amount`" in embed_text(reply(interaction))
-    assert [e.kind for e in await world.store.ledger(GUILD_ID, USER_ID)] == []
+    assert [e.kind for e in await world.store.accounts.ledger(GUILD_ID, USER_ID)] == []
 
 
 async def test_set_and_reset_say_what_they_did(world):
@@ -370,7 +370,7 @@ async def test_every_change_is_a_ledger_row_with_actor_reason_and_before_after(w
     await world.run("grant", world.mod_interaction(), member(), 30, reason="thanks")
     await world.run("set_balance", world.mod_interaction(), member(), 70, reason="typo fix")
 
-    rows = (await world.store.ledger(GUILD_ID, USER_ID))[-2:]
+    rows = (await world.store.accounts.ledger(GUILD_ID, USER_ID))[-2:]
     assert [(r.kind, r.actor_id, r.reason, r.balance_before, r.balance_after) for r in rows] == [
         (LedgerKind.GRANT, MOD_ID, "thanks", 100, 130),
         (LedgerKind.SET, MOD_ID, "typo fix", 130, 70),
@@ -380,7 +380,7 @@ async def test_every_change_is_a_ledger_row_with_actor_reason_and_before_after(w
 async def test_a_reason_is_kept_to_one_line(world):
     await world.run("grant", world.mod_interaction(), member(), 3, reason="line one\nline two\t\x00end")
 
-    assert (await world.store.ledger(GUILD_ID, USER_ID))[-1].reason == "line one line two end"
+    assert (await world.store.accounts.ledger(GUILD_ID, USER_ID))[-1].reason == "line one line two end"
 
 
 # -- blocks ----------------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ async def test_a_blocked_member_is_told_and_nothing_is_charged_or_sent(world):
     text = embed_text(interaction.followup.send.await_args.kwargs["embed"])
     assert "blocked you from starting splits" in text and "abusing the bot" in text
     assert "Nothing was charged" in text
-    assert await world.store.recent_jobs(GUILD_ID, USER_ID) == []
+    assert await world.store.jobs.recent(GUILD_ID, USER_ID) == []
     assert world.scheduler.calls == []
     assert await world.balance() == 100
 
@@ -415,7 +415,7 @@ async def test_blocking_twice_says_so_and_records_once(world):
     again = await world.run("block", world.mod_interaction(), member())
 
     assert "already blocked" in embed_text(reply(again))
-    assert [e.kind for e in await world.store.ledger(GUILD_ID, USER_ID)].count(LedgerKind.BLOCK) == 1
+    assert [e.kind for e in await world.store.accounts.ledger(GUILD_ID, USER_ID)].count(LedgerKind.BLOCK) == 1
 
 
 async def test_a_blocked_member_sees_it_in_credits(world):
@@ -437,7 +437,7 @@ async def test_a_cooldown_refusal_says_when_they_can_split_again(world, clock):
     interaction = await world.split(world.member_interaction())
 
     text = embed_text(interaction.followup.send.await_args.kwargs["embed"])
-    [job] = await world.store.recent_jobs(GUILD_ID, USER_ID)
+    [job] = await world.store.jobs.recent(GUILD_ID, USER_ID)
     assert f"<t:{int(job.created_at + 300 + 0.999)}:R>" in text
     assert len(world.scheduler.calls) == 1
 
@@ -488,7 +488,7 @@ async def test_a_role_cannot_have_its_own_period(world):
     )
 
     assert "`period`" in embed_text(reply(interaction))
-    _, rules = await world.store.economy(GUILD_ID)
+    _, rules = await world.store.economy.get(GUILD_ID)
     assert [r.role_id for r in rules] == [0]
 
 
@@ -525,7 +525,7 @@ async def test_settings_change_and_show_what_changed(world):
     text = reply_text(interaction)
     assert "refill time 00:00 UTC → 18:30 Europe/Berlin" in text
     assert "cooldown between splits none → 1 minute 30 seconds" in text
-    settings, _ = await world.store.economy(GUILD_ID)
+    settings, _ = await world.store.economy.get(GUILD_ID)
     assert (settings.refill_time, settings.timezone, settings.cooldown_seconds) == (
         "18:30",
         "Europe/Berlin",
@@ -541,7 +541,7 @@ async def test_bad_settings_are_refused_and_change_nothing(world, option, value)
     interaction = await world.run("settings", world.mod_interaction(), **{option: value})
 
     assert f"`{option}`" in embed_text(reply(interaction))
-    settings, _ = await world.store.economy(GUILD_ID)
+    settings, _ = await world.store.economy.get(GUILD_ID)
     assert (settings.refill_time, settings.timezone) == ("00:00", "UTC")
 
 
@@ -552,7 +552,7 @@ async def test_clear_unsets_a_setting(world):
         "settings", world.mod_interaction(), clear=app_commands.Choice(name="x", value="moderator_role")
     )
 
-    settings, _ = await world.store.economy(GUILD_ID)
+    settings, _ = await world.store.economy.get(GUILD_ID)
     assert settings.moderator_role_id is None
 
 
@@ -745,9 +745,9 @@ async def test_the_ledger_agrees_with_balances_after_a_mixed_session(world, cloc
         await world.split(world.member_interaction(role_ids=(VIP_ROLE,)), Mode.SPLIT_STEM)
         await world.run("grant", world.mod_interaction(), member(role_ids=(VIP_ROLE,)), 7)
         await world.run("grant", world.mod_interaction(), member(role_ids=(VIP_ROLE,)), -3)
-        assert await world.store.ledger_mismatches() == []
+        assert await world.store.accounts.ledger_mismatches() == []
         clock.set(f"2025-03-0{6 + day} 00:00")
 
     text = embed_text(reply(await world.credits(world.member_interaction(role_ids=(VIP_ROLE,)))))
     assert re.search(r"\*\*\d+\*\* credits", text)
-    assert await world.store.ledger_mismatches() == []
+    assert await world.store.accounts.ledger_mismatches() == []

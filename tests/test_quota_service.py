@@ -24,8 +24,8 @@ MEMBER = Member(2)
 async def quota(tmp_path) -> AsyncIterator[QuotaService]:
     clock = FakeClock()
     store = await Store.open(tmp_path / "service.db", clock=clock)
-    yield QuotaService(store, CreditService(store, default_credits=100, jobs_per_member=2), clock=clock)
-    assert await store.ledger_mismatches() == []
+    yield QuotaService(store, CreditService(store.accounts), clock=clock)
+    assert await store.accounts.ledger_mismatches() == []
     await store.close()
 
 

@@ -13,13 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import SERVER_WIDE, Balance, Failure, JobState, LedgerKind, NewJob, Period
+from bot.models import (
+    SERVER_WIDE,
+    Balance,
+    CreditPolicy,
+    Failure,
+    JobState,
+    LedgerKind,
+    NewJob,
+    Period,
+    Refusal,
+)
 from bot.product import Mode
-from bot.store import Refusal, Store
+from bot.store import Store
 from tests.unit_helpers import FakeClock
 
 GUILD, MEMBER, MOD = 1000, 2000, 9000
 STARTING = 100
+POLICY = CreditPolicy(default_credits=STARTING, jobs_per_member=1000)
 VIP, PATRON = 51, 52  # role ids
 _tokens = itertools.count()
 
@@ -31,9 +42,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "economy.db", clock=clock)
+    opened = await Store.open(tmp_path / "economy.db", POLICY, clock=clock)
     yield opened
-    assert await opened.ledger_mismatches() == []
+    assert await opened.accounts.ledger_mismatches() == []
     await opened.close()
 
 
@@ -42,14 +53,12 @@ def new_job(member: int = MEMBER, mode: Mode = Mode.SPLIT_STEM) -> NewJob:
     return NewJob(GUILD, 3000, member, mode, "task", f"audio-{n}", mode.cost, f"tok-{n}")
 
 
-async def reserve(store: Store, *, member: int = MEMBER, mode: Mode = Mode.SPLIT_STEM, roles=(), limit=10):
-    return await store.reserve_job(
-        new_job(member, mode), starting=STARTING, max_in_flight=limit, role_ids=roles
-    )
+async def reserve(store: Store, *, member: int = MEMBER, mode: Mode = Mode.SPLIT_STEM, roles=()):
+    return await store.reservations.reserve(new_job(member, mode), role_ids=roles)
 
 
 async def summary(store: Store, member: int = MEMBER, roles=()):
-    return await store.credit_summary(GUILD, member, starting=STARTING, max_in_flight=2, role_ids=roles)
+    return await store.accounts.summary(GUILD, member, role_ids=roles)
 
 
 async def parts(store: Store, member: int = MEMBER, roles=()) -> Balance:
@@ -58,15 +67,13 @@ async def parts(store: Store, member: int = MEMBER, roles=()) -> Balance:
 
 
 async def allowance(store: Store, amount: int, *, period=Period.WEEKLY, role=SERVER_WIDE, apply_now=False):
-    return await store.set_allowance(
-        GUILD, amount, role_id=role, period=period, apply_now=apply_now, actor_id=MOD, starting=STARTING
+    return await store.economy.set_allowance(
+        GUILD, amount, role_id=role, period=period, apply_now=apply_now, actor_id=MOD
     )
 
 
 async def grant(store: Store, amount: int, member: int = MEMBER, roles=(), reason: str | None = "thanks"):
-    return await store.grant(
-        GUILD, member, amount, actor_id=MOD, reason=reason, starting=STARTING, role_ids=roles
-    )
+    return await store.accounts.grant(GUILD, member, amount, actor_id=MOD, reason=reason, role_ids=roles)
 
 
 def kinds(entries) -> list[tuple[LedgerKind, int]]:
@@ -95,7 +102,7 @@ async def test_a_weekly_allowance_refills_to_full_on_monday(store, clock):
 
     current = await summary(store)
     assert current.balance == 100
-    refill = (await store.ledger(GUILD, MEMBER))[-1]
+    refill = (await store.accounts.ledger(GUILD, MEMBER))[-1]
     assert (refill.kind, refill.amount, refill.balance_after, refill.actor_id) == (
         LedgerKind.REFILL,
         50,
@@ -119,7 +126,7 @@ async def test_unused_allowance_does_not_roll_over(store, clock):
     clock.set("2025-03-17 12:00")  # two refills later
 
     assert (await summary(store)).balance == 100
-    assert [e.kind for e in await store.ledger(GUILD, MEMBER)] == [LedgerKind.ALLOWANCE]
+    assert [e.kind for e in await store.accounts.ledger(GUILD, MEMBER)] == [LedgerKind.ALLOWANCE]
 
 
 async def test_bonus_credits_are_kept_across_refills(store, clock):
@@ -138,33 +145,33 @@ async def test_spending_takes_the_allowance_first_then_bonus(store):
     second = await reserve(store)
 
     assert first.job and second.job
-    reserves = [e for e in await store.ledger(GUILD, MEMBER) if e.kind is LedgerKind.RESERVE]
+    reserves = [e for e in await store.accounts.ledger(GUILD, MEMBER) if e.kind is LedgerKind.RESERVE]
     assert [(e.allowance_change, e.bonus_change) for e in reserves] == [(-50, 0), (-50, 0)]
     third = await reserve(store, mode=Mode.SEPARATE_VOCAL)
     assert third.job is not None
-    last = (await store.ledger(GUILD, MEMBER))[-1]
+    last = (await store.accounts.ledger(GUILD, MEMBER))[-1]
     assert (last.allowance_change, last.bonus_change) == (0, -10)
     assert await parts(store) == Balance(0, 30)
 
 
 async def test_a_spend_across_both_parts_records_how_much_came_from_each(store):
-    await store.set_balance(GUILD, MEMBER, 30, actor_id=MOD, reason=None, starting=STARTING, role_ids=())
+    await store.accounts.set_balance(GUILD, MEMBER, 30, actor_id=MOD, reason=None, role_ids=())
     await grant(store, 40)  # 30 allowance + 40 bonus
 
     await reserve(store)
 
-    last = (await store.ledger(GUILD, MEMBER))[-1]
+    last = (await store.accounts.ledger(GUILD, MEMBER))[-1]
     assert (last.kind, last.allowance_change, last.bonus_change) == (LedgerKind.RESERVE, -30, -20)
     assert await parts(store) == Balance(0, 20)
 
 
 async def test_a_refund_returns_each_part_where_it_came_from(store):
-    await store.set_balance(GUILD, MEMBER, 30, actor_id=MOD, reason=None, starting=STARTING, role_ids=())
+    await store.accounts.set_balance(GUILD, MEMBER, 30, actor_id=MOD, reason=None, role_ids=())
     await grant(store, 40)
     job = (await reserve(store)).job
     assert job is not None
 
-    await store.finish_job(job.id, succeeded=False, failure=Failure.SEPARATION_FAILED)
+    await store.reservations.settle(job.id, succeeded=False, failure=Failure.SEPARATION_FAILED)
 
     assert await parts(store) == Balance(30, 40)
 
@@ -175,10 +182,10 @@ async def test_a_refund_after_a_refill_comes_back_as_bonus(store, clock):
     assert job is not None
     clock.set("2025-03-10 00:05")  # Monday: a refill is due, not yet applied
 
-    await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+    await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
     assert await parts(store) == Balance(100, 50)
-    refund = [e for e in await store.ledger(GUILD, MEMBER) if e.kind is LedgerKind.REFUND]
+    refund = [e for e in await store.accounts.ledger(GUILD, MEMBER) if e.kind is LedgerKind.REFUND]
     assert [(e.allowance_change, e.bonus_change) for e in refund] == [(0, 50)]
 
 
@@ -189,7 +196,7 @@ async def test_a_refund_after_an_applied_refill_comes_back_as_bonus(store, clock
     clock.set("2025-03-10 00:05")
     assert await parts(store) == Balance(100, 0)  # the refill is applied
 
-    await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+    await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
     assert await parts(store) == Balance(100, 50)
 
@@ -200,14 +207,14 @@ async def test_a_refund_in_the_same_period_returns_to_the_allowance(store, clock
     assert job is not None
     clock.set("2025-03-09 23:00")
 
-    await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+    await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
     assert await parts(store) == Balance(100, 0)
 
 
 async def test_a_restart_never_refills_twice(tmp_path, clock):
     path = tmp_path / "restart.db"
-    store = await Store.open(path, clock=clock)
+    store = await Store.open(path, POLICY, clock=clock)
     await allowance(store, 100)
     await reserve(store)
     clock.set("2025-03-10 09:00")
@@ -215,31 +222,31 @@ async def test_a_restart_never_refills_twice(tmp_path, clock):
     await reserve(store)
     await store.close()
 
-    reopened = await Store.open(path, clock=clock)
+    reopened = await Store.open(path, POLICY, clock=clock)
     try:
         assert (await summary(reopened)).balance == 50
         clock.advance(3600)
         assert (await summary(reopened)).balance == 50
-        refills = [e for e in await reopened.ledger(GUILD, MEMBER) if e.kind is LedgerKind.REFILL]
+        refills = [e for e in await reopened.accounts.ledger(GUILD, MEMBER) if e.kind is LedgerKind.REFILL]
         assert len(refills) == 1
-        assert await reopened.ledger_mismatches() == []
+        assert await reopened.accounts.ledger_mismatches() == []
     finally:
         await reopened.close()
 
 
 async def test_two_connections_racing_over_a_due_refill_refill_once(tmp_path, clock):
     path = tmp_path / "shared.db"
-    one, two = await Store.open(path, clock=clock), await Store.open(path, clock=clock)
+    one, two = await Store.open(path, POLICY, clock=clock), await Store.open(path, POLICY, clock=clock)
     try:
         await allowance(one, 100)
         await reserve(one)
         clock.set("2025-03-10 00:00")
 
-        balances = await asyncio.gather(*(s.balance(GUILD, MEMBER, STARTING) for s in [one, two] * 10))
+        balances = await asyncio.gather(*(s.accounts.balance(GUILD, MEMBER) for s in [one, two] * 10))
 
         assert set(balances) == {100}
-        assert [e.kind for e in await one.ledger(GUILD, MEMBER)].count(LedgerKind.REFILL) == 1
-        assert await one.ledger_mismatches() == []
+        assert [e.kind for e in await one.accounts.ledger(GUILD, MEMBER)].count(LedgerKind.REFILL) == 1
+        assert await one.accounts.ledger_mismatches() == []
     finally:
         await one.close()
         await two.close()
@@ -327,7 +334,7 @@ async def test_a_new_refill_time_neither_refills_early_nor_loses_a_due_refill(st
     clock.set("2025-03-06 10:00")  # Thursday's refill is due for both
     assert (await summary(store, MEMBER + 1)).balance == 100  # ... and given to one of them
 
-    before, after = await store.update_economy_settings(GUILD, {"refill_minute": 6 * 60}, actor_id=MOD)
+    before, after = await store.economy.update_settings(GUILD, {"refill_minute": 6 * 60}, actor_id=MOD)
 
     assert (before.refill_time, after.refill_time) == ("00:00", "06:00")
     assert (await summary(store)).balance == 100  # the member not seen since still gets it
@@ -342,7 +349,7 @@ async def test_a_new_refill_time_neither_refills_early_nor_loses_a_due_refill(st
 
 async def test_the_refill_follows_the_servers_time_zone(store, clock):
     await allowance(store, 100, period=Period.DAILY)
-    await store.update_economy_settings(GUILD, {"timezone": "Asia/Tokyo"}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"timezone": "Asia/Tokyo"}, actor_id=MOD)
     await reserve(store)
     clock.set("2025-03-05 14:59")  # 23:59 in Tokyo
     assert (await summary(store)).balance == 50
@@ -354,9 +361,9 @@ async def test_the_refill_follows_the_servers_time_zone(store, clock):
 
 async def test_the_store_refuses_to_keep_a_time_zone_it_cannot_load(store):
     with pytest.raises(ValueError, match="cannot be loaded"):
-        await store.update_economy_settings(GUILD, {"timezone": "Mars/Olympus_Mons"}, actor_id=MOD)
+        await store.economy.update_settings(GUILD, {"timezone": "Mars/Olympus_Mons"}, actor_id=MOD)
 
-    settings, _ = await store.economy(GUILD)
+    settings, _ = await store.economy.get(GUILD)
     assert settings.timezone == "UTC"
 
 
@@ -376,12 +383,12 @@ async def test_a_stored_time_zone_that_cannot_be_loaded_falls_back_to_utc(tmp_pa
         assert job is not None
         assert await parts(store) == Balance(50, 0)
 
-        await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+        await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
         assert await parts(store) == Balance(100, 0)
         assert (await summary(store)).next_refill_at == clock.set("2025-03-06 00:00")  # midnight UTC
         assert "'Mars/Jezero_Crater' cannot be loaded" in caplog.text
-        assert await store.ledger_mismatches() == []
+        assert await store.accounts.ledger_mismatches() == []
     finally:
         await store.close()
 
@@ -434,7 +441,7 @@ async def test_a_role_allowance_does_not_change_the_servers_period(store):
     update = await allowance(store, 300, period=None, role=VIP)
 
     assert update.period is Period.MONTHLY
-    settings, _ = await store.economy(GUILD)
+    settings, _ = await store.economy.get(GUILD)
     assert settings.period is Period.MONTHLY
 
 
@@ -445,7 +452,7 @@ async def test_a_grant_adds_bonus_credits_with_actor_and_reason(store):
     adjustment = await grant(store, 25, reason="won the contest")
 
     assert adjustment.before == Balance(100, 0) and adjustment.after == Balance(100, 25)
-    last = (await store.ledger(GUILD, MEMBER))[-1]
+    last = (await store.accounts.ledger(GUILD, MEMBER))[-1]
     assert (last.kind, last.amount, last.balance_before, last.balance_after) == (
         LedgerKind.GRANT,
         25,
@@ -470,7 +477,7 @@ async def test_a_grant_that_would_make_the_balance_negative_is_refused(store):
 
     assert adjustment.after is None and adjustment.before == Balance(50, 0)
     assert await parts(store) == Balance(50, 0)
-    assert LedgerKind.GRANT not in [e.kind for e in await store.ledger(GUILD, MEMBER)]
+    assert LedgerKind.GRANT not in [e.kind for e in await store.accounts.ledger(GUILD, MEMBER)]
 
 
 async def test_a_grant_may_take_the_balance_to_exactly_zero(store):
@@ -480,14 +487,12 @@ async def test_a_grant_may_take_the_balance_to_exactly_zero(store):
 
 
 async def test_set_fills_the_allowance_then_bonus(store):
-    low = await store.set_balance(GUILD, MEMBER, 40, actor_id=MOD, reason="x", starting=STARTING, role_ids=())
-    high = await store.set_balance(
-        GUILD, MEMBER, 250, actor_id=MOD, reason=None, starting=STARTING, role_ids=()
-    )
+    low = await store.accounts.set_balance(GUILD, MEMBER, 40, actor_id=MOD, reason="x", role_ids=())
+    high = await store.accounts.set_balance(GUILD, MEMBER, 250, actor_id=MOD, reason=None, role_ids=())
 
     assert low.after == Balance(40, 0)
     assert high.after == Balance(100, 150)
-    last = (await store.ledger(GUILD, MEMBER))[-1]
+    last = (await store.accounts.ledger(GUILD, MEMBER))[-1]
     assert (last.kind, last.amount, last.balance_after) == (LedgerKind.SET, 210, 250)
 
 
@@ -495,9 +500,7 @@ async def test_reset_restores_the_allowance_and_clears_bonus(store):
     await grant(store, 40)
     await reserve(store)
 
-    adjustment = await store.reset_balance(
-        GUILD, MEMBER, actor_id=MOD, reason="oops", starting=STARTING, role_ids=()
-    )
+    adjustment = await store.accounts.reset_balance(GUILD, MEMBER, actor_id=MOD, reason="oops", role_ids=())
 
     assert adjustment.after == Balance(100, 0)
     assert adjustment.jobs_in_flight == 1
@@ -506,9 +509,9 @@ async def test_reset_restores_the_allowance_and_clears_bonus(store):
 async def test_a_refund_after_a_reset_never_overfills_the_allowance(store):
     job = (await reserve(store)).job
     assert job is not None
-    await store.reset_balance(GUILD, MEMBER, actor_id=MOD, reason=None, starting=STARTING, role_ids=())
+    await store.accounts.reset_balance(GUILD, MEMBER, actor_id=MOD, reason=None, role_ids=())
 
-    await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+    await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
     assert await parts(store) == Balance(100, 50)
 
@@ -517,16 +520,14 @@ async def test_a_refund_after_a_reset_never_overfills_the_allowance(store):
 
 
 async def test_a_blocked_member_cannot_reserve_and_nothing_is_recorded(store):
-    assert await store.set_blocked(
-        GUILD, MEMBER, True, actor_id=MOD, reason="spamming", starting=STARTING, role_ids=()
-    )
-    ledger_before = await store.ledger(GUILD, MEMBER)
+    assert await store.accounts.set_blocked(GUILD, MEMBER, True, actor_id=MOD, reason="spamming", role_ids=())
+    ledger_before = await store.accounts.ledger(GUILD, MEMBER)
 
     refused = await reserve(store)
 
     assert (refused.refusal, refused.job, refused.blocked_reason) == (Refusal.BLOCKED, None, "spamming")
-    assert await store.count_jobs_by_state() == {}
-    assert await store.ledger(GUILD, MEMBER) == ledger_before
+    assert await store.jobs.count_by_state() == {}
+    assert await store.accounts.ledger(GUILD, MEMBER) == ledger_before
     assert (ledger_before[-1].kind, ledger_before[-1].amount, ledger_before[-1].actor_id) == (
         LedgerKind.BLOCK,
         0,
@@ -535,21 +536,20 @@ async def test_a_blocked_member_cannot_reserve_and_nothing_is_recorded(store):
 
 
 async def test_blocking_twice_changes_nothing_and_unblocking_lets_them_split(store):
-    await store.set_blocked(GUILD, MEMBER, True, actor_id=MOD, reason=None, starting=STARTING, role_ids=())
-    assert not await store.set_blocked(
-        GUILD, MEMBER, True, actor_id=MOD, reason=None, starting=STARTING, role_ids=()
-    )
+    await store.accounts.set_blocked(GUILD, MEMBER, True, actor_id=MOD, reason=None, role_ids=())
+    assert not await store.accounts.set_blocked(GUILD, MEMBER, True, actor_id=MOD, reason=None, role_ids=())
 
-    assert await store.set_blocked(
-        GUILD, MEMBER, False, actor_id=MOD, reason=None, starting=STARTING, role_ids=()
-    )
+    assert await store.accounts.set_blocked(GUILD, MEMBER, False, actor_id=MOD, reason=None, role_ids=())
 
     assert (await reserve(store)).job is not None
-    assert [e.kind for e in await store.ledger(GUILD, MEMBER)][1:3] == [LedgerKind.BLOCK, LedgerKind.UNBLOCK]
+    assert [e.kind for e in await store.accounts.ledger(GUILD, MEMBER)][1:3] == [
+        LedgerKind.BLOCK,
+        LedgerKind.UNBLOCK,
+    ]
 
 
 async def test_a_cooldown_refuses_a_split_until_it_has_passed(store, clock):
-    await store.update_economy_settings(GUILD, {"cooldown_seconds": 60}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"cooldown_seconds": 60}, actor_id=MOD)
     first = await reserve(store)
     clock.advance(59)
 
@@ -564,35 +564,35 @@ async def test_a_cooldown_refuses_a_split_until_it_has_passed(store, clock):
 
 
 async def test_the_cooldown_is_per_member(store):
-    await store.update_economy_settings(GUILD, {"cooldown_seconds": 600}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"cooldown_seconds": 600}, actor_id=MOD)
     await reserve(store)
 
     assert (await reserve(store, member=MEMBER + 1)).job is not None
 
 
 async def test_a_servers_jobs_per_member_overrides_the_default(store):
-    await store.update_economy_settings(GUILD, {"jobs_per_member": 1}, actor_id=MOD)
-    await reserve(store, mode=Mode.SEPARATE_VOCAL, limit=5)
+    await store.economy.update_settings(GUILD, {"jobs_per_member": 1}, actor_id=MOD)
+    await reserve(store, mode=Mode.SEPARATE_VOCAL)
 
-    refused = await reserve(store, mode=Mode.SEPARATE_VOCAL, limit=5)
+    refused = await reserve(store, mode=Mode.SEPARATE_VOCAL)
 
     assert (refused.refusal, refused.jobs_per_member) == (Refusal.TOO_MANY_IN_FLIGHT, 1)
     assert (await summary(store)).jobs_per_member == 1
 
 
 async def test_clearing_jobs_per_member_returns_to_the_default(store):
-    await store.update_economy_settings(GUILD, {"jobs_per_member": 1}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"jobs_per_member": 1}, actor_id=MOD)
 
-    await store.update_economy_settings(GUILD, {"jobs_per_member": None}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"jobs_per_member": None}, actor_id=MOD)
 
-    assert (await summary(store)).jobs_per_member == 2
+    assert (await summary(store)).jobs_per_member == POLICY.jobs_per_member
 
 
 async def test_settings_are_per_server(store):
-    await store.update_economy_settings(GUILD, {"jobs_per_member": 1}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"jobs_per_member": 1}, actor_id=MOD)
     await allowance(store, 5)
 
-    other, rules = await store.economy(GUILD + 1)
+    other, rules = await store.economy.get(GUILD + 1)
     assert (other.jobs_per_member, other.period, rules) == (None, Period.NEVER, [])
 
 
@@ -607,8 +607,8 @@ async def test_spent_this_period_counts_splits_started_this_period_less_refunds(
     await reserve(store)
     failed = (await reserve(store, mode=Mode.SEPARATE_VOCAL)).job
     assert old and failed
-    await store.finish_job(failed.id, succeeded=False, failure=Failure.TIMED_OUT)
-    await store.finish_job(old.id, succeeded=False, failure=Failure.TIMED_OUT)
+    await store.reservations.settle(failed.id, succeeded=False, failure=Failure.TIMED_OUT)
+    await store.reservations.settle(old.id, succeeded=False, failure=Failure.TIMED_OUT)
 
     current = await summary(store)
     assert current.spent_this_period == 50
@@ -623,10 +623,10 @@ async def test_history_pages_newest_first_without_zero_charge_rows(store):
         await grant(store, amount)
     job = (await reserve(store)).job
     assert job is not None
-    await store.finish_job(job.id, succeeded=True)  # a zero-amount charge row
+    await store.reservations.settle(job.id, succeeded=True)  # a zero-amount charge row
 
-    first = await store.history_page(GUILD, MEMBER, page=0, page_size=10)
-    last = await store.history_page(GUILD, MEMBER, page=2, page_size=10, newest_id=first.newest_id)
+    first = await store.accounts.history_page(GUILD, MEMBER, page=0, page_size=10)
+    last = await store.accounts.history_page(GUILD, MEMBER, page=2, page_size=10, newest_id=first.newest_id)
 
     assert (first.total, first.pages) == (25, 3)  # starting credits, 23 grants, 1 reserve
     assert [e.kind for e in first.entries[:2]] == [LedgerKind.RESERVE, LedgerKind.GRANT]
@@ -645,17 +645,21 @@ async def test_history_pages_newest_first_without_zero_charge_rows(store):
 async def test_history_pages_stay_put_while_new_rows_arrive(store):
     for amount in range(1, 15):
         await grant(store, amount)
-    first = await store.history_page(GUILD, MEMBER, page=0, page_size=10)
-    second_before = await store.history_page(GUILD, MEMBER, page=1, page_size=10, newest_id=first.newest_id)
+    first = await store.accounts.history_page(GUILD, MEMBER, page=0, page_size=10)
+    second_before = await store.accounts.history_page(
+        GUILD, MEMBER, page=1, page_size=10, newest_id=first.newest_id
+    )
 
     await grant(store, 99)
 
-    second_after = await store.history_page(GUILD, MEMBER, page=1, page_size=10, newest_id=first.newest_id)
+    second_after = await store.accounts.history_page(
+        GUILD, MEMBER, page=1, page_size=10, newest_id=first.newest_id
+    )
     assert second_after == second_before
 
 
 async def test_history_of_someone_without_an_account_is_one_empty_page(store):
-    page = await store.history_page(GUILD, 424242, page=3, page_size=10)
+    page = await store.accounts.history_page(GUILD, 424242, page=3, page_size=10)
 
     assert (page.entries, page.page, page.pages, page.total) == ((), 0, 1, 0)
 
@@ -671,29 +675,29 @@ async def test_grants_racing_with_spends_and_a_refill_keep_the_books_straight(st
 
     results = await asyncio.gather(
         *(grant(store, 5) for _ in range(20)),
-        *(reserve(store, mode=Mode.SEPARATE_VOCAL, limit=1000) for _ in range(25)),
+        *(reserve(store, mode=Mode.SEPARATE_VOCAL) for _ in range(25)),
         *(summary(store) for _ in range(5)),
     )
 
     accepted = sum(1 for r in results[20:45] if getattr(r, "job", None) is not None)
     assert accepted >= 10  # this week's allowance alone pays for ten
-    entries = await store.ledger(GUILD, MEMBER)
+    entries = await store.accounts.ledger(GUILD, MEMBER)
     assert [e.kind for e in entries].count(LedgerKind.REFILL) == 1
     assert (await summary(store)).balance == 100 + 20 * 5 - 10 * accepted
     assert all(r.refusal is Refusal.INSUFFICIENT_CREDITS for r in results[20:45] if r.job is None)
-    assert await store.ledger_mismatches() == []
+    assert await store.accounts.ledger_mismatches() == []
 
 
 async def test_grants_racing_with_refunds_keep_the_books_straight(store):
     jobs = [(await reserve(store, mode=Mode.SEPARATE_VOCAL)).job for _ in range(10)]
 
     await asyncio.gather(
-        *(store.finish_job(j.id, succeeded=False, failure=Failure.TIMED_OUT) for j in jobs if j),
+        *(store.reservations.settle(j.id, succeeded=False, failure=Failure.TIMED_OUT) for j in jobs if j),
         *(grant(store, -1) for _ in range(10)),
     )
 
     assert (await summary(store)).balance == 90
-    assert await store.ledger_mismatches() == []
+    assert await store.accounts.ledger_mismatches() == []
 
 
 # -- the ledger check itself -------------------------------------------------------------------
@@ -701,15 +705,15 @@ async def test_grants_racing_with_refunds_keep_the_books_straight(store):
 
 async def test_ledger_mismatches_catches_a_balance_changed_behind_the_ledgers_back(tmp_path, clock):
     path = tmp_path / "tampered.db"
-    store = await Store.open(path, clock=clock)
+    store = await Store.open(path, POLICY, clock=clock)
     await reserve(store)
     await store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE accounts SET bonus = bonus + 7")
 
-    store = await Store.open(path, clock=clock)
+    store = await Store.open(path, POLICY, clock=clock)
     try:
-        assert await store.ledger_mismatches() == [(GUILD, MEMBER, 57, 50)]
+        assert await store.accounts.ledger_mismatches() == [(GUILD, MEMBER, 57, 50)]
     finally:
         await store.close()
 
@@ -737,9 +741,9 @@ async def test_a_database_from_before_the_economy_migrates_balances_and_jobs_int
             f"({GUILD}, {MEMBER}, 'reserve', -40, 10, 2, NULL, 3.0);"
         )
 
-    store = await Store.open(path, clock=clock)
+    store = await Store.open(path, POLICY, clock=clock)
     try:
-        assert await store.ledger_mismatches() == []
+        assert await store.accounts.ledger_mismatches() == []
         current = await summary(store)
         assert (current.allowance_left, current.bonus, current.allowance, current.period) == (
             10,
@@ -747,23 +751,23 @@ async def test_a_database_from_before_the_economy_migrates_balances_and_jobs_int
             100,
             Period.NEVER,
         )
-        await store.finish_job(2, succeeded=False, failure=Failure.TIMED_OUT)
+        await store.reservations.settle(2, succeeded=False, failure=Failure.TIMED_OUT)
         assert await parts(store) == Balance(50, 0)
-        assert (await store.get_job(2)) is not None
-        assert (await store.get_job(2)).state is JobState.FAILED  # type: ignore[union-attr]
-        assert await store.ledger_mismatches() == []
+        assert (await store.jobs.get(2)) is not None
+        assert (await store.jobs.get(2)).state is JobState.FAILED  # type: ignore[union-attr]
+        assert await store.accounts.ledger_mismatches() == []
     finally:
         await store.close()
 
 
 async def test_a_failed_settings_change_leaves_the_settings_as_they_were(store):
     await allowance(store, 100)
-    await store.economy(GUILD)  # cached
+    await store.economy.get(GUILD)  # cached
 
     with pytest.raises(sqlite3.IntegrityError):
-        await store.update_economy_settings(GUILD, {"cooldown_seconds": -5}, actor_id=MOD)
+        await store.economy.update_settings(GUILD, {"cooldown_seconds": -5}, actor_id=MOD)
 
-    settings, rules = await store.economy(GUILD)
+    settings, rules = await store.economy.get(GUILD)
     assert (settings.period, settings.cooldown_seconds, [r.amount for r in rules]) == (
         Period.WEEKLY,
         0,
@@ -773,6 +777,6 @@ async def test_a_failed_settings_change_leaves_the_settings_as_they_were(store):
 
 async def test_a_settings_change_applies_to_the_very_next_split(store):
     assert (await reserve(store)).job is not None
-    await store.update_economy_settings(GUILD, {"cooldown_seconds": 600}, actor_id=MOD)
+    await store.economy.update_settings(GUILD, {"cooldown_seconds": 600}, actor_id=MOD)
 
     assert (await reserve(store)).refusal is Refusal.COOLDOWN

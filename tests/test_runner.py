@@ -16,13 +16,16 @@ import pytest
 from bot import render
 from bot import runner as runner_module
 from bot.api import SeparationClient
-from bot.credits import CreditService
 from bot.jobs import SplitService
-from bot.models import Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
+from bot.models import CreditPolicy, Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
 from bot.product import LINK_LIFETIME, Mode
 from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
 from bot.settings import Secret
 from bot.store import Store
+from bot.store.accounts import Accounts
+from bot.store.database import Database
+from bot.store.jobs import Jobs
+from bot.store.reservations import Reservations
 from testing.provider_api import Fault, SeparationApiSimulator
 
 GUILD, MEMBER = 10, 20
@@ -70,30 +73,44 @@ class RaisingDeliverer(RecordingDeliverer):
 
 
 class FaultyStore(Store):
-    """The real store, whose chosen methods raise sqlite3.OperationalError (a full disk, a locked
-    database) whenever `faults[method name]` says so for the call's arguments."""
+    """The real store, whose chosen repository methods raise sqlite3.OperationalError (a full disk,
+    a locked database) whenever `faults["<repository>.<method>"]` says so for the call's arguments."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, db: Database, policy: CreditPolicy) -> None:
+        super().__init__(db, policy)
         self.faults: dict[str, Callable[..., bool]] = {}
         self.raised: Counter[str] = Counter()
+        self.reservations = _FaultyReservations(self, db, self.accounts)
+        self.jobs = _FaultyJobs(self, db)
 
-    def _maybe_fail(self, name: str, *args: Any, **kwargs: Any) -> None:
+    def maybe_fail(self, name: str, *args: Any, **kwargs: Any) -> None:
         should_fail = self.faults.get(name)
         if should_fail is not None and should_fail(*args, **kwargs):
             self.raised[name] += 1
             raise sqlite3.OperationalError("database or disk is full")
 
-    async def finish_job(self, job_id: int, **kwargs: Any) -> Job | None:
-        self._maybe_fail("finish_job", job_id, **kwargs)
-        return await super().finish_job(job_id, **kwargs)
 
-    async def finish_followers(self, leader: Job) -> list[Job]:
-        self._maybe_fail("finish_followers", leader)
-        return await super().finish_followers(leader)
+class _FaultyReservations(Reservations):
+    def __init__(self, store: FaultyStore, db: Database, accounts: Accounts) -> None:
+        super().__init__(db, accounts)
+        self._store = store
+
+    async def settle(self, job_id: int, **kwargs: Any) -> Job | None:
+        self._store.maybe_fail("reservations.settle", job_id, **kwargs)
+        return await super().settle(job_id, **kwargs)
+
+    async def settle_followers(self, leader: Job) -> list[Job]:
+        self._store.maybe_fail("reservations.settle_followers", leader)
+        return await super().settle_followers(leader)
+
+
+class _FaultyJobs(Jobs):
+    def __init__(self, store: FaultyStore, db: Database) -> None:
+        super().__init__(db)
+        self._store = store
 
     async def transition(self, job_id: int, from_states: Any, to_state: JobState, **fields: Any) -> bool:
-        self._maybe_fail("transition", job_id, from_states, to_state, **fields)
+        self._store.maybe_fail("jobs.transition", job_id, from_states, to_state, **fields)
         return await super().transition(job_id, from_states, to_state, **fields)
 
 
@@ -115,7 +132,6 @@ class Harness:
         self, store: FaultyStore, sim: SeparationApiSimulator, session: aiohttp.ClientSession
     ) -> None:
         self.store, self.sim, self.session = store, sim, session
-        self.credits = CreditService(store, default_credits=100, jobs_per_member=10)
         self.runner: JobRunner | None = None
         self.deliverer = RecordingDeliverer()
 
@@ -133,7 +149,7 @@ class Harness:
 
     async def split(self, mode: Mode = Mode.SEPARATE_VOCAL, audio_id: str = "audio-1") -> Job:
         assert self.runner is not None
-        service = SplitService(self.store, self.credits, self.runner)
+        service = SplitService(self.store.reservations, self.runner)
         job = (
             await service.reserve(
                 guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=mode, task_id="gen-1", audio_id=audio_id
@@ -143,10 +159,10 @@ class Harness:
         return job
 
     async def balance(self) -> int:
-        return await self.store.balance(GUILD, MEMBER, 100)
+        return await self.store.accounts.balance(GUILD, MEMBER)
 
     async def ledger_kinds(self, job_id: int) -> list[LedgerKind]:
-        return [e.kind for e in await self.store.ledger(GUILD, MEMBER) if e.job_id == job_id]
+        return [e.kind for e in await self.store.accounts.ledger(GUILD, MEMBER) if e.job_id == job_id]
 
 
 @pytest.fixture
@@ -157,14 +173,15 @@ async def sim() -> AsyncIterator[SeparationApiSimulator]:
 
 @pytest.fixture
 async def harness(tmp_path: Path, sim: SeparationApiSimulator) -> AsyncIterator[Harness]:
-    store = await FaultyStore.open(tmp_path / "runner.db")
+    policy = CreditPolicy(default_credits=100, jobs_per_member=10)
+    store = await FaultyStore.open(tmp_path / "runner.db", policy)
     assert isinstance(store, FaultyStore)
     async with aiohttp.ClientSession() as session:
         h = Harness(store, sim, session)
         yield h
         if h.runner:
             await h.runner.stop()
-    assert await store.ledger_mismatches() == []
+    assert await store.accounts.ledger_mismatches() == []
     await store.close()
 
 
@@ -179,7 +196,7 @@ async def test_success_delivers_every_stem_and_charges_once(harness: Harness, mo
     assert len(harness.sim.submits) == 1
     assert await harness.balance() == 100 - mode.cost
     assert await harness.ledger_kinds(job.id) == [LedgerKind.RESERVE, LedgerKind.CHARGE]
-    stored = await harness.store.get_job(job.id)
+    stored = await harness.store.jobs.get(job.id)
     assert stored is not None and stored.delivery is Delivery.DELIVERED
 
 
@@ -339,7 +356,7 @@ async def test_the_submit_and_its_answer_are_stored_with_synchronous_full(harnes
     """Power lost after either write must not undo it: a lost `submitting` would submit (and
     charge the owner) again; a lost `submitted` would refund a job the API ran."""
     statements: list[str] = []
-    await harness.store._conn.set_trace_callback(statements.append)
+    await harness.store.db._conn.set_trace_callback(statements.append)
     await harness.start_runner()
     await harness.split()
     await harness.deliverer.wait_for(1)
@@ -356,7 +373,7 @@ async def test_restart_resumes_submitted_job_by_polling_not_resubmitting(harness
     runner = await harness.start_runner()
     job = await harness.split()
     async with asyncio.timeout(5):
-        while (current := await harness.store.get_job(job.id)) and current.state is not JobState.SUBMITTED:
+        while (current := await harness.store.jobs.get(job.id)) and current.state is not JobState.SUBMITTED:
             await asyncio.sleep(0.01)
     await runner.stop()  # the bot goes away mid-job
     polls_before = harness.sim.polls()
@@ -372,14 +389,14 @@ async def test_restart_resumes_submitted_job_by_polling_not_resubmitting(harness
 async def test_restart_refunds_a_job_interrupted_while_submitting(harness: Harness) -> None:
     runner = await harness.start_runner()
     await runner.stop()
-    service = SplitService(harness.store, harness.credits, runner)
+    service = SplitService(harness.store.reservations, runner)
     job = (
         await service.reserve(
             guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SPLIT_STEM, task_id="g", audio_id="a"
         )
     ).job
     # What a crash between sending the submit and storing its answer leaves behind:
-    assert await harness.store.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+    assert await harness.store.jobs.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
 
     await harness.start_runner()
     delivered = await assert_refunded(harness, Failure.UNCONFIRMED)
@@ -390,7 +407,7 @@ async def test_restart_refunds_a_job_interrupted_while_submitting(harness: Harne
 async def test_restart_submits_a_reserved_job_that_never_left(harness: Harness) -> None:
     runner = await harness.start_runner()
     await runner.stop()
-    service = SplitService(harness.store, harness.credits, runner)
+    service = SplitService(harness.store.reservations, runner)
     await service.reserve(
         guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SEPARATE_VOCAL, task_id="g", audio_id="a"
     )  # reserved, but the process died before scheduling it
@@ -405,7 +422,7 @@ async def test_failed_delivery_is_retried_until_it_succeeds(harness: Harness) ->
     [delivered] = await harness.deliverer.wait_for(1, timeout=20)
     assert delivered.id == job.id
     assert harness.deliverer.attempts == 3
-    stored = await harness.store.get_job(job.id)
+    stored = await harness.store.jobs.get(job.id)
     assert stored is not None and stored.delivery is Delivery.DELIVERED and stored.delivery_attempts == 3
 
 
@@ -423,7 +440,9 @@ async def test_undelivered_result_is_delivered_after_restart(harness: Harness) -
 
 
 async def test_many_jobs_share_one_dispatcher_and_all_finish(harness: Harness) -> None:
-    harness.credits = CreditService(harness.store, default_credits=100_000, jobs_per_member=1000)
+    # 60 splits at once: the server allows them and the member has the credits.
+    await harness.store.economy.update_settings(GUILD, {"jobs_per_member": 60}, actor_id=1)
+    await harness.store.accounts.grant(GUILD, MEMBER, 1_000, actor_id=1, reason=None, role_ids=())
     await harness.start_runner()
     jobs = [await harness.split(audio_id=f"audio-{i}") for i in range(60)]
     delivered = await harness.deliverer.wait_for(60, timeout=30)
@@ -454,9 +473,7 @@ async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the
             runner.attach(deliverer)
             await runner.start()
             try:
-                service = SplitService(
-                    store, CreditService(store, default_credits=100, jobs_per_member=2), runner
-                )
+                service = SplitService(store.reservations, runner)
                 job = (
                     await service.reserve(
                         guild_id=GUILD,
@@ -469,7 +486,7 @@ async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the
                 ).job
                 service.start(job)
                 async with asyncio.timeout(5):
-                    while not (current := await store.get_job(job.id)) or current.api_task_id is None:
+                    while not (current := await store.jobs.get(job.id)) or current.api_task_id is None:
                         await asyncio.sleep(0.01)
                 api_task = current.api_task_id
 
@@ -521,7 +538,7 @@ async def test_a_step_that_keeps_failing_backs_off_and_refunds_the_job_at_its_ti
     harness: Harness,
 ) -> None:
     # The stems are there, but storing them fails every time (the disk is full, say).
-    harness.store.faults["finish_job"] = lambda job_id, succeeded, **kwargs: succeeded
+    harness.store.faults["reservations.settle"] = lambda job_id, succeeded, **kwargs: succeeded
     await harness.start_runner(job_timeout=1.0)
     job = await harness.split()
     delivered = await assert_refunded(harness, Failure.SERVICE_ERROR)
@@ -531,13 +548,13 @@ async def test_a_step_that_keeps_failing_backs_off_and_refunds_the_job_at_its_ti
     assert len(harness.sim.submits) == 1
     # Growing pauses: a handful of attempts in the second before the timeout, not one every
     # 0.05 s poll interval (about twenty).
-    assert 2 <= harness.store.raised["finish_job"] <= 8
+    assert 2 <= harness.store.raised["reservations.settle"] <= 8
 
 
 async def test_a_failing_step_logs_its_traceback_once_then_one_line_per_retry(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness.store.faults["finish_job"] = lambda job_id, succeeded, **kwargs: succeeded
+    harness.store.faults["reservations.settle"] = lambda job_id, succeeded, **kwargs: succeeded
     with caplog.at_level(logging.INFO, logger="bot.runner"):
         await harness.start_runner(job_timeout=1.0)
         await harness.split()
@@ -545,13 +562,15 @@ async def test_a_failing_step_logs_its_traceback_once_then_one_line_per_retry(
     runner_records = [r for r in caplog.records if r.name == "bot.runner"]
     assert len([r for r in runner_records if r.exc_info]) == 1
     again = [r for r in runner_records if "failed again" in r.getMessage()]
-    assert len(again) == harness.store.raised["finish_job"] - 1 >= 1
+    assert len(again) == harness.store.raised["reservations.settle"] - 1 >= 1
     assert all("\n" not in r.getMessage() for r in again)
 
 
 async def test_a_submitting_job_whose_step_raised_is_refunded_not_resubmitted(harness: Harness) -> None:
     # The API took the job, then storing its task id failed: it must never be sent again.
-    harness.store.faults["transition"] = first(1, lambda job_id, sources, to, **f: to is JobState.SUBMITTED)
+    harness.store.faults["jobs.transition"] = first(
+        1, lambda job_id, sources, to, **f: to is JobState.SUBMITTED
+    )
     await harness.start_runner()
     await harness.split()
     job = await assert_refunded(harness, Failure.UNCONFIRMED)
@@ -569,7 +588,7 @@ async def test_a_delivery_that_keeps_raising_counts_its_attempts_and_ends_undeli
     job = await harness.split()
     async with asyncio.timeout(10):
         while (
-            stored := await harness.store.get_job(job.id)
+            stored := await harness.store.jobs.get(job.id)
         ) and stored.delivery is not Delivery.UNDELIVERABLE:
             await asyncio.sleep(0.02)
     assert stored is not None and stored.delivery is Delivery.UNDELIVERABLE

@@ -11,10 +11,9 @@ import aiohttp
 import pytest
 
 from bot.api import SeparationClient
-from bot.credits import CreditService
 from bot.errors import InsufficientCredits, MemberBlocked
 from bot.jobs import SplitService
-from bot.models import JobState, LedgerKind, ReuseCharge, Share, StemLink
+from bot.models import CreditPolicy, JobState, LedgerKind, ReuseCharge, Share, StemLink
 from bot.product import LINK_LIFETIME, Mode
 from bot.runner import JobRunner
 from bot.settings import Secret
@@ -24,6 +23,7 @@ from tests.test_runner import FaultyStore, RecordingDeliverer, first
 from tests.unit_helpers import FakeClock
 
 GUILD, ALICE, BOB, CAROL = 10, 21, 22, 23
+POLICY = CreditPolicy(default_credits=100, jobs_per_member=5)
 
 
 class World:
@@ -35,8 +35,7 @@ class World:
         self.runner = JobRunner(store, client, poll_interval=0.05, job_timeout=30, delivery_retry_base=0.05)
         self.deliverer = RecordingDeliverer()
         self.runner.attach(self.deliverer)
-        self.credits = CreditService(store, default_credits=100, jobs_per_member=5)
-        self.split = SplitService(store, self.credits, self.runner)
+        self.split = SplitService(store.reservations, self.runner)
 
     async def request(self, member: int, mode: Mode = Mode.SPLIT_STEM, audio_id: str = "audio-1", start=True):
         job = (
@@ -49,16 +48,16 @@ class World:
         return job
 
     async def balance(self, member: int) -> int:
-        return await self.store.balance(GUILD, member, 100)
+        return await self.store.accounts.balance(GUILD, member)
 
     async def kinds(self, job_id: int) -> list[LedgerKind]:
-        return [e.kind for e in await self.store.ledger(GUILD, (await self.store.get_job(job_id)).user_id)
-                if e.job_id == job_id]  # fmt: skip
+        job = await self.store.jobs.get(job_id)
+        return [e.kind for e in await self.store.accounts.ledger(GUILD, job.user_id) if e.job_id == job_id]
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    store = await FaultyStore.open(tmp_path / "share.db")
+    store = await FaultyStore.open(tmp_path / "share.db", POLICY)
     async with (
         SeparationApiSimulator(processing_seconds=0.3, callbacks=False) as sim,
         aiohttp.ClientSession() as s,
@@ -67,7 +66,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await w.runner.start()
         yield w
         await w.runner.stop()
-    assert await store.ledger_mismatches() == []
+    assert await store.accounts.ledger_mismatches() == []
     await store.close()
 
 
@@ -99,7 +98,7 @@ async def test_a_finished_split_is_reused_without_calling_the_api(world: World) 
 
 
 async def test_servers_charging_for_shared_results_charge_and_settle_once(world: World) -> None:
-    await world.store.update_economy_settings(GUILD, {"reuse_charge": ReuseCharge.FULL}, actor_id=1)
+    await world.store.economy.update_settings(GUILD, {"reuse_charge": ReuseCharge.FULL}, actor_id=1)
     await world.request(ALICE)
     follower = await world.request(BOB)
     assert follower.cost == Mode.SPLIT_STEM.cost
@@ -113,8 +112,8 @@ async def test_servers_charging_for_shared_results_charge_and_settle_once(world:
 
 
 async def test_a_member_without_credits_is_refused_even_for_a_charged_shared_job(world: World) -> None:
-    await world.store.update_economy_settings(GUILD, {"reuse_charge": ReuseCharge.FULL}, actor_id=1)
-    await world.store.set_balance(GUILD, BOB, 10, actor_id=1, reason="test", starting=100, role_ids=())
+    await world.store.economy.update_settings(GUILD, {"reuse_charge": ReuseCharge.FULL}, actor_id=1)
+    await world.store.accounts.set_balance(GUILD, BOB, 10, actor_id=1, reason="test", role_ids=())
     await world.request(ALICE)
     with pytest.raises(InsufficientCredits):
         await world.request(BOB)
@@ -124,7 +123,7 @@ async def test_a_member_without_credits_is_refused_even_for_a_charged_shared_job
 
 
 async def test_a_blocked_member_cannot_join_a_shared_job(world: World) -> None:
-    await world.store.set_blocked(GUILD, BOB, True, actor_id=1, reason="spam", starting=100, role_ids=())
+    await world.store.accounts.set_blocked(GUILD, BOB, True, actor_id=1, reason="spam", role_ids=())
     await world.request(ALICE)
     with pytest.raises(MemberBlocked):
         await world.request(BOB)
@@ -144,7 +143,7 @@ async def test_two_stem_and_twelve_stem_splits_are_never_shared(world: World) ->
 
 
 async def test_a_failed_leader_refunds_its_followers(world: World) -> None:
-    await world.store.update_economy_settings(GUILD, {"reuse_charge": ReuseCharge.FULL}, actor_id=1)
+    await world.store.economy.update_settings(GUILD, {"reuse_charge": ReuseCharge.FULL}, actor_id=1)
     world.sim.outcome = "GENERATE_AUDIO_FAILED"
     await world.request(ALICE)
     follower = await world.request(BOB)
@@ -159,14 +158,14 @@ async def test_a_failed_leader_refunds_its_followers(world: World) -> None:
 
 
 async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_start(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "restart.db")
+    store = await Store.open(tmp_path / "restart.db", POLICY)
     try:
         async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
             before = World(store, sim, session)  # the process that died
             leader = await before.request(ALICE, start=False)
             follower = await before.request(BOB, start=False)
             # The leader finished, then the process died before its followers were settled.
-            await store.finish_job(
+            await store.reservations.settle(
                 leader.id, succeeded=True, stems=[StemLink("vocal", "https://c/v")], links_expire_at=2e9
             )
             world = World(store, sim, session)  # the next start
@@ -176,7 +175,7 @@ async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_star
             finally:
                 await world.runner.stop()
         assert {j.id for j in delivered} == {leader.id, follower.id}
-        settled = await store.get_job(follower.id)
+        settled = await store.jobs.get(follower.id)
         assert settled is not None and settled.state is JobState.SUCCEEDED
         assert sim.submits == []
     finally:
@@ -185,13 +184,13 @@ async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_star
 
 async def test_results_with_less_than_a_day_of_links_left_are_not_reused(tmp_path: Path) -> None:
     clock = FakeClock()
-    store = await Store.open(tmp_path / "old.db", clock=clock)
+    store = await Store.open(tmp_path / "old.db", POLICY, clock=clock)
     try:
         async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
             world = World(store, sim, session)
             old = await world.request(ALICE, start=False)
             expiry = clock() + LINK_LIFETIME.total_seconds()
-            await store.finish_job(
+            await store.reservations.settle(
                 old.id, succeeded=True, stems=[StemLink("vocal", "https://c/v")], links_expire_at=expiry
             )
             clock.now = expiry - REUSE_MIN_LINK_LIFE - 60  # a day and a minute left: reused
@@ -210,7 +209,7 @@ async def test_a_follower_is_not_delivered_before_its_member_was_shown_it_is_que
     [first] = await world.deliverer.wait_for(1)
     assert first.id == leader.id
     async with asyncio.timeout(5):
-        while (job := await world.store.get_job(follower.id)) and job.state is not JobState.SUCCEEDED:
+        while (job := await world.store.jobs.get(follower.id)) and job.state is not JobState.SUCCEEDED:
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)  # time enough for a premature delivery to show up
     assert [j.id for j in world.deliverer.delivered] == [leader.id]
@@ -221,12 +220,12 @@ async def test_a_follower_is_not_delivered_before_its_member_was_shown_it_is_que
 
 async def test_followers_are_settled_and_delivered_when_settling_them_failed_once(world: World) -> None:
     # The leader is settled; the transaction settling its followers then fails (database locked).
-    world.store.faults["finish_followers"] = first(1)
+    world.store.faults["reservations.settle_followers"] = first(1)
     leader = await world.request(ALICE)
     follower = await world.request(BOB)
     assert follower.state is JobState.FOLLOWING
     delivered = await world.deliverer.wait_for(2)
-    assert world.store.raised["finish_followers"] == 1
+    assert world.store.raised["reservations.settle_followers"] == 1
     assert {j.id for j in delivered} == {leader.id, follower.id}
     assert all(j.state is JobState.SUCCEEDED for j in delivered)
     assert len(world.sim.submits) == 1

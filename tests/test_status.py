@@ -96,18 +96,16 @@ async def add_jobs(store: Store, guild_id: int, *, succeeded: int, failed: int, 
     for n in range(succeeded + failed + running):
         track = f"{guild_id}-{n}"  # a different track each: identical requests would share one job
         job = (
-            await store.reserve_job(
+            await store.reservations.reserve(
                 NewJob(guild_id, 1, 500 + n, Mode.SEPARATE_VOCAL, "task", track, 10, track),
-                starting=100,
-                max_in_flight=5,
                 role_ids=(),
             )
         ).job
         assert job is not None
         if n < succeeded:
-            await store.finish_job(job.id, succeeded=True)
+            await store.reservations.settle(job.id, succeeded=True)
         elif n < succeeded + failed:
-            await store.finish_job(job.id, succeeded=False, failure=Failure.TIMED_OUT)
+            await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
 
 @pytest.fixture
@@ -228,11 +226,11 @@ async def test_one_servers_job_counts_leave_other_servers_out(status_bot) -> Non
     await add_jobs(status_bot.store, HERE, succeeded=1, failed=0, running=2)
     await add_jobs(status_bot.store, ELSEWHERE, succeeded=4, failed=0, running=0)
 
-    assert await status_bot.store.count_guild_jobs_by_state(HERE) == {
+    assert await status_bot.store.jobs.count_guild_by_state(HERE) == {
         JobState.SUCCEEDED: 1,
         JobState.RESERVED: 2,
     }
-    assert await status_bot.store.count_guild_jobs_by_state(ELSEWHERE + 1) == {}
+    assert await status_bot.store.jobs.count_guild_by_state(ELSEWHERE + 1) == {}
 
 
 async def test_asking_for_status_resumes_a_pause_once_the_account_works(status_bot) -> None:
@@ -266,9 +264,9 @@ class ChannelDouble:
 async def test_alerts_go_to_every_audit_channel(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "a.db")
     try:
-        await store.update_economy_settings(1, {"audit_channel_id": 111}, actor_id=5)
-        await store.update_economy_settings(2, {"audit_channel_id": 222}, actor_id=5)
-        await store.update_economy_settings(3, {"cooldown_seconds": 5}, actor_id=5)  # no audit channel
+        await store.economy.update_settings(1, {"audit_channel_id": 111}, actor_id=5)
+        await store.economy.update_settings(2, {"audit_channel_id": 222}, actor_id=5)
+        await store.economy.update_settings(3, {"cooldown_seconds": 5}, actor_id=5)  # no audit channel
         sent: list[tuple[int, str]] = []
         client = SimpleNamespace(get_partial_messageable=lambda cid, guild_id: ChannelDouble(sent, cid))
         alerter = DiscordAlerter(client, store)  # type: ignore[arg-type]

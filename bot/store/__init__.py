@@ -1,0 +1,47 @@
+"""The store: the only package that speaks SQL.
+
+`Store` opens the database (the unit of work, `bot.store.database`) and gives each aggregate its
+repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
+`jobs`, `reservations` (the transactions that span jobs and accounts) and `meta`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bot.models import CreditPolicy
+from bot.store.accounts import Accounts
+from bot.store.database import Clock, Database
+from bot.store.jobs import Jobs
+from bot.store.meta import Meta
+from bot.store.migrations import MigrationError
+from bot.store.reservations import Reservations
+from bot.store.server_economy import ServerEconomy
+from bot.store.sharing import REUSE_MIN_LINK_LIFE
+
+__all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store"]
+
+
+class Store:
+    """The database and one repository per aggregate, all sharing its one unit of work."""
+
+    def __init__(self, db: Database, policy: CreditPolicy) -> None:
+        self.db = db
+        self.policy = policy
+        self.economy = ServerEconomy(db, default_credits=policy.default_credits)
+        self.accounts = Accounts(db, self.economy, policy)
+        self.jobs = Jobs(db)
+        self.reservations = Reservations(db, self.accounts)
+        self.meta = Meta(db)
+
+    @classmethod
+    async def open(cls, path: Path, policy: CreditPolicy | None = None, clock: Clock = time.time) -> Store:
+        """Open (creating folder and file if needed) and migrate the database at `path`."""
+        return cls(await Database.open(path, clock), policy or CreditPolicy())
+
+    async def ping(self) -> bool:
+        return await self.db.ping()
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -1,0 +1,215 @@
+"""Jobs: reading them, moving them between unfinished states, recording their delivery.
+
+Finishing a job moves credits too, so it lives with the other cross-aggregate transactions in
+`bot.store.reservations`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.models import (
+    UNFINISHED_STATES,
+    Delivery,
+    DeliveryVia,
+    EconomySettings,
+    Failure,
+    Job,
+    JobState,
+    Share,
+    StemLink,
+)
+from bot.product import Mode
+from bot.store.database import Database, Row, Tx
+
+UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
+"""Placeholders for `UNFINISHED_STATES` in an `IN (...)` list."""
+
+# The same states written out: SQLite uses a partial index (`jobs_unfinished`) only for a query
+# whose condition names its values, never through bound parameters.
+_UNFINISHED_LITERAL = ", ".join(f"'{state.value}'" for state in UNFINISHED_STATES)
+NEEDING_WORK_SQL = (
+    f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED_LITERAL}) OR delivery = '{Delivery.PENDING.value}' "
+    "ORDER BY id"
+)
+"""What the runner carries on with at start-up; through the two partial indexes, not the table."""
+
+
+class Jobs:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self._db.reading() as tx:
+            return await get(tx, job_id)
+
+    async def needing_work(self) -> list[Job]:
+        """Jobs the runner must carry on with: unfinished, or finished but not yet delivered."""
+        return [job_from_row(row) for row in await self._db.fetchall(NEEDING_WORK_SQL)]
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """Every server's jobs in each state (states with none left out), for the bot's operator.
+        Kept by triggers on `jobs` (migration 005), so this reads a few rows however many jobs there
+        have ever been: `/metrics` asks on every scrape."""
+        rows = await self._db.fetchall("SELECT state, total FROM job_state_counts WHERE total > 0")
+        return {JobState(r["state"]): int(r["total"]) for r in rows}
+
+    async def count_guild_by_state(self, guild_id: int) -> dict[JobState, int]:
+        """One server's jobs by state (read from the `jobs_member` index, which covers it)."""
+        rows = await self._db.fetchall(
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE guild_id = ? GROUP BY state", (guild_id,)
+        )
+        return {JobState(r["state"]): int(r["n"]) for r in rows}
+
+    async def by_callback_token(self, token: str) -> Job | None:
+        rows = await self._db.fetchall("SELECT * FROM jobs WHERE callback_token = ?", (token,))
+        return job_from_row(rows[0]) if rows else None
+
+    async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def transition(
+        self,
+        job_id: int,
+        from_states: Iterable[JobState],
+        to_state: JobState,
+        *,
+        durable: bool = False,
+        **fields: Any,
+    ) -> bool:
+        """Move a job between unfinished states if it is in one of `from_states`.
+
+        Returns False (and changes nothing) when the job was elsewhere: compare-and-set, so a
+        stale worker can never undo another's progress. `durable=True` for a transition that
+        must survive a power loss once this returns (see `Database.write`): the record that a
+        paid call may be on the wire, and of its answer.
+        """
+        assert not to_state.finished, "finish a job through Reservations.settle: it settles the credits"
+        assignments = ", ".join(f"{name} = ?" for name in ["state", *fields])
+        sources = tuple(from_states)
+        placeholders = ", ".join("?" for _ in sources)
+        changed = await self._db.write(
+            f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders})",
+            (to_state, *fields.values(), job_id, *sources),
+            durable=durable,
+        )
+        return changed == 1
+
+    async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
+        """Record a delivery outcome; the interaction token is dropped once it is of no more use."""
+        if delivery is Delivery.PENDING:
+            await self._db.write(
+                "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ?", (job_id,)
+            )
+        else:
+            await self._db.write(
+                "UPDATE jobs SET delivery = ?, delivered_via = ?, delivered_at = ?, "
+                "delivery_attempts = delivery_attempts + 1, interaction_token = NULL WHERE id = ?",
+                (delivery, via, self._db.now(), job_id),
+            )
+
+
+# -- statements run inside other aggregates' units of work -----------------------------------
+
+
+async def get(tx: Tx, job_id: int) -> Job | None:
+    row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return job_from_row(row) if row else None
+
+
+async def in_flight(tx: Tx, guild_id: int, user_id: int) -> int:
+    """How many of the member's jobs in this server are unfinished."""
+    return int(
+        await tx.scalar(
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN ({UNFINISHED})",
+            (guild_id, user_id, *UNFINISHED_STATES),
+        )
+    )
+
+
+async def cooldown_until(tx: Tx, settings: EconomySettings, user_id: int, now: float) -> float | None:
+    """When the member may start their next split, if the server's cooldown is running now."""
+    if settings.cooldown_seconds <= 0:
+        return None
+    last = await tx.scalar(
+        "SELECT MAX(created_at) FROM jobs WHERE guild_id = ? AND user_id = ?", (settings.guild_id, user_id)
+    )
+    if last is None or now >= last + settings.cooldown_seconds:
+        return None
+    return float(last) + settings.cooldown_seconds
+
+
+async def finish(
+    tx: Tx,
+    job_id: int,
+    *,
+    succeeded: bool,
+    stems: Sequence[StemLink],
+    links_expire_at: float | None,
+    failure: Failure | None,
+    failure_detail: str | None,
+    now: float,
+) -> Job | None:
+    """Mark an unfinished job finished with its outcome; None if it already was (credits are the
+    caller's business: see `bot.store.reservations`)."""
+    state = JobState.SUCCEEDED if succeeded else JobState.FAILED
+    rows = await tx.fetchall(
+        "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
+        "failure_detail = ?, finished_at = ?, delivery = ? "
+        f"WHERE id = ? AND state IN ({UNFINISHED}) RETURNING *",
+        (
+            state,
+            stems_json(stems),
+            links_expire_at,
+            failure,
+            failure_detail,
+            now,
+            Delivery.PENDING,
+            job_id,
+            *UNFINISHED_STATES,
+        ),
+    )
+    return job_from_row(rows[0]) if rows else None
+
+
+def stems_json(stems: Sequence[StemLink]) -> str | None:
+    return json.dumps([[s.key, s.url] for s in stems]) if stems else None
+
+
+def job_from_row(row: Row) -> Job:
+    stems = tuple(StemLink(key, url) for key, url in json.loads(row["stems"])) if row["stems"] else ()
+    return Job(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        mode=Mode(row["mode"]),
+        source_task_id=row["source_task_id"],
+        audio_id=row["audio_id"],
+        cost=row["cost"],
+        state=JobState(row["state"]),
+        api_task_id=row["api_task_id"],
+        callback_token=row["callback_token"],
+        application_id=row["application_id"],
+        interaction_token=row["interaction_token"],
+        interaction_expires_at=row["interaction_expires_at"],
+        stems=stems,
+        links_expire_at=row["links_expire_at"],
+        failure=Failure(row["failure"]) if row["failure"] else None,
+        failure_detail=row["failure_detail"],
+        delivery=Delivery(row["delivery"]),
+        delivery_attempts=row["delivery_attempts"],
+        delivered_via=DeliveryVia(row["delivered_via"]) if row["delivered_via"] else None,
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        finished_at=row["finished_at"],
+        delivered_at=row["delivered_at"],
+        share=Share(row["share"]) if row["share"] else None,
+        source_job_id=row["source_job_id"],
+    )

@@ -1,0 +1,229 @@
+"""The transactions that span jobs and accounts: reserving a job's price (with the member's
+limits, and sharing an earlier or running job), and settling it (charge or refund) when it ends,
+also for the jobs that followed it. Each is one transaction; nowhere else do both aggregates
+change together."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from bot import economy
+from bot.models import (
+    Delivery,
+    Failure,
+    Job,
+    JobState,
+    LedgerKind,
+    NewJob,
+    Refusal,
+    Reservation,
+    ReuseCharge,
+    Share,
+    StemLink,
+)
+from bot.store import accounts, jobs, sharing
+from bot.store.accounts import Accounts
+from bot.store.database import Database, Tx
+
+
+class Reservations:
+    def __init__(self, db: Database, member_accounts: Accounts) -> None:
+        self._db = db
+        self._accounts = member_accounts
+
+    async def reserve(self, new: NewJob, *, role_ids: Sequence[int] = ()) -> Reservation:
+        """Atomically: bring the account up to date (open, refill), check the member is not
+        blocked, the in-flight limit and the cooldown, then record the job and take its price.
+
+        If this deployment already has the same track and mode split with links fresh for at
+        least `sharing.REUSE_MIN_LINK_LIFE`, the job reuses that result; if such a job is in
+        flight, the new one follows it. Either way the API is not called again, and the price is
+        the server's `reuse_charge` (free, or the full cost). The cost is taken allowance first,
+        then bonus, with a conditional update; the reserve ledger row says how much came from each
+        part so a refund can put it back."""
+        async with self._db.transaction() as tx:
+            now = self._db.now()
+            account, settings = await self._accounts.current(
+                tx, new.guild_id, new.user_id, role_ids=role_ids, now=now
+            )
+            balance = account.balance.total
+            limit = settings.jobs_per_member or self._accounts.policy.jobs_per_member
+            in_flight, shared_id = await sharing.intake_facts(tx, new, now)
+
+            def refused(refusal: Refusal, **extra: Any) -> Reservation:
+                return Reservation(None, balance, in_flight, refusal, jobs_per_member=limit, **extra)
+
+            if account.blocked:
+                return refused(Refusal.BLOCKED, blocked_reason=account.blocked_reason)
+            if in_flight >= limit:
+                return refused(Refusal.TOO_MANY_IN_FLIGHT)
+            cooldown_until = await jobs.cooldown_until(tx, settings, new.user_id, now)
+            if cooldown_until is not None:
+                return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
+
+            source = await jobs.get(tx, shared_id) if shared_id is not None else None
+            share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
+            cost = new.cost if share is None or settings.reuse_charge is ReuseCharge.FULL else 0
+            from_allowance, from_bonus = economy.spend(cost, account.balance)
+            if cost and not await accounts.debit(tx, account, from_allowance, from_bonus):
+                return refused(Refusal.INSUFFICIENT_CREDITS)
+            job = await _insert_job(tx, new, cost=cost, share=share, source=source, now=now)
+            after = account.balance
+            if cost:
+                moved = await accounts.move(
+                    tx,
+                    account,
+                    LedgerKind.RESERVE,
+                    -from_allowance,
+                    -from_bonus,
+                    now=now,
+                    job_id=job.id,
+                    applied=True,
+                )
+                assert moved is not None
+                after = moved
+                if share is Share.REUSED:  # delivered from stored links: settled at once
+                    await accounts.move(
+                        tx,
+                        replace(account, balance=after),
+                        LedgerKind.CHARGE,
+                        0,
+                        0,
+                        now=now,
+                        job_id=job.id,
+                        applied=True,
+                    )
+        return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit)
+
+    async def settle(
+        self,
+        job_id: int,
+        *,
+        succeeded: bool,
+        stems: Sequence[StemLink] = (),
+        links_expire_at: float | None = None,
+        failure: Failure | None = None,
+        failure_detail: str | None = None,
+    ) -> Job | None:
+        """Finish an unfinished job and settle its reservation, in one transaction.
+
+        Success charges the reservation; failure refunds it. Returns the finished job, or None if
+        the job was already finished (settling twice changes nothing).
+        """
+        async with self._db.transaction() as tx:
+            return await self._settle(
+                tx,
+                job_id,
+                succeeded=succeeded,
+                stems=stems,
+                links_expire_at=links_expire_at,
+                failure=failure,
+                failure_detail=failure_detail,
+                now=self._db.now(),
+            )
+
+    async def settle_followers(self, leader: Job) -> list[Job]:
+        """Give a finished job's outcome to every job following it, settling each like its own:
+        charged (if it cost anything) on success, refunded on failure. Returns the finished ones."""
+        assert leader.state.finished
+        # Most jobs have no followers: find out with one read before opening a transaction. (None
+        # can join once the leader is finished: new requests then reuse it or start afresh.)
+        async with self._db.reading() as tx:
+            if not await sharing.following(tx, leader.id, limit=1):
+                return []
+        finished: list[Job] = []
+        now = self._db.now()
+        async with self._db.transaction() as tx:
+            for job_id in await sharing.following(tx, leader.id):
+                job = await self._settle(
+                    tx,
+                    job_id,
+                    succeeded=leader.state is JobState.SUCCEEDED,
+                    stems=leader.stems,
+                    links_expire_at=leader.links_expire_at,
+                    failure=leader.failure,
+                    failure_detail=leader.failure_detail,
+                    now=now,
+                )
+                if job is not None:
+                    finished.append(job)
+        return finished
+
+    async def _settle(
+        self,
+        tx: Tx,
+        job_id: int,
+        *,
+        succeeded: bool,
+        stems: Sequence[StemLink],
+        links_expire_at: float | None,
+        failure: Failure | None,
+        failure_detail: str | None,
+        now: float,
+    ) -> Job | None:
+        job = await jobs.finish(
+            tx,
+            job_id,
+            succeeded=succeeded,
+            stems=stems,
+            links_expire_at=links_expire_at,
+            failure=failure,
+            failure_detail=failure_detail,
+            now=now,
+        )
+        if job is None or job.cost == 0:
+            return job  # already settled, or a free shared result: no credits were held, none move
+        account = await accounts.read(tx, job.guild_id, job.user_id)
+        assert account is not None
+        if succeeded:
+            settled = await accounts.move(
+                tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
+            )
+        else:
+            settled = await self._accounts.refund(tx, account, job, now)
+        assert settled is not None
+        return job
+
+
+async def _insert_job(
+    tx: Tx, new: NewJob, *, cost: int, share: Share | None, source: Job | None, now: float
+) -> Job:
+    state, stems, links_expire_at, finished_at, delivery = JobState.RESERVED, None, None, None, Delivery.NONE
+    if share is Share.REUSED:
+        assert source is not None
+        state, links_expire_at, finished_at = JobState.SUCCEEDED, source.links_expire_at, now
+        stems, delivery = json.dumps([[x.key, x.url] for x in source.stems]), Delivery.PENDING
+    elif share is Share.COALESCED:
+        state = JobState.FOLLOWING
+    rows = await tx.fetchall(
+        "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
+        "cost, state, callback_token, application_id, interaction_token, "
+        "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
+        "finished_at, delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING *",
+        (
+            new.guild_id,
+            new.channel_id,
+            new.user_id,
+            new.mode,
+            new.source_task_id,
+            new.audio_id,
+            cost,
+            state,
+            new.callback_token,
+            new.application_id,
+            new.interaction_token,
+            new.interaction_expires_at,
+            now,
+            share,
+            source.id if source else None,
+            stems,
+            links_expire_at,
+            finished_at,
+            delivery,
+        ),
+    )
+    return jobs.job_from_row(rows[0])
