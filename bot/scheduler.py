@@ -9,15 +9,17 @@ task sleeps until the next due time or until something is scheduled.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
-Step = Callable[[int], Awaitable[None]]
+Step = Callable[[int], Coroutine[Any, Any, None]]
 ErrorHandler = Callable[[int, BaseException], None]
 
 
@@ -101,7 +103,7 @@ class Scheduler:
                 del self._due[key]
                 task = asyncio.create_task(self._step(key), name=f"{self._name}-{key}")
                 self._active[key] = task
-                task.add_done_callback(lambda t, k=key: self._done(k, t))
+                task.add_done_callback(functools.partial(self._done, key))
             timeout = self._heap[0][0] - now if self._heap else None
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
