@@ -6,8 +6,8 @@ import logging
 
 import discord
 
-from bot import render
 from bot.operations import PauseReason
+from bot.render import operators
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -19,10 +19,10 @@ class DiscordAlerter:
         self._store = store
 
     async def splitting_paused(self, reason: PauseReason) -> None:
-        await self._post(render.splitting_paused_alert(reason))
+        await self._post(operators.splitting_paused_alert(reason))
 
     async def splitting_resumed(self) -> None:
-        await self._post(render.splitting_resumed_alert())
+        await self._post(operators.splitting_resumed_alert())
 
     async def _post(self, text: str) -> None:
         channels = await self._store.economy.audit_channels()

@@ -17,7 +17,7 @@ from typing import Any, NoReturn, Protocol
 
 import aiohttp
 
-from bot.models import StemLink
+from bot.models import PauseReason, StemLink
 from bot.product import STEM_ORDER, Mode
 from bot.settings import Secret
 
@@ -64,6 +64,16 @@ class ApiError(Exception):
     @property
     def account_problem(self) -> bool:
         return self.code in ACCOUNT_CODES
+
+    @property
+    def pause_reason(self) -> PauseReason | None:
+        """Whether this error means new splits must pause: the key is refused, or the account
+        cannot pay."""
+        if self.code == 401:
+            return PauseReason.KEY_REFUSED
+        if self.code in (402, 429):
+            return PauseReason.OUT_OF_CREDITS
+        return None
 
     def __str__(self) -> str:
         parts = [self.message]

@@ -12,7 +12,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
 from bot.alerts import DiscordAlerter
 from bot.credits import CreditService
 from bot.delivery import DiscordDeliverer
@@ -20,6 +19,7 @@ from bot.jobs import SplitService
 from bot.metrics import Metrics
 from bot.operations import Operations, ServerStatus, StatusReport
 from bot.quota import QuotaService
+from bot.render import common
 from bot.runner import JobRunner
 from bot.store import Store
 from bot.web import WebServer
@@ -95,12 +95,12 @@ class StemTree(app_commands.CommandTree["StemBot"]):
                 interaction.guild_id,
                 exc_info=error,
             )
-            text = render.unexpected_error()
+            text = common.unexpected_error()
         try:
             if not interaction.response.is_done():
                 await interaction.response.send_message(text, ephemeral=True)
             elif await thinking_in_public(interaction):
-                await answer_privately(interaction, render.NOT_FINISHED, content=text)
+                await answer_privately(interaction, common.NOT_FINISHED, content=text)
             else:  # a private "thinking…", or a reply already there: a follow-up is a private message
                 await interaction.followup.send(text, ephemeral=True)
         except (discord.HTTPException, discord.ClientException):

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import aiohttp
 import discord
 
-from bot import render
 from bot.models import DeliveryVia, Job
+from bot.render import common, results
 from bot.runner import DeliveryOutcome, DeliveryResult
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class DiscordDeliverer:
         try:
             # Bounded: the job's next poll waits for this step, and progress is only a nicety.
             async with asyncio.timeout(PROGRESS_TIMEOUT):
-                await self._webhook(job).edit_message("@original", embed=render.processing(job))
+                await self._webhook(job).edit_message("@original", embed=results.processing(job))
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
 
@@ -89,7 +89,7 @@ class DiscordDeliverer:
         return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
 
     async def _edit_interaction(self, job: Job) -> bool:
-        messages = render.outcome(job)
+        messages = results.outcome(job)
         webhook = self._webhook(job)
         try:
             for index in range(self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
@@ -140,7 +140,7 @@ class DiscordDeliverer:
         self, job: Job, target: discord.abc.Messageable, via: DeliveryVia, action: str, *, mention: bool
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
-        messages = render.outcome(job, mention=mention)
+        messages = results.outcome(job, mention=mention)
         try:
             for index in range(self._resume_at(job, via), len(messages)):
                 message = messages[index]
@@ -170,7 +170,7 @@ class DiscordDeliverer:
         return _Retry()
 
 
-def _view(message: render.Message) -> discord.ui.View:
+def _view(message: common.Message) -> discord.ui.View:
     return message.view if message.view is not None else discord.utils.MISSING
 
 

@@ -321,3 +321,98 @@ class Reservation:
     jobs_per_member: int = 0  # the limit in force in this server
     retry_at: float | None = None  # COOLDOWN: when the member may split again
     blocked_reason: str | None = None  # BLOCKED: what the moderator said, if anything
+
+
+# -- what moderators' actions did (for `/quota` answers and audit lines) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EconomyOverview:
+    """A server's economy at a glance, for `/quota settings`."""
+
+    settings: EconomySettings
+    server_allowance: int
+    role_allowances: tuple[tuple[int, int], ...]  # (role id, amount) for every role tier above 0
+    jobs_per_member: int  # in force: the server's own, or the bot's default
+    next_refill_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsUpdate:
+    before: EconomySettings
+    after: EconomyOverview
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after.settings
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChange:
+    member_id: int
+    blocked: bool
+    changed: bool  # False: they already were (not) blocked
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A grant, set or reset that was applied."""
+
+    member_id: int
+    adjustment: Adjustment
+    reason: str | None = None
+    amount: int | None = None  # what the moderator asked for (grant, set)
+
+
+# -- the operator's view (`/stembot status`) -------------------------------------------------
+
+
+class PauseReason(enum.StrEnum):
+    """Why new splits are paused: the API account cannot take them (see `bot.operations`)."""
+
+    KEY_REFUSED = "key_refused"
+    OUT_OF_CREDITS = "out_of_credits"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiErrorNote:
+    at: float
+    endpoint: str
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackServerState:
+    public_url: str | None  # None: callbacks off, polling only
+    listening: str | None  # host:port of the bot's web server, None when it is not running
+    received: int
+    last_received_at: float | None
+    web_server_error: str | None = None  # why the web server is not running, when start-up let it go
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """What `/stembot status` shows a server's managers: their own server's jobs and whether
+    splitting is paused. Nothing about the API account or other servers."""
+
+    version: str
+    guild_id: int
+    jobs_by_state: dict[JobState, int]
+    paused: PauseReason | None
+    paused_since: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Everything `/stembot status` shows the bot's owner: account-wide figures, every server."""
+
+    version: str
+    account_credits: int | None  # None: the API would not say (see recent_errors)
+    jobs_by_state: dict[JobState, int]
+    recent_errors: tuple[ApiErrorNote, ...]
+    paused: PauseReason | None
+    paused_since: float | None
+    callbacks: CallbackServerState
+    poll_interval: float

@@ -8,18 +8,16 @@ account is checked periodically; splitting resumes by itself once the API accept
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot import __version__
 from bot.api import ApiError, SeparationClient
 from bot.metrics import Metrics
-from bot.models import JobState
+from bot.models import ApiErrorNote, CallbackServerState, PauseReason, ServerStatus, StatusReport
 from bot.product import Mode
 from bot.store import Store
 from bot.tasks import log_failure
@@ -27,62 +25,6 @@ from bot.tasks import log_failure
 log = logging.getLogger(__name__)
 
 RECENT_ERRORS = 10
-
-
-class PauseReason(enum.StrEnum):
-    KEY_REFUSED = "key_refused"
-    OUT_OF_CREDITS = "out_of_credits"
-
-    @classmethod
-    def for_error(cls, error: ApiError) -> PauseReason | None:
-        if error.code == 401:
-            return cls.KEY_REFUSED
-        if error.code in (402, 429):
-            return cls.OUT_OF_CREDITS
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class ApiErrorNote:
-    at: float
-    endpoint: str
-    code: int | None
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackServerState:
-    public_url: str | None  # None: callbacks off, polling only
-    listening: str | None  # host:port of the bot's web server, None when it is not running
-    received: int
-    last_received_at: float | None
-    web_server_error: str | None = None  # why the web server is not running, when start-up let it go
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    """What `/stembot status` shows a server's managers: their own server's jobs and whether
-    splitting is paused. Nothing about the API account or other servers."""
-
-    version: str
-    guild_id: int
-    jobs_by_state: dict[JobState, int]
-    paused: PauseReason | None
-    paused_since: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    """Everything `/stembot status` shows the bot's owner: account-wide figures, every server."""
-
-    version: str
-    account_credits: int | None  # None: the API would not say (see recent_errors)
-    jobs_by_state: dict[JobState, int]
-    recent_errors: tuple[ApiErrorNote, ...]
-    paused: PauseReason | None
-    paused_since: float | None
-    callbacks: CallbackServerState
-    poll_interval: float
 
 
 class Alerter(Protocol):
@@ -192,7 +134,7 @@ class Operations:
         try:
             credits = await self._client.account_credits()
         except ApiError as error:
-            reason = PauseReason.for_error(error)
+            reason = error.pause_reason
             if reason is not None and self.paused is not None:
                 self.paused = reason
             return None

@@ -22,14 +22,17 @@ from bot.economy import MAX_AMOUNT, RefillSchedule
 from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator
 from bot.models import (
     SERVER_WIDE,
-    Adjustment,
     AllowanceRule,
     AllowanceUpdate,
+    BlockChange,
+    Correction,
     CreditSummary,
+    EconomyOverview,
     EconomySettings,
     HistoryPage,
     Period,
     ReuseCharge,
+    SettingsUpdate,
 )
 from bot.store import Store
 
@@ -97,45 +100,6 @@ class SettingsChange:
             or self.audit_channel_id is not None
             or bool(self.clear & {Clearable.MODERATOR_ROLE, Clearable.AUDIT_CHANNEL})
         )
-
-
-@dataclass(frozen=True, slots=True)
-class EconomyOverview:
-    """A server's economy at a glance, for `/quota settings`."""
-
-    settings: EconomySettings
-    server_allowance: int
-    role_allowances: tuple[tuple[int, int], ...]  # (role id, amount) for every role tier above 0
-    jobs_per_member: int  # in force: the server's own, or the bot's default
-    next_refill_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsUpdate:
-    before: EconomySettings
-    after: EconomyOverview
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after.settings
-
-
-@dataclass(frozen=True, slots=True)
-class BlockChange:
-    member_id: int
-    blocked: bool
-    changed: bool  # False: they already were (not) blocked
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Correction:
-    """A grant, set or reset that was applied."""
-
-    member_id: int
-    adjustment: Adjustment
-    reason: str | None = None
-    amount: int | None = None  # what the moderator asked for (grant, set)
 
 
 def clean_reason(reason: str | None) -> str | None:
@@ -422,15 +386,4 @@ def _is_moderator(settings: EconomySettings, actor: Actor) -> bool:
     )
 
 
-__all__ = [
-    "HISTORY_PAGE_SIZE",
-    "Actor",
-    "BlockChange",
-    "Clearable",
-    "Correction",
-    "EconomyOverview",
-    "Member",
-    "QuotaService",
-    "SettingsChange",
-    "SettingsUpdate",
-]
+__all__ = ["HISTORY_PAGE_SIZE", "Actor", "Clearable", "Member", "QuotaService", "SettingsChange"]

@@ -21,7 +21,7 @@ from typing import Protocol
 from bot.api import ApiError, SeparationClient, SeparationRecord
 from bot.callbacks import Callback, CallbackVerdict
 from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
-from bot.operations import Operations, PauseReason
+from bot.operations import Operations
 from bot.product import LINK_LIFETIME
 from bot.store import Store
 from bot.tasks import log_failure
@@ -374,7 +374,7 @@ class JobRunner:
                 error,
             )
         await self._fail(job, failure_for(error), str(error))
-        reason = PauseReason.for_error(error)
+        reason = error.pause_reason
         if self._operations and reason:
             self._operations.pause(reason)
 
@@ -389,7 +389,7 @@ class JobRunner:
             if self._expired(job):
                 await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
                 return
-            reason = PauseReason.for_error(error)
+            reason = error.pause_reason
             if self._operations and reason:
                 self._operations.pause(reason)
             self._attempts[job.id] = self._attempts.get(job.id, 0) + 1

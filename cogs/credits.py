@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot.render import quota
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class CreditsCog(commands.Cog):
         summary = await self.bot.services.credits.summary(
             interaction.guild_id, interaction.user.id, role_ids=role_ids(interaction.user)
         )
-        await interaction.followup.send(embed=render.credits(summary), ephemeral=True)
+        await interaction.followup.send(embed=quota.credits(summary), ephemeral=True)
 
 
 async def setup(bot: StemBot) -> None:

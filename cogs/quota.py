@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import economy, render
+from bot import economy
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
 from bot.models import HistoryPage, LedgerKind, Period, ReuseCharge
@@ -32,6 +32,7 @@ from bot.quota import (
     QuotaService,
     SettingsChange,
 )
+from bot.render import quota
 from cogs.people import actor_of, member_of
 
 if TYPE_CHECKING:
@@ -120,10 +121,10 @@ class HistoryPager(discord.ui.View):
                 newest_id=self.page.newest_id,
             )
         except StemBotError as error:  # e.g. the moderator role was changed meanwhile
-            await interaction.response.send_message(embed=render.quota_refused(str(error)), ephemeral=True)
+            await interaction.response.send_message(embed=quota.quota_refused(str(error)), ephemeral=True)
             return
         self._sync_buttons()
-        await interaction.response.edit_message(embed=render.history(self.page, self._member_id), view=self)
+        await interaction.response.edit_message(embed=quota.history(self.page, self._member_id), view=self)
 
     async def on_timeout(self) -> None:
         self.prev_page.disabled = self.next_page.disabled = True
@@ -164,7 +165,7 @@ class QuotaCog(commands.Cog):
             await self._refuse(interaction, error)
             return
         shown = member.id if member is not None and member.id != actor.user_id else None
-        await interaction.followup.send(embed=render.credits(summary, member_id=shown), ephemeral=True)
+        await interaction.followup.send(embed=quota.credits(summary, member_id=shown), ephemeral=True)
 
     @quota.command(name="history", description="Every credit change, newest first, with who made it")
     @app_commands.describe(member="Whose history (default: yours; others' need a moderator)")
@@ -178,7 +179,7 @@ class QuotaCog(commands.Cog):
         except StemBotError as error:
             await self._refuse(interaction, error)
             return
-        embed = render.history(page, member_id)
+        embed = quota.history(page, member_id)
         if page.pages <= 1:
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
@@ -248,8 +249,8 @@ class QuotaCog(commands.Cog):
         except StemBotError as error:
             await self._refuse(interaction, error)
             return
-        posted = await self._audit(interaction, render.audit_correction(kind, actor.user_id, done))
-        await self._reply(interaction, [render.correction(kind, done)], posted)
+        posted = await self._audit(interaction, quota.audit_correction(kind, actor.user_id, done))
+        await self._reply(interaction, [quota.correction(kind, done)], posted)
 
     @quota.command(name="block", description="Moderators: stop a member from starting splits")
     @app_commands.describe(
@@ -267,11 +268,11 @@ class QuotaCog(commands.Cog):
             await self._refuse(interaction, error)
             return
         posted = (
-            await self._audit(interaction, render.audit_block(actor.user_id, change))
+            await self._audit(interaction, quota.audit_block(actor.user_id, change))
             if change.changed
             else None
         )
-        await self._reply(interaction, [render.block_change(change)], posted)
+        await self._reply(interaction, [quota.block_change(change)], posted)
 
     @quota.command(name="unblock", description="Moderators: let a blocked member start splits again")
     @app_commands.describe(member="Who to unblock")
@@ -285,11 +286,11 @@ class QuotaCog(commands.Cog):
             await self._refuse(interaction, error)
             return
         posted = (
-            await self._audit(interaction, render.audit_block(actor.user_id, change))
+            await self._audit(interaction, quota.audit_block(actor.user_id, change))
             if change.changed
             else None
         )
-        await self._reply(interaction, [render.block_change(change)], posted)
+        await self._reply(interaction, [quota.block_change(change)], posted)
 
     # -- moderators: the server ---------------------------------------------------------------
 
@@ -326,8 +327,8 @@ class QuotaCog(commands.Cog):
         except StemBotError as error:
             await self._refuse(interaction, error)
             return
-        posted = await self._audit(interaction, render.audit_allowance(actor.user_id, update))
-        await self._reply(interaction, [render.allowance_update(update)], posted)
+        posted = await self._audit(interaction, quota.audit_allowance(actor.user_id, update))
+        await self._reply(interaction, [quota.allowance_update(update)], posted)
 
     @quota.command(
         name="settings", description="Moderators: refill time, time zone, limits, moderator role, audit"
@@ -374,11 +375,11 @@ class QuotaCog(commands.Cog):
             await self._refuse(interaction, error)
             return
         posted = (
-            await self._audit(interaction, render.audit_settings(actor.user_id, update))
+            await self._audit(interaction, quota.audit_settings(actor.user_id, update))
             if update.changed
             else None
         )
-        *first, last = render.settings_overview(update)
+        *first, last = quota.settings_overview(update)
         for message in first:
             await interaction.followup.send(embeds=message.embeds, ephemeral=True)
         await self._reply(interaction, last.embeds, posted)
@@ -397,7 +398,7 @@ class QuotaCog(commands.Cog):
         return interaction.guild_id
 
     async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
-        await interaction.followup.send(embed=render.quota_refused(str(error)), ephemeral=True)
+        await interaction.followup.send(embed=quota.quota_refused(str(error)), ephemeral=True)
 
     async def _reply(
         self, interaction: discord.Interaction[StemBot], embeds: list[discord.Embed], posted: bool | None

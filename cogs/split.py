@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
 from bot.client import answer_privately
 from bot.delivery import token_usable_until
 from bot.errors import InvalidTrackId, SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
 from bot.product import Mode
+from bot.render import common, results
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class SplitCog(commands.Cog):
             clean_track_id("task_id", task_id)
             clean_track_id("audio_id", audio_id)
         except InvalidTrackId as error:
-            await interaction.response.send_message(embed=render.bad_input(str(error)), ephemeral=True)
+            await interaction.response.send_message(embed=common.bad_input(str(error)), ephemeral=True)
             return
         chosen = Mode(mode.value) if mode else Mode.SEPARATE_VOCAL
         assert interaction.guild_id is not None and interaction.channel_id is not None
@@ -79,7 +79,7 @@ class SplitCog(commands.Cog):
             return
         job = accepted.job
         try:
-            await interaction.edit_original_response(embed=render.queued(job, accepted.balance))
+            await interaction.edit_original_response(embed=results.queued(job, accepted.balance))
         except discord.HTTPException as exc:
             log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
         finally:
@@ -89,12 +89,12 @@ class SplitCog(commands.Cog):
     async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
         """Swap the public "thinking…" for a private explanation: refusals are nobody else's business."""
         if isinstance(error, SplitRefused):
-            embed = render.refused(str(error), error.balance)
+            embed = results.refused(str(error), error.balance)
         elif isinstance(error, SplittingUnavailable):
-            embed = render.unavailable(str(error))
+            embed = results.unavailable(str(error))
         else:
-            embed = render.bad_input(str(error))
-        await answer_privately(interaction, render.NOT_STARTED, embed=embed)
+            embed = common.bad_input(str(error))
+        await answer_privately(interaction, results.NOT_STARTED, embed=embed)
 
 
 async def setup(bot: StemBot) -> None:

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot.render import operators
 
 if TYPE_CHECKING:
     from bot.client import StemBot
@@ -54,9 +54,9 @@ class StatusCog(commands.Cog):
             return
         server = await self.bot.server_status(interaction.guild_id)
         if owner:
-            embed = render.status(await self.bot.status_report(), server)
+            embed = operators.status(await self.bot.status_report(), server)
         else:
-            embed = render.server_status(server)
+            embed = operators.server_status(server)
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 

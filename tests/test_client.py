@@ -13,11 +13,11 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot import render
 from bot.client import StemBot, answer_privately
+from bot.render import common, results
 from tests.unit_helpers import embed_text, make_interaction
 
-ERROR_TEXT = render.unexpected_error()
+ERROR_TEXT = common.unexpected_error()
 
 
 def http_error(status: int, text: str) -> discord.HTTPException:
@@ -114,7 +114,7 @@ async def test_a_public_reply_discord_will_not_delete_is_ended_with_neutral_word
 
     await fail(tree, interaction)
 
-    assert replies.seen_by_others() == [render.NOT_FINISHED]
+    assert replies.seen_by_others() == [common.NOT_FINISHED]
     assert replies.seen_by_invoker_alone() == [ERROR_TEXT]
 
 
@@ -179,7 +179,7 @@ async def test_answer_privately_sends_keywords_as_a_private_follow_up():
     replies = Replies(interaction, public=True)
     embed = discord.Embed(description="your balance is 3")
 
-    sent = await answer_privately(interaction, render.NOT_STARTED, embed=embed)
+    sent = await answer_privately(interaction, results.NOT_STARTED, embed=embed)
 
     assert sent is True
     assert replies.seen_by_others() == []

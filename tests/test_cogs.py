@@ -14,13 +14,13 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot import render
 from bot.client import Services
 from bot.credits import CreditService
 from bot.jobs import SplitService
 from bot.models import CreditPolicy, JobState, LedgerKind
 from bot.product import Mode
 from bot.quota import QuotaService
+from bot.render import results
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.split import SplitCog
@@ -349,7 +349,7 @@ async def test_refusal_is_still_sent_when_deleting_the_public_reply_fails(make_w
     # The public reply was ended with words that reveal nothing (no balance, no block reason),
     # so the private refusal is a message of its own rather than filling the public one.
     public = interaction.edit_original_response.await_args.kwargs
-    assert public["content"] == render.NOT_STARTED and public["embed"] is None
+    assert public["content"] == results.NOT_STARTED and public["embed"] is None
 
 
 async def test_a_refusal_is_not_sent_when_the_public_reply_can_be_neither_deleted_nor_ended(make_world):

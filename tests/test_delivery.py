@@ -18,9 +18,10 @@ import aiohttp
 import discord
 import pytest
 
-from bot import delivery, render
+from bot import delivery
 from bot.delivery import DiscordDeliverer
 from bot.models import DeliveryVia, Failure, Job, JobState
+from bot.render import results
 from bot.runner import DeliveryOutcome, DeliveryResult
 from tests.unit_helpers import (
     APPLICATION_ID,
@@ -230,7 +231,7 @@ def long_result_job(parts: int, **overrides: Any) -> Job:
     """Twelve stems with long signed URLs: too much for one message, so `parts` of them."""
     url_length = {2: 900, 3: 1000}[parts]
     job = succeeded_job(TWELVE_STEMS, url_length, **{"interaction_expires_at": NOW + 600, **overrides})
-    assert len(render.outcome(job)) == parts
+    assert len(results.outcome(job)) == parts
     return job
 
 
@@ -250,7 +251,7 @@ async def test_a_live_token_delivers_by_editing_the_split_response(fake, deliver
     assert fake.calls == ["edit"]
     assert fake.webhooks_built == [(APPLICATION_ID, TOKEN)]
     assert fake.webhook.edit_message.await_args.args == ("@original",)
-    [expected] = render.outcome(job)
+    [expected] = results.outcome(job)
     assert fake.webhook.edit_message.await_args.kwargs["embeds"] == expected.embeds
 
 
@@ -265,7 +266,7 @@ async def test_a_result_too_long_for_one_message_continues_in_follow_ups_in_orde
 
     assert await deliverer.deliver(job) == DELIVERED_BY_EDIT
     assert fake.calls == ["edit", "follow-up"]
-    first, second = render.outcome(job)
+    first, second = results.outcome(job)
     assert fake.webhook.edit_message.await_args.kwargs["embeds"] == first.embeds
     assert fake.webhook.send.await_args.kwargs["embeds"] == second.embeds
     assert fake.webhook.send.await_args.kwargs["wait"] is True
@@ -275,7 +276,7 @@ async def test_a_failed_job_is_told_by_editing_the_split_response(fake, delivere
     job = make_job(state=JobState.FAILED, failure=Failure.SEPARATION_FAILED, interaction_expires_at=NOW + 600)
 
     assert await deliverer.deliver(job) == DELIVERED_BY_EDIT
-    [expected] = render.outcome(job)
+    [expected] = results.outcome(job)
     assert fake.webhook.edit_message.await_args.kwargs["embeds"] == expected.embeds
 
 
@@ -328,7 +329,7 @@ async def test_a_follow_up_discord_refuses_sends_the_whole_result_to_the_channel
 
     assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
     assert fake.calls == ["edit", "follow-up", "channel", "channel"]
-    first, second = render.outcome(job, mention=True)
+    first, second = results.outcome(job, mention=True)
     assert [kwargs["embeds"] for route, kwargs in fake.shown if route == "channel"] == [
         first.embeds,
         second.embeds,
@@ -374,7 +375,7 @@ async def test_a_result_too_long_for_one_message_is_posted_as_consecutive_channe
     job = long_result_job(2, interaction_expires_at=NOW - 1)
 
     assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
-    first, second = render.outcome(job, mention=True)
+    first, second = results.outcome(job, mention=True)
     assert [kwargs["embeds"] for _, kwargs in fake.shown] == [first.embeds, second.embeds]
     assert [kwargs["content"] for _, kwargs in fake.shown] == [f"<@{USER_ID}>", None]
 
@@ -513,7 +514,7 @@ async def test_progress_is_shown_by_editing_the_split_response(fake, deliverer):
     await deliverer.show_progress(job)
 
     assert fake.calls == ["edit"]
-    assert fake.webhook.edit_message.await_args.kwargs["embed"] == render.processing(job)
+    assert fake.webhook.edit_message.await_args.kwargs["embed"] == results.processing(job)
 
 
 async def test_progress_is_not_shown_once_the_token_is_past_its_safe_lifetime(fake, deliverer):

@@ -10,7 +10,8 @@ import pytest
 
 from bot.api import ApiError, SeparationClient
 from bot.metrics import Metrics
-from bot.operations import Operations, PauseReason
+from bot.models import PauseReason
+from bot.operations import Operations
 from bot.product import Mode
 from bot.settings import Secret
 from testing.provider_api import Fault, SeparationApiSimulator
@@ -60,10 +61,10 @@ async def test_every_call_is_counted_and_errors_are_kept_for_the_operator(ops, s
 
 
 def test_pause_reason_for_account_errors() -> None:
-    assert PauseReason.for_error(ApiError("x", code=401)) is PauseReason.KEY_REFUSED
-    assert PauseReason.for_error(ApiError("x", code=429)) is PauseReason.OUT_OF_CREDITS
-    assert PauseReason.for_error(ApiError("x", code=402)) is PauseReason.OUT_OF_CREDITS
-    assert PauseReason.for_error(ApiError("x", code=430)) is None
+    assert ApiError("x", code=401).pause_reason is PauseReason.KEY_REFUSED
+    assert ApiError("x", code=429).pause_reason is PauseReason.OUT_OF_CREDITS
+    assert ApiError("x", code=402).pause_reason is PauseReason.OUT_OF_CREDITS
+    assert ApiError("x", code=430).pause_reason is None
 
 
 async def test_pause_alerts_once_and_resumes_when_credits_return(ops, sim) -> None:

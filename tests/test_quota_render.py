@@ -6,27 +6,27 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot import render
 from bot.models import (
     SERVER_WIDE,
     Adjustment,
     AllowanceUpdate,
     Balance,
+    BlockChange,
+    Correction,
     CreditSummary,
+    EconomyOverview,
     EconomySettings,
     HistoryPage,
     LedgerEntry,
     LedgerKind,
     Period,
+    SettingsUpdate,
 )
 from bot.quota import (
     HISTORY_PAGE_SIZE,
     MAX_REASON_LENGTH,
-    BlockChange,
-    Correction,
-    EconomyOverview,
-    SettingsUpdate,
 )
+from bot.render import common, quota
 from tests.test_render import discord_limit_violations
 from tests.unit_helpers import embed_text
 
@@ -71,14 +71,14 @@ def entry(n: int, kind: LedgerKind = LedgerKind.GRANT, **overrides) -> LedgerEnt
 
 
 def fits(*embeds: discord.Embed) -> None:
-    assert discord_limit_violations(render.Message(embeds=list(embeds))) == []
+    assert discord_limit_violations(common.Message(embeds=list(embeds))) == []
 
 
 # -- /credits and /quota view ------------------------------------------------------------------------
 
 
 def test_the_account_view_shows_every_figure():
-    text = embed_text(render.credits(summary()))
+    text = embed_text(quota.credits(summary()))
 
     assert "**65** credits" in text
     assert "100 credits per week\n40 left this period" in text
@@ -89,19 +89,19 @@ def test_the_account_view_shows_every_figure():
 
 
 def test_the_account_view_says_when_a_new_allowance_starts():
-    text = embed_text(render.credits(summary(next_allowance=300)))
+    text = embed_text(quota.credits(summary(next_allowance=300)))
 
     assert "back to 300 credits (new allowance)" in text
 
 
 def test_a_one_off_allowance_never_refills():
-    text = embed_text(render.credits(summary(period=Period.NEVER, next_refill_at=None)))
+    text = embed_text(quota.credits(summary(period=Period.NEVER, next_refill_at=None)))
 
     assert "Never" in text and "Spent so far" in text and "this period" not in text
 
 
 def test_the_account_view_of_someone_else_names_them():
-    text = embed_text(render.credits(summary(), member_id=SNOWFLAKE))
+    text = embed_text(quota.credits(summary(), member_id=SNOWFLAKE))
 
     assert f"<@{SNOWFLAKE}>" in text and "Your credits" not in text
 
@@ -120,7 +120,7 @@ def test_the_account_view_fits_discord_at_worst_case_sizes():
         next_split_at=NOW,
     )
 
-    fits(render.credits(worst, member_id=SNOWFLAKE))
+    fits(quota.credits(worst, member_id=SNOWFLAKE))
 
 
 # -- history -------------------------------------------------------------------------------------------
@@ -130,11 +130,11 @@ def test_the_account_view_fits_discord_at_worst_case_sizes():
 def test_a_full_history_page_of_the_longest_lines_fits_one_embed(kind):
     page = HistoryPage(tuple(entry(n, kind) for n in range(HISTORY_PAGE_SIZE)), 0, 99_999, BIG, BIG)
 
-    fits(render.history(page, SNOWFLAKE))
+    fits(quota.history(page, SNOWFLAKE))
 
 
 def test_each_history_line_has_time_change_balance_what_and_who():
-    line = render.history_line(
+    line = quota.history_line(
         entry(1, LedgerKind.RESERVE, amount=-50, balance_after=70, job_id=12, actor_id=None)
     )
 
@@ -142,13 +142,13 @@ def test_each_history_line_has_time_change_balance_what_and_who():
 
 
 def test_a_moderators_line_names_them_and_the_reason():
-    line = render.history_line(entry(1, amount=25, balance_after=125, actor_id=42, reason="contest"))
+    line = quota.history_line(entry(1, amount=25, balance_after=125, actor_id=42, reason="contest"))
 
     assert "**+25** → 125" in line and "bonus granted: contest" in line and line.endswith("<@42>")
 
 
 def test_an_empty_history_says_so():
-    text = embed_text(render.history(HistoryPage((), 0, 1, 0, 0), 5))
+    text = embed_text(quota.history(HistoryPage((), 0, 1, 0, 0), 5))
 
     assert "No credit changes yet" in text and "Page 1 of 1" in text
 
@@ -162,23 +162,23 @@ def correction(amount: int | None = 50) -> Correction:
 
 @pytest.mark.parametrize("kind", [LedgerKind.GRANT, LedgerKind.SET, LedgerKind.RESET])
 def test_correction_replies_and_audit_lines_fit(kind):
-    fits(render.correction(kind, correction()))
-    line = render.audit_correction(kind, SNOWFLAKE, correction())
+    fits(quota.correction(kind, correction()))
+    line = quota.audit_correction(kind, SNOWFLAKE, correction())
     assert len(line) <= 2000 and "\n" not in line
 
 
 def test_taking_credits_away_reads_as_such():
     done = Correction(7, Adjustment(Balance(100, 0), Balance(60, 0), 0), None, -40)
 
-    assert render.correction(LedgerKind.GRANT, done).title == "Credits taken away"
-    assert "took 40 credits from <@7>: 100 → 60" in render.audit_correction(LedgerKind.GRANT, 1, done)
+    assert quota.correction(LedgerKind.GRANT, done).title == "Credits taken away"
+    assert "took 40 credits from <@7>: 100 → 60" in quota.audit_correction(LedgerKind.GRANT, 1, done)
 
 
 def test_block_replies_and_audit_lines_fit():
     change = BlockChange(SNOWFLAKE, True, True, LONG_REASON)
 
-    fits(render.block_change(change))
-    assert len(render.audit_block(SNOWFLAKE, change)) <= 2000
+    fits(quota.block_change(change))
+    assert len(quota.audit_block(SNOWFLAKE, change)) <= 2000
 
 
 @pytest.mark.parametrize("applied_now", [False, True])
@@ -186,7 +186,7 @@ def test_block_replies_and_audit_lines_fit():
 def test_allowance_replies_fit_and_say_when_they_apply(applied_now, role_id):
     update = AllowanceUpdate(role_id, BIG, BIG, Period.MONTHLY, Period.WEEKLY, applied_now, NOW)
 
-    embed = render.allowance_update(update)
+    embed = quota.allowance_update(update)
 
     fits(embed)
     assert ("Applied now" in embed_text(embed)) is applied_now
@@ -210,7 +210,7 @@ def settings_update(tiers: int) -> SettingsUpdate:
 
 @pytest.mark.parametrize("tiers", [0, 1, 30, 250])
 def test_the_settings_overview_fits_even_with_every_role_a_tier(tiers):
-    messages = render.settings_overview(settings_update(tiers))
+    messages = quota.settings_overview(settings_update(tiers))
 
     assert all(discord_limit_violations(message) == [] for message in messages)
     tier_embeds = [e for m in messages for e in m.embeds][1:]
@@ -218,7 +218,7 @@ def test_the_settings_overview_fits_even_with_every_role_a_tier(tiers):
 
 
 def test_the_settings_audit_line_lists_every_change_on_one_line():
-    line = render.audit_settings(SNOWFLAKE, settings_update(0))
+    line = quota.audit_settings(SNOWFLAKE, settings_update(0))
 
     assert "\n" not in line and len(line) <= 2000
     for change in ("refill time", "splits at once", "cooldown", "moderator role", "audit channel"):
@@ -236,4 +236,4 @@ def test_the_settings_audit_line_lists_every_change_on_one_line():
     ],
 )
 def test_durations_read_naturally(seconds, words):
-    assert render.duration(seconds) == words
+    assert common.duration(seconds) == words

@@ -7,10 +7,10 @@ import re
 import discord
 import pytest
 
-from bot import render
 from bot.credits import CreditSummary
 from bot.models import Failure, JobState, Period, StemLink
 from bot.product import Mode
+from bot.render import common, quota, results
 from tests.unit_helpers import (
     FINISHED_AT,
     LINKS_EXPIRE_AT,
@@ -46,7 +46,7 @@ LINK_STYLE = 5
 ACTION_ROW, BUTTON = 1, 2
 
 
-def discord_limit_violations(message: render.Message) -> list[str]:
+def discord_limit_violations(message: common.Message) -> list[str]:
     """Everything about `message` that Discord would answer with 400, measured on the wire form."""
     problems: list[str] = []
     if message.content is not None and len(message.content) > CONTENT_MAX:
@@ -111,15 +111,15 @@ def discord_limit_violations(message: render.Message) -> list[str]:
     return problems
 
 
-def message_text(message: render.Message) -> str:
+def message_text(message: common.Message) -> str:
     return "\n".join([message.content or "", *(embed_text(e) for e in message.embeds)])
 
 
-def all_text(messages: list[render.Message]) -> str:
+def all_text(messages: list[common.Message]) -> str:
     return "\n\n".join(message_text(m) for m in messages)
 
 
-def link_buttons(messages: list[render.Message]) -> list[dict]:
+def link_buttons(messages: list[common.Message]) -> list[dict]:
     found = []
     for message in messages:
         for row in message.view.to_components() if message.view is not None else []:
@@ -143,7 +143,7 @@ def test_the_limit_check_itself_catches_an_oversized_message():
     too_big.add_field(name="n", value="v" * 1025)
     view = discord.ui.View()
     view.add_item(discord.ui.Button(label="l" * 81, url="https://x.test/" + "a" * 600))
-    problems = discord_limit_violations(render.Message(content="c" * 2001, embeds=[too_big], view=view))
+    problems = discord_limit_violations(common.Message(content="c" * 2001, embeds=[too_big], view=view))
     assert len(problems) == 6, problems
 
 
@@ -153,7 +153,7 @@ def test_the_limit_check_itself_catches_an_oversized_message():
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
 @pytest.mark.parametrize("mention", [False, True], ids=["reply", "mention"])
 def test_stem_messages_fit_every_discord_limit(keys, url_length, mention):
-    messages = render.stems_ready(succeeded_job(keys, url_length), mention=mention)
+    messages = results.stems_ready(succeeded_job(keys, url_length), mention=mention)
 
     assert messages
     for message in messages:
@@ -164,7 +164,7 @@ def test_stem_messages_fit_every_discord_limit(keys, url_length, mention):
 def test_every_stem_url_appears_exactly_once_in_the_text(keys, url_length):
     job = succeeded_job(keys, url_length)
 
-    text = all_text(render.stems_ready(job))
+    text = all_text(results.stems_ready(job))
 
     for stem in job.stems:
         assert text.count(stem.url) == 1, stem.key
@@ -172,7 +172,7 @@ def test_every_stem_url_appears_exactly_once_in_the_text(keys, url_length):
 
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
 def test_every_stem_is_named_in_words(keys, url_length):
-    text = all_text(render.stems_ready(succeeded_job(keys, url_length)))
+    text = all_text(results.stems_ready(succeeded_job(keys, url_length)))
 
     for key in keys:
         assert re.search(rf"(?<![\w ]){re.escape(STEM_WORDS[key])}(?![\w ])", text), STEM_WORDS[key]
@@ -182,7 +182,7 @@ def test_every_stem_is_named_in_words(keys, url_length):
 def test_each_url_is_introduced_by_its_own_stem_name():
     job = succeeded_job(TWELVE_STEMS, 400)
 
-    text = all_text(render.stems_ready(job))
+    text = all_text(results.stems_ready(job))
 
     for stem in job.stems:
         line = next(line for line in text.splitlines() if stem.url in line)
@@ -192,7 +192,7 @@ def test_each_url_is_introduced_by_its_own_stem_name():
 def test_an_unknown_stem_key_is_shown_in_readable_words():
     job = make_job(stems=(StemLink("lead_guitar", stem_url("lead_guitar", 200)),))
 
-    text = all_text(render.stems_ready(job))
+    text = all_text(results.stems_ready(job))
 
     assert "Lead guitar" in text
     assert text.count(job.stems[0].url) == 1
@@ -200,7 +200,7 @@ def test_an_unknown_stem_key_is_shown_in_readable_words():
 
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
 def test_links_expiry_is_shown_relative_and_absolute(keys, url_length):
-    text = all_text(render.stems_ready(succeeded_job(keys, url_length)))
+    text = all_text(results.stems_ready(succeeded_job(keys, url_length)))
 
     unix = int(LINKS_EXPIRE_AT)
     assert f"<t:{unix}:R>" in text
@@ -209,7 +209,7 @@ def test_links_expiry_is_shown_relative_and_absolute(keys, url_length):
 
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
 def test_the_14_day_download_warning_is_shown(keys, url_length):
-    text = all_text(render.stems_ready(succeeded_job(keys, url_length)))
+    text = all_text(results.stems_ready(succeeded_job(keys, url_length)))
 
     assert re.search(r"\b14 days\b", text)
     assert "expire" in text.lower()
@@ -218,7 +218,7 @@ def test_the_14_day_download_warning_is_shown(keys, url_length):
 def test_expiry_falls_back_to_14_days_after_finishing_when_unknown():
     job = succeeded_job(TWO_STEMS, 120, links_expire_at=None)
 
-    text = all_text(render.stems_ready(job))
+    text = all_text(results.stems_ready(job))
 
     assert f"<t:{int(job.finished_at + 14 * 24 * 3600)}:R>" in text
 
@@ -235,7 +235,7 @@ def test_expiry_falls_back_to_14_days_after_finishing_when_unknown():
 def test_link_buttons_carry_every_url_when_all_fit(keys, url_length):
     job = succeeded_job(keys, url_length)
 
-    buttons = link_buttons(render.stems_ready(job))
+    buttons = link_buttons(results.stems_ready(job))
 
     assert sorted(b["url"] for b in buttons) == sorted(s.url for s in job.stems)
     assert {b["url"]: b["label"] for b in buttons} == {s.url: STEM_WORDS[s.key] for s in job.stems}
@@ -250,26 +250,26 @@ def test_link_buttons_carry_every_url_when_all_fit(keys, url_length):
     ],
 )
 def test_no_link_buttons_when_a_url_is_too_long_for_one(keys, url_length):
-    assert link_buttons(render.stems_ready(succeeded_job(keys, url_length))) == []
+    assert link_buttons(results.stems_ready(succeeded_job(keys, url_length))) == []
 
 
 def test_one_over_long_url_removes_all_link_buttons():
     job = succeeded_job(TWELVE_STEMS, 300)
     stems = (*job.stems[:-1], StemLink(job.stems[-1].key, stem_url(job.stems[-1].key, 513)))
-    messages = render.stems_ready(make_job(stems=stems))
+    messages = results.stems_ready(make_job(stems=stems))
 
     assert link_buttons(messages) == []
     assert all(all_text(messages).count(s.url) == 1 for s in stems)
 
 
 def test_mention_puts_the_member_mention_in_the_first_message():
-    messages = render.stems_ready(succeeded_job(TWELVE_STEMS, 900), mention=True)
+    messages = results.stems_ready(succeeded_job(TWELVE_STEMS, 900), mention=True)
 
     assert f"<@{USER_ID}>" in (messages[0].content or "")
 
 
 def test_no_mention_without_being_asked():
-    messages = render.stems_ready(succeeded_job(TWELVE_STEMS, 900))
+    messages = results.stems_ready(succeeded_job(TWELVE_STEMS, 900))
 
     assert all(f"<@{USER_ID}>" not in message_text(m) for m in messages)
 
@@ -277,7 +277,7 @@ def test_no_mention_without_being_asked():
 def test_outcome_of_a_succeeded_job_is_the_stem_messages():
     job = succeeded_job(TWO_STEMS, 120)
 
-    messages = render.outcome(job, mention=True)
+    messages = results.outcome(job, mention=True)
 
     assert all(all_text(messages).count(s.url) == 1 for s in job.stems)
     assert f"<@{USER_ID}>" in (messages[0].content or "")
@@ -293,7 +293,7 @@ def failed_job(failure: Failure | None, mode: Mode = Mode.SPLIT_STEM, **override
 @pytest.mark.parametrize("failure", list(Failure))
 @pytest.mark.parametrize("mode", list(Mode))
 def test_failure_message_says_the_member_was_not_charged_and_the_cost(failure, mode):
-    messages = render.outcome(failed_job(failure, mode))
+    messages = results.outcome(failed_job(failure, mode))
 
     text = all_text(messages).lower()
     assert "not charged" in text
@@ -304,13 +304,13 @@ def test_failure_message_says_the_member_was_not_charged_and_the_cost(failure, m
 def test_failure_messages_fit_every_discord_limit(failure):
     job = failed_job(failure, failure_detail="x" * 5000, source_task_id="t" * 100, audio_id="a" * 100)
 
-    for message in render.outcome(job, mention=True):
+    for message in results.outcome(job, mention=True):
         assert discord_limit_violations(message) == []
 
 
 def test_failure_messages_differ_by_reason():
     descriptions = {
-        failure: render.failed(failed_job(failure)).embeds[0].to_dict()["description"] for failure in Failure
+        failure: results.failed(failed_job(failure)).embeds[0].to_dict()["description"] for failure in Failure
     }
 
     assert len(set(descriptions.values())) == len(Failure)
@@ -319,12 +319,12 @@ def test_failure_messages_differ_by_reason():
 def test_separation_failure_quotes_what_the_service_said():
     job = failed_job(Failure.SEPARATION_FAILED, failure_detail="audio is silent")
 
-    assert "audio is silent" in all_text(render.outcome(job))
+    assert "audio is silent" in all_text(results.outcome(job))
 
 
 @pytest.mark.parametrize("failure", list(Failure))
 def test_mention_puts_the_member_mention_in_a_failure_message(failure):
-    messages = render.outcome(failed_job(failure), mention=True)
+    messages = results.outcome(failed_job(failure), mention=True)
 
     assert f"<@{USER_ID}>" in (messages[0].content or "")
 
@@ -349,13 +349,13 @@ def credit_summary(*, balance: int, jobs_in_flight: int, jobs_per_member: int) -
 
 
 def test_credits_embed_shows_the_balance():
-    text = embed_text(render.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
+    text = embed_text(quota.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
 
     assert re.search(r"\b73\b", text)
 
 
 def test_credits_embed_shows_each_modes_cost():
-    text = embed_text(render.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
+    text = embed_text(quota.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
 
     for mode in Mode:
         line = next(line for line in text.splitlines() if mode.title in line)
@@ -363,12 +363,12 @@ def test_credits_embed_shows_each_modes_cost():
 
 
 def test_credits_embed_shows_jobs_in_flight_against_the_limit():
-    text = embed_text(render.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=3)))
+    text = embed_text(quota.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=3)))
 
     assert re.search(r"\b1 of 3\b", text)
 
 
 def test_credits_embed_fits_every_discord_limit():
-    embed = render.credits(credit_summary(balance=1_000_000, jobs_in_flight=100, jobs_per_member=100))
+    embed = quota.credits(credit_summary(balance=1_000_000, jobs_in_flight=100, jobs_per_member=100))
 
-    assert discord_limit_violations(render.Message(embeds=[embed])) == []
+    assert discord_limit_violations(common.Message(embeds=[embed])) == []

@@ -13,12 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import render
 from bot import runner as runner_module
 from bot.api import SeparationClient
 from bot.jobs import SplitService
 from bot.models import CreditPolicy, Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
 from bot.product import LINK_LIFETIME, Mode
+from bot.render import results
 from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
 from bot.settings import Secret
 from bot.store import Store
@@ -339,7 +339,7 @@ async def test_a_proxy_error_page_on_submit_is_never_resubmitted(harness: Harnes
     await harness.split()
     job = await assert_refunded(harness, Failure.UNCONFIRMED)
     assert len(harness.sim.submits) == 1
-    [embed] = render.failed(job).embeds
+    [embed] = results.failed(job).embeds
     assert "couldn't confirm" in (embed.description or "")
     assert any("not charged" in field.value for field in embed.fields if field.value)
 
@@ -543,7 +543,7 @@ async def test_a_step_that_keeps_failing_backs_off_and_refunds_the_job_at_its_ti
     job = await harness.split()
     delivered = await assert_refunded(harness, Failure.SERVICE_ERROR)
     assert delivered.id == job.id and "OperationalError" in (delivered.failure_detail or "")
-    [embed] = render.failed(delivered).embeds
+    [embed] = results.failed(delivered).embeds
     assert "gave up on this split" in (embed.description or "")
     assert len(harness.sim.submits) == 1
     # Growing pauses: a handful of attempts in the second before the timeout, not one every
@@ -575,7 +575,7 @@ async def test_a_submitting_job_whose_step_raised_is_refunded_not_resubmitted(ha
     await harness.split()
     job = await assert_refunded(harness, Failure.UNCONFIRMED)
     assert len(harness.sim.submits) == 1 and len(harness.sim.tasks) == 1
-    [embed] = render.failed(job).embeds
+    [embed] = results.failed(job).embeds
     assert "couldn't confirm" in (embed.description or "")
 
 

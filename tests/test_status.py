@@ -11,21 +11,23 @@ import aiohttp
 import discord
 import pytest
 
-from bot import render
 from bot.alerts import DiscordAlerter
 from bot.api import ApiError, SeparationClient
 from bot.client import EXTENSIONS, StemBot
 from bot.metrics import Metrics
-from bot.models import Failure, JobState, NewJob
-from bot.operations import (
+from bot.models import (
     ApiErrorNote,
     CallbackServerState,
-    Operations,
+    Failure,
+    JobState,
+    NewJob,
     PauseReason,
     ServerStatus,
     StatusReport,
 )
+from bot.operations import Operations
 from bot.product import Mode
+from bot.render import operators
 from bot.settings import Secret
 from bot.store import Store
 from cogs.status import StatusCog
@@ -49,7 +51,7 @@ def report(**overrides) -> StatusReport:
 
 
 def test_status_shows_credits_jobs_errors_callbacks_and_version() -> None:
-    text = embed_text(render.status(report()))
+    text = embed_text(operators.status(report()))
     assert "1234" in text and "API credits" in text
     assert "submitted 3" in text and "succeeded 40" in text and "failed 2" in text
     assert "`submit` 455: maintenance" in text and "<t:1700000000:R>" in text
@@ -61,7 +63,7 @@ def test_status_shows_credits_jobs_errors_callbacks_and_version() -> None:
 
 def test_status_says_when_splitting_is_paused_and_why() -> None:
     text = embed_text(
-        render.status(
+        operators.status(
             report(paused=PauseReason.OUT_OF_CREDITS, paused_since=1_700_000_000.0, account_credits=0)
         )
     )
@@ -70,7 +72,7 @@ def test_status_says_when_splitting_is_paused_and_why() -> None:
 
 def test_status_without_callbacks_says_polling_only() -> None:
     text = embed_text(
-        render.status(report(callbacks=CallbackServerState(None, None, 0, None), poll_interval=10))
+        operators.status(report(callbacks=CallbackServerState(None, None, 0, None), poll_interval=10))
     )
     assert "off" in text and "polling every 10s" in text
 
@@ -78,15 +80,15 @@ def test_status_without_callbacks_says_polling_only() -> None:
 def test_status_says_when_the_web_server_is_off_and_why() -> None:
     reason = "cannot listen on CALLBACK_HOST 127.0.0.1, CALLBACK_PORT 8080 (Address already in use)"
     text = embed_text(
-        render.status(report(callbacks=CallbackServerState(None, None, 0, None, reason), poll_interval=10))
+        operators.status(report(callbacks=CallbackServerState(None, None, 0, None, reason), poll_interval=10))
     )
     assert "Web server **off**" in text and "Address already in use" in text
 
 
 def test_alert_texts_are_plain() -> None:
-    assert "out of credits" in render.splitting_paused_alert(PauseReason.OUT_OF_CREDITS)
-    assert "refused the bot's API key" in render.splitting_paused_alert(PauseReason.KEY_REFUSED)
-    assert "resumed" in render.splitting_resumed_alert()
+    assert "out of credits" in operators.splitting_paused_alert(PauseReason.OUT_OF_CREDITS)
+    assert "refused the bot's API key" in operators.splitting_paused_alert(PauseReason.KEY_REFUSED)
+    assert "resumed" in operators.splitting_resumed_alert()
 
 
 HERE, ELSEWHERE = GUILD_ID, GUILD_ID + 1

@@ -1,0 +1,348 @@
+"""What members and moderators read about credits: `/credits`, `/quota` answers, history, the
+server's settings, and the audit channel's lines."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.models import (
+    SERVER_WIDE,
+    AllowanceUpdate,
+    Balance,
+    BlockChange,
+    Correction,
+    CreditSummary,
+    EconomySettings,
+    HistoryPage,
+    LedgerEntry,
+    LedgerKind,
+    Period,
+    ReuseCharge,
+    SettingsUpdate,
+)
+from bot.render.common import (
+    FAILURE_COLOUR,
+    INFO_COLOUR,
+    PER_PERIOD,
+    REFILLS,
+    SUCCESS_COLOUR,
+    Message,
+    credit_amount,
+    duration,
+    listing,
+    pack,
+    price_list,
+    timestamp,
+)
+
+
+def credits(summary: CreditSummary, *, member_id: int | None = None) -> discord.Embed:
+    """A member's credits: the same figures for `/credits` (yourself) and `/quota view` (anyone)."""
+    own = member_id is None
+    lines = [f"**{summary.balance}** credits" + ("" if own else f" · <@{member_id}>")]
+    if summary.blocked:
+        blocked = "🚫 **Blocked from starting splits** by a moderator"
+        if summary.blocked_reason:
+            blocked += f": {summary.blocked_reason}"
+        lines.append(blocked)
+    if summary.next_split_at is not None:
+        lines.append(f"Next split possible {timestamp(summary.next_split_at, 'R')} (cooldown).")
+    embed = discord.Embed(
+        title="Your credits in this server" if own else "Credits in this server",
+        description="\n".join(lines),
+        colour=FAILURE_COLOUR if summary.blocked else INFO_COLOUR,
+    )
+    embed.add_field(
+        name="Allowance",
+        value=f"{credit_amount(summary.allowance)} {PER_PERIOD[summary.period]}\n"
+        f"{summary.allowance_left} left" + (" this period" if summary.period is not Period.NEVER else ""),
+    )
+    embed.add_field(name="Bonus", value=f"{credit_amount(summary.bonus)}\nkept until spent")
+    embed.add_field(
+        name="Spent this period" if summary.period is not Period.NEVER else "Spent so far",
+        value=credit_amount(summary.spent_this_period),
+    )
+    if summary.next_refill_at is not None:
+        refill = f"{timestamp(summary.next_refill_at, 'R')} ({timestamp(summary.next_refill_at, 'f')})"
+        refill += f"\nback to {credit_amount(summary.next_allowance)}"
+        if summary.next_allowance != summary.allowance:
+            refill += " (new allowance)"
+    else:
+        refill = "Never: this server's allowance is one-off."
+    embed.add_field(name="Next refill", value=refill, inline=False)
+    embed.add_field(
+        name="Splits running",
+        value=f"{summary.jobs_in_flight} of {summary.jobs_per_member} at once",
+        inline=False,
+    )
+    embed.add_field(name="Prices", value=price_list(), inline=False)
+    embed.set_footer(
+        text="Splits use the allowance first, then bonus. Credits are held when a split starts and "
+        "returned if it fails."
+    )
+    return embed
+
+
+def quota_refused(reason: str) -> discord.Embed:
+    return discord.Embed(title="Can't do that", description=reason, colour=FAILURE_COLOUR)
+
+
+def _parts(balance: Balance) -> str:
+    return f"{balance.allowance_left} allowance + {balance.bonus} bonus"
+
+
+def _change(amount: int) -> str:
+    return f"+{amount}" if amount > 0 else (f"-{-amount}" if amount < 0 else "±0")
+
+
+_CORRECTION_TITLES: dict[LedgerKind, str] = {
+    LedgerKind.GRANT: "Credits granted",
+    LedgerKind.SET: "Balance set",
+    LedgerKind.RESET: "Balance reset to the allowance",
+}
+
+
+def correction(kind: LedgerKind, done: Correction) -> discord.Embed:
+    """The moderator's reply after a grant, set or reset."""
+    before, after = done.adjustment.before, done.adjustment.after
+    assert after is not None
+    if kind is LedgerKind.GRANT and (done.amount or 0) < 0:
+        title = "Credits taken away"
+    else:
+        title = _CORRECTION_TITLES[kind]
+    lines = [
+        f"<@{done.member_id}>: **{before.total}** → **{after.total}** credits "
+        f"({_change(after.total - before.total)})",
+        f"Now {_parts(after)}.",
+    ]
+    if kind is LedgerKind.GRANT and (done.amount or 0) > 0:
+        lines.append("Bonus credits are kept across refills until spent.")
+    if done.reason:
+        lines.append(f"Reason: {done.reason}")
+    running = done.adjustment.jobs_in_flight
+    if running:
+        lines.append(
+            f"{running} of their splits {'is' if running == 1 else 'are'} still running: "
+            "credits held for a split come back if it fails."
+        )
+    embed = discord.Embed(title=title, description="\n".join(lines), colour=SUCCESS_COLOUR)
+    embed.set_footer(text="Recorded in their /quota history.")
+    return embed
+
+
+def audit_correction(kind: LedgerKind, actor_id: int, done: Correction) -> str:
+    before, after = done.adjustment.before, done.adjustment.after
+    assert after is not None
+    verb = {
+        LedgerKind.GRANT: "granted" if (done.amount or 0) > 0 else "took",
+        LedgerKind.SET: "set the balance of",
+        LedgerKind.RESET: "reset the balance of",
+    }[kind]
+    if kind is LedgerKind.GRANT:
+        what = f"<@{done.member_id}> {_change(done.amount or 0)} credits"
+        if (done.amount or 0) < 0:
+            what = f"{-(done.amount or 0)} credits from <@{done.member_id}>"
+    else:
+        what = f"<@{done.member_id}>"
+    return _audit(f"<@{actor_id}> {verb} {what}: {before.total} → {after.total}", done.reason)
+
+
+def _audit(text: str, reason: str | None = None) -> str:
+    return f"🧾 {text}" + (f" · Reason: {reason}" if reason else "")
+
+
+def block_change(change: BlockChange) -> discord.Embed:
+    who = f"<@{change.member_id}>"
+    if change.blocked:
+        text = (
+            f"{who} can no longer start splits here; they are told so if they try."
+            if change.changed
+            else f"{who} was already blocked."
+        )
+        if change.changed and change.reason:
+            text += f"\nReason: {change.reason}"
+    else:
+        text = f"{who} can start splits again." if change.changed else f"{who} wasn't blocked."
+    colour = SUCCESS_COLOUR if change.changed else INFO_COLOUR
+    return discord.Embed(title="Blocked" if change.blocked else "Unblocked", description=text, colour=colour)
+
+
+def audit_block(actor_id: int, change: BlockChange) -> str:
+    verb = "blocked" if change.blocked else "unblocked"
+    return _audit(f"<@{actor_id}> {verb} <@{change.member_id}> from starting splits", change.reason)
+
+
+def _refill_moment(epoch: float) -> str:
+    return f"{timestamp(epoch, 'F')} ({timestamp(epoch, 'R')})"
+
+
+def allowance_update(update: AllowanceUpdate) -> discord.Embed:
+    """The moderator's reply to `/quota allowance`: what changed, and when it takes effect."""
+    per = PER_PERIOD[update.period]
+    if update.role_id == SERVER_WIDE:
+        title = "Server allowance changed"
+        lines = [
+            f"Every member: **{credit_amount(update.amount)}** {per} "
+            f"(was {update.previous_amount} {PER_PERIOD[update.previous_period]})."
+        ]
+    else:
+        title = "Role allowance changed"
+        if update.amount == 0:
+            lines = [
+                f"<@&{update.role_id}> no longer has an allowance of its own (was {update.previous_amount})."
+            ]
+        else:
+            lines = [
+                f"Members with <@&{update.role_id}>: **{credit_amount(update.amount)}** {per} "
+                f"(was {update.previous_amount}), or the server's allowance if that is higher."
+            ]
+    if update.applied_now:
+        lines.append(
+            "**Applied now:** everyone it concerns has their allowance refilled to the new amount; "
+            "bonus credits are kept."
+        )
+    elif update.next_refill_at is not None:
+        lines.append(
+            f"**Takes effect at the next refill**, {_refill_moment(update.next_refill_at)}. "
+            "Until then members keep what they have."
+        )
+    else:
+        lines.append(
+            "**New members start with it.** The allowance is one-off, so existing members keep their "
+            "credits; run this again with `apply_now: True` to refill everyone now."
+        )
+    if update.applied_now and update.next_refill_at is not None:
+        lines.append(f"Next refill: {_refill_moment(update.next_refill_at)}.")
+    return discord.Embed(title=title, description="\n".join(lines), colour=SUCCESS_COLOUR)
+
+
+def audit_allowance(actor_id: int, update: AllowanceUpdate) -> str:
+    whom = (
+        "the server allowance" if update.role_id == SERVER_WIDE else f"the allowance of <@&{update.role_id}>"
+    )
+    when = "applied now" if update.applied_now else "from the next refill"
+    return _audit(
+        f"<@{actor_id}> set {whom} to {update.amount} {PER_PERIOD[update.period]} "
+        f"(was {update.previous_amount} {PER_PERIOD[update.previous_period]}), {when}"
+    )
+
+
+def _setting_values(s: EconomySettings) -> dict[str, str]:
+    return {
+        "refill time": f"{s.refill_time} {s.timezone}",
+        "splits at once per member": str(s.jobs_per_member) if s.jobs_per_member else "the bot's default",
+        "cooldown between splits": duration(s.cooldown_seconds),
+        "moderator role": f"<@&{s.moderator_role_id}>" if s.moderator_role_id else "none",
+        "audit channel": f"<#{s.audit_channel_id}>" if s.audit_channel_id else "none",
+        "shared results": _REUSE_CHARGE_TEXT[s.reuse_charge],
+    }
+
+
+_REUSE_CHARGE_TEXT = {
+    ReuseCharge.FREE: "free",
+    ReuseCharge.FULL: "full price",
+}
+
+
+def settings_overview(update: SettingsUpdate) -> list[Message]:
+    """The server's economy: allowances, refills, limits, who moderates, where actions are logged.
+    Many role tiers spill over into further embeds and messages rather than being cut off."""
+    overview = update.after
+    s = overview.settings
+    embed = discord.Embed(title="Credit settings for this server", colour=INFO_COLOUR)
+    if update.changed:
+        embed.description = "**Changed:** " + _settings_diff(update.before, s)
+    embed.add_field(
+        name="Allowance",
+        value=f"{credit_amount(overview.server_allowance)} {PER_PERIOD[s.period]}",
+        inline=False,
+    )
+    refills = f"{REFILLS[s.period]}"
+    if s.period is not Period.NEVER:
+        refills += f" at {s.refill_time} ({s.timezone})"
+        if overview.next_refill_at is not None:
+            refills += f"\nnext {_refill_moment(overview.next_refill_at)}"
+    else:
+        refills += f" (refill time {s.refill_time}, {s.timezone}, once a period is set)"
+    embed.add_field(name="Refills", value=refills, inline=False)
+    embed.add_field(
+        name="Splits at once",
+        value=f"{overview.jobs_per_member} per member" + ("" if s.jobs_per_member else " (bot default)"),
+    )
+    embed.add_field(name="Cooldown", value=duration(s.cooldown_seconds))
+    embed.add_field(
+        name="Moderators",
+        value="Manage Server" + (f", or <@&{s.moderator_role_id}>" if s.moderator_role_id else ""),
+    )
+    embed.add_field(name="Audit channel", value=f"<#{s.audit_channel_id}>" if s.audit_channel_id else "none")
+    embed.add_field(
+        name="Shared results",
+        value=f"{_REUSE_CHARGE_TEXT[s.reuse_charge]}: what a member pays when the same track and mode "
+        "was already split (or is being split) here, so no new paid job is needed",
+        inline=False,
+    )
+    embeds = [embed]
+    lines = [f"<@&{role_id}>: {credit_amount(amount)}" for role_id, amount in overview.role_allowances]
+    if lines:
+        embeds += listing(
+            "Role allowances", lines, "A member gets the highest of the server's allowance and their roles'."
+        )
+    return pack(embeds)
+
+
+def _settings_diff(before: EconomySettings, after: EconomySettings) -> str:
+    old, new = _setting_values(before), _setting_values(after)
+    changes = [f"{name} {old[name]} → {new[name]}" for name in new if old[name] != new[name]]
+    return "; ".join(changes) or "nothing"
+
+
+def audit_settings(actor_id: int, update: SettingsUpdate) -> str:
+    return _audit(
+        f"<@{actor_id}> changed the credit settings: {_settings_diff(update.before, update.after.settings)}"
+    )
+
+
+def _history_what(entry: LedgerEntry) -> str:
+    kind = entry.kind
+    if kind is LedgerKind.RESERVE:
+        return f"split #{entry.job_id}"
+    if kind is LedgerKind.REFUND:
+        return f"refund, split #{entry.job_id}"
+    if kind is LedgerKind.CHARGE:
+        return f"split #{entry.job_id} done"
+    what = {
+        LedgerKind.ALLOWANCE: "starting credits",
+        LedgerKind.REFILL: "allowance refilled",
+        LedgerKind.GRANT: "bonus granted" if entry.amount >= 0 else "credits taken away",
+        LedgerKind.SET: "balance set",
+        LedgerKind.RESET: "reset to allowance",
+        LedgerKind.BLOCK: "blocked from splitting",
+        LedgerKind.UNBLOCK: "unblocked",
+    }[kind]
+    return f"{what}: {entry.reason}" if entry.reason and kind is not LedgerKind.ALLOWANCE else what
+
+
+def history_line(entry: LedgerEntry) -> str:
+    who = f"<@{entry.actor_id}>" if entry.actor_id is not None else "StemBot"
+    return (
+        f"{timestamp(entry.created_at, 'f')} · **{_change(entry.amount)}** → {entry.balance_after} · "
+        f"{_history_what(entry)} · {who}"
+    )
+
+
+def history(page: HistoryPage, member_id: int) -> discord.Embed:
+    """One page of a member's credit history, newest first."""
+    if page.entries:
+        body = "\n".join(history_line(entry) for entry in page.entries)
+    else:
+        body = "No credit changes yet."
+    embed = discord.Embed(
+        title="Credit history",
+        description=f"<@{member_id}> · newest first\n\n{body}",
+        colour=INFO_COLOUR,
+    )
+    embed.set_footer(
+        text=f"Page {page.page + 1} of {page.pages} · {page.total} change{'' if page.total == 1 else 's'} · "
+        "time · change → balance after · what · who"
+    )
+    return embed
