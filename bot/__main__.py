@@ -8,26 +8,22 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
 from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
-from bot.api import SeparationClient
-from bot.client import Services, StemBot
-from bot.credits import CreditService
-from bot.jobs import SplitService
+from bot.alerts import DiscordAlerter
+from bot.client import StemBot
+from bot.delivery import DiscordDeliverer
 from bot.logs import configure_logging
-from bot.metrics import Metrics
 from bot.models import CreditPolicy
 from bot.operations import Operations
-from bot.quota import QuotaService
-from bot.runner import INVALID_CALLBACK_BASE, JobRunner
+from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import MigrationError, Store
-from bot.web import HealthCheck, WebServer
+from bot.web import WebServer
 
 log = logging.getLogger("bot")
 
@@ -72,45 +68,19 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
     )
     try:
         async with aiohttp.ClientSession() as session:
-            operations = Operations(Metrics(), check_interval=settings.account_check_interval)
-            api = SeparationClient(
-                session, settings.api_url, settings.api_key, timeout=settings.api_timeout, observer=operations
-            )
-            operations.attach(client=api)
-            runner = JobRunner(
-                store,
-                api,
-                poll_interval=settings.effective_poll_interval,
-                job_timeout=settings.job_timeout,
-                callback_base_url=settings.callback_public_url or INVALID_CALLBACK_BASE,
-                operations=operations,
-                stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
-            )
-            credits = CreditService(store.accounts)
-            web = WebServer(
-                host=settings.callback_host,
-                port=settings.callback_port,
-                metrics=operations.metrics,
-                health=[],
-                callbacks=runner if settings.callbacks_enabled else None,
-                refresh_metrics=lambda: _refresh_job_counts(store, operations),
-            )
-            services = Services(
-                store=store,
-                runner=runner,
-                credits=credits,
-                split=SplitService(store.reservations, runner, operations),
-                quota=QuotaService(store, credits),
-                operations=operations,
-                web=web,
-                callback_public_url=settings.callback_public_url,
-            )
-            bot = StemBot(services, dev_guild_id=settings.dev_guild_id, force_sync=force_sync)
-            web.add_health_checks(
-                HealthCheck("database", store.ping),
-                HealthCheck("gateway", _async(bot.gateway_connected)),
-                HealthCheck("runner", _async(lambda: runner.running)),
-            )
+
+            def services_for(client: StemBot) -> Services:
+                return build_services(
+                    settings,
+                    store=store,
+                    session=session,
+                    deliverer=DiscordDeliverer(client),
+                    alerter=DiscordAlerter(client, store),
+                    gateway_connected=client.gateway_connected,
+                )
+
+            bot = StemBot(services_for, dev_guild_id=settings.dev_guild_id, force_sync=force_sync)
+            services, web = bot.services, bot.services.web
             closing: list[asyncio.Task[None]] = []
 
             def request_stop() -> None:
@@ -122,7 +92,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, request_stop)
-            await start_web_server(web, settings, operations)
+            await start_web_server(web, settings, services.operations)
             try:
                 async with bot:
                     await bot.start(settings.discord_token.reveal())
@@ -152,17 +122,6 @@ async def start_web_server(web: WebServer, settings: Settings, operations: Opera
         operations.web_server_unavailable(reason)
         return False
     return True
-
-
-async def _refresh_job_counts(store: Store, operations: Operations) -> None:
-    operations.metrics.set_job_counts(await store.jobs.count_by_state())
-
-
-def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    async def run_check() -> bool:
-        return check()
-
-    return run_check
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 
 import discord
 
-from bot.operations import PauseReason
+from bot.models import PauseReason
 from bot.render import operators
 from bot.store import Store
 

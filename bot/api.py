@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeGuard
 
 import aiohttp
 
@@ -316,7 +316,7 @@ def _stem_key(name: str) -> str:
     return _NOT_KEY.sub("_", name.lower()).strip("_")[:MAX_STEM_KEY].rstrip("_")
 
 
-def _is_url(value: Any) -> bool:
+def _is_url(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_URL_SAFE.match(value))
 
 

@@ -5,42 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.alerts import DiscordAlerter
-from bot.credits import CreditService
-from bot.delivery import DiscordDeliverer
-from bot.jobs import SplitService
-from bot.metrics import Metrics
-from bot.operations import Operations, ServerStatus, StatusReport
-from bot.quota import QuotaService
+from bot.models import ServerStatus, StatusReport
 from bot.render import common
-from bot.runner import JobRunner
-from bot.store import Store
-from bot.web import WebServer
+from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota", "cogs.status")
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """Everything the cogs use, built once by the composition root."""
-
-    store: Store
-    runner: JobRunner
-    credits: CreditService
-    split: SplitService
-    quota: QuotaService
-    operations: Operations = field(default_factory=lambda: Operations(Metrics()))
-    web: WebServer | None = None
-    callback_public_url: str | None = None
 
 
 async def answer_privately(
@@ -107,9 +85,13 @@ class StemTree(app_commands.CommandTree["StemBot"]):
             log.warning("Could not tell member %s about the failed /%s", interaction.user.id, command)
 
 
+ServicesFactory = Callable[["StemBot"], Services]
+"""Builds the bot's services for this client (they deliver results and alerts through it)."""
+
+
 class StemBot(commands.Bot):
     def __init__(
-        self, services: Services, *, dev_guild_id: int | None = None, force_sync: bool = False
+        self, services: ServicesFactory, *, dev_guild_id: int | None = None, force_sync: bool = False
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
@@ -120,7 +102,7 @@ class StemBot(commands.Bot):
             tree_cls=StemTree,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-        self.services = services
+        self.services = services(self)
         self.dev_guild_id = dev_guild_id
         self.force_sync = force_sync
 
@@ -128,9 +110,7 @@ class StemBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
-        self.services.runner.attach(DiscordDeliverer(self))
-        self.services.operations.attach(alerter=DiscordAlerter(self, self.services.store))
-        await self.services.runner.start()
+        await self.services.start()
 
     async def sync_commands(self) -> bool:
         """Sync slash commands if their definitions changed since the last sync (or when forced).
@@ -168,15 +148,13 @@ class StemBot(commands.Bot):
         web = self.services.web
         return await self.services.operations.report(
             self.services.store,
-            callback_public_url=self.services.callback_public_url,
-            listening=f"{web.host}:{web.port}" if web and web.running else None,
+            callback_public_url=self.services.settings.callback_public_url,
+            listening=f"{web.host}:{web.port}" if web.running else None,
             poll_interval=self.services.runner.poll_interval,
         )
 
     async def close(self) -> None:
         """Stop taking splits, let in-flight database writes finish, then disconnect. Every
         unfinished job stays in the database and resumes on the next start."""
-        self.services.split.close()
-        await self.services.runner.stop()
-        await self.services.operations.stop()
+        await self.services.stop()
         await super().close()

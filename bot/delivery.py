@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import cast
 
 import aiohttp
 import discord
@@ -33,6 +34,10 @@ PROGRESS_TIMEOUT = 10.0
 UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
 CANNOT_DM_USER = 50007
+
+ORIGINAL_RESPONSE = cast(int, "@original")
+"""Where a message id would go, Discord's webhook routes take `@original` for the interaction's
+own response; discord.py types that parameter as an int, so the name is cast once, here."""
 
 
 def token_usable_until(created_at: float) -> float:
@@ -72,7 +77,7 @@ class DiscordDeliverer:
         try:
             # Bounded: the job's next poll waits for this step, and progress is only a nicety.
             async with asyncio.timeout(PROGRESS_TIMEOUT):
-                await self._webhook(job).edit_message("@original", embed=results.processing(job))
+                await self._webhook(job).edit_message(ORIGINAL_RESPONSE, embed=results.processing(job))
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
 
@@ -96,7 +101,7 @@ class DiscordDeliverer:
                 message = messages[index]
                 if index == 0:
                     await webhook.edit_message(
-                        "@original", content=message.content, embeds=message.embeds, view=_view(message)
+                        ORIGINAL_RESPONSE, content=message.content, embeds=message.embeds, view=_view(message)
                     )
                 else:
                     await webhook.send(
@@ -144,9 +149,11 @@ class DiscordDeliverer:
         try:
             for index in range(self._resume_at(job, via), len(messages)):
                 message = messages[index]
-                extra = {"view": message.view} if message.view is not None else {}
                 await target.send(
-                    content=message.content, embeds=message.embeds, allowed_mentions=allowed, **extra
+                    content=message.content,
+                    embeds=message.embeds,
+                    allowed_mentions=allowed,
+                    view=message.view if message.view is not None else discord.utils.MISSING,
                 )
                 self._shown[job.id] = (via, index + 1)
         except discord.HTTPException as exc:

@@ -51,8 +51,12 @@ class Accepted:
     balance: int
 
 
-class Scheduler(Protocol):
-    def hold(self, job_id: int) -> None: ...
+class JobQueue(Protocol):
+    """Where an accepted job waits to be worked on (the job runner)."""
+
+    def hold(self, job_id: int) -> None:
+        """Keep the new job from being worked on until `release`."""
+        ...
 
     def release(self, job_id: int) -> None: ...
 
@@ -61,11 +65,11 @@ class SplitService:
     def __init__(
         self,
         reservations: Reservations,
-        scheduler: Scheduler,
-        operations: Operations | None = None,
+        queue: JobQueue,
+        operations: Operations,
     ) -> None:
         self._reservations = reservations
-        self._scheduler = scheduler
+        self._queue = queue
         self._operations = operations
         self.closed = False
 
@@ -95,7 +99,7 @@ class SplitService:
         """
         if self.closed:
             raise ShuttingDown
-        if self._operations and self._operations.paused:
+        if self._operations.paused:
             raise SplittingPaused
         new = NewJob(
             guild_id=guild_id,
@@ -113,7 +117,7 @@ class SplitService:
         reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:
             # At once, before anything else runs: nothing may reach the member before "queued".
-            self._scheduler.hold(reservation.job.id)
+            self._queue.hold(reservation.job.id)
         if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
             raise InsufficientCredits(new.cost, reservation.balance)
         if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
@@ -135,11 +139,11 @@ class SplitService:
             reservation.balance,
             f"; {job.share} from job {job.source_job_id}" if job.share else "",
         )
-        if self._operations and job.cost:
+        if job.cost:
             self._operations.metrics.credits.labels(kind="reserved").inc(job.cost)
         return Accepted(job, reservation.balance)
 
     def start(self, job: Job) -> None:
         """Hand a reserved job to the runner once the member has been shown it is queued.
         (After a restart the runner finds it by itself.)"""
-        self._scheduler.release(job.id)
+        self._queue.release(job.id)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from bot import __version__
-from bot.api import ApiError, SeparationClient
+from bot.api import ApiError
 from bot.metrics import Metrics
 from bot.models import ApiErrorNote, CallbackServerState, PauseReason, ServerStatus, StatusReport
 from bot.product import Mode
@@ -25,6 +25,28 @@ from bot.tasks import log_failure
 log = logging.getLogger(__name__)
 
 RECENT_ERRORS = 10
+
+
+class ApiCalls:
+    """The API client's observer: counts every call in the metrics and keeps the latest errors for
+    `/stembot status`."""
+
+    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
+        self._metrics = metrics
+        self._clock = clock
+        self.recent_errors: deque[ApiErrorNote] = deque(maxlen=RECENT_ERRORS)
+
+    def api_call(self, endpoint: str, error: ApiError | None) -> None:
+        code = 200 if error is None else (error.code if error.code is not None else error.http_status)
+        self._metrics.api_call(endpoint, code)
+        if error is not None:
+            self.recent_errors.append(ApiErrorNote(self._clock(), endpoint, code, error.message))
+
+
+class AccountApi(Protocol):
+    """What the pause switch asks of the API: the account's credits (the free endpoint)."""
+
+    async def account_credits(self) -> int: ...
 
 
 class Alerter(Protocol):
@@ -39,37 +61,26 @@ class Operations:
     def __init__(
         self,
         metrics: Metrics,
+        calls: ApiCalls,
+        api: AccountApi,
+        alerter: Alerter,
         *,
         check_interval: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.metrics = metrics
+        self.calls = calls
         self.check_interval = check_interval
         self._clock = clock
-        self.recent_errors: deque[ApiErrorNote] = deque(maxlen=RECENT_ERRORS)
+        self._api = api
+        self._alerter = alerter
         self.paused: PauseReason | None = None
         self.paused_since: float | None = None
         self.callbacks_received = 0
         self.last_callback_at: float | None = None
         self.web_server_error: str | None = None
-        self._alerter: Alerter | None = None
         self._alerts: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
-        self._client: SeparationClient | None = None
-
-    def attach(self, *, client: SeparationClient | None = None, alerter: Alerter | None = None) -> None:
-        if client is not None:
-            self._client = client
-        if alerter is not None:
-            self._alerter = alerter
-
-    # -- ApiObserver ------------------------------------------------------------------------
-
-    def api_call(self, endpoint: str, error: ApiError | None) -> None:
-        code = 200 if error is None else (error.code if error.code is not None else error.http_status)
-        self.metrics.api_call(endpoint, code)
-        if error is not None:
-            self.recent_errors.append(ApiErrorNote(self._clock(), endpoint, code, error.message))
 
     def callback_received(self, verdict: str) -> None:
         self.metrics.callbacks.labels(verdict=verdict).inc()
@@ -102,8 +113,7 @@ class Operations:
         if self._watch is None or self._watch.done():
             self._watch = asyncio.create_task(self._watch_account(), name="account-watch")
             self._watch.add_done_callback(log_failure)
-        if self._alerter:
-            self._background(self._alerter.splitting_paused(reason))
+        self._background(self._alerter.splitting_paused(reason))
 
     def resume(self) -> None:
         if self.paused is None:
@@ -111,8 +121,7 @@ class Operations:
         self.paused = self.paused_since = None
         self.metrics.submissions_paused.set(0)
         log.warning("Splitting resumed: the separation API accepts the account again")
-        if self._alerter:
-            self._background(self._alerter.splitting_resumed())
+        self._background(self._alerter.splitting_resumed())
 
     def _background(self, alert: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(alert, name="operator-alert")
@@ -129,10 +138,8 @@ class Operations:
 
         Returns the credits, or None when the API would not say.
         """
-        if self._client is None:
-            return None
         try:
-            credits = await self._client.account_credits()
+            credits = await self._api.account_credits()
         except ApiError as error:
             reason = error.pause_reason
             if reason is not None and self.paused is not None:
@@ -160,7 +167,7 @@ class Operations:
             version=__version__,
             account_credits=credits,
             jobs_by_state=await store.jobs.count_by_state(),
-            recent_errors=tuple(reversed(self.recent_errors)),
+            recent_errors=tuple(reversed(self.calls.recent_errors)),
             paused=self.paused,
             paused_since=self.paused_since,
             callbacks=CallbackServerState(

@@ -29,13 +29,14 @@ class Mode(enum.StrEnum):
         return _API_PRICES[self]
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """What members call the mode: "Vocals + instrumental (2 stems)"."""
         return _TITLES[self]
 
     @property
     def choice_label(self) -> str:
         """The label a member sees in the `/split mode` picker (at most 100 chars)."""
-        return f"{self.title} — {self.cost} credits"
+        return f"{self.label} — {self.cost} credits"
 
 
 _COSTS: dict[Mode, int] = {Mode.SEPARATE_VOCAL: 10, Mode.SPLIT_STEM: 50}

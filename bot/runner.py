@@ -1,16 +1,15 @@
 """The job runner: one dispatcher drives every unfinished job through the API and to the member.
 
-The database is the source of truth; the runner keeps only a schedule in memory (a heap of when
-each job next needs attention), rebuilt from the database at start-up. A job whose submit may have
-reached the API but whose answer was never stored is never submitted again (see README,
-"Unconfirmed submissions").
+The database is the source of truth; the runner keeps only a schedule in memory (`bot.scheduler`:
+when each job next needs attention), rebuilt from the database at start-up. This module holds the
+job's steps: submit, poll, settle, deliver. A job whose submit may have reached the API but whose
+answer was never stored is never submitted again (see README, "Unconfirmed submissions").
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import heapq
 import logging
 import random
 import time
@@ -23,8 +22,8 @@ from bot.callbacks import Callback, CallbackVerdict
 from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
 from bot.operations import Operations
 from bot.product import LINK_LIFETIME
+from bot.scheduler import Scheduler
 from bot.store import Store
-from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -78,47 +77,41 @@ class JobRunner:
         self,
         store: Store,
         client: SeparationClient,
+        deliverer: Deliverer,
+        operations: Operations,
         *,
         poll_interval: float,
         job_timeout: float,
         callback_base_url: str = INVALID_CALLBACK_BASE,
         max_concurrency: int = 32,
         delivery_retry_base: float = 2.0,
-        operations: Operations | None = None,
         stop_grace: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._operations = operations
-        self._stop_grace = stop_grace
         self._store = store
         self._client = client
+        self._deliverer = deliverer
+        self._operations = operations
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout
         self._callback_base_url = callback_base_url.rstrip("/")
-        self._clock = clock
         self._delivery_retry_base = delivery_retry_base
-        self._deliverer: Deliverer | None = None
-        self._limit = asyncio.Semaphore(max_concurrency)
-        self._heap: list[tuple[float, int, int]] = []
-        self._due: dict[int, float] = {}
-        self._seq = 0
+        self._stop_grace = stop_grace
+        self._clock = clock
+        self._limit = asyncio.Semaphore(max_concurrency)  # API calls in flight at once
         self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
         self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
-        self._active: dict[int, asyncio.Task[None]] = {}
-        self._waiting: set[int] = set()  # came due while their previous step was still running
-        self._held: set[int] = set()  # new jobs whose member has not been shown "queued" yet
-        self._wake = asyncio.Event()
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._scheduler = Scheduler(self._step, on_error=self._step_crashed, name="job")
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def attach(self, deliverer: Deliverer) -> None:
-        self._deliverer = deliverer
-
     @property
     def running(self) -> bool:
-        return self._dispatcher is not None and not self._dispatcher.done()
+        return self._scheduler.running
+
+    @property
+    def _stopping(self) -> bool:
+        return self._scheduler.stopping
 
     async def start(self) -> None:
         """Resume every job the database says is unfinished or undelivered, then dispatch."""
@@ -141,25 +134,14 @@ class JobRunner:
             resumed += 1
         if resumed:
             log.info("Resuming %s job(s) from the database", resumed)
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="job-runner")
-        self._dispatcher.add_done_callback(log_failure)
+        self._scheduler.start()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop dispatching; let in-flight steps finish, then cancel what is left.
 
         The default grace outlasts one API call, so a submit the API accepted is stored, not lost.
         """
-        grace = self._stop_grace if grace is None else grace
-        self._stopping = True
-        if self._dispatcher:
-            self._dispatcher.cancel()
-            await asyncio.gather(self._dispatcher, return_exceptions=True)
-        active = list(self._active.values())
-        if active:
-            _, pending = await asyncio.wait(active, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._scheduler.stop(self._stop_grace if grace is None else grace)
 
     def hold(self, job_id: int) -> None:
         """Keep a new job from being worked on (its member's "queued" message is on its way).
@@ -167,71 +149,31 @@ class JobRunner:
         Called right after the job is stored, before anything else can run, so not even a shared
         job's early result can overtake the "queued" message and be hidden under it.
         """
-        self._held.add(job_id)
+        self._scheduler.hold(job_id)
 
     def release(self, job_id: int) -> None:
-        self._held.discard(job_id)
-        self.schedule(job_id)
+        self._scheduler.release(job_id)
 
     def schedule(self, job_id: int, delay: float = 0.0) -> None:
         """Ask for `job_id` to be looked at after `delay` seconds (sooner wins)."""
-        if job_id in self._held:
-            return  # release() schedules it
-        due = asyncio.get_running_loop().time() + max(0.0, delay)
-        current = self._due.get(job_id)
-        if current is not None and current <= due:
-            return
-        self._due[job_id] = due
-        self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, job_id))
-        self._wake.set()
+        self._scheduler.schedule(job_id, delay)
 
-    # -- dispatch ---------------------------------------------------------------------------
+    # -- one step of a job ------------------------------------------------------------------
 
-    async def _dispatch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            now = loop.time()
-            while self._heap and self._heap[0][0] <= now:
-                due, _, job_id = heapq.heappop(self._heap)
-                if self._due.get(job_id) != due:
-                    continue  # superseded by an earlier schedule
-                if job_id in self._active:
-                    self._waiting.add(job_id)  # due while its step runs: re-armed when it ends
-                    continue
-                del self._due[job_id]
-                task = asyncio.create_task(self._step(job_id), name=f"job-{job_id}")
-                self._active[job_id] = task
-                task.add_done_callback(lambda t, j=job_id: self._step_done(j, t))
-            timeout = self._heap[0][0] - now if self._heap else None
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
-
-    def _step_done(self, job_id: int, task: asyncio.Task[None]) -> None:
-        self._active.pop(job_id, None)
-        if job_id in self._waiting:
-            self._waiting.discard(job_id)
-            due = self._due.pop(job_id, None)
-            if due is not None:
-                self.schedule(job_id, due - asyncio.get_running_loop().time())
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            # Even handling the step's failure failed (the database is unreachable, say). The
-            # step's own failure was counted and logged; try the whole step again later.
-            failures = self._step_failures.setdefault(job_id, 1)
-            delay = self._backoff(failures)
-            log.warning(
-                "job %s: handling a failed step failed too (%s: %.200s); retry in %.1fs",
-                job_id,
-                type(error).__name__,
-                error,
-                delay,
-            )
-            if not self._stopping:
-                self.schedule(job_id, delay)
+    def _step_crashed(self, job_id: int, error: BaseException) -> None:
+        """Even handling a step's failure failed (the database is unreachable, say). The step's
+        own failure was counted and logged; try the whole step again later."""
+        failures = self._step_failures.setdefault(job_id, 1)
+        delay = self._backoff(failures)
+        log.warning(
+            "job %s: handling a failed step failed too (%s: %.200s); retry in %.1fs",
+            job_id,
+            type(error).__name__,
+            error,
+            delay,
+        )
+        if not self._stopping:
+            self.schedule(job_id, delay)
 
     async def _step(self, job_id: int) -> None:
         try:
@@ -313,7 +255,7 @@ class JobRunner:
     # -- steps ------------------------------------------------------------------------------
 
     async def _submit(self, job: Job) -> None:
-        if self._operations and self._operations.paused:
+        if self._operations.paused:
             await self._fail(job, Failure.SERVICE_ACCOUNT, f"splitting paused: {self._operations.paused}")
             return
         if self._expired(job):
@@ -348,10 +290,9 @@ class JobRunner:
         self._attempts.pop(job.id, None)
         self._log(job, "submitted as API task %s", api_task_id)
         self.schedule(job.id, self.poll_interval)
-        if self._deliverer:
-            submitted = await self._store.jobs.get(job.id)
-            if submitted is not None:
-                await self._deliverer.show_progress(submitted)
+        submitted = await self._store.jobs.get(job.id)
+        if submitted is not None:
+            await self._deliverer.show_progress(submitted)
 
     async def _submit_failed(self, job: Job, error: ApiError) -> None:
         if error.maybe_processed:
@@ -375,7 +316,7 @@ class JobRunner:
             )
         await self._fail(job, failure_for(error), str(error))
         reason = error.pause_reason
-        if self._operations and reason:
+        if reason:
             self._operations.pause(reason)
 
     async def _poll(self, job: Job) -> None:
@@ -390,7 +331,7 @@ class JobRunner:
                 await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
                 return
             reason = error.pause_reason
-            if self._operations and reason:
+            if reason:
                 self._operations.pause(reason)
             self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
             delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
@@ -452,7 +393,7 @@ class JobRunner:
             self.schedule(follower.id)
 
     def _count_credits(self, kind: str, amount: int) -> None:
-        if self._operations and amount:
+        if amount:
             self._operations.metrics.credits.labels(kind=kind).inc(amount)
 
     async def _deliver_now(self, job: Job) -> None:
@@ -462,14 +403,11 @@ class JobRunner:
             await self._deliver(job)
 
     async def _deliver(self, job: Job) -> None:
-        if self._deliverer is None:
-            self.schedule(job.id, 1.0)
-            return
         outcome = await self._deliverer.deliver(job)
         if outcome.result is DeliveryResult.DELIVERED:
             await self._store.jobs.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
             self._log(job, "delivered via %s", outcome.via)
-            if self._operations and job.finished_at:
+            if job.finished_at:
                 self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))
             return
         await self._delivery_failed(job, "delivery failed")
@@ -513,8 +451,7 @@ class JobRunner:
             if job.state in (JobState.SUBMITTING, JobState.SUBMITTED):
                 self.schedule(job.id)
             verdict = CallbackVerdict.ACCEPTED
-        if self._operations:
-            self._operations.callback_received(verdict)
+        self._operations.callback_received(verdict)
         return verdict
 
     # -- helpers ----------------------------------------------------------------------------
@@ -529,7 +466,7 @@ class JobRunner:
         """The pause after the `attempts`-th failure in a row: doubling from the poll interval."""
         base = self.poll_interval * (4 if maintenance else 1)
         doublings = min(max(1, attempts) - 1, 30)  # past MAX_BACKOFF long before; no float overflow
-        return min(base * 2**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)
+        return min(base * 2.0**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)
 
     def _log(self, job: Job, message: str, *args: object, level: int = logging.INFO) -> None:
         log.log(

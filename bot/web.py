@@ -48,9 +48,6 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self.running = False
 
-    def add_health_checks(self, *checks: HealthCheck) -> None:
-        self._health.extend(checks)
-
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
         app.router.add_post("/callback/{token}", self._callback)

@@ -90,7 +90,7 @@ class Replies:
 
 @pytest.fixture
 def tree() -> app_commands.CommandTree[Any]:
-    return StemBot(SimpleNamespace()).tree  # type: ignore[arg-type]
+    return StemBot(lambda bot: SimpleNamespace()).tree  # type: ignore[arg-type]
 
 
 async def fail(tree: app_commands.CommandTree[Any], interaction: MagicMock) -> None:

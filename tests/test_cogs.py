@@ -10,16 +10,13 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from unittest.mock import MagicMock
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
 
-from bot.client import Services
-from bot.credits import CreditService
-from bot.jobs import SplitService
 from bot.models import CreditPolicy, JobState, LedgerKind
 from bot.product import Mode
-from bot.quota import QuotaService
 from bot.render import results
 from bot.store import Store
 from cogs.credits import CreditsCog
@@ -33,6 +30,7 @@ from tests.unit_helpers import (
     embed_text,
     make_interaction,
 )
+from tests.wiring import make_services
 
 DEFAULT_CREDITS = 100
 TASK_ID = "5c79a1b2e6f04d7a9c3b8e2f1a0d4c6b"
@@ -42,18 +40,11 @@ AUDIO_ID = "e231f4a8-6b0d-4c3e-9a7f-1d2b3c4e5f60"
 class World:
     """The real services on a real database, a recording scheduler and a shared event log."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, session: aiohttp.ClientSession) -> None:
         self.store = store
         self.events: list[tuple[str, object]] = []
         self.scheduler = RecordingScheduler(self.events)
-        credits = CreditService(store.accounts)
-        self.services = Services(
-            store=store,
-            runner=self.scheduler,  # type: ignore[arg-type]
-            credits=credits,
-            split=SplitService(store.reservations, self.scheduler),
-            quota=QuotaService(store, credits),
-        )
+        self.services = make_services(store, session, queue=self.scheduler)
         self.bot = SimpleNamespace(services=self.services)
         self.split_cog = SplitCog(self.bot)  # type: ignore[arg-type]
         self.credits_cog = CreditsCog(self.bot)  # type: ignore[arg-type]
@@ -81,9 +72,10 @@ async def make_world(tmp_path):
             tmp_path / f"t{len(stores)}.db", CreditPolicy(default_credits, jobs_per_member)
         )
         stores.append(store)
-        return World(store)
+        return World(store, session)
 
-    yield build
+    async with aiohttp.ClientSession() as session:
+        yield build
     for store in stores:
         await store.close()
 

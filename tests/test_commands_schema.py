@@ -20,7 +20,7 @@ NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 
 
 async def loaded_bot(services: object, **kwargs) -> StemBot:
-    bot = StemBot(services, **kwargs)  # type: ignore[arg-type]
+    bot = StemBot(lambda client: services, **kwargs)  # type: ignore[arg-type,return-value]
     await bot.load_extension("cogs.split")
     await bot.load_extension("cogs.credits")
     return bot
@@ -73,7 +73,7 @@ def test_mode_choice_names_show_the_cost(commands, mode):
 
     name = next(c["name"] for c in option["choices"] if c["value"] == mode.value)
     assert re.search(rf"\b{mode.cost} credits\b", name), name
-    assert mode.title in name
+    assert mode.label in name
 
 
 def test_vocal_choice_reads_as_documented(commands):

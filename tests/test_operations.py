@@ -9,23 +9,13 @@ import aiohttp
 import pytest
 
 from bot.api import ApiError, SeparationClient
-from bot.metrics import Metrics
 from bot.models import PauseReason
 from bot.operations import Operations
 from bot.product import Mode
-from bot.settings import Secret
+from bot.settings import Settings
+from bot.store import Store
 from testing.provider_api import Fault, SeparationApiSimulator
-
-
-class AlerterDouble:
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    async def splitting_paused(self, reason: PauseReason) -> None:
-        self.events.append(f"paused:{reason}")
-
-    async def splitting_resumed(self) -> None:
-        self.events.append("resumed")
+from tests.wiring import AlerterDouble, make_services, make_settings
 
 
 @pytest.fixture
@@ -34,17 +24,19 @@ async def sim() -> AsyncIterator[SeparationApiSimulator]:
         yield simulator
 
 
+def settings_for(sim: SeparationApiSimulator, check_interval: float = 3600) -> Settings:
+    return make_settings(api_url=sim.base_url, api_timeout=1, account_check_interval=check_interval)
+
+
 @pytest.fixture
 async def ops(
-    sim: SeparationApiSimulator,
+    sim: SeparationApiSimulator, store: Store
 ) -> AsyncIterator[tuple[Operations, SeparationClient, AlerterDouble]]:
-    operations = Operations(Metrics(), check_interval=3600)
     alerter = AlerterDouble()
     async with aiohttp.ClientSession() as session:
-        client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1, observer=operations)
-        operations.attach(client=client, alerter=alerter)
-        yield operations, client, alerter
-        await operations.stop()
+        services = make_services(store, session, settings_for(sim), alerter=alerter)
+        yield services.operations, services.api, alerter
+        await services.operations.stop()
 
 
 async def test_every_call_is_counted_and_errors_are_kept_for_the_operator(ops, sim) -> None:
@@ -53,7 +45,7 @@ async def test_every_call_is_counted_and_errors_are_kept_for_the_operator(ops, s
     with pytest.raises(ApiError):
         await client.account_credits()
     await client.account_credits()
-    [note] = operations.recent_errors
+    [note] = operations.calls.recent_errors
     assert (note.endpoint, note.code, note.message) == ("credit", 455, "maintenance")
     text = operations.metrics.render().decode()
     assert 'stembot_api_calls_total{code="455",endpoint="credit"} 1.0' in text
@@ -98,13 +90,13 @@ class BrokenAlerter:
         raise ConnectionResetError("Discord went away")
 
 
-async def test_a_failing_alert_never_reaches_the_caller(sim) -> None:
-    operations = Operations(Metrics(), check_interval=3600)
-    operations.attach(alerter=BrokenAlerter())
-    operations.pause(PauseReason.KEY_REFUSED)  # returns at once, whatever Discord does
-    await operations.wait_alerts()
-    assert operations.paused is PauseReason.KEY_REFUSED
-    await operations.stop()
+async def test_a_failing_alert_never_reaches_the_caller(sim, store) -> None:
+    async with aiohttp.ClientSession() as session:
+        operations = make_services(store, session, settings_for(sim), alerter=BrokenAlerter()).operations
+        operations.pause(PauseReason.KEY_REFUSED)  # returns at once, whatever Discord does
+        await operations.wait_alerts()
+        assert operations.paused is PauseReason.KEY_REFUSED
+        await operations.stop()
 
 
 async def test_refused_key_stays_paused_until_the_api_accepts_it(ops, sim) -> None:
@@ -119,12 +111,10 @@ async def test_refused_key_stays_paused_until_the_api_accepts_it(ops, sim) -> No
     assert alerter.events[-1] == "resumed"
 
 
-async def test_the_watch_resumes_by_itself(sim) -> None:
-    operations = Operations(Metrics(), check_interval=0.05)
+async def test_the_watch_resumes_by_itself(sim, store) -> None:
     alerter = AlerterDouble()
     async with aiohttp.ClientSession() as session:
-        client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1, observer=operations)
-        operations.attach(client=client, alerter=alerter)
+        operations = make_services(store, session, settings_for(sim, 0.05), alerter=alerter).operations
         sim.account_credits = 0
         operations.pause(PauseReason.OUT_OF_CREDITS)
         sim.account_credits = 100

@@ -10,21 +10,20 @@ from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
 
-from bot.client import Services
-from bot.credits import CreditService
-from bot.jobs import SplitService
 from bot.models import LedgerKind, Period
 from bot.product import Mode
-from bot.quota import HISTORY_PAGE_SIZE, Actor, QuotaService
+from bot.quota import HISTORY_PAGE_SIZE, Actor
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.quota import PERIOD_CHOICES, HistoryPager, QuotaCog
 from cogs.split import SplitCog
 from tests.unit_helpers import GUILD_ID, USER_ID, FakeClock, RecordingScheduler, embed_text, make_interaction
+from tests.wiring import make_services
 
 MOD_ID = USER_ID + 1
 OTHER_ID = USER_ID + 2
@@ -50,18 +49,11 @@ def role(role_id: int, *, everyone: bool = False) -> MagicMock:
 
 
 class World:
-    def __init__(self, store: Store, clock: FakeClock) -> None:
+    def __init__(self, store: Store, session: aiohttp.ClientSession, clock: FakeClock) -> None:
         self.store, self.clock = store, clock
         self.scheduler = RecordingScheduler()
-        credits = CreditService(store.accounts)
-        self.quota = QuotaService(store, credits, clock=clock)
-        services = Services(
-            store=store,
-            runner=self.scheduler,  # type: ignore[arg-type]
-            credits=credits,
-            split=SplitService(store.reservations, self.scheduler),
-            quota=self.quota,
-        )
+        services = make_services(store, session, queue=self.scheduler, clock=clock)
+        self.quota = services.quota
         self.audit_channel = AsyncMock(spec=discord.TextChannel)
         self.bot = SimpleNamespace(
             services=services,
@@ -114,7 +106,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def world(tmp_path, clock) -> AsyncIterator[World]:
     store = await Store.open(tmp_path / "quota.db", clock=clock)
-    yield World(store, clock)
+    async with aiohttp.ClientSession() as session:
+        yield World(store, session, clock)
     assert await store.accounts.ledger_mismatches() == []
     await store.close()
 

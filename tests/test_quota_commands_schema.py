@@ -16,7 +16,7 @@ NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 
 @pytest.fixture
 async def commands() -> dict[str, dict]:
-    bot = StemBot(SimpleNamespace())  # type: ignore[arg-type]
+    bot = StemBot(lambda bot: SimpleNamespace())  # type: ignore[arg-type]
     for extension in EXTENSIONS:
         await bot.load_extension(extension)
     return {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}

@@ -358,7 +358,7 @@ def test_credits_embed_shows_each_modes_cost():
     text = embed_text(quota.credits(credit_summary(balance=73, jobs_in_flight=1, jobs_per_member=2)))
 
     for mode in Mode:
-        line = next(line for line in text.splitlines() if mode.title in line)
+        line = next(line for line in text.splitlines() if mode.label in line)
         assert re.search(rf"\b{mode.cost}\b", line), line
 
 

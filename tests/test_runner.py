@@ -14,54 +14,21 @@ import aiohttp
 import pytest
 
 from bot import runner as runner_module
-from bot.api import SeparationClient
-from bot.jobs import SplitService
-from bot.models import CreditPolicy, Delivery, DeliveryVia, Failure, Job, JobState, LedgerKind
+from bot.models import CreditPolicy, Delivery, Failure, Job, JobState, LedgerKind
 from bot.product import LINK_LIFETIME, Mode
 from bot.render import results
-from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, DeliveryResult, JobRunner
-from bot.settings import Secret
+from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, JobRunner
+from bot.services import Services
 from bot.store import Store
 from bot.store.accounts import Accounts
 from bot.store.database import Database
 from bot.store.jobs import Jobs
 from bot.store.reservations import Reservations
 from testing.provider_api import Fault, SeparationApiSimulator
+from tests.wiring import RecordingDeliverer, make_services, make_settings
 
 GUILD, MEMBER = 10, 20
 POLL = 0.05
-
-
-class RecordingDeliverer:
-    """Stands in for Discord: records what the member would be shown; can fail on purpose."""
-
-    def __init__(self, failures: int = 0, progress_seconds: float = 0.0) -> None:
-        self.progress_seconds = progress_seconds
-        self.delivered: list[Job] = []
-        self.progress: list[Job] = []
-        self.attempts = 0
-        self.failures = failures
-        self._changed = asyncio.Event()
-
-    async def deliver(self, job: Job) -> DeliveryOutcome:
-        self.attempts += 1
-        if self.failures > 0:
-            self.failures -= 1
-            return DeliveryOutcome(DeliveryResult.RETRY)
-        self.delivered.append(job)
-        self._changed.set()
-        return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
-
-    async def show_progress(self, job: Job) -> None:
-        await asyncio.sleep(self.progress_seconds)
-        self.progress.append(job)
-
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Job]:
-        async with asyncio.timeout(timeout):
-            while len(self.delivered) < count:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.delivered
 
 
 class RaisingDeliverer(RecordingDeliverer):
@@ -132,24 +99,28 @@ class Harness:
         self, store: FaultyStore, sim: SeparationApiSimulator, session: aiohttp.ClientSession
     ) -> None:
         self.store, self.sim, self.session = store, sim, session
+        self.services: Services | None = None
         self.runner: JobRunner | None = None
         self.deliverer = RecordingDeliverer()
 
     async def start_runner(
         self, *, job_timeout: float = 30.0, deliverer: RecordingDeliverer | None = None
     ) -> JobRunner:
-        client = SeparationClient(self.session, self.sim.base_url, Secret("test-key"), timeout=0.5)
-        self.runner = JobRunner(
-            self.store, client, poll_interval=POLL, job_timeout=job_timeout, delivery_retry_base=0.05
-        )
+        """The bot's services as a (new) process would build them over this database, started."""
         self.deliverer = deliverer or RecordingDeliverer()
-        self.runner.attach(self.deliverer)
+        settings = make_settings(
+            api_url=self.sim.base_url, api_timeout=0.5, poll_interval=POLL, job_timeout=job_timeout
+        )
+        self.services = make_services(
+            self.store, self.session, settings, deliverer=self.deliverer, delivery_retry_base=0.05
+        )
+        self.runner = self.services.runner
         await self.runner.start()
         return self.runner
 
     async def split(self, mode: Mode = Mode.SEPARATE_VOCAL, audio_id: str = "audio-1") -> Job:
-        assert self.runner is not None
-        service = SplitService(self.store.reservations, self.runner)
+        assert self.services is not None
+        service = self.services.split
         job = (
             await service.reserve(
                 guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=mode, task_id="gen-1", audio_id=audio_id
@@ -389,7 +360,8 @@ async def test_restart_resumes_submitted_job_by_polling_not_resubmitting(harness
 async def test_restart_refunds_a_job_interrupted_while_submitting(harness: Harness) -> None:
     runner = await harness.start_runner()
     await runner.stop()
-    service = SplitService(harness.store.reservations, runner)
+    assert harness.services is not None
+    service = harness.services.split
     job = (
         await service.reserve(
             guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SPLIT_STEM, task_id="g", audio_id="a"
@@ -407,7 +379,8 @@ async def test_restart_refunds_a_job_interrupted_while_submitting(harness: Harne
 async def test_restart_submits_a_reserved_job_that_never_left(harness: Harness) -> None:
     runner = await harness.start_runner()
     await runner.stop()
-    service = SplitService(harness.store.reservations, runner)
+    assert harness.services is not None
+    service = harness.services.split
     await service.reserve(
         guild_id=GUILD, channel_id=30, user_id=MEMBER, mode=Mode.SEPARATE_VOCAL, task_id="g", audio_id="a"
     )  # reserved, but the process died before scheduling it
@@ -467,13 +440,13 @@ async def test_callback_makes_the_job_confirm_at_once_instead_of_waiting_for_the
     store = await Store.open(tmp_path / "cb.db")
     try:
         async with aiohttp.ClientSession() as session:
-            client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1)
-            runner = JobRunner(store, client, poll_interval=60, job_timeout=600)  # polling won't help
             deliverer = RecordingDeliverer()
-            runner.attach(deliverer)
+            settings = make_settings(api_url=sim.base_url, api_timeout=1, poll_interval=60, job_timeout=600)
+            services = make_services(store, session, settings, deliverer=deliverer)  # polling won't help
+            runner = services.runner
             await runner.start()
             try:
-                service = SplitService(store.reservations, runner)
+                service = services.split
                 job = (
                     await service.reserve(
                         guild_id=GUILD,

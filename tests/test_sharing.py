@@ -10,17 +10,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.api import SeparationClient
 from bot.errors import InsufficientCredits, MemberBlocked
-from bot.jobs import SplitService
 from bot.models import CreditPolicy, JobState, LedgerKind, ReuseCharge, Share, StemLink
 from bot.product import LINK_LIFETIME, Mode
-from bot.runner import JobRunner
-from bot.settings import Secret
 from bot.store import REUSE_MIN_LINK_LIFE, Store
 from testing.provider_api import SeparationApiSimulator
-from tests.test_runner import FaultyStore, RecordingDeliverer, first
+from tests.test_runner import FaultyStore, first
 from tests.unit_helpers import FakeClock
+from tests.wiring import RecordingDeliverer, make_services, make_settings
 
 GUILD, ALICE, BOB, CAROL = 10, 21, 22, 23
 POLICY = CreditPolicy(default_credits=100, jobs_per_member=5)
@@ -31,11 +28,10 @@ class World:
         self, store: FaultyStore, sim: SeparationApiSimulator, session: aiohttp.ClientSession
     ) -> None:
         self.store, self.sim = store, sim
-        client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=1)
-        self.runner = JobRunner(store, client, poll_interval=0.05, job_timeout=30, delivery_retry_base=0.05)
         self.deliverer = RecordingDeliverer()
-        self.runner.attach(self.deliverer)
-        self.split = SplitService(store.reservations, self.runner)
+        settings = make_settings(api_url=sim.base_url, api_timeout=1, poll_interval=0.05, job_timeout=30)
+        services = make_services(store, session, settings, deliverer=self.deliverer, delivery_retry_base=0.05)
+        self.runner, self.split = services.runner, services.split
 
     async def request(self, member: int, mode: Mode = Mode.SPLIT_STEM, audio_id: str = "audio-1", start=True):
         job = (

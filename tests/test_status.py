@@ -12,9 +12,8 @@ import discord
 import pytest
 
 from bot.alerts import DiscordAlerter
-from bot.api import ApiError, SeparationClient
+from bot.api import ApiError
 from bot.client import EXTENSIONS, StemBot
-from bot.metrics import Metrics
 from bot.models import (
     ApiErrorNote,
     CallbackServerState,
@@ -25,14 +24,13 @@ from bot.models import (
     ServerStatus,
     StatusReport,
 )
-from bot.operations import Operations
 from bot.product import Mode
 from bot.render import operators
-from bot.settings import Secret
 from bot.store import Store
 from cogs.status import StatusCog
 from testing.provider_api import Fault, SeparationApiSimulator
 from tests.unit_helpers import GUILD_ID, embed_text, make_interaction
+from tests.wiring import make_services, make_settings
 
 
 def report(**overrides) -> StatusReport:
@@ -114,10 +112,8 @@ async def add_jobs(store: Store, guild_id: int, *, succeeded: int, failed: int, 
 async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     store = await Store.open(tmp_path / "s.db")
     async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
-        operations = Operations(Metrics(), check_interval=3600)
-        operations.attach(
-            client=SeparationClient(session, sim.base_url, Secret("test-key"), observer=operations)
-        )
+        settings = make_settings(api_url=sim.base_url, account_check_interval=3600)
+        operations = make_services(store, session, settings).operations
         owner = 999
 
         async def is_owner(user: discord.abc.User) -> bool:
@@ -179,7 +175,7 @@ async def test_a_server_manager_sees_their_own_servers_jobs_and_the_pause_only(s
     status_bot.sim.account_credits = 4321
     await add_jobs(status_bot.store, HERE, succeeded=2, failed=1, running=1)
     await add_jobs(status_bot.store, ELSEWHERE, succeeded=7, failed=0, running=3)
-    status_bot.operations.api_call("submit", ApiError("upstream maintenance window", code=455))
+    status_bot.operations.calls.api_call("submit", ApiError("upstream maintenance window", code=455))
     status_bot.operations.pause(PauseReason.OUT_OF_CREDITS)
     manager = make_interaction(guild_id=HERE, permissions=discord.Permissions(**{rights: True}))
 
@@ -246,7 +242,7 @@ async def test_asking_for_status_resumes_a_pause_once_the_account_works(status_b
 
 
 async def test_stembot_status_command_is_for_server_managers_by_default() -> None:
-    bot = StemBot(SimpleNamespace())  # type: ignore[arg-type]
+    bot = StemBot(lambda bot: SimpleNamespace())  # type: ignore[arg-type]
     for extension in EXTENSIONS:
         await bot.load_extension(extension)
     [group] = [c.to_dict(bot.tree) for c in bot.tree.get_commands() if c.name == "stembot"]

@@ -72,7 +72,7 @@ NOT_FINISHED = "This command didn't finish; the details were sent privately."
 
 
 def price_list() -> str:
-    return "\n".join(f"{mode.title}: **{mode.cost}** credits" for mode in Mode)
+    return "\n".join(f"{mode.label}: **{mode.cost}** credits" for mode in Mode)
 
 
 PER_PERIOD: dict[Period, str] = {

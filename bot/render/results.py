@@ -52,7 +52,7 @@ _QUEUED_TEXT = {
 
 def queued(job: Job, balance: int) -> discord.Embed:
     embed = discord.Embed(
-        title=f"Splitting: {job.mode.title}",
+        title=f"Splitting: {job.mode.label}",
         description=_QUEUED_TEXT[job.share],
         colour=WORKING_COLOUR,
     )
@@ -73,7 +73,7 @@ def charge_text(job: Job) -> str:
 
 def processing(job: Job) -> discord.Embed:
     embed = discord.Embed(
-        title=f"Splitting: {job.mode.title}",
+        title=f"Splitting: {job.mode.label}",
         description="The separation service is working on your track. This message will show your "
         "download links when the stems are ready.",
         colour=WORKING_COLOUR,
@@ -100,7 +100,7 @@ def outcome(job: Job, *, mention: bool = False) -> list[Message]:
 def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
     """The download links, packed into as few embeds and messages as Discord's limits allow."""
     expires = job.links_expire_at or (job.finished_at or 0) + LINK_LIFETIME.total_seconds()
-    title = f"Your stems are ready: {job.mode.title}"
+    title = f"Your stems are ready: {job.mode.label}"
     warning = (
         f"⚠️ **Download within {LIFETIME_DAYS} days.** The links expire {timestamp(expires, 'R')} "
         f"({timestamp(expires, 'f')}) and cannot be renewed."

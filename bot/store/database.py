@@ -93,7 +93,7 @@ class Database:
 
     async def ping(self) -> bool:
         async with self.reading() as tx:
-            return await tx.scalar("SELECT 1") == 1
+            return bool(await tx.scalar("SELECT 1") == 1)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

@@ -1,0 +1,139 @@
+"""Building the bot's services: the one place every part is made and handed its dependencies.
+
+`build_services` is used by `python -m bot`, the tests and the benchmark alike. Each part gets
+everything it needs in its constructor; nothing is attached afterwards. The Discord side is given
+as the two things the services need from it (a deliverer and an alerter), so this module knows
+nothing of Discord.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.api import SeparationClient
+from bot.credits import CreditService
+from bot.jobs import JobQueue, SplitService
+from bot.metrics import Metrics
+from bot.operations import AccountApi, Alerter, ApiCalls, Operations
+from bot.quota import QuotaService
+from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
+from bot.settings import Settings
+from bot.store import Store
+from bot.web import HealthCheck, WebServer
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the cogs and the client use, built once by `build_services`."""
+
+    settings: Settings
+    store: Store
+    api: SeparationClient
+    runner: JobRunner
+    credits: CreditService
+    split: SplitService
+    quota: QuotaService
+    operations: Operations
+    web: WebServer
+
+    async def start(self) -> None:
+        """Resume the jobs in the database and start working on them."""
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks."""
+        self.split.close()
+        await self.runner.stop()
+        await self.operations.stop()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    store: Store,
+    session: aiohttp.ClientSession,
+    deliverer: Deliverer,
+    alerter: Alerter,
+    gateway_connected: Callable[[], bool],
+    metrics: Metrics | None = None,
+    api: SeparationClient | None = None,
+    account_api: AccountApi | None = None,
+    queue: JobQueue | None = None,
+    delivery_retry_base: float = 2.0,
+    clock: Clock = time.time,
+) -> Services:
+    """Make every service for `settings` over an open `store` and HTTP `session`.
+
+    `deliverer` and `alerter` are the Discord side (or a test's recorder); `gateway_connected`
+    feeds `/healthz`. The keyword overrides replace a part a test or benchmark wants to control:
+    its own `metrics` registry, an `api` client, what the pause switch asks for the account's
+    credits, where accepted splits wait (`queue`: the runner unless a test records them), or faster
+    delivery retries.
+    """
+    metrics = metrics or Metrics()
+    calls = ApiCalls(metrics, clock)
+    if api is None:
+        api = SeparationClient(
+            session, settings.api_url, settings.api_key, timeout=settings.api_timeout, observer=calls
+        )
+    operations = Operations(
+        metrics,
+        calls,
+        account_api or api,
+        alerter,
+        check_interval=settings.account_check_interval,
+        clock=clock,
+    )
+    runner = JobRunner(
+        store,
+        api,
+        deliverer,
+        operations,
+        poll_interval=settings.effective_poll_interval,
+        job_timeout=settings.job_timeout,
+        callback_base_url=settings.callback_public_url or INVALID_CALLBACK_BASE,
+        delivery_retry_base=delivery_retry_base,
+        stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
+        clock=clock,
+    )
+    credits = CreditService(store.accounts)
+    web = WebServer(
+        host=settings.callback_host,
+        port=settings.callback_port,
+        metrics=metrics,
+        health=[
+            HealthCheck("database", store.ping),
+            HealthCheck("gateway", _async(gateway_connected)),
+            HealthCheck("runner", _async(lambda: runner.running)),
+        ],
+        callbacks=runner if settings.callbacks_enabled else None,
+        refresh_metrics=lambda: _refresh_job_counts(store, metrics),
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        api=api,
+        runner=runner,
+        credits=credits,
+        split=SplitService(store.reservations, queue or runner, operations),
+        quota=QuotaService(store, credits, clock=clock),
+        operations=operations,
+        web=web,
+    )
+
+
+async def _refresh_job_counts(store: Store, metrics: Metrics) -> None:
+    metrics.set_job_counts(await store.jobs.count_by_state())
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run_check() -> bool:
+        return check()
+
+    return run_check
