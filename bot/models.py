@@ -311,6 +311,24 @@ class AllowanceUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a job ended, as the store settles it: stems and their expiry, or why it failed."""
+
+    succeeded: bool
+    stems: tuple[StemLink, ...] = ()
+    links_expire_at: float | None = None
+    failure: Failure | None = None
+    failure_detail: str | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> Outcome:
+        """The outcome of a finished job, for the jobs that followed it."""
+        return cls(
+            job.state is JobState.SUCCEEDED, job.stems, job.links_expire_at, job.failure, job.failure_detail
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
     """The outcome of reserving a split: a job, or the reason there is none, with the figures."""
 

@@ -18,6 +18,7 @@ from bot.models import (
     Failure,
     Job,
     JobState,
+    Outcome,
     Share,
     StemLink,
 )
@@ -145,30 +146,19 @@ async def cooldown_until(tx: Tx, settings: EconomySettings, user_id: int, now: f
     return float(last) + settings.cooldown_seconds
 
 
-async def finish(
-    tx: Tx,
-    job_id: int,
-    *,
-    succeeded: bool,
-    stems: Sequence[StemLink],
-    links_expire_at: float | None,
-    failure: Failure | None,
-    failure_detail: str | None,
-    now: float,
-) -> Job | None:
+async def finish(tx: Tx, job_id: int, outcome: Outcome, now: float) -> Job | None:
     """Mark an unfinished job finished with its outcome; None if it already was (credits are the
     caller's business: see `bot.store.reservations`)."""
-    state = JobState.SUCCEEDED if succeeded else JobState.FAILED
     rows = await tx.fetchall(
         "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
         "failure_detail = ?, finished_at = ?, delivery = ? "
         f"WHERE id = ? AND state IN ({UNFINISHED}) RETURNING *",
         (
-            state,
-            stems_json(stems),
-            links_expire_at,
-            failure,
-            failure_detail,
+            JobState.SUCCEEDED if outcome.succeeded else JobState.FAILED,
+            stems_json(outcome.stems),
+            outcome.links_expire_at,
+            outcome.failure,
+            outcome.failure_detail,
             now,
             Delivery.PENDING,
             job_id,

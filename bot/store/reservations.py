@@ -18,6 +18,7 @@ from bot.models import (
     JobState,
     LedgerKind,
     NewJob,
+    Outcome,
     Refusal,
     Reservation,
     ReuseCharge,
@@ -113,17 +114,9 @@ class Reservations:
         Success charges the reservation; failure refunds it. Returns the finished job, or None if
         the job was already finished (settling twice changes nothing).
         """
+        outcome = Outcome(succeeded, tuple(stems), links_expire_at, failure, failure_detail)
         async with self._db.transaction() as tx:
-            return await self._settle(
-                tx,
-                job_id,
-                succeeded=succeeded,
-                stems=stems,
-                links_expire_at=links_expire_at,
-                failure=failure,
-                failure_detail=failure_detail,
-                now=self._db.now(),
-            )
+            return await self._settle(tx, job_id, outcome, self._db.now())
 
     async def settle_followers(self, leader: Job) -> list[Job]:
         """Give a finished job's outcome to every job following it, settling each like its own:
@@ -135,50 +128,21 @@ class Reservations:
             if not await sharing.following(tx, leader.id, limit=1):
                 return []
         finished: list[Job] = []
-        now = self._db.now()
+        outcome, now = Outcome.of(leader), self._db.now()
         async with self._db.transaction() as tx:
             for job_id in await sharing.following(tx, leader.id):
-                job = await self._settle(
-                    tx,
-                    job_id,
-                    succeeded=leader.state is JobState.SUCCEEDED,
-                    stems=leader.stems,
-                    links_expire_at=leader.links_expire_at,
-                    failure=leader.failure,
-                    failure_detail=leader.failure_detail,
-                    now=now,
-                )
+                job = await self._settle(tx, job_id, outcome, now)
                 if job is not None:
                     finished.append(job)
         return finished
 
-    async def _settle(
-        self,
-        tx: Tx,
-        job_id: int,
-        *,
-        succeeded: bool,
-        stems: Sequence[StemLink],
-        links_expire_at: float | None,
-        failure: Failure | None,
-        failure_detail: str | None,
-        now: float,
-    ) -> Job | None:
-        job = await jobs.finish(
-            tx,
-            job_id,
-            succeeded=succeeded,
-            stems=stems,
-            links_expire_at=links_expire_at,
-            failure=failure,
-            failure_detail=failure_detail,
-            now=now,
-        )
+    async def _settle(self, tx: Tx, job_id: int, outcome: Outcome, now: float) -> Job | None:
+        job = await jobs.finish(tx, job_id, outcome, now)
         if job is None or job.cost == 0:
             return job  # already settled, or a free shared result: no credits were held, none move
         account = await accounts.read(tx, job.guild_id, job.user_id)
         assert account is not None
-        if succeeded:
+        if outcome.succeeded:
             settled = await accounts.move(
                 tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
             )
