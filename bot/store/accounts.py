@@ -7,7 +7,7 @@ are the member's roles, for role allowances.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -158,84 +158,63 @@ class Accounts:
     # -- moderators' corrections ------------------------------------------------------------
 
     async def grant(
-        self,
-        guild_id: int,
-        user_id: int,
-        amount: int,
-        *,
-        actor_id: int,
-        reason: str | None,
+        self, guild_id: int, user_id: int, amount: int, *, actor_id: int, reason: str | None,
         role_ids: Sequence[int],
-    ) -> Adjustment:
+    ) -> Adjustment:  # fmt: skip
         """Add `amount` bonus credits, or take `-amount` away (bonus first, then allowance).
         Refused (nothing changes, `after` is None) if the balance would go below zero."""
-        async with self._db.transaction() as tx:
-            now = self._db.now()
-            account, _ = await self.current(tx, guild_id, user_id, role_ids=role_ids, now=now)
-            before = account.balance
+
+        def change(account: Account) -> tuple[int, int] | None:
             if amount >= 0:
-                from_allowance, from_bonus = 0, amount
-            elif -amount > before.total:
-                return await _adjustment(tx, account, None)
-            else:
-                taken_allowance, taken_bonus = economy.take_away(-amount, before)
-                from_allowance, from_bonus = -taken_allowance, -taken_bonus
-            after = await move(
-                tx,
-                account,
-                LedgerKind.GRANT,
-                from_allowance,
-                from_bonus,
-                now=now,
-                actor_id=actor_id,
-                reason=reason,
-            )
-            return await _adjustment(tx, account, after)
+                return 0, amount
+            if -amount > account.balance.total:
+                return None
+            taken_allowance, taken_bonus = economy.take_away(-amount, account.balance)
+            return -taken_allowance, -taken_bonus
+
+        return await self._correct(guild_id, user_id, LedgerKind.GRANT, change, actor_id, reason, role_ids)
 
     async def set_balance(
-        self,
-        guild_id: int,
-        user_id: int,
-        amount: int,
-        *,
-        actor_id: int,
-        reason: str | None,
+        self, guild_id: int, user_id: int, amount: int, *, actor_id: int, reason: str | None,
         role_ids: Sequence[int],
-    ) -> Adjustment:
+    ) -> Adjustment:  # fmt: skip
         """Set the balance to exactly `amount`: allowance up to this period's allowance, the rest bonus."""
-        async with self._db.transaction() as tx:
-            now = self._db.now()
-            account, _ = await self.current(tx, guild_id, user_id, role_ids=role_ids, now=now)
-            target = economy.set_to(amount, account.period_allowance)
-            after = await move(
-                tx,
-                account,
-                LedgerKind.SET,
-                target.allowance_left - account.balance.allowance_left,
-                target.bonus - account.balance.bonus,
-                now=now,
-                actor_id=actor_id,
-                reason=reason,
-            )
-            return await _adjustment(tx, account, after)
+
+        def change(account: Account) -> tuple[int, int]:
+            target, current = economy.set_to(amount, account.period_allowance), account.balance
+            return target.allowance_left - current.allowance_left, target.bonus - current.bonus
+
+        return await self._correct(guild_id, user_id, LedgerKind.SET, change, actor_id, reason, role_ids)
 
     async def reset_balance(
         self, guild_id: int, user_id: int, *, actor_id: int, reason: str | None, role_ids: Sequence[int]
     ) -> Adjustment:
         """Back to this period's full allowance, bonus cleared."""
+
+        def change(account: Account) -> tuple[int, int]:
+            return account.period_allowance - account.balance.allowance_left, -account.balance.bonus
+
+        return await self._correct(guild_id, user_id, LedgerKind.RESET, change, actor_id, reason, role_ids)
+
+    async def _correct(
+        self,
+        guild_id: int,
+        user_id: int,
+        kind: LedgerKind,
+        change: Callable[[Account], tuple[int, int] | None],
+        actor_id: int,
+        reason: str | None,
+        role_ids: Sequence[int],
+    ) -> Adjustment:
+        """A moderator's correction in one transaction: `change` says how much of the up-to-date
+        account's allowance and bonus moves, or None to refuse (nothing changes)."""
         async with self._db.transaction() as tx:
             now = self._db.now()
             account, _ = await self.current(tx, guild_id, user_id, role_ids=role_ids, now=now)
-            after = await move(
-                tx,
-                account,
-                LedgerKind.RESET,
-                account.period_allowance - account.balance.allowance_left,
-                -account.balance.bonus,
-                now=now,
-                actor_id=actor_id,
-                reason=reason,
-            )
+            parts = change(account)
+            after = None
+            if parts is not None:
+                after = await move(tx, account, kind, *parts, now=now, actor_id=actor_id, reason=reason)
             return await _adjustment(tx, account, after)
 
     async def set_blocked(
