@@ -17,13 +17,16 @@ class JobState(enum.StrEnum):
     FOLLOWING = "following"  # waits for another job in flight for the same track and mode
     SUCCEEDED = "succeeded"  # stems known, reservation charged
     FAILED = "failed"  # reservation refunded
+    CANCELLED = "cancelled"  # called off by its member or a moderator before it was sent; refunded
 
     @property
     def finished(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
 UNFINISHED_STATES = (JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.FOLLOWING)
+CANCELLABLE_STATES = (JobState.RESERVED, JobState.FOLLOWING)
+"""Nothing of these has been sent to the API (a following job waits on another's call)."""
 
 
 class Share(enum.StrEnum):
@@ -154,6 +157,8 @@ class Job:
     delivered_at: float | None
     share: Share | None = None
     source_job_id: int | None = None
+    app_permissions: int | None = None  # the bot's permissions in the channel, as Discord said at /split
+    reminded_at: float | None = None
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (
@@ -177,6 +182,7 @@ class NewJob:
     application_id: int | None = None
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
+    app_permissions: int | None = None
 
     def __repr__(self) -> str:
         return f"NewJob(guild={self.guild_id}, user={self.user_id}, mode={self.mode})"
@@ -274,6 +280,37 @@ class CreditSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveredMessage:
+    """One message a result was shown in (a result may take several)."""
+
+    job_id: int
+    via: DeliveryVia
+    part: int  # from 0
+    channel_id: int | None
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryPage:
+    """One page of a member's splits in a server, newest first, from a fixed snapshot."""
+
+    jobs: tuple[Job, ...]
+    page: int  # from 0
+    pages: int  # at least 1
+    total: int
+    newest_id: int  # jobs made while paging are not shown, so pages stay stable
+
+
+class CancelOutcome(enum.StrEnum):
+    """What asking to cancel a job did."""
+
+    CANCELLED = "cancelled"  # called off and refunded; it will never be sent
+    ALREADY_SENT = "already_sent"  # the submit is on the wire or accepted: the API has no cancel
+    OTHERS_WAITING = "others_waiting"  # other members' splits follow this one
+    FINISHED = "finished"  # it already ended (ready, failed or cancelled)
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryPage:
     """One page of a member's credit history, newest first, from a fixed snapshot of the ledger."""
 
@@ -319,6 +356,13 @@ class Outcome:
     links_expire_at: float | None = None
     failure: Failure | None = None
     failure_detail: str | None = None
+    cancelled: bool = False  # called off before anything was sent: refunded like a failure
+
+    @property
+    def state(self) -> JobState:
+        if self.cancelled:
+            return JobState.CANCELLED
+        return JobState.SUCCEEDED if self.succeeded else JobState.FAILED
 
     @classmethod
     def of(cls, job: Job) -> Outcome:

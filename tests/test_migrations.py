@@ -19,6 +19,7 @@ from tests.test_settings import API_KEY, TOKEN, run_bot
 # entry here, so nobody can add one that silently drifts from the code.
 INDEXED_STATE_SETS: dict[str, tuple[JobState, ...]] = {
     "jobs_unfinished": UNFINISHED_STATES,
+    "jobs_to_remind": (JobState.SUCCEEDED,),
 }
 
 

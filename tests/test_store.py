@@ -14,6 +14,7 @@ import pytest
 from bot.models import CreditPolicy, Failure, JobState, LedgerKind, NewJob, Refusal, StemLink
 from bot.product import Mode
 from bot.store import Store
+from bot.store.migrations import load_migrations, split_sql
 
 GUILD, MEMBER = 1000, 2000
 
@@ -61,7 +62,7 @@ async def test_open_creates_folder_and_applies_migrations_once(tmp_path: Path) -
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [version for version, _ in load_migrations()]  # each once, in order
     assert journal == "wal"
 
 
@@ -277,15 +278,16 @@ async def test_counting_jobs_reads_no_job_rows(make_store) -> None:
 
 async def test_job_counts_start_from_the_jobs_already_stored(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
-    store = await Store.open(path, CreditPolicy(jobs_per_member=5))
-    for _ in range(3):
-        await store.reservations.reserve(new_job())
-    await store.close()
-    with sqlite3.connect(path) as conn:  # the database as it was before migration 005
-        conn.executescript(
-            "DROP TABLE job_state_counts; DROP TRIGGER jobs_counted_on_insert; "
-            "DROP TRIGGER jobs_counted_on_state_change; DROP TRIGGER jobs_counted_on_delete; "
-            "DELETE FROM schema_version WHERE version = 5; UPDATE jobs SET state = 'failed' WHERE id = 1;"
+    with sqlite3.connect(path) as conn:  # a database made before migration 005, with jobs in it
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, script in load_migrations()[:4]:
+            for statement in split_sql(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.executemany(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, cost, state, "
+            "callback_token, created_at) VALUES (1, 2, 3, 'separate_vocal', 't', ?, 10, ?, ?, 0)",
+            [("a1", "failed", "cb1"), ("a2", "reserved", "cb2"), ("a3", "reserved", "cb3")],
         )
 
     store = await Store.open(path)

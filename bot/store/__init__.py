@@ -2,7 +2,8 @@
 
 `Store` opens the database (the unit of work, `bot.store.database`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
-`jobs`, `reservations` (the transactions that span jobs and accounts) and `meta`.
+`jobs`, `reservations` (the transactions that span jobs and accounts), `deliveries` (the messages
+results were shown in), `members` (members' own choices) and `meta`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 from bot.models import CreditPolicy
 from bot.store.accounts import Accounts
 from bot.store.database import Clock, Database
+from bot.store.deliveries import Deliveries
 from bot.store.jobs import Jobs
+from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
 from bot.store.reservations import Reservations
@@ -33,6 +36,8 @@ class Store:
         self.accounts = Accounts(db, self.economy, policy)
         self.jobs = Jobs(db)
         self.reservations = Reservations(db, self.accounts)
+        self.deliveries = Deliveries(db)
+        self.members = MemberPreferences(db)
         self.meta = Meta(db)
 
     @classmethod

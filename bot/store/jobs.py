@@ -18,6 +18,7 @@ from bot.models import (
     Failure,
     Job,
     JobState,
+    LibraryPage,
     Outcome,
     Share,
     StemLink,
@@ -68,12 +69,88 @@ class Jobs:
         rows = await self._db.fetchall("SELECT * FROM jobs WHERE callback_token = ?", (token,))
         return job_from_row(rows[0]) if rows else None
 
-    async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+    async def recent(
+        self, guild_id: int, user_id: int | None, limit: int = 10, *, number: str = ""
+    ) -> list[Job]:
+        """The newest jobs in a server: one member's, or everyone's (`user_id` None). With `number`,
+        only jobs whose number starts with those digits (what someone typed so far)."""
+        where: list[str] = ["guild_id = ?"]
+        params: list[object] = [guild_id]
+        if user_id is not None:
+            where.append("user_id = ?")
+            params.append(user_id)
+        digits = "".join(ch for ch in number if ch.isdigit())[:19]
+        if digits:
+            where.append("CAST(id AS TEXT) LIKE ?")
+            params.append(f"{digits}%")
         rows = await self._db.fetchall(
-            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
-            (guild_id, user_id, limit),
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit)
         )
         return [job_from_row(row) for row in rows]
+
+    async def library_page(
+        self, guild_id: int, user_id: int, *, page: int, page_size: int, newest_id: int | None = None
+    ) -> LibraryPage:
+        """One page of the member's jobs in a server, newest first. Pass the first page's
+        `newest_id` to later pages so jobs made meanwhile don't shift them."""
+        async with self._db.reading() as tx:
+            if newest_id is None:
+                newest_id = int(
+                    await tx.scalar(
+                        "SELECT COALESCE(MAX(id), 0) FROM jobs WHERE guild_id = ? AND user_id = ?",
+                        (guild_id, user_id),
+                    )
+                )
+            where, params = "guild_id = ? AND user_id = ? AND id <= ?", (guild_id, user_id, newest_id)
+            total = int(await tx.scalar(f"SELECT COUNT(*) FROM jobs WHERE {where}", params))
+            pages = max(1, -(-total // page_size))
+            page = min(max(page, 0), pages - 1)
+            rows = await tx.fetchall(
+                f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                (*params, page_size, page * page_size),
+            )
+        return LibraryPage(tuple(job_from_row(row) for row in rows), page, pages, total, newest_id)
+
+    async def to_remind(self, *, window: float, now: float, limit: int = 100) -> list[Job]:
+        """Succeeded jobs whose reminder is due by `now` (their links expire within `window`
+        seconds and have not yet), not yet reminded, oldest expiry first. Left out for good: jobs
+        whose links had less than `window` left when they finished (a reused result near its
+        end: its message said so), and members who turned reminders off."""
+        rows = await self._db.fetchall(
+            "SELECT j.* FROM jobs j LEFT JOIN member_preferences p ON p.user_id = j.user_id "
+            "WHERE j.state = 'succeeded' AND j.reminded_at IS NULL "
+            "AND j.links_expire_at <= ? AND j.links_expire_at > ? "
+            "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1 "
+            "ORDER BY j.links_expire_at LIMIT ?",
+            (now + window, now, window, limit),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def next_reminder_at(self, *, window: float, now: float) -> float | None:
+        """When the next reminder falls due (None: none is waiting)."""
+        due = await self._db.fetchall(
+            "SELECT MIN(j.links_expire_at) AS expires FROM jobs j "
+            "LEFT JOIN member_preferences p ON p.user_id = j.user_id "
+            "WHERE j.state = 'succeeded' AND j.reminded_at IS NULL AND j.links_expire_at > ? "
+            "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1",
+            (now, window),
+        )
+        expires = due[0]["expires"] if due else None
+        return None if expires is None else float(expires) - window
+
+    async def claim_reminder(self, job_id: int) -> bool:
+        """Mark the job's reminder as sent, if nobody did yet: send it only when this is True."""
+        return (
+            await self._db.write(
+                "UPDATE jobs SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL",
+                (self._db.now(), job_id),
+            )
+            == 1
+        )
+
+    async def unclaim_reminder(self, job_id: int) -> None:
+        """The reminder could not be sent after all: let it be tried again."""
+        await self._db.write("UPDATE jobs SET reminded_at = NULL WHERE id = ?", (job_id,))
 
     async def transition(
         self,
@@ -146,23 +223,27 @@ async def cooldown_until(tx: Tx, settings: EconomySettings, user_id: int, now: f
     return float(last) + settings.cooldown_seconds
 
 
-async def finish(tx: Tx, job_id: int, outcome: Outcome, now: float) -> Job | None:
-    """Mark an unfinished job finished with its outcome; None if it already was (credits are the
-    caller's business: see `bot.store.reservations`)."""
+async def finish(
+    tx: Tx, job_id: int, outcome: Outcome, now: float, *, from_states: Sequence[JobState] = UNFINISHED_STATES
+) -> Job | None:
+    """Mark a job in one of `from_states` finished with its outcome; None if it was elsewhere
+    (already finished, say). Credits are the caller's business: see `bot.store.reservations`. A
+    cancelled job has nothing to deliver."""
+    sources = ", ".join("?" for _ in from_states)
     rows = await tx.fetchall(
         "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
         "failure_detail = ?, finished_at = ?, delivery = ? "
-        f"WHERE id = ? AND state IN ({UNFINISHED}) RETURNING *",
+        f"WHERE id = ? AND state IN ({sources}) RETURNING *",
         (
-            JobState.SUCCEEDED if outcome.succeeded else JobState.FAILED,
+            outcome.state,
             stems_json(outcome.stems),
             outcome.links_expire_at,
             outcome.failure,
             outcome.failure_detail,
             now,
-            Delivery.PENDING,
+            Delivery.NONE if outcome.cancelled else Delivery.PENDING,
             job_id,
-            *UNFINISHED_STATES,
+            *from_states,
         ),
     )
     return job_from_row(rows[0]) if rows else None
@@ -202,4 +283,6 @@ def job_from_row(row: Row) -> Job:
         delivered_at=row["delivered_at"],
         share=Share(row["share"]) if row["share"] else None,
         source_job_id=row["source_job_id"],
+        app_permissions=row["app_permissions"],
+        reminded_at=row["reminded_at"],
     )

@@ -12,6 +12,9 @@ from typing import Any
 
 from bot import economy
 from bot.models import (
+    CANCELLABLE_STATES,
+    UNFINISHED_STATES,
+    CancelOutcome,
     Delivery,
     Failure,
     Job,
@@ -118,6 +121,30 @@ class Reservations:
         async with self._db.transaction() as tx:
             return await self._settle(tx, job_id, outcome, self._db.now())
 
+    async def cancel(self, job_id: int) -> tuple[CancelOutcome, Job | None]:
+        """Call off a job nothing has been sent for, refunding it once, in one transaction.
+
+        A queued job (`reserved`) is cancelled unless other members' splits follow it; a job
+        following another stops following (refunded if it cost anything). A job whose submit is on
+        the wire or accepted cannot be stopped (the API has no cancel), and the runner's move to
+        `submitting` and this are both compare-and-set on the job's state: exactly one wins.
+        Returns what happened and the job as it is now."""
+        async with self._db.transaction() as tx:
+            job = await jobs.get(tx, job_id)
+            if job is None:
+                return CancelOutcome.FINISHED, None
+            if job.state.finished:
+                return CancelOutcome.FINISHED, job
+            if job.state not in CANCELLABLE_STATES:
+                return CancelOutcome.ALREADY_SENT, job
+            if job.state is JobState.RESERVED and await sharing.following(tx, job.id, limit=1):
+                return CancelOutcome.OTHERS_WAITING, job
+            cancelled = await self._settle(
+                tx, job.id, Outcome(succeeded=False, cancelled=True), self._db.now(), from_states=(job.state,)
+            )
+            assert cancelled is not None  # the transaction saw it in that state
+            return CancelOutcome.CANCELLED, cancelled
+
     async def settle_followers(self, leader: Job) -> list[Job]:
         """Give a finished job's outcome to every job following it, settling each like its own:
         charged (if it cost anything) on success, refunded on failure. Returns the finished ones."""
@@ -136,8 +163,16 @@ class Reservations:
                     finished.append(job)
         return finished
 
-    async def _settle(self, tx: Tx, job_id: int, outcome: Outcome, now: float) -> Job | None:
-        job = await jobs.finish(tx, job_id, outcome, now)
+    async def _settle(
+        self,
+        tx: Tx,
+        job_id: int,
+        outcome: Outcome,
+        now: float,
+        *,
+        from_states: Sequence[JobState] = UNFINISHED_STATES,
+    ) -> Job | None:
+        job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
         if job is None or job.cost == 0:
             return job  # already settled, or a free shared result: no credits were held, none move
         account = await accounts.read(tx, job.guild_id, job.user_id)
@@ -166,7 +201,8 @@ async def _insert_job(
         "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
         "cost, state, callback_token, application_id, interaction_token, "
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
-        "finished_at, delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "finished_at, delivery, app_permissions) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "RETURNING *",
         (
             new.guild_id,
@@ -188,6 +224,7 @@ async def _insert_job(
             links_expire_at,
             finished_at,
             delivery,
+            new.app_permissions,
         ),
     )
     return jobs.job_from_row(rows[0])

@@ -1,0 +1,2 @@
+-- Placeholder: replaced at merge by the migration of another branch.
+SELECT 1;
