@@ -70,11 +70,13 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
         async with aiohttp.ClientSession() as session:
 
             def services_for(client: StemBot) -> Services:
+                deliverer = DiscordDeliverer(client)
                 return build_services(
                     settings,
                     store=store,
                     session=session,
-                    deliverer=DiscordDeliverer(client),
+                    deliverer=deliverer,
+                    reminder_sender=deliverer,
                     alerter=DiscordAlerter(client, store),
                     gateway_connected=client.gateway_connected,
                 )

@@ -18,7 +18,7 @@ from typing import cast
 import aiohttp
 import discord
 
-from bot.models import DeliveryVia, Job
+from bot.models import DeliveredMessage, DeliveryVia, Job
 from bot.render import common, results
 from bot.runner import DeliveryOutcome, DeliveryResult
 
@@ -166,6 +166,37 @@ class DiscordDeliverer:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, action, exc) from None
         return True
+
+    async def remind(self, job: Job, result: list[DeliveredMessage]) -> bool:
+        """The expiry reminder, by DM, or where the member's DMs are closed in the job's channel
+        mentioning them. False when neither worked now (the reminders try again later)."""
+        allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
+        for mention in (False, True):
+            try:
+                target: discord.abc.Messageable = (
+                    self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+                    if mention
+                    else await self._client.create_dm(discord.Object(job.user_id))
+                )
+                for message in results.reminder(job, result, mention=mention):
+                    await target.send(
+                        content=message.content,
+                        embeds=message.embeds,
+                        allowed_mentions=allowed,
+                        view=_view(message),
+                    )
+                return True
+            except discord.HTTPException as exc:
+                log.info(
+                    "job %s: reminder %s refused (%s)",
+                    job.id,
+                    "in the channel" if mention else "by DM",
+                    _code(exc),
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("job %s: Discord failed while sending the reminder (%s)", job.id, _code(exc))
+                return False
+        return False
 
     def _resume_at(self, job: Job, via: DeliveryVia) -> int:
         """How many of the job's messages an earlier attempt already showed on this route."""

@@ -115,3 +115,20 @@ class SplittingPaused(SplittingUnavailable):
 class ShuttingDown(SplittingUnavailable):
     def __init__(self) -> None:
         super().__init__("StemBot is restarting. Nothing was charged; please try again in a minute.")
+
+
+class UnknownJob(StemBotError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"There is no Job #{job_id} in this server. `/stems list` shows your splits with their numbers."
+        )
+        self.job_id = job_id
+
+
+class NotYourJob(StemBotError):
+    def __init__(self, job_id: int, action: str) -> None:
+        super().__init__(
+            f"Job #{job_id} is another member's split: only they or a moderator can {action} it. "
+            "`/stems list` shows your own."
+        )
+        self.job_id = job_id

@@ -87,7 +87,9 @@ class JobRunner:
         delivery_retry_base: float = 2.0,
         stop_grace: float = 30.0,
         clock: Callable[[], float] = time.time,
+        on_delivered: Callable[[], None],
     ) -> None:
+        """`on_delivered` hears of every result shown to its member (expiry reminders wake on it)."""
         self._store = store
         self._client = client
         self._deliverer = deliverer
@@ -98,6 +100,7 @@ class JobRunner:
         self._delivery_retry_base = delivery_retry_base
         self._stop_grace = stop_grace
         self._clock = clock
+        self._on_delivered = on_delivered
         self._limit = asyncio.Semaphore(max_concurrency)  # API calls in flight at once
         self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
         self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
@@ -406,6 +409,7 @@ class JobRunner:
         outcome = await self._deliverer.deliver(job)
         if outcome.result is DeliveryResult.DELIVERED:
             await self._store.jobs.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
+            self._on_delivered()
             self._log(job, "delivered via %s", outcome.via)
             if job.finished_at:
                 self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))

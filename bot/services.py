@@ -17,9 +17,11 @@ import aiohttp
 from bot.api import SeparationClient
 from bot.credits import CreditService
 from bot.jobs import JobQueue, SplitService
+from bot.library import LibraryService
 from bot.metrics import Metrics
 from bot.operations import AccountApi, Alerter, ApiCalls, Operations
 from bot.quota import QuotaService
+from bot.reminders import Reminders, ReminderSender
 from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
 from bot.settings import Settings
 from bot.store import Store
@@ -39,17 +41,21 @@ class Services:
     credits: CreditService
     split: SplitService
     quota: QuotaService
+    library: LibraryService
+    reminders: Reminders
     operations: Operations
     web: WebServer
 
     async def start(self) -> None:
-        """Resume the jobs in the database and start working on them."""
+        """Resume the jobs in the database and start working on them; start the reminders."""
         await self.runner.start()
+        self.reminders.start()
 
     async def stop(self) -> None:
         """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks."""
         self.split.close()
         await self.runner.stop()
+        await self.reminders.stop()
         await self.operations.stop()
 
 
@@ -59,6 +65,7 @@ def build_services(
     store: Store,
     session: aiohttp.ClientSession,
     deliverer: Deliverer,
+    reminder_sender: ReminderSender,
     alerter: Alerter,
     gateway_connected: Callable[[], bool],
     metrics: Metrics | None = None,
@@ -70,11 +77,11 @@ def build_services(
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
 
-    `deliverer` and `alerter` are the Discord side (or a test's recorder); `gateway_connected`
-    feeds `/healthz`. The keyword overrides replace a part a test or benchmark wants to control:
-    its own `metrics` registry, an `api` client, what the pause switch asks for the account's
-    credits, where accepted splits wait (`queue`: the runner unless a test records them), or faster
-    delivery retries.
+    `deliverer`, `reminder_sender` and `alerter` are the Discord side (or a test's recorders);
+    `gateway_connected` feeds `/healthz`. The keyword overrides replace a part a test or benchmark
+    wants to control: its own `metrics` registry, an `api` client, what the pause switch asks for
+    the account's credits, where accepted splits wait (`queue`: the runner unless a test records
+    them), or faster delivery retries.
     """
     metrics = metrics or Metrics()
     calls = ApiCalls(metrics, clock)
@@ -90,6 +97,7 @@ def build_services(
         check_interval=settings.account_check_interval,
         clock=clock,
     )
+    reminders = Reminders(store, reminder_sender, window=settings.expiry_reminder, clock=clock)
     runner = JobRunner(
         store,
         api,
@@ -101,8 +109,10 @@ def build_services(
         delivery_retry_base=delivery_retry_base,
         stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
         clock=clock,
+        on_delivered=reminders.wake,
     )
     credits = CreditService(store.accounts)
+    quota = QuotaService(store, credits, clock=clock)
     web = WebServer(
         host=settings.callback_host,
         port=settings.callback_port,
@@ -122,7 +132,9 @@ def build_services(
         runner=runner,
         credits=credits,
         split=SplitService(store.reservations, queue or runner, operations),
-        quota=QuotaService(store, credits, clock=clock),
+        quota=quota,
+        library=LibraryService(store, quota),
+        reminders=reminders,
         operations=operations,
         web=web,
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from bot.product import LINK_LIFETIME
+
 T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.sunoapi.org"
@@ -65,6 +67,7 @@ class Settings:
     callback_port: int = 8080
     callback_poll_interval: float = 60.0
     account_check_interval: float = 300.0
+    expiry_reminder: float = 24 * 3600.0  # seconds before the links expire; 0: no reminders
 
     @property
     def callbacks_enabled(self) -> bool:
@@ -159,7 +162,23 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             300.0,
             "a number of seconds from 0.05 to 86400",
         ),
+        expiry_reminder=parsed(
+            "EXPIRY_REMINDER_HOURS",
+            _reminder_hours,
+            24 * 3600.0,
+            f"a number of hours from 0 (no reminders) to less than {_LIFETIME_HOURS:g} (the links' lifetime)",
+        ),
     )
+
+
+_LIFETIME_HOURS = LINK_LIFETIME.total_seconds() / 3600
+
+
+def _reminder_hours(raw: str) -> float:
+    hours = float(raw)
+    if not 0 <= hours < _LIFETIME_HOURS:  # also refuses nan
+        raise ValueError(raw)
+    return hours * 3600
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:

@@ -299,3 +299,18 @@ def test_entry_point_reads_dotenv_from_the_working_directory(tmp_path):
 
     assert result.returncode == 2
     assert "DEFAULT_CREDITS" in result.stderr
+
+
+def test_expiry_reminders_default_to_a_day_before_the_links_expire() -> None:
+    assert load_settings(BASE).expiry_reminder == 24 * 3600
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("0", 0.0), ("1.5", 5400.0), ("335.9", 335.9 * 3600)])
+def test_expiry_reminder_hours_take_fractions_and_zero_turns_them_off(raw: str, seconds: float) -> None:
+    assert load_settings({**BASE, "EXPIRY_REMINDER_HOURS": raw}).expiry_reminder == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("raw", ["336", "400", "-1", "nan", "a day"])
+def test_expiry_reminder_hours_must_be_less_than_the_links_lifetime(raw: str) -> None:
+    with pytest.raises(SettingsError, match="EXPIRY_REMINDER_HOURS must be a number of hours from 0"):
+        load_settings({**BASE, "EXPIRY_REMINDER_HOURS": raw})

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.models import DeliveryVia, Job, PauseReason
+from bot.models import DeliveredMessage, DeliveryVia, Job, PauseReason
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
 from bot.settings import Secret, Settings
@@ -64,12 +64,30 @@ class AlerterDouble:
 
 
 
+class RecordingReminders:
+    """Stands in for Discord when reminding members: records each reminder; can refuse some."""
+
+    def __init__(self, refusals: int = 0) -> None:
+        self.sent: list[tuple[Job, list[DeliveredMessage]]] = []
+        self.refusals = refusals
+        self.changed = asyncio.Event()
+
+    async def remind(self, job: Job, result: list[DeliveredMessage]) -> bool:
+        if self.refusals > 0:
+            self.refusals -= 1
+            return False
+        self.sent.append((job, result))
+        self.changed.set()
+        return True
+
+
 def make_services(
     store: Store,
     session: aiohttp.ClientSession,
     settings: Settings | None = None,
     *,
     deliverer: Any = None,
+    reminder_sender: Any = None,
     alerter: Any = None,
     **overrides: Any,
 ) -> Services:
@@ -79,6 +97,7 @@ def make_services(
         store=store,
         session=session,
         deliverer=deliverer or RecordingDeliverer(),
+        reminder_sender=reminder_sender or RecordingReminders(),
         alerter=alerter or AlerterDouble(),
         gateway_connected=lambda: True,
         **overrides,

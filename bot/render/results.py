@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.models import Failure, Job, JobState, Share
+from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, Share
 from bot.product import LINK_LIFETIME, stem_name
 from bot.render.common import (
     BUTTONS_PER_MESSAGE,
@@ -195,3 +195,29 @@ def failed(job: Job, *, mention: bool = False) -> Message:
     _describe_job(embed, job)
     embed.set_footer(text=f"Job #{job.id}")
     return Message(content=mention_prefix(job, mention), embeds=[embed])
+
+
+def jump_url(guild_id: int | None, message: DeliveredMessage) -> str | None:
+    """A link that opens the message in Discord (None when its channel is unknown)."""
+    if message.channel_id is None:
+        return None
+    return f"https://discord.com/channels/{guild_id or '@me'}/{message.channel_id}/{message.message_id}"
+
+
+def reminder(job: Job, result: list[DeliveredMessage], *, mention: bool = False) -> list[Message]:
+    """The expiry reminder: the result again (every stem, each named), led by when its links
+    expire and a link to where it was first shown."""
+    assert job.links_expire_at is not None
+    messages = stems_ready(job, mention=mention)
+    where = None
+    if result:
+        where = jump_url(None if result[0].via is DeliveryVia.DM else job.guild_id, result[0])
+    note = (
+        f"⏰ Reminder: the links of Job #{job.id} expire {timestamp(job.links_expire_at, 'R')} "
+        f"({timestamp(job.links_expire_at, 'f')}). Download what you need now: they cannot be renewed."
+    )
+    if where:
+        note += f" [Your result]({where})"
+    first = messages[0]
+    first.content = f"{first.content} {note}" if first.content else note
+    return messages

@@ -1,0 +1,74 @@
+"""A member's library: every split they made in a server, to find again, show, share or cancel.
+
+Who may do what: members their own jobs; moderators (see `bot.quota`) any job of their server.
+Knows members only as integer ids.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.errors import NotAModerator, NotYourJob, UnknownJob
+from bot.models import CancelOutcome, Job, LibraryPage
+from bot.quota import Actor, QuotaService
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+LIBRARY_PAGE_SIZE = 10
+SUGGESTIONS = 25  # Discord shows at most 25 autocomplete choices
+
+
+class LibraryService:
+    def __init__(self, store: Store, quota: QuotaService) -> None:
+        self._store = store
+        self._quota = quota
+
+    async def page(
+        self, guild_id: int, actor: Actor, member_id: int, *, page: int = 0, newest_id: int | None = None
+    ) -> LibraryPage:
+        """A page of a member's splits in this server, newest first. Anyone may see their own."""
+        if member_id != actor.user_id and not await self._quota.is_moderator(guild_id, actor):
+            raise NotAModerator("see other members' splits", None)
+        return await self._store.jobs.library_page(
+            guild_id, member_id, page=page, page_size=LIBRARY_PAGE_SIZE, newest_id=newest_id
+        )
+
+    async def job(self, guild_id: int, actor: Actor, job_id: int, *, action: str = "see") -> Job:
+        """Job #`job_id` of this server, if the actor may `action` it (their own, or a moderator)."""
+        job = await self._store.jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise UnknownJob(job_id)
+        if job.user_id != actor.user_id and not await self._quota.is_moderator(guild_id, actor):
+            raise NotYourJob(job_id, action)
+        return job
+
+    async def suggestions(self, guild_id: int, actor: Actor, typed: str = "") -> list[Job]:
+        """Jobs to offer as someone types a job number: their own recent ones, or (moderators)
+        the server's."""
+        member = None if await self._quota.is_moderator(guild_id, actor) else actor.user_id
+        return await self._store.jobs.recent(guild_id, member, SUGGESTIONS, number=typed)
+
+    async def own_recent(self, guild_id: int, user_id: int) -> list[Job]:
+        """The member's own recent splits here, for suggesting the ids of a new one."""
+        return await self._store.jobs.recent(guild_id, user_id, SUGGESTIONS)
+
+    async def cancel(self, guild_id: int, actor: Actor, job_id: int) -> tuple[CancelOutcome, Job]:
+        """Call off a job nothing has been sent for (see `Reservations.cancel`)."""
+        job = await self.job(guild_id, actor, job_id, action="cancel")
+        outcome, now = await self._store.reservations.cancel(job.id)
+        log.info(
+            "job %s guild=%s member=%s: cancel asked by %s: %s",
+            job.id,
+            guild_id,
+            job.user_id,
+            actor.user_id,
+            outcome,
+        )
+        return outcome, now or job
+
+    async def reminders(self, user_id: int) -> bool:
+        return await self._store.members.reminders(user_id)
+
+    async def set_reminders(self, user_id: int, enabled: bool) -> None:
+        await self._store.members.set_reminders(user_id, enabled)
