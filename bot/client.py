@@ -20,7 +20,7 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota", "cogs.status")
+EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota", "cogs.stems", "cogs.status")
 
 
 async def answer_privately(

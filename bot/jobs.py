@@ -89,6 +89,7 @@ class SplitService:
         application_id: int | None = None,
         interaction_token: str | None = None,
         interaction_expires_at: float | None = None,
+        app_permissions: int | None = None,
         role_ids: Sequence[int] = (),
     ) -> Accepted:
         """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
@@ -113,6 +114,7 @@ class SplitService:
             application_id=application_id,
             interaction_token=interaction_token,
             interaction_expires_at=interaction_expires_at,
+            app_permissions=app_permissions,
         )
         reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:

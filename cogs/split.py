@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,8 +15,9 @@ from bot.client import answer_expected_error
 from bot.delivery import token_usable_until
 from bot.errors import SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
+from bot.models import Job
 from bot.product import Mode
-from bot.render import common, results
+from bot.render import common, library, results
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
@@ -68,6 +71,7 @@ class SplitCog(commands.Cog):
             application_id=interaction.application_id,
             interaction_token=interaction.token,
             interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+            app_permissions=interaction.app_permissions.value,
             role_ids=role_ids(interaction.user),
         )
         job = accepted.job
@@ -78,6 +82,44 @@ class SplitCog(commands.Cog):
         finally:
             # Only now may the runner touch this response, so its edits land after ours.
             services.split.start(job)
+
+    @split.autocomplete("task_id")
+    async def task_id_autocomplete(
+        self, interaction: discord.Interaction[StemBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The task ids of the member's own recent splits here (what they typed narrows them)."""
+        return await self._recent_ids(interaction, current, lambda job: job.source_task_id)
+
+    @split.autocomplete("audio_id")
+    async def audio_id_autocomplete(
+        self, interaction: discord.Interaction[StemBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The audio ids of the member's own recent splits here, those of the chosen task first."""
+        task = getattr(interaction.namespace, "task_id", None)
+        return await self._recent_ids(interaction, current, lambda job: job.audio_id, task_id=task)
+
+    async def _recent_ids(
+        self,
+        interaction: discord.Interaction[StemBot],
+        current: str,
+        value_of: Callable[[Job], str],
+        *,
+        task_id: str | None = None,
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        jobs = await self.bot.services.library.own_recent(interaction.guild_id, interaction.user.id)
+        if task_id:
+            jobs.sort(key=lambda job: job.source_task_id != task_id)  # that task's tracks first
+        typed, now, seen = current.strip().lower(), time.time(), set()
+        choices = []
+        for job in jobs:
+            value = value_of(job)
+            if value in seen or (typed and typed not in value.lower()):
+                continue
+            seen.add(value)
+            choices.append(app_commands.Choice(name=library.track_suggestion(job, value, now), value=value))
+        return choices[:25]
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError

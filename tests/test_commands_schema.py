@@ -56,7 +56,8 @@ def test_track_id_options_are_required_strings_of_1_to_100_chars(commands, name)
     assert option["type"] == STRING
     assert option["required"] is True
     assert (option["min_length"], option["max_length"]) == (1, 100)
-    assert "choices" not in option and not option.get("autocomplete")
+    # Suggestions (the member's own recent ids) while typing; any value may still be typed.
+    assert "choices" not in option and option.get("autocomplete") is True
 
 
 def test_mode_is_an_optional_string_choosing_between_the_two_modes(commands):

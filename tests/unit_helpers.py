@@ -153,6 +153,7 @@ def make_interaction(
     created_at: datetime | None = None,
     role_ids: tuple[int, ...] = (),
     permissions: discord.Permissions | None = None,
+    app_permissions: discord.Permissions | None = None,
 ) -> MagicMock:
     """A `discord.Interaction` double, spec'd so a misspelt or invented method fails the test.
 
@@ -177,6 +178,10 @@ def make_interaction(
     interaction.user.id = user_id
     interaction.user.roles = [discord.Object(role_id) for role_id in role_ids]
     interaction.permissions = permissions if permissions is not None else discord.Permissions.none()
+    # What the bot may do in the channel (Discord sends it with every interaction).
+    interaction.app_permissions = app_permissions or discord.Permissions(
+        view_channel=True, send_messages=True, embed_links=True
+    )
     interaction.application_id = APPLICATION_ID
     interaction.token = token
     interaction.created_at = created_at or datetime.now(UTC)

@@ -1,0 +1,165 @@
+"""What members read about their library: `/stems list`, `/stems show`, `/stems cancel`,
+`/stems reminders`, and the job suggestions offered while typing."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.models import CancelOutcome, Delivery, Job, JobState, LibraryPage, Share
+from bot.render import results
+from bot.render.common import FAILURE_COLOUR, INFO_COLOUR, SUCCESS_COLOUR, WORKING_COLOUR, Message, timestamp
+
+SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
+_ID_SHOWN = 12  # characters of each id shown in a list line
+
+
+def state_words(job: Job) -> str:
+    """A job's state as members say it."""
+    free = job.cost == 0
+    if job.state is JobState.RESERVED:
+        return "queued"
+    if job.state is JobState.FOLLOWING:
+        return "processing (sharing another member's split)"
+    if job.state in (JobState.SUBMITTING, JobState.SUBMITTED):
+        return "processing"
+    if job.state is JobState.SUCCEEDED:
+        words = "ready"
+        if job.share is not None:
+            words += ", shared: free" if free else ", shared"
+        if job.delivery is Delivery.UNDELIVERABLE:
+            words += " (Discord refused every way to deliver it: `/stems show` has it)"
+        return words
+    if job.state is JobState.CANCELLED:
+        return "cancelled" if free else "cancelled, refunded"
+    return "failed, nothing was charged" if free else "failed, refunded"
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= _ID_SHOWN else value[: _ID_SHOWN - 1] + "…"
+
+
+def _expiry(job: Job, now: float) -> str | None:
+    if job.state is not JobState.SUCCEEDED or job.links_expire_at is None:
+        return None
+    if job.links_expire_at <= now:
+        return "links expired"
+    return f"links expire {timestamp(job.links_expire_at, 'R')}"
+
+
+def library_line(job: Job, now: float) -> str:
+    parts = [
+        f"**Job #{job.id}**",
+        job.mode.label,
+        f"`{_short(job.source_task_id)}` / `{_short(job.audio_id)}`",
+        state_words(job),
+        timestamp(job.created_at, "R"),
+    ]
+    expiry = _expiry(job, now)
+    if expiry:
+        parts.append(expiry)
+    return " · ".join(parts)
+
+
+def library(page: LibraryPage, member_id: int, *, own: bool, now: float) -> discord.Embed:
+    title = "Your splits in this server" if own else "Splits in this server"
+    lines = [library_line(job, now) for job in page.jobs]
+    if not own:
+        lines.insert(0, f"<@{member_id}>'s splits, newest first.")
+    if not page.jobs:
+        lines = ["No splits yet. `/split` starts one; they all appear here."]
+    embed = discord.Embed(title=title, description="\n".join(lines)[:4096], colour=INFO_COLOUR)
+    embed.set_footer(
+        text=f"Page {page.page + 1} of {page.pages} · {page.total} split{'s' if page.total != 1 else ''} · "
+        "/stems show job: to see one again"
+    )
+    return embed
+
+
+def shown(job: Job, now: float) -> list[Message]:
+    """A job as `/stems show` shows it: its result (or why it failed) as it was delivered."""
+    if job.state is JobState.SUCCEEDED:
+        messages = results.stems_ready(job)
+        if job.links_expire_at is not None and job.links_expire_at <= now:
+            note = (
+                f"These links expired {timestamp(job.links_expire_at, 'R')}: the files can no longer be "
+                "downloaded. Run `/split` again for new ones."
+            )
+            messages[0].content = note
+        return messages
+    if job.state is JobState.FAILED:
+        return [results.failed(job)]
+    if job.state is JobState.CANCELLED:
+        return [Message(embeds=[cancelled(job)])]
+    embed = discord.Embed(
+        title=f"Job #{job.id}: {state_words(job)}",
+        description=f"{job.mode.label}, asked {timestamp(job.created_at, 'R')}. "
+        "The result appears where you ran `/split` as soon as it is ready.",
+        colour=WORKING_COLOUR,
+    )
+    return [Message(embeds=[embed])]
+
+
+def cancelled(job: Job) -> discord.Embed:
+    refund = "Nothing was charged." if job.cost == 0 else f"Your {job.cost} credits are back."
+    return discord.Embed(
+        title=f"Job #{job.id} cancelled",
+        description=f"It was never sent to the separation service. {refund}",
+        colour=INFO_COLOUR,
+    )
+
+
+def cancel_answer(outcome: CancelOutcome, job: Job) -> discord.Embed:
+    if outcome is CancelOutcome.CANCELLED:
+        return cancelled(job)
+    if outcome is CancelOutcome.ALREADY_SENT:
+        text = (
+            "It has already been sent to the separation service, which cannot call a job off. "
+            "It will finish and be delivered as usual."
+        )
+    elif outcome is CancelOutcome.OTHERS_WAITING:
+        text = (
+            "Other members' splits of the same track are waiting on it, so it goes ahead. "
+            "You will get the result as usual."
+        )
+    else:
+        text = f"It has already ended ({state_words(job)})."
+    return discord.Embed(title=f"Job #{job.id} can't be cancelled", description=text, colour=FAILURE_COLOUR)
+
+
+def reminders_answer(enabled: bool, hours: float) -> discord.Embed:
+    if enabled and hours > 0:
+        text = (
+            f"You will get a reminder {hours:g} hours before your stems' download links expire, "
+            "by DM (or here, mentioning you, if your DMs are closed)."
+        )
+    elif enabled:
+        text = "Reminders are on for you, but this bot sends none (its operator turned them off)."
+    else:
+        text = (
+            "No more expiry reminders for you, in any server. "
+            "`/stems reminders enabled:True` turns them back on."
+        )
+    return discord.Embed(title="Expiry reminders", description=text, colour=SUCCESS_COLOUR)
+
+
+def suggestion(job: Job, now: float) -> str:
+    """How a job is offered while someone types a job number (at most 100 characters)."""
+    age = _age(now - job.created_at)
+    text = f"#{job.id} · {job.mode.label} · {job.source_task_id} / {job.audio_id} · {age}"
+    return text if len(text) <= SUGGESTION_LIMIT else text[: SUGGESTION_LIMIT - 1] + "…"
+
+
+def track_suggestion(job: Job, value: str, now: float) -> str:
+    """An id offered for `/split` while typing, labelled with the split it comes from."""
+    shared = "" if job.share is not Share.REUSED else " (shared)"
+    text = f"{value} · {job.mode.label}{shared} · {_age(now - job.created_at)}"
+    return text if len(text) <= SUGGESTION_LIMIT else text[: SUGGESTION_LIMIT - 1] + "…"
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"

@@ -1,0 +1,129 @@
+"""/stems: a member's library of splits in a server: list them, show one again (privately or to
+the channel), cancel one that has not been sent, and choose expiry reminders."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import answer_expected_error
+from bot.library import LibraryService
+from bot.render import common, library
+from cogs.paging import Pager
+from cogs.people import actor_of
+
+if TYPE_CHECKING:
+    from bot.client import StemBot
+
+JobNumber = app_commands.Range[int, 1, 2**53]
+AnyMember = discord.Member | discord.User
+
+
+class StemsCog(commands.Cog):
+    stems = app_commands.Group(
+        name="stems",
+        description="Your splits in this server: find them, show one again, cancel one",
+        guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
+    )
+
+    def __init__(self, bot: StemBot) -> None:
+        self.bot = bot
+
+    @property
+    def _library(self) -> LibraryService:
+        return self.bot.services.library
+
+    @stems.command(
+        name="list", description="Your splits here, newest first, with their state and link expiry"
+    )
+    @app_commands.describe(member="Whose splits (default: yours; others' need a moderator)")
+    async def list_(self, interaction: discord.Interaction[StemBot], member: AnyMember | None = None) -> None:
+        """List a member's splits in this server, newest first, ten to a page."""
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        actor = actor_of(interaction)
+        member_id = member.id if member is not None else actor.user_id
+        guild_id = interaction.guild_id
+        first = await self._library.page(guild_id, actor, member_id)
+        own = member_id == actor.user_id
+        embed = library.library(first, member_id, own=own, now=time.time())
+        if first.pages <= 1:
+            await interaction.followup.send(embed=embed, ephemeral=True)
+            return
+
+        async def turn(pressed: discord.Interaction[Any], page: int) -> tuple[discord.Embed, int, int]:
+            shown = await self._library.page(
+                guild_id, actor_of(pressed), member_id, page=page, newest_id=first.newest_id
+            )
+            return library.library(shown, member_id, own=own, now=time.time()), shown.page, shown.pages
+
+        pager = Pager(turn, owner_id=actor.user_id, page=first.page, pages=first.pages, command="/stems list")
+        pager.message = await interaction.followup.send(embed=embed, view=pager, ephemeral=True, wait=True)
+
+    @stems.command(name="show", description="Show one of your splits again: its stems, or why it failed")
+    @app_commands.describe(
+        job="The job number (suggested as you type)",
+        public="Post it in this channel for everyone (default: only you)",
+    )
+    async def show(
+        self, interaction: discord.Interaction[StemBot], job: JobNumber, public: bool = False
+    ) -> None:
+        """Show a split again as its result looks: links, names, expiry, or its failure and refund."""
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        found = await self._library.job(interaction.guild_id, actor_of(interaction), job)
+        for message in library.shown(found, time.time()):
+            await interaction.followup.send(
+                content=message.content or discord.utils.MISSING,
+                embeds=message.embeds,
+                view=message.view or discord.utils.MISSING,
+                ephemeral=not public,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+
+    @stems.command(
+        name="cancel", description="Cancel a split that has not been sent yet; its credits come back"
+    )
+    @app_commands.describe(job="The job number (suggested as you type)")
+    async def cancel(self, interaction: discord.Interaction[StemBot], job: JobNumber) -> None:
+        """Cancel a queued split (one not yet sent to the separation service) and get its credits back."""
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        outcome, now = await self._library.cancel(interaction.guild_id, actor_of(interaction), job)
+        await interaction.followup.send(embed=library.cancel_answer(outcome, now), ephemeral=True)
+
+    @stems.command(name="reminders", description="Turn your reminders before download links expire on or off")
+    @app_commands.describe(enabled="True: remind me before my links expire; False: don't")
+    async def reminders(self, interaction: discord.Interaction[StemBot], enabled: bool) -> None:
+        """Choose whether you get a reminder before your stems' links expire (for every server)."""
+        await self._library.set_reminders(interaction.user.id, enabled)
+        hours = self.bot.services.reminders.window / 3600
+        await interaction.response.send_message(
+            embed=library.reminders_answer(enabled, hours), ephemeral=True
+        )
+
+    @show.autocomplete("job")
+    @cancel.autocomplete("job")
+    async def job_autocomplete(
+        self, interaction: discord.Interaction[StemBot], current: str
+    ) -> list[app_commands.Choice[int]]:
+        if interaction.guild_id is None:
+            return []
+        jobs = await self._library.suggestions(interaction.guild_id, actor_of(interaction), current)
+        now = time.time()
+        return [app_commands.Choice(name=library.suggestion(job, now), value=job.id) for job in jobs]
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        public = bool(getattr(interaction.namespace, "public", False))
+        await answer_expected_error(interaction, error, public_words=common.NOT_FINISHED if public else None)
+
+
+async def setup(bot: StemBot) -> None:
+    await bot.add_cog(StemsCog(bot))
