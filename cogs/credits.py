@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import answer_expected_error
 from bot.render import quota
 from cogs.people import role_ids
 
@@ -31,6 +32,11 @@ class CreditsCog(commands.Cog):
             interaction.guild_id, interaction.user.id, role_ids=role_ids(interaction.user)
         )
         await interaction.followup.send(embed=quota.credits(summary), ephemeral=True)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        await answer_expected_error(interaction, error)
 
 
 async def setup(bot: StemBot) -> None:

@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_privately
+from bot.client import answer_expected_error
 from bot.delivery import token_usable_until
-from bot.errors import InvalidTrackId, SplitRefused, SplittingUnavailable, StemBotError
+from bot.errors import SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
 from bot.product import Mode
 from bot.render import common, results
@@ -48,35 +48,28 @@ class SplitCog(commands.Cog):
         mode: app_commands.Choice[str] | None = None,
     ) -> None:
         """Split a track into stems; the links arrive in this message when they are ready."""
-        # Cheap checks first, answered privately at once: bad input costs nothing.
-        try:
-            clean_track_id("task_id", task_id)
-            clean_track_id("audio_id", audio_id)
-        except InvalidTrackId as error:
-            await interaction.response.send_message(embed=common.bad_input(str(error)), ephemeral=True)
-            return
+        # Cheap checks first, answered privately at once (see cog_app_command_error): bad input
+        # costs nothing.
+        clean_track_id("task_id", task_id)
+        clean_track_id("audio_id", audio_id)
         chosen = Mode(mode.value) if mode else Mode.SEPARATE_VOCAL
         assert interaction.guild_id is not None and interaction.channel_id is not None
 
         # Public: the result lands here and must outlive the member's client session.
         await interaction.response.defer(thinking=True)
         services = self.bot.services
-        try:
-            accepted = await services.split.reserve(
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                user_id=interaction.user.id,
-                mode=chosen,
-                task_id=task_id,
-                audio_id=audio_id,
-                application_id=interaction.application_id,
-                interaction_token=interaction.token,
-                interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
-                role_ids=role_ids(interaction.user),
-            )
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        accepted = await services.split.reserve(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            mode=chosen,
+            task_id=task_id,
+            audio_id=audio_id,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+            role_ids=role_ids(interaction.user),
+        )
         job = accepted.job
         try:
             await interaction.edit_original_response(embed=results.queued(job, accepted.balance))
@@ -86,15 +79,20 @@ class SplitCog(commands.Cog):
             # Only now may the runner touch this response, so its edits land after ours.
             services.split.start(job)
 
-    async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
-        """Swap the public "thinking…" for a private explanation: refusals are nobody else's business."""
-        if isinstance(error, SplitRefused):
-            embed = results.refused(str(error), error.balance)
-        elif isinstance(error, SplittingUnavailable):
-            embed = results.unavailable(str(error))
-        else:
-            embed = common.bad_input(str(error))
-        await answer_privately(interaction, results.NOT_STARTED, embed=embed)
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        """Refusals and bad input, answered to the member alone: a refusal after the public
+        "thinking…" swaps it for a private explanation, as refusals are nobody else's business."""
+        await answer_expected_error(interaction, error, refusal=_refusal, public_words=results.NOT_STARTED)
+
+
+def _refusal(error: StemBotError) -> discord.Embed:
+    if isinstance(error, SplitRefused):
+        return results.refused(str(error), error.balance)
+    if isinstance(error, SplittingUnavailable):
+        return results.unavailable(str(error))
+    return common.bad_input(str(error))
 
 
 async def setup(bot: StemBot) -> None:

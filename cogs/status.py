@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import answer_expected_error
 from bot.render import operators
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ class StatusCog(commands.Cog):
         else:
             embed = operators.server_status(server)
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        await answer_expected_error(interaction, error)
 
 
 async def setup(bot: StemBot) -> None:

@@ -32,6 +32,7 @@ from tests.unit_helpers import (
     RecordingScheduler,
     embed_text,
     make_interaction,
+    run_command,
 )
 
 DEFAULT_CREDITS = 100
@@ -63,7 +64,7 @@ class World:
 
     async def split(self, interaction, task_id=TASK_ID, audio_id=AUDIO_ID, mode: Mode | None = None) -> None:
         choice = app_commands.Choice(name=mode.choice_label, value=mode.value) if mode else None
-        await SplitCog.split.callback(self.split_cog, interaction, task_id, audio_id, choice)
+        await run_command(self.split_cog, SplitCog.split, interaction, task_id, audio_id, choice)
 
     async def balance(self, user_id: int = USER_ID) -> int:
         return await self.store.accounts.balance(GUILD_ID, user_id)
@@ -94,7 +95,8 @@ async def world(make_world) -> World:
 
 
 def interaction_call_names(interaction: MagicMock) -> list[str]:
-    return [name for name, _, _ in interaction.mock_calls]
+    """The calls that reach Discord, in order (`response.is_done` is a local question)."""
+    return [name for name, _, _ in interaction.mock_calls if name != "response.is_done"]
 
 
 def sent_embed(call) -> discord.Embed:
@@ -384,7 +386,7 @@ async def test_members_have_separate_balances(world):
 async def test_credits_defers_privately_first(world):
     interaction = world.interaction()
 
-    await CreditsCog.credits.callback(world.credits_cog, interaction)
+    await run_command(world.credits_cog, CreditsCog.credits, interaction)
 
     assert interaction_call_names(interaction)[0] == "response.defer"
     assert interaction.response.defer.await_args.kwargs.get("ephemeral") is True
@@ -394,7 +396,7 @@ async def test_credits_shows_the_balance_privately(world):
     await world.split(world.interaction(), mode=Mode.SPLIT_STEM)
     interaction = world.interaction()
 
-    await CreditsCog.credits.callback(world.credits_cog, interaction)
+    await run_command(world.credits_cog, CreditsCog.credits, interaction)
 
     interaction.followup.send.assert_awaited_once()
     assert interaction.followup.send.await_args.kwargs.get("ephemeral") is True
@@ -406,7 +408,7 @@ async def test_credits_shows_the_balance_privately(world):
 async def test_credits_for_a_new_member_shows_the_starting_allowance(world):
     interaction = world.interaction(user_id=USER_ID + 7)
 
-    await CreditsCog.credits.callback(world.credits_cog, interaction)
+    await run_command(world.credits_cog, CreditsCog.credits, interaction)
 
     text = embed_text(sent_embed(interaction.followup.send.await_args))
     assert f"**{DEFAULT_CREDITS}** credits" in text

@@ -24,7 +24,15 @@ from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.quota import PERIOD_CHOICES, HistoryPager, QuotaCog
 from cogs.split import SplitCog
-from tests.unit_helpers import GUILD_ID, USER_ID, FakeClock, RecordingScheduler, embed_text, make_interaction
+from tests.unit_helpers import (
+    GUILD_ID,
+    USER_ID,
+    FakeClock,
+    RecordingScheduler,
+    embed_text,
+    make_interaction,
+    run_command,
+)
 
 MOD_ID = USER_ID + 1
 OTHER_ID = USER_ID + 2
@@ -83,16 +91,16 @@ class World:
 
     async def run(self, name: str, interaction: MagicMock, *args: Any, **kwargs: Any) -> MagicMock:
         command = getattr(QuotaCog, name)
-        await command.callback(self.cog, interaction, *args, **kwargs)
+        await run_command(self.cog, command, interaction, *args, **kwargs)
         return interaction
 
     async def split(self, interaction: MagicMock, mode: Mode = Mode.SEPARATE_VOCAL) -> MagicMock:
         choice = app_commands.Choice(name=mode.choice_label, value=mode.value)
-        await SplitCog.split.callback(self.split_cog, interaction, TASK_ID, AUDIO_ID, choice)
+        await run_command(self.split_cog, SplitCog.split, interaction, TASK_ID, AUDIO_ID, choice)
         return interaction
 
     async def credits(self, interaction: MagicMock) -> MagicMock:
-        await CreditsCog.credits.callback(self.credits_cog, interaction)
+        await run_command(self.credits_cog, CreditsCog.credits, interaction)
         return interaction
 
     async def balance(self, user_id: int = USER_ID) -> int:

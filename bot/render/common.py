@@ -71,6 +71,36 @@ def bad_input(problem: str) -> discord.Embed:
 NOT_FINISHED = "This command didn't finish; the details were sent privately."
 
 
+_OPTION_KINDS = {
+    discord.AppCommandOptionType.user: "member",
+    discord.AppCommandOptionType.role: "role",
+    discord.AppCommandOptionType.channel: "channel",
+    discord.AppCommandOptionType.mentionable: "member or role",
+}
+
+
+def refusal(reason: str) -> discord.Embed:
+    """A command that could not do what was asked; `reason` says why (a `StemBotError`'s words)."""
+    return discord.Embed(title="Can't do that", description=reason, colour=FAILURE_COLOUR)
+
+
+def unresolved_option(option_type: discord.AppCommandOptionType) -> discord.Embed:
+    """An option value Discord could not turn into what the command takes (a member who left, a
+    deleted role or channel, a channel of the wrong kind)."""
+    kind = _OPTION_KINDS.get(option_type, "value")
+    return discord.Embed(
+        title=f"That {kind} didn't work",
+        description=f"Discord couldn't use the {kind} you gave (it may have left or been deleted, or it "
+        f"is not the kind this option takes). Pick the {kind} again from the list Discord shows as you "
+        "type, then try again. Nothing was changed.",
+        colour=FAILURE_COLOUR,
+    )
+
+
+def command_cooldown(command: str, retry_at: float) -> str:
+    return f"You're using `/{command}` too often. You can use it again {timestamp(retry_at, 'R')}."
+
+
 def price_list() -> str:
     return "\n".join(f"{mode.title}: **{mode.cost}** credits" for mode in Mode)
 

@@ -32,6 +32,7 @@ from bot.render.common import (
     listing,
     pack,
     price_list,
+    refusal,
     timestamp,
 )
 
@@ -84,7 +85,7 @@ def credits(summary: CreditSummary, *, member_id: int | None = None) -> discord.
 
 
 def quota_refused(reason: str) -> discord.Embed:
-    return discord.Embed(title="Can't do that", description=reason, colour=FAILURE_COLOUR)
+    return refusal(reason)
 
 
 def _parts(balance: Balance) -> str:
