@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import answer_expected_error
+from bot.errors import NotAServerManager
 from bot.render import operators
 
 if TYPE_CHECKING:
@@ -48,11 +49,7 @@ class StatusCog(commands.Cog):
             log.warning("Could not ask Discord who owns the bot (%s); showing the server view", error.status)
             owner = False
         if not manager and not owner:
-            await interaction.followup.send(
-                "Only server managers (Manage Server) and the bot's owner can see the bot's status.",
-                ephemeral=True,
-            )
-            return
+            raise NotAServerManager
         server = await self.bot.server_status(interaction.guild_id)
         if owner:
             embed = operators.status(await self.bot.status_report(), server)
