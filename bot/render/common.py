@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.models import Job, Period
-from bot.product import LINK_LIFETIME, Mode
+from bot.product import Mode
 
 # Discord's limits (see shared/discord-notes.md).
 EMBEDS_PER_MESSAGE = 10
@@ -47,7 +47,6 @@ MODERATOR = discord.Colour.purple()
 INFO = discord.Colour.blurple()
 """Figures someone asked for: credits, history, settings, status."""
 
-LIFETIME_DAYS = LINK_LIFETIME.days
 
 
 @dataclass(slots=True)
