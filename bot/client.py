@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import StemBotError
 from bot.models import ServerStatus, StatusReport
 from bot.render import common
 from bot.services import Services
@@ -55,14 +57,68 @@ async def thinking_in_public(interaction: discord.Interaction[Any]) -> bool:
     return message.flags.loading and not message.flags.ephemeral
 
 
+ERROR_ANSWERED = "stembot.error_answered"
+"""Key in `interaction.extras`: a cog's error handler has answered the member. discord.py calls the
+cog's `cog_app_command_error` and then the tree's `on_error` for the same error; the tree checks
+this so the member is answered once."""
+
+
+def original_error(error: app_commands.AppCommandError) -> BaseException:
+    """The exception a command raised; discord.py hands it over wrapped in `CommandInvokeError`."""
+    return error.original if isinstance(error, app_commands.CommandInvokeError) else error
+
+
+async def answer_expected_error(
+    interaction: discord.Interaction[Any],
+    error: app_commands.AppCommandError,
+    *,
+    refusal: Callable[[StemBotError], discord.Embed] | None = None,
+    public_words: str | None = None,
+) -> None:
+    """The shared body of every cog's `cog_app_command_error`: answer the member privately about
+    an expected failure, a `StemBotError` (rendered by `refusal`, by default "Can't do that" and
+    its words) or an option Discord could not resolve, and mark the error answered. Anything else
+    is left to `StemTree.on_error`.
+
+    `public_words`: the command defers publicly, so a reply after its defer ends the public
+    "thinking…" with these words (see `answer_privately`).
+    """
+    original = original_error(error)
+    if isinstance(original, StemBotError):
+        embed = refusal(original) if refusal is not None else common.refusal(str(original))
+    elif isinstance(error, app_commands.TransformerError):
+        embed = common.unresolved_option(error.type)
+    else:
+        return
+    interaction.extras[ERROR_ANSWERED] = True
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+        elif public_words is not None:
+            await answer_privately(interaction, public_words, embed=embed)
+        else:  # a private "thinking…": the follow-up fills it, privately
+            await interaction.followup.send(embed=embed, ephemeral=True)
+    except (discord.HTTPException, discord.ClientException) as exc:
+        log.warning(
+            "Could not tell member %s why their command was refused (%s)",
+            interaction.user.id,
+            type(exc).__name__,
+        )
+
+
 class StemTree(app_commands.CommandTree["StemBot"]):
     async def on_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
     ) -> None:
-        """Last resort: answer the member (acknowledged or not) and log the unexpected once."""
+        """Last resort: answer the member (acknowledged or not) and log the unexpected once. Errors
+        a cog's handler already answered are left alone."""
+        if interaction.extras.get(ERROR_ANSWERED):
+            return
         command = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, app_commands.NoPrivateMessage):
             text = "This command works in servers only: credits belong to a server."
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            text = common.command_cooldown(command, time.time() + error.retry_after)
         elif isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You can't use this command here."
         else:

@@ -89,6 +89,7 @@ class SplitService:
         application_id: int | None = None,
         interaction_token: str | None = None,
         interaction_expires_at: float | None = None,
+        response_message_id: int | None = None,
         role_ids: Sequence[int] = (),
     ) -> Accepted:
         """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
@@ -113,13 +114,14 @@ class SplitService:
             application_id=application_id,
             interaction_token=interaction_token,
             interaction_expires_at=interaction_expires_at,
+            response_message_id=response_message_id,
         )
         reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:
             # At once, before anything else runs: nothing may reach the member before "queued".
             self._queue.hold(reservation.job.id)
         if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
-            raise InsufficientCredits(new.cost, reservation.balance)
+            raise InsufficientCredits(new.cost, reservation.balance, reservation.next_refill_at)
         if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
             raise TooManyJobsInFlight(reservation.jobs_per_member, reservation.balance)
         if reservation.refusal is Refusal.BLOCKED:

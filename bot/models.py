@@ -154,6 +154,7 @@ class Job:
     delivered_at: float | None
     share: Share | None = None
     source_job_id: int | None = None
+    response_message_id: int | None = None  # the public /split reply, where the result belongs
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (
@@ -177,6 +178,7 @@ class NewJob:
     application_id: int | None = None
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
+    response_message_id: int | None = None
 
     def __repr__(self) -> str:
         return f"NewJob(guild={self.guild_id}, user={self.user_id}, mode={self.mode})"
@@ -339,6 +341,7 @@ class Reservation:
     jobs_per_member: int = 0  # the limit in force in this server
     retry_at: float | None = None  # COOLDOWN: when the member may split again
     blocked_reason: str | None = None  # BLOCKED: what the moderator said, if anything
+    next_refill_at: float | None = None  # INSUFFICIENT_CREDITS: when the allowance refills, if ever
 
 
 # -- what moderators' actions did (for `/quota` answers and audit lines) ---------------------

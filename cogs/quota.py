@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import economy
+from bot.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
 from bot.models import HistoryPage, LedgerKind, Period, ReuseCharge
@@ -97,9 +98,7 @@ class HistoryPager(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self._actor.user_id:
             return True
-        await interaction.response.send_message(
-            "Only whoever ran this `/quota history` can turn its pages.", ephemeral=True
-        )
+        await interaction.response.send_message(embed=quota.pager_refused(), ephemeral=True)
         return False
 
     @discord.ui.button(label="◀ Prev", style=discord.ButtonStyle.secondary)
@@ -159,11 +158,7 @@ class QuotaCog(commands.Cog):
         """Show a member's credits: balance, allowance and next refill, bonus, spent, splits running."""
         guild_id = await self._defer(interaction)
         actor = actor_of(interaction)
-        try:
-            summary = await self._service.view(guild_id, actor, member_of(member) if member else None)
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        summary = await self._service.view(guild_id, actor, member_of(member) if member else None)
         shown = member.id if member is not None and member.id != actor.user_id else None
         await interaction.followup.send(embed=quota.credits(summary, member_id=shown), ephemeral=True)
 
@@ -174,11 +169,7 @@ class QuotaCog(commands.Cog):
         guild_id = await self._defer(interaction)
         actor = actor_of(interaction)
         member_id = member.id if member is not None else actor.user_id
-        try:
-            page = await self._service.history(guild_id, actor, member_id)
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        page = await self._service.history(guild_id, actor, member_id)
         embed = quota.history(page, member_id)
         if page.pages <= 1:
             await interaction.followup.send(embed=embed, ephemeral=True)
@@ -237,18 +228,14 @@ class QuotaCog(commands.Cog):
         guild_id = await self._defer(interaction)
         actor = actor_of(interaction)
         target = member_of(member)
-        try:
-            if kind is LedgerKind.GRANT:
-                assert amount is not None
-                done = await self._service.grant(guild_id, actor, target, amount, reason)
-            elif kind is LedgerKind.SET:
-                assert amount is not None
-                done = await self._service.set_balance(guild_id, actor, target, amount, reason)
-            else:
-                done = await self._service.reset(guild_id, actor, target, reason)
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        if kind is LedgerKind.GRANT:
+            assert amount is not None
+            done = await self._service.grant(guild_id, actor, target, amount, reason)
+        elif kind is LedgerKind.SET:
+            assert amount is not None
+            done = await self._service.set_balance(guild_id, actor, target, amount, reason)
+        else:
+            done = await self._service.reset(guild_id, actor, target, reason)
         posted = await self._audit(interaction, quota.audit_correction(kind, actor.user_id, done))
         await self._reply(interaction, [quota.correction(kind, done)], posted)
 
@@ -262,11 +249,7 @@ class QuotaCog(commands.Cog):
         """Stop a member from starting splits in this server; they are told so when they try."""
         guild_id = await self._defer(interaction)
         actor = actor_of(interaction)
-        try:
-            change = await self._service.block(guild_id, actor, member_of(member), reason)
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        change = await self._service.block(guild_id, actor, member_of(member), reason)
         posted = (
             await self._audit(interaction, quota.audit_block(actor.user_id, change))
             if change.changed
@@ -280,11 +263,7 @@ class QuotaCog(commands.Cog):
         """Let a blocked member start splits again."""
         guild_id = await self._defer(interaction)
         actor = actor_of(interaction)
-        try:
-            change = await self._service.unblock(guild_id, actor, member_of(member))
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        change = await self._service.unblock(guild_id, actor, member_of(member))
         posted = (
             await self._audit(interaction, quota.audit_block(actor.user_id, change))
             if change.changed
@@ -315,18 +294,14 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         # @everyone is every member: that is the server's allowance.
         role_id = role.id if role is not None and not role.is_default() else None
-        try:
-            update = await self._service.set_allowance(
-                guild_id,
-                actor,
-                amount,
-                period=Period(period.value) if period else None,
-                role_id=role_id,
-                apply_now=apply_now,
-            )
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        update = await self._service.set_allowance(
+            guild_id,
+            actor,
+            amount,
+            period=Period(period.value) if period else None,
+            role_id=role_id,
+            apply_now=apply_now,
+        )
         posted = await self._audit(interaction, quota.audit_allowance(actor.user_id, update))
         await self._reply(interaction, [quota.allowance_update(update)], posted)
 
@@ -369,11 +344,7 @@ class QuotaCog(commands.Cog):
             reuse_charge=ReuseCharge(reuse_charge.value) if reuse_charge else None,
             clear=frozenset({Clearable(clear.value)}) if clear else frozenset(),
         )
-        try:
-            update = await self._service.update_settings(guild_id, actor, change)
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        update = await self._service.update_settings(guild_id, actor, change)
         posted = (
             await self._audit(interaction, quota.audit_settings(actor.user_id, update))
             if update.changed
@@ -397,8 +368,12 @@ class QuotaCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         return interaction.guild_id
 
-    async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
-        await interaction.followup.send(embed=quota.quota_refused(str(error)), ephemeral=True)
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        """Refusals (not a moderator, a balance that would go negative, a bad setting) and options
+        Discord could not resolve, answered privately: each command body is the happy path."""
+        await answer_expected_error(interaction, error, refusal=_refusal)
 
     async def _reply(
         self, interaction: discord.Interaction[StemBot], embeds: list[discord.Embed], posted: bool | None
@@ -433,6 +408,10 @@ class QuotaCog(commands.Cog):
             )
             return False
         return True
+
+
+def _refusal(error: StemBotError) -> discord.Embed:
+    return quota.quota_refused(str(error))
 
 
 async def setup(bot: StemBot) -> None:

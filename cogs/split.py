@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_privately
+from bot.client import answer_expected_error
 from bot.delivery import token_usable_until
-from bot.errors import InvalidTrackId, SplitRefused, SplittingUnavailable, StemBotError
+from bot.errors import SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, clean_track_id
 from bot.product import Mode
 from bot.render import common, results
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TrackId = app_commands.Range[str, 1, MAX_ID_LENGTH]
-MODE_CHOICES = [app_commands.Choice(name=mode.choice_label, value=mode.value) for mode in Mode]
+MODE_CHOICES = [app_commands.Choice(name=common.mode_label(mode), value=mode.value) for mode in Mode]
 
 
 class SplitCog(commands.Cog):
@@ -34,8 +34,9 @@ class SplitCog(commands.Cog):
         name="split", description="Split a track into stems: vocals and instrumental, or up to 12"
     )
     @app_commands.describe(
-        task_id="The track's generation task id (in the track's details in the music app)",
-        audio_id="The id of the one track (audio id) from that generation",
+        task_id="The music-generation task's id, as the generation API returned it to the app or bot "
+        "that made it",
+        audio_id="The id of one track of that task (audio id), as the music-generation API returned it",
         mode="What to split into (default: vocals + instrumental)",
     )
     @app_commands.choices(mode=MODE_CHOICES)
@@ -48,53 +49,55 @@ class SplitCog(commands.Cog):
         mode: app_commands.Choice[str] | None = None,
     ) -> None:
         """Split a track into stems; the links arrive in this message when they are ready."""
-        # Cheap checks first, answered privately at once: bad input costs nothing.
-        try:
-            clean_track_id("task_id", task_id)
-            clean_track_id("audio_id", audio_id)
-        except InvalidTrackId as error:
-            await interaction.response.send_message(embed=common.bad_input(str(error)), ephemeral=True)
-            return
+        # Cheap checks first, answered privately at once (see cog_app_command_error): bad input
+        # costs nothing.
+        clean_track_id("task_id", task_id)
+        clean_track_id("audio_id", audio_id)
         chosen = Mode(mode.value) if mode else Mode.SEPARATE_VOCAL
         assert interaction.guild_id is not None and interaction.channel_id is not None
 
         # Public: the result lands here and must outlive the member's client session.
-        await interaction.response.defer(thinking=True)
+        deferred = await interaction.response.defer(thinking=True)
         services = self.bot.services
-        try:
-            accepted = await services.split.reserve(
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                user_id=interaction.user.id,
-                mode=chosen,
-                task_id=task_id,
-                audio_id=audio_id,
-                application_id=interaction.application_id,
-                interaction_token=interaction.token,
-                interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
-                role_ids=role_ids(interaction.user),
-            )
-        except StemBotError as error:
-            await self._refuse(interaction, error)
-            return
+        accepted = await services.split.reserve(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            mode=chosen,
+            task_id=task_id,
+            audio_id=audio_id,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+            # Where a late result replies (see bot.delivery), once the token above has expired.
+            response_message_id=deferred.message_id
+            if isinstance(deferred, discord.InteractionCallbackResponse)
+            else None,
+            role_ids=role_ids(interaction.user),
+        )
         job = accepted.job
         try:
-            await interaction.edit_original_response(embed=results.queued(job, accepted.balance))
+            await interaction.edit_original_response(embed=results.queued(job))
         except discord.HTTPException as exc:
             log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
         finally:
             # Only now may the runner touch this response, so its edits land after ours.
             services.split.start(job)
 
-    async def _refuse(self, interaction: discord.Interaction[StemBot], error: StemBotError) -> None:
-        """Swap the public "thinking…" for a private explanation: refusals are nobody else's business."""
-        if isinstance(error, SplitRefused):
-            embed = results.refused(str(error), error.balance)
-        elif isinstance(error, SplittingUnavailable):
-            embed = results.unavailable(str(error))
-        else:
-            embed = common.bad_input(str(error))
-        await answer_privately(interaction, results.NOT_STARTED, embed=embed)
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        """Refusals and bad input, answered to the member alone: a refusal after the public
+        "thinking…" swaps it for a private explanation, as refusals are nobody else's business."""
+        await answer_expected_error(interaction, error, refusal=_refusal, public_words=results.NOT_STARTED)
+
+
+def _refusal(error: StemBotError) -> discord.Embed:
+    if isinstance(error, SplitRefused):
+        return results.refused(error)
+    if isinstance(error, SplittingUnavailable):
+        return results.unavailable(str(error))
+    return common.bad_input(str(error))
 
 
 async def setup(bot: StemBot) -> None:

@@ -10,6 +10,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import answer_expected_error
+from bot.errors import NotAServerManager
 from bot.render import operators
 
 if TYPE_CHECKING:
@@ -47,17 +49,18 @@ class StatusCog(commands.Cog):
             log.warning("Could not ask Discord who owns the bot (%s); showing the server view", error.status)
             owner = False
         if not manager and not owner:
-            await interaction.followup.send(
-                "Only server managers (Manage Server) and the bot's owner can see the bot's status.",
-                ephemeral=True,
-            )
-            return
+            raise NotAServerManager
         server = await self.bot.server_status(interaction.guild_id)
         if owner:
             embed = operators.status(await self.bot.status_report(), server)
         else:
             embed = operators.server_status(server)
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+    ) -> None:
+        await answer_expected_error(interaction, error)
 
 
 async def setup(bot: StemBot) -> None:

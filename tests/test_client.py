@@ -15,77 +15,9 @@ from discord import app_commands
 
 from bot.client import StemBot, answer_privately
 from bot.render import common, results
-from tests.unit_helpers import embed_text, make_interaction
+from tests.unit_helpers import Replies, make_interaction
 
 ERROR_TEXT = common.unexpected_error()
-
-
-def http_error(status: int, text: str) -> discord.HTTPException:
-    return discord.NotFound(MagicMock(status=status, reason=text), text)
-
-
-class Replies:
-    """Discord's side of one interaction's replies: the original response and the follow-ups, each
-    public or visible to the invoker alone."""
-
-    def __init__(
-        self,
-        interaction: MagicMock,
-        *,
-        public: bool,
-        thinking: bool = True,
-        content: str | None = None,
-        fail: tuple[str, ...] = (),
-    ) -> None:
-        self.original: dict[str, Any] | None = {"public": public, "thinking": thinking, "text": content}
-        self.followups: list[dict[str, Any]] = []
-        self.fail = fail
-        interaction.response.is_done.return_value = True
-        interaction.command = SimpleNamespace(qualified_name="split")
-        interaction.original_response.side_effect = self.get_original
-        interaction.delete_original_response.side_effect = self.delete_original
-        interaction.edit_original_response.side_effect = self.edit_original
-        interaction.followup.send.side_effect = self.send_followup
-
-    def _check(self, action: str) -> None:
-        if action in self.fail:
-            raise http_error(404 if action != "edit" else 403, f"{action} refused")
-
-    async def get_original(self) -> Any:
-        self._check("get")
-        assert self.original is not None
-        flags = discord.MessageFlags(ephemeral=not self.original["public"], loading=self.original["thinking"])
-        return SimpleNamespace(flags=flags)
-
-    async def delete_original(self) -> None:
-        self._check("delete")
-        self.original = None
-
-    async def edit_original(self, *, content: str | None = None, embed: discord.Embed | None = None) -> None:
-        self._check("edit")
-        assert self.original is not None
-        self.original.update(thinking=False, text=content or (embed_text(embed) if embed else None))
-
-    async def send_followup(
-        self, content: str | None = None, *, embed: discord.Embed | None = None, ephemeral: bool = False
-    ) -> None:
-        text = content or (embed_text(embed) if embed else "")
-        if self.original is not None and self.original["thinking"]:
-            self.original.update(thinking=False, text=text)  # keeps the defer's visibility
-        else:
-            self.followups.append({"public": not ephemeral, "text": text})
-
-    def seen_by_others(self) -> list[str]:
-        texts = [m["text"] for m in self.followups if m["public"]]
-        if self.original is not None and self.original["public"] and self.original["text"]:
-            texts.append(self.original["text"])
-        return texts
-
-    def seen_by_invoker_alone(self) -> list[str]:
-        texts = [m["text"] for m in self.followups if not m["public"]]
-        if self.original is not None and not self.original["public"] and self.original["text"]:
-            texts.append(self.original["text"])
-        return texts
 
 
 @pytest.fixture

@@ -8,11 +8,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import DEFAULT, AsyncMock, MagicMock, create_autospec
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
+from bot.client import StemTree
 from bot.models import Delivery, Failure, Job, JobState, StemLink
 from bot.product import Mode
 
@@ -159,6 +163,13 @@ def make_interaction(
     interaction = create_autospec(discord.Interaction, instance=True)
     interaction.response = AsyncMock(spec=discord.InteractionResponse)
     interaction.response.is_done.return_value = False
+    # As Discord's: done once answered or deferred (else `return_value`, which a test may set).
+    interaction.response.is_done.side_effect = lambda: (
+        True
+        if interaction.response.defer.await_count or interaction.response.send_message.await_count
+        else DEFAULT
+    )
+    interaction.extras = {}
     interaction.followup = AsyncMock(spec=discord.Webhook)
     interaction.guild_id = guild_id
     interaction.channel_id = channel_id
@@ -181,12 +192,123 @@ def make_interaction(
     return interaction
 
 
+async def run_command(
+    cog: commands.Cog,
+    command: app_commands.Command[Any, ..., Any],
+    interaction: MagicMock,
+    *args: Any,
+    **kwargs: Any,
+) -> None:
+    """Run a cog's command as discord.py's command tree does: the callback; if it raises, the
+    error wrapped as discord.py wraps it, handed to the cog's `cog_app_command_error` and then to
+    `StemTree.on_error`, both, in that order."""
+    interaction.command = command
+    try:
+        await command.callback(cog, interaction, *args, **kwargs)
+    except app_commands.AppCommandError as error:
+        await fail_command(cog, command, interaction, error)
+    except Exception as exc:
+        await fail_command(cog, command, interaction, app_commands.CommandInvokeError(command, exc))
+
+
+async def fail_command(
+    cog: commands.Cog,
+    command: app_commands.Command[Any, ..., Any],
+    interaction: MagicMock,
+    error: app_commands.AppCommandError,
+) -> None:
+    """What discord.py's tree does with a command's error (see `CommandTree._call`)."""
+    bound = next(c for c in cog.walk_app_commands() if c.qualified_name == command.qualified_name)
+    assert isinstance(bound, app_commands.Command)
+    interaction.command = bound
+    interaction.command_failed = True
+    await bound._invoke_error_handlers(interaction, error)
+    await _tree().on_error(interaction, error)
+
+
+_trees: list[StemTree] = []
+
+
+def _tree() -> StemTree:
+    if not _trees:
+        _trees.append(StemTree(discord.Client(intents=discord.Intents(guilds=True))))
+    return _trees[0]
+
+
 def _recorder(events: list[tuple[str, Any]], name: str) -> Any:
     def record(*args: Any, **kwargs: Any) -> Any:
         events.append((name, kwargs))
         return DEFAULT
 
     return record
+
+
+def http_error(status: int, text: str) -> discord.HTTPException:
+    return discord.NotFound(MagicMock(status=status, reason=text), text)
+
+
+class Replies:
+    """Discord's side of one interaction's replies: the original response and the follow-ups, each
+    public or visible to the invoker alone."""
+
+    def __init__(
+        self,
+        interaction: MagicMock,
+        *,
+        public: bool,
+        thinking: bool = True,
+        content: str | None = None,
+        fail: tuple[str, ...] = (),
+    ) -> None:
+        self.original: dict[str, Any] | None = {"public": public, "thinking": thinking, "text": content}
+        self.followups: list[dict[str, Any]] = []
+        self.fail = fail
+        interaction.response.is_done.return_value = True
+        interaction.command = SimpleNamespace(qualified_name="split")
+        interaction.original_response.side_effect = self.get_original
+        interaction.delete_original_response.side_effect = self.delete_original
+        interaction.edit_original_response.side_effect = self.edit_original
+        interaction.followup.send.side_effect = self.send_followup
+
+    def _check(self, action: str) -> None:
+        if action in self.fail:
+            raise http_error(404 if action != "edit" else 403, f"{action} refused")
+
+    async def get_original(self) -> Any:
+        self._check("get")
+        assert self.original is not None
+        flags = discord.MessageFlags(ephemeral=not self.original["public"], loading=self.original["thinking"])
+        return SimpleNamespace(flags=flags)
+
+    async def delete_original(self) -> None:
+        self._check("delete")
+        self.original = None
+
+    async def edit_original(self, *, content: str | None = None, embed: discord.Embed | None = None) -> None:
+        self._check("edit")
+        assert self.original is not None
+        self.original.update(thinking=False, text=content or (embed_text(embed) if embed else None))
+
+    async def send_followup(
+        self, content: str | None = None, *, embed: discord.Embed | None = None, ephemeral: bool = False
+    ) -> None:
+        text = content or (embed_text(embed) if embed else "")
+        if self.original is not None and self.original["thinking"]:
+            self.original.update(thinking=False, text=text)  # keeps the defer's visibility
+        else:
+            self.followups.append({"public": not ephemeral, "text": text})
+
+    def seen_by_others(self) -> list[str]:
+        texts = [m["text"] for m in self.followups if m["public"]]
+        if self.original is not None and self.original["public"] and self.original["text"]:
+            texts.append(self.original["text"])
+        return texts
+
+    def seen_by_invoker_alone(self) -> list[str]:
+        texts = [m["text"] for m in self.followups if not m["public"]]
+        if self.original is not None and not self.original["public"] and self.original["text"]:
+            texts.append(self.original["text"])
+        return texts
 
 
 def embed_text(embed: discord.Embed) -> str:

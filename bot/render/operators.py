@@ -7,7 +7,8 @@ from collections.abc import Mapping
 import discord
 
 from bot.models import JobState, PauseReason, ServerStatus, StatusReport
-from bot.render.common import FAILURE_COLOUR, SUCCESS_COLOUR, timestamp
+from bot.product import Mode
+from bot.render.common import INFO, REFUSED_WAIT, number, timestamp
 
 _PAUSE_TEXT = {
     PauseReason.KEY_REFUSED: "the separation API refused the bot's API key (SEPARATION_API_KEY)",
@@ -35,12 +36,35 @@ def _status_embed(paused: PauseReason | None, paused_since: float | None) -> dis
             if paused is not None
             else "✅ Splitting is running."
         ),
-        colour=FAILURE_COLOUR if paused is not None else SUCCESS_COLOUR,
+        colour=REFUSED_WAIT if paused is not None else INFO,
     )
 
 
+_STATE_WORDS: dict[JobState, str] = {
+    JobState.RESERVED: "queued",
+    JobState.SUBMITTING: "being sent",
+    JobState.SUBMITTED: "splitting",
+    JobState.FOLLOWING: "sharing an identical split",
+    JobState.SUCCEEDED: "done",
+    JobState.FAILED: "failed",
+}
+
+
 def _job_counts(jobs_by_state: Mapping[JobState, int]) -> str:
-    return " · ".join(f"{state.value} {jobs_by_state.get(state, 0)}" for state in JobState)
+    return " · ".join(f"{_STATE_WORDS[state]} {number(jobs_by_state.get(state, 0))}" for state in JobState)
+
+
+_JOB_STATES_HELP = (
+    "Jobs: queued (credits held, not sent yet) · being sent to the API · splitting (the API works on "
+    "it) · sharing an identical split (waits for another member's job for the same track and mode, "
+    "no API call of its own) · done · failed (refunded)."
+)
+
+
+def _splits_left(account_credits: int) -> str:
+    """How many splits of each mode the API account's credits still pay for."""
+    counts = ((account_credits // mode.api_price, mode) for mode in Mode if mode.api_price > 0)
+    return " or ".join(f"{number(n)} split{'' if n == 1 else 's'} ({mode.short_label})" for n, mode in counts)
 
 
 def server_status(status: ServerStatus) -> discord.Embed:
@@ -48,8 +72,8 @@ def server_status(status: ServerStatus) -> discord.Embed:
     embed = _status_embed(status.paused, status.paused_since)
     embed.add_field(name="Jobs in this server", value=_job_counts(status.jobs_by_state), inline=False)
     embed.set_footer(
-        text=f"StemBot {status.version} · The API account, other servers and callbacks are shown to "
-        "the bot's owner only."
+        text=f"{_JOB_STATES_HELP}\nStemBot {status.version} · The API account, other servers and "
+        "callbacks are shown to the bot's owner only."
     )
     return embed
 
@@ -58,7 +82,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
     """`/stembot status` for the bot's owner: account-wide figures, and `server`'s jobs if given."""
     embed = _status_embed(report.paused, report.paused_since)
     credits = (
-        f"**{report.account_credits}** API credits"
+        f"**{number(report.account_credits)}** API credits: enough for "
+        f"{_splits_left(report.account_credits)}"
         if report.account_credits is not None
         else "unknown: the API did not answer (see the errors below)"
     )
@@ -77,7 +102,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         last = timestamp(callbacks.last_received_at, "R") if callbacks.last_received_at else "never"
         where = f"listening on {callbacks.listening}" if callbacks.listening else "**not listening**"
         text = (
-            f"on: {callbacks.public_url}/callback/… ({where}); {callbacks.received} received, last {last}; "
+            f"on: {callbacks.public_url}/callback/… ({where}); {number(callbacks.received)} received, "
+            f"last {last}; "
             f"polling every {report.poll_interval:g}s as a safety net"
         )
     else:
@@ -85,5 +111,5 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         if callbacks.web_server_error:
             text += f"\nWeb server **off**, no /healthz or /metrics: {callbacks.web_server_error}"
     embed.add_field(name="Callbacks", value=text[:1024], inline=False)
-    embed.set_footer(text=f"StemBot {report.version}")
+    embed.set_footer(text=f"{_JOB_STATES_HELP}\nStemBot {report.version}")
     return embed

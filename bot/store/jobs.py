@@ -202,4 +202,5 @@ def job_from_row(row: Row) -> Job:
         delivered_at=row["delivered_at"],
         share=Share(row["share"]) if row["share"] else None,
         source_job_id=row["source_job_id"],
+        response_message_id=row["response_message_id"],
     )

@@ -70,7 +70,8 @@ class Reservations:
             cost = new.cost if share is None or settings.reuse_charge is ReuseCharge.FULL else 0
             from_allowance, from_bonus = economy.spend(cost, account.balance)
             if cost and not await accounts.debit(tx, account, from_allowance, from_bonus):
-                return refused(Refusal.INSUFFICIENT_CREDITS)
+                refills = economy.RefillSchedule.of(settings).next_refill(max(now, settings.schedule_from))
+                return refused(Refusal.INSUFFICIENT_CREDITS, next_refill_at=refills)
             job = await _insert_job(tx, new, cost=cost, share=share, source=source, now=now)
             after = account.balance
             if cost:
@@ -166,7 +167,8 @@ async def _insert_job(
         "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
         "cost, state, callback_token, application_id, interaction_token, "
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
-        "finished_at, delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "finished_at, delivery, response_message_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "RETURNING *",
         (
             new.guild_id,
@@ -188,6 +190,7 @@ async def _insert_job(
             links_expire_at,
             finished_at,
             delivery,
+            new.response_message_id,
         ),
     )
     return jobs.job_from_row(rows[0])
