@@ -1,0 +1,1 @@
+-- Placeholder for migration 006, which another branch adds; replaced by that migration at merge.
