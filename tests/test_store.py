@@ -61,7 +61,7 @@ async def test_open_creates_folder_and_applies_migrations_once(tmp_path: Path) -
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2, 3, 4, 5, 6]
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
     assert journal == "wal"
 
 
@@ -285,7 +285,10 @@ async def test_job_counts_start_from_the_jobs_already_stored(tmp_path: Path) -> 
         conn.executescript(
             "DROP TABLE job_state_counts; DROP TRIGGER jobs_counted_on_insert; "
             "DROP TRIGGER jobs_counted_on_state_change; DROP TRIGGER jobs_counted_on_delete; "
-            "DELETE FROM schema_version WHERE version >= 5; UPDATE jobs SET state = 'failed' WHERE id = 1;"
+            "DELETE FROM schema_version WHERE version >= 5; UPDATE jobs SET state = 'failed' WHERE id = 1; "
+            # ... and before 007, which came after it
+            "DROP TABLE budget_months; DROP TABLE server_budgets; "
+            "ALTER TABLE jobs DROP COLUMN budget_cost; ALTER TABLE jobs DROP COLUMN budget_month;"
         )
 
     store = await Store.open(path)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import discord
 
-from bot.models import Job, Period
+from bot.models import Job, Period, ServerBudget
 from bot.product import LINK_LIFETIME, Mode
 
 # Discord's limits (see shared/discord-notes.md).
@@ -73,6 +73,25 @@ NOT_FINISHED = "This command didn't finish; the details were sent privately."
 
 def price_list() -> str:
     return "\n".join(f"{mode.label}: **{mode.cost}** credits" for mode in Mode)
+
+
+def api_price_list() -> str:
+    """What each mode costs a server's monthly budget (the API's price): "10 for 2 stems, …"."""
+    return ", ".join(f"{mode.api_price} for {mode.label[0].lower()}{mode.label[1:]}" for mode in Mode)
+
+
+def budget_month_name(month: str) -> str:
+    """ "2025-03" as "March 2025"."""
+    year, number = month.split("-")
+    return f"{datetime(int(year), int(number), 1, tzinfo=UTC):%B} {year}"
+
+
+def budget_figures(budget: ServerBudget) -> str:
+    """ "40 of 100 API credits (40%)", or "40 API credits (no cap)"."""
+    if budget.budget is None:
+        return f"{budget.spent} API credits (no cap)"
+    share = f" ({budget.spent * 100 // budget.budget}%)" if budget.budget else ""
+    return f"{budget.spent} of {budget.budget} API credits{share}"
 
 
 PER_PERIOD: dict[Period, str] = {
