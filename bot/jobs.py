@@ -18,7 +18,7 @@ from bot.errors import (
     SplittingPaused,
     TooManyJobsInFlight,
 )
-from bot.models import Job, NewJob, Refusal
+from bot.models import Job, NewJob, Refusal, Reservation
 from bot.operations import Operations
 from bot.product import Mode
 from bot.store.reservations import Reservations
@@ -120,8 +120,6 @@ class SplitService:
         if reservation.job is not None:
             # At once, before anything else runs: nothing may reach the member before "queued".
             self._queue.hold(reservation.job.id)
-        if reservation.budget_alert is not None:
-            self._operations.budget_reached(reservation.budget_alert)
         if reservation.refusal is Refusal.BUDGET_USED_UP:
             budget = reservation.budget
             assert budget is not None
@@ -133,6 +131,7 @@ class SplitService:
                 budget.spent,
                 budget.budget,
             )
+            self._alert(reservation)
             left = budget.left or 0
             fitting = [other for other in Mode if other is not mode and other.api_price <= left]
             still_fits = max(fitting, key=lambda m: m.api_price) if fitting else None
@@ -160,7 +159,12 @@ class SplitService:
         )
         if job.cost:
             self._operations.metrics.credits.labels(kind="reserved").inc(job.cost)
+        self._alert(reservation)
         return Accepted(job, reservation.balance)
+
+    def _alert(self, reservation: Reservation) -> None:
+        if reservation.budget_alert is not None:
+            self._operations.budget_reached(reservation.budget_alert)
 
     def start(self, job: Job) -> None:
         """Hand a reserved job to the runner once the member has been shown it is queued.
