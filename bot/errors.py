@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.product import Mode
+
 
 def _relative_time(epoch: float) -> str:
     """A Discord timestamp that each reader sees as "in 5 minutes" in their own locale."""
@@ -71,6 +73,26 @@ class CooldownActive(SplitRefused):
         self.retry_at = retry_at
 
 
+class BudgetUsedUp(SplitRefused):
+    """The server's monthly budget (set by the bot's owner) cannot pay for this split."""
+
+    def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
+        renews = f"It renews {_relative_time(renews_at)}."
+        if still_fits is None:
+            text = (
+                "This server's monthly StemBot budget is used up, so no new splits can start here "
+                f"until it renews. {renews} Stems someone already split here can still be shared."
+            )
+        else:
+            text = (
+                "This server's monthly StemBot budget is almost used up: what is left is not enough "
+                f"for this split, but a {still_fits.label} split still fits. {renews}"
+            )
+        super().__init__(text, balance)
+        self.renews_at = renews_at
+        self.still_fits = still_fits
+
+
 class NotAModerator(StemBotError):
     def __init__(self, action: str, moderator_role_id: int | None = None) -> None:
         who = "the Manage Server permission"
@@ -135,3 +157,11 @@ class SplittingPaused(SplittingUnavailable):
 class ShuttingDown(SplittingUnavailable):
     def __init__(self) -> None:
         super().__init__("StemBot is restarting. Nothing was charged; please try again in a minute.")
+
+
+class NotTheBotOwner(StemBotError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only the bot's owner can see or set the servers' monthly budgets: they pay for every "
+            "split. Nothing was changed."
+        )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.api import SeparationClient
+from bot.budget import BudgetService
 from bot.credits import CreditService
 from bot.jobs import JobQueue, SplitService
 from bot.metrics import Metrics
@@ -39,6 +40,7 @@ class Services:
     credits: CreditService
     split: SplitService
     quota: QuotaService
+    budget: BudgetService
     operations: Operations
     web: WebServer
 
@@ -123,6 +125,7 @@ def build_services(
         credits=credits,
         split=SplitService(store.reservations, queue or runner, operations),
         quota=QuotaService(store, credits, clock=clock),
+        budget=BudgetService(store),
         operations=operations,
         web=web,
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import discord
 
-from bot.models import Job, Period
+from bot.models import Job, Period, ServerBudget
 from bot.product import Mode
 
 # Discord's limits (see shared/discord-notes.md).
@@ -46,7 +46,6 @@ MODERATOR = discord.Colour.purple()
 
 INFO = discord.Colour.blurple()
 """Figures someone asked for: credits, history, settings, status."""
-
 
 
 @dataclass(slots=True)
@@ -109,8 +108,7 @@ IDS_HELP = (
 def bad_input(problem: str) -> discord.Embed:
     return discord.Embed(
         title="That doesn't look like a track id",
-        description=f"{problem}\n\n{IDS_HELP} Copy them again, then run `/split` again. Nothing was "
-        "charged.",
+        description=f"{problem}\n\n{IDS_HELP} Copy them again, then run `/split` again. Nothing was charged.",
         colour=FAILED,
     )
 
@@ -155,6 +153,25 @@ def price_list() -> str:
 def mode_label(mode: Mode) -> str:
     """The label a member sees in the `/split mode` picker (at most 100 chars)."""
     return f"{mode.label} — {credit_amount(mode.cost)}"
+
+
+def api_price_list() -> str:
+    """What each mode costs a server's monthly budget (the API's price): "10 for 2 stems, …"."""
+    return ", ".join(f"{mode.api_price} for {mode.label[0].lower()}{mode.label[1:]}" for mode in Mode)
+
+
+def budget_month_name(month: str) -> str:
+    """ "2025-03" as "March 2025"."""
+    year, number = month.split("-")
+    return f"{datetime(int(year), int(number), 1, tzinfo=UTC):%B} {year}"
+
+
+def budget_figures(budget: ServerBudget) -> str:
+    """ "40 of 100 API credits (40%)", or "40 API credits (no cap)"."""
+    if budget.budget is None:
+        return f"{number(budget.spent)} API credits (no cap)"
+    share = f" ({budget.spent * 100 // budget.budget}%)" if budget.budget else ""
+    return f"{number(budget.spent)} of {number(budget.budget)} API credits{share}"
 
 
 PER_PERIOD: dict[Period, str] = {

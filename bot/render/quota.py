@@ -18,6 +18,7 @@ from bot.models import (
     LedgerKind,
     Period,
     ReuseCharge,
+    ServerBudget,
     SettingsUpdate,
 )
 from bot.render.common import (
@@ -27,6 +28,7 @@ from bot.render.common import (
     PER_PERIOD,
     REFILLS,
     Message,
+    api_price_list,
     credit_amount,
     credit_change,
     duration,
@@ -324,6 +326,8 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
         "was already split (or is being split) here, so no new paid job is needed",
         inline=False,
     )
+    if overview.budget is not None:
+        embed.add_field(name="Monthly StemBot budget", value=_budget_text(overview.budget), inline=False)
     embeds = [embed]
     lines = [f"<@&{role_id}>: {credit_amount(amount)}" for role_id, amount in overview.role_allowances]
     if lines:
@@ -331,6 +335,22 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
             "Role allowances", lines, "A member gets the highest of the server's allowance and their roles'."
         )
     return pack(embeds)
+
+
+def _budget_text(budget: ServerBudget) -> str:
+    """The server's monthly budget as its moderators see it: set by the bot's owner, who pays the
+    API for every split; counted in the API's credits, not members' credits."""
+    if budget.budget is None:
+        return (
+            f"No monthly limit from the bot's owner; {budget.spent} API credits used this month "
+            f"({api_price_list()})."
+        )
+    return (
+        f"**{budget.left}** of {budget.budget} API credits left this month; it renews "
+        f"{timestamp(budget.renews_at, 'R')}. Each split uses the API's price ({api_price_list()}); "
+        "shared results use none. When too little is left, new splits are refused until it renews. "
+        "Set by the bot's owner."
+    )
 
 
 def _settings_diff(before: EconomySettings, after: EconomySettings) -> str:

@@ -203,4 +203,6 @@ def job_from_row(row: Row) -> Job:
         share=Share(row["share"]) if row["share"] else None,
         source_job_id=row["source_job_id"],
         response_message_id=row["response_message_id"],
+        budget_cost=row["budget_cost"],
+        budget_month=row["budget_month"],
     )
