@@ -64,7 +64,11 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
     log.info("StemBot %s starting; database %s", __version__, settings.database_path)
     store = await Store.open(
         settings.database_path,
-        CreditPolicy(default_credits=settings.default_credits, jobs_per_member=settings.jobs_per_member),
+        CreditPolicy(
+            default_credits=settings.default_credits,
+            jobs_per_member=settings.jobs_per_member,
+            server_monthly_budget=settings.server_monthly_budget,
+        ),
     )
     try:
         async with aiohttp.ClientSession() as session:

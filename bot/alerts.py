@@ -1,4 +1,5 @@
-"""Operator alerts in Discord: one line in each server's audit channel, or the log when none."""
+"""Operator alerts in Discord: one line in each server's audit channel, or the log when none;
+a server's budget alerts go to that server's audit channel only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 import discord
 
-from bot.models import PauseReason
+from bot.models import BudgetAlert, PauseReason
 from bot.render import operators
 from bot.store import Store
 
@@ -24,14 +25,26 @@ class DiscordAlerter:
     async def splitting_resumed(self) -> None:
         await self._post(operators.splitting_resumed_alert())
 
+    async def budget_alert(self, alert: BudgetAlert) -> None:
+        guild_id = alert.budget.guild_id
+        text = operators.budget_alert(alert)
+        settings, _ = await self._store.economy.get(guild_id)
+        if settings.audit_channel_id is None:
+            log.warning("Guild %s has no audit channel for this alert: %s", guild_id, text)
+            return
+        await self._send(guild_id, settings.audit_channel_id, text)
+
     async def _post(self, text: str) -> None:
         channels = await self._store.economy.audit_channels()
         if not channels:
             log.warning("No server has an audit channel for this alert: %s", text)
             return
         for guild_id, channel_id in channels:
-            channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
-            try:
-                await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
-            except Exception as exc:  # one server's channel must not keep the alert from the others
-                log.warning("Could not post an alert in guild %s (%r): %s", guild_id, exc, text)
+            await self._send(guild_id, channel_id, text)
+
+    async def _send(self, guild_id: int, channel_id: int, text: str) -> None:
+        channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+        try:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except Exception as exc:  # one server's channel must not keep the alert from the others
+            log.warning("Could not post an alert in guild %s (%r): %s", guild_id, exc, text)

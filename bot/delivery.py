@@ -1,7 +1,8 @@
 """Getting a finished job in front of its member, whatever Discord does meanwhile.
 
 Order of preference: edit the member's own /split response while its interaction token lives;
-else a channel message that mentions them; else a DM. Discord trouble that may pass (5xx, network,
+else a channel message that mentions them, as a reply to that response, which is then edited to
+point to it; else a DM. Discord trouble that may pass (5xx, network,
 rate limits) is reported as RETRY so the runner tries again later: a result is never dropped.
 A result too long for one message goes out as several; a retry on the same route resumes after
 the last message that went through, so the member never gets a part twice.
@@ -10,10 +11,11 @@ the last message that went through, so the member never gets a part twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import aiohttp
 import discord
@@ -55,6 +57,8 @@ class DiscordDeliverer:
         # job id -> the route being tried and how many of its messages went through. In memory:
         # after a restart a retry starts the route over.
         self._shown: dict[int, tuple[DeliveryVia, int]] = {}
+        # job id -> the id of the first message posted in the channel, for the pointer to it.
+        self._posted_first: dict[int, int] = {}
 
     async def deliver(self, job: Job) -> DeliveryOutcome:
         outcome = DeliveryOutcome(DeliveryResult.RETRY)
@@ -69,6 +73,9 @@ class DiscordDeliverer:
             pass
         if outcome.result is DeliveryResult.DELIVERED:
             self._shown.pop(job.id, None)
+            first = self._posted_first.pop(job.id, None)
+            if outcome.via is DeliveryVia.CHANNEL and first is not None:
+                await self._point_original_to(job, first)
         return outcome
 
     async def show_progress(self, job: Job) -> None:
@@ -132,6 +139,22 @@ class DiscordDeliverer:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         return await self._send_all(job, channel, DeliveryVia.CHANNEL, "posting in the channel", mention=True)
 
+    async def _point_original_to(self, job: Job, message_id: int) -> None:
+        """Best effort, once the result is out: make the /split response (which says the links
+        will appear there) point to the reply that carries them. The interaction token is gone by
+        now, but the response is the bot's own message in the channel, which the bot may edit."""
+        if job.response_message_id is None:
+            return
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        reply_url = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{message_id}"
+        try:
+            async with asyncio.timeout(PROGRESS_TIMEOUT):
+                await channel.get_partial_message(job.response_message_id).edit(
+                    embed=results.pointer(job, reply_url)
+                )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("job %s: could not point the /split response to the result (%s)", job.id, _code(exc))
+
     async def _send_dm(self, job: Job) -> bool:
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
@@ -145,16 +168,16 @@ class DiscordDeliverer:
         self, job: Job, target: discord.abc.Messageable, via: DeliveryVia, action: str, *, mention: bool
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
-        messages = results.outcome(job, mention=mention)
+        in_channel = via is DeliveryVia.CHANNEL
+        messages = results.outcome(job, mention=mention, late=in_channel)
         try:
             for index in range(self._resume_at(job, via), len(messages)):
                 message = messages[index]
-                await target.send(
-                    content=message.content,
-                    embeds=message.embeds,
-                    allowed_mentions=allowed,
-                    view=message.view if message.view is not None else discord.utils.MISSING,
-                )
+                extra: dict[str, Any] = {"view": message.view} if message.view is not None else {}
+                reply_to = job.response_message_id if in_channel and index == 0 else None
+                sent = await self._send_one(job, target, message, allowed, extra, reply_to)
+                if reply_to is not None:
+                    self._posted_first[job.id] = sent.id
                 self._shown[job.id] = (via, index + 1)
         except discord.HTTPException as exc:
             if exc.code == CANNOT_DM_USER:
@@ -166,6 +189,35 @@ class DiscordDeliverer:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, action, exc) from None
         return True
+
+    async def _send_one(
+        self,
+        job: Job,
+        target: discord.abc.Messageable,
+        message: common.Message,
+        allowed: discord.AllowedMentions,
+        extra: dict[str, Any],
+        reply_to: int | None,
+    ) -> discord.Message:
+        """Send one message, as a reply to `reply_to` if given. A reply Discord refuses (no Read
+        Message History, say) posted nothing, so it is sent again as a plain message."""
+        send = functools.partial(
+            target.send, content=message.content, embeds=message.embeds, allowed_mentions=allowed, **extra
+        )
+        if reply_to is None:
+            return await send()
+        reference = discord.MessageReference(
+            message_id=reply_to, channel_id=job.channel_id, guild_id=job.guild_id, fail_if_not_exists=False
+        )
+        try:
+            return await send(reference=reference)
+        except discord.HTTPException as exc:
+            if exc.code == CANNOT_DM_USER or not _route_refused(exc):
+                raise
+            log.info(
+                "job %s: Discord refused the reply (%s); posting it as a plain message", job.id, _code(exc)
+            )
+        return await send()
 
     async def remind(self, job: Job, result: list[DeliveredMessage]) -> bool:
         """The expiry reminder, by DM, or where the member's DMs are closed in the job's channel

@@ -22,7 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.models import SERVER_WIDE, AllowanceRule, Balance, EconomySettings, Period
+from bot.models import SERVER_WIDE, AllowanceRule, Balance, BudgetLevel, EconomySettings, Period
+from bot.product import Mode
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,36 @@ def set_to(amount: int, allowance: int) -> Balance:
     allowance for this period, anything above it bonus (kept across refills)."""
     allowance_left = min(amount, allowance)
     return Balance(allowance_left, amount - allowance_left)
+
+
+# -- the servers' monthly budgets (API credits, per calendar month in UTC) -------------------------
+
+CHEAPEST_SPLIT = min(mode.api_price for mode in Mode)
+"""A budget with less than this left cannot pay for any split: it is used up."""
+
+
+def budget_month(epoch: float) -> str:
+    """The calendar month, in UTC, that `epoch` falls in ("2025-03"): what a budget counts in."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def budget_renews_at(epoch: float) -> float:
+    """When the month of `epoch` ends and a fresh budget starts: the 1st of next month, 00:00 UTC."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC).timestamp()
+
+
+def budget_level(spent: int, budget: int | None) -> BudgetLevel | None:
+    """How far a server is into its budget: used up once no split fits, nearly at 80%."""
+    if budget is None:
+        return None
+    if budget - spent < CHEAPEST_SPLIT:
+        return BudgetLevel.USED_UP
+    if spent * 5 >= budget * 4:
+        return BudgetLevel.NEARLY_USED
+    return None
 
 
 def timezone_suggestions(text: str, limit: int = 25) -> list[str]:

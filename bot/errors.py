@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.product import Mode
+
 
 def _relative_time(epoch: float) -> str:
     """A Discord timestamp that each reader sees as "in 5 minutes" in their own locale."""
@@ -28,16 +30,24 @@ class SplitRefused(StemBotError):
 
 
 class InsufficientCredits(SplitRefused):
-    def __init__(self, needed: int, balance: int) -> None:
-        super().__init__(f"This costs {needed} credits and you have {balance}.", balance)
+    """`refills_at`: when the member's allowance next refills; None for a one-off allowance."""
+
+    def __init__(self, needed: int, balance: int, refills_at: float | None = None) -> None:
+        then = (
+            f"Your allowance refills {_relative_time(refills_at)}."
+            if refills_at is not None
+            else "Your allowance is one-off: a moderator can grant you bonus credits."
+        )
+        super().__init__(f"This costs {needed:,} credits and you have {balance:,}. {then}", balance)
         self.needed = needed
+        self.refills_at = refills_at
 
 
 class TooManyJobsInFlight(SplitRefused):
     def __init__(self, limit: int, balance: int) -> None:
         super().__init__(
-            f"You already have {limit} split{'s' if limit != 1 else ''} running; "
-            "wait for one to finish, then try again.",
+            f"You already have {limit} split{'s' if limit != 1 else ''} running, the most this server "
+            "allows at once. Try again as soon as one has finished (usually within a few minutes).",
             balance,
         )
         self.limit = limit
@@ -48,6 +58,7 @@ class MemberBlocked(SplitRefused):
         text = "A moderator has blocked you from starting splits in this server."
         if reason:
             text += f" Reason given: {reason}"
+        text += "\nAsk a moderator if you think this is a mistake."
         super().__init__(text, balance)
         self.reason = reason
 
@@ -62,13 +73,44 @@ class CooldownActive(SplitRefused):
         self.retry_at = retry_at
 
 
+class BudgetUsedUp(SplitRefused):
+    """The server's monthly budget (set by the bot's owner) cannot pay for this split."""
+
+    def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
+        renews = f"It renews {_relative_time(renews_at)}."
+        if still_fits is None:
+            text = (
+                "This server's monthly StemBot budget is used up, so no new splits can start here "
+                f"until it renews. {renews} Stems someone already split here can still be shared."
+            )
+        else:
+            text = (
+                "This server's monthly StemBot budget is almost used up: what is left is not enough "
+                f"for this split, but a {still_fits.label} split still fits. {renews}"
+            )
+        super().__init__(text, balance)
+        self.renews_at = renews_at
+        self.still_fits = still_fits
+
+
 class NotAModerator(StemBotError):
     def __init__(self, action: str, moderator_role_id: int | None = None) -> None:
         who = "the Manage Server permission"
         if moderator_role_id is not None:
             who += f" or the <@&{moderator_role_id}> role"
-        super().__init__(f"Only moderators can {action}: that needs {who}. Nothing was changed.")
+        super().__init__(
+            f"Only moderators can {action}: that needs {who}. Nothing was changed; ask a moderator "
+            "if it needs doing."
+        )
         self.action = action
+
+
+class NotAServerManager(StemBotError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only server managers (Manage Server) and the bot's owner can see the bot's status. "
+            "Ask a server manager if you need to know."
+        )
 
 
 class NeedsManageServer(StemBotError):
@@ -86,8 +128,8 @@ class NeedsManageServer(StemBotError):
 class BalanceWouldGoNegative(StemBotError):
     def __init__(self, member_id: int, taken: int, balance: int) -> None:
         super().__init__(
-            f"<@{member_id}> has {balance} credits, so {taken} can't be taken away: a balance can't go "
-            f"below zero. Nothing was changed."
+            f"<@{member_id}> has {balance:,} credits, so {taken:,} can't be taken away: a balance can't go "
+            f"below zero. Nothing was changed; take away at most {balance:,}, or use `/quota set`."
         )
         self.taken = taken
         self.balance = balance
@@ -115,6 +157,14 @@ class SplittingPaused(SplittingUnavailable):
 class ShuttingDown(SplittingUnavailable):
     def __init__(self) -> None:
         super().__init__("StemBot is restarting. Nothing was charged; please try again in a minute.")
+
+
+class NotTheBotOwner(StemBotError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only the bot's owner can see or set the servers' monthly budgets: they pay for every "
+            "split. Nothing was changed."
+        )
 
 
 class UnknownJob(StemBotError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.errors import (
+    BudgetUsedUp,
     CooldownActive,
     InsufficientCredits,
     InvalidTrackId,
@@ -17,7 +18,7 @@ from bot.errors import (
     SplittingPaused,
     TooManyJobsInFlight,
 )
-from bot.models import Job, NewJob, Refusal
+from bot.models import Job, NewJob, Refusal, Reservation
 from bot.operations import Operations
 from bot.product import Mode
 from bot.store.reservations import Reservations
@@ -89,11 +90,13 @@ class SplitService:
         application_id: int | None = None,
         interaction_token: str | None = None,
         interaction_expires_at: float | None = None,
+        response_message_id: int | None = None,
         app_permissions: int | None = None,
         role_ids: Sequence[int] = (),
     ) -> Accepted:
         """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
-        (a bad id, or a `SplitRefused`: blocked, too many running, cooling down, not enough credits).
+        (a bad id, or a `SplitRefused`: blocked, too many running, cooling down, not enough credits,
+        or the server's monthly budget used up).
 
         `role_ids` are the member's roles, for role allowances. The job waits until `start` hands
         it to the runner, so the caller can show its own "queued" message first.
@@ -114,14 +117,31 @@ class SplitService:
             application_id=application_id,
             interaction_token=interaction_token,
             interaction_expires_at=interaction_expires_at,
+            response_message_id=response_message_id,
             app_permissions=app_permissions,
         )
         reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:
             # At once, before anything else runs: nothing may reach the member before "queued".
             self._queue.hold(reservation.job.id)
+        if reservation.refusal is Refusal.BUDGET_USED_UP:
+            budget = reservation.budget
+            assert budget is not None
+            log.info(
+                "guild=%s member=%s mode=%s: refused, the server's monthly budget is used (%s of %s)",
+                guild_id,
+                user_id,
+                mode,
+                budget.spent,
+                budget.budget,
+            )
+            self._alert(reservation)
+            left = budget.left or 0
+            fitting = [other for other in Mode if other is not mode and other.api_price <= left]
+            still_fits = max(fitting, key=lambda m: m.api_price) if fitting else None
+            raise BudgetUsedUp(budget.renews_at, reservation.balance, still_fits)
         if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
-            raise InsufficientCredits(new.cost, reservation.balance)
+            raise InsufficientCredits(new.cost, reservation.balance, reservation.next_refill_at)
         if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
             raise TooManyJobsInFlight(reservation.jobs_per_member, reservation.balance)
         if reservation.refusal is Refusal.BLOCKED:
@@ -143,7 +163,12 @@ class SplitService:
         )
         if job.cost:
             self._operations.metrics.credits.labels(kind="reserved").inc(job.cost)
+        self._alert(reservation)
         return Accepted(job, reservation.balance)
+
+    def _alert(self, reservation: Reservation) -> None:
+        if reservation.budget_alert is not None:
+            self._operations.budget_reached(reservation.budget_alert)
 
     def start(self, job: Job) -> None:
         """Hand a reserved job to the runner once the member has been shown it is queued.

@@ -103,10 +103,12 @@ class Period(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CreditPolicy:
-    """The bot's defaults for every server, until its moderators set their own."""
+    """The bot's defaults for every server, until its moderators (for the budget: the bot's owner)
+    set their own."""
 
     default_credits: int = 100  # a server's allowance until a moderator sets one (period `never`)
     jobs_per_member: int = 2  # splits one member may have running at once
+    server_monthly_budget: int | None = None  # API credits a server may cost per UTC month; None: no cap
 
 
 class Refusal(enum.StrEnum):
@@ -116,6 +118,7 @@ class Refusal(enum.StrEnum):
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
     BLOCKED = "blocked"
     COOLDOWN = "cooldown"
+    BUDGET_USED_UP = "budget_used_up"  # the server's monthly budget cannot pay for this split
 
 
 SERVER_WIDE = 0
@@ -157,6 +160,9 @@ class Job:
     delivered_at: float | None
     share: Share | None = None
     source_job_id: int | None = None
+    response_message_id: int | None = None  # the public /split reply, where the result belongs
+    budget_cost: int = 0  # API credits counted against the server's monthly budget (0: shared, or older)
+    budget_month: str | None = None  # the UTC month ("2025-03") they were counted in
     app_permissions: int | None = None  # the bot's permissions in the channel, as Discord said at /split
     reminded_at: float | None = None
 
@@ -182,6 +188,7 @@ class NewJob:
     application_id: int | None = None
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
+    response_message_id: int | None = None
     app_permissions: int | None = None
 
     def __repr__(self) -> str:
@@ -383,6 +390,69 @@ class Reservation:
     jobs_per_member: int = 0  # the limit in force in this server
     retry_at: float | None = None  # COOLDOWN: when the member may split again
     blocked_reason: str | None = None  # BLOCKED: what the moderator said, if anything
+    next_refill_at: float | None = None  # INSUFFICIENT_CREDITS: when the allowance refills, if ever
+    budget: ServerBudget | None = None  # BUDGET_USED_UP: the server's budget this month
+    budget_alert: BudgetAlert | None = None  # the server's budget just crossed a line worth an alert
+
+
+# -- the owner's wallet: each server's monthly budget of API credits -------------------------
+
+
+class BudgetLevel(enum.StrEnum):
+    """How far a server is into its monthly budget, for the alerts to its audit channel."""
+
+    NEARLY_USED = "nearly_used"  # 80% spent
+    USED_UP = "used_up"  # too little left for even the cheapest split
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBudget:
+    """One server's budget of API credits for one calendar month (UTC), and what it has spent."""
+
+    guild_id: int
+    month: str  # "2025-03"
+    spent: int  # API credits of the paid jobs counted this month (refunded ones given back)
+    budget: int | None  # in force this month; None: no cap
+    own: bool  # set by the bot's owner for this server (else the bot's default)
+    renews_at: float  # the first of next month, 00:00 UTC
+
+    @property
+    def left(self) -> int | None:
+        return None if self.budget is None else max(self.budget - self.spent, 0)
+
+    def fits(self, cost: int) -> bool:
+        return self.budget is None or self.spent + cost <= self.budget
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAlert:
+    """A server's budget reached `level` this month (at most one alert per level and month)."""
+
+    level: BudgetLevel
+    budget: ServerBudget
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetOverview:
+    """Every server's budget this month, for the bot's owner: those that spent anything this month
+    or have a budget of their own, most spent first."""
+
+    month: str
+    renews_at: float
+    default_budget: int | None
+    servers: tuple[ServerBudget, ...]
+
+    @property
+    def total_spent(self) -> int:
+        return sum(server.spent for server in self.servers)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetChange:
+    """The bot's owner set (or cleared) a server's own monthly budget."""
+
+    before: ServerBudget
+    after: ServerBudget
 
 
 # -- what moderators' actions did (for `/quota` answers and audit lines) ---------------------
@@ -397,6 +467,7 @@ class EconomyOverview:
     role_allowances: tuple[tuple[int, int], ...]  # (role id, amount) for every role tier above 0
     jobs_per_member: int  # in force: the server's own, or the bot's default
     next_refill_at: float | None
+    budget: ServerBudget | None = None  # shown when moderators look at the settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,15 @@ from typing import Any, Protocol
 from bot import __version__
 from bot.api import ApiError
 from bot.metrics import Metrics
-from bot.models import ApiErrorNote, CallbackServerState, PauseReason, ServerStatus, StatusReport
+from bot.models import (
+    ApiErrorNote,
+    BudgetAlert,
+    BudgetLevel,
+    CallbackServerState,
+    PauseReason,
+    ServerStatus,
+    StatusReport,
+)
 from bot.product import Mode
 from bot.store import Store
 from bot.tasks import log_failure
@@ -50,11 +58,14 @@ class AccountApi(Protocol):
 
 
 class Alerter(Protocol):
-    """Tells the servers' moderators (Discord side) that splitting paused or resumed."""
+    """Tells the servers' moderators (Discord side) that splitting paused or resumed, and one
+    server's moderators that its monthly budget is nearly or wholly used."""
 
     async def splitting_paused(self, reason: PauseReason) -> None: ...
 
     async def splitting_resumed(self) -> None: ...
+
+    async def budget_alert(self, alert: BudgetAlert) -> None: ...
 
 
 class Operations:
@@ -122,6 +133,23 @@ class Operations:
         self.metrics.submissions_paused.set(0)
         log.warning("Splitting resumed: the separation API accepts the account again")
         self._background(self._alerter.splitting_resumed())
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    def budget_reached(self, alert: BudgetAlert) -> None:
+        """A server's monthly budget reached 80% or was used up (the store gives each once a
+        month): tell its audit channel, without waiting on Discord."""
+        budget = alert.budget
+        log.log(
+            logging.WARNING if alert.level is BudgetLevel.USED_UP else logging.INFO,
+            "guild=%s: monthly budget %s: %s of %s API credits spent in %s",
+            budget.guild_id,
+            "used up" if alert.level is BudgetLevel.USED_UP else "80% used",
+            budget.spent,
+            budget.budget,
+            budget.month,
+        )
+        self._background(self._alerter.budget_alert(alert))
 
     def _background(self, alert: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(alert, name="operator-alert")

@@ -30,17 +30,18 @@ class Mode(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        """What members call the mode: "Vocals + instrumental (2 stems)"."""
+        """The mode with what it gives, as in the `/split mode` picker and price lists."""
         return _TITLES[self]
 
     @property
-    def choice_label(self) -> str:
-        """The label a member sees in the `/split mode` picker (at most 100 chars)."""
-        return f"{self.label} — {self.cost} credits"
+    def short_label(self) -> str:
+        """The mode in two or three words, for titles that add the stem count themselves."""
+        return _SHORT_TITLES[self]
 
 
 _COSTS: dict[Mode, int] = {Mode.SEPARATE_VOCAL: 10, Mode.SPLIT_STEM: 50}
 _API_PRICES: dict[Mode, int] = {Mode.SEPARATE_VOCAL: 10, Mode.SPLIT_STEM: 50}
+_SHORT_TITLES: dict[Mode, str] = {Mode.SEPARATE_VOCAL: "Vocals + instrumental", Mode.SPLIT_STEM: "Full split"}
 _TITLES: dict[Mode, str] = {
     Mode.SEPARATE_VOCAL: "Vocals + instrumental (2 stems)",
     Mode.SPLIT_STEM: "Full split (up to 12 stems)",

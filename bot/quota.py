@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import economy
@@ -295,7 +295,8 @@ class QuotaService:
         return update
 
     async def update_settings(self, guild_id: int, actor: Actor, change: SettingsChange) -> SettingsUpdate:
-        """Change the server's settings; with nothing to change, just show them.
+        """Change the server's settings; with nothing to change, just show them, with the server's
+        monthly budget (set by the bot's owner) and what is left of it.
 
         Who moderates (`moderator_role`) and where their actions are recorded (`audit_channel`)
         need Manage Server: a member who moderates only through the role could otherwise hand the
@@ -355,7 +356,8 @@ class QuotaService:
             changes[name] = None
         if not changes:
             settings, rules = await self._store.economy.get(guild_id)
-            return SettingsUpdate(settings, self._overview(settings, rules))
+            budget = await self._store.budgets.server(guild_id)
+            return SettingsUpdate(settings, replace(self._overview(settings, rules), budget=budget))
         before, _ = await self._store.economy.update_settings(guild_id, changes, actor_id=actor.user_id)
         after, rules = await self._store.economy.get(guild_id)
         log.info("guild=%s moderator=%s: settings changed: %s", guild_id, actor.user_id, sorted(changes))

@@ -111,7 +111,10 @@ class Reminders:
                 log.exception("Expiry reminders: a round failed; trying again later")
                 delay = RETRY_SECONDS
             try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that races
+                # with the event being set, and stop() would then wait for ever.
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

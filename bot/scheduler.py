@@ -106,7 +106,10 @@ class Scheduler:
                 task.add_done_callback(functools.partial(self._done, key))
             timeout = self._heap[0][0] - now if self._heap else None
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that races
+                # with the event being set, and stop() would then wait for ever.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

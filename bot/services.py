@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.api import SeparationClient
+from bot.budget import BudgetService
 from bot.credits import CreditService
 from bot.jobs import JobQueue, SplitService
 from bot.library import LibraryService
@@ -41,6 +42,7 @@ class Services:
     credits: CreditService
     split: SplitService
     quota: QuotaService
+    budget: BudgetService
     library: LibraryService
     reminders: Reminders
     operations: Operations
@@ -133,6 +135,7 @@ def build_services(
         credits=credits,
         split=SplitService(store.reservations, queue or runner, operations),
         quota=quota,
+        budget=BudgetService(store),
         library=LibraryService(store, quota),
         reminders=reminders,
         operations=operations,

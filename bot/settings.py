@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.sunoapi.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/stembot.db"
+MAX_SERVER_MONTHLY_BUDGET = 1_000_000
+"""The largest monthly budget, in API credits, for one server (the setting or the owner's command)."""
 
 
 class SettingsError(Exception):
@@ -67,6 +69,7 @@ class Settings:
     callback_port: int = 8080
     callback_poll_interval: float = 60.0
     account_check_interval: float = 300.0
+    server_monthly_budget: int | None = None  # API credits per server per UTC month; None: no cap
     expiry_reminder: float = 24 * 3600.0  # seconds before the links expire; 0: no reminders
 
     @property
@@ -161,6 +164,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             _bounded_float(0.05, 86400),
             300.0,
             "a number of seconds from 0.05 to 86400",
+        ),
+        server_monthly_budget=parsed(
+            "SERVER_MONTHLY_BUDGET",
+            _bounded_int(0, MAX_SERVER_MONTHLY_BUDGET),
+            None,
+            f"a whole number of API credits from 0 to {MAX_SERVER_MONTHLY_BUDGET}, or empty for no cap",
         ),
         expiry_reminder=parsed(
             "EXPIRY_REMINDER_HOURS",

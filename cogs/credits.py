@@ -21,17 +21,18 @@ class CreditsCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="credits", description="Your credits in this server: balance, allowance, next refill, prices"
+        name="credits",
+        description="Your credits in this server: balance, next refill, splits running, prices",
     )
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction[StemBot]) -> None:
-        """Show your credits in this server: balance, allowance and next refill, bonus, prices."""
+        """Show your credits in this server: balance, next refill, splits running, prices."""
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         summary = await self.bot.services.credits.summary(
             interaction.guild_id, interaction.user.id, role_ids=role_ids(interaction.user)
         )
-        await interaction.followup.send(embed=quota.credits(summary), ephemeral=True)
+        await interaction.followup.send(embed=quota.my_credits(summary), ephemeral=True)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError

@@ -98,9 +98,7 @@ class HistoryPager(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self._actor.user_id:
             return True
-        await interaction.response.send_message(
-            "Only whoever ran this `/quota history` can turn its pages.", ephemeral=True
-        )
+        await interaction.response.send_message(embed=quota.pager_refused(), ephemeral=True)
         return False
 
     @discord.ui.button(label="◀ Prev", style=discord.ButtonStyle.secondary)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TrackId = app_commands.Range[str, 1, MAX_ID_LENGTH]
-MODE_CHOICES = [app_commands.Choice(name=mode.choice_label, value=mode.value) for mode in Mode]
+MODE_CHOICES = [app_commands.Choice(name=common.mode_label(mode), value=mode.value) for mode in Mode]
 
 
 class SplitCog(commands.Cog):
@@ -37,8 +37,9 @@ class SplitCog(commands.Cog):
         name="split", description="Split a track into stems: vocals and instrumental, or up to 12"
     )
     @app_commands.describe(
-        task_id="The track's generation task id (in the track's details in the music app)",
-        audio_id="The id of the one track (audio id) from that generation",
+        task_id="The music-generation task's id, as the generation API returned it to the app or bot "
+        "that made it",
+        audio_id="The id of one track of that task (audio id), as the music-generation API returned it",
         mode="What to split into (default: vocals + instrumental)",
     )
     @app_commands.choices(mode=MODE_CHOICES)
@@ -59,7 +60,7 @@ class SplitCog(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
 
         # Public: the result lands here and must outlive the member's client session.
-        await interaction.response.defer(thinking=True)
+        deferred = await interaction.response.defer(thinking=True)
         services = self.bot.services
         accepted = await services.split.reserve(
             guild_id=interaction.guild_id,
@@ -71,12 +72,16 @@ class SplitCog(commands.Cog):
             application_id=interaction.application_id,
             interaction_token=interaction.token,
             interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+            # Where a late result replies (see bot.delivery), once the token above has expired.
+            response_message_id=deferred.message_id
+            if isinstance(deferred, discord.InteractionCallbackResponse)
+            else None,
             app_permissions=interaction.app_permissions.value,
             role_ids=role_ids(interaction.user),
         )
         job = accepted.job
         try:
-            await interaction.edit_original_response(embed=results.queued(job, accepted.balance))
+            await interaction.edit_original_response(embed=results.queued(job))
         except discord.HTTPException as exc:
             log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
         finally:
@@ -131,7 +136,7 @@ class SplitCog(commands.Cog):
 
 def _refusal(error: StemBotError) -> discord.Embed:
     if isinstance(error, SplitRefused):
-        return results.refused(str(error), error.balance)
+        return results.refused(error)
     if isinstance(error, SplittingUnavailable):
         return results.unavailable(str(error))
     return common.bad_input(str(error))

@@ -1,17 +1,25 @@
-"""/stembot status: a server's managers see their server's jobs and whether splitting is paused; the
-bot's owner also sees the API account, every server's jobs, API errors and the callback server."""
+"""/stembot: about the bot itself.
+
+`status`: a server's managers see their server's jobs and whether splitting is paused; the bot's
+owner also sees the API account, every server's jobs, API errors and the callback server.
+`budget`: the bot's owner alone sees and sets each server's monthly budget of API credits.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.budget import USE_DEFAULT
 from bot.client import answer_expected_error
+from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner, StemBotError
 from bot.render import operators
+from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 
 if TYPE_CHECKING:
     from bot.client import StemBot
@@ -42,23 +50,75 @@ class StatusCog(commands.Cog):
         permissions = interaction.permissions
         manager = permissions.manage_guild or permissions.administrator
         # The API account, other servers' jobs and where the bot listens are the operator's business.
-        try:
-            owner = await self.bot.is_owner(interaction.user)
-        except discord.HTTPException as error:  # the application's owner is fetched once, lazily
-            log.warning("Could not ask Discord who owns the bot (%s); showing the server view", error.status)
-            owner = False
+        owner = await self._is_owner(interaction)
         if not manager and not owner:
-            await interaction.followup.send(
-                "Only server managers (Manage Server) and the bot's owner can see the bot's status.",
-                ephemeral=True,
-            )
-            return
+            raise NotAServerManager
         server = await self.bot.server_status(interaction.guild_id)
         if owner:
             embed = operators.status(await self.bot.status_report(), server)
         else:
             embed = operators.server_status(server)
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    @stembot.command(
+        name="budget", description="The bot's owner: each server's monthly budget of API credits"
+    )
+    @app_commands.describe(
+        server_id="A server's id (default: every server); right-click the server, Copy Server ID",
+        amount="Set that server's monthly budget in API credits; -1: back to the default",
+    )
+    async def budget(
+        self,
+        interaction: discord.Interaction[StemBot],
+        server_id: app_commands.Range[str, 1, 30] | None = None,
+        amount: app_commands.Range[int, USE_DEFAULT, MAX_SERVER_MONTHLY_BUDGET] | None = None,
+    ) -> None:
+        """The bot's owner, in any server: this month's spend and budget of every server, most spent
+        first; of one server with `server_id`; with `amount`, set that server's own budget."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self._is_owner(interaction):
+            log.info(
+                "guild=%s member=%s: refused /stembot budget, not the bot's owner",
+                interaction.guild_id,
+                interaction.user.id,
+            )
+            await interaction.followup.send(str(NotTheBotOwner()), ephemeral=True)
+            return
+        service = self.bot.services.budget
+        try:
+            if amount is not None:
+                if server_id is None:
+                    raise InvalidOption(
+                        "amount",
+                        "needs `server_id`: the server whose budget to set "
+                        f"(this one's is {interaction.guild_id}).",
+                    )
+                change = await service.set_budget(server_id, amount, actor_id=interaction.user.id)
+                names = self._names([change.after.guild_id])
+                embed = operators.budget_change(change, names, service.default_budget)
+            elif server_id is not None:
+                one = await service.server(server_id)
+                embed = operators.server_budget(one, self._names([one.guild_id]), service.default_budget)
+            else:
+                overview = await service.overview()
+                names = self._names(server.guild_id for server in overview.servers)
+                embed = operators.budget_overview(overview, names)
+        except StemBotError as error:
+            await interaction.followup.send(str(error), ephemeral=True)
+            return
+        await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def _is_owner(self, interaction: discord.Interaction[StemBot]) -> bool:
+        """Whether the application's owner (or a member of its team) runs the command."""
+        try:
+            return await self.bot.is_owner(interaction.user)
+        except discord.HTTPException as error:  # the application's owner is fetched once, lazily
+            log.warning("Could not ask Discord who owns the bot (%s): not treated as the owner", error.status)
+            return False
+
+    def _names(self, guild_ids: Iterable[int]) -> dict[int, str]:
+        """The names of the servers the bot is in, for the owner's lists (ids alone otherwise)."""
+        return {guild_id: guild.name for guild_id in guild_ids if (guild := self.bot.get_guild(guild_id))}
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError

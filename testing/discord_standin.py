@@ -322,6 +322,8 @@ class MessageRecord:
         self.created_at: float = first.at
         self.deleted_at: float | None = None
         self.author_name: str = author_name
+        #: The message this one replies to (``message_reference``), if any.
+        self.reference_id: int | None = None
 
     @property
     def current(self) -> MessageVersion:
@@ -2241,6 +2243,13 @@ class DiscordStandIn:
             "mention_roles": [],
             "pinned": False,
         }
+        if msg.reference_id is not None:
+            data["message_reference"] = {
+                "type": 0,
+                "message_id": str(msg.reference_id),
+                "channel_id": str(msg.channel_id),
+                **({"guild_id": str(msg.guild_id)} if msg.guild_id is not None else {}),
+            }
         if msg.interaction_id is not None:
             record = self._by_id.get(msg.interaction_id)
             data["webhook_id"] = str(self.application_id)
@@ -2838,6 +2847,9 @@ class DiscordStandIn:
         errs = _validate_message_payload(payload, flags)
         if errs.items:
             return self._reject(request, errs, payload)
+        reference_id, err = self._reply_target(request, payload, cid)
+        if err is not None:
+            return err
         version = self._new_version(payload, base=None, flags=flags, attachments=files)
         if self._is_empty(version):
             return self._reject_empty(request, payload)
@@ -2849,11 +2861,44 @@ class DiscordStandIn:
             kind="dm" if cid in self._dm_users else "channel",
             first=version,
             author_name=self.bot_name,
+            message_type=19 if reference_id is not None else 0,
         )
+        msg.reference_id = reference_id
         self._messages[msg.id] = msg
         self._channel_messages.setdefault(cid, []).append(msg)
         self._changed()
         return _json_response(self._message_json(msg))
+
+    def _reply_target(
+        self, request: web.Request, payload: Mapping[str, Any], cid: int
+    ) -> tuple[int | None, web.Response | None]:
+        """The message a new channel message replies to, checked as Discord does: it must exist
+        in the same channel (and not be ephemeral). With ``fail_if_not_exists: false`` a missing
+        one makes a plain message instead of an error."""
+        reference = payload.get("message_reference")
+        if not reference:
+            return None, None
+        errs = _ErrorCollector()
+        try:
+            mid = int(reference["message_id"])
+            ref_channel = int(reference.get("channel_id") or cid)
+        except (KeyError, TypeError, ValueError):
+            errs.add(("message_reference", "message_id"), "BASE_TYPE_REQUIRED", "This field is required")
+            return None, self._reject(request, errs, payload)
+        if ref_channel != cid:
+            errs.add(
+                ("message_reference",),
+                "MESSAGE_REFERENCE_INVALID_CHANNEL",
+                "Cannot reply to a message in a different channel",
+            )
+            return None, self._reject(request, errs, payload)
+        target = self._messages.get(mid)
+        if target is None or target.deleted or target.ephemeral or target.channel_id != cid:
+            if reference.get("fail_if_not_exists", True) is False:
+                return None, None
+            errs.add(("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
+            return None, self._reject(request, errs, payload)
+        return mid, None
 
     def _channel_message(self, request: web.Request) -> MessageRecord | None:
         cid = int(request.match_info["cid"])

@@ -20,7 +20,7 @@ import pytest
 from discord import app_commands
 
 from bot.client import ERROR_ANSWERED, StemTree
-from bot.errors import InsufficientCredits, InvalidTrackId, NotAModerator, SplittingPaused, StemBotError
+from bot.errors import InvalidTrackId, MemberBlocked, NotAModerator, SplittingPaused, StemBotError
 from bot.render import common, results
 from cogs.credits import CreditsCog
 from cogs.quota import QuotaCog
@@ -30,7 +30,7 @@ from tests.unit_helpers import Replies, embed_text, fail_command, make_interacti
 
 # (cog, one of its commands, whether the command's "thinking…" is public, an error it may raise)
 COGS = [
-    pytest.param(SplitCog, SplitCog.split, True, InsufficientCredits(50, 40), id="split"),
+    pytest.param(SplitCog, SplitCog.split, True, MemberBlocked("spam", 40), id="split"),
     pytest.param(QuotaCog, QuotaCog.grant, False, NotAModerator("grant credits"), id="quota"),
     pytest.param(CreditsCog, CreditsCog.credits, False, StemBotError("No credits here yet."), id="credits"),
     pytest.param(StatusCog, StatusCog.status, False, StemBotError("Not for you."), id="status"),

@@ -6,6 +6,7 @@ The store is real SQLite on tmp_path; only the job runner is replaced, by a doub
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from unittest.mock import MagicMock
@@ -15,9 +16,9 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.models import CreditPolicy, JobState, LedgerKind
+from bot.models import CreditPolicy, Failure, JobState, LedgerKind, StemLink
 from bot.product import Mode
-from bot.render import results
+from bot.render import common, results
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.split import SplitCog
@@ -54,7 +55,7 @@ class World:
         return make_interaction(self.events, **kwargs)
 
     async def split(self, interaction, task_id=TASK_ID, audio_id=AUDIO_ID, mode: Mode | None = None) -> None:
-        choice = app_commands.Choice(name=mode.choice_label, value=mode.value) if mode else None
+        choice = app_commands.Choice(name=common.mode_label(mode), value=mode.value) if mode else None
         await run_command(self.split_cog, SplitCog.split, interaction, task_id, audio_id, choice)
 
     async def balance(self, user_id: int = USER_ID) -> int:
@@ -216,7 +217,7 @@ async def test_valid_request_records_where_and_for_whom_the_job_runs(world):
     assert created.timestamp() < job.interaction_expires_at <= (created + timedelta(minutes=15)).timestamp()
 
 
-async def test_queued_message_shows_the_job_cost_and_balance_left(world):
+async def test_queued_message_shows_the_job_and_its_cost_but_never_the_balance(world):
     interaction = world.interaction()
 
     await world.split(interaction)
@@ -224,9 +225,10 @@ async def test_queued_message_shows_the_job_cost_and_balance_left(world):
     [job] = await world.jobs()
     interaction.edit_original_response.assert_awaited_once()
     text = embed_text(sent_embed(interaction.edit_original_response.await_args))
-    assert f"#{job.id}" in text
-    assert f"{Mode.SEPARATE_VOCAL.cost} credits" in text
-    assert f"{DEFAULT_CREDITS - Mode.SEPARATE_VOCAL.cost} credits" in text
+    assert f"Job #{job.id}" in text
+    assert f"{Mode.SEPARATE_VOCAL.cost} credits held" in text
+    # The queued message is public: what the member has left is nobody else's business.
+    assert str(DEFAULT_CREDITS - Mode.SEPARATE_VOCAL.cost) not in text and "left" not in text
     interaction.followup.send.assert_not_awaited()
     interaction.delete_original_response.assert_not_awaited()
 
@@ -314,7 +316,26 @@ async def test_too_many_jobs_in_flight_is_refused_privately(make_world):
     ]
     assert second.followup.send.await_args.kwargs.get("ephemeral") is True
     text = embed_text(sent_embed(second.followup.send.await_args))
-    assert f"{DEFAULT_CREDITS - Mode.SEPARATE_VOCAL.cost} credits" in text
+    assert "1 split running" in text and "Try again as soon as one has finished" in text
+
+
+async def test_no_public_message_about_a_split_shows_the_members_balance(make_world):
+    world = await make_world(default_credits=12_345)
+    interaction = world.interaction()
+
+    await world.split(interaction, mode=Mode.SPLIT_STEM)
+
+    [job] = await world.jobs()
+    balance = await world.balance()
+    public = [embed_text(sent_embed(interaction.edit_original_response.await_args))]
+    public.append(embed_text(results.processing(job)))
+    for state, failure in ((JobState.SUCCEEDED, None), (JobState.FAILED, Failure.TIMED_OUT)):
+        finished = replace(job, state=state, failure=failure, stems=(StemLink("vocal", "https://x/v"),))
+        for late in (False, True):
+            for message in results.outcome(finished, mention=True, late=late):
+                public.append(" ".join([message.content or "", *map(embed_text, message.embeds)]))
+    for text in public:
+        assert f"{balance:,}" not in text and str(balance) not in text, text
 
 
 async def test_too_many_jobs_in_flight_changes_nothing_and_schedules_nothing(make_world):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import DEFAULT, MagicMock, create_autospec
 
@@ -30,6 +31,7 @@ from tests.unit_helpers import (
     TWELVE_STEMS,
     TWO_STEMS,
     USER_ID,
+    embed_text,
     make_job,
     succeeded_job,
 )
@@ -41,6 +43,8 @@ DELIVERED_BY_EDIT = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERA
 DELIVERED_IN_CHANNEL = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.CHANNEL)
 DELIVERED_BY_DM = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.DM)
 RETRY = DeliveryOutcome(DeliveryResult.RETRY)
+RESPONSE_ID = 777_000_000_000_000_001  # the /split response message
+POSTED_ID = 888_000_000_000_000_000  # channel posts get ids from here on
 
 
 # -- discord.py's errors, built the way discord.py builds them -----------------------------------
@@ -175,6 +179,9 @@ class FakeDiscord:
         self.webhook.send.side_effect = self._route("follow-up")
         self.channel = create_autospec(discord.PartialMessageable, instance=True)
         self.channel.send.side_effect = self._route("channel")
+        # The channel's messages, by id: posting returns one; editing the /split response is "point".
+        self.pointed: list[tuple[int, dict[str, Any]]] = []
+        self.channel.get_partial_message.side_effect = self._channel_message
         self.dm = create_autospec(discord.DMChannel, instance=True)
         self.dm.send.side_effect = self._route("dm")
         self.client = create_autospec(discord.Client, instance=True)
@@ -182,6 +189,19 @@ class FakeDiscord:
         self.client.create_dm.return_value = self.dm
         self.client.create_dm.side_effect = self._route("open-dm", shows_message=False)
         monkeypatch.setattr(discord.Webhook, "partial", self._partial)
+
+    def _channel_message(self, message_id: int) -> MagicMock:
+        message = create_autospec(discord.PartialMessage, instance=True)
+        message.id = message_id
+        message.jump_url = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{message_id}"
+        point = self._route("point", shows_message=False)
+
+        async def edit(**kwargs: Any) -> None:
+            point(**kwargs)
+            self.pointed.append((message_id, kwargs))
+
+        message.edit.side_effect = edit
+        return message
 
     def script(self, route: str, *outcomes: Error | None) -> None:
         self._scripts[route] = list(outcomes)
@@ -203,6 +223,8 @@ class FakeDiscord:
                 raise outcome()
             if shows_message:
                 self.shown.append((route, kwargs))
+                if route == "channel":
+                    return SimpleNamespace(id=POSTED_ID + len(self.shown))
             return DEFAULT
 
         return answer
@@ -377,7 +399,88 @@ async def test_a_result_too_long_for_one_message_is_posted_as_consecutive_channe
     assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
     first, second = results.outcome(job, mention=True)
     assert [kwargs["embeds"] for _, kwargs in fake.shown] == [first.embeds, second.embeds]
-    assert [kwargs["content"] for _, kwargs in fake.shown] == [f"<@{USER_ID}>", None]
+    assert [kwargs["content"] for _, kwargs in fake.shown] == [f"<@{USER_ID}> {results.LATE_NOTE}", None]
+
+
+# -- a late result: a reply to the /split response, which then points to it -------------------
+
+
+async def test_a_late_result_replies_to_the_split_response_and_says_why(fake, deliverer):
+    job = expired_token_job(response_message_id=RESPONSE_ID)
+
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+
+    [(_, kwargs)] = fake.shown
+    reference = kwargs["reference"]
+    assert (reference.message_id, reference.channel_id) == (RESPONSE_ID, CHANNEL_ID)
+    assert reference.fail_if_not_exists is False  # a deleted response: posted all the same
+    assert kwargs["content"] == f"<@{USER_ID}> {results.LATE_NOTE}"
+    assert "15 minutes" in results.LATE_NOTE
+
+
+async def test_the_split_response_is_pointed_to_the_reply_once_it_went_out(fake, deliverer):
+    job = expired_token_job(response_message_id=RESPONSE_ID)
+
+    await deliverer.deliver(job)
+
+    assert fake.calls == ["channel", "point"]
+    [(edited, kwargs)] = fake.pointed
+    assert edited == RESPONSE_ID
+    text = embed_text(kwargs["embed"])
+    assert f"/{CHANNEL_ID}/{POSTED_ID + 1})" in kwargs["embed"].description
+    assert "reply" in text and f"Job #{job.id}" in text
+
+
+async def test_only_the_first_part_of_a_long_late_result_is_a_reply_and_it_is_what_the_pointer_shows(
+    fake, deliverer
+):
+    job = long_result_job(3, interaction_expires_at=NOW - 1, response_message_id=RESPONSE_ID)
+    fake.script("channel", None, bad_gateway)
+
+    assert await deliverer.deliver(job) == RETRY
+    assert fake.pointed == []  # not before the whole result is out
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+
+    assert [part(kwargs) for _, kwargs in fake.shown] == ["part 1 of 3", "part 2 of 3", "part 3 of 3"]
+    assert ["reference" in kwargs for _, kwargs in fake.shown] == [True, False, False]
+    [(_, kwargs)] = fake.pointed
+    assert f"/{POSTED_ID + 1})" in kwargs["embed"].description
+
+
+@pytest.mark.parametrize("error", [invalid_form_body, missing_permissions])
+async def test_a_reply_discord_refuses_is_posted_as_a_plain_message(fake, deliverer, error):
+    job = expired_token_job(response_message_id=RESPONSE_ID)
+    fake.script("channel", error)
+
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+
+    assert fake.calls == ["channel", "channel", "point"]
+    [(_, kwargs)] = fake.shown
+    assert "reference" not in kwargs and results.LATE_NOTE in kwargs["content"]
+
+
+@pytest.mark.parametrize("error", [missing_access, server_error, connection_reset])
+async def test_a_pointer_discord_refuses_changes_nothing_about_the_delivery(fake, deliverer, error):
+    job = expired_token_job(response_message_id=RESPONSE_ID)
+    fake.script("point", error)
+
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+    assert fake.calls == ["channel", "point"]
+
+
+async def test_no_pointer_when_the_response_itself_carries_the_result_or_a_dm_does(fake, deliverer):
+    assert await deliverer.deliver(live_token_job(response_message_id=RESPONSE_ID)) == DELIVERED_BY_EDIT
+    fake.script("channel", missing_permissions, missing_permissions)
+    assert await deliverer.deliver(expired_token_job(response_message_id=RESPONSE_ID)) == DELIVERED_BY_DM
+
+    assert "point" not in fake.calls and fake.pointed == []
+    assert ["reference" in kwargs for _, kwargs in fake.shown] == [False, False]
+
+
+async def test_a_job_from_before_response_ids_were_kept_is_posted_without_a_reply(fake, deliverer):
+    assert await deliverer.deliver(expired_token_job()) == DELIVERED_IN_CHANNEL
+
+    assert "reference" not in fake.shown[0][1] and fake.calls == ["channel"]
 
 
 # -- a DM ----------------------------------------------------------------------------------------
@@ -478,7 +581,11 @@ async def test_the_mention_of_a_resumed_channel_post_stays_on_its_first_message(
     await deliverer.deliver(job)
     await deliverer.deliver(job)
 
-    assert [kwargs["content"] for _, kwargs in fake.shown] == [f"<@{USER_ID}>", None, None]
+    assert [kwargs["content"] for _, kwargs in fake.shown] == [
+        f"<@{USER_ID}> {results.LATE_NOTE}",
+        None,
+        None,
+    ]
 
 
 async def test_a_retry_after_a_failed_dm_sends_only_the_parts_not_yet_shown(fake, deliverer):

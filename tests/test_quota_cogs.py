@@ -18,6 +18,7 @@ from discord import app_commands
 from bot.models import LedgerKind, Period
 from bot.product import Mode
 from bot.quota import HISTORY_PAGE_SIZE, Actor
+from bot.render import common
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.quota import PERIOD_CHOICES, HistoryPager, QuotaCog
@@ -87,7 +88,7 @@ class World:
         return interaction
 
     async def split(self, interaction: MagicMock, mode: Mode = Mode.SEPARATE_VOCAL) -> MagicMock:
-        choice = app_commands.Choice(name=mode.choice_label, value=mode.value)
+        choice = app_commands.Choice(name=common.mode_label(mode), value=mode.value)
         await run_command(self.split_cog, SplitCog.split, interaction, TASK_ID, AUDIO_ID, choice)
         return interaction
 
@@ -158,16 +159,18 @@ async def test_quota_view_of_yourself_shows_the_same_figures_as_credits(world):
     await world.run("grant", world.mod_interaction(), member(), 25)
     await world.split(world.member_interaction())
 
-    view = reply(await world.run("view", world.member_interaction())).to_dict()
-    quick = reply(await world.credits(world.member_interaction())).to_dict()
+    view = embed_text(reply(await world.run("view", world.member_interaction())))
+    quick = embed_text(reply(await world.credits(world.member_interaction())))
 
-    assert view["fields"] == quick["fields"]
-    assert view["description"] == quick["description"]
-    text = embed_text(reply(await world.credits(world.member_interaction())))
-    assert "**115** credits" in text  # 100 allowance + 25 bonus - 10 for the split
-    assert "90 left this period" in text and "25 credits" in text
-    assert "<t:1741564800:R>" in text  # next Monday 00:00 UTC
-    assert "1 of 2" in text
+    # /credits: the essentials in a few lines; /quota view: the same figures, in full.
+    assert "**115** credits · 90 allowance + 25 bonus" in quick  # 100 allowance + 25 bonus - 10 for the split
+    assert "Refills to 100 credits <t:1741564800:R> (<t:1741564800:f>)" in quick  # next Monday 00:00 UTC
+    assert "Splits running: 1 of 2" in quick
+    assert len(quick.splitlines()) <= 9
+    assert "**115** credits" in view
+    assert "90 left this period" in view and "25 credits" in view
+    assert "<t:1741564800:R> (<t:1741564800:f>)" in view
+    assert "1 of 2" in view
 
 
 async def test_a_member_cannot_view_someone_elses_credits(world):
@@ -336,7 +339,9 @@ async def test_a_grant_adds_bonus_the_member_then_sees(world):
     text = embed_text(reply(interaction))
     assert "**100** → **150**" in text and "won the contest" in text
     credits = embed_text(reply(await world.credits(world.member_interaction())))
-    assert "**150** credits" in credits and "50 credits\nkept until spent" in credits
+    assert "**150** credits · 100 allowance + 50 bonus" in credits
+    view = embed_text(reply(await world.run("view", world.member_interaction())))
+    assert "**150** credits" in view and "50 credits\nkept until spent" in view
 
 
 async def test_a_grant_that_would_go_negative_is_refused_with_the_balance(world):
@@ -440,6 +445,7 @@ async def test_a_cooldown_refusal_says_when_they_can_split_again(world, clock):
     text = embed_text(interaction.followup.send.await_args.kwargs["embed"])
     [job] = await world.store.jobs.recent(GUILD_ID, USER_ID)
     assert f"<t:{int(job.created_at + 300 + 0.999)}:R>" in text
+    assert "Nothing was charged" in text
     assert len(world.scheduler.calls) == 1
 
 
@@ -462,7 +468,7 @@ async def test_an_allowance_change_says_it_waits_for_the_next_refill_and_when(wo
 
     text = embed_text(reply(interaction))
     assert "Takes effect at the next refill" in text
-    assert "<t:1741564800:F>" in text and "<t:1741564800:R>" in text  # Monday 2025-03-10 00:00 UTC
+    assert "<t:1741564800:R> (<t:1741564800:f>)" in text  # Monday 2025-03-10 00:00 UTC
     assert "200 credits** per week" in text and "was 100 once" in text
 
 
@@ -667,7 +673,7 @@ async def test_a_moderator_can_see_anyones_history(world):
     interaction = await world.run("history", world.mod_interaction(), member())
 
     text = embed_text(reply(interaction))
-    assert "split #1" in text and "**-10** → 90" in text
+    assert "Job #1 started" in text and "**-10** → 90" in text
 
 
 # -- audit channel -------------------------------------------------------------------------------------
@@ -690,7 +696,7 @@ async def test_each_moderator_action_posts_one_line_to_the_audit_channel(world):
     assert all(f"<@{MOD_ID}>" in line for line in lines)
     assert "granted" in lines[0] and "+50" in lines[0] and "contest" in lines[0] and "100 → 150" in lines[0]
     assert "blocked" in lines[3] and "spam" in lines[3]
-    assert "70 per day" in lines[5]
+    assert "70 credits per day" in lines[5]
     assert all(
         call.kwargs["allowed_mentions"].to_dict()["parse"] == []
         for call in world.audit_channel.send.await_args_list

@@ -32,7 +32,7 @@ def options(subcommand: dict) -> list[tuple[str, int, bool]]:
 
 
 def test_the_bot_has_credits_quota_and_split(commands):
-    assert sorted(commands) == ["credits", "quota", "split", "stembot"]
+    assert sorted(commands) == ["credits", "quota", "split", "stembot", "stems"]
 
 
 def test_quota_has_the_subcommands_the_issue_names(quota):

@@ -138,7 +138,7 @@ def test_each_history_line_has_time_change_balance_what_and_who():
         entry(1, LedgerKind.RESERVE, amount=-50, balance_after=70, job_id=12, actor_id=None)
     )
 
-    assert line == f"<t:{int(NOW)}:f> · **-50** → 70 · split #12 · StemBot"
+    assert line == f"<t:{int(NOW)}:f> · **-50** → 70 · Job #12 started (credits held) · StemBot"
 
 
 def test_a_moderators_line_names_them_and_the_reason():

@@ -208,11 +208,13 @@ def test_links_expiry_is_shown_relative_and_absolute(keys, url_length):
 
 
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
-def test_the_14_day_download_warning_is_shown(keys, url_length):
-    text = all_text(results.stems_ready(succeeded_job(keys, url_length)))
-
-    assert re.search(r"\b14 days\b", text)
-    assert "expire" in text.lower()
+def test_every_message_of_a_result_leads_with_the_expiry_and_download_now(keys, url_length):
+    unix = int(LINKS_EXPIRE_AT)
+    for message in results.stems_ready(succeeded_job(keys, url_length)):
+        first_line = message.embeds[0].description.splitlines()[0]
+        assert first_line == (
+            f"**Links expire <t:{unix}:R> (<t:{unix}:f>): download now, they cannot be renewed.**"
+        )
 
 
 def test_expiry_falls_back_to_14_days_after_finishing_when_unknown():

@@ -21,6 +21,7 @@ from bot.runner import MAX_SUBMIT_ATTEMPTS, DeliveryOutcome, JobRunner
 from bot.services import Services
 from bot.store import Store
 from bot.store.accounts import Accounts
+from bot.store.budgets import Budgets
 from bot.store.database import Database
 from bot.store.jobs import Jobs
 from bot.store.reservations import Reservations
@@ -47,7 +48,7 @@ class FaultyStore(Store):
         super().__init__(db, policy)
         self.faults: dict[str, Callable[..., bool]] = {}
         self.raised: Counter[str] = Counter()
-        self.reservations = _FaultyReservations(self, db, self.accounts)
+        self.reservations = _FaultyReservations(self, db, self.accounts, self.budgets)
         self.jobs = _FaultyJobs(self, db)
 
     def maybe_fail(self, name: str, *args: Any, **kwargs: Any) -> None:
@@ -58,8 +59,8 @@ class FaultyStore(Store):
 
 
 class _FaultyReservations(Reservations):
-    def __init__(self, store: FaultyStore, db: Database, accounts: Accounts) -> None:
-        super().__init__(db, accounts)
+    def __init__(self, store: FaultyStore, db: Database, accounts: Accounts, budgets: Budgets) -> None:
+        super().__init__(db, accounts, budgets)
         self._store = store
 
     async def settle(self, job_id: int, **kwargs: Any) -> Job | None:

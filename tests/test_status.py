@@ -29,7 +29,7 @@ from bot.render import operators
 from bot.store import Store
 from cogs.status import StatusCog
 from testing.provider_api import Fault, SeparationApiSimulator
-from tests.unit_helpers import GUILD_ID, embed_text, make_interaction
+from tests.unit_helpers import GUILD_ID, embed_text, make_interaction, run_command
 from tests.wiring import make_services, make_settings
 
 
@@ -50,8 +50,10 @@ def report(**overrides) -> StatusReport:
 
 def test_status_shows_credits_jobs_errors_callbacks_and_version() -> None:
     text = embed_text(operators.status(report()))
-    assert "1234" in text and "API credits" in text
-    assert "submitted 3" in text and "succeeded 40" in text and "failed 2" in text
+    assert "**1,234** API credits" in text
+    assert "enough for 123 splits (Vocals + instrumental) or 24 splits (Full split)" in text
+    assert "splitting 3" in text and "done 40" in text and "failed 2" in text
+    assert "sharing an identical split (waits for another member's job" in text  # what it means
     assert "`submit` 455: maintenance" in text and "<t:1700000000:R>" in text
     assert "https://bot.example.org/callback/" in text and "17 received" in text
     assert "listening on 0.0.0.0:8080" in text
@@ -146,17 +148,20 @@ async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
 async def test_members_without_manage_server_are_refused(status_bot) -> None:
     interaction = make_interaction(permissions=discord.Permissions.none())
     status_bot.sim.account_credits = 4321
-    await StatusCog.status.callback(StatusCog(status_bot), interaction)
+    await run_command(StatusCog(status_bot), StatusCog.status, interaction)
     interaction.response.defer.assert_awaited_once()
     assert interaction.response.defer.await_args.kwargs["ephemeral"] is True
+    interaction.followup.send.assert_awaited_once()
     reply = interaction.followup.send.await_args
-    assert "Only server managers" in reply.args[0] and reply.kwargs["ephemeral"] is True
-    assert "embed" not in reply.kwargs
+    assert reply.kwargs["ephemeral"] is True
+    text = embed_text(reply.kwargs["embed"])  # an embed, like every other refusal
+    assert "Only server managers" in text and "Ask a server manager" in text
+    assert "4321" not in text and "4,321" not in text
     assert status_bot.sim.polls() == 0 and not any(c.endpoint == "credit" for c in status_bot.sim.calls)
 
 
 async def status_seen_by(status_bot, interaction) -> str:
-    await StatusCog.status.callback(StatusCog(status_bot), interaction)
+    await run_command(StatusCog(status_bot), StatusCog.status, interaction)
     interaction.response.defer.assert_awaited_once()
     reply = interaction.followup.send.await_args
     assert reply.kwargs["ephemeral"] is True
@@ -164,10 +169,10 @@ async def status_seen_by(status_bot, interaction) -> str:
 
 
 def counts(text: str, name: str) -> dict[str, int]:
-    """The job counts of the embed field `name` ("reserved 0 · … · failed 1"), zeros left out."""
+    """The job counts of the embed field `name` ("queued 0 · … · failed 1"), zeros left out."""
     lines = text.split("\n")
     pairs = (item.rsplit(" ", 1) for item in lines[lines.index(name) + 1].split(" · "))
-    return {state: int(n) for state, n in pairs if n != "0"}
+    return {state: int(n.replace(",", "")) for state, n in pairs if n != "0"}
 
 
 @pytest.mark.parametrize("rights", ["manage_guild", "administrator"])
@@ -181,10 +186,10 @@ async def test_a_server_manager_sees_their_own_servers_jobs_and_the_pause_only(s
 
     text = await status_seen_by(status_bot, manager)
 
-    assert counts(text, "Jobs in this server") == {"reserved": 1, "succeeded": 2, "failed": 1}
+    assert counts(text, "Jobs in this server") == {"queued": 1, "done": 2, "failed": 1}
     assert "Splitting is paused" in text
-    for operator_only in ("4321", "API credits", "every server", "succeeded 7", "maintenance window",
-                          "stembot.operator.example", "10.1.2.3", "Callbacks"):
+    for operator_only in ("4321", "4,321", "API credits", "every server", "succeeded 7", "done 7",
+                          "maintenance window", "stembot.operator.example", "10.1.2.3", "Callbacks"):
         assert operator_only not in text
     assert not any(c.endpoint == "credit" for c in status_bot.sim.calls)  # nothing asked of the API
 
@@ -199,9 +204,9 @@ async def test_the_bots_owner_sees_the_whole_bot_in_any_server(status_bot, manag
 
     text = await status_seen_by(status_bot, owner)
 
-    assert "4321" in text and "API credits" in text
-    assert counts(text, "Jobs in every server") == {"succeeded": 9, "failed": 1}
-    assert counts(text, "Jobs in this server") == {"succeeded": 2, "failed": 1}
+    assert "**4,321** API credits" in text
+    assert counts(text, "Jobs in every server") == {"done": 9, "failed": 1}
+    assert counts(text, "Jobs in this server") == {"done": 2, "failed": 1}
     assert "https://stembot.operator.example/callback/" in text and "10.1.2.3:8080" in text
 
 
@@ -216,8 +221,8 @@ async def test_a_manager_gets_the_servers_view_when_discord_will_not_say_who_own
 
     text = await status_seen_by(status_bot, manager)
 
-    assert counts(text, "Jobs in this server") == {"succeeded": 1}
-    assert "4321" not in text
+    assert counts(text, "Jobs in this server") == {"done": 1}
+    assert "4321" not in text and "4,321" not in text
 
 
 async def test_one_servers_job_counts_leave_other_servers_out(status_bot) -> None:
@@ -247,7 +252,7 @@ async def test_stembot_status_command_is_for_server_managers_by_default() -> Non
         await bot.load_extension(extension)
     [group] = [c.to_dict(bot.tree) for c in bot.tree.get_commands() if c.name == "stembot"]
     assert int(group["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
-    assert [o["name"] for o in group["options"]] == ["status"]
+    assert [o["name"] for o in group["options"]] == ["status", "budget"]
     assert group["contexts"] == [0]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.models import DeliveredMessage, DeliveryVia, Job, PauseReason
+from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, PauseReason
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
 from bot.settings import Secret, Settings
@@ -62,6 +62,8 @@ class AlerterDouble:
     async def splitting_resumed(self) -> None:
         self.events.append("resumed")
 
+    async def budget_alert(self, alert: BudgetAlert) -> None:
+        self.events.append(f"budget:{alert.budget.guild_id}:{alert.level}:{alert.budget.spent}")
 
 
 class RecordingReminders:

@@ -3,13 +3,14 @@ timestamps, amounts, packing embeds into messages, and the answers any command c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import discord
 
-from bot.models import Job, Period
-from bot.product import LINK_LIFETIME, Mode
+from bot.models import Job, Period, ServerBudget
+from bot.product import Mode
 
 # Discord's limits (see shared/discord-notes.md).
 EMBEDS_PER_MESSAGE = 10
@@ -27,19 +28,24 @@ LINK_BUTTON_URL_LIMIT = 512
 BUTTONS_PER_MESSAGE = 25
 
 
-SUCCESS_COLOUR = discord.Colour.green()
+# One colour per kind of message, so a colour means the same thing everywhere.
+WORKING = discord.Colour.gold()
+"""A split queued or running."""
 
+DONE = discord.Colour.green()
+"""A split's stems are ready."""
 
-FAILURE_COLOUR = discord.Colour.red()
+FAILED = discord.Colour.red()
+"""It didn't work, or can't be done as asked: a failed split, bad input, a refusal waiting won't end."""
 
+REFUSED_WAIT = discord.Colour.orange()
+"""Not now, later: a refusal that passes (credits refill, a cooldown, splits running, paused)."""
 
-INFO_COLOUR = discord.Colour.blurple()
+MODERATOR = discord.Colour.purple()
+"""A moderator's action took effect (grants, take-aways, blocks, allowance and settings changes)."""
 
-
-WORKING_COLOUR = discord.Colour.gold()
-
-
-LIFETIME_DAYS = LINK_LIFETIME.days
+INFO = discord.Colour.blurple()
+"""Figures someone asked for: credits, history, settings, status."""
 
 
 @dataclass(slots=True)
@@ -55,16 +61,55 @@ def timestamp(epoch: float, style: str) -> str:
     return discord.utils.format_dt(datetime.fromtimestamp(epoch, UTC), style)  # type: ignore[arg-type]
 
 
+def moment(epoch: float) -> str:
+    """A moment as every message shows it: relative first, then the date and time, each in the
+    reader's own locale and time zone: "in 3 days (12 March 2025 10:00)"."""
+    return f"{timestamp(epoch, 'R')} ({timestamp(epoch, 'f')})"
+
+
+def not_before(epoch: float) -> str:
+    """`moment`, rounded up to the second: for when someone may try again, never too early."""
+    return moment(math.ceil(epoch))
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+def number(amount: int) -> str:
+    """An integer with thousands separators: 1,590."""
+    return f"{amount:,}"
+
+
+def credit_amount(amount: int) -> str:
+    """ "1 credit", "1,590 credits"."""
+    return f"{number(amount)} credit{'' if abs(amount) == 1 else 's'}"
+
+
+def signed(amount: int) -> str:
+    """A change: "+1,500", "-10", "±0"."""
+    return f"+{number(amount)}" if amount > 0 else (f"-{number(-amount)}" if amount < 0 else "±0")
+
+
+def credit_change(amount: int) -> str:
+    """ "+1 credit", "-1,500 credits"."""
+    return f"{signed(amount)} credit{'' if abs(amount) == 1 else 's'}"
+
+
 def mention_prefix(job: Job, mention: bool) -> str | None:
     return f"<@{job.user_id}>" if mention else None
+
+
+IDS_HELP = (
+    "`task_id` is the music-generation task's id and `audio_id` the id of one track of it, both as "
+    "the music-generation API returned them to the app or bot that generated the track."
+)
 
 
 def bad_input(problem: str) -> discord.Embed:
     return discord.Embed(
         title="That doesn't look like a track id",
-        description=f"{problem}\n\nNothing was charged. Both ids come from the track's details in the "
-        "music app: `task_id` is the generation's task id, `audio_id` the id of the one track.",
-        colour=FAILURE_COLOUR,
+        description=f"{problem}\n\n{IDS_HELP} Copy them again, then run `/split` again. Nothing was charged.",
+        colour=FAILED,
     )
 
 
@@ -81,7 +126,7 @@ _OPTION_KINDS = {
 
 def refusal(reason: str) -> discord.Embed:
     """A command that could not do what was asked; `reason` says why (a `StemBotError`'s words)."""
-    return discord.Embed(title="Can't do that", description=reason, colour=FAILURE_COLOUR)
+    return discord.Embed(title="Can't do that", description=reason, colour=FAILED)
 
 
 def unresolved_option(option_type: discord.AppCommandOptionType) -> discord.Embed:
@@ -93,7 +138,7 @@ def unresolved_option(option_type: discord.AppCommandOptionType) -> discord.Embe
         description=f"Discord couldn't use the {kind} you gave (it may have left or been deleted, or it "
         f"is not the kind this option takes). Pick the {kind} again from the list Discord shows as you "
         "type, then try again. Nothing was changed.",
-        colour=FAILURE_COLOUR,
+        colour=FAILED,
     )
 
 
@@ -102,7 +147,31 @@ def command_cooldown(command: str, retry_at: float) -> str:
 
 
 def price_list() -> str:
-    return "\n".join(f"{mode.label}: **{mode.cost}** credits" for mode in Mode)
+    return "\n".join(f"{mode.label}: {credit_amount(mode.cost)}" for mode in Mode)
+
+
+def mode_label(mode: Mode) -> str:
+    """The label a member sees in the `/split mode` picker (at most 100 chars)."""
+    return f"{mode.label} — {credit_amount(mode.cost)}"
+
+
+def api_price_list() -> str:
+    """What each mode costs a server's monthly budget (the API's price): "10 for 2 stems, …"."""
+    return ", ".join(f"{mode.api_price} for {mode.label[0].lower()}{mode.label[1:]}" for mode in Mode)
+
+
+def budget_month_name(month: str) -> str:
+    """ "2025-03" as "March 2025"."""
+    year, number = month.split("-")
+    return f"{datetime(int(year), int(number), 1, tzinfo=UTC):%B} {year}"
+
+
+def budget_figures(budget: ServerBudget) -> str:
+    """ "40 of 100 API credits (40%)", or "40 API credits (no cap)"."""
+    if budget.budget is None:
+        return f"{number(budget.spent)} API credits (no cap)"
+    share = f" ({budget.spent * 100 // budget.budget}%)" if budget.budget else ""
+    return f"{number(budget.spent)} of {number(budget.budget)} API credits{share}"
 
 
 PER_PERIOD: dict[Period, str] = {
@@ -119,10 +188,6 @@ REFILLS: dict[Period, str] = {
     Period.WEEKLY: "every Monday",
     Period.MONTHLY: "on the 1st of each month",
 }
-
-
-def credit_amount(amount: int) -> str:
-    return f"{amount} credit{'' if amount == 1 else 's'}"
 
 
 def duration(seconds: int) -> str:
@@ -142,11 +207,11 @@ def listing(title: str, lines: list[str], footer: str) -> list[discord.Embed]:
     size = 0
     for line in lines:
         if chunk and size + len(line) + 1 > _LISTING_CHUNK:
-            embeds.append(discord.Embed(title=title, description="\n".join(chunk), colour=INFO_COLOUR))
+            embeds.append(discord.Embed(title=title, description="\n".join(chunk), colour=INFO))
             chunk, size = [], 0
         chunk.append(line)
         size += len(line) + 1
-    embeds.append(discord.Embed(title=title, description="\n".join(chunk), colour=INFO_COLOUR))
+    embeds.append(discord.Embed(title=title, description="\n".join(chunk), colour=INFO))
     embeds[-1].set_footer(text=footer)
     return embeds
 
@@ -173,5 +238,6 @@ def pack(embeds: list[discord.Embed]) -> list[Message]:
 def unexpected_error() -> str:
     return (
         "Something went wrong on the bot's side while handling that command. It has been logged. "
-        "If you started a split, its credits are returned automatically if it cannot finish."
+        "If you started a split, its credits are returned automatically if it cannot finish. "
+        "Please try again in a few minutes."
     )

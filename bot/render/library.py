@@ -7,7 +7,7 @@ import discord
 
 from bot.models import CancelOutcome, Delivery, Job, JobState, LibraryPage, Share
 from bot.render import results
-from bot.render.common import FAILURE_COLOUR, INFO_COLOUR, SUCCESS_COLOUR, WORKING_COLOUR, Message, timestamp
+from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, timestamp
 
 SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
 _ID_SHOWN = 12  # characters of each id shown in a list line
@@ -67,7 +67,7 @@ def library(page: LibraryPage, member_id: int, *, own: bool, now: float) -> disc
         lines.insert(0, f"<@{member_id}>'s splits, newest first.")
     if not page.jobs:
         lines = ["No splits yet. `/split` starts one; they all appear here."]
-    embed = discord.Embed(title=title, description="\n".join(lines)[:4096], colour=INFO_COLOUR)
+    embed = discord.Embed(title=title, description="\n".join(lines)[:4096], colour=INFO)
     embed.set_footer(
         text=f"Page {page.page + 1} of {page.pages} · {page.total} split{'s' if page.total != 1 else ''} · "
         "/stems show job: to see one again"
@@ -94,17 +94,17 @@ def shown(job: Job, now: float) -> list[Message]:
         title=f"Job #{job.id}: {state_words(job)}",
         description=f"{job.mode.label}, asked {timestamp(job.created_at, 'R')}. "
         "The result appears where you ran `/split` as soon as it is ready.",
-        colour=WORKING_COLOUR,
+        colour=WORKING,
     )
     return [Message(embeds=[embed])]
 
 
 def cancelled(job: Job) -> discord.Embed:
-    refund = "Nothing was charged." if job.cost == 0 else f"Your {job.cost} credits are back."
+    refund = "Nothing was charged." if job.cost == 0 else f"Your {credit_amount(job.cost)} are back."
     return discord.Embed(
         title=f"Job #{job.id} cancelled",
         description=f"It was never sent to the separation service. {refund}",
-        colour=INFO_COLOUR,
+        colour=DONE,
     )
 
 
@@ -123,7 +123,7 @@ def cancel_answer(outcome: CancelOutcome, job: Job) -> discord.Embed:
         )
     else:
         text = f"It has already ended ({state_words(job)})."
-    return discord.Embed(title=f"Job #{job.id} can't be cancelled", description=text, colour=FAILURE_COLOUR)
+    return discord.Embed(title=f"Job #{job.id} can't be cancelled", description=text, colour=INFO)
 
 
 def reminders_answer(enabled: bool, hours: float) -> discord.Embed:
@@ -139,7 +139,7 @@ def reminders_answer(enabled: bool, hours: float) -> discord.Embed:
             "No more expiry reminders for you, in any server. "
             "`/stems reminders enabled:True` turns them back on."
         )
-    return discord.Embed(title="Expiry reminders", description=text, colour=SUCCESS_COLOUR)
+    return discord.Embed(title="Expiry reminders", description=text, colour=DONE)
 
 
 def suggestion(job: Job, now: float) -> str:

@@ -1,4 +1,5 @@
-"""What the bot's operator and server managers read: `/stembot status` and pause alerts."""
+"""What the bot's operator and server managers read: `/stembot status`, `/stembot budget`, pause
+alerts and budget alerts."""
 
 from __future__ import annotations
 
@@ -6,8 +7,28 @@ from collections.abc import Mapping
 
 import discord
 
-from bot.models import JobState, PauseReason, ServerStatus, StatusReport
-from bot.render.common import FAILURE_COLOUR, SUCCESS_COLOUR, timestamp
+from bot.models import (
+    BudgetAlert,
+    BudgetChange,
+    BudgetLevel,
+    BudgetOverview,
+    JobState,
+    PauseReason,
+    ServerBudget,
+    ServerStatus,
+    StatusReport,
+)
+from bot.product import Mode
+from bot.render.common import (
+    EMBED_DESCRIPTION_LIMIT,
+    INFO,
+    MODERATOR,
+    REFUSED_WAIT,
+    budget_figures,
+    budget_month_name,
+    number,
+    timestamp,
+)
 
 _PAUSE_TEXT = {
     PauseReason.KEY_REFUSED: "the separation API refused the bot's API key (SEPARATION_API_KEY)",
@@ -35,12 +56,37 @@ def _status_embed(paused: PauseReason | None, paused_since: float | None) -> dis
             if paused is not None
             else "✅ Splitting is running."
         ),
-        colour=FAILURE_COLOUR if paused is not None else SUCCESS_COLOUR,
+        colour=REFUSED_WAIT if paused is not None else INFO,
     )
 
 
+_STATE_WORDS: dict[JobState, str] = {
+    JobState.RESERVED: "queued",
+    JobState.SUBMITTING: "being sent",
+    JobState.SUBMITTED: "splitting",
+    JobState.FOLLOWING: "sharing an identical split",
+    JobState.SUCCEEDED: "done",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "cancelled",
+}
+
+
 def _job_counts(jobs_by_state: Mapping[JobState, int]) -> str:
-    return " · ".join(f"{state.value} {jobs_by_state.get(state, 0)}" for state in JobState)
+    return " · ".join(f"{_STATE_WORDS[state]} {number(jobs_by_state.get(state, 0))}" for state in JobState)
+
+
+_JOB_STATES_HELP = (
+    "Jobs: queued (credits held, not sent yet) · being sent to the API · splitting (the API works on "
+    "it) · sharing an identical split (waits for another member's job for the same track and mode, "
+    "no API call of its own) · done · failed (refunded) · cancelled (by its member, before it was sent; "
+    "refunded)."
+)
+
+
+def _splits_left(account_credits: int) -> str:
+    """How many splits of each mode the API account's credits still pay for."""
+    counts = ((account_credits // mode.api_price, mode) for mode in Mode if mode.api_price > 0)
+    return " or ".join(f"{number(n)} split{'' if n == 1 else 's'} ({mode.short_label})" for n, mode in counts)
 
 
 def server_status(status: ServerStatus) -> discord.Embed:
@@ -48,8 +94,8 @@ def server_status(status: ServerStatus) -> discord.Embed:
     embed = _status_embed(status.paused, status.paused_since)
     embed.add_field(name="Jobs in this server", value=_job_counts(status.jobs_by_state), inline=False)
     embed.set_footer(
-        text=f"StemBot {status.version} · The API account, other servers and callbacks are shown to "
-        "the bot's owner only."
+        text=f"{_JOB_STATES_HELP}\nStemBot {status.version} · The API account, other servers and "
+        "callbacks are shown to the bot's owner only."
     )
     return embed
 
@@ -58,7 +104,7 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
     """`/stembot status` for the bot's owner: account-wide figures, and `server`'s jobs if given."""
     embed = _status_embed(report.paused, report.paused_since)
     credits = (
-        f"**{report.account_credits}** API credits"
+        f"**{number(report.account_credits)}** API credits: enough for {_splits_left(report.account_credits)}"
         if report.account_credits is not None
         else "unknown: the API did not answer (see the errors below)"
     )
@@ -77,7 +123,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         last = timestamp(callbacks.last_received_at, "R") if callbacks.last_received_at else "never"
         where = f"listening on {callbacks.listening}" if callbacks.listening else "**not listening**"
         text = (
-            f"on: {callbacks.public_url}/callback/… ({where}); {callbacks.received} received, last {last}; "
+            f"on: {callbacks.public_url}/callback/… ({where}); {number(callbacks.received)} received, "
+            f"last {last}; "
             f"polling every {report.poll_interval:g}s as a safety net"
         )
     else:
@@ -85,5 +132,110 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         if callbacks.web_server_error:
             text += f"\nWeb server **off**, no /healthz or /metrics: {callbacks.web_server_error}"
     embed.add_field(name="Callbacks", value=text[:1024], inline=False)
-    embed.set_footer(text=f"StemBot {report.version}")
+    embed.set_footer(text=f"{_JOB_STATES_HELP}\nStemBot {report.version}")
+    return embed
+
+
+# -- the owner's wallet ----------------------------------------------------------------------
+
+
+def budget_alert(alert: BudgetAlert) -> str:
+    """One line for a server's audit channel: its monthly budget is 80% used, or used up."""
+    budget = alert.budget
+    renews = timestamp(budget.renews_at, "R")
+    if alert.level is BudgetLevel.USED_UP:
+        return (
+            f"⛔ **This server's monthly StemBot budget is used up**: {budget_figures(budget)} this "
+            f"month. New splits are refused (members are not charged) until it renews {renews}; stems "
+            "already split here can still be shared. Only the bot's owner can raise it."
+        )
+    return (
+        f"💰 **This server has used 80% of its monthly StemBot budget**: {budget_figures(budget)} this "
+        f"month. Once it is used up, new splits are refused until it renews {renews}; only the bot's "
+        "owner can raise it."
+    )
+
+
+def _default_text(default: int | None) -> str:
+    return f"{number(default)} API credits" if default is not None else "no cap"
+
+
+def _server_name(guild_id: int, names: Mapping[int, str]) -> str:
+    name = names.get(guild_id)
+    shown = f"**{discord.utils.escape_markdown(name[:40])}** " if name else ""
+    return f"{shown}`{guild_id}`"
+
+
+BUDGET_LIST_LINES = 40
+"""Servers listed at most in `/stembot budget` (the rest are counted): one embed, easy to read."""
+
+
+def budget_overview(overview: BudgetOverview, names: Mapping[int, str]) -> discord.Embed:
+    """`/stembot budget` without options: every server's spend and budget this month, most spent
+    first, as many as one embed holds, and how many more there are."""
+    head = [
+        f"**{overview.total_spent}** API credits spent this month by {len(overview.servers)} "
+        f"server{'' if len(overview.servers) == 1 else 's'} listed here. Budgets renew "
+        f"{timestamp(overview.renews_at, 'R')} (the 1st, 00:00 UTC).",
+        f"Default for every server: {_default_text(overview.default_budget)} a month "
+        "(SERVER_MONTHLY_BUDGET).",
+        "",
+    ]
+    lines: list[str] = []
+    size = sum(len(line) + 1 for line in head)
+    room = EMBED_DESCRIPTION_LIMIT - 100  # for the "and N more" line
+    for server in overview.servers:
+        line = f"{_server_name(server.guild_id, names)} · {budget_figures(server)}" + (
+            " · own budget" if server.own else ""
+        )
+        if len(lines) >= BUDGET_LIST_LINES or size + len(line) + 1 > room:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    hidden = len(overview.servers) - len(lines)
+    if hidden:
+        lines.append(f"…and {hidden} more server{'' if hidden == 1 else 's'}: ask for one with `server_id`.")
+    if not overview.servers:
+        lines.append("No server has spent anything this month, and none has a budget of its own.")
+    embed = discord.Embed(
+        title=f"Monthly budgets · {budget_month_name(overview.month)}",
+        description="\n".join(head + lines),
+        colour=INFO,
+    )
+    embed.set_footer(
+        text="Most spent first. Set one server's budget with server_id and amount (-1: the default)."
+    )
+    return embed
+
+
+def server_budget(budget: ServerBudget, names: Mapping[int, str], default: int | None) -> discord.Embed:
+    """`/stembot budget server_id:…`: one server's spend, budget and what is left this month."""
+    own = "this server's own" if budget.own else "the default (SERVER_MONTHLY_BUDGET)"
+    lines = [
+        _server_name(budget.guild_id, names),
+        f"**Spent in {budget_month_name(budget.month)}:** {number(budget.spent)} API credits",
+        f"**Budget:** {_default_text(budget.budget)} a month, {own}"
+        + (f"; the default is {_default_text(default)}" if budget.own else ""),
+    ]
+    if budget.left is not None:
+        lines.append(f"**Left:** {number(budget.left)}, enough for {_splits_left(budget.left)}")
+    lines.append(f"**Renews** {timestamp(budget.renews_at, 'R')} ({timestamp(budget.renews_at, 'f')})")
+    used_up = budget.left is not None and budget.left < min(mode.api_price for mode in Mode)
+    colour = REFUSED_WAIT if used_up else INFO
+    return discord.Embed(title="Monthly budget", description="\n".join(lines), colour=colour)
+
+
+def budget_change(change: BudgetChange, names: Mapping[int, str], default: int | None) -> discord.Embed:
+    """The owner's reply after setting a server's budget."""
+    before, after = change.before, change.after
+    embed = server_budget(after, names, default)
+    embed.title = "Monthly budget set" if after.own else "Monthly budget back to the default"
+    if embed.colour != REFUSED_WAIT:
+        embed.colour = MODERATOR
+    embed.description = (
+        f"**Was** {_default_text(before.budget)} a month"
+        + (" (its own)" if before.own else " (the default)")
+        + f", **now** {_default_text(after.budget)}.\n"
+        + (embed.description or "")
+    )
     return embed

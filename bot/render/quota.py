@@ -18,45 +18,83 @@ from bot.models import (
     LedgerKind,
     Period,
     ReuseCharge,
+    ServerBudget,
     SettingsUpdate,
 )
 from bot.render.common import (
-    FAILURE_COLOUR,
-    INFO_COLOUR,
+    FAILED,
+    INFO,
+    MODERATOR,
     PER_PERIOD,
     REFILLS,
-    SUCCESS_COLOUR,
     Message,
+    api_price_list,
     credit_amount,
+    credit_change,
     duration,
     listing,
+    moment,
+    not_before,
+    number,
     pack,
     price_list,
     refusal,
+    signed,
     timestamp,
 )
 
 
-def credits(summary: CreditSummary, *, member_id: int | None = None) -> discord.Embed:
-    """A member's credits: the same figures for `/credits` (yourself) and `/quota view` (anyone)."""
-    own = member_id is None
-    lines = [f"**{summary.balance}** credits" + ("" if own else f" · <@{member_id}>")]
+def _balance_line(summary: CreditSummary) -> str:
+    return f"**{number(summary.balance)}** credit{'' if summary.balance == 1 else 's'}"
+
+
+def _status_lines(summary: CreditSummary, *, own: bool) -> list[str]:
+    lines: list[str] = []
     if summary.blocked:
         blocked = "🚫 **Blocked from starting splits** by a moderator"
         if summary.blocked_reason:
             blocked += f": {summary.blocked_reason}"
+        if own:
+            blocked += ". Ask a moderator if you think this is a mistake."
         lines.append(blocked)
     if summary.next_split_at is not None:
-        lines.append(f"Next split possible {timestamp(summary.next_split_at, 'R')} (cooldown).")
+        lines.append(f"Next split possible {not_before(summary.next_split_at)} (cooldown).")
+    return lines
+
+
+def my_credits(summary: CreditSummary) -> discord.Embed:
+    """`/credits`: a member's own credits in a few lines, readable on a phone. `/quota view` has
+    the full detail."""
+    lines = [f"{_balance_line(summary)} · {_parts_of(summary.allowance_left, summary.bonus)}"]
+    lines += _status_lines(summary, own=True)
+    if summary.next_refill_at is not None:
+        lines.append(f"Refills to {credit_amount(summary.next_allowance)} {moment(summary.next_refill_at)}")
+    else:
+        lines.append("One-off allowance, no refills: a moderator can grant bonus credits.")
+    lines.append(f"Splits running: {summary.jobs_in_flight} of {summary.jobs_per_member}")
+    lines.append(f"\n**Prices**\n{price_list()}")
+    embed = discord.Embed(
+        title="Your credits", description="\n".join(lines), colour=FAILED if summary.blocked else INFO
+    )
+    embed.set_footer(text="Full detail: /quota view · every change: /quota history")
+    return embed
+
+
+def credits(summary: CreditSummary, *, member_id: int | None = None) -> discord.Embed:
+    """A member's credits in full, for `/quota view` (yourself, or anyone for moderators)."""
+    own = member_id is None
+    lines = [_balance_line(summary) + ("" if own else f" · <@{member_id}>")]
+    lines += _status_lines(summary, own=own)
     embed = discord.Embed(
         title="Your credits in this server" if own else "Credits in this server",
         description="\n".join(lines),
-        colour=FAILURE_COLOUR if summary.blocked else INFO_COLOUR,
+        colour=FAILED if summary.blocked else INFO,
     )
     embed.add_field(
         name="Allowance",
         value=f"{credit_amount(summary.allowance)} {PER_PERIOD[summary.period]}\n"
-        f"{summary.allowance_left} left" + (" this period" if summary.period is not Period.NEVER else ""),
+        f"{number(summary.allowance_left)} left"
+        + (" this period" if summary.period is not Period.NEVER else ""),
     )
     embed.add_field(name="Bonus", value=f"{credit_amount(summary.bonus)}\nkept until spent")
     embed.add_field(
@@ -64,12 +102,12 @@ def credits(summary: CreditSummary, *, member_id: int | None = None) -> discord.
         value=credit_amount(summary.spent_this_period),
     )
     if summary.next_refill_at is not None:
-        refill = f"{timestamp(summary.next_refill_at, 'R')} ({timestamp(summary.next_refill_at, 'f')})"
+        refill = moment(summary.next_refill_at)
         refill += f"\nback to {credit_amount(summary.next_allowance)}"
         if summary.next_allowance != summary.allowance:
             refill += " (new allowance)"
     else:
-        refill = "Never: this server's allowance is one-off."
+        refill = "Never: this server's allowance is one-off (a moderator can grant bonus credits)."
     embed.add_field(name="Next refill", value=refill, inline=False)
     embed.add_field(
         name="Splits running",
@@ -88,12 +126,19 @@ def quota_refused(reason: str) -> discord.Embed:
     return refusal(reason)
 
 
+def pager_refused() -> discord.Embed:
+    return refusal(
+        "Only whoever ran this `/quota history` can turn its pages. Run `/quota history` yourself to "
+        "see your own."
+    )
+
+
+def _parts_of(allowance_left: int, bonus: int) -> str:
+    return f"{number(allowance_left)} allowance + {number(bonus)} bonus"
+
+
 def _parts(balance: Balance) -> str:
-    return f"{balance.allowance_left} allowance + {balance.bonus} bonus"
-
-
-def _change(amount: int) -> str:
-    return f"+{amount}" if amount > 0 else (f"-{-amount}" if amount < 0 else "±0")
+    return _parts_of(balance.allowance_left, balance.bonus)
 
 
 _CORRECTION_TITLES: dict[LedgerKind, str] = {
@@ -112,8 +157,8 @@ def correction(kind: LedgerKind, done: Correction) -> discord.Embed:
     else:
         title = _CORRECTION_TITLES[kind]
     lines = [
-        f"<@{done.member_id}>: **{before.total}** → **{after.total}** credits "
-        f"({_change(after.total - before.total)})",
+        f"<@{done.member_id}>: **{number(before.total)}** → **{number(after.total)}** "
+        f"credit{'' if after.total == 1 else 's'} ({signed(after.total - before.total)})",
         f"Now {_parts(after)}.",
     ]
     if kind is LedgerKind.GRANT and (done.amount or 0) > 0:
@@ -126,7 +171,7 @@ def correction(kind: LedgerKind, done: Correction) -> discord.Embed:
             f"{running} of their splits {'is' if running == 1 else 'are'} still running: "
             "credits held for a split come back if it fails."
         )
-    embed = discord.Embed(title=title, description="\n".join(lines), colour=SUCCESS_COLOUR)
+    embed = discord.Embed(title=title, description="\n".join(lines), colour=MODERATOR)
     embed.set_footer(text="Recorded in their /quota history.")
     return embed
 
@@ -140,12 +185,12 @@ def audit_correction(kind: LedgerKind, actor_id: int, done: Correction) -> str:
         LedgerKind.RESET: "reset the balance of",
     }[kind]
     if kind is LedgerKind.GRANT:
-        what = f"<@{done.member_id}> {_change(done.amount or 0)} credits"
+        what = f"<@{done.member_id}> {credit_change(done.amount or 0)}"
         if (done.amount or 0) < 0:
-            what = f"{-(done.amount or 0)} credits from <@{done.member_id}>"
+            what = f"{credit_amount(-(done.amount or 0))} from <@{done.member_id}>"
     else:
         what = f"<@{done.member_id}>"
-    return _audit(f"<@{actor_id}> {verb} {what}: {before.total} → {after.total}", done.reason)
+    return _audit(f"<@{actor_id}> {verb} {what}: {number(before.total)} → {number(after.total)}", done.reason)
 
 
 def _audit(text: str, reason: str | None = None) -> str:
@@ -164,17 +209,13 @@ def block_change(change: BlockChange) -> discord.Embed:
             text += f"\nReason: {change.reason}"
     else:
         text = f"{who} can start splits again." if change.changed else f"{who} wasn't blocked."
-    colour = SUCCESS_COLOUR if change.changed else INFO_COLOUR
+    colour = MODERATOR if change.changed else INFO
     return discord.Embed(title="Blocked" if change.blocked else "Unblocked", description=text, colour=colour)
 
 
 def audit_block(actor_id: int, change: BlockChange) -> str:
     verb = "blocked" if change.blocked else "unblocked"
     return _audit(f"<@{actor_id}> {verb} <@{change.member_id}> from starting splits", change.reason)
-
-
-def _refill_moment(epoch: float) -> str:
-    return f"{timestamp(epoch, 'F')} ({timestamp(epoch, 'R')})"
 
 
 def allowance_update(update: AllowanceUpdate) -> discord.Embed:
@@ -184,18 +225,19 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
         title = "Server allowance changed"
         lines = [
             f"Every member: **{credit_amount(update.amount)}** {per} "
-            f"(was {update.previous_amount} {PER_PERIOD[update.previous_period]})."
+            f"(was {number(update.previous_amount)} {PER_PERIOD[update.previous_period]})."
         ]
     else:
         title = "Role allowance changed"
         if update.amount == 0:
             lines = [
-                f"<@&{update.role_id}> no longer has an allowance of its own (was {update.previous_amount})."
+                f"<@&{update.role_id}> no longer has an allowance of its own "
+                f"(was {number(update.previous_amount)})."
             ]
         else:
             lines = [
                 f"Members with <@&{update.role_id}>: **{credit_amount(update.amount)}** {per} "
-                f"(was {update.previous_amount}), or the server's allowance if that is higher."
+                f"(was {number(update.previous_amount)}), or the server's allowance if that is higher."
             ]
     if update.applied_now:
         lines.append(
@@ -204,7 +246,7 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
         )
     elif update.next_refill_at is not None:
         lines.append(
-            f"**Takes effect at the next refill**, {_refill_moment(update.next_refill_at)}. "
+            f"**Takes effect at the next refill**, {moment(update.next_refill_at)}. "
             "Until then members keep what they have."
         )
     else:
@@ -213,8 +255,8 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
             "credits; run this again with `apply_now: True` to refill everyone now."
         )
     if update.applied_now and update.next_refill_at is not None:
-        lines.append(f"Next refill: {_refill_moment(update.next_refill_at)}.")
-    return discord.Embed(title=title, description="\n".join(lines), colour=SUCCESS_COLOUR)
+        lines.append(f"Next refill: {moment(update.next_refill_at)}.")
+    return discord.Embed(title=title, description="\n".join(lines), colour=MODERATOR)
 
 
 def audit_allowance(actor_id: int, update: AllowanceUpdate) -> str:
@@ -223,8 +265,8 @@ def audit_allowance(actor_id: int, update: AllowanceUpdate) -> str:
     )
     when = "applied now" if update.applied_now else "from the next refill"
     return _audit(
-        f"<@{actor_id}> set {whom} to {update.amount} {PER_PERIOD[update.period]} "
-        f"(was {update.previous_amount} {PER_PERIOD[update.previous_period]}), {when}"
+        f"<@{actor_id}> set {whom} to {credit_amount(update.amount)} {PER_PERIOD[update.period]} "
+        f"(was {number(update.previous_amount)} {PER_PERIOD[update.previous_period]}), {when}"
     )
 
 
@@ -250,7 +292,9 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
     Many role tiers spill over into further embeds and messages rather than being cut off."""
     overview = update.after
     s = overview.settings
-    embed = discord.Embed(title="Credit settings for this server", colour=INFO_COLOUR)
+    embed = discord.Embed(
+        title="Credit settings for this server", colour=MODERATOR if update.changed else INFO
+    )
     if update.changed:
         embed.description = "**Changed:** " + _settings_diff(update.before, s)
     embed.add_field(
@@ -262,7 +306,7 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
     if s.period is not Period.NEVER:
         refills += f" at {s.refill_time} ({s.timezone})"
         if overview.next_refill_at is not None:
-            refills += f"\nnext {_refill_moment(overview.next_refill_at)}"
+            refills += f"\nnext {moment(overview.next_refill_at)}"
     else:
         refills += f" (refill time {s.refill_time}, {s.timezone}, once a period is set)"
     embed.add_field(name="Refills", value=refills, inline=False)
@@ -282,6 +326,8 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
         "was already split (or is being split) here, so no new paid job is needed",
         inline=False,
     )
+    if overview.budget is not None:
+        embed.add_field(name="Monthly StemBot budget", value=_budget_text(overview.budget), inline=False)
     embeds = [embed]
     lines = [f"<@&{role_id}>: {credit_amount(amount)}" for role_id, amount in overview.role_allowances]
     if lines:
@@ -289,6 +335,22 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
             "Role allowances", lines, "A member gets the highest of the server's allowance and their roles'."
         )
     return pack(embeds)
+
+
+def _budget_text(budget: ServerBudget) -> str:
+    """The server's monthly budget as its moderators see it: set by the bot's owner, who pays the
+    API for every split; counted in the API's credits, not members' credits."""
+    if budget.budget is None:
+        return (
+            f"No monthly limit from the bot's owner; {budget.spent} API credits used this month "
+            f"({api_price_list()})."
+        )
+    return (
+        f"**{budget.left}** of {budget.budget} API credits left this month; it renews "
+        f"{timestamp(budget.renews_at, 'R')}. Each split uses the API's price ({api_price_list()}); "
+        "shared results use none. When too little is left, new splits are refused until it renews. "
+        "Set by the bot's owner."
+    )
 
 
 def _settings_diff(before: EconomySettings, after: EconomySettings) -> str:
@@ -306,11 +368,11 @@ def audit_settings(actor_id: int, update: SettingsUpdate) -> str:
 def _history_what(entry: LedgerEntry) -> str:
     kind = entry.kind
     if kind is LedgerKind.RESERVE:
-        return f"split #{entry.job_id}"
+        return f"Job #{entry.job_id} started (credits held)"
     if kind is LedgerKind.REFUND:
-        return f"refund, split #{entry.job_id}"
+        return f"Job #{entry.job_id} failed (credits returned)"
     if kind is LedgerKind.CHARGE:
-        return f"split #{entry.job_id} done"
+        return f"Job #{entry.job_id} done"
     what = {
         LedgerKind.ALLOWANCE: "starting credits",
         LedgerKind.REFILL: "allowance refilled",
@@ -326,7 +388,7 @@ def _history_what(entry: LedgerEntry) -> str:
 def history_line(entry: LedgerEntry) -> str:
     who = f"<@{entry.actor_id}>" if entry.actor_id is not None else "StemBot"
     return (
-        f"{timestamp(entry.created_at, 'f')} · **{_change(entry.amount)}** → {entry.balance_after} · "
+        f"{timestamp(entry.created_at, 'f')} · **{signed(entry.amount)}** → {number(entry.balance_after)} · "
         f"{_history_what(entry)} · {who}"
     )
 
@@ -340,10 +402,10 @@ def history(page: HistoryPage, member_id: int) -> discord.Embed:
     embed = discord.Embed(
         title="Credit history",
         description=f"<@{member_id}> · newest first\n\n{body}",
-        colour=INFO_COLOUR,
+        colour=INFO,
     )
     embed.set_footer(
-        text=f"Page {page.page + 1} of {page.pages} · {page.total} change{'' if page.total == 1 else 's'} · "
-        "time · change → balance after · what · who"
+        text=f"Page {page.page + 1} of {page.pages} · {number(page.total)} "
+        f"change{'' if page.total == 1 else 's'} · time · change → balance after · what · who"
     )
     return embed

@@ -1,43 +1,75 @@
-"""What a member reads about their split: queued, processing, the stems, or why it failed."""
+"""What a member reads about their split: queued, processing, the stems, or why it failed; and,
+privately, why a split could not start.
+
+Public messages (queued, processing, the result) show what a split costs, never the member's
+balance: that is in `/credits` and in the private refusals.
+"""
 
 from __future__ import annotations
 
 import discord
 
+from bot.errors import CooldownActive, InsufficientCredits, MemberBlocked, SplitRefused, TooManyJobsInFlight
 from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, Share
 from bot.product import LINK_LIFETIME, stem_name
 from bot.render.common import (
     BUTTONS_PER_MESSAGE,
+    DONE,
     EMBED_DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
-    FAILURE_COLOUR,
-    LIFETIME_DAYS,
+    FAILED,
     LINK_BUTTON_URL_LIMIT,
     MESSAGE_EMBED_TOTAL_LIMIT,
-    SUCCESS_COLOUR,
-    WORKING_COLOUR,
+    REFUSED_WAIT,
+    WORKING,
     Message,
+    credit_amount,
     mention_prefix,
+    moment,
+    not_before,
     price_list,
-    timestamp,
 )
-
-
-def refused(reason: str, balance: int) -> discord.Embed:
-    embed = discord.Embed(title="Can't start this split", description=reason, colour=FAILURE_COLOUR)
-    embed.add_field(name="Your balance", value=f"{balance} credits")
-    embed.add_field(name="Prices", value=price_list(), inline=False)
-    embed.set_footer(text="Nothing was charged.")
-    return embed
-
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
 
 
+def refused(error: SplitRefused) -> discord.Embed:
+    """Why `/split` did not start, with what to do next; nothing was charged. Only the figures
+    that help with this refusal: balance and prices when credits are short, nothing else."""
+    if isinstance(error, InsufficientCredits):
+        if error.refills_at is not None:
+            then, colour = f"Your allowance refills {moment(error.refills_at)}.", REFUSED_WAIT
+        else:
+            then, colour = (
+                "Your allowance is one-off and doesn't refill: a moderator can grant you bonus credits.",
+                FAILED,
+            )
+        embed = discord.Embed(
+            title="Not enough credits",
+            description=f"This split costs {credit_amount(error.needed)} and you have "
+            f"{credit_amount(error.balance)}.\n{then}",
+            colour=colour,
+        )
+        embed.add_field(name="Prices", value=price_list(), inline=False)
+    elif isinstance(error, MemberBlocked):
+        embed = discord.Embed(title="You can't start splits here", description=str(error), colour=FAILED)
+    elif isinstance(error, CooldownActive):
+        embed = discord.Embed(
+            title="Please wait a little",
+            description="This server asks members to wait between splits. "
+            f"You can split again {not_before(error.retry_at)}.",
+            colour=REFUSED_WAIT,
+        )
+    elif isinstance(error, TooManyJobsInFlight):
+        embed = discord.Embed(title="Splits already running", description=str(error), colour=REFUSED_WAIT)
+    else:
+        embed = discord.Embed(title="Can't start this split", description=str(error), colour=FAILED)
+    embed.set_footer(text="Nothing was charged.")
+    return embed
+
+
 def unavailable(reason: str) -> discord.Embed:
-    return discord.Embed(
-        title="Splitting is unavailable right now", description=reason, colour=FAILURE_COLOUR
-    )
+    return discord.Embed(title="Splitting is unavailable right now", description=reason, colour=REFUSED_WAIT)
 
 
 _QUEUED_TEXT = {
@@ -50,25 +82,29 @@ _QUEUED_TEXT = {
 }
 
 
-def queued(job: Job, balance: int) -> discord.Embed:
+def queued(job: Job) -> discord.Embed:
+    """The public answer to `/split`: what is happening and what it costs; never the balance."""
     embed = discord.Embed(
-        title=f"Splitting: {job.mode.label}",
-        description=_QUEUED_TEXT[job.share],
-        colour=WORKING_COLOUR,
+        title=f"Splitting: {job.mode.label}", description=_QUEUED_TEXT[job.share], colour=WORKING
     )
     _describe_job(embed, job)
-    held = f"{job.cost} credits reserved" if job.cost else "free"
-    embed.set_footer(text=f"Job #{job.id} · {held} · {balance} credits left")
+    embed.set_footer(text=_working_footer(job))
     return embed
+
+
+def _working_footer(job: Job) -> str:
+    if not job.cost:
+        return f"Job #{job.id} · free"
+    return f"Job #{job.id} · {credit_amount(job.cost)} held, returned if the split fails"
 
 
 def charge_text(job: Job) -> str:
     """What the member paid for a successful job, and why, for shared results."""
     if job.share is None:
-        return f"{job.cost} credits charged"
+        return f"{credit_amount(job.cost)} charged"
     if job.cost == 0:
         return "free: a shared result of the same split"
-    return f"{job.cost} credits charged (this server charges for shared results)"
+    return f"{credit_amount(job.cost)} charged (this server charges for shared results)"
 
 
 def processing(job: Job) -> discord.Embed:
@@ -76,12 +112,10 @@ def processing(job: Job) -> discord.Embed:
         title=f"Splitting: {job.mode.label}",
         description="The separation service is working on your track. This message will show your "
         "download links when the stems are ready.",
-        colour=WORKING_COLOUR,
+        colour=WORKING,
     )
     _describe_job(embed, job)
-    embed.set_footer(
-        text=f"Job #{job.id} · {job.cost} credits reserved" if job.cost else f"Job #{job.id} · free"
-    )
+    embed.set_footer(text=_working_footer(job))
     return embed
 
 
@@ -90,26 +124,58 @@ def _describe_job(embed: discord.Embed, job: Job) -> None:
     embed.add_field(name="Audio id", value=f"`{job.audio_id}`")
 
 
-def outcome(job: Job, *, mention: bool = False) -> list[Message]:
-    """The messages that tell the member how a finished job ended."""
+LATE_NOTE = (
+    "The original message could no longer be updated (Discord allows that for 15 minutes after a "
+    "command), so your result comes as this reply."
+)
+
+
+def outcome(job: Job, *, mention: bool = False, late: bool = False) -> list[Message]:
+    """The messages that tell the member how a finished job ended. `late`: they go out as new
+    messages in the channel rather than in the `/split` reply, so the first one says why."""
+    messages = (
+        stems_ready(job, mention=mention)
+        if job.state is JobState.SUCCEEDED
+        else [failed(job, mention=mention)]
+    )
+    if late:
+        first = messages[0]
+        first.content = f"{first.content} {LATE_NOTE}" if first.content else LATE_NOTE
+    return messages
+
+
+def pointer(job: Job, jump_url: str) -> discord.Embed:
+    """What the original `/split` reply becomes once a late result was posted separately."""
     if job.state is JobState.SUCCEEDED:
-        return stems_ready(job, mention=mention)
-    return [failed(job, mention=mention)]
+        title, colour, what = f"Done: {job.mode.short_label}", DONE, "Your download links are"
+    else:
+        title, colour, what = "The split didn't work", FAILED, "The details are"
+    embed = discord.Embed(
+        title=title,
+        description=f"{what} in [the reply to this message]({jump_url}): the split took longer than "
+        "Discord lets the bot update this message.",
+        colour=colour,
+    )
+    embed.set_footer(text=f"Job #{job.id}")
+    return embed
+
+
+def links_expire_line(job: Job) -> str:
+    expires = job.links_expire_at or (job.finished_at or 0) + LINK_LIFETIME.total_seconds()
+    return f"**Links expire {moment(expires)}: download now, they cannot be renewed.**"
 
 
 def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
-    """The download links, packed into as few embeds and messages as Discord's limits allow."""
-    expires = job.links_expire_at or (job.finished_at or 0) + LINK_LIFETIME.total_seconds()
-    title = f"Your stems are ready: {job.mode.label}"
-    warning = (
-        f"⚠️ **Download within {LIFETIME_DAYS} days.** The links expire {timestamp(expires, 'R')} "
-        f"({timestamp(expires, 'f')}) and cannot be renewed."
-    )
+    """The download links, led by when they expire, each named for its stem, packed into as few
+    embeds and messages as Discord's limits allow."""
+    count = len(job.stems)
+    title = f"{job.mode.short_label}: {count} stem{'' if count == 1 else 's'}"
+    lead = links_expire_line(job)
     footer = f"Job #{job.id} · {charge_text(job)} · audio id {job.audio_id}"
-    # Room for the lines once the title (with a part number), warning and footer are counted.
-    description_budget = EMBED_DESCRIPTION_LIMIT - len(warning) - 2
+    # Room for the lines once the title (with a part number), the lead and footer are counted.
+    description_budget = EMBED_DESCRIPTION_LIMIT - len(lead) - 2
     message_budget = (
-        MESSAGE_EMBED_TOTAL_LIMIT - len(title) - len(" (part 10 of 10)") - len(footer) - len(warning) - 2
+        MESSAGE_EMBED_TOTAL_LIMIT - len(title) - len(" (part 10 of 10)") - len(footer) - len(lead) - 2
     )
 
     groups: list[list[list[str]]] = [[[]]]  # messages -> embeds -> lines
@@ -131,9 +197,9 @@ def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
     messages: list[Message] = []
     for index, group in enumerate(groups, start=1):
         part = f" (part {index} of {len(groups)})" if len(groups) > 1 else ""
-        embeds = [discord.Embed(description="\n".join(lines), colour=SUCCESS_COLOUR) for lines in group]
+        embeds = [discord.Embed(description="\n".join(lines), colour=DONE) for lines in group]
         embeds[0].title = title + part
-        embeds[-1].description = f"{embeds[-1].description}\n\n{warning}".lstrip()
+        embeds[0].description = f"{lead}\n\n{embeds[0].description}".rstrip()
         embeds[-1].set_footer(text=footer)
         messages.append(Message(embeds=embeds))
     messages[0].content = mention_prefix(job, mention)
@@ -142,10 +208,10 @@ def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
 
 
 def _stem_line(key: str, url: str) -> str:
-    line = f"**{stem_name(key)}**: [download]({_markdown_url(url)})"
+    line = f"[{stem_name(key)}]({_markdown_url(url)})"
     if len(line) > EMBED_DESCRIPTION_LIMIT - 400:
         # No real stem URL is this long; still, never produce a message Discord would refuse.
-        return f"**{stem_name(key)}**: the service returned a link too long for Discord to show."
+        return f"{stem_name(key)}: the service returned a link too long for Discord to show."
     return line
 
 
@@ -166,12 +232,15 @@ def _link_buttons(job: Job) -> discord.ui.View | None:
 
 _FAILURE_TEXT: dict[Failure, str] = {
     Failure.INVALID_IDS: "The separation service doesn't recognise this track. Check that `task_id` and "
-    "`audio_id` were copied from the same generation, then try again.",
-    Failure.INPUT_TOO_LONG: "This track is too long for the separation service.",
-    Failure.SEPARATION_FAILED: "The separation service tried but couldn't split this track.",
-    Failure.TIMED_OUT: "The separation service took far longer than usual, so the bot stopped waiting.",
-    Failure.SERVICE_ACCOUNT: "The separation service isn't accepting jobs from this bot right now (a "
-    "problem with the bot's service account, which the bot's operator has to fix). Please try later.",
+    "`audio_id` were copied from the same generation, then try again: with the right ids it should work.",
+    Failure.INPUT_TOO_LONG: "This track is too long for the separation service. Trying again won't "
+    "help; a shorter track will work.",
+    Failure.SEPARATION_FAILED: "The separation service tried but couldn't split this track. You can "
+    "try once more; if it fails again, this track probably can't be split.",
+    Failure.TIMED_OUT: "The separation service took far longer than usual, so the bot stopped waiting. "
+    "Try again later: the service is probably busy.",
+    Failure.SERVICE_ACCOUNT: "Splitting isn't available right now, and the bot's operator has been "
+    "alerted. Please try again later.",
     Failure.SERVICE_ERROR: "Something kept going wrong between the bot and the separation service, so "
     "the bot gave up on this split. Please try again in a few minutes.",
     Failure.UNCONFIRMED: "The bot couldn't confirm that the separation service started your job: the "
@@ -185,10 +254,10 @@ def failed(job: Job, *, mention: bool = False) -> Message:
     description = _FAILURE_TEXT[failure]
     if failure is Failure.SEPARATION_FAILED and job.failure_detail:
         description += f"\nThe service said: “{job.failure_detail[:300]}”"
-    embed = discord.Embed(title="The split didn't work", description=description, colour=FAILURE_COLOUR)
+    embed = discord.Embed(title="The split didn't work", description=description, colour=FAILED)
     embed.add_field(
         name="Charge",
-        value=f"You were not charged: the {job.cost} credits are back."
+        value=f"You were not charged: the {credit_amount(job.cost)} {'is' if job.cost == 1 else 'are'} back."
         if job.cost
         else "Nothing was charged.",
     )
@@ -213,8 +282,8 @@ def reminder(job: Job, result: list[DeliveredMessage], *, mention: bool = False)
     if result:
         where = jump_url(None if result[0].via is DeliveryVia.DM else job.guild_id, result[0])
     note = (
-        f"⏰ Reminder: the links of Job #{job.id} expire {timestamp(job.links_expire_at, 'R')} "
-        f"({timestamp(job.links_expire_at, 'f')}). Download what you need now: they cannot be renewed."
+        f"⏰ Reminder: the links of Job #{job.id} expire {moment(job.links_expire_at)}. "
+        "Download what you need now: they cannot be renewed."
     )
     if where:
         note += f" [Your result]({where})"

@@ -2,8 +2,9 @@
 
 `Store` opens the database (the unit of work, `bot.store.database`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
-`jobs`, `reservations` (the transactions that span jobs and accounts), `deliveries` (the messages
-results were shown in), `members` (members' own choices) and `meta`.
+`jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
+that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `members`
+(members' own choices) and `meta`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from bot.models import CreditPolicy
 from bot.store.accounts import Accounts
+from bot.store.budgets import Budgets
 from bot.store.database import Clock, Database
 from bot.store.deliveries import Deliveries
 from bot.store.jobs import Jobs
@@ -35,7 +37,8 @@ class Store:
         self.economy = ServerEconomy(db, default_credits=policy.default_credits)
         self.accounts = Accounts(db, self.economy, policy)
         self.jobs = Jobs(db)
-        self.reservations = Reservations(db, self.accounts)
+        self.budgets = Budgets(db, default_budget=policy.server_monthly_budget)
+        self.reservations = Reservations(db, self.accounts, self.budgets)
         self.deliveries = Deliveries(db)
         self.members = MemberPreferences(db)
         self.meta = Meta(db)

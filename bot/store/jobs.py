@@ -283,6 +283,9 @@ def job_from_row(row: Row) -> Job:
         delivered_at=row["delivered_at"],
         share=Share(row["share"]) if row["share"] else None,
         source_job_id=row["source_job_id"],
+        response_message_id=row["response_message_id"],
+        budget_cost=row["budget_cost"],
+        budget_month=row["budget_month"],
         app_permissions=row["app_permissions"],
         reminded_at=row["reminded_at"],
     )

@@ -1,7 +1,7 @@
 """The transactions that span jobs and accounts: reserving a job's price (with the member's
-limits, and sharing an earlier or running job), and settling it (charge or refund) when it ends,
-also for the jobs that followed it. Each is one transaction; nowhere else do both aggregates
-change together."""
+limits, sharing an earlier or running job, and the server's monthly budget), and settling it
+(charge or refund) when it ends, also for the jobs that followed it. Each is one transaction;
+nowhere else do these aggregates change together."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot import economy
 from bot.models import (
     CANCELLABLE_STATES,
     UNFINISHED_STATES,
+    BudgetAlert,
     CancelOutcome,
     Delivery,
     Failure,
@@ -28,15 +29,17 @@ from bot.models import (
     Share,
     StemLink,
 )
-from bot.store import accounts, jobs, sharing
+from bot.store import accounts, budgets, jobs, sharing
 from bot.store.accounts import Accounts
+from bot.store.budgets import Budgets
 from bot.store.database import Database, Tx
 
 
 class Reservations:
-    def __init__(self, db: Database, member_accounts: Accounts) -> None:
+    def __init__(self, db: Database, member_accounts: Accounts, server_budgets: Budgets) -> None:
         self._db = db
         self._accounts = member_accounts
+        self._budgets = server_budgets
 
     async def reserve(self, new: NewJob, *, role_ids: Sequence[int] = ()) -> Reservation:
         """Atomically: bring the account up to date (open, refill), check the member is not
@@ -47,7 +50,12 @@ class Reservations:
         flight, the new one follows it. Either way the API is not called again, and the price is
         the server's `reuse_charge` (free, or the full cost). The cost is taken allowance first,
         then bonus, with a conditional update; the reserve ledger row says how much came from each
-        part so a refund can put it back."""
+        part so a refund can put it back.
+
+        A job that will make its own API call (not a shared one) also counts the mode's API price
+        against the server's budget for this month (UTC), with a conditional update too: a job the
+        budget cannot pay for is refused before any credits move. The reservation carries an alert
+        when the budget just reached 80% or was used up (once per month each)."""
         async with self._db.transaction() as tx:
             now = self._db.now()
             account, settings = await self._accounts.current(
@@ -70,11 +78,33 @@ class Reservations:
 
             source = await jobs.get(tx, shared_id) if shared_id is not None else None
             share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
+            # Only a job making its own API call costs the owner anything (a follower's leader paid).
+            api_price = new.mode.api_price if share is None else 0
+            budget = await self._budgets.read(tx, new.guild_id, now) if api_price else None
+            alert: BudgetAlert | None = None
+            if budget is not None and not budget.fits(api_price):
+                alert = await self._budgets.alert_due(tx, budget)
+                return refused(Refusal.BUDGET_USED_UP, budget=budget, budget_alert=alert)
             cost = new.cost if share is None or settings.reuse_charge is ReuseCharge.FULL else 0
             from_allowance, from_bonus = economy.spend(cost, account.balance)
             if cost and not await accounts.debit(tx, account, from_allowance, from_bonus):
-                return refused(Refusal.INSUFFICIENT_CREDITS)
-            job = await _insert_job(tx, new, cost=cost, share=share, source=source, now=now)
+                refills = economy.RefillSchedule.of(settings).next_refill(max(now, settings.schedule_from))
+                return refused(Refusal.INSUFFICIENT_CREDITS, next_refill_at=refills)
+            job = await _insert_job(
+                tx,
+                new,
+                cost=cost,
+                share=share,
+                source=source,
+                now=now,
+                budget_cost=api_price,
+                budget_month=budget.month if budget is not None else None,
+            )
+            if budget is not None:
+                counted = await self._budgets.count(tx, budget, api_price)
+                if counted is None:  # cannot happen after the check above, in this transaction
+                    raise RuntimeError(f"guild {new.guild_id}: the monthly budget changed mid-reservation")
+                alert = await self._budgets.alert_due(tx, counted)
             after = account.balance
             if cost:
                 moved = await accounts.move(
@@ -100,7 +130,7 @@ class Reservations:
                         job_id=job.id,
                         applied=True,
                     )
-        return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit)
+        return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit, budget_alert=alert)
 
     async def settle(
         self,
@@ -173,8 +203,12 @@ class Reservations:
         from_states: Sequence[JobState] = UNFINISHED_STATES,
     ) -> Job | None:
         job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
-        if job is None or job.cost == 0:
-            return job  # already settled, or a free shared result: no credits were held, none move
+        if job is None:
+            return None  # already settled: nothing moves twice
+        if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
+            await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
+        if job.cost == 0:
+            return job  # a free shared result: no credits were held, none move
         account = await accounts.read(tx, job.guild_id, job.user_id)
         assert account is not None
         if outcome.succeeded:
@@ -188,7 +222,15 @@ class Reservations:
 
 
 async def _insert_job(
-    tx: Tx, new: NewJob, *, cost: int, share: Share | None, source: Job | None, now: float
+    tx: Tx,
+    new: NewJob,
+    *,
+    cost: int,
+    share: Share | None,
+    source: Job | None,
+    now: float,
+    budget_cost: int,
+    budget_month: str | None,
 ) -> Job:
     state, stems, links_expire_at, finished_at, delivery = JobState.RESERVED, None, None, None, Delivery.NONE
     if share is Share.REUSED:
@@ -201,9 +243,8 @@ async def _insert_job(
         "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
         "cost, state, callback_token, application_id, interaction_token, "
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
-        "finished_at, delivery, app_permissions) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "RETURNING *",
+        "finished_at, delivery, response_message_id, budget_cost, budget_month, app_permissions) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.guild_id,
             new.channel_id,
@@ -224,6 +265,9 @@ async def _insert_job(
             links_expire_at,
             finished_at,
             delivery,
+            new.response_message_id,
+            budget_cost,
+            budget_month,
             new.app_permissions,
         ),
     )

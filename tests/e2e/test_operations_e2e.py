@@ -12,7 +12,7 @@ import aiohttp
 from testing.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 from tests.e2e.conftest import Stack
 
-READY = "Your stems are ready"
+READY = "download now, they cannot be renewed"  # leads every result message
 WORKING = "working on your track"
 MANAGER = 0x20  # Manage Server
 ALICE, BOB = DEFAULT_USER_ID, DEFAULT_USER_ID + 1
@@ -109,7 +109,7 @@ async def test_out_of_api_credits_pauses_splitting_alerts_and_resumes(stack: Sta
 
     first = await stack.split()
     message = await first.wait_for_edit(lambda m: "didn't work" in m.text())
-    assert "isn't accepting jobs" in message.text() and "not charged" in message.text()
+    assert "operator has been alerted" in message.text() and "not charged" in message.text()
     alert = await stack.standin.wait_for_channel_message(DEFAULT_CHANNEL_ID, lambda m: "paused" in m.text())
     assert "out of credits" in alert.text()
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
+import time
 
 from testing.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 from testing.provider_api import Fault
 from tests.e2e.conftest import Stack
 
-READY = "Your stems are ready"
+READY = "download now, they cannot be renewed"  # leads every result message
 FAILED = "The split didn't work"
 WORKING = "working on your track"
 
@@ -28,7 +30,9 @@ async def test_two_stem_split_delivers_links_in_the_members_message(stack: Stack
     assert "Vocals" in text and "Instrumental" in text
     for url in stack.api.tasks[next(iter(stack.api.tasks))].stems.values():
         assert url in text
-    assert "<t:" in text and ":R>" in text and "14 days" in text
+    [expires] = {int(t) for t in re.findall(r"<t:(\d+):R>", text)}
+    assert abs(expires - (time.time() + 14 * 86_400)) < 86_400  # the provider's 14 days
+    assert "Links expire" in text and "download now, they cannot be renewed" in text
     assert not message.ephemeral
     assert len(stack.api.submits) == 1
     [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
@@ -130,6 +134,23 @@ async def test_expired_interaction_token_delivers_in_the_channel_with_a_mention(
     assert job["delivered_via"] == "channel"
 
 
+async def test_a_late_result_replies_to_the_split_message_which_then_points_to_it(stack: Stack) -> None:
+    stack.api.processing_seconds = 1.0
+    await stack.start_bot()
+    record = await stack.split()
+    await record.wait_for_edit(lambda m: WORKING in m.text())
+    record.expire_token()
+    message = await stack.standin.wait_for_channel_message(
+        DEFAULT_CHANNEL_ID, lambda m: READY in m.text(), timeout=20
+    )
+    original = record.original
+    assert original is not None and message.reference_id == original.id
+    assert "15 minutes" in message.text() and DEFAULT_USER_ID in message.pinged_user_ids
+    pointed = await stack.eventually(lambda: "reply to this message" in original.text())
+    assert pointed and f"/{DEFAULT_CHANNEL_ID}/{message.id})" in original.text()
+    assert "will show your download links" not in original.text()
+
+
 async def test_no_channel_access_falls_back_to_dm(stack: Stack) -> None:
     stack.api.processing_seconds = 1.0
     stack.standin.channel_forbidden.add(DEFAULT_CHANNEL_ID)
@@ -179,9 +200,9 @@ async def test_five_concurrent_splits_with_credit_for_two_never_overspend(stack:
     records = await asyncio.gather(*(stack.split(audio_id=f"audio-{i}") for i in range(5)))
     for record in records:
         await record.wait_for(
-            lambda r: any("Splitting" in m.text() or "Can't start" in m.text() for m in r.messages)
+            lambda r: any("Splitting" in m.text() or "Not enough credits" in m.text() for m in r.messages)
         )
-    refused = [r for r in records if any("you have 0" in m.text() for m in r.messages)]
+    refused = [r for r in records if any("you have 0 credits" in m.text() for m in r.messages)]
     assert len(refused) == 3
     assert all(r.messages[0].ephemeral for r in refused)
     accepted = [r for r in records if r not in refused]

@@ -420,6 +420,32 @@ async def test_channels_dms_and_faults(standin, raw):
     assert status == 404 and standin.unhandled == [("GET", "/nothing/here")]
 
 
+async def test_replies_must_reference_a_message_in_the_same_channel(standin, raw):
+    cid = standin.channel_id
+    messages = f"/channels/{cid}/messages"
+    status, first = await raw.call("POST", messages, {"content": "first"}, auth=True)
+    assert status == 200 and "message_reference" not in first
+
+    reply = {"content": "reply", "message_reference": {"message_id": first["id"], "channel_id": str(cid)}}
+    status, body = await raw.call("POST", messages, reply, auth=True)
+    assert status == 200 and body["message_reference"]["message_id"] == first["id"] and body["type"] == 19
+    assert standin.message(int(body["id"])).reference_id == int(first["id"])
+
+    missing = {"content": "x", "message_reference": {"message_id": "123"}}
+    status, body = await raw.call("POST", messages, missing, auth=True)
+    assert (status, body["code"]) == (400, 50035)
+    assert "MESSAGE_REFERENCE_UNKNOWN_MESSAGE" in json.dumps(body["errors"])
+    lenient = {"content": "y", "message_reference": {"message_id": "123", "fail_if_not_exists": False}}
+    status, body = await raw.call("POST", messages, lenient, auth=True)
+    assert status == 200 and "message_reference" not in body  # posted as a plain message
+
+    elsewhere = {"content": "z", "message_reference": {"message_id": first["id"], "channel_id": "42"}}
+    status, body = await raw.call("POST", messages, elsewhere, auth=True)
+    assert (status, body["code"]) == (400, 50035)
+    assert len(standin.rejected) == 2
+    standin.rejected.clear()
+
+
 async def test_raw_resume_replays_missed_dispatches(standin, raw):
     await raw.ws.close()
     await standin.wait_for(lambda: not standin.ready, timeout=5)

@@ -1,2 +1,0 @@
--- Placeholder: replaced at merge by the migration of another branch.
-SELECT 1;

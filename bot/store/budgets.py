@@ -1,0 +1,156 @@
+"""The owner's wallet: what each server's paid jobs cost the API account per calendar month (UTC),
+and the monthly budget each server may spend (its own, set by the bot's owner, or the bot's default).
+
+Counting a job against the budget happens in `bot.store.reservations`, in the transaction that
+reserves the member's credits, with a conditional update: simultaneous splits can never spend more
+than the budget. A refund gives back what the job counted, in the month it was counted in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import economy
+from bot.models import BudgetAlert, BudgetChange, BudgetLevel, BudgetOverview, JobState, ServerBudget
+from bot.store.database import Database, Tx
+
+
+class Budgets:
+    def __init__(self, db: Database, *, default_budget: int | None) -> None:
+        self._db = db
+        self.default_budget = default_budget
+
+    # -- inside a unit of work --------------------------------------------------------------
+
+    async def read(self, tx: Tx, guild_id: int, now: float) -> ServerBudget:
+        """The server's budget and spend in the month of `now`."""
+        month = economy.budget_month(now)
+        row = await tx.fetchone(
+            "SELECT (SELECT spent FROM budget_months WHERE guild_id = ? AND month = ?), "
+            "(SELECT amount FROM server_budgets WHERE guild_id = ?)",
+            (guild_id, month, guild_id),
+        )
+        assert row is not None
+        spent, own = row
+        return self._budget(guild_id, month, spent or 0, own, now)
+
+    async def count(self, tx: Tx, budget: ServerBudget, cost: int) -> ServerBudget | None:
+        """Count `cost` against the server's budget of this month, if it fits (a conditional
+        update: never more than the budget). Returns the budget after, or None (nothing changed)."""
+        await tx.execute(
+            "INSERT INTO budget_months (guild_id, month) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (budget.guild_id, budget.month),
+        )
+        sql = "UPDATE budget_months SET spent = spent + ? WHERE guild_id = ? AND month = ?"
+        params: tuple[Any, ...] = (cost, budget.guild_id, budget.month)
+        if budget.budget is not None:
+            sql += " AND spent + ? <= ?"
+            params += (cost, budget.budget)
+        rows = await tx.fetchall(sql + " RETURNING spent", params)
+        if not rows:
+            return None
+        return ServerBudget(
+            budget.guild_id, budget.month, rows[0]["spent"], budget.budget, budget.own, budget.renews_at
+        )
+
+    async def alert_due(self, tx: Tx, budget: ServerBudget) -> BudgetAlert | None:
+        """The alert the server's audit channel should get now, if its budget reached a level not
+        yet alerted this month; marked as sent here, so it is given once (a restart included).
+        Used up also covers nearly used: a jump past both gives the one alert that matters."""
+        level = economy.budget_level(budget.spent, budget.budget)
+        if level is None:
+            return None
+        if level is BudgetLevel.USED_UP:
+            flag, marks = "alerted_used_up", "alerted_nearly_used = 1, alerted_used_up = 1"
+        else:
+            flag, marks = "alerted_nearly_used", "alerted_nearly_used = 1"
+        await tx.execute(
+            "INSERT INTO budget_months (guild_id, month) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (budget.guild_id, budget.month),
+        )
+        changed = await tx.execute(
+            f"UPDATE budget_months SET {marks} WHERE guild_id = ? AND month = ? AND {flag} = 0",
+            (budget.guild_id, budget.month),
+        )
+        return BudgetAlert(level, budget) if changed else None
+
+    # -- the bot's owner --------------------------------------------------------------------
+
+    async def server(self, guild_id: int) -> ServerBudget:
+        """The server's budget and spend this month."""
+        async with self._db.reading() as tx:
+            return await self.read(tx, guild_id, self._db.now())
+
+    async def overview(self) -> BudgetOverview:
+        """Every server that spent anything this month or has a budget of its own, most spent first."""
+        now = self._db.now()
+        month = economy.budget_month(now)
+        rows = await self._db.fetchall(
+            "SELECT g.guild_id, COALESCE(m.spent, 0) AS spent, o.amount AS own FROM ("
+            "SELECT guild_id FROM budget_months WHERE month = ? UNION SELECT guild_id FROM server_budgets"
+            ") g "
+            "LEFT JOIN budget_months m ON m.guild_id = g.guild_id AND m.month = ? "
+            "LEFT JOIN server_budgets o ON o.guild_id = g.guild_id "
+            "ORDER BY spent DESC, g.guild_id",
+            (month, month),
+        )
+        return BudgetOverview(
+            month=month,
+            renews_at=economy.budget_renews_at(now),
+            default_budget=self.default_budget,
+            servers=tuple(self._budget(r["guild_id"], month, r["spent"], r["own"], now) for r in rows),
+        )
+
+    async def set_budget(self, guild_id: int, amount: int | None, *, actor_id: int) -> BudgetChange:
+        """Give the server its own monthly budget, or (None) return it to the bot's default. Alerts
+        of this month that the new budget no longer reaches may be given again."""
+        async with self._db.transaction() as tx:
+            now = self._db.now()
+            before = await self.read(tx, guild_id, now)
+            if amount is None:
+                await tx.execute("DELETE FROM server_budgets WHERE guild_id = ?", (guild_id,))
+            else:
+                await tx.execute(
+                    "INSERT INTO server_budgets (guild_id, amount, set_by, set_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (guild_id) DO UPDATE SET amount = excluded.amount, "
+                    "set_by = excluded.set_by, set_at = excluded.set_at",
+                    (guild_id, amount, actor_id, now),
+                )
+            after = await self.read(tx, guild_id, now)
+            level = economy.budget_level(after.spent, after.budget)
+            await tx.execute(
+                "UPDATE budget_months SET alerted_nearly_used = alerted_nearly_used AND ?, "
+                "alerted_used_up = alerted_used_up AND ? WHERE guild_id = ? AND month = ?",
+                (level is not None, level is BudgetLevel.USED_UP, guild_id, after.month),
+            )
+        return BudgetChange(before, after)
+
+    async def mismatches(self) -> list[tuple[int, str, int, int]]:
+        """(server, month, spent, counted by its jobs) wherever a month's spend is not the sum of
+        what its jobs that were not refunded counted: empty when the books agree."""
+        rows = await self._db.fetchall(
+            "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
+            "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
+            "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 AND state != ?"
+            ") GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
+            (JobState.FAILED,),
+        )
+        return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
+
+    def _budget(self, guild_id: int, month: str, spent: int, own: int | None, now: float) -> ServerBudget:
+        return ServerBudget(
+            guild_id=guild_id,
+            month=month,
+            spent=spent,
+            budget=own if own is not None else self.default_budget,
+            own=own is not None,
+            renews_at=economy.budget_renews_at(now),
+        )
+
+
+async def release(tx: Tx, guild_id: int, month: str, cost: int) -> None:
+    """Give back what a refunded job counted against its server's budget, in the month it counted."""
+    await tx.execute(
+        "UPDATE budget_months SET spent = MAX(spent - ?, 0) WHERE guild_id = ? AND month = ?",
+        (cost, guild_id, month),
+    )

@@ -1,0 +1,210 @@
+"""/stems as members use it, with interaction doubles over the real services and store: the
+command JSON, list and paging, show (private and public), cancel, reminders, and the job and
+track-id suggestions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from unittest.mock import MagicMock
+
+import aiohttp
+import discord
+import pytest
+
+from bot.client import EXTENSIONS, StemBot
+from bot.models import CreditPolicy, JobState, StemLink
+from bot.product import Mode
+from bot.store import Store
+from cogs.paging import Pager
+from cogs.split import SplitCog
+from cogs.stems import StemsCog
+from tests.unit_helpers import (
+    GUILD_ID,
+    USER_ID,
+    RecordingScheduler,
+    embed_text,
+    make_interaction,
+    run_command,
+)
+from tests.wiring import make_services
+
+SUBCOMMAND, INTEGER, BOOLEAN, USER = 1, 4, 5, 6
+OTHER_ID, MOD_ID = USER_ID + 1, USER_ID + 2
+
+
+# -- the command JSON ------------------------------------------------------------------------------
+
+
+async def test_stems_has_the_subcommands_and_options_the_issue_names() -> None:
+    bot = StemBot(lambda bot: SimpleNamespace())  # type: ignore[arg-type]
+    for extension in EXTENSIONS:
+        await bot.load_extension(extension)
+    [stems] = [c.to_dict(bot.tree) for c in bot.tree.get_commands() if c.name == "stems"]
+    subs = {sub["name"]: sub for sub in stems["options"]}
+
+    def shape(name: str) -> list[tuple[str, int, bool, bool]]:
+        return [
+            (o["name"], o["type"], bool(o.get("required")), bool(o.get("autocomplete")))
+            for o in subs[name].get("options", [])
+        ]
+
+    assert sorted(subs) == ["cancel", "list", "reminders", "show"]
+    assert all(sub["type"] == SUBCOMMAND and 1 <= len(sub["description"]) <= 100 for sub in subs.values())
+    assert shape("list") == [("member", USER, False, False)]
+    assert shape("show") == [("job", INTEGER, True, True), ("public", BOOLEAN, False, False)]
+    assert shape("cancel") == [("job", INTEGER, True, True)]
+    assert shape("reminders") == [("enabled", BOOLEAN, True, False)]
+    assert stems["contexts"] == [0]  # servers only: a library belongs to a server
+
+
+# -- the commands ----------------------------------------------------------------------------------
+
+
+class World:
+    def __init__(self, store: Store, session: aiohttp.ClientSession) -> None:
+        self.store = store
+        self.services = make_services(store, session, queue=RecordingScheduler())
+        self.bot = SimpleNamespace(services=self.services)
+        self.cog = StemsCog(self.bot)  # type: ignore[arg-type]
+        self.split_cog = SplitCog(self.bot)  # type: ignore[arg-type]
+
+    async def job(self, user_id: int = USER_ID, audio_id: str = "audio-1", succeed: bool = False):
+        accepted = await self.services.split.reserve(
+            guild_id=GUILD_ID, channel_id=1, user_id=user_id, mode=Mode.SEPARATE_VOCAL, task_id="task-1",
+            audio_id=audio_id,
+        )  # fmt: skip
+        job = accepted.job
+        if succeed:
+            job = await self.store.reservations.settle(
+                job.id, succeeded=True, stems=[StemLink("vocal", "https://cdn.example/v.mp3"),
+                                               StemLink("instrumental", "https://cdn.example/i.mp3")],
+                links_expire_at=2e9,
+            )  # fmt: skip
+        return job
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    store = await Store.open(tmp_path / "stems.db", CreditPolicy(default_credits=1000, jobs_per_member=50))
+    async with aiohttp.ClientSession() as session:
+        yield World(store, session)
+    await store.close()
+
+
+def sent_text(interaction: MagicMock) -> str:
+    call = interaction.followup.send.await_args
+    embeds = call.kwargs.get("embeds") or [call.kwargs["embed"]]
+    return "\n".join([call.kwargs.get("content") or "", *(embed_text(e) for e in embeds)])
+
+
+async def test_list_shows_the_members_splits_privately_newest_first(world: World) -> None:
+    first, second = await world.job(audio_id="a"), await world.job(audio_id="b", succeed=False)
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.list_, interaction)
+
+    assert interaction.response.defer.await_args.kwargs["ephemeral"] is True
+    text = sent_text(interaction)
+    assert text.index(f"Job #{second.id}") < text.index(f"Job #{first.id}")
+    assert "queued" in text and interaction.followup.send.await_args.kwargs["ephemeral"] is True
+
+
+async def test_list_pages_with_buttons_only_the_invoker_can_press(world: World) -> None:
+    for n in range(12):
+        await world.job(audio_id=f"a{n}")
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.list_, interaction)
+
+    pager = interaction.followup.send.await_args.kwargs["view"]
+    assert isinstance(pager, Pager) and pager.prev_page.disabled and not pager.next_page.disabled
+    stranger = make_interaction(user_id=OTHER_ID)
+    assert await pager.interaction_check(stranger) is False
+    assert "Only whoever ran" in embed_text(stranger.response.send_message.await_args.kwargs["embed"])
+
+
+async def test_another_members_list_needs_a_moderator(world: World) -> None:
+    await world.job(user_id=OTHER_ID)
+    member = make_interaction()
+    other = MagicMock(spec=discord.Member, id=OTHER_ID)
+
+    await run_command(world.cog, StemsCog.list_, member, other)
+    assert "Only moderators" in sent_text(member)
+
+    moderator = make_interaction(user_id=MOD_ID, permissions=discord.Permissions(manage_guild=True))
+    await run_command(world.cog, StemsCog.list_, moderator, other)
+    assert f"<@{OTHER_ID}>'s splits" in sent_text(moderator)
+
+
+async def test_show_gives_the_result_again_privately_or_to_the_channel(world: World) -> None:
+    job = await world.job(succeed=True)
+
+    private = make_interaction()
+    await run_command(world.cog, StemsCog.show, private, job.id)
+    public = make_interaction()
+    await run_command(world.cog, StemsCog.show, public, job.id, True)
+
+    assert private.response.defer.await_args.kwargs["ephemeral"] is True
+    assert public.response.defer.await_args.kwargs["ephemeral"] is False
+    for interaction in (private, public):
+        assert "[Vocals](https://cdn.example/v.mp3)" in sent_text(interaction)
+
+
+async def test_show_refuses_another_members_job_privately(world: World) -> None:
+    job = await world.job(user_id=OTHER_ID, succeed=True)
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.show, interaction, job.id, True)
+
+    assert "another member's split" in sent_text(interaction)
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+    assert "cdn.example" not in sent_text(interaction)
+
+
+async def test_cancel_calls_off_a_queued_job_and_says_the_credits_are_back(world: World) -> None:
+    job = await world.job()
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.cancel, interaction, job.id)
+
+    assert f"Job #{job.id} cancelled" in sent_text(interaction) and "10 credits are back" in sent_text(
+        interaction
+    )
+    assert (await world.store.jobs.get(job.id)).state is JobState.CANCELLED
+
+
+async def test_reminders_can_be_turned_off_and_on(world: World) -> None:
+    off = make_interaction()
+    await run_command(world.cog, StemsCog.reminders, off, False)
+    assert await world.store.members.reminders(USER_ID) is False
+    assert "No more expiry reminders" in embed_text(off.response.send_message.await_args.kwargs["embed"])
+
+    on = make_interaction()
+    await run_command(world.cog, StemsCog.reminders, on, True)
+    assert await world.store.members.reminders(USER_ID) is True
+
+
+async def test_job_suggestions_are_labelled_and_within_discords_limits(world: World) -> None:
+    jobs = [await world.job(audio_id="x" * 98 + str(n)) for n in range(30)]
+    interaction = make_interaction()
+
+    choices = await world.cog.job_autocomplete(interaction, "")
+
+    assert len(choices) == 25 and all(len(c.name) <= 100 for c in choices)
+    assert choices[0].value == jobs[-1].id and re.match(rf"#{jobs[-1].id} · ", choices[0].name)
+
+
+async def test_split_suggests_the_members_own_recent_ids(world: World) -> None:
+    await world.job(audio_id="mine-1")
+    await world.job(user_id=OTHER_ID, audio_id="theirs")
+    interaction = make_interaction()
+    interaction.namespace = SimpleNamespace(task_id="task-1")
+
+    audio = await world.split_cog.audio_id_autocomplete(interaction, "")
+    tasks = await world.split_cog.task_id_autocomplete(interaction, "TASK")
+
+    assert [c.value for c in audio] == ["mine-1"]  # never another member's
+    assert [c.value for c in tasks] == ["task-1"] and "Vocals" in tasks[0].name
