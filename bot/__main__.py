@@ -74,7 +74,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
         async with aiohttp.ClientSession() as session:
 
             def services_for(client: StemBot) -> Services:
-                deliverer = DiscordDeliverer(client)
+                deliverer = DiscordDeliverer(client, store.deliveries)
                 return build_services(
                     settings,
                     store=store,

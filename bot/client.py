@@ -23,9 +23,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.split", "cogs.credits", "cogs.quota", "cogs.stems", "cogs.status")
 
 
-async def answer_privately(
-    interaction: discord.Interaction[Any], public_words: str, **message: Any
-) -> bool:
+async def answer_privately(interaction: discord.Interaction[Any], public_words: str, **message: Any) -> bool:
     """Send `message` (follow-up keywords: content, embed...) to the invoker alone, after a public
     "thinking…" reply.
 
@@ -63,14 +61,14 @@ cog's `cog_app_command_error` and then the tree's `on_error` for the same error;
 this so the member is answered once."""
 
 
-def original_error(error: app_commands.AppCommandError) -> BaseException:
+def original_error(error: app_commands.AppCommandError | StemBotError) -> BaseException:
     """The exception a command raised; discord.py hands it over wrapped in `CommandInvokeError`."""
     return error.original if isinstance(error, app_commands.CommandInvokeError) else error
 
 
 async def answer_expected_error(
     interaction: discord.Interaction[Any],
-    error: app_commands.AppCommandError,
+    error: app_commands.AppCommandError | StemBotError,
     *,
     refusal: Callable[[StemBotError], discord.Embed] | None = None,
     public_words: str | None = None,

@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import aiohttp
 import discord
@@ -50,15 +50,29 @@ class _Retry(Exception):
     """Discord trouble that may pass: stop this attempt, try again later."""
 
 
+class DeliveredParts(Protocol):
+    """Where the messages each result was shown in are kept, part by part (`bot.store.deliveries`)."""
+
+    async def shown(self, job_id: int, via: DeliveryVia) -> list[DeliveredMessage]: ...
+
+    async def record(
+        self, job_id: int, via: DeliveryVia, part: int, *, channel_id: int | None, message_id: int
+    ) -> None: ...
+
+
+def _may_embed(job: Job) -> bool:
+    """Whether Discord said, at /split, that the bot may use embeds in the job's channel (jobs
+    from before that was recorded are assumed to)."""
+    return job.app_permissions is None or discord.Permissions(job.app_permissions).embed_links
+
+
 class DiscordDeliverer:
-    def __init__(self, client: discord.Client, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: discord.Client, parts: DeliveredParts, clock: Callable[[], float] = time.time
+    ) -> None:
         self._client = client
+        self._parts = parts
         self._clock = clock
-        # job id -> the route being tried and how many of its messages went through. In memory:
-        # after a restart a retry starts the route over.
-        self._shown: dict[int, tuple[DeliveryVia, int]] = {}
-        # job id -> the id of the first message posted in the channel, for the pointer to it.
-        self._posted_first: dict[int, int] = {}
 
     async def deliver(self, job: Job) -> DeliveryOutcome:
         outcome = DeliveryOutcome(DeliveryResult.RETRY)
@@ -71,11 +85,10 @@ class DiscordDeliverer:
                 outcome = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.DM)
         except _Retry:
             pass
-        if outcome.result is DeliveryResult.DELIVERED:
-            self._shown.pop(job.id, None)
-            first = self._posted_first.pop(job.id, None)
-            if outcome.via is DeliveryVia.CHANNEL and first is not None:
-                await self._point_original_to(job, first)
+        if outcome.result is DeliveryResult.DELIVERED and outcome.via is DeliveryVia.CHANNEL:
+            posted = await self._parts.shown(job.id, DeliveryVia.CHANNEL)
+            if posted:
+                await self._point_original_to(job, posted[0].message_id)
         return outcome
 
     async def show_progress(self, job: Job) -> None:
@@ -84,7 +97,10 @@ class DiscordDeliverer:
         try:
             # Bounded: the job's next poll waits for this step, and progress is only a nicety.
             async with asyncio.timeout(PROGRESS_TIMEOUT):
-                await self._webhook(job).edit_message(ORIGINAL_RESPONSE, embed=results.processing(job))
+                # No view: the Cancel button goes, as the job can no longer be called off.
+                await self._webhook(job).edit_message(
+                    ORIGINAL_RESPONSE, embed=results.processing(job), view=None
+                )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
 
@@ -104,20 +120,22 @@ class DiscordDeliverer:
         messages = results.outcome(job)
         webhook = self._webhook(job)
         try:
-            for index in range(self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
+            for index in range(await self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
                 message = messages[index]
                 if index == 0:
-                    await webhook.edit_message(
+                    sent = await webhook.edit_message(
                         ORIGINAL_RESPONSE, content=message.content, embeds=message.embeds, view=_view(message)
                     )
                 else:
-                    await webhook.send(
+                    sent = await webhook.send(
                         content=message.content or discord.utils.MISSING,
                         embeds=message.embeds,
                         view=_view(message),
                         wait=True,
                     )
-                self._shown[job.id] = (DeliveryVia.INTERACTION, index + 1)
+                await self._parts.record(
+                    job.id, DeliveryVia.INTERACTION, index, channel_id=job.channel_id, message_id=sent.id
+                )
         except (discord.NotFound, discord.Forbidden) as exc:
             log.info("job %s: interaction response unavailable (%s); using the channel", job.id, _code(exc))
             return False
@@ -137,7 +155,9 @@ class DiscordDeliverer:
 
     async def _post_in_channel(self, job: Job) -> bool:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        return await self._send_all(job, channel, DeliveryVia.CHANNEL, "posting in the channel", mention=True)
+        return await self._send_all(
+            job, channel, job.channel_id, DeliveryVia.CHANNEL, "posting in the channel", mention=True
+        )
 
     async def _point_original_to(self, job: Job, message_id: int) -> None:
         """Best effort, once the result is out: make the /split response (which says the links
@@ -162,23 +182,30 @@ class DiscordDeliverer:
             raise self._retry(job, "opening a DM", exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, "opening a DM", exc) from None
-        return await self._send_all(job, dm, DeliveryVia.DM, "sending a DM", mention=False)
+        return await self._send_all(job, dm, dm.id, DeliveryVia.DM, "sending a DM", mention=False)
 
     async def _send_all(
-        self, job: Job, target: discord.abc.Messageable, via: DeliveryVia, action: str, *, mention: bool
+        self,
+        job: Job,
+        target: discord.abc.Messageable,
+        channel_id: int,
+        via: DeliveryVia,
+        action: str,
+        *,
+        mention: bool,
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
         in_channel = via is DeliveryVia.CHANNEL
-        messages = results.outcome(job, mention=mention, late=in_channel)
+        messages = results.outcome(job, mention=mention, late=in_channel, in_server=via is not DeliveryVia.DM)
+        if in_channel and not _may_embed(job):
+            messages = common.as_plain_text(messages)  # no Embed Links here: embeds would vanish
         try:
-            for index in range(self._resume_at(job, via), len(messages)):
+            for index in range(await self._resume_at(job, via), len(messages)):
                 message = messages[index]
                 extra: dict[str, Any] = {"view": message.view} if message.view is not None else {}
                 reply_to = job.response_message_id if in_channel and index == 0 else None
                 sent = await self._send_one(job, target, message, allowed, extra, reply_to)
-                if reply_to is not None:
-                    self._posted_first[job.id] = sent.id
-                self._shown[job.id] = (via, index + 1)
+                await self._parts.record(job.id, via, index, channel_id=channel_id, message_id=sent.id)
         except discord.HTTPException as exc:
             if exc.code == CANNOT_DM_USER:
                 raise self._retry(job, action, exc) from None  # the last resort: keep trying later
@@ -250,10 +277,10 @@ class DiscordDeliverer:
                 return False
         return False
 
-    def _resume_at(self, job: Job, via: DeliveryVia) -> int:
-        """How many of the job's messages an earlier attempt already showed on this route."""
-        shown_via, count = self._shown.get(job.id, (via, 0))
-        return count if shown_via is via else 0
+    async def _resume_at(self, job: Job, via: DeliveryVia) -> int:
+        """How many of the job's messages an earlier attempt (even before a restart) already
+        showed this way: only the rest are sent."""
+        return len(await self._parts.shown(job.id, via))
 
     def _retry(self, job: Job, action: str, exc: BaseException) -> _Retry:
         log.warning("job %s: Discord failed while %s (%s); will retry", job.id, action, _code(exc))

@@ -43,6 +43,14 @@ class LibraryService:
             raise NotYourJob(job_id, action)
         return job
 
+    async def track_of(self, guild_id: int, job_id: int) -> Job:
+        """Job #`job_id` of this server, whoever made it: its track is anyone's to split (the
+        result message that offers it is public)."""
+        job = await self._store.jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise UnknownJob(job_id)
+        return job
+
     async def suggestions(self, guild_id: int, actor: Actor, typed: str = "") -> list[Job]:
         """Jobs to offer as someone types a job number: their own recent ones, or (moderators)
         the server's."""

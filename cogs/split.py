@@ -56,37 +56,9 @@ class SplitCog(commands.Cog):
         # costs nothing.
         clean_track_id("task_id", task_id)
         clean_track_id("audio_id", audio_id)
-        chosen = Mode(mode.value) if mode else Mode.SEPARATE_VOCAL
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-
-        # Public: the result lands here and must outlive the member's client session.
-        deferred = await interaction.response.defer(thinking=True)
-        services = self.bot.services
-        accepted = await services.split.reserve(
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            mode=chosen,
-            task_id=task_id,
-            audio_id=audio_id,
-            application_id=interaction.application_id,
-            interaction_token=interaction.token,
-            interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
-            # Where a late result replies (see bot.delivery), once the token above has expired.
-            response_message_id=deferred.message_id
-            if isinstance(deferred, discord.InteractionCallbackResponse)
-            else None,
-            app_permissions=interaction.app_permissions.value,
-            role_ids=role_ids(interaction.user),
+        await start_split(
+            self.bot, interaction, Mode(mode.value) if mode else Mode.SEPARATE_VOCAL, task_id, audio_id
         )
-        job = accepted.job
-        try:
-            await interaction.edit_original_response(embed=results.queued(job))
-        except discord.HTTPException as exc:
-            log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
-        finally:
-            # Only now may the runner touch this response, so its edits land after ours.
-            services.split.start(job)
 
     @split.autocomplete("task_id")
     async def task_id_autocomplete(
@@ -131,10 +103,52 @@ class SplitCog(commands.Cog):
     ) -> None:
         """Refusals and bad input, answered to the member alone: a refusal after the public
         "thinking…" swaps it for a private explanation, as refusals are nobody else's business."""
-        await answer_expected_error(interaction, error, refusal=_refusal, public_words=results.NOT_STARTED)
+        await answer_expected_error(
+            interaction, error, refusal=split_refusal, public_words=results.NOT_STARTED
+        )
 
 
-def _refusal(error: StemBotError) -> discord.Embed:
+async def start_split(
+    bot: StemBot, interaction: discord.Interaction[StemBot], mode: Mode, task_id: str, audio_id: str
+) -> None:
+    """Take a split the way `/split` does, for `/split` and for a result's "Split into 12 stems"
+    button alike: a public "thinking…" (the result lands there and must outlive the member's
+    client session), the reservation under every rule, then "queued" with a Cancel button, and only
+    then the runner. A refusal raises for the caller's error handler to answer privately."""
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    deferred = await interaction.response.defer(thinking=True)
+    services = bot.services
+    accepted = await services.split.reserve(
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        user_id=interaction.user.id,
+        mode=mode,
+        task_id=task_id,
+        audio_id=audio_id,
+        application_id=interaction.application_id,
+        interaction_token=interaction.token,
+        interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
+        # Where a late result replies (see bot.delivery), once the token above has expired.
+        response_message_id=deferred.message_id
+        if isinstance(deferred, discord.InteractionCallbackResponse)
+        else None,
+        app_permissions=interaction.app_permissions.value,
+        role_ids=role_ids(interaction.user),
+    )
+    job = accepted.job
+    try:
+        await interaction.edit_original_response(
+            embed=results.queued(job), view=results.queued_view(job) or discord.utils.MISSING
+        )
+    except discord.HTTPException as exc:
+        log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
+    finally:
+        # Only now may the runner touch this response, so its edits land after ours.
+        services.split.start(job)
+
+
+def split_refusal(error: StemBotError) -> discord.Embed:
+    """How a refused split is explained (privately), for `/split` and the upgrade button."""
     if isinstance(error, SplitRefused):
         return results.refused(error)
     if isinstance(error, SplittingUnavailable):

@@ -3,6 +3,7 @@ the channel), cancel one that has not been sent, and choose expiry reminders."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,16 +12,85 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import answer_expected_error
+from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
-from bot.render import common, library
+from bot.models import CancelOutcome
+from bot.product import Mode
+from bot.render import common, library, results
 from cogs.paging import Pager
 from cogs.people import actor_of
+from cogs.split import split_refusal, start_split
 
 if TYPE_CHECKING:
     from bot.client import StemBot
 
 JobNumber = app_commands.Range[int, 1, 2**53]
 AnyMember = discord.Member | discord.User
+
+
+class UpgradeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=common.UPGRADE_BUTTON_PATTERN):
+    """ "Split into 12 stems" under a 2-stem result: whoever presses it starts their own full split
+    of the same track, under every `/split` rule. Works after restarts (the job is in the id)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Split into 12 stems", custom_id=common.UPGRADE_BUTTON_ID.format(job=job_id)
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> UpgradeButton:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: StemBot = interaction.client
+        try:
+            if interaction.guild_id is None:
+                raise UnknownJob(self.job_id)
+            source = await bot.services.library.track_of(interaction.guild_id, self.job_id)
+            await start_split(bot, interaction, Mode.SPLIT_STEM, source.source_task_id, source.audio_id)
+        except StemBotError as error:
+            await answer_expected_error(
+                interaction, error, refusal=split_refusal, public_words=results.NOT_STARTED
+            )
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=common.CANCEL_BUTTON_PATTERN):
+    """Cancel under a queued split: its member or a moderator calls it off (others are told why
+    not, privately)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Cancel", custom_id=common.CANCEL_BUTTON_ID.format(job=job_id))
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> CancelButton:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: StemBot = interaction.client
+        try:
+            if interaction.guild_id is None:
+                raise UnknownJob(self.job_id)
+            outcome, job = await bot.services.library.cancel(
+                interaction.guild_id, actor_of(interaction), self.job_id
+            )
+        except StemBotError as error:
+            await answer_expected_error(interaction, error)
+            return
+        if outcome is CancelOutcome.CANCELLED:
+            # The queued message itself now says so, and loses its button.
+            await interaction.response.edit_message(embed=library.cancelled(job), view=None)
+        else:
+            await interaction.response.send_message(embed=library.cancel_answer(outcome, job), ephemeral=True)
 
 
 class StemsCog(commands.Cog):
@@ -33,6 +103,10 @@ class StemsCog(commands.Cog):
 
     def __init__(self, bot: StemBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        # Every result's and queued message's buttons, whenever they were posted.
+        self.bot.add_dynamic_items(UpgradeButton, CancelButton)
 
     @property
     def _library(self) -> LibraryService:

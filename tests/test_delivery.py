@@ -21,9 +21,10 @@ import pytest
 
 from bot import delivery
 from bot.delivery import DiscordDeliverer
-from bot.models import DeliveryVia, Failure, Job, JobState
+from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, NewJob
 from bot.render import results
 from bot.runner import DeliveryOutcome, DeliveryResult
+from bot.store import Store
 from tests.unit_helpers import (
     APPLICATION_ID,
     CHANNEL_ID,
@@ -44,7 +45,8 @@ DELIVERED_IN_CHANNEL = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.CHA
 DELIVERED_BY_DM = DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.DM)
 RETRY = DeliveryOutcome(DeliveryResult.RETRY)
 RESPONSE_ID = 777_000_000_000_000_001  # the /split response message
-POSTED_ID = 888_000_000_000_000_000  # channel posts get ids from here on
+POSTED_ID = 888_000_000_000_000_000  # posted messages get ids from here on
+DM_CHANNEL_ID = 999_000_000_000_000_001
 
 
 # -- discord.py's errors, built the way discord.py builds them -----------------------------------
@@ -183,6 +185,7 @@ class FakeDiscord:
         self.pointed: list[tuple[int, dict[str, Any]]] = []
         self.channel.get_partial_message.side_effect = self._channel_message
         self.dm = create_autospec(discord.DMChannel, instance=True)
+        self.dm.id = DM_CHANNEL_ID
         self.dm.send.side_effect = self._route("dm")
         self.client = create_autospec(discord.Client, instance=True)
         self.client.get_partial_messageable.return_value = self.channel
@@ -223,8 +226,7 @@ class FakeDiscord:
                 raise outcome()
             if shows_message:
                 self.shown.append((route, kwargs))
-                if route == "channel":
-                    return SimpleNamespace(id=POSTED_ID + len(self.shown))
+                return SimpleNamespace(id=POSTED_ID + len(self.shown))
             return DEFAULT
 
         return answer
@@ -235,9 +237,31 @@ def fake(monkeypatch) -> FakeDiscord:
     return FakeDiscord(monkeypatch)
 
 
+class MemoryParts:
+    """The delivered parts in memory (the store keeps them in `delivered_messages`)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[int, DeliveryVia], list[DeliveredMessage]] = {}
+
+    async def shown(self, job_id: int, via: DeliveryVia) -> list[DeliveredMessage]:
+        return list(self.parts.get((job_id, via), []))
+
+    async def record(
+        self, job_id: int, via: DeliveryVia, part: int, *, channel_id: int | None, message_id: int
+    ) -> None:
+        shown = self.parts.setdefault((job_id, via), [])
+        if part == len(shown):
+            shown.append(DeliveredMessage(job_id, via, part, channel_id, message_id))
+
+
 @pytest.fixture
-def deliverer(fake) -> DiscordDeliverer:
-    return DiscordDeliverer(fake.client, clock=lambda: NOW)
+def parts() -> MemoryParts:
+    return MemoryParts()
+
+
+@pytest.fixture
+def deliverer(fake, parts) -> DiscordDeliverer:
+    return DiscordDeliverer(fake.client, parts, clock=lambda: NOW)
 
 
 def live_token_job(**overrides: Any) -> Job:
@@ -312,7 +336,10 @@ async def test_the_token_is_not_used_in_its_last_safety_minute(fake):
     created = NOW - delivery.INTERACTION_TOKEN_LIFETIME + delivery.TOKEN_SAFETY_MARGIN
     job = live_token_job(interaction_expires_at=delivery.token_usable_until(created))
 
-    assert await DiscordDeliverer(fake.client, clock=lambda: NOW).deliver(job) == DELIVERED_IN_CHANNEL
+    assert (
+        await DiscordDeliverer(fake.client, MemoryParts(), clock=lambda: NOW).deliver(job)
+        == DELIVERED_IN_CHANNEL
+    )
     assert fake.webhooks_built == []
 
 
@@ -639,3 +666,50 @@ async def test_a_failed_progress_update_is_skipped_quietly(fake, deliverer, erro
     await deliverer.show_progress(live_token_job(state=JobState.SUBMITTED))
 
     assert fake.calls == ["edit"]
+
+
+# -- parts kept in the database; channels without Embed Links --------------------------------------
+
+
+async def test_a_restart_resumes_a_half_delivered_result_from_the_database(fake, tmp_path):
+    store = await Store.open(tmp_path / "parts.db")
+    try:
+        template = long_result_job(3, interaction_expires_at=NOW - 1)
+        new = NewJob(
+            template.guild_id, template.channel_id, template.user_id, template.mode, "t", "a", 10, "cb"
+        )
+        reserved = (await store.reservations.reserve(new)).job
+        job = await store.reservations.settle(
+            reserved.id, succeeded=True, stems=template.stems, links_expire_at=template.links_expire_at
+        )
+        fake.script("channel", None, None, bad_gateway)
+
+        assert await DiscordDeliverer(fake.client, store.deliveries, clock=lambda: NOW).deliver(job) == RETRY
+        after_restart = DiscordDeliverer(fake.client, store.deliveries, clock=lambda: NOW)  # a new process
+        assert await after_restart.deliver(job) == DELIVERED_IN_CHANNEL
+
+        assert [part(kwargs) for _, kwargs in fake.shown] == ["part 1 of 3", "part 2 of 3", "part 3 of 3"]
+        recorded = await store.deliveries.shown(job.id, DeliveryVia.CHANNEL)
+        assert [m.part for m in recorded] == [0, 1, 2] and len({m.message_id for m in recorded}) == 3
+    finally:
+        await store.close()
+
+
+async def test_without_embed_links_the_result_is_posted_as_plain_text(fake, deliverer):
+    no_embeds = discord.Permissions(view_channel=True, send_messages=True).value
+    job = expired_token_job(app_permissions=no_embeds)
+
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+
+    [(route, kwargs)] = fake.shown
+    assert route == "channel" and kwargs["embeds"] == []
+    assert "[Vocals](" in kwargs["content"] and f"<@{USER_ID}>" in kwargs["content"]
+    assert len(kwargs["content"]) <= 2000
+
+
+async def test_with_embed_links_the_result_keeps_its_embeds(fake, deliverer):
+    job = expired_token_job(app_permissions=discord.Permissions(embed_links=True, send_messages=True).value)
+
+    assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
+    [(_, kwargs)] = fake.shown
+    assert kwargs["embeds"] and "[Vocals](" not in (kwargs["content"] or "")

@@ -17,10 +17,11 @@ import pytest
 from bot.client import EXTENSIONS, StemBot
 from bot.models import CreditPolicy, JobState, StemLink
 from bot.product import Mode
+from bot.render import common, results
 from bot.store import Store
 from cogs.paging import Pager
 from cogs.split import SplitCog
-from cogs.stems import StemsCog
+from cogs.stems import CancelButton, StemsCog, UpgradeButton
 from tests.unit_helpers import (
     GUILD_ID,
     USER_ID,
@@ -208,3 +209,76 @@ async def test_split_suggests_the_members_own_recent_ids(world: World) -> None:
 
     assert [c.value for c in audio] == ["mine-1"]  # never another member's
     assert [c.value for c in tasks] == ["task-1"] and "Vocals" in tasks[0].name
+
+
+# -- the persistent buttons ------------------------------------------------------------------------
+
+
+def custom_ids(view: discord.ui.View | None) -> list[str]:
+    return [item.custom_id for item in (view.children if view else []) if getattr(item, "custom_id", None)]
+
+
+async def test_a_two_stem_result_in_a_server_offers_the_full_split_and_a_dm_does_not(world: World) -> None:
+    job = await world.job(succeed=True)
+
+    [in_server] = results.outcome(job)
+    [by_dm] = results.outcome(job, in_server=False)
+
+    assert custom_ids(in_server.view) == [f"stembot:upgrade:{job.id}"]
+    assert custom_ids(by_dm.view) == []
+    assert re.fullmatch(common.UPGRADE_BUTTON_PATTERN, f"stembot:upgrade:{job.id}")["job"] == str(job.id)
+
+
+async def test_a_queued_split_has_a_cancel_button_until_it_is_sent(world: World) -> None:
+    job = await world.job()
+    assert custom_ids(results.queued_view(job)) == [f"stembot:cancel:{job.id}"]
+    await world.store.jobs.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+    assert results.queued_view(await world.store.jobs.get(job.id)) is None
+
+
+async def test_pressing_split_into_12_stems_starts_the_pressers_own_full_split(world: World) -> None:
+    source = await world.job(user_id=OTHER_ID, succeed=True)
+    interaction = make_interaction()  # someone else than the result's member
+    interaction.client = world.bot
+
+    await UpgradeButton(source.id).callback(interaction)
+
+    [mine] = await world.store.jobs.recent(GUILD_ID, USER_ID)
+    assert (mine.mode, mine.source_task_id, mine.audio_id) == (Mode.SPLIT_STEM, "task-1", "audio-1")
+    assert await world.store.accounts.balance(GUILD_ID, USER_ID) == 1000 - Mode.SPLIT_STEM.cost
+    assert interaction.response.defer.await_args.kwargs == {"thinking": True}  # a public message of its own
+    shown = interaction.edit_original_response.await_args.kwargs
+    assert custom_ids(shown["view"]) == [f"stembot:cancel:{mine.id}"]
+
+
+async def test_an_upgrade_the_presser_cannot_afford_is_refused_privately(world: World) -> None:
+    source = await world.job(user_id=OTHER_ID, succeed=True)
+    await world.store.accounts.set_balance(GUILD_ID, USER_ID, 5, actor_id=MOD_ID, reason=None, role_ids=())
+    interaction = make_interaction()
+    interaction.client = world.bot
+
+    await UpgradeButton(source.id).callback(interaction)
+
+    assert await world.store.jobs.recent(GUILD_ID, USER_ID) == []
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+    assert "Not enough credits" in embed_text(interaction.followup.send.await_args.kwargs["embed"])
+
+
+async def test_the_cancel_button_works_for_the_member_and_no_one_else(world: World) -> None:
+    job = await world.job()
+    stranger = make_interaction(user_id=OTHER_ID)
+    stranger.client = world.bot
+
+    await CancelButton(job.id).callback(stranger)
+
+    assert "another member's split" in embed_text(stranger.response.send_message.await_args.kwargs["embed"])
+    assert stranger.response.send_message.await_args.kwargs["ephemeral"] is True
+    assert (await world.store.jobs.get(job.id)).state is JobState.RESERVED
+
+    member = make_interaction()
+    member.client = world.bot
+    await CancelButton(job.id).callback(member)
+
+    edited = member.response.edit_message.await_args.kwargs
+    assert edited["view"] is None and f"Job #{job.id} cancelled" in embed_text(edited["embed"])
+    assert (await world.store.jobs.get(job.id)).state is JobState.CANCELLED

@@ -241,3 +241,57 @@ def unexpected_error() -> str:
         "If you started a split, its credits are returned automatically if it cannot finish. "
         "Please try again in a few minutes."
     )
+
+
+MESSAGE_CONTENT_LIMIT = 2000
+
+
+def as_plain_text(messages: list[Message]) -> list[Message]:
+    """The same messages without embeds, for a channel where the bot may not use them (no Embed
+    Links: Discord would drop the embeds and leave a bare mention). Each embed's title, text,
+    fields and footer become lines, in messages of at most 2,000 characters; links keep their
+    names. Buttons stay with the first message."""
+    plain: list[Message] = []
+    for message in messages:
+        lines = [message.content] if message.content else []
+        for embed in message.embeds:
+            if embed.title:
+                lines.append(f"**{embed.title}**")
+            if embed.description:
+                lines.extend(embed.description.splitlines())
+            for item in embed.fields:
+                lines.append(f"**{item.name}**")
+                lines.extend(str(item.value).splitlines())
+            if embed.footer.text:
+                lines.append(f"-# {embed.footer.text}")
+        for index, chunk in enumerate(_chunks(lines, MESSAGE_CONTENT_LIMIT)):
+            plain.append(Message(content=chunk, view=message.view if index == 0 else None))
+    return plain
+
+
+def _chunks(lines: list[str], limit: int) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        while len(line) > limit:  # a single line longer than a message: cut it
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            candidate = line
+        current = candidate
+    if current:
+        chunks.append(current)
+    return chunks or [""]
+
+
+# Buttons that keep working after a restart: the job is in the custom id, and the Discord side
+# registers a handler for each pattern (`discord.ui.DynamicItem`).
+UPGRADE_BUTTON_ID = "stembot:upgrade:{job}"
+UPGRADE_BUTTON_PATTERN = r"stembot:upgrade:(?P<job>[0-9]{1,19})"
+CANCEL_BUTTON_ID = "stembot:cancel:{job}"
+CANCEL_BUTTON_PATTERN = r"stembot:cancel:(?P<job>[0-9]{1,19})"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import discord
 
 from bot.errors import CooldownActive, InsufficientCredits, MemberBlocked, SplitRefused, TooManyJobsInFlight
-from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, Share
-from bot.product import LINK_LIFETIME, stem_name
+from bot.models import CANCELLABLE_STATES, DeliveredMessage, DeliveryVia, Failure, Job, JobState, Share
+from bot.product import LINK_LIFETIME, Mode, stem_name
 from bot.render.common import (
     BUTTONS_PER_MESSAGE,
+    CANCEL_BUTTON_ID,
     DONE,
     EMBED_DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
@@ -21,6 +22,7 @@ from bot.render.common import (
     LINK_BUTTON_URL_LIMIT,
     MESSAGE_EMBED_TOTAL_LIMIT,
     REFUSED_WAIT,
+    UPGRADE_BUTTON_ID,
     WORKING,
     Message,
     credit_amount,
@@ -130,11 +132,12 @@ LATE_NOTE = (
 )
 
 
-def outcome(job: Job, *, mention: bool = False, late: bool = False) -> list[Message]:
+def outcome(job: Job, *, mention: bool = False, late: bool = False, in_server: bool = True) -> list[Message]:
     """The messages that tell the member how a finished job ended. `late`: they go out as new
-    messages in the channel rather than in the `/split` reply, so the first one says why."""
+    messages in the channel rather than in the `/split` reply, so the first one says why.
+    `in_server`: shown in the server (not a DM), so the result's server buttons belong on it."""
     messages = (
-        stems_ready(job, mention=mention)
+        stems_ready(job, mention=mention, in_server=in_server)
         if job.state is JobState.SUCCEEDED
         else [failed(job, mention=mention)]
     )
@@ -165,7 +168,7 @@ def links_expire_line(job: Job) -> str:
     return f"**Links expire {moment(expires)}: download now, they cannot be renewed.**"
 
 
-def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
+def stems_ready(job: Job, *, mention: bool = False, in_server: bool = True) -> list[Message]:
     """The download links, led by when they expire, each named for its stem, packed into as few
     embeds and messages as Discord's limits allow."""
     count = len(job.stems)
@@ -203,7 +206,7 @@ def stems_ready(job: Job, *, mention: bool = False) -> list[Message]:
         embeds[-1].set_footer(text=footer)
         messages.append(Message(embeds=embeds))
     messages[0].content = mention_prefix(job, mention)
-    messages[-1].view = _link_buttons(job)
+    messages[-1].view = _result_buttons(job, in_server=in_server)
     return messages
 
 
@@ -219,14 +222,40 @@ def _markdown_url(url: str) -> str:
     return url.replace("(", "%28").replace(")", "%29")
 
 
-def _link_buttons(job: Job) -> discord.ui.View | None:
-    if not job.stems or len(job.stems) > BUTTONS_PER_MESSAGE:
-        return None
-    if any(len(stem.url) > LINK_BUTTON_URL_LIMIT for stem in job.stems):
-        return None  # the text links above carry them
+def _result_buttons(job: Job, *, in_server: bool) -> discord.ui.View | None:
+    """A link button per stem (where the links are short enough for one), and, on a 2-stem result
+    in a server, the button that splits the same track into up to 12 stems."""
     view = discord.ui.View(timeout=None)
-    for stem in job.stems:
-        view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
+    upgrade = in_server and job.mode is Mode.SEPARATE_VOCAL
+    links = (
+        bool(job.stems)
+        and len(job.stems) + upgrade <= BUTTONS_PER_MESSAGE
+        and all(len(stem.url) <= LINK_BUTTON_URL_LIMIT for stem in job.stems)
+    )  # else the text links above carry them
+    if links:
+        for stem in job.stems:
+            view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
+    if upgrade:
+        view.add_item(
+            discord.ui.Button(
+                label="Split into 12 stems",
+                style=discord.ButtonStyle.primary,
+                custom_id=UPGRADE_BUTTON_ID.format(job=job.id),
+            )
+        )
+    return view if view.children else None
+
+
+def queued_view(job: Job) -> discord.ui.View | None:
+    """The Cancel button under a queued split, while cancelling is possible."""
+    if job.state not in CANCELLABLE_STATES:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        discord.ui.Button(
+            label="Cancel", style=discord.ButtonStyle.secondary, custom_id=CANCEL_BUTTON_ID.format(job=job.id)
+        )
+    )
     return view
 
 
@@ -277,7 +306,7 @@ def reminder(job: Job, result: list[DeliveredMessage], *, mention: bool = False)
     """The expiry reminder: the result again (every stem, each named), led by when its links
     expire and a link to where it was first shown."""
     assert job.links_expire_at is not None
-    messages = stems_ready(job, mention=mention)
+    messages = stems_ready(job, mention=mention, in_server=False)
     where = None
     if result:
         where = jump_url(None if result[0].via is DeliveryVia.DM else job.guild_id, result[0])
