@@ -21,7 +21,7 @@ import aiohttp
 import discord
 
 from bot.models import DeliveredMessage, DeliveryVia, Job
-from bot.render import common, results
+from bot.render import common, library, results
 from bot.runner import DeliveryOutcome, DeliveryResult
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,20 @@ class DiscordDeliverer:
                 )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
+
+    async def show_cancelled(self, job: Job) -> None:
+        """The queued message says the job was cancelled and loses its Cancel button: through the
+        interaction while its token lives, else as the bot's own message in the channel."""
+        embed = library.cancelled(job)
+        try:
+            async with asyncio.timeout(PROGRESS_TIMEOUT):
+                if self._token_usable(job):
+                    await self._webhook(job).edit_message(ORIGINAL_RESPONSE, embed=embed, view=None)
+                elif job.response_message_id is not None:
+                    channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+                    await channel.get_partial_message(job.response_message_id).edit(embed=embed, view=None)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("job %s: could not mark the queued message cancelled (%s)", job.id, _code(exc))
 
     def _token_usable(self, job: Job) -> bool:
         return bool(

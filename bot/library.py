@@ -11,6 +11,7 @@ import logging
 from bot.errors import NotAModerator, NotYourJob, UnknownJob
 from bot.models import CancelOutcome, Job, LibraryPage
 from bot.quota import Actor, QuotaService
+from bot.runner import Deliverer
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -20,9 +21,10 @@ SUGGESTIONS = 25  # Discord shows at most 25 autocomplete choices
 
 
 class LibraryService:
-    def __init__(self, store: Store, quota: QuotaService) -> None:
+    def __init__(self, store: Store, quota: QuotaService, deliverer: Deliverer) -> None:
         self._store = store
         self._quota = quota
+        self._deliverer = deliverer
 
     async def page(
         self, guild_id: int, actor: Actor, member_id: int, *, page: int = 0, newest_id: int | None = None
@@ -65,6 +67,8 @@ class LibraryService:
         """Call off a job nothing has been sent for (see `Reservations.cancel`)."""
         job = await self.job(guild_id, actor, job_id, action="cancel")
         outcome, now = await self._store.reservations.cancel(job.id)
+        if outcome is CancelOutcome.CANCELLED and now is not None:
+            await self._deliverer.show_cancelled(now)
         log.info(
             "job %s guild=%s member=%s: cancel asked by %s: %s",
             job.id,

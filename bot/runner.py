@@ -59,6 +59,10 @@ class Deliverer(Protocol):
         """Best-effort: tell the member the job is now being processed."""
         ...
 
+    async def show_cancelled(self, job: Job) -> None:
+        """Best-effort: the job's public message says it was cancelled (and loses its button)."""
+        ...
+
 
 def failure_for(error: ApiError) -> Failure:
     if error.maybe_processed:

@@ -136,7 +136,7 @@ def build_services(
         split=SplitService(store.reservations, queue or runner, operations),
         quota=quota,
         budget=BudgetService(store),
-        library=LibraryService(store, quota),
+        library=LibraryService(store, quota, deliverer),
         reminders=reminders,
         operations=operations,
         web=web,

@@ -713,3 +713,22 @@ async def test_with_embed_links_the_result_keeps_its_embeds(fake, deliverer):
     assert await deliverer.deliver(job) == DELIVERED_IN_CHANNEL
     [(_, kwargs)] = fake.shown
     assert kwargs["embeds"] and "[Vocals](" not in (kwargs["content"] or "")
+
+
+async def test_a_cancelled_split_is_marked_through_the_live_token(fake, deliverer):
+    job = live_token_job(state=JobState.CANCELLED)
+
+    await deliverer.show_cancelled(job)
+
+    kwargs = fake.webhook.edit_message.await_args.kwargs
+    assert kwargs["view"] is None and f"Job #{job.id} cancelled" in kwargs["embed"].title
+
+
+async def test_a_cancelled_split_is_marked_as_the_bots_own_message_once_the_token_is_gone(fake, deliverer):
+    job = expired_token_job(state=JobState.CANCELLED, response_message_id=RESPONSE_ID)
+
+    await deliverer.show_cancelled(job)
+
+    [(message_id, kwargs)] = fake.pointed
+    assert message_id == RESPONSE_ID and kwargs["view"] is None
+    assert fake.webhooks_built == []

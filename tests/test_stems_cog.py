@@ -282,3 +282,14 @@ async def test_the_cancel_button_works_for_the_member_and_no_one_else(world: Wor
     edited = member.response.edit_message.await_args.kwargs
     assert edited["view"] is None and f"Job #{job.id} cancelled" in embed_text(edited["embed"])
     assert (await world.store.jobs.get(job.id)).state is JobState.CANCELLED
+
+
+async def test_cancelling_by_command_also_marks_the_queued_message(world: World) -> None:
+    job = await world.job()
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.cancel, interaction, job.id)
+
+    deliverer = world.services.runner._deliverer
+    assert [j.id for j in deliverer.cancelled] == [job.id]
+    assert deliverer.cancelled[0].state is JobState.CANCELLED

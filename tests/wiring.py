@@ -27,6 +27,7 @@ class RecordingDeliverer:
         self.progress_seconds = progress_seconds
         self.delivered: list[Job] = []
         self.progress: list[Job] = []
+        self.cancelled: list[Job] = []
         self.attempts = 0
         self.failures = failures
         self._changed = asyncio.Event()
@@ -39,6 +40,9 @@ class RecordingDeliverer:
         self.delivered.append(job)
         self._changed.set()
         return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
+
+    async def show_cancelled(self, job: Job) -> None:
+        self.cancelled.append(job)
 
     async def show_progress(self, job: Job) -> None:
         await asyncio.sleep(self.progress_seconds)
