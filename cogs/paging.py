@@ -25,13 +25,14 @@ class Pager(discord.ui.View):
         owner_id: int,
         page: int,
         pages: int,
-        command: str,
+        refused: discord.Embed,
         timeout: float = PAGE_BUTTONS_TIMEOUT,
     ) -> None:
+        """`turn` shows a page; `refused` is what anyone else pressing a button is told."""
         super().__init__(timeout=timeout)
         self._turn = turn
         self._owner_id = owner_id
-        self._command = command
+        self._refused = refused
         self.page, self.pages = page, pages
         self.message: discord.WebhookMessage | None = None
         self._sync_buttons()
@@ -43,10 +44,7 @@ class Pager(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self._owner_id:
             return True
-        await interaction.response.send_message(
-            embed=common.refusal(f"Only whoever ran this `{self._command}` can turn its pages."),
-            ephemeral=True,
-        )
+        await interaction.response.send_message(embed=self._refused, ephemeral=True)
         return False
 
     @discord.ui.button(label="◀ Prev", style=discord.ButtonStyle.secondary)

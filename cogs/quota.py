@@ -23,17 +23,17 @@ from bot import economy
 from bot.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
-from bot.models import HistoryPage, LedgerKind, Period, ReuseCharge
+from bot.models import LedgerKind, Period, ReuseCharge
 from bot.quota import (
     MAX_COOLDOWN_SECONDS,
     MAX_JOBS_PER_MEMBER,
     MAX_REASON_LENGTH,
-    Actor,
     Clearable,
     QuotaService,
     SettingsChange,
 )
 from bot.render import quota
+from cogs.paging import Pager
 from cogs.people import actor_of, member_of
 
 if TYPE_CHECKING:
@@ -66,73 +66,6 @@ REUSE_CHARGE_CHOICES = [
     app_commands.Choice(name="Full price, as if it were a new split", value=ReuseCharge.FULL.value),
 ]
 REASON_HELP = "Why (shown in the member's history and the audit channel)"
-
-
-class HistoryPager(discord.ui.View):
-    """Prev/Next buttons under a `/quota history` page. Only whoever ran the command can press
-    them; the pages come from a fixed snapshot of the ledger, so they don't shift meanwhile."""
-
-    def __init__(
-        self,
-        quota: QuotaService,
-        *,
-        guild_id: int,
-        actor: Actor,
-        member_id: int,
-        page: HistoryPage,
-        timeout: float = HISTORY_BUTTONS_TIMEOUT,
-    ) -> None:
-        super().__init__(timeout=timeout)
-        self._quota = quota
-        self._guild_id = guild_id
-        self._actor = actor
-        self._member_id = member_id
-        self.page = page
-        self.message: discord.WebhookMessage | None = None
-        self._sync_buttons()
-
-    def _sync_buttons(self) -> None:
-        self.prev_page.disabled = self.page.page <= 0
-        self.next_page.disabled = self.page.page >= self.page.pages - 1
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id == self._actor.user_id:
-            return True
-        await interaction.response.send_message(embed=quota.pager_refused(), ephemeral=True)
-        return False
-
-    @discord.ui.button(label="◀ Prev", style=discord.ButtonStyle.secondary)
-    async def prev_page(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
-        await self._show(interaction, self.page.page - 1)
-
-    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
-    async def next_page(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
-        await self._show(interaction, self.page.page + 1)
-
-    async def _show(self, interaction: discord.Interaction[Any], page: int) -> None:
-        try:
-            # Rights as of this click, not as of the command: a moderator who lost them stops here.
-            self.page = await self._quota.history(
-                self._guild_id,
-                actor_of(interaction),
-                self._member_id,
-                page=page,
-                newest_id=self.page.newest_id,
-            )
-        except StemBotError as error:  # e.g. the moderator role was changed meanwhile
-            await interaction.response.send_message(embed=quota.quota_refused(str(error)), ephemeral=True)
-            return
-        self._sync_buttons()
-        await interaction.response.edit_message(embed=quota.history(self.page, self._member_id), view=self)
-
-    async def on_timeout(self) -> None:
-        self.prev_page.disabled = self.next_page.disabled = True
-        if self.message is None:
-            return
-        try:
-            await self.message.edit(view=self)
-        except discord.HTTPException:
-            pass  # the page stays readable; only the buttons would have been greyed out
 
 
 class QuotaCog(commands.Cog):
@@ -174,7 +107,23 @@ class QuotaCog(commands.Cog):
         if page.pages <= 1:
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
-        pager = HistoryPager(self._service, guild_id=guild_id, actor=actor, member_id=member_id, page=page)
+        first = page
+
+        async def turn(pressed: discord.Interaction[Any], number: int) -> tuple[discord.Embed, int, int]:
+            # Rights as of this press, not as of the command: a moderator who lost them stops here.
+            shown = await self._service.history(
+                guild_id, actor_of(pressed), member_id, page=number, newest_id=first.newest_id
+            )
+            return quota.history(shown, member_id), shown.page, shown.pages
+
+        pager = Pager(
+            turn,
+            owner_id=actor.user_id,
+            page=page.page,
+            pages=page.pages,
+            refused=quota.pager_refused(),
+            timeout=HISTORY_BUTTONS_TIMEOUT,
+        )
         pager.message = await interaction.followup.send(embed=embed, view=pager, ephemeral=True, wait=True)
 
     # -- moderators: one member ---------------------------------------------------------------

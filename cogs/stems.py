@@ -136,7 +136,9 @@ class StemsCog(commands.Cog):
             )
             return library.library(shown, member_id, own=own, now=time.time()), shown.page, shown.pages
 
-        pager = Pager(turn, owner_id=actor.user_id, page=first.page, pages=first.pages, command="/stems list")
+        pager = Pager(
+            turn, owner_id=actor.user_id, page=first.page, pages=first.pages, refused=library.pager_refused()
+        )
         pager.message = await interaction.followup.send(embed=embed, view=pager, ephemeral=True, wait=True)
 
     @stems.command(name="show", description="Show one of your splits again: its stems, or why it failed")

@@ -21,7 +21,8 @@ from bot.quota import HISTORY_PAGE_SIZE, Actor
 from bot.render import common
 from bot.store import Store
 from cogs.credits import CreditsCog
-from cogs.quota import PERIOD_CHOICES, HistoryPager, QuotaCog
+from cogs.paging import Pager
+from cogs.quota import PERIOD_CHOICES, QuotaCog
 from cogs.split import SplitCog
 from tests.unit_helpers import (
     GUILD_ID,
@@ -599,7 +600,7 @@ async def test_history_pages_with_prev_and_next_buttons(world):
 
     call = interaction.followup.send.await_args
     pager = call.kwargs["view"]
-    assert isinstance(pager, HistoryPager) and call.kwargs.get("wait") is True
+    assert isinstance(pager, Pager) and call.kwargs.get("wait") is True
     assert pager.timeout and pager.timeout > 0
     assert (pager.prev_page.disabled, pager.next_page.disabled) == (True, False)
     assert embed_text(call.kwargs["embed"]).count("\n<t:") == HISTORY_PAGE_SIZE

@@ -7,7 +7,7 @@ import discord
 
 from bot.models import CancelOutcome, Delivery, Job, JobState, LibraryPage, Share
 from bot.render import results
-from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, timestamp
+from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
 
 SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
 _ID_SHOWN = 12  # characters of each id shown in a list line
@@ -163,3 +163,9 @@ def _age(seconds: float) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return "just now"
+
+
+def pager_refused() -> discord.Embed:
+    return refusal(
+        "Only whoever ran this `/stems list` can turn its pages. Run `/stems list` yourself to see your own."
+    )

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from testing.discord_standin import DEFAULT_USER_ID, BotProcess, DiscordStandIn, InteractionRecord
+from testing.discord_standin import (
+    DEFAULT_USER_ID,
+    BotProcess,
+    DiscordStandIn,
+    InteractionRecord,
+    MessageRecord,
+)
 from testing.provider_api import SeparationApiSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +140,12 @@ async def stack(
     assert standin.unhandled == []
     if s.db_path.exists():
         assert s.ledger_mismatches() == []
+
+
+def button(message: MessageRecord, label: str) -> dict[str, Any]:
+    """The button labelled `label` on one of the bot's messages."""
+    for row in message.components:
+        for component in row.get("components") or []:
+            if component.get("label") == label:
+                return component
+    raise AssertionError(f"no {label!r} button on {message!r}")

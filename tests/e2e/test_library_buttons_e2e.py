@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 
-from testing.discord_standin import DEFAULT_USER_ID, MessageRecord
+from testing.discord_standin import DEFAULT_USER_ID
 from testing.provider_api import Fault
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, button
 
 READY = "download now, they cannot be renewed"  # leads every result message
 QUEUED = "Job #"
 OTHER_MEMBER = DEFAULT_USER_ID + 7
 TIMEOUT = 20.0
-
-
-def button(message: MessageRecord, label: str) -> dict[str, Any]:
-    for row in message.components:
-        for component in row.get("components") or []:
-            if component.get("label") == label:
-                return component
-    raise AssertionError(f"no {label!r} button on {message!r}")
 
 
 async def test_split_into_12_stems_works_after_a_restart_for_another_member(stack: Stack) -> None:

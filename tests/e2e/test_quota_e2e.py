@@ -18,7 +18,7 @@ from testing.discord_standin import (
     MessageRecord,
     Perm,
 )
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, button
 
 MEMBER = DEFAULT_USER_ID
 MODERATOR = DEFAULT_USER_ID + 1
@@ -319,14 +319,6 @@ async def test_weekly_allowance_applied_now_and_a_role_tier(stack: Stack) -> Non
     _, view = await quota(stack, "view", user_id=MEMBER)
     assert "**80** credits" in view.text() and "80 credits per week" in view.text()
     assert ledger(stack, MEMBER) == rows
-
-
-def button(message: MessageRecord, label: str) -> dict[str, Any]:
-    for row in message.components:
-        for component in row.get("components") or []:
-            if component.get("label") == label:
-                return component
-    raise AssertionError(f"no {label!r} button on {message!r}")
 
 
 async def test_history_pages_through_the_real_buttons(stack: Stack) -> None:
