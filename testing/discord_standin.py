@@ -872,6 +872,32 @@ def _validate_message_payload(payload: Mapping[str, Any], flags: int) -> _ErrorC
     return errs
 
 
+def _validate_autocomplete(data: Mapping[str, Any]) -> _ErrorCollector:
+    """An autocomplete answer (callback type 8): at most 25 choices, each a name of 1 to 100
+    characters and a value (a string at most 100 characters)."""
+    errs = _ErrorCollector()
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        errs.add(("data", "choices"), "BASE_TYPE_REQUIRED", "This field is required")
+        return errs
+    if len(choices) > 25:
+        errs.add(("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    for c, choice in enumerate(choices):
+        path = ("data", "choices", c)
+        if not isinstance(choice, Mapping):
+            errs.add(path, "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
+            continue
+        name = choice.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            errs.add((*path, "name"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        value = choice.get("value")
+        if value is None:
+            errs.add((*path, "value"), "BASE_TYPE_REQUIRED", "This field is required")
+        elif isinstance(value, str):
+            errs.max_len((*path, "value"), value, 100)
+    return errs
+
+
 def _validate_commands(commands: Any) -> _ErrorCollector:
     errs = _ErrorCollector()
     if not isinstance(commands, list):
@@ -2608,6 +2634,10 @@ class DiscordStandIn:
             return self._reject(request, errs, body, record)
 
         message: MessageRecord | None = None
+        if cb_type == CB_AUTOCOMPLETE:
+            errs = _validate_autocomplete(data)
+            if errs.items:
+                return self._reject(request, errs, body, record)
         if cb_type in (CB_MESSAGE, CB_UPDATE_MESSAGE):
             flags = int(data.get("flags") or 0)
             errs = _validate_message_payload(data, flags)

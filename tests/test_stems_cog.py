@@ -188,6 +188,15 @@ async def test_reminders_can_be_turned_off_and_on(world: World) -> None:
     assert await world.store.members.reminders(USER_ID) is True
 
 
+async def test_turning_reminders_on_says_they_come_by_dm_or_in_the_splits_channel(world: World) -> None:
+    # Run anywhere (often not where the member split): the fallback is the split's channel, not "here".
+    on = make_interaction()
+    await run_command(world.cog, StemsCog.reminders, on, True)
+    text = embed_text(on.response.send_message.await_args.kwargs["embed"])
+    assert "24 hours before" in text and "by DM" in text
+    assert "in the channel where you ran `/split`" in text and not re.search(r"\bhere\b", text)
+
+
 async def test_job_suggestions_are_labelled_and_within_discords_limits(world: World) -> None:
     jobs = [await world.job(audio_id="x" * 98 + str(n)) for n in range(30)]
     interaction = make_interaction()

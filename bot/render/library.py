@@ -130,7 +130,7 @@ def reminders_answer(enabled: bool, hours: float) -> discord.Embed:
     if enabled and hours > 0:
         text = (
             f"You will get a reminder {hours:g} hours before your stems' download links expire, "
-            "by DM (or here, mentioning you, if your DMs are closed)."
+            "by DM (or, if your DMs are closed, in the channel where you ran `/split`, mentioning you)."
         )
     elif enabled:
         text = "Reminders are on for you, but this bot sends none (its operator turned them off)."

@@ -491,6 +491,38 @@ async def test_component_click_and_autocomplete(standin, raw):
     assert_clean(standin)
 
 
+async def test_autocomplete_answers_beyond_discords_limits_are_refused(standin, raw):
+    too_many = [{"name": f"n{i}", "value": f"v{i}"} for i in range(26)]
+    long_name = [{"name": "x" * 101, "value": "v"}]
+    long_value = [{"name": "n", "value": "v" * 101}]
+    empty_name = [{"name": "", "value": 3}]
+    for choices, path in [
+        (too_many, ["choices"]),
+        (long_name, ["choices", "0", "name"]),
+        (long_value, ["choices", "0", "value"]),
+        (empty_name, ["choices", "0", "name"]),
+    ]:
+        auto = await standin.autocomplete("split", {"task_id": "ab"}, focused="task_id")
+        await raw.next_interaction()
+        cb = f"/interactions/{auto.id}/{auto.token}/callback"
+        status, body = await raw.call("POST", cb, {"type": 8, "data": {"choices": choices}})
+        assert status == 400 and body["code"] == 50035
+        node = body["errors"]["data"]
+        for part in path:
+            node = node[part]
+        assert node["_errors"], body
+        assert auto.choices == [] and not auto.acked
+        standin.rejected.clear()
+
+    auto = await standin.autocomplete("split", {"task_id": "ab"}, focused="task_id")
+    await raw.next_interaction()
+    fitting = [{"name": "x" * 100, "value": "v" * 100}] + [{"name": "n", "value": i} for i in range(24)]
+    cb = f"/interactions/{auto.id}/{auto.token}/callback"
+    status, _ = await raw.call("POST", cb, {"type": 8, "data": {"choices": fitting}})
+    assert status == 204 and auto.choices == fitting
+    assert_clean(standin)
+
+
 async def test_bad_token_is_refused(standin):
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(standin.gateway_url)
