@@ -9,8 +9,6 @@ import re
 import time
 from typing import Any
 
-import pytest
-
 from testing.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, InteractionRecord, MessageRecord
 from testing.provider_api import Fault
 from tests.e2e.conftest import Stack
@@ -186,11 +184,6 @@ async def test_a_reminder_comes_once_by_dm_with_the_links_also_across_a_restart(
     assert stack.standin.channel_messages(DEFAULT_CHANNEL_ID) == []  # nothing in the channel
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no jump link yet: nothing on this branch calls Deliveries.record, so the reminder does "
-    "not know the result's message (the durable delivery parts in bot/delivery.py will record it)",
-)
 async def test_the_reminder_links_to_the_result_message(stack: Stack) -> None:
     await stack.start_bot(EXPIRY_REMINDER_HOURS=335.999)
     split = await finished_split(stack)
