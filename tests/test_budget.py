@@ -148,6 +148,27 @@ async def test_a_refund_gives_the_budget_back_exactly_once(store: Store) -> None
     assert (await store.reservations.reserve(new_job(11))).refusal == "budget_used_up"
 
 
+async def test_a_cancelled_split_gives_its_budget_back_and_the_books_agree(store: Store) -> None:
+    jobs = [(await store.reservations.reserve(new_job(n))).job for n in range(5)]
+    assert (await store.reservations.reserve(new_job(10))).refusal == "budget_used_up"
+
+    outcome, _ = await store.reservations.cancel(jobs[0].id)
+
+    assert outcome == "cancelled" and await spent(store) == 40
+    assert await store.budgets.mismatches() == []  # a cancelled job holds no budget
+    assert (await store.reservations.reserve(new_job(11))).job is not None
+
+
+async def test_the_budget_follows_an_owners_change_at_once(store: Store) -> None:
+    for n in range(5):
+        await store.reservations.reserve(new_job(n))
+    assert (await store.reservations.reserve(new_job(10))).refusal == "budget_used_up"
+
+    await store.budgets.set_budget(GUILD, 60, actor_id=1)  # the next reservation sees it, not a cached one
+
+    assert (await store.reservations.reserve(new_job(11))).job is not None
+
+
 async def test_a_member_without_credits_is_refused_for_credits_and_counts_nothing(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "b.db", budget=50, default_credits=5)
     try:

@@ -19,6 +19,9 @@ class Budgets:
     def __init__(self, db: Database, *, default_budget: int | None) -> None:
         self._db = db
         self.default_budget = default_budget
+        # Each server's own budget (None: the default), read on every paid split but changed only
+        # through `set_budget` here: one process serves a database, as for the economy settings.
+        self._overrides: dict[int, int | None] = {}
 
     # -- inside a unit of work --------------------------------------------------------------
 
@@ -34,18 +37,34 @@ class Budgets:
         spent, own = row
         return self._budget(guild_id, month, spent or 0, own, now)
 
+    async def for_reservation(self, tx: Tx, guild_id: int, now: float) -> ServerBudget:
+        """The server's budget as a reservation needs it: exact when there is a cap; with none,
+        nothing can be refused, so the month's spend is not read (`count` returns it)."""
+        if self.default_budget is None and await self._override(tx, guild_id) is None:
+            return self._budget(guild_id, economy.budget_month(now), 0, None, now)
+        return await self.read(tx, guild_id, now)
+
+    async def _override(self, tx: Tx, guild_id: int) -> int | None:
+        if guild_id not in self._overrides:
+            own = await tx.scalar("SELECT amount FROM server_budgets WHERE guild_id = ?", (guild_id,))
+            self._overrides[guild_id] = None if own is None else int(own)
+        return self._overrides[guild_id]
+
     async def count(self, tx: Tx, budget: ServerBudget, cost: int) -> ServerBudget | None:
         """Count `cost` against the server's budget of this month, if it fits (a conditional
         update: never more than the budget). Returns the budget after, or None (nothing changed)."""
-        await tx.execute(
-            "INSERT INTO budget_months (guild_id, month) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (budget.guild_id, budget.month),
+        if budget.budget is not None and cost > budget.budget:
+            return None
+        # One statement (it is on every paid /split's path): the month's row is made or added to,
+        # the addition only while it stays within the budget.
+        sql = (
+            "INSERT INTO budget_months (guild_id, month, spent) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, month) DO UPDATE SET spent = spent + excluded.spent"
         )
-        sql = "UPDATE budget_months SET spent = spent + ? WHERE guild_id = ? AND month = ?"
-        params: tuple[Any, ...] = (cost, budget.guild_id, budget.month)
+        params: tuple[Any, ...] = (budget.guild_id, budget.month, cost)
         if budget.budget is not None:
-            sql += " AND spent + ? <= ?"
-            params += (cost, budget.budget)
+            sql += " WHERE spent + excluded.spent <= ?"
+            params += (budget.budget,)
         rows = await tx.fetchall(sql + " RETURNING spent", params)
         if not rows:
             return None
@@ -104,25 +123,32 @@ class Budgets:
     async def set_budget(self, guild_id: int, amount: int | None, *, actor_id: int) -> BudgetChange:
         """Give the server its own monthly budget, or (None) return it to the bot's default. Alerts
         of this month that the new budget no longer reaches may be given again."""
-        async with self._db.transaction() as tx:
-            now = self._db.now()
-            before = await self.read(tx, guild_id, now)
-            if amount is None:
-                await tx.execute("DELETE FROM server_budgets WHERE guild_id = ?", (guild_id,))
-            else:
-                await tx.execute(
-                    "INSERT INTO server_budgets (guild_id, amount, set_by, set_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (guild_id) DO UPDATE SET amount = excluded.amount, "
-                    "set_by = excluded.set_by, set_at = excluded.set_at",
-                    (guild_id, amount, actor_id, now),
-                )
-            after = await self.read(tx, guild_id, now)
-            level = economy.budget_level(after.spent, after.budget)
+        self._overrides.pop(guild_id, None)
+        try:
+            async with self._db.transaction() as tx:
+                return await self._set_budget(tx, guild_id, amount, actor_id)
+        finally:
+            self._overrides.pop(guild_id, None)  # read afresh, whatever happened
+
+    async def _set_budget(self, tx: Tx, guild_id: int, amount: int | None, actor_id: int) -> BudgetChange:
+        now = self._db.now()
+        before = await self.read(tx, guild_id, now)
+        if amount is None:
+            await tx.execute("DELETE FROM server_budgets WHERE guild_id = ?", (guild_id,))
+        else:
             await tx.execute(
-                "UPDATE budget_months SET alerted_nearly_used = alerted_nearly_used AND ?, "
-                "alerted_used_up = alerted_used_up AND ? WHERE guild_id = ? AND month = ?",
-                (level is not None, level is BudgetLevel.USED_UP, guild_id, after.month),
+                "INSERT INTO server_budgets (guild_id, amount, set_by, set_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET amount = excluded.amount, "
+                "set_by = excluded.set_by, set_at = excluded.set_at",
+                (guild_id, amount, actor_id, now),
             )
+        after = await self.read(tx, guild_id, now)
+        level = economy.budget_level(after.spent, after.budget)
+        await tx.execute(
+            "UPDATE budget_months SET alerted_nearly_used = alerted_nearly_used AND ?, "
+            "alerted_used_up = alerted_used_up AND ? WHERE guild_id = ? AND month = ?",
+            (level is not None, level is BudgetLevel.USED_UP, guild_id, after.month),
+        )
         return BudgetChange(before, after)
 
     async def mismatches(self) -> list[tuple[int, str, int, int]]:
@@ -131,9 +157,9 @@ class Budgets:
         rows = await self._db.fetchall(
             "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
             "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
-            "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 AND state != ?"
-            ") GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
-            (JobState.FAILED,),
+            "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 "
+            "AND state NOT IN (?, ?)) GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
+            (JobState.FAILED, JobState.CANCELLED),  # refunded: their budget was given back
         )
         return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
 

@@ -80,7 +80,7 @@ class Reservations:
             share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
             # Only a job making its own API call costs the owner anything (a follower's leader paid).
             api_price = new.mode.api_price if share is None else 0
-            budget = await self._budgets.read(tx, new.guild_id, now) if api_price else None
+            budget = await self._budgets.for_reservation(tx, new.guild_id, now) if api_price else None
             alert: BudgetAlert | None = None
             if budget is not None and not budget.fits(api_price):
                 alert = await self._budgets.alert_due(tx, budget)
