@@ -109,6 +109,7 @@ def build_services(
         alerter,
         check_interval=settings.account_check_interval,
         clock=clock,
+        sandbox=settings.sandbox,
     )
     reminders = Reminders(store, reminder_sender, window=settings.expiry_reminder, clock=clock)
     runner = JobRunner(
@@ -145,7 +146,7 @@ def build_services(
         api=api,
         runner=runner,
         credits=credits,
-        split=SplitService(store.reservations, queue or runner, operations),
+        split=SplitService(store.reservations, queue or runner, operations, sandbox=settings.sandbox),
         quota=quota,
         budget=BudgetService(store),
         library=LibraryService(store, quota),
