@@ -15,6 +15,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
 from bot.alerts import DiscordAlerter
+from bot.check import check
 from bot.client import StemBot
 from bot.delivery import DiscordDeliverer
 from bot.logs import configure_logging
@@ -33,10 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands to Discord even if they look unchanged"
     )
+    parser.add_argument(
+        "--check", action="store_true", help="check the whole set-up, change nothing and exit (0: all good)"
+    )
     args = parser.parse_args(argv)
 
     # The .env of the working directory; real environment variables win over it.
     load_dotenv(find_dotenv(usecwd=True), override=False)
+    if args.check:
+        raise SystemExit(check(os.environ, discord_api=discord.http.Route.BASE))
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:
