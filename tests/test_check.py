@@ -91,7 +91,8 @@ async def test_real_api_key_accepted_refused_and_empty_account(standin, sim, tmp
     real = env(standin, tmp_path, SEPARATION_API_URL=sim.base_url, SEPARATION_API_KEY=KEY)
     ok = line(await check(standin, real), "API key")
     assert ok.startswith("✓") and "10000 credits" in ok
-    refused = line(await check(standin, {**real, "SEPARATION_API_KEY": "wrong"}), "refused SEPARATION_API_KEY")
+    wrong_key = {**real, "SEPARATION_API_KEY": "wrong"}
+    refused = line(await check(standin, wrong_key), "refused SEPARATION_API_KEY")
     assert refused.startswith("✗")
     sim.account_credits = 0
     empty = line(await check(standin, real), "API key")
@@ -129,3 +130,8 @@ async def test_pending_migrations_are_reported_not_applied(standin, tmp_path) ->
     assert "pending (8 → 9)" in line(lines, "Database")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 8
+
+
+def test_the_readme_shows_the_invite_permissions_of_the_code() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"permissions={PERMISSIONS_VALUE}" in readme

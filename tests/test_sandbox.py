@@ -74,7 +74,7 @@ async def test_a_sandbox_split_follows_the_contract_and_its_links_are_playable_w
 
 
 async def test_failure_ids_show_each_documented_failure_without_pausing(served) -> None:
-    sandbox, _, client, _ = served
+    _, _, client, _ = served
     with pytest.raises(ApiError) as refused:
         await client.submit(
             task_id="fail-400-x", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url="https://x.invalid/"
@@ -92,7 +92,7 @@ async def test_failure_ids_show_each_documented_failure_without_pausing(served) 
 
 
 async def test_sandbox_sends_callbacks_to_the_callback_url(served) -> None:
-    sandbox, web, client, session = served
+    _, _, client, _ = served
     received: list[dict] = []
     from aiohttp import web as aioweb
 
