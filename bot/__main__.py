@@ -15,6 +15,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
 from bot.alerts import DiscordAlerter
+from bot.check import check
 from bot.client import StemBot
 from bot.delivery import DiscordDeliverer
 from bot.logs import configure_logging
@@ -33,10 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands to Discord even if they look unchanged"
     )
+    parser.add_argument(
+        "--check", action="store_true", help="check the whole set-up, change nothing and exit (0: all good)"
+    )
     args = parser.parse_args(argv)
 
     # The .env of the working directory; real environment variables win over it.
     load_dotenv(find_dotenv(usecwd=True), override=False)
+    if args.check:
+        raise SystemExit(check(os.environ, discord_api=discord.http.Route.BASE))
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:
@@ -62,6 +68,13 @@ def main(argv: list[str] | None = None) -> None:
 
 async def run(settings: Settings, *, force_sync: bool = False) -> None:
     log.info("StemBot %s starting; database %s", __version__, settings.database_path)
+    if settings.sandbox:
+        log.warning(
+            "SANDBOX MODE: SEPARATION_API_URL=sandbox. No real API is called and nothing is paid: "
+            "splits are simulated in this process (%gs each) and every result says Sandbox. "
+            "Set SEPARATION_API_URL and SEPARATION_API_KEY for real splits.",
+            settings.sandbox_seconds,
+        )
     store = await Store.open(
         settings.database_path,
         CreditPolicy(
@@ -112,17 +125,18 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
 async def start_web_server(web: WebServer, settings: Settings, operations: Operations) -> bool:
     """Start the bot's web server; whether it listens.
 
-    With callbacks on, the API needs it: a taken port stops start-up with one line. With callbacks
-    off it serves only `/healthz` and `/metrics`, so the bot runs on without it and says why, in
-    the log and in `/stembot status`.
+    With callbacks on the API needs it, and in sandbox mode it serves the sandbox: a taken port then
+    stops start-up with one line. Otherwise it serves only `/healthz` and `/metrics`, so the bot
+    runs on without it and says why, in the log and in `/stembot status`.
     """
     try:
         await web.start()
     except OSError as error:
         where = f"CALLBACK_HOST {settings.callback_host}, CALLBACK_PORT {settings.callback_port}"
         reason = f"cannot listen on {where} ({error.strerror or error})"
-        if settings.callbacks_enabled:
-            log.error("Web server %s: choose a free port (callbacks need the web server)", reason)
+        if settings.web_server_required:
+            needs = "the sandbox runs in" if settings.sandbox else "callbacks need"
+            log.error("Web server %s: choose a free port (%s the web server)", reason, needs)
             raise SystemExit(2) from None
         log.warning("Web server off, so no /healthz or /metrics: %s. Splitting works (polling).", reason)
         operations.web_server_unavailable(reason)

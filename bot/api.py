@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol, TypeGuard
@@ -130,7 +131,7 @@ class SeparationClient:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        base_url: str,
+        base_url: str | Callable[[], str],
         api_key: Secret,
         *,
         timeout: float = 20.0,
@@ -138,12 +139,13 @@ class SeparationClient:
     ) -> None:
         self._observer = observer
         self._session = session
-        self._base_url = base_url.rstrip("/")
+        # A callable is asked at each request: the sandbox's address is known once the bot listens.
+        self._base_url = base_url if callable(base_url) else (lambda: base_url)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
 
     def __repr__(self) -> str:
-        return f"SeparationClient(base_url={self._base_url!r})"
+        return f"SeparationClient(base_url={self._base_url()!r})"
 
     async def submit(self, *, task_id: str, audio_id: str, mode: Mode, callback_url: str) -> str:
         """Start a paid separation; returns the API's id of the new separation task."""
@@ -198,7 +200,7 @@ class SeparationClient:
         try:
             async with self._session.request(
                 method,
-                self._base_url + path,
+                self._base_url().rstrip("/") + path,
                 json=json_body,
                 params=params,
                 headers=headers,

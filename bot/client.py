@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import StemBotError
+from bot.invite import invite_url
 from bot.models import ServerStatus, StatusReport
 from bot.render import common
 from bot.services import Services
@@ -190,6 +191,8 @@ class StemBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("Connected as %s (id %s) to %s server(s)", self.user, self.user.id, len(self.guilds))
+        if not self.guilds and self.application_id is not None:
+            log.warning("The bot is in no server yet. Add it with: %s", invite_url(self.application_id))
 
     def gateway_connected(self) -> bool:
         ws = self.ws

@@ -68,8 +68,11 @@ class SplitService:
         reservations: Reservations,
         queue: JobQueue,
         operations: Operations,
+        *,
+        sandbox: bool = False,
     ) -> None:
         self._reservations = reservations
+        self._sandbox = sandbox
         self._queue = queue
         self._operations = operations
         self.closed = False
@@ -119,6 +122,7 @@ class SplitService:
             interaction_expires_at=interaction_expires_at,
             response_message_id=response_message_id,
             app_permissions=app_permissions,
+            sandbox=self._sandbox,
         )
         reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:

@@ -165,6 +165,7 @@ class Job:
     budget_month: str | None = None  # the UTC month ("2025-03") they were counted in
     app_permissions: int | None = None  # the bot's permissions in the channel, as Discord said at /split
     reminded_at: float | None = None
+    sandbox: bool = False  # made by the sandbox (SEPARATION_API_URL=sandbox): never shared with real jobs
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (
@@ -190,6 +191,7 @@ class NewJob:
     interaction_expires_at: float | None = None
     response_message_id: int | None = None
     app_permissions: int | None = None
+    sandbox: bool = False
 
     def __repr__(self) -> str:
         return f"NewJob(guild={self.guild_id}, user={self.user_id}, mode={self.mode})"
@@ -535,6 +537,7 @@ class ServerStatus:
     jobs_by_state: dict[JobState, int]
     paused: PauseReason | None
     paused_since: float | None
+    sandbox: bool = False  # the built-in sandbox, not the real API
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,3 +552,4 @@ class StatusReport:
     paused_since: float | None
     callbacks: CallbackServerState
     poll_interval: float
+    sandbox: bool = False  # the built-in sandbox, not the real API

@@ -78,8 +78,10 @@ class Operations:
         *,
         check_interval: float = 300.0,
         clock: Callable[[], float] = time.time,
+        sandbox: bool = False,
     ) -> None:
         self.metrics = metrics
+        self.sandbox = sandbox  # SEPARATION_API_URL=sandbox: every status says so
         self.calls = calls
         self.check_interval = check_interval
         self._clock = clock
@@ -206,6 +208,7 @@ class Operations:
                 self.web_server_error,
             ),
             poll_interval=poll_interval,
+            sandbox=self.sandbox,
         )
 
     async def server_status(self, store: Store, guild_id: int) -> ServerStatus:
@@ -216,6 +219,7 @@ class Operations:
             jobs_by_state=await store.jobs.count_guild_by_state(guild_id),
             paused=self.paused,
             paused_since=self.paused_since,
+            sandbox=self.sandbox,
         )
 
     async def _watch_account(self) -> None:

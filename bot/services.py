@@ -24,6 +24,7 @@ from bot.operations import AccountApi, Alerter, ApiCalls, Operations
 from bot.quota import QuotaService
 from bot.reminders import Reminders, ReminderSender
 from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
+from bot.sandbox import SandboxApi
 from bot.settings import Settings
 from bot.store import Store
 from bot.web import HealthCheck, WebServer
@@ -87,9 +88,19 @@ def build_services(
     """
     metrics = metrics or Metrics()
     calls = ApiCalls(metrics, clock)
+    sandbox: SandboxApi | None = None
+    if settings.sandbox:
+        # Free and in this process: any key, the account never runs dry, stems are links to WAVs
+        # this web server makes. Callbacks reach the bot only through CALLBACK_PUBLIC_URL.
+        sandbox = SandboxApi(
+            processing_seconds=settings.sandbox_seconds, charge=False, public_url=settings.callback_public_url
+        )
     if api is None:
+        base_url: str | Callable[[], str] = settings.api_url
+        if sandbox is not None:
+            base_url = lambda: sandbox.api_url  # noqa: E731 -- known once the web server listens
         api = SeparationClient(
-            session, settings.api_url, settings.api_key, timeout=settings.api_timeout, observer=calls
+            session, base_url, settings.api_key, timeout=settings.api_timeout, observer=calls
         )
     operations = Operations(
         metrics,
@@ -98,6 +109,7 @@ def build_services(
         alerter,
         check_interval=settings.account_check_interval,
         clock=clock,
+        sandbox=settings.sandbox,
     )
     reminders = Reminders(store, reminder_sender, window=settings.expiry_reminder, clock=clock)
     runner = JobRunner(
@@ -126,6 +138,7 @@ def build_services(
         ],
         callbacks=runner if settings.callbacks_enabled else None,
         refresh_metrics=lambda: _refresh_job_counts(store, metrics),
+        sandbox=sandbox,
     )
     return Services(
         settings=settings,
@@ -133,7 +146,7 @@ def build_services(
         api=api,
         runner=runner,
         credits=credits,
-        split=SplitService(store.reservations, queue or runner, operations),
+        split=SplitService(store.reservations, queue or runner, operations, sandbox=settings.sandbox),
         quota=quota,
         budget=BudgetService(store),
         library=LibraryService(store, quota, deliverer),

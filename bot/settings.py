@@ -15,6 +15,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from bot.product import LINK_LIFETIME
+from bot.sandbox import SANDBOX_API_URL
 
 T = TypeVar("T")
 
@@ -71,6 +72,17 @@ class Settings:
     account_check_interval: float = 300.0
     server_monthly_budget: int | None = None  # API credits per server per UTC month; None: no cap
     expiry_reminder: float = 24 * 3600.0  # seconds before the links expire; 0: no reminders
+    sandbox_seconds: float = 5.0  # how long a sandbox separation takes
+
+    @property
+    def sandbox(self) -> bool:
+        """`SEPARATION_API_URL=sandbox`: the built-in, free simulator of the API, no key needed."""
+        return self.api_url == SANDBOX_API_URL
+
+    @property
+    def web_server_required(self) -> bool:
+        """Whether the bot cannot work without its web server (callbacks, or the sandbox's API)."""
+        return self.callbacks_enabled or self.sandbox
 
     @property
     def callbacks_enabled(self) -> bool:
@@ -84,7 +96,7 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so logging can scrub them from any line."""
-        return (self.discord_token.reveal(), self.api_key.reveal())
+        return tuple(value for value in (self.discord_token.reveal(), self.api_key.reveal()) if value)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -116,12 +128,24 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             raise SettingsError(f"{name} must be {expected}{shown}") from None
 
     discord_token = required_secret("DISCORD_TOKEN", "the bot token from the Discord developer portal")
-    api_key = required_secret("SEPARATION_API_KEY", "the API key of the separation service")
-    secret_values = {discord_token.reveal(), api_key.reveal()}
+    secret_values = {discord_token.reveal(), get("SEPARATION_API_KEY") or ""}
+    api_url = parsed(
+        "SEPARATION_API_URL",
+        _parse_api_url,
+        DEFAULT_API_URL,
+        f"an http(s) URL, or {SANDBOX_API_URL} to try for free",
+    )
+    if api_url == SANDBOX_API_URL and get("SEPARATION_API_KEY") is None:
+        api_key = Secret("")  # the sandbox takes any key, and needs none
+    else:
+        api_key = required_secret(
+            "SEPARATION_API_KEY",
+            f"the API key of the separation service, or SEPARATION_API_URL={SANDBOX_API_URL} to try free",
+        )
     return Settings(
         discord_token=discord_token,
         api_key=api_key,
-        api_url=parsed("SEPARATION_API_URL", _parse_http_url, DEFAULT_API_URL, "an http(s) URL"),
+        api_url=api_url,
         database_path=parsed(
             "DATABASE_URL",
             _parse_database_url,
@@ -177,6 +201,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             24 * 3600.0,
             f"a number of hours from 0 (no reminders) to less than {_LIFETIME_HOURS:g} (the links' lifetime)",
         ),
+        sandbox_seconds=parsed(
+            "SANDBOX_SECONDS", _bounded_float(0.05, 3600), 5.0, "a number of seconds from 0.05 to 3600"
+        ),
     )
 
 
@@ -215,6 +242,12 @@ def _parse_http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _parse_api_url(raw: str) -> str:
+    if raw.lower() == SANDBOX_API_URL:
+        return SANDBOX_API_URL
+    return _parse_http_url(raw)
 
 
 def _parse_host(raw: str) -> str:

@@ -1,5 +1,6 @@
 """The bot's own small web server: API callbacks, /healthz for orchestrators, /metrics for
-Prometheus. Started and stopped with the bot; knows the rest only through narrow callables."""
+Prometheus, and in sandbox mode the sandbox API and its stem files under /sandbox/. Started and
+stopped with the bot; knows the rest only through narrow callables."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from bot.callbacks import MAX_CALLBACK_BYTES, Callback, CallbackVerdict, InvalidCallback, parse_callback
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.sandbox import SANDBOX_PREFIX, SandboxApi
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class WebServer:
         health: list[HealthCheck],
         callbacks: CallbackSink | None,
         refresh_metrics: Callable[[], Awaitable[None]] | None = None,
+        sandbox: SandboxApi | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -45,6 +48,7 @@ class WebServer:
         self._health = list(health)
         self._callbacks = callbacks
         self._refresh_metrics = refresh_metrics
+        self._sandbox = sandbox
         self._runner: web.AppRunner | None = None
         self.running = False
 
@@ -53,6 +57,8 @@ class WebServer:
         app.router.add_post("/callback/{token}", self._callback)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics_page)
+        if self._sandbox is not None:
+            self._sandbox.add_routes(app, SANDBOX_PREFIX)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -60,11 +66,21 @@ class WebServer:
         if self._runner.addresses:  # the port actually bound, for port 0
             self.port = self._runner.addresses[0][1]
         self.running = True
+        if self._sandbox is not None:
+            self._sandbox.serving_at(self.local_url)
         log.info("Web server listening on %s:%s (callbacks %s)", self.host, self.port,
                  "on" if self._callbacks else "off")  # fmt: skip
 
+    @property
+    def local_url(self) -> str:
+        """How this machine reaches the server (`http://127.0.0.1:8080` when it listens everywhere)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
     async def stop(self) -> None:
         self.running = False
+        if self._sandbox is not None:
+            await self._sandbox.stop()
         if self._runner:
             await self._runner.cleanup()
 

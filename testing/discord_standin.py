@@ -2301,6 +2301,7 @@ class DiscordStandIn:
         r.add_get(p + "/gateway", self._h_gateway)
         r.add_get(p + "/gateway/bot", self._h_gateway_bot)
         r.add_get(p + "/users/@me", self._h_me)
+        r.add_get(p + "/users/@me/guilds", self._h_my_guilds)
         r.add_post(p + "/users/@me/channels", self._h_create_dm)
         r.add_get(p + r"/users/{user_id:\d+}", self._h_user)
         r.add_get(p + "/oauth2/applications/@me", self._h_app_info)
@@ -2521,6 +2522,12 @@ class DiscordStandIn:
         if uid == self.bot_user_id:
             return _json_response(self._bot_user_json())
         return _json_response(self.user_json(uid))
+
+    async def _h_my_guilds(self, request: web.Request) -> web.Response:
+        if (err := self._check_auth(request)) is not None:
+            return err
+        guilds = [{"id": str(gid), "name": g.name, "owner": False} for gid, g in self._guilds.items()]
+        return _json_response(guilds)
 
     async def _h_app_info(self, request: web.Request) -> web.Response:
         if (err := self._check_auth(request)) is not None:

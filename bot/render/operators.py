@@ -48,9 +48,15 @@ def splitting_resumed_alert() -> str:
     return "▶️ **StemBot resumed splitting**: the separation API accepts the bot's account again."
 
 
-def _status_embed(paused: PauseReason | None, paused_since: float | None) -> discord.Embed:
-    return discord.Embed(
-        title="StemBot status",
+SANDBOX_STATUS = (
+    "🧪 **Sandbox**: splits are simulated by the bot itself (SEPARATION_API_URL=sandbox): free, "
+    "with short generated stems, never shared with real results. Members' credits are spent as usual."
+)
+
+
+def _status_embed(paused: PauseReason | None, paused_since: float | None, sandbox: bool) -> discord.Embed:
+    embed = discord.Embed(
+        title="Sandbox · StemBot status" if sandbox else "StemBot status",
         description=(
             f"⏸️ **Splitting is paused** since {timestamp(paused_since or 0, 'R')}: {_PAUSE_TEXT[paused]}."
             if paused is not None
@@ -58,6 +64,9 @@ def _status_embed(paused: PauseReason | None, paused_since: float | None) -> dis
         ),
         colour=REFUSED_WAIT if paused is not None else INFO,
     )
+    if sandbox:
+        embed.description = f"{embed.description}\n{SANDBOX_STATUS}"
+    return embed
 
 
 _STATE_WORDS: dict[JobState, str] = {
@@ -91,7 +100,7 @@ def _splits_left(account_credits: int) -> str:
 
 def server_status(status: ServerStatus) -> discord.Embed:
     """`/stembot status` for a server's managers: their server's jobs and whether splitting is paused."""
-    embed = _status_embed(status.paused, status.paused_since)
+    embed = _status_embed(status.paused, status.paused_since, status.sandbox)
     embed.add_field(name="Jobs in this server", value=_job_counts(status.jobs_by_state), inline=False)
     embed.set_footer(
         text=f"{_JOB_STATES_HELP}\nStemBot {status.version} · The API account, other servers and "
@@ -102,12 +111,14 @@ def server_status(status: ServerStatus) -> discord.Embed:
 
 def status(report: StatusReport, server: ServerStatus | None = None) -> discord.Embed:
     """`/stembot status` for the bot's owner: account-wide figures, and `server`'s jobs if given."""
-    embed = _status_embed(report.paused, report.paused_since)
+    embed = _status_embed(report.paused, report.paused_since, report.sandbox)
     credits = (
         f"**{number(report.account_credits)}** API credits: enough for {_splits_left(report.account_credits)}"
         if report.account_credits is not None
         else "unknown: the API did not answer (see the errors below)"
     )
+    if report.sandbox:
+        credits = "Sandbox: free, no API account is used"
     embed.add_field(name="API account", value=credits, inline=False)
     embed.add_field(name="Jobs in every server", value=_job_counts(report.jobs_by_state), inline=False)
     if server is not None:

@@ -84,10 +84,19 @@ _QUEUED_TEXT = {
 }
 
 
+SANDBOX_PREFIX = "Sandbox · "
+SANDBOX_NOTE = "Sandbox: a free try-out, the stems are short generated sounds, not your track."
+
+
+def _title(job: Job, title: str) -> str:
+    """Every message about a sandbox job says so first (SEPARATION_API_URL=sandbox)."""
+    return SANDBOX_PREFIX + title if job.sandbox else title
+
+
 def queued(job: Job) -> discord.Embed:
     """The public answer to `/split`: what is happening and what it costs; never the balance."""
     embed = discord.Embed(
-        title=f"Splitting: {job.mode.label}", description=_QUEUED_TEXT[job.share], colour=WORKING
+        title=_title(job, f"Splitting: {job.mode.label}"), description=_QUEUED_TEXT[job.share], colour=WORKING
     )
     _describe_job(embed, job)
     embed.set_footer(text=_working_footer(job))
@@ -111,7 +120,7 @@ def charge_text(job: Job) -> str:
 
 def processing(job: Job) -> discord.Embed:
     embed = discord.Embed(
-        title=f"Splitting: {job.mode.label}",
+        title=_title(job, f"Splitting: {job.mode.label}"),
         description="The separation service is working on your track. This message will show your "
         "download links when the stems are ready.",
         colour=WORKING,
@@ -154,7 +163,7 @@ def pointer(job: Job, jump_url: str) -> discord.Embed:
     else:
         title, colour, what = "The split didn't work", FAILED, "The details are"
     embed = discord.Embed(
-        title=title,
+        title=_title(job, title),
         description=f"{what} in [the reply to this message]({jump_url}): the split took longer than "
         "Discord lets the bot update this message.",
         colour=colour,
@@ -172,9 +181,11 @@ def stems_ready(job: Job, *, mention: bool = False, in_server: bool = True) -> l
     """The download links, led by when they expire, each named for its stem, packed into as few
     embeds and messages as Discord's limits allow."""
     count = len(job.stems)
-    title = f"{job.mode.short_label}: {count} stem{'' if count == 1 else 's'}"
+    title = _title(job, f"{job.mode.short_label}: {count} stem{'' if count == 1 else 's'}")
     lead = links_expire_line(job)
     footer = f"Job #{job.id} · {charge_text(job)} · audio id {job.audio_id}"
+    if job.sandbox:
+        footer = f"{SANDBOX_NOTE}\n{footer}"
     # Room for the lines once the title (with a part number), the lead and footer are counted.
     description_budget = EMBED_DESCRIPTION_LIMIT - len(lead) - 2
     message_budget = (
@@ -283,7 +294,7 @@ def failed(job: Job, *, mention: bool = False) -> Message:
     description = _FAILURE_TEXT[failure]
     if failure is Failure.SEPARATION_FAILED and job.failure_detail:
         description += f"\nThe service said: “{job.failure_detail[:300]}”"
-    embed = discord.Embed(title="The split didn't work", description=description, colour=FAILED)
+    embed = discord.Embed(title=_title(job, "The split didn't work"), description=description, colour=FAILED)
     embed.add_field(
         name="Charge",
         value=f"You were not charged: the {credit_amount(job.cost)} {'is' if job.cost == 1 else 'are'} back."

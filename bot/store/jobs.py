@@ -288,4 +288,5 @@ def job_from_row(row: Row) -> Job:
         budget_month=row["budget_month"],
         app_permissions=row["app_permissions"],
         reminded_at=row["reminded_at"],
+        sandbox=bool(row["sandbox"]),
     )

@@ -17,12 +17,13 @@ _LEADERS = ", ".join("?" for _ in LEADER_STATES)
 
 async def intake_facts(tx: Tx, new: NewJob, now: float) -> tuple[int, int | None]:
     """The member's jobs in flight, and the job this request can share, if any: an earlier
-    success for the same track and mode with fresh links, else the oldest such job in flight.
-    One query, as it is on every /split's path."""
+    success for the same track and mode with fresh links, else the oldest such job in flight;
+    only among jobs of the same kind (sandbox or real: a simulated result never stands in for a
+    paid one). One query, as it is on every /split's path."""
     row = await tx.fetchone(
         "SELECT (SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? "
         f"AND state IN ({UNFINISHED})), "
-        "(SELECT id FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? "
+        "(SELECT id FROM jobs WHERE source_task_id = ? AND audio_id = ? AND mode = ? AND sandbox = ? "
         f"AND ((state = ? AND links_expire_at > ?) OR state IN ({_LEADERS})) "
         "ORDER BY state = ? DESC, links_expire_at DESC, id LIMIT 1)",
         (
@@ -32,6 +33,7 @@ async def intake_facts(tx: Tx, new: NewJob, now: float) -> tuple[int, int | None
             new.source_task_id,
             new.audio_id,
             new.mode,
+            new.sandbox,
             JobState.SUCCEEDED,
             now + REUSE_MIN_LINK_LIFE,
             *LEADER_STATES,

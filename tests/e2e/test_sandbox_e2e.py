@@ -1,0 +1,44 @@
+"""The real bot in sandbox mode (SEPARATION_API_URL=sandbox, no API key) through the Discord
+stand-in: playable stems for both modes, and a documented failure with its refund."""
+
+from __future__ import annotations
+
+import io
+import re
+import wave
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import Stack
+
+SANDBOX = {"SEPARATION_API_URL": "sandbox", "SEPARATION_API_KEY": "", "SANDBOX_SECONDS": "0.3"}
+
+
+@pytest.mark.parametrize(("mode", "stems"), [(None, 2), ("split_stem", 12)])
+async def test_sandbox_split_delivers_playable_stems(stack: Stack, mode: str | None, stems: int) -> None:
+    bot = await stack.start_bot(**SANDBOX)
+    record = await stack.split(mode=mode)
+    message = await record.wait_for_edit(lambda m: "/sandbox/files/" in m.text())
+    text = message.text()
+    assert "Sandbox" in text
+    urls = re.findall(r"\((http://127\.0\.0\.1:\d+/sandbox/files/[^)\s]+\.wav)\)", text)
+    assert len(urls) == stems
+    async with aiohttp.ClientSession() as session, session.get(urls[0]) as response:
+        assert response.status == 200
+        with wave.open(io.BytesIO(await response.read())) as reader:
+            assert reader.getnchannels() == 1 and reader.getnframes() / reader.getframerate() > 1
+    [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
+    assert job["sandbox"] == 1
+    assert "SANDBOX MODE" in bot.output()
+    assert stack.api.submits == [], "the test simulator was not used"
+
+
+async def test_sandbox_failure_id_fails_and_refunds(stack: Stack) -> None:
+    await stack.start_bot(**SANDBOX)
+    record = await stack.split(task_id="fail-demo")
+    message = await record.wait_for_edit(lambda m: "didn't work" in m.text())
+    assert "Sandbox" in message.text()
+    [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["state"] == "failed"])
+    assert stack.ledger_kinds(job["id"]) == ["reserve", "refund"]
+    assert "**100** credits" in await stack.credits()

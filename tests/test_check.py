@@ -1,0 +1,137 @@
+"""`python -m bot --check`: every line passing and failing, against the Discord stand-in and the
+API simulator; nothing changed, nothing secret printed."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.check import run_checks
+from bot.invite import PERMISSIONS_VALUE
+from testing.discord_standin import DiscordStandIn
+from testing.provider_api import SeparationApiSimulator
+
+KEY = "check-api-key-0123"
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[DiscordStandIn]:
+    async with DiscordStandIn() as s:
+        yield s
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SeparationApiSimulator]:
+    async with SeparationApiSimulator(api_key=KEY, callbacks=False) as s:
+        yield s
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return int(sock.getsockname()[1])
+
+
+def env(standin: DiscordStandIn, tmp_path: Path, **more: str) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": standin.token,
+        "SEPARATION_API_URL": "sandbox",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/data/stembot.db",
+        "CALLBACK_HOST": "127.0.0.1",
+        "CALLBACK_PORT": str(free_port()),
+        **more,
+    }
+
+
+async def check(standin: DiscordStandIn, values: dict[str, str]) -> list[str]:
+    lines = await run_checks(values, discord_api=standin.rest_base)
+    text = [str(line) for line in lines]
+    for secret in (standin.token, KEY):
+        assert all(secret not in line for line in text), "a secret was printed"
+    return text
+
+
+def line(lines: list[str], word: str) -> str:
+    [found] = [x for x in lines if word in x]
+    return found
+
+
+async def test_a_sandbox_set_up_passes_every_check_and_shows_the_invite(standin, tmp_path) -> None:
+    lines = await check(standin, env(standin, tmp_path))
+    assert all(x.startswith("✓") for x in lines), lines
+    invite = line(lines, "Invite URL")
+    assert f"client_id={standin.application_id}" in invite and f"permissions={PERMISSIONS_VALUE}" in invite
+    assert "scope=bot+applications.commands" in invite
+    assert "does not exist yet" in line(lines, "Database")
+    assert not (tmp_path / "data").exists(), "--check created the database"
+    assert "sandbox" in line(lines, "API")
+
+
+async def test_a_bad_discord_token_fails_with_what_to_do(standin, tmp_path) -> None:
+    lines = await check(standin, {**env(standin, tmp_path), "DISCORD_TOKEN": "wrong-token"})
+    refused = line(lines, "Discord refused")
+    assert refused.startswith("✗") and "copy the bot token again" in refused
+
+
+async def test_a_bot_in_no_server_fails(standin, tmp_path) -> None:
+    standin._guilds.clear()
+    lines = await check(standin, env(standin, tmp_path))
+    assert line(lines, "no server").startswith("✗")
+
+
+async def test_invalid_settings_fail_first(standin, tmp_path) -> None:
+    lines = await check(standin, {"DISCORD_TOKEN": "x"})
+    assert len(lines) == 1 and lines[0].startswith("✗ Settings") and "SEPARATION_API_KEY" in lines[0]
+
+
+async def test_real_api_key_accepted_refused_and_empty_account(standin, sim, tmp_path) -> None:
+    real = env(standin, tmp_path, SEPARATION_API_URL=sim.base_url, SEPARATION_API_KEY=KEY)
+    ok = line(await check(standin, real), "API key")
+    assert ok.startswith("✓") and "10000 credits" in ok
+    wrong_key = {**real, "SEPARATION_API_KEY": "wrong"}
+    refused = line(await check(standin, wrong_key), "refused SEPARATION_API_KEY")
+    assert refused.startswith("✗")
+    sim.account_credits = 0
+    empty = line(await check(standin, real), "API key")
+    assert empty.startswith("✗") and "0 credits" in empty
+
+
+async def test_a_taken_port_fails_only_when_the_sandbox_or_callbacks_need_it(standin, sim, tmp_path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        sandbox = line(await check(standin, env(standin, tmp_path, CALLBACK_PORT=port)), "Web server port")
+        real = env(
+            standin, tmp_path, SEPARATION_API_URL=sim.base_url, SEPARATION_API_KEY=KEY, CALLBACK_PORT=port
+        )
+        polling = line(await check(standin, real), "Web server port")
+    assert sandbox.startswith("✗") and "CALLBACK_PORT" in sandbox
+    assert polling.startswith("✓") and "unavailable" in polling
+
+
+async def test_the_public_url_must_reach_this_machine(standin, tmp_path) -> None:
+    port = free_port()
+    good = env(standin, tmp_path, CALLBACK_PORT=str(port), CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    assert line(await check(standin, good), "CALLBACK_PUBLIC_URL").startswith("✓")
+    bad = {**good, "CALLBACK_PUBLIC_URL": f"http://127.0.0.1:{free_port()}"}
+    unreachable = line(await check(standin, bad), "CALLBACK_PUBLIC_URL")
+    assert unreachable.startswith("✗") and "forwards /callback/" in unreachable
+
+
+async def test_pending_migrations_are_reported_not_applied(standin, tmp_path) -> None:
+    db = tmp_path / "data" / "stembot.db"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (8)")
+    lines = await check(standin, env(standin, tmp_path))
+    assert "pending (8 → 9)" in line(lines, "Database")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 8
+
+
+def test_the_readme_shows_the_invite_permissions_of_the_code() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"permissions={PERMISSIONS_VALUE}" in readme
