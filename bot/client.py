@@ -73,6 +73,7 @@ async def answer_expected_error(
     *,
     refusal: Callable[[StemBotError], discord.Embed] | None = None,
     public_words: str | None = None,
+    sandbox: bool = False,
 ) -> None:
     """The shared body of every cog's `cog_app_command_error`: answer the member privately about
     an expected failure, a `StemBotError` (rendered by `refusal`, by default "Can't do that" and
@@ -89,6 +90,7 @@ async def answer_expected_error(
         embed = common.unresolved_option(error.type)
     else:
         return
+    common.mark_sandbox(embed, sandbox)
     interaction.extras[ERROR_ANSWERED] = True
     try:
         if not interaction.response.is_done():

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import answer_expected_error
-from bot.render import quota
+from bot.render import common, quota
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
@@ -32,12 +32,15 @@ class CreditsCog(commands.Cog):
         summary = await self.bot.services.credits.summary(
             interaction.guild_id, interaction.user.id, role_ids=role_ids(interaction.user)
         )
-        await interaction.followup.send(embed=quota.my_credits(summary), ephemeral=True)
+        await interaction.followup.send(
+            embed=common.mark_sandbox(quota.my_credits(summary), self.bot.services.settings.sandbox),
+            ephemeral=True,
+        )
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
     ) -> None:
-        await answer_expected_error(interaction, error)
+        await answer_expected_error(interaction, error, sandbox=self.bot.services.settings.sandbox)
 
 
 async def setup(bot: StemBot) -> None:

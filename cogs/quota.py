@@ -32,7 +32,7 @@ from bot.quota import (
     QuotaService,
     SettingsChange,
 )
-from bot.render import quota
+from bot.render import common, quota
 from cogs.paging import Pager
 from cogs.people import actor_of, member_of
 
@@ -93,7 +93,12 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         summary = await self._service.view(guild_id, actor, member_of(member) if member else None)
         shown = member.id if member is not None and member.id != actor.user_id else None
-        await interaction.followup.send(embed=quota.credits(summary, member_id=shown), ephemeral=True)
+        await interaction.followup.send(
+            embed=common.mark_sandbox(
+                quota.credits(summary, member_id=shown), self.bot.services.settings.sandbox
+            ),
+            ephemeral=True,
+        )
 
     @quota.command(name="history", description="Every credit change, newest first, with who made it")
     @app_commands.describe(member="Whose history (default: yours; others' need a moderator)")
@@ -103,7 +108,7 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         member_id = member.id if member is not None else actor.user_id
         page = await self._service.history(guild_id, actor, member_id)
-        embed = quota.history(page, member_id)
+        embed = common.mark_sandbox(quota.history(page, member_id), self.bot.services.settings.sandbox)
         if page.pages <= 1:
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
@@ -114,7 +119,11 @@ class QuotaCog(commands.Cog):
             shown = await self._service.history(
                 guild_id, actor_of(pressed), member_id, page=number, newest_id=first.newest_id
             )
-            return quota.history(shown, member_id), shown.page, shown.pages
+            return (
+                common.mark_sandbox(quota.history(shown, member_id), self.bot.services.settings.sandbox),
+                shown.page,
+                shown.pages,
+            )
 
         pager = Pager(
             turn,
@@ -301,7 +310,10 @@ class QuotaCog(commands.Cog):
         )
         *first, last = quota.settings_overview(update)
         for message in first:
-            await interaction.followup.send(embeds=message.embeds, ephemeral=True)
+            await interaction.followup.send(
+                embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],
+                ephemeral=True,
+            )
         await self._reply(interaction, last.embeds, posted)
 
     @settings.autocomplete("timezone")
@@ -322,7 +334,9 @@ class QuotaCog(commands.Cog):
     ) -> None:
         """Refusals (not a moderator, a balance that would go negative, a bad setting) and options
         Discord could not resolve, answered privately: each command body is the happy path."""
-        await answer_expected_error(interaction, error, refusal=_refusal)
+        await answer_expected_error(
+            interaction, error, refusal=_refusal, sandbox=self.bot.services.settings.sandbox
+        )
 
     async def _reply(
         self, interaction: discord.Interaction[StemBot], embeds: list[discord.Embed], posted: bool | None
@@ -334,7 +348,10 @@ class QuotaCog(commands.Cog):
                 "send messages there.",
                 inline=False,
             )
-        await interaction.followup.send(embeds=embeds, ephemeral=True)
+        await interaction.followup.send(
+            embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in embeds],
+            ephemeral=True,
+        )
 
     async def _audit(self, interaction: discord.Interaction[StemBot], line: str) -> bool | None:
         """Post one line about a moderator action to the audit channel. None when the server has no

@@ -104,7 +104,11 @@ class SplitCog(commands.Cog):
         """Refusals and bad input, answered to the member alone: a refusal after the public
         "thinking…" swaps it for a private explanation, as refusals are nobody else's business."""
         await answer_expected_error(
-            interaction, error, refusal=split_refusal, public_words=results.NOT_STARTED
+            interaction,
+            error,
+            refusal=split_refusal,
+            public_words=results.NOT_STARTED,
+            sandbox=self.bot.services.settings.sandbox,
         )
 
 

@@ -17,7 +17,7 @@ from discord.ext import commands
 
 from bot.budget import USE_DEFAULT
 from bot.client import answer_expected_error
-from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner, StemBotError
+from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
 from bot.render import operators
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 
@@ -82,30 +82,25 @@ class StatusCog(commands.Cog):
                 interaction.guild_id,
                 interaction.user.id,
             )
-            await interaction.followup.send(str(NotTheBotOwner()), ephemeral=True)
-            return
+            raise NotTheBotOwner
         service = self.bot.services.budget
-        try:
-            if amount is not None:
-                if server_id is None:
-                    raise InvalidOption(
-                        "amount",
-                        "needs `server_id`: the server whose budget to set "
-                        f"(this one's is {interaction.guild_id}).",
-                    )
-                change = await service.set_budget(server_id, amount, actor_id=interaction.user.id)
-                names = self._names([change.after.guild_id])
-                embed = operators.budget_change(change, names, service.default_budget)
-            elif server_id is not None:
-                one = await service.server(server_id)
-                embed = operators.server_budget(one, self._names([one.guild_id]), service.default_budget)
-            else:
-                overview = await service.overview()
-                names = self._names(server.guild_id for server in overview.servers)
-                embed = operators.budget_overview(overview, names)
-        except StemBotError as error:
-            await interaction.followup.send(str(error), ephemeral=True)
-            return
+        if amount is not None:
+            if server_id is None:
+                raise InvalidOption(
+                    "amount",
+                    "needs `server_id`: the server whose budget to set "
+                    f"(this one's is {interaction.guild_id}).",
+                )
+            change = await service.set_budget(server_id, amount, actor_id=interaction.user.id)
+            names = self._names([change.after.guild_id])
+            embed = operators.budget_change(change, names, service.default_budget)
+        elif server_id is not None:
+            one = await service.server(server_id)
+            embed = operators.server_budget(one, self._names([one.guild_id]), service.default_budget)
+        else:
+            overview = await service.overview()
+            names = self._names(server.guild_id for server in overview.servers)
+            embed = operators.budget_overview(overview, names)
         await interaction.followup.send(embed=embed, ephemeral=True)
 
     async def _is_owner(self, interaction: discord.Interaction[StemBot]) -> bool:
@@ -123,7 +118,7 @@ class StatusCog(commands.Cog):
     async def cog_app_command_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
     ) -> None:
-        await answer_expected_error(interaction, error)
+        await answer_expected_error(interaction, error, sandbox=self.bot.services.settings.sandbox)
 
 
 async def setup(bot: StemBot) -> None:

@@ -55,7 +55,11 @@ class UpgradeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=com
             await start_split(bot, interaction, Mode.SPLIT_STEM, source.source_task_id, source.audio_id)
         except StemBotError as error:
             await answer_expected_error(
-                interaction, error, refusal=split_refusal, public_words=results.NOT_STARTED
+                interaction,
+                error,
+                refusal=split_refusal,
+                public_words=results.NOT_STARTED,
+                sandbox=bot.services.settings.sandbox,
             )
 
 
@@ -84,7 +88,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=comm
                 interaction.guild_id, actor_of(interaction), self.job_id
             )
         except StemBotError as error:
-            await answer_expected_error(interaction, error)
+            await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)
             return
         if outcome is CancelOutcome.CANCELLED:
             # The queued message itself now says so, and loses its button.
@@ -125,7 +129,9 @@ class StemsCog(commands.Cog):
         guild_id = interaction.guild_id
         first = await self._library.page(guild_id, actor, member_id)
         own = member_id == actor.user_id
-        embed = library.library(first, member_id, own=own, now=time.time())
+        embed = common.mark_sandbox(
+            library.library(first, member_id, own=own, now=time.time()), self.bot.services.settings.sandbox
+        )
         if first.pages <= 1:
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
@@ -134,7 +140,11 @@ class StemsCog(commands.Cog):
             shown = await self._library.page(
                 guild_id, actor_of(pressed), member_id, page=page, newest_id=first.newest_id
             )
-            return library.library(shown, member_id, own=own, now=time.time()), shown.page, shown.pages
+            embed = common.mark_sandbox(
+                library.library(shown, member_id, own=own, now=time.time()),
+                self.bot.services.settings.sandbox,
+            )
+            return embed, shown.page, shown.pages
 
         pager = Pager(
             turn, owner_id=actor.user_id, page=first.page, pages=first.pages, refused=library.pager_refused()
@@ -156,7 +166,7 @@ class StemsCog(commands.Cog):
         for message in library.shown(found, time.time()):
             await interaction.followup.send(
                 content=message.content or discord.utils.MISSING,
-                embeds=message.embeds,
+                embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],
                 view=message.view or discord.utils.MISSING,
                 ephemeral=not public,
                 allowed_mentions=discord.AllowedMentions.none(),
@@ -171,7 +181,12 @@ class StemsCog(commands.Cog):
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         outcome, now = await self._library.cancel(interaction.guild_id, actor_of(interaction), job)
-        await interaction.followup.send(embed=library.cancel_answer(outcome, now), ephemeral=True)
+        await interaction.followup.send(
+            embed=common.mark_sandbox(
+                library.cancel_answer(outcome, now), self.bot.services.settings.sandbox
+            ),
+            ephemeral=True,
+        )
 
     @stems.command(name="reminders", description="Turn your reminders before download links expire on or off")
     @app_commands.describe(enabled="True: remind me before my links expire; False: don't")
@@ -180,7 +195,10 @@ class StemsCog(commands.Cog):
         await self._library.set_reminders(interaction.user.id, enabled)
         hours = self.bot.services.reminders.window / 3600
         await interaction.response.send_message(
-            embed=library.reminders_answer(enabled, hours), ephemeral=True
+            embed=common.mark_sandbox(
+                library.reminders_answer(enabled, hours), self.bot.services.settings.sandbox
+            ),
+            ephemeral=True,
         )
 
     @show.autocomplete("job")
@@ -198,7 +216,12 @@ class StemsCog(commands.Cog):
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
     ) -> None:
         public = bool(getattr(interaction.namespace, "public", False))
-        await answer_expected_error(interaction, error, public_words=common.NOT_FINISHED if public else None)
+        await answer_expected_error(
+            interaction,
+            error,
+            public_words=common.NOT_FINISHED if public else None,
+            sandbox=self.bot.services.settings.sandbox,
+        )
 
 
 async def setup(bot: StemBot) -> None:

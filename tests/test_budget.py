@@ -44,7 +44,14 @@ from bot.settings import SettingsError, load_settings
 from bot.store import Store
 from cogs.status import StatusCog
 from testing.provider_api import SeparationApiSimulator
-from tests.unit_helpers import GUILD_ID, FakeClock, RecordingScheduler, embed_text, make_interaction
+from tests.unit_helpers import (
+    GUILD_ID,
+    FakeClock,
+    RecordingScheduler,
+    embed_text,
+    make_interaction,
+    run_command,
+)
 from tests.wiring import AlerterDouble, RecordingDeliverer, make_services, make_settings
 
 GUILD, OTHER_GUILD = 10, 20
@@ -572,7 +579,7 @@ async def owner_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     bot = SimpleNamespace(
         is_owner=is_owner,
         get_guild=guilds.get,
-        services=SimpleNamespace(budget=BudgetService(store)),
+        services=SimpleNamespace(budget=BudgetService(store), settings=make_settings()),
         store=store,
     )
     yield bot
@@ -580,7 +587,7 @@ async def owner_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
 
 
 async def budget_command(bot: SimpleNamespace, interaction: MagicMock, **options: Any) -> str:
-    await StatusCog.budget.callback(StatusCog(bot), interaction, **options)  # type: ignore[arg-type]
+    await run_command(StatusCog(bot), StatusCog.budget, interaction, **options)  # type: ignore[arg-type]
     interaction.response.defer.assert_awaited_once()
     assert interaction.response.defer.await_args.kwargs["ephemeral"] is True
     reply = interaction.followup.send.await_args

@@ -27,6 +27,7 @@ from cogs.quota import QuotaCog
 from cogs.split import SplitCog
 from cogs.status import StatusCog
 from tests.unit_helpers import Replies, embed_text, fail_command, make_interaction
+from tests.wiring import make_settings
 
 # (cog, one of its commands, whether the command's "thinking…" is public, an error it may raise)
 COGS = [
@@ -35,6 +36,9 @@ COGS = [
     pytest.param(CreditsCog, CreditsCog.credits, False, StemBotError("No credits here yet."), id="credits"),
     pytest.param(StatusCog, StatusCog.status, False, StemBotError("Not for you."), id="status"),
 ]
+
+BOT = SimpleNamespace(services=SimpleNamespace(settings=make_settings()))
+"""A bot double with what the cogs' error handlers read (whether this is the sandbox)."""
 
 
 def cooldown(retry_after: float) -> app_commands.CommandOnCooldown:
@@ -73,7 +77,7 @@ async def test_an_expected_failure_after_the_defer_is_answered_once_and_privatel
     replies = Replies(interaction, public=public)
 
     with caplog.at_level(logging.WARNING):
-        await fail_command(cog_class(SimpleNamespace()), command, interaction, wrapped(command, error))
+        await fail_command(cog_class(BOT), command, interaction, wrapped(command, error))
 
     assert replies.seen_by_others() == []
     [seen] = replies.seen_by_invoker_alone()
@@ -89,7 +93,7 @@ async def test_an_unresolvable_option_gets_its_own_answer_before_any_reply(
     interaction = make_interaction()
 
     with caplog.at_level(logging.WARNING):
-        await fail_command(cog_class(SimpleNamespace()), command, interaction, unresolved_member())
+        await fail_command(cog_class(BOT), command, interaction, unresolved_member())
 
     [call] = answers(interaction)
     assert call.kwargs["ephemeral"] is True
@@ -107,7 +111,7 @@ async def test_a_command_cooldown_is_answered_once_with_when_to_try_again(
     before = time.time()
 
     with caplog.at_level(logging.WARNING):
-        await fail_command(cog_class(SimpleNamespace()), command, interaction, cooldown(90.0))
+        await fail_command(cog_class(BOT), command, interaction, cooldown(90.0))
 
     [call] = answers(interaction)
     assert call.kwargs["ephemeral"] is True
@@ -126,9 +130,7 @@ async def test_an_unexpected_error_is_logged_once_and_answered_once_by_the_tree(
     replies = Replies(interaction, public=public)
 
     with caplog.at_level(logging.WARNING):
-        await fail_command(
-            cog_class(SimpleNamespace()), command, interaction, wrapped(command, KeyError("x"))
-        )
+        await fail_command(cog_class(BOT), command, interaction, wrapped(command, KeyError("x")))
 
     [record] = logged(caplog)
     assert record.levelno == logging.ERROR and record.exc_info is not None
@@ -141,9 +143,7 @@ async def test_a_bad_id_before_the_defer_is_answered_at_once_with_the_bad_input_
     interaction = make_interaction()
     error = InvalidTrackId("audio_id", "contains spaces; paste the id alone.")
 
-    await fail_command(
-        SplitCog(SimpleNamespace()), SplitCog.split, interaction, wrapped(SplitCog.split, error)
-    )
+    await fail_command(SplitCog(BOT), SplitCog.split, interaction, wrapped(SplitCog.split, error))
 
     interaction.response.send_message.assert_awaited_once()
     call = interaction.response.send_message.await_args
@@ -156,9 +156,7 @@ async def test_split_unavailable_is_explained_privately_after_the_public_defer()
     interaction = make_interaction()
     replies = Replies(interaction, public=True, fail=("delete",))
 
-    await fail_command(
-        SplitCog(SimpleNamespace()), SplitCog.split, interaction, wrapped(SplitCog.split, SplittingPaused())
-    )
+    await fail_command(SplitCog(BOT), SplitCog.split, interaction, wrapped(SplitCog.split, SplittingPaused()))
 
     assert replies.seen_by_others() == [results.NOT_STARTED]
     [seen] = replies.seen_by_invoker_alone()
@@ -172,7 +170,7 @@ async def test_when_the_cogs_answer_fails_it_is_logged_and_the_tree_does_not_ans
 
     with caplog.at_level(logging.WARNING):
         await fail_command(
-            QuotaCog(SimpleNamespace()),
+            QuotaCog(BOT),
             QuotaCog.grant,
             interaction,
             wrapped(QuotaCog.grant, NotAModerator("x")),

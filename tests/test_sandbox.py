@@ -7,16 +7,22 @@ import asyncio
 import io
 import wave
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
 
 from bot.api import ApiError, SeparationClient
+from bot.errors import MemberBlocked
 from bot.metrics import Metrics
 from bot.product import Mode
-from bot.sandbox import STEMS_12, SandboxApi, stem_wav
+from bot.sandbox import SANDBOX_API_URL, STEMS_12, SandboxApi, stem_wav
 from bot.settings import Secret, load_settings
+from bot.store import Store
 from bot.web import WebServer
+from cogs.credits import CreditsCog
+from tests.unit_helpers import embed_text, make_interaction, run_command
+from tests.wiring import make_services, make_settings
 
 
 @pytest.fixture
@@ -178,3 +184,21 @@ async def test_sandbox_jobs_are_never_shared_with_real_ones(tmp_path) -> None:
     assert real.job is not None and sandbox.job is not None and again.job is not None
     assert sandbox.job.sandbox and sandbox.job.share is None, "a sandbox job never follows a real one"
     assert again.job.source_job_id == sandbox.job.id, "sandbox jobs share among themselves"
+
+
+async def test_in_sandbox_mode_credits_and_refusals_say_sandbox(tmp_path) -> None:
+    store = await Store.open(tmp_path / "sandbox.db")
+    try:
+        async with aiohttp.ClientSession() as session:
+            services = make_services(store, session, make_settings(api_url=SANDBOX_API_URL))
+            assert services.settings.sandbox
+            cog = CreditsCog(SimpleNamespace(services=services))  # type: ignore[arg-type]
+            shown = make_interaction()
+            await run_command(cog, CreditsCog.credits, shown)
+            refused = make_interaction()
+            await cog.cog_app_command_error(refused, MemberBlocked(None, 0))  # type: ignore[arg-type]
+    finally:
+        await store.close()
+
+    assert embed_text(shown.followup.send.await_args.kwargs["embed"]).startswith("Sandbox · ")
+    assert embed_text(refused.response.send_message.await_args.kwargs["embed"]).startswith("Sandbox · ")

@@ -140,6 +140,7 @@ async def status_bot(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
             owner=owner,
             operations=operations,
             store=store,
+            services=SimpleNamespace(settings=settings),
         )
         await operations.stop()
     await store.close()

@@ -295,3 +295,13 @@ UPGRADE_BUTTON_ID = "stembot:upgrade:{job}"
 UPGRADE_BUTTON_PATTERN = r"stembot:upgrade:(?P<job>[0-9]{1,19})"
 CANCEL_BUTTON_ID = "stembot:cancel:{job}"
 CANCEL_BUTTON_PATTERN = r"stembot:cancel:(?P<job>[0-9]{1,19})"
+
+
+SANDBOX_TITLE = "Sandbox · "
+
+
+def mark_sandbox(embed: discord.Embed, sandbox: bool) -> discord.Embed:
+    """In sandbox mode every answer says so plainly (its title starts with "Sandbox"); once only."""
+    if sandbox and not (embed.title or "").startswith(SANDBOX_TITLE):
+        embed.title = f"{SANDBOX_TITLE}{embed.title or 'StemBot'}"
+    return embed
