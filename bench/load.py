@@ -30,13 +30,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as `python bench/load.py`: import the checkout, as -m does
     sys.path.insert(0, str(REPO_ROOT))
 
-from bot.models import UNFINISHED_STATES, CreditPolicy, JobState, NewJob, Reservation  # noqa: E402  # noqa: E402
+from bot.models import UNFINISHED_STATES, CreditPolicy, JobState, NewJob, Reservation  # noqa: E402
 from bot.product import Mode  # noqa: E402
+from bot.render.results import RESULT_MARK  # noqa: E402
 from bot.store import Store  # noqa: E402
 from testing.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord  # noqa: E402
 
 API_KEY = "bench-api-key"
-READY = "Your stems are ready"
+READY = RESULT_MARK  # what every result message leads with
 BASELINE_DONE = "queued"
 
 

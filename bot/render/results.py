@@ -172,9 +172,13 @@ def pointer(job: Job, jump_url: str) -> discord.Embed:
     return embed
 
 
+RESULT_MARK = "download now, they cannot be renewed"
+"""Words every result message leads with (how a benchmark or a test knows a result arrived)."""
+
+
 def links_expire_line(job: Job) -> str:
     expires = job.links_expire_at or (job.finished_at or 0) + LINK_LIFETIME.total_seconds()
-    return f"**Links expire {moment(expires)}: download now, they cannot be renewed.**"
+    return f"**Links expire {moment(expires)}: {RESULT_MARK}.**"
 
 
 def stems_ready(job: Job, *, mention: bool = False, in_server: bool = True) -> list[Message]:
