@@ -1,0 +1,291 @@
+"""Downloading a stem file: untrusted input, handled as such (issue 9, "Downloads are untrusted input").
+
+A stem URL comes from a stored record, so it is treated like any address a stranger could have
+written. `download_stem` streams the body to a temporary file chosen by the caller, in chunks, under
+a hard size cap; it fetches only over http(s), from the API's own host or from hosts that resolve to
+public addresses only (checked again on every redirect hop, followed by hand); and it keeps the file
+only if it is audio by its first bytes. It either returns a `Downloaded` or raises a
+`DownloadRefused` (the file is not acceptable: retrying would not help) or a `DownloadFailed` (the
+transfer kept failing). Either way no partial file is left behind. Every `reason` is plain words,
+safe to show to members.
+
+Knows nothing of Discord: the caller passes the upload limit as `max_bytes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import aiohttp
+from yarl import URL
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 3
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAGIC_BYTES = 12
+"""How much of the body is enough to recognise every accepted audio format."""
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Maps (host, port) to the IP addresses a connection to it may reach."""
+
+
+class DownloadError(Exception):
+    """A stem could not be kept. `reason` (also `str()`) is plain words, safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DownloadRefused(DownloadError):
+    """The file or its address is not acceptable; asking again would get the same answer.
+
+    `size` is the file's size in bytes when the server announced it, for the member's benefit."""
+
+    def __init__(self, reason: str, *, size: int | None = None) -> None:
+        super().__init__(reason)
+        self.size = size
+
+
+class DownloadFailed(DownloadError):
+    """The transfer kept failing (timeouts, dropped connections, server errors) on every attempt."""
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way that a later attempt may not."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Downloaded:
+    path: Path
+    size: int
+    content_type: str
+    kind: str
+    """The audio format by its magic bytes, also the usual file extension: mp3, wav, flac, ogg, m4a."""
+
+
+def format_size(size: int) -> str:
+    """Bytes as Discord writes upload limits: MB of 1024 * 1024 bytes, one decimal at most."""
+    megabytes = size / (1024 * 1024)
+    text = f"{megabytes:.1f}".removesuffix(".0")
+    return f"{text} MB"
+
+
+def audio_kind(head: bytes) -> str | None:
+    """The audio format the first bytes of a file announce, or None if they announce none."""
+    if head.startswith(b"ID3"):
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mp3"  # an MPEG audio frame sync, for files without an ID3 tag
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    return None
+
+
+def _looks_like_html(head: bytes) -> bool:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host`."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def address_allowed(address: str) -> bool:
+    """Whether the bot may connect to this IP address on behalf of a stored URL: public only."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+async def _check_address(url: URL, allowed_host: str | None, resolver: Resolver) -> None:
+    """Refuse a URL the bot must not fetch: not http(s), or another host than the API's that
+    resolves to any non-public address."""
+    if url.scheme not in ("http", "https") or not url.host:
+        raise DownloadRefused("not a web address")
+    host = url.host.lower().rstrip(".")
+    if allowed_host is not None and host == allowed_host.lower().rstrip("."):
+        return
+    try:
+        addresses: Sequence[str] = [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        try:
+            addresses = await resolver(host, url.port or (443 if url.scheme == "https" else 80))
+        except OSError as error:
+            raise _Retryable("the file's server could not be found") from error
+    if not addresses:
+        raise _Retryable("the file's server could not be found")
+    for address in addresses:
+        if not address_allowed(address):
+            log.warning("Refused to download from %s: it resolves to %s", host, address)
+            raise DownloadRefused("address not allowed")
+
+
+def _open_for_writing(path: Path) -> BinaryIO:
+    # Local writes of 64 KiB land in the page cache and return at once; a thread per chunk would
+    # cost more than it saves.
+    return path.open("wb")
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+async def download_stem(
+    session: aiohttp.ClientSession,
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    allowed_host: str | None,
+    timeout: float,  # noqa: ASYNC109 -- an idle limit per read, not a deadline for the whole call
+    attempts: int = 3,
+    backoff: float = 1.0,
+    resolver: Resolver = resolve_host,
+) -> Downloaded:
+    """Download the audio file at `url` into `dest`, at most `max_bytes` bytes.
+
+    `allowed_host` is the API's own host (fetched whatever it resolves to); any other host must
+    resolve to public addresses only. `timeout` bounds connecting and each wait for more of the
+    body, so a large file on a slow but steady connection still arrives. Timeouts, dropped
+    connections, 429 and 5xx are tried again up to `attempts` times in all, waiting `backoff`,
+    then twice as long, and so on. On any failure `dest` is removed.
+    """
+    last_reason = "the download failed"
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _attempt(
+                session, URL(url), dest,
+                max_bytes=max_bytes, allowed_host=allowed_host, timeout=timeout, resolver=resolver,
+            )  # fmt: skip
+        except _Retryable as error:
+            last_reason = error.reason
+            _remove(dest)
+            log.info("Stem download attempt %d of %d failed: %s", attempt, attempts, error.reason)
+        except BaseException:
+            _remove(dest)
+            raise
+        if attempt < attempts:
+            await asyncio.sleep(backoff * 2 ** (attempt - 1))
+    raise DownloadFailed(last_reason)
+
+
+async def _attempt(
+    session: aiohttp.ClientSession,
+    url: URL,
+    dest: Path,
+    *,
+    max_bytes: int,
+    allowed_host: str | None,
+    timeout: float,  # noqa: ASYNC109 -- as in download_stem
+    resolver: Resolver,
+) -> Downloaded:
+    client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+    seen = {url}
+    hops = 0
+    while True:
+        await _check_address(url, allowed_host, resolver)
+        try:
+            async with session.get(
+                url,
+                allow_redirects=False,
+                timeout=client_timeout,
+                # Compressed bodies would be inflated behind the size cap's back of Content-Length.
+                headers={"Accept-Encoding": "identity"},
+            ) as response:
+                if response.status in REDIRECT_STATUSES:
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise DownloadRefused(f"the server answered {response.status} without an address")
+                    url = url.join(URL(location))
+                    if url in seen:
+                        raise DownloadRefused("a redirect loop")
+                    hops += 1
+                    if hops > MAX_REDIRECTS:
+                        raise DownloadRefused("too many redirects")
+                    seen.add(url)
+                    continue
+                return await _receive(response, dest, max_bytes)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
+            raise _Retryable("the file's server did not answer in time") from error
+        except aiohttp.ClientPayloadError as error:
+            raise _Retryable("the connection dropped during the download") from error
+        except aiohttp.ClientError as error:
+            raise _Retryable("the file's server could not be reached") from error
+
+
+async def _receive(response: aiohttp.ClientResponse, dest: Path, max_bytes: int) -> Downloaded:
+    status = response.status
+    if status == 429 or status >= 500:
+        raise _Retryable(f"the file's server kept failing (HTTP {status})")
+    if status in (403, 404, 410):
+        raise DownloadRefused(f"the link no longer works (HTTP {status})")
+    if status != 200:
+        raise DownloadRefused(f"the file's server refused it (HTTP {status})")
+
+    content_type = response.content_type.lower()
+    if content_type == "text/html":
+        raise DownloadRefused("an HTML page")
+    if not (content_type.startswith("audio/") or content_type == "application/octet-stream"):
+        raise DownloadRefused("not an audio file")
+    announced = response.content_length
+    if announced is not None and announced > max_bytes:
+        raise DownloadRefused(f"larger than the upload limit ({format_size(max_bytes)})", size=announced)
+
+    size = 0
+    head = b""
+    kind: str | None = None
+    with _open_for_writing(dest) as file:
+        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_bytes:
+                raise DownloadRefused(f"larger than the upload limit ({format_size(max_bytes)})")
+            if kind is None:
+                head += chunk[: MAGIC_BYTES - len(head)]
+                if len(head) >= MAGIC_BYTES:
+                    kind = _kind_or_refuse(head)
+            file.write(chunk)
+    if size == 0:
+        raise DownloadRefused("empty")
+    if kind is None:
+        kind = _kind_or_refuse(head)
+    return Downloaded(path=dest, size=size, content_type=content_type, kind=kind)
+
+
+def _kind_or_refuse(head: bytes) -> str:
+    if _looks_like_html(head):
+        raise DownloadRefused("an HTML page")
+    kind = audio_kind(head)
+    if kind is None:
+        raise DownloadRefused("not an audio file")
+    return kind
