@@ -37,6 +37,8 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from bot.product import Mode
+
 log = logging.getLogger(__name__)
 
 SANDBOX_API_URL = "sandbox"
@@ -61,7 +63,9 @@ STEMS_12 = (
     "brass",
     "woodwinds",
 )
-PRICES = {"separate_vocal": 10, "split_stem": 50, "split_stem_advanced": 20}
+# What the API charges per type: the product's modes from the one place prices live, and the
+# newest docs' one-instrument mode, which StemBot does not sell.
+PRICES = {mode.value: mode.api_price for mode in Mode} | {"split_stem_advanced": 20}
 MODES = tuple(PRICES)
 
 SUBMIT_PATH = "/api/v1/vocal-removal/generate"

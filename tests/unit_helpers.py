@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.client import StemTree
 from bot.models import Delivery, Failure, Job, JobState, StemLink
 from bot.product import Mode
+from bot.sandbox import STEMS_2, STEMS_12
 
 GUILD_ID = 111_111_111_111_111_111
 CHANNEL_ID = 222_222_222_222_222_222
@@ -26,21 +27,7 @@ USER_ID = 333_333_333_333_333_333
 APPLICATION_ID = 444_444_444_444_444_444
 
 # The stems the API returns for each mode (keys as in its callbacks), with the words members read.
-TWO_STEMS = ("vocal", "instrumental")
-TWELVE_STEMS = (
-    "vocal",
-    "backing_vocals",
-    "drums",
-    "bass",
-    "guitar",
-    "keyboard",
-    "percussion",
-    "strings",
-    "synth",
-    "fx",
-    "brass",
-    "woodwinds",
-)
+TWO_STEMS, TWELVE_STEMS = STEMS_2, STEMS_12  # as the sandbox (the documented contract) returns them
 STEM_WORDS = {
     "vocal": "Vocals",
     "instrumental": "Instrumental",
