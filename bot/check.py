@@ -22,7 +22,7 @@ from bot.api import ApiError, SeparationClient
 from bot.invite import PERMISSIONS, SCOPES, invite_url
 from bot.product import Mode
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store.migrations import load_migrations
+from bot.store.migrations import applied_version, load_migrations
 
 OK, FAIL = "✓", "✗"
 CHECK_PATH_PREFIX = "stembot-check-"
@@ -62,19 +62,9 @@ def database_line(settings: Settings) -> Line:
         return Line(True, f"Database {path} does not exist yet: it is created at the first start")
     latest = max(version for version, _ in load_migrations())
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            has_table = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-            ).fetchone()
-            current = (
-                conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] if has_table else 0
-            )
-        finally:
-            conn.close()
+        current = applied_version(path)
     except sqlite3.Error as error:
         return Line(False, f"Database {path} cannot be read ({error}): check the file and its permissions")
-    current = current or 0
     if current > latest:
         return Line(
             False,

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -90,3 +91,17 @@ def _drop_leading_comments(sql: str) -> str:
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
         lines.pop(0)
     return "\n".join(lines).strip()
+
+
+def applied_version(path: Path) -> int:
+    """The schema version of the database at `path`, read without changing anything (opened
+    read-only; 0 for a database no migration has touched). Raises `sqlite3.Error` if unreadable."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        tracked = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] if tracked else 0
+    finally:
+        conn.close()
+    return int(version or 0)
