@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 from discord import app_commands
@@ -28,23 +28,30 @@ JobNumber = app_commands.Range[int, 1, 2**53]
 AnyMember = discord.Member | discord.User
 
 
-class UpgradeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=common.UPGRADE_BUTTON_PATTERN):
-    """ "Split into 12 stems" under a 2-stem result: whoever presses it starts their own full split
-    of the same track, under every `/split` rule. Works after restarts (the job is in the id)."""
+class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button for one job that keeps working after a restart: the job's number is in its custom
+    id, and discord.py hands every press whose id matches a subclass's `template` to it."""
+
+    LABEL: str
+    CUSTOM_ID: str  # with a `{job}` field
 
     def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Split into 12 stems", custom_id=common.UPGRADE_BUTTON_ID.format(job=job_id)
-            )
-        )
+        super().__init__(discord.ui.Button(label=self.LABEL, custom_id=self.CUSTOM_ID.format(job=job_id)))
         self.job_id = job_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> UpgradeButton:
+    ) -> Self:
         return cls(int(match["job"]))
+
+
+class UpgradeButton(_JobButton, template=common.UPGRADE_BUTTON_PATTERN):
+    """ "Split into 12 stems" under a 2-stem result: whoever presses it starts their own full split
+    of the same track, under every `/split` rule. Works after restarts (the job is in the id)."""
+
+    LABEL = common.UPGRADE_BUTTON_LABEL
+    CUSTOM_ID = common.UPGRADE_BUTTON_ID
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: StemBot = interaction.client
@@ -63,21 +70,12 @@ class UpgradeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=com
             )
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=common.CANCEL_BUTTON_PATTERN):
+class CancelButton(_JobButton, template=common.CANCEL_BUTTON_PATTERN):
     """Cancel under a queued split: its member or a moderator calls it off (others are told why
     not, privately)."""
 
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Cancel", custom_id=common.CANCEL_BUTTON_ID.format(job=job_id))
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> CancelButton:
-        return cls(int(match["job"]))
+    LABEL = common.CANCEL_BUTTON_LABEL
+    CUSTOM_ID = common.CANCEL_BUTTON_ID
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: StemBot = interaction.client

@@ -291,8 +291,10 @@ def _chunks(lines: list[str], limit: int) -> list[str]:
 
 # Buttons that keep working after a restart: the job is in the custom id, and the Discord side
 # registers a handler for each pattern (`discord.ui.DynamicItem`).
+UPGRADE_BUTTON_LABEL = "Split into 12 stems"
 UPGRADE_BUTTON_ID = "stembot:upgrade:{job}"
 UPGRADE_BUTTON_PATTERN = r"stembot:upgrade:(?P<job>[0-9]{1,19})"
+CANCEL_BUTTON_LABEL = "Cancel"
 CANCEL_BUTTON_ID = "stembot:cancel:{job}"
 CANCEL_BUTTON_PATTERN = r"stembot:cancel:(?P<job>[0-9]{1,19})"
 

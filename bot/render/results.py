@@ -15,6 +15,7 @@ from bot.product import LINK_LIFETIME, Mode, stem_name
 from bot.render.common import (
     BUTTONS_PER_MESSAGE,
     CANCEL_BUTTON_ID,
+    CANCEL_BUTTON_LABEL,
     DONE,
     EMBED_DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
@@ -23,6 +24,7 @@ from bot.render.common import (
     MESSAGE_EMBED_TOTAL_LIMIT,
     REFUSED_WAIT,
     UPGRADE_BUTTON_ID,
+    UPGRADE_BUTTON_LABEL,
     WORKING,
     Message,
     credit_amount,
@@ -253,7 +255,7 @@ def _result_buttons(job: Job, *, in_server: bool) -> discord.ui.View | None:
     if upgrade:
         view.add_item(
             discord.ui.Button(
-                label="Split into 12 stems",
+                label=UPGRADE_BUTTON_LABEL,
                 style=discord.ButtonStyle.primary,
                 custom_id=UPGRADE_BUTTON_ID.format(job=job.id),
             )
@@ -268,7 +270,9 @@ def queued_view(job: Job) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     view.add_item(
         discord.ui.Button(
-            label="Cancel", style=discord.ButtonStyle.secondary, custom_id=CANCEL_BUTTON_ID.format(job=job.id)
+            label=CANCEL_BUTTON_LABEL,
+            style=discord.ButtonStyle.secondary,
+            custom_id=CANCEL_BUTTON_ID.format(job=job.id),
         )
     )
     return view
