@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_BUTTONS_TIMEOUT = 300.0
 """Seconds the history page buttons keep working after the last press."""
 
 AnyUser = discord.Member | discord.User
@@ -131,7 +130,6 @@ class QuotaCog(commands.Cog):
             page=page.page,
             pages=page.pages,
             refused=quota.pager_refused(),
-            timeout=HISTORY_BUTTONS_TIMEOUT,
         )
         pager.message = await interaction.followup.send(embed=embed, view=pager, ephemeral=True, wait=True)
 
