@@ -63,11 +63,14 @@ class LibraryService:
         """The member's own recent splits here, for suggesting the ids of a new one."""
         return await self._store.jobs.recent(guild_id, user_id, SUGGESTIONS)
 
-    async def cancel(self, guild_id: int, actor: Actor, job_id: int) -> tuple[CancelOutcome, Job]:
-        """Call off a job nothing has been sent for (see `Reservations.cancel`)."""
+    async def cancel(
+        self, guild_id: int, actor: Actor, job_id: int, *, mark_message: bool = True
+    ) -> tuple[CancelOutcome, Job]:
+        """Call off a job nothing has been sent for (see `Reservations.cancel`). `mark_message`:
+        the job's queued message is updated here (a Cancel button press updates it itself)."""
         job = await self.job(guild_id, actor, job_id, action="cancel")
         outcome, now = await self._store.reservations.cancel(job.id)
-        if outcome is CancelOutcome.CANCELLED and now is not None:
+        if mark_message and outcome is CancelOutcome.CANCELLED and now is not None:
             await self._deliverer.show_cancelled(now)
         log.info(
             "job %s guild=%s member=%s: cancel asked by %s: %s",

@@ -83,7 +83,7 @@ class CancelButton(_JobButton, template=common.CANCEL_BUTTON_PATTERN):
             if interaction.guild_id is None:
                 raise UnknownJob(self.job_id)
             outcome, job = await bot.services.library.cancel(
-                interaction.guild_id, actor_of(interaction), self.job_id
+                interaction.guild_id, actor_of(interaction), self.job_id, mark_message=False
             )
         except StemBotError as error:
             await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)

@@ -290,6 +290,7 @@ async def test_the_cancel_button_works_for_the_member_and_no_one_else(world: Wor
 
     edited = member.response.edit_message.await_args.kwargs
     assert edited["view"] is None and f"Job #{job.id} cancelled" in embed_text(edited["embed"])
+    assert world.services.runner._deliverer.cancelled == []  # the press edited the message; not twice
     assert (await world.store.jobs.get(job.id)).state is JobState.CANCELLED
 
 
