@@ -269,7 +269,6 @@ class SimTask:
     mode: str
     callback_url: str
     created_at: float  # time.time()
-    created_at_monotonic: float  # time.monotonic()
     complete_at: float  # time.time() at which it finishes / finished
     completed_at_monotonic: float  # time.monotonic() at which it finishes / finished
     outcome: str
@@ -293,14 +292,6 @@ class SimTask:
             return True
         now = time.monotonic() if now_monotonic is None else now_monotonic
         return now >= self.completed_at_monotonic
-
-    @property
-    def success_flag(self) -> str:
-        return self.outcome if self.is_complete() else PENDING
-
-    @property
-    def produced_stems(self) -> tuple[str, ...]:
-        return tuple(self.stems)
 
 
 def envelope(code: int, msg: str, data: Any = None) -> bytes:
@@ -599,7 +590,6 @@ class SandboxApi:
             mode=mode,
             callback_url=callback_url,
             created_at=now,
-            created_at_monotonic=now_mono,
             complete_at=now + processing,
             completed_at_monotonic=now_mono + processing,
             outcome=PENDING,
