@@ -13,6 +13,11 @@ LINK_LIFETIME = timedelta(days=14)
 """How long the API keeps stem files downloadable. Some provider pages say 15; we promise 14."""
 
 
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+"""The upload limit assumed where Discord has not reported one (jobs from before it was stored):
+10 MiB, what an unboosted server allows. Discord's own figure always wins."""
+
+
 class Mode(enum.StrEnum):
     """A separation product; the value is the API's `type`."""
 

@@ -3,8 +3,8 @@
 `Store` opens the database (the unit of work, `bot.store.database`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
 `jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
-that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `members`
-(members' own choices) and `meta`.
+that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
+(results kept in Discord, stem by stem), `members` (members' own choices) and `meta`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.store.budgets import Budgets
 from bot.store.database import Clock, Database
 from bot.store.deliveries import Deliveries
 from bot.store.jobs import Jobs
+from bot.store.keeps import Keeps
 from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
@@ -41,6 +42,7 @@ class Store:
         self.reservations = Reservations(db, self.accounts, self.budgets)
         self.deliveries = Deliveries(db)
         self.members = MemberPreferences(db)
+        self.keeps = Keeps(db)
         self.meta = Meta(db)
 
     @classmethod

@@ -139,6 +139,10 @@ class Database:
         async with self.reading() as tx:
             return await tx.fetchall(sql, params)
 
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self.reading() as tx:
+            return await tx.fetchone(sql, params)
+
     async def _rollback(self) -> None:
         if self._conn.in_transaction:
             await self._conn.execute("ROLLBACK")

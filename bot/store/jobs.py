@@ -23,10 +23,12 @@ from bot.models import (
     Share,
     StemLink,
 )
-from bot.product import Mode
+from bot.product import DEFAULT_UPLOAD_LIMIT, Mode
 from bot.store.database import Database, Row, Tx
 
 UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
+_NOT_KEPT = "NOT EXISTS (SELECT 1 FROM keeps k WHERE k.job_id = j.id AND k.state = 'kept')"
+"""Results kept in Discord get no expiry reminder: their files outlive the links."""
 """Placeholders for `UNFINISHED_STATES` in an `IN (...)` list."""
 
 # The same states written out: SQLite uses a partial index (`jobs_unfinished`) only for a query
@@ -115,13 +117,14 @@ class Jobs:
         """Succeeded jobs whose reminder is due by `now` (their links expire within `window`
         seconds and have not yet), not yet reminded, oldest expiry first. Left out for good: jobs
         whose links had less than `window` left when they finished (a reused result near its
-        end: its message said so), and members who turned reminders off."""
+        end: its message said so), results kept in Discord (the files outlive the links), and
+        members who turned reminders off."""
         rows = await self._db.fetchall(
             "SELECT j.* FROM jobs j LEFT JOIN member_preferences p ON p.user_id = j.user_id "
             "WHERE j.state = 'succeeded' AND j.reminded_at IS NULL "
             "AND j.links_expire_at <= ? AND j.links_expire_at > ? "
             "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1 "
-            "ORDER BY j.links_expire_at LIMIT ?",
+            f"AND {_NOT_KEPT} ORDER BY j.links_expire_at LIMIT ?",
             (now + window, now, window, limit),
         )
         return [job_from_row(row) for row in rows]
@@ -132,7 +135,8 @@ class Jobs:
             "SELECT MIN(j.links_expire_at) AS expires FROM jobs j "
             "LEFT JOIN member_preferences p ON p.user_id = j.user_id "
             "WHERE j.state = 'succeeded' AND j.reminded_at IS NULL AND j.links_expire_at > ? "
-            "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1",
+            "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1 "
+            f"AND {_NOT_KEPT}",
             (now, window),
         )
         expires = due[0]["expires"] if due else None
@@ -180,17 +184,30 @@ class Jobs:
         return changed == 1
 
     async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
-        """Record a delivery outcome; the interaction token is dropped once it is of no more use."""
+        """Record a delivery outcome; the interaction token is dropped once it is of no more use.
+        A success delivered in a server whose `keep_stems` is 'always' is queued to be kept in
+        Discord in the same transaction, so a restart cannot lose it."""
         if delivery is Delivery.PENDING:
             await self._db.write(
                 "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ?", (job_id,)
             )
-        else:
-            await self._db.write(
+            return
+        async with self._db.transaction() as tx:
+            now = self._db.now()
+            await tx.execute(
                 "UPDATE jobs SET delivery = ?, delivered_via = ?, delivered_at = ?, "
                 "delivery_attempts = delivery_attempts + 1, interaction_token = NULL WHERE id = ?",
-                (delivery, via, self._db.now(), job_id),
+                (delivery, via, now, job_id),
             )
+            if delivery is Delivery.DELIVERED:
+                await tx.execute(
+                    "INSERT INTO keeps (job_id, guild_id, state, upload_limit, created_at) "
+                    "SELECT j.id, j.guild_id, 'pending', COALESCE(j.filesize_limit, ?), ? "
+                    "FROM jobs j JOIN economy_settings s ON s.guild_id = j.guild_id "
+                    "WHERE j.id = ? AND j.state = 'succeeded' AND j.stems IS NOT NULL "
+                    "AND s.keep_stems = 'always' ON CONFLICT (job_id) DO NOTHING",
+                    (DEFAULT_UPLOAD_LIMIT, now, job_id),
+                )
 
 
 # -- statements run inside other aggregates' units of work -----------------------------------
@@ -289,4 +306,5 @@ def job_from_row(row: Row) -> Job:
         app_permissions=row["app_permissions"],
         reminded_at=row["reminded_at"],
         sandbox=bool(row["sandbox"]),
+        filesize_limit=row["filesize_limit"],
     )

@@ -243,8 +243,9 @@ async def _insert_job(
         "INSERT INTO jobs (guild_id, channel_id, user_id, mode, source_task_id, audio_id, "
         "cost, state, callback_token, application_id, interaction_token, "
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
-        "finished_at, delivery, response_message_id, budget_cost, budget_month, app_permissions, sandbox) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "finished_at, delivery, response_message_id, budget_cost, budget_month, app_permissions, sandbox, "
+        "filesize_limit) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.guild_id,
             new.channel_id,
@@ -270,6 +271,7 @@ async def _insert_job(
             budget_month,
             new.app_permissions,
             new.sandbox,
+            new.filesize_limit,
         ),
     )
     return jobs.job_from_row(rows[0])

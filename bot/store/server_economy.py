@@ -14,7 +14,15 @@ from typing import Any
 
 from bot import economy
 from bot.economy import RefillSchedule
-from bot.models import SERVER_WIDE, AllowanceRule, AllowanceUpdate, EconomySettings, Period, ReuseCharge
+from bot.models import (
+    SERVER_WIDE,
+    AllowanceRule,
+    AllowanceUpdate,
+    EconomySettings,
+    KeepStems,
+    Period,
+    ReuseCharge,
+)
 from bot.store.database import Database, Row, Tx
 
 _SETTINGS_COLUMNS = tuple(f.name for f in fields(EconomySettings))
@@ -27,6 +35,7 @@ ADJUSTABLE_SETTINGS = frozenset(
         "moderator_role_id",
         "audit_channel_id",
         "reuse_charge",
+        "keep_stems",
     }
 )
 
@@ -160,4 +169,5 @@ def _settings_from_row(row: Row) -> EconomySettings:
     values = {name: row[name] for name in _SETTINGS_COLUMNS}
     values["period"] = Period(values["period"])
     values["reuse_charge"] = ReuseCharge(values["reuse_charge"])
+    values["keep_stems"] = KeepStems(values["keep_stems"])
     return EconomySettings(**values)

@@ -1,0 +1,234 @@
+"""Keeping results in Discord: one row per kept result (`keeps`) and one per stem (`kept_stems`),
+so the work resumes after a restart where it stopped and never posts a stem twice (see
+`bot.keeping`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.models import Job, Keep, KeepPlace, KeepState, KeptStem, StemKeepState
+from bot.store.database import Database, Row
+
+_TO_DO = "(state IN ('pending', 'working') OR (state = 'kept' AND marked = 0))"
+"""Keeps with work left; the same condition as the partial index `keeps_to_do`."""
+
+
+class Keeps:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def request(self, job: Job, *, requested_by: int | None, upload_limit: int) -> tuple[Keep, bool]:
+        """Ask to keep the job's stems: (the keep, whether this call started it). One keep per
+        job, however many ask at once; a failed keep starts over."""
+        async with self._db.transaction() as tx:
+            now = self._db.now()
+            started = await tx.execute(
+                "INSERT INTO keeps (job_id, guild_id, state, requested_by, upload_limit, created_at) "
+                "VALUES (?, ?, 'pending', ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
+                (job.id, job.guild_id, requested_by, upload_limit, now),
+            )
+            if not started:
+                started = await tx.execute(
+                    "UPDATE keeps SET state = 'pending', requested_by = ?, failure = NULL, attempts = 0, "
+                    "retry_at = NULL, finished_at = NULL WHERE job_id = ? AND state = 'failed'",
+                    (requested_by, job.id),
+                )
+            row = await tx.fetchone("SELECT * FROM keeps WHERE job_id = ?", (job.id,))
+        assert row is not None
+        return keep_from_row(row), bool(started)
+
+    async def get(self, job_id: int) -> Keep | None:
+        row = await self._db.fetchone("SELECT * FROM keeps WHERE job_id = ?", (job_id,))
+        return keep_from_row(row) if row else None
+
+    async def of_jobs(self, job_ids: Iterable[int]) -> dict[int, Keep]:
+        """The keeps of these jobs (those that have one), by job id."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        rows = await self._db.fetchall(
+            f"SELECT * FROM keeps WHERE job_id IN ({', '.join('?' for _ in ids)})", ids
+        )
+        return {row["job_id"]: keep_from_row(row) for row in rows}
+
+    async def to_do(self, now: float, limit: int = 100) -> list[Keep]:
+        """Keeps with work left whose next attempt is due, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM keeps WHERE {_TO_DO} AND (retry_at IS NULL OR retry_at <= ?) "
+            "ORDER BY created_at LIMIT ?",
+            (now, limit),
+        )
+        return [keep_from_row(row) for row in rows]
+
+    async def next_retry_at(self) -> float | None:
+        """When the earliest keep waiting to be tried again is due (None: none waits)."""
+        value = await self._db.fetchone(f"SELECT MIN(retry_at) AS at FROM keeps WHERE {_TO_DO}")
+        return None if value is None or value["at"] is None else float(value["at"])
+
+    async def same_track(self, job: Job) -> list[Keep]:
+        """Other keeps in the job's server of the same stems: the same track and mode (shared,
+        reused or split again), of the same kind (sandbox or real), oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT k.* FROM keeps k JOIN jobs j ON j.id = k.job_id "
+            "WHERE k.guild_id = ? AND k.job_id <> ? AND j.source_task_id = ? AND j.audio_id = ? "
+            "AND j.mode = ? AND j.sandbox = ? ORDER BY k.job_id",
+            (job.guild_id, job.id, job.source_task_id, job.audio_id, job.mode, job.sandbox),
+        )
+        return [keep_from_row(row) for row in rows]
+
+    async def start(self, job_id: int, stems: Sequence[tuple[int, str]]) -> list[KeptStem]:
+        """The worker takes the keep up: 'working', with a row per stem (position, filename) if it
+        has none yet. Every stem's state, in order."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE keeps SET state = 'working' WHERE job_id = ? AND state = 'pending'", (job_id,)
+            )
+            for position, filename in stems:
+                await tx.execute(
+                    "INSERT INTO kept_stems (job_id, position, filename, state) VALUES (?, ?, ?, 'pending') "
+                    "ON CONFLICT (job_id, position) DO NOTHING",
+                    (job_id, position, filename),
+                )
+            rows = await tx.fetchall("SELECT * FROM kept_stems WHERE job_id = ? ORDER BY position", (job_id,))
+        return [kept_stem_from_row(row) for row in rows]
+
+    async def stems(self, job_id: int) -> list[KeptStem]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM kept_stems WHERE job_id = ? ORDER BY position", (job_id,)
+        )
+        return [kept_stem_from_row(row) for row in rows]
+
+    async def set_place(
+        self, job_id: int, place: KeepPlace, *, channel_id: int, anchor_message_id: int | None
+    ) -> None:
+        await self._db.write(
+            "UPDATE keeps SET place = ?, channel_id = ?, anchor_message_id = ? WHERE job_id = ?",
+            (place, channel_id, anchor_message_id, job_id),
+        )
+
+    async def lower_limit(self, job_id: int, upload_limit: int) -> None:
+        """Discord refused a pack the limit allowed: pack smaller from now on."""
+        await self._db.write(
+            "UPDATE keeps SET upload_limit = MIN(upload_limit, ?) WHERE job_id = ?", (upload_limit, job_id)
+        )
+
+    async def posting(self, job_id: int, positions: Sequence[int]) -> None:
+        """Written, durably, before the message that carries these stems (or their note) is sent:
+        after a crash, the thread is read before they are sent again."""
+        await self._stems_write("state = 'posting'", job_id, positions, durable=True)
+
+    async def posted(self, job_id: int, positions: Sequence[int], message_id: int) -> None:
+        await self._stems_write(
+            "state = 'posted', message_id = ?, skipped_why = NULL", job_id, positions, message_id
+        )
+
+    async def skipped(self, job_id: int, position: int, why: str, *, size: int | None = None) -> None:
+        """The stem stays a link; its note in the thread is still to be sent."""
+        await self._stems_write(
+            "state = 'skipped', skipped_why = ?, size = ?, message_id = NULL", job_id, [position], why, size
+        )
+
+    async def noted(self, job_id: int, positions: Sequence[int], message_id: int) -> None:
+        """The note that these stems stay links is in the thread."""
+        await self._stems_write("state = 'skipped', message_id = ?", job_id, positions, message_id)
+
+    async def unsent(self, job_id: int, positions: Sequence[int]) -> None:
+        """What was 'posting' did not arrive (the thread does not have it): send it again. A
+        skipped stem goes back to waiting for its note, any other to pending."""
+        await self._stems_write(
+            "state = CASE WHEN skipped_why IS NULL THEN 'pending' ELSE 'skipped' END, message_id = NULL",
+            job_id,
+            positions,
+            only_state=StemKeepState.POSTING,
+        )
+
+    async def finish(self, job_id: int) -> None:
+        """Every stem is posted or noted: the result is kept."""
+        await self._db.write(
+            "UPDATE keeps SET state = 'kept', finished_at = ?, failure = NULL, retry_at = NULL "
+            "WHERE job_id = ? AND state IN ('pending', 'working')",
+            (self._db.now(), job_id),
+        )
+
+    async def link(self, job_id: int, to: Keep) -> None:
+        """The same stems are already kept with another job here: this keep points there."""
+        await self._db.write(
+            "UPDATE keeps SET state = 'kept', linked_to = ?, place = ?, channel_id = ?, "
+            "anchor_message_id = ?, finished_at = ?, failure = NULL, retry_at = NULL "
+            "WHERE job_id = ? AND state IN ('pending', 'working')",
+            (to.job_id, to.place, to.channel_id, to.anchor_message_id, self._db.now(), job_id),
+        )
+
+    async def fail(self, job_id: int, why: str) -> None:
+        await self._db.write(
+            "UPDATE keeps SET state = 'failed', failure = ?, finished_at = ?, retry_at = NULL "
+            "WHERE job_id = ? AND state IN ('pending', 'working')",
+            (why, self._db.now(), job_id),
+        )
+
+    async def retry_later(self, job_id: int, at: float, why: str) -> int:
+        """Discord or the download failed in a way that may pass: try again at `at`. How many
+        attempts failed so far."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE keeps SET attempts = attempts + 1, retry_at = ?, failure = ? WHERE job_id = ?",
+                (at, why, job_id),
+            )
+            attempts = await tx.scalar("SELECT attempts FROM keeps WHERE job_id = ?", (job_id,))
+        return int(attempts or 0)
+
+    async def mark(self, job_id: int) -> None:
+        """The result message now says the stems are kept, with a link."""
+        await self._db.write("UPDATE keeps SET marked = 1, retry_at = NULL WHERE job_id = ?", (job_id,))
+
+    async def _stems_write(
+        self,
+        assignments: str,
+        job_id: int,
+        positions: Sequence[int],
+        *values: object,
+        durable: bool = False,
+        only_state: StemKeepState | None = None,
+    ) -> None:
+        """One UPDATE of these stems of the job (atomic by itself)."""
+        if not positions:
+            return
+        condition = " AND state = ?" if only_state else ""
+        await self._db.write(
+            f"UPDATE kept_stems SET {assignments} WHERE job_id = ? "
+            f"AND position IN ({', '.join('?' for _ in positions)}){condition}",
+            (*values, job_id, *positions, *([only_state] if only_state else [])),
+            durable=durable,
+        )
+
+
+def keep_from_row(row: Row) -> Keep:
+    return Keep(
+        job_id=row["job_id"],
+        guild_id=row["guild_id"],
+        state=KeepState(row["state"]),
+        requested_by=row["requested_by"],
+        upload_limit=row["upload_limit"],
+        place=KeepPlace(row["place"]) if row["place"] else None,
+        channel_id=row["channel_id"],
+        anchor_message_id=row["anchor_message_id"],
+        linked_to=row["linked_to"],
+        failure=row["failure"],
+        attempts=row["attempts"],
+        retry_at=row["retry_at"],
+        marked=bool(row["marked"]),
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def kept_stem_from_row(row: Row) -> KeptStem:
+    return KeptStem(
+        job_id=row["job_id"],
+        position=row["position"],
+        filename=row["filename"],
+        state=StemKeepState(row["state"]),
+        size=row["size"],
+        skipped_why=row["skipped_why"],
+        message_id=row["message_id"],
+    )
