@@ -12,6 +12,8 @@ connected to: a name that answers with a public address first and a private one 
 transfer kept failing). Either way no partial file is left behind. Every `reason` is plain words,
 safe to show to members.
 
+Temporary files end in `PART_SUFFIX`; `clear_leftovers` removes those a previous run left behind.
+
 Knows nothing of Discord: the caller passes the upload limit as `max_bytes`.
 """
 
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +44,8 @@ MAX_REDIRECTS = 3
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAGIC_BYTES = 12
 """How much of the body is enough to recognise every accepted audio format."""
+PART_SUFFIX = ".part"
+"""How the name of every file a download is written to ends, so `clear_leftovers` can find them."""
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """Maps (host, port) to the IP addresses a connection to it may reach."""
@@ -218,6 +223,24 @@ def _open_for_writing(path: Path) -> BinaryIO:
     return path.open("wb")
 
 
+def clear_leftovers(folder: Path) -> int:
+    """Remove the download files (names ending in `PART_SUFFIX`) a previous run left in `folder`,
+    making the folder if it is missing; returns how many were removed. Call it at start-up, before
+    any download runs. Only regular files directly in `folder` are removed: symbolic links are
+    left alone (never followed), and so are subfolders, which downloads never make."""
+    folder.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(PART_SUFFIX) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    if removed:
+        log.info("Removed %d unfinished downloads left in %s", removed, folder)
+    return removed
+
+
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -241,7 +264,8 @@ async def download_stem(
     resolve to public addresses only. `session` should come from `download_session` with the same
     `allowed_host` and `resolver`: then the check holds for the address aiohttp connects to. With
     any other session the name is checked before the request, but aiohttp resolves it again on its
-    own, so a name that changes its answer in between is not caught.
+    own, so a name that changes its answer in between is not caught. `dest` should end in
+    `PART_SUFFIX`, in the folder `clear_leftovers` clears.
 
     `timeout` bounds connecting and each wait for more of the body, so a large file on a slow but
     steady connection still arrives. Timeouts, dropped connections, 429 and 5xx are tried again up

@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from bot.downloads import (
+    PART_SUFFIX,
     AddressNotAllowed,
     Downloaded,
     DownloadFailed,
@@ -32,6 +33,7 @@ from bot.downloads import (
     PublicOnlyResolver,
     address_allowed,
     audio_kind,
+    clear_leftovers,
     download_session,
     download_stem,
     format_size,
@@ -669,3 +671,41 @@ async def test_the_session_resolver_refuses_a_name_with_any_non_public_address(a
     assert [
         r["host"] for r in await allowed.resolve("api.example.", 80, family=socket.AF_UNSPEC)
     ] == addresses
+
+
+# --- leftovers from a previous run ---------------------------------------------------------------
+
+
+def test_clearing_leftovers_makes_a_missing_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "downloads"
+    assert clear_leftovers(folder) == 0
+    assert folder.is_dir()
+
+
+def test_clearing_leftovers_removes_only_unfinished_downloads(tmp_path: Path) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in ("a.part", f"job-7-vocals{PART_SUFFIX}", "notes.txt", "kept.mp3", "a.part.bak"):
+        (folder / name).write_bytes(b"x")
+    assert clear_leftovers(folder) == 2
+    assert sorted(path.name for path in folder.iterdir()) == ["a.part.bak", "kept.mp3", "notes.txt"]
+    assert clear_leftovers(folder) == 0
+
+
+def test_clearing_leftovers_follows_no_link_and_enters_no_subfolder(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.part").write_bytes(b"keep me")
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "file-link.part").symlink_to(outside / "precious.part")
+    (folder / "dir-link.part").symlink_to(outside, target_is_directory=True)
+    (folder / "sub.part").mkdir()
+    (folder / "sub.part" / "inner.part").write_bytes(b"not ours")
+    (folder / "left.part").write_bytes(b"x")
+    assert clear_leftovers(folder) == 1
+    assert not (folder / "left.part").exists()
+    assert (outside / "precious.part").read_bytes() == b"keep me"
+    assert (folder / "file-link.part").is_symlink()
+    assert (folder / "dir-link.part").is_symlink()
+    assert (folder / "sub.part" / "inner.part").read_bytes() == b"not ours"
