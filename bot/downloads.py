@@ -4,10 +4,15 @@ A stem URL comes from a stored record, so it is treated like any address a stran
 written. `download_stem` streams the body to a temporary file chosen by the caller, in chunks, under
 a hard size cap; it fetches only over http(s), from the API's own host or from hosts that resolve to
 public addresses only (checked again on every redirect hop, followed by hand); and it keeps the file
-only if it is audio by its first bytes. It either returns a `Downloaded` or raises a
+only if it is audio by its first bytes. It fetches with a session from `download_session`, whose
+connector resolves every name through that same check, so the address checked is the address
+connected to: a name that answers with a public address first and a private one a moment later
+(DNS rebinding) still reaches no private address. It either returns a `Downloaded` or raises a
 `DownloadRefused` (the file is not acceptable: retrying would not help) or a `DownloadFailed` (the
 transfer kept failing). Either way no partial file is left behind. Every `reason` is plain words,
 safe to show to members.
+
+Temporary files end in `PART_SUFFIX`; `clear_leftovers` removes those a previous run left behind.
 
 Knows nothing of Discord: the caller passes the upload limit as `max_bytes`.
 """
@@ -18,14 +23,19 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
+
+if TYPE_CHECKING:
+    from aiohttp.abc import ResolveResult  # a TypedDict, only since aiohttp 3.10
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,8 @@ MAX_REDIRECTS = 3
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAGIC_BYTES = 12
 """How much of the body is enough to recognise every accepted audio format."""
+PART_SUFFIX = ".part"
+"""How the name of every file a download is written to ends, so `clear_leftovers` can find them."""
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """Maps (host, port) to the IP addresses a connection to it may reach."""
@@ -59,6 +71,13 @@ class DownloadRefused(DownloadError):
 
 class DownloadFailed(DownloadError):
     """The transfer kept failing (timeouts, dropped connections, server errors) on every attempt."""
+
+
+class AddressNotAllowed(OSError):
+    """Raised by the download session's resolver for a host that resolves to a non-public address.
+
+    An OSError because that is what aiohttp expects a resolver to raise: the connection fails before
+    any socket is opened, and `download_stem` reports it as `DownloadRefused`."""
 
 
 class _Retryable(Exception):
@@ -127,13 +146,61 @@ def address_allowed(address: str) -> bool:
     )
 
 
+def _is_allowed_host(host: str, allowed_host: str | None) -> bool:
+    return allowed_host is not None and host.lower().rstrip(".") == allowed_host.lower().rstrip(".")
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """aiohttp's name resolver for stem downloads: resolves through `resolver` and, for every host
+    but `allowed_host`, raises `AddressNotAllowed` when any address is not public, so aiohttp
+    connects only to addresses this check saw. (aiohttp does not ask a resolver about IP literals:
+    `download_stem` checks those itself.)"""
+
+    def __init__(self, resolver: Resolver, *, allowed_host: str | None) -> None:
+        self._resolver = resolver
+        self._allowed_host = allowed_host
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await self._resolver(host, port)
+        if not _is_allowed_host(host, self._allowed_host):
+            for address in addresses:
+                if not address_allowed(address):
+                    log.warning("Refused to connect to %s: it resolves to %s", host, address)
+                    raise AddressNotAllowed(f"{host} resolves to a non-public address")
+        results: list[ResolveResult] = []
+        for address in addresses:
+            address_family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+            if family in (socket.AF_UNSPEC, address_family):
+                results.append(
+                    {"hostname": host, "host": address, "port": port, "family": address_family,
+                     "proto": 0, "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}
+                )  # fmt: skip
+        if not results:
+            raise OSError(f"no address found for {host}")
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+def download_session(*, allowed_host: str | None, resolver: Resolver = resolve_host) -> aiohttp.ClientSession:
+    """The session to give `download_stem`, with the same `allowed_host` (and `resolver`): every
+    connection it opens goes to an address `PublicOnlyResolver` checked. It ignores proxy settings
+    in the environment (a proxy would connect on the bot's behalf, unchecked). Open it inside the
+    running event loop and close it at shutdown."""
+    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(resolver, allowed_host=allowed_host))
+    return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+
 async def _check_address(url: URL, allowed_host: str | None, resolver: Resolver) -> None:
     """Refuse a URL the bot must not fetch: not http(s), or another host than the API's that
     resolves to any non-public address."""
     if url.scheme not in ("http", "https") or not url.host:
         raise DownloadRefused("not a web address")
     host = url.host.lower().rstrip(".")
-    if allowed_host is not None and host == allowed_host.lower().rstrip("."):
+    if _is_allowed_host(host, allowed_host):
         return
     try:
         addresses: Sequence[str] = [str(ipaddress.ip_address(host.strip("[]")))]
@@ -156,6 +223,24 @@ def _open_for_writing(path: Path) -> BinaryIO:
     return path.open("wb")
 
 
+def clear_leftovers(folder: Path) -> int:
+    """Remove the download files (names ending in `PART_SUFFIX`) a previous run left in `folder`,
+    making the folder if it is missing; returns how many were removed. Call it at start-up, before
+    any download runs. Only regular files directly in `folder` are removed: symbolic links are
+    left alone (never followed), and so are subfolders, which downloads never make."""
+    folder.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(PART_SUFFIX) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    if removed:
+        log.info("Removed %d unfinished downloads left in %s", removed, folder)
+    return removed
+
+
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -176,10 +261,16 @@ async def download_stem(
     """Download the audio file at `url` into `dest`, at most `max_bytes` bytes.
 
     `allowed_host` is the API's own host (fetched whatever it resolves to); any other host must
-    resolve to public addresses only. `timeout` bounds connecting and each wait for more of the
-    body, so a large file on a slow but steady connection still arrives. Timeouts, dropped
-    connections, 429 and 5xx are tried again up to `attempts` times in all, waiting `backoff`,
-    then twice as long, and so on. On any failure `dest` is removed.
+    resolve to public addresses only. `session` should come from `download_session` with the same
+    `allowed_host` and `resolver`: then the check holds for the address aiohttp connects to. With
+    any other session the name is checked before the request, but aiohttp resolves it again on its
+    own, so a name that changes its answer in between is not caught. `dest` should end in
+    `PART_SUFFIX`, in the folder `clear_leftovers` clears.
+
+    `timeout` bounds connecting and each wait for more of the body, so a large file on a slow but
+    steady connection still arrives. Timeouts, dropped connections, 429 and 5xx are tried again up
+    to `attempts` times in all, waiting `backoff`, then twice as long, and so on. On any failure
+    `dest` is removed.
     """
     last_reason = "the download failed"
     for attempt in range(1, attempts + 1):
@@ -240,6 +331,10 @@ async def _attempt(
             raise _Retryable("the file's server did not answer in time") from error
         except aiohttp.ClientPayloadError as error:
             raise _Retryable("the connection dropped during the download") from error
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, AddressNotAllowed):
+                raise DownloadRefused("address not allowed") from error
+            raise _Retryable("the file's server could not be reached") from error
         except aiohttp.ClientError as error:
             raise _Retryable("the file's server could not be reached") from error
 

@@ -3,7 +3,9 @@ HTML pages, slow and dropped bodies, server errors, redirects and addresses it m
 
 The server listens on 127.0.0.1, which the downloader allows only as the API's own host
 (`allowed_host="127.0.0.1"`); other host names are mapped by an injected resolver, so nothing here
-reaches the network.
+reaches the network. Most tests fetch through a session whose connector sends every name to
+127.0.0.1 (the checks `download_stem` makes before each request); the tests of `download_session`
+connect only where the injected resolver says.
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from bot.downloads import (
+    PART_SUFFIX,
+    AddressNotAllowed,
     Downloaded,
     DownloadFailed,
     DownloadRefused,
+    PublicOnlyResolver,
     address_allowed,
     audio_kind,
+    clear_leftovers,
+    download_session,
     download_stem,
     format_size,
 )
@@ -224,6 +231,18 @@ class MapResolver:
         if host not in self.names:
             raise socket.gaierror(socket.EAI_NONAME, "unknown name")
         return self.names[host]
+
+
+class RebindingResolver:
+    """A name whose answer changes between lookups: `answers[0]` the first time, then the next."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> Sequence[str]:
+        self.asked.append(host)
+        return self.answers[min(len(self.asked), len(self.answers)) - 1]
 
 
 class LoopbackConnector(AbstractResolver):
@@ -567,3 +586,126 @@ async def test_a_20_mb_download_streams_in_bounded_memory(server, session, dest)
     assert got.size == 20 * 1024 * 1024
     assert dest.stat().st_size == 20 * 1024 * 1024
     assert peak < 2 * 1024 * 1024, f"peak {peak} bytes"
+
+
+# --- the address checked is the address connected to ---------------------------------------------
+
+
+@pytest.mark.parametrize("proxy_in_env", [False, True], ids=["no-proxy", "proxy-in-env"])
+async def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_connected_to(
+    server, dest, monkeypatch, proxy_in_env
+) -> None:
+    if proxy_in_env:  # a proxy would connect for the bot, unchecked: the session must ignore it
+        monkeypatch.setenv("HTTP_PROXY", server.url("/"))
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+    resolver = RebindingResolver(["93.184.216.34"], ["127.0.0.1"])
+    async with download_session(allowed_host="api.example", resolver=resolver) as session:
+        with pytest.raises(DownloadRefused) as refused:
+            await fetch(
+                session, server.url("/file/5000", host="rebind.example"), dest,
+                allowed_host="api.example", resolver=resolver,
+            )  # fmt: skip
+    assert refused.value.reason == "address not allowed"
+    assert resolver.asked == ["rebind.example", "rebind.example"]  # checked, then refused: no retry
+    assert sum(server.hits.values()) == 0  # the local server never saw a request
+    assert not dest.exists()
+
+
+async def test_a_redirect_to_a_name_that_rebinds_to_loopback_is_never_connected_to(server, dest) -> None:
+    resolver = RebindingResolver(["93.184.216.34"], ["127.0.0.1"])
+    target = server.url("/file/5000", host="rebind.example")
+    async with download_session(allowed_host="127.0.0.1", resolver=resolver) as session:
+        with pytest.raises(DownloadRefused, match="address not allowed"):
+            await fetch(session, server.url(f"/redirect?to={target}"), dest, resolver=resolver)
+    assert server.hits["/redirect"] == 1
+    assert server.hits["/file/5000"] == 0
+
+
+async def test_the_download_session_fetches_the_apis_own_host_from_loopback(server, dest) -> None:
+    resolver = MapResolver({"api.internal": ["127.0.0.1"]})
+    async with download_session(allowed_host="API.internal", resolver=resolver) as session:
+        got = await fetch(
+            session, server.url("/file/5000", host="api.internal"), dest,
+            allowed_host="API.internal", resolver=resolver,
+        )  # fmt: skip
+    assert got.size == 5000
+    assert resolver.asked == ["api.internal"]  # by the session's connector: the pre-check trusts it
+    assert server.hits["/file/5000"] == 1
+
+
+@pytest.mark.parametrize(("allowed_host", "hits"), [("127.0.0.1", 1), ("api.example", 0)])
+async def test_the_download_session_judges_an_ip_literal_by_the_apis_host(
+    server, dest, allowed_host, hits
+) -> None:
+    resolver = MapResolver({})
+    async with download_session(allowed_host=allowed_host, resolver=resolver) as session:
+        if hits:
+            got = await fetch(session, server.url("/file/5000"), dest, allowed_host=allowed_host)
+            assert got.size == 5000
+        else:
+            with pytest.raises(DownloadRefused, match="address not allowed"):
+                await fetch(session, server.url("/file/5000"), dest, allowed_host=allowed_host)
+    assert server.hits["/file/5000"] == hits
+    assert resolver.asked == []  # a literal is never resolved
+
+
+async def test_the_session_resolver_hands_aiohttp_exactly_the_public_addresses_it_checked() -> None:
+    v6 = "2606:2800:220:1:248:1893:25c8:1946"
+    resolver = PublicOnlyResolver(MapResolver({"cdn.example": ["93.184.216.34", v6]}), allowed_host=None)
+    got = await resolver.resolve("cdn.example", 443, family=socket.AF_UNSPEC)
+    assert [(r["host"], r["port"], r["family"], r["hostname"]) for r in got] == [
+        ("93.184.216.34", 443, socket.AF_INET, "cdn.example"),
+        (v6, 443, socket.AF_INET6, "cdn.example"),
+    ]
+    only_v6 = await resolver.resolve("cdn.example", 443, family=socket.AF_INET6)
+    assert [r["host"] for r in only_v6] == [v6]
+
+
+@pytest.mark.parametrize("addresses", [["10.0.0.1"], ["93.184.216.34", "127.0.0.1"], ["::ffff:192.168.0.1"]])
+async def test_the_session_resolver_refuses_a_name_with_any_non_public_address(addresses) -> None:
+    resolver = PublicOnlyResolver(MapResolver({"x.example": addresses}), allowed_host="api.example")
+    with pytest.raises(AddressNotAllowed):
+        await resolver.resolve("x.example", 80, family=socket.AF_UNSPEC)
+    allowed = PublicOnlyResolver(MapResolver({"api.example.": addresses}), allowed_host="API.example")
+    assert [
+        r["host"] for r in await allowed.resolve("api.example.", 80, family=socket.AF_UNSPEC)
+    ] == addresses
+
+
+# --- leftovers from a previous run ---------------------------------------------------------------
+
+
+def test_clearing_leftovers_makes_a_missing_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "downloads"
+    assert clear_leftovers(folder) == 0
+    assert folder.is_dir()
+
+
+def test_clearing_leftovers_removes_only_unfinished_downloads(tmp_path: Path) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in ("a.part", f"job-7-vocals{PART_SUFFIX}", "notes.txt", "kept.mp3", "a.part.bak"):
+        (folder / name).write_bytes(b"x")
+    assert clear_leftovers(folder) == 2
+    assert sorted(path.name for path in folder.iterdir()) == ["a.part.bak", "kept.mp3", "notes.txt"]
+    assert clear_leftovers(folder) == 0
+
+
+def test_clearing_leftovers_follows_no_link_and_enters_no_subfolder(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.part").write_bytes(b"keep me")
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "file-link.part").symlink_to(outside / "precious.part")
+    (folder / "dir-link.part").symlink_to(outside, target_is_directory=True)
+    (folder / "sub.part").mkdir()
+    (folder / "sub.part" / "inner.part").write_bytes(b"not ours")
+    (folder / "left.part").write_bytes(b"x")
+    assert clear_leftovers(folder) == 1
+    assert not (folder / "left.part").exists()
+    assert (outside / "precious.part").read_bytes() == b"keep me"
+    assert (folder / "file-link.part").is_symlink()
+    assert (folder / "dir-link.part").is_symlink()
+    assert (folder / "sub.part" / "inner.part").read_bytes() == b"not ours"
