@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,8 @@ from bot.alerts import DiscordAlerter
 from bot.check import check
 from bot.client import StemBot
 from bot.delivery import DiscordDeliverer
+from bot.keeper import DiscordPoster
+from bot.keeping import offers_keep_button
 from bot.logs import configure_logging
 from bot.models import CreditPolicy
 from bot.operations import Operations
@@ -87,13 +90,16 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
         async with aiohttp.ClientSession() as session:
 
             def services_for(client: StemBot) -> Services:
-                deliverer = DiscordDeliverer(client, store.deliveries)
+                deliverer = DiscordDeliverer(
+                    client, store.deliveries, offers_keep=functools.partial(offers_keep_button, store)
+                )
                 return build_services(
                     settings,
                     store=store,
                     session=session,
                     deliverer=deliverer,
                     reminder_sender=deliverer,
+                    keep_poster=DiscordPoster(client),
                     alerter=DiscordAlerter(client, store),
                     gateway_connected=client.gateway_connected,
                 )

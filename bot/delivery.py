@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 
 import aiohttp
@@ -66,13 +66,39 @@ def _may_embed(job: Job) -> bool:
     return job.app_permissions is None or discord.Permissions(job.app_permissions).embed_links
 
 
+def rendered(
+    job: Job, via: DeliveryVia, *, keep_button: bool = False, kept_url: str | None = None
+) -> list[common.Message]:
+    """The job's result as shown through `via`: in the /split response; as a late reply in the
+    channel that mentions the member (plain text where the bot may not embed); or by DM."""
+    in_channel = via is DeliveryVia.CHANNEL
+    messages = results.outcome(
+        job,
+        mention=in_channel,
+        late=in_channel,
+        in_server=via is not DeliveryVia.DM,
+        keep_button=keep_button,
+        kept_url=kept_url,
+    )
+    if in_channel and not _may_embed(job):
+        messages = common.as_plain_text(messages)  # no Embed Links here: embeds would vanish
+    return messages
+
+
 class DiscordDeliverer:
     def __init__(
-        self, client: discord.Client, parts: DeliveredParts, clock: Callable[[], float] = time.time
+        self,
+        client: discord.Client,
+        parts: DeliveredParts,
+        clock: Callable[[], float] = time.time,
+        *,
+        offers_keep: Callable[[Job], Awaitable[bool]] | None = None,
     ) -> None:
+        """`offers_keep`: whether a job's result carries the Keep in Discord button."""
         self._client = client
         self._parts = parts
         self._clock = clock
+        self._offers_keep = offers_keep
 
     async def deliver(self, job: Job) -> DeliveryOutcome:
         outcome = DeliveryOutcome(DeliveryResult.RETRY)
@@ -130,8 +156,11 @@ class DiscordDeliverer:
         assert job.application_id is not None and job.interaction_token is not None
         return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
 
+    async def _keep_button(self, job: Job) -> bool:
+        return self._offers_keep is not None and await self._offers_keep(job)
+
     async def _edit_interaction(self, job: Job) -> bool:
-        messages = results.outcome(job)
+        messages = rendered(job, DeliveryVia.INTERACTION, keep_button=await self._keep_button(job))
         webhook = self._webhook(job)
         try:
             for index in range(await self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
@@ -170,7 +199,7 @@ class DiscordDeliverer:
     async def _post_in_channel(self, job: Job) -> bool:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         return await self._send_all(
-            job, channel, job.channel_id, DeliveryVia.CHANNEL, "posting in the channel", mention=True
+            job, channel, job.channel_id, DeliveryVia.CHANNEL, "posting in the channel"
         )
 
     async def _point_original_to(self, job: Job, message_id: int) -> None:
@@ -196,7 +225,7 @@ class DiscordDeliverer:
             raise self._retry(job, "opening a DM", exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._retry(job, "opening a DM", exc) from None
-        return await self._send_all(job, dm, dm.id, DeliveryVia.DM, "sending a DM", mention=False)
+        return await self._send_all(job, dm, dm.id, DeliveryVia.DM, "sending a DM")
 
     async def _send_all(
         self,
@@ -205,14 +234,10 @@ class DiscordDeliverer:
         channel_id: int,
         via: DeliveryVia,
         action: str,
-        *,
-        mention: bool,
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
         in_channel = via is DeliveryVia.CHANNEL
-        messages = results.outcome(job, mention=mention, late=in_channel, in_server=via is not DeliveryVia.DM)
-        if in_channel and not _may_embed(job):
-            messages = common.as_plain_text(messages)  # no Embed Links here: embeds would vanish
+        messages = rendered(job, via, keep_button=await self._keep_button(job))
         try:
             for index in range(await self._resume_at(job, via), len(messages)):
                 message = messages[index]

@@ -384,3 +384,46 @@ def _kind_or_refuse(head: bytes) -> str:
     if kind is None:
         raise DownloadRefused("not an audio file")
     return kind
+
+
+class StemDownloader:
+    """Downloads stems for the keeper: one `download_session` opened at the first download (the
+    API's host is known by then, also the sandbox's), closed by `close`."""
+
+    def __init__(
+        self,
+        allowed_host: Callable[[], str | None],
+        *,
+        timeout: float = 30.0,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        resolver: Resolver = resolve_host,
+    ) -> None:
+        self._allowed_host = allowed_host
+        self._timeout = timeout
+        self._attempts = attempts
+        self._backoff = backoff
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+        self._host: str | None = None
+
+    async def __call__(self, url: str, dest: Path, max_bytes: int) -> Downloaded:
+        if self._session is None:
+            self._host = self._allowed_host()
+            self._session = download_session(allowed_host=self._host, resolver=self._resolver)
+        return await download_stem(
+            self._session,
+            url,
+            dest,
+            max_bytes=max_bytes,
+            allowed_host=self._host,
+            timeout=self._timeout,
+            attempts=self._attempts,
+            backoff=self._backoff,
+            resolver=self._resolver,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -182,3 +182,38 @@ class NotYourJob(StemBotError):
             "`/stems list` shows your own."
         )
         self.job_id = job_id
+
+
+class KeepRefused(StemBotError):
+    """Keeping a result in Discord cannot start; nothing was changed."""
+
+
+class KeepingOff(KeepRefused):
+    def __init__(self) -> None:
+        super().__init__(
+            "Keeping stems in Discord is turned off in this server, so the files stay download links. "
+            "A moderator can turn it on with `/quota settings keep_stems`."
+        )
+
+
+class NothingToKeep(KeepRefused):
+    def __init__(self, job_id: int, why: str) -> None:
+        super().__init__(f"Job #{job_id} has no stems to keep: {why}")
+        self.job_id = job_id
+
+
+class LinksExpired(KeepRefused):
+    def __init__(self, job_id: int, expired_at: float) -> None:
+        super().__init__(
+            f"The links of Job #{job_id} expired {_relative_time(expired_at)}, so there is nothing left "
+            "to download and keep. Run `/split` again with the same ids to get fresh stems."
+        )
+        self.job_id = job_id
+
+
+class CannotAttachFiles(KeepRefused):
+    def __init__(self) -> None:
+        super().__init__(
+            "I can't attach files in this channel (I don't have the Attach Files permission here), so I "
+            "can't keep the stems in Discord. Ask a moderator to allow it; nothing was changed."
+        )

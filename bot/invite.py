@@ -13,9 +13,9 @@ PERMISSIONS: dict[str, int] = {
     "View Channels": 1 << 10,  # see the channel a /split came from
     "Send Messages": 1 << 11,  # results that outlive the interaction token come as messages
     "Embed Links": 1 << 14,  # every result and status is an embed
-    "Attach Files": 1 << 15,  # keeping stems in Discord (upcoming)
+    "Attach Files": 1 << 15,  # keeping stems in Discord: the files
     "Read Message History": 1 << 16,  # a late result replies to the /split message
-    "Create Public Threads": 1 << 35,  # keeping stems in Discord (upcoming): a thread per result
+    "Create Public Threads": 1 << 35,  # keeping stems in Discord: a thread per result
     "Send Messages in Threads": 1 << 38,  # ... and posting in it
 }
 """Every permission any feature needs, and nothing more: the union of every feature's needs."""

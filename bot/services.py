@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from bot.api import SeparationClient
 from bot.budget import BudgetService
 from bot.credits import CreditService
+from bot.downloads import StemDownloader
 from bot.jobs import JobQueue, SplitService
+from bot.keeping import Downloader, Keeper, Poster
 from bot.library import LibraryService
 from bot.metrics import Metrics
 from bot.operations import AccountApi, Alerter, ApiCalls, Operations
@@ -46,19 +49,27 @@ class Services:
     budget: BudgetService
     library: LibraryService
     reminders: Reminders
+    keeper: Keeper
     operations: Operations
     web: WebServer
+    downloads: StemDownloader | None = None
 
     async def start(self) -> None:
-        """Resume the jobs in the database and start working on them; start the reminders."""
+        """Resume the jobs in the database and start working on them; start the reminders and
+        the keeper (which resumes keeps left unfinished)."""
         await self.runner.start()
         self.reminders.start()
+        self.keeper.start()
 
     async def stop(self) -> None:
-        """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks."""
+        """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks.
+        A keep stopped mid-way resumes at the next start."""
         self.split.close()
         await self.runner.stop()
         await self.reminders.stop()
+        await self.keeper.stop()
+        if self.downloads is not None:
+            await self.downloads.close()
         await self.operations.stop()
 
 
@@ -69,6 +80,7 @@ def build_services(
     session: aiohttp.ClientSession,
     deliverer: Deliverer,
     reminder_sender: ReminderSender,
+    keep_poster: Poster,
     alerter: Alerter,
     gateway_connected: Callable[[], bool],
     metrics: Metrics | None = None,
@@ -76,15 +88,17 @@ def build_services(
     account_api: AccountApi | None = None,
     queue: JobQueue | None = None,
     delivery_retry_base: float = 2.0,
+    download: Downloader | None = None,
+    keep_retry_base: float | None = None,
     clock: Clock = time.time,
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
 
-    `deliverer`, `reminder_sender` and `alerter` are the Discord side (or a test's recorders);
-    `gateway_connected` feeds `/healthz`. The keyword overrides replace a part a test or benchmark
-    wants to control: its own `metrics` registry, an `api` client, what the pause switch asks for
-    the account's credits, where accepted splits wait (`queue`: the runner unless a test records
-    them), or faster delivery retries.
+    `deliverer`, `reminder_sender`, `keep_poster` and `alerter` are the Discord side (or a test's
+    recorders); `gateway_connected` feeds `/healthz`. The keyword overrides replace a part a test
+    or benchmark wants to control: its own `metrics` registry, an `api` client, what the pause
+    switch asks for the account's credits, where accepted splits wait (`queue`: the runner unless
+    a test records them), faster delivery or keep retries, how stems are downloaded.
     """
     metrics = metrics or Metrics()
     calls = ApiCalls(metrics, clock)
@@ -112,6 +126,26 @@ def build_services(
         sandbox=settings.sandbox,
     )
     reminders = Reminders(store, reminder_sender, window=settings.expiry_reminder, clock=clock)
+    credits = CreditService(store.accounts)
+    quota = QuotaService(store, credits, clock=clock)
+    library = LibraryService(store, quota, deliverer)
+    downloads: StemDownloader | None = None
+    if download is None:
+        # Stems come from the API's file host or public addresses; in the sandbox, from this
+        # bot's own web server (its address is known once it listens).
+        downloads = download = StemDownloader(
+            lambda: urlsplit(sandbox.api_url if sandbox is not None else settings.api_url).hostname
+        )
+    keeper = Keeper(
+        store,
+        library,
+        keep_poster,
+        download,
+        folder=settings.keep_folder,
+        concurrency=settings.keep_concurrency,
+        clock=clock,
+        **({"retry_base": keep_retry_base} if keep_retry_base is not None else {}),
+    )
     runner = JobRunner(
         store,
         api,
@@ -123,10 +157,8 @@ def build_services(
         delivery_retry_base=delivery_retry_base,
         stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
         clock=clock,
-        on_delivered=reminders.wake,
+        on_delivered=lambda: _wake(reminders, keeper),
     )
-    credits = CreditService(store.accounts)
-    quota = QuotaService(store, credits, clock=clock)
     web = WebServer(
         host=settings.callback_host,
         port=settings.callback_port,
@@ -149,11 +181,19 @@ def build_services(
         split=SplitService(store.reservations, queue or runner, operations, sandbox=settings.sandbox),
         quota=quota,
         budget=BudgetService(store),
-        library=LibraryService(store, quota, deliverer),
+        library=library,
         reminders=reminders,
+        keeper=keeper,
+        downloads=downloads,
         operations=operations,
         web=web,
     )
+
+
+def _wake(reminders: Reminders, keeper: Keeper) -> None:
+    """A result was delivered: its reminder may be due sooner, and it may be kept automatically."""
+    reminders.wake()
+    keeper.wake()
 
 
 async def _refresh_job_counts(store: Store, metrics: Metrics) -> None:

@@ -73,6 +73,13 @@ class Settings:
     server_monthly_budget: int | None = None  # API credits per server per UTC month; None: no cap
     expiry_reminder: float = 24 * 3600.0  # seconds before the links expire; 0: no reminders
     sandbox_seconds: float = 5.0  # how long a sandbox separation takes
+    keep_concurrency: int = 2  # stem downloads and uploads at once, for the whole bot
+
+    @property
+    def keep_folder(self) -> Path:
+        """Where stems being kept in Discord wait between download and upload: beside the
+        database, emptied at every start."""
+        return self.database_path.parent / "keep-downloads"
 
     @property
     def sandbox(self) -> bool:
@@ -203,6 +210,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ),
         sandbox_seconds=parsed(
             "SANDBOX_SECONDS", _bounded_float(0.05, 3600), 5.0, "a number of seconds from 0.05 to 3600"
+        ),
+        keep_concurrency=parsed(
+            "KEEP_CONCURRENCY", _bounded_int(1, 16), 2, "a whole number of downloads at once, from 1 to 16"
         ),
     )
 

@@ -17,6 +17,7 @@ from bot.library import LibraryService
 from bot.models import CancelOutcome
 from bot.product import Mode
 from bot.render import common, library, results
+from bot.render import keep as keep_words
 from cogs.paging import Pager
 from cogs.people import actor_of
 from cogs.split import split_refusal, start_split
@@ -95,10 +96,41 @@ class CancelButton(_JobButton, template=common.CANCEL_BUTTON_PATTERN):
             await interaction.response.send_message(embed=library.cancel_answer(outcome, job), ephemeral=True)
 
 
+class KeepButton(_JobButton, template=common.KEEP_BUTTON_PATTERN):
+    """Keep in Discord under a result: its member or a moderator has the stems posted as files in a
+    thread (others are told why not, privately). Works after restarts (the job is in the id)."""
+
+    LABEL = common.KEEP_BUTTON_LABEL
+    CUSTOM_ID = common.KEEP_BUTTON_ID
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await keep_stems(interaction.client, interaction, self.job_id)
+
+
+async def keep_stems(bot: StemBot, interaction: discord.Interaction[Any], job_id: int) -> None:
+    """Ask to keep a result in Discord; the answer is private."""
+    try:
+        request = await bot.services.keeper.request(
+            interaction.guild_id,
+            actor_of(interaction),
+            job_id,
+            channel_id=interaction.channel_id,
+            attach_here=interaction.app_permissions.attach_files,
+            upload_limit=interaction.filesize_limit,
+        )
+    except StemBotError as error:
+        await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)
+        return
+    answer = keep_words.keep_answer(request.keep, request.job, started=request.started)
+    await interaction.response.send_message(
+        embed=common.mark_sandbox(answer, bot.services.settings.sandbox), ephemeral=True
+    )
+
+
 class StemsCog(commands.Cog):
     stems = app_commands.Group(
         name="stems",
-        description="Your splits in this server: find them, show one again, cancel one",
+        description="Your splits in this server: find them, show or keep one, cancel one",
         guild_only=True,
         allowed_contexts=app_commands.AppCommandContext(guild=True),
     )
@@ -108,7 +140,7 @@ class StemsCog(commands.Cog):
 
     async def cog_load(self) -> None:
         # Every result's and queued message's buttons, whenever they were posted.
-        self.bot.add_dynamic_items(UpgradeButton, CancelButton)
+        self.bot.add_dynamic_items(UpgradeButton, CancelButton, KeepButton)
 
     @property
     def _library(self) -> LibraryService:
@@ -186,6 +218,14 @@ class StemsCog(commands.Cog):
             ephemeral=True,
         )
 
+    @stems.command(
+        name="keep", description="Keep a split's stems in Discord: playable files in a thread, for good"
+    )
+    @app_commands.describe(job="The job number (suggested as you type)")
+    async def keep(self, interaction: discord.Interaction[StemBot], job: JobNumber) -> None:
+        """Post a finished split's stems as files in a thread on its result, so they outlive the links."""
+        await keep_stems(self.bot, interaction, job)
+
     @stems.command(name="reminders", description="Turn your reminders before download links expire on or off")
     @app_commands.describe(enabled="True: remind me before my links expire; False: don't")
     async def reminders(self, interaction: discord.Interaction[StemBot], enabled: bool) -> None:
@@ -201,6 +241,7 @@ class StemsCog(commands.Cog):
 
     @show.autocomplete("job")
     @cancel.autocomplete("job")
+    @keep.autocomplete("job")
     async def job_autocomplete(
         self, interaction: discord.Interaction[StemBot], current: str
     ) -> list[app_commands.Choice[int]]:

@@ -4,11 +4,15 @@ with the Discord side replaced by recorders."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, PauseReason
+from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
+from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, PauseReason
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
 from bot.settings import Secret, Settings
@@ -95,6 +99,7 @@ def make_services(
     deliverer: Any = None,
     reminder_sender: Any = None,
     alerter: Any = None,
+    keep_poster: Any = None,
     **overrides: Any,
 ) -> Services:
     """The bot's services over `store`, delivering to a `RecordingDeliverer` unless told otherwise."""
@@ -104,7 +109,104 @@ def make_services(
         session=session,
         deliverer=deliverer or RecordingDeliverer(),
         reminder_sender=reminder_sender or RecordingReminders(),
+        keep_poster=keep_poster or RecordingPoster(),
         alerter=alerter or AlerterDouble(),
         gateway_connected=lambda: True,
         **overrides,
     )
+
+
+class RecordingPoster:
+    """Stands in for Discord when keeping stems: threads, messages with their files' hashes, the
+    marks on result messages. Knobs make Discord refuse threads, refuse packs over a size (413),
+    fail before a request takes effect, or take it and lose the answer (an unknown outcome)."""
+
+    def __init__(self) -> None:
+        self.next_id = 9_000_000
+        self.threads: dict[int, int] = {}  # anchor message id -> thread id
+        self.messages: list[PostedRecord] = []
+        self.shown_kept: list[tuple[int, str | None]] = []  # (job id, kept place's channel id)
+        self.threads_unavailable = False
+        self.accepts_up_to: int | None = None  # a pack larger than this gets 413
+        self.refuse_uploads = False  # no permission to attach files
+        self.fail_before: list[str] = []  # operations that fail once, before taking effect
+        self.lose_answer: list[str] = []  # operations that take effect once, then fail
+        self.changed = asyncio.Event()
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def _fault(self, operation: str) -> None:
+        if operation in self.fail_before:
+            self.fail_before.remove(operation)
+            raise PostRetry(f"Discord failed ({operation})")
+
+    def _lost(self, operation: str) -> None:
+        if operation in self.lose_answer:
+            self.lose_answer.remove(operation)
+            raise PostRetry(f"the answer was lost ({operation})")
+
+    async def open_thread(self, job: Job, anchor: DeliveredMessage) -> int:
+        self._fault("thread")
+        if self.threads_unavailable:
+            raise ThreadsUnavailable("no threads here")
+        if anchor.message_id not in self.threads:
+            self.threads[anchor.message_id] = anchor.message_id
+        self._lost("thread")
+        return self.threads[anchor.message_id]
+
+    async def post_files(self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool) -> int:
+        self._fault("files")
+        if self.refuse_uploads:
+            raise PlaceRefused("no permission to attach files")
+        total = sum(upload.path.stat().st_size for upload in files)
+        if len(files) > 10 or (self.accepts_up_to is not None and total > self.accepts_up_to):
+            raise UploadTooLarge()
+        record = PostedRecord(
+            keep.channel_id or 0,
+            self._id(),
+            "first" if first else "",
+            [
+                (u.filename, hashlib.sha256(u.path.read_bytes()).hexdigest(), u.path.stat().st_size)
+                for u in files
+            ],
+            keep.anchor_message_id if keep.place is KeepPlace.REPLIES else None,
+        )
+        self.messages.append(record)
+        self.changed.set()
+        self._lost("files")
+        return record.message_id
+
+    async def post_note(self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]]) -> int:
+        self._fault("note")
+        content = "\n".join(f"{stem.filename}: {stem.skipped_why} {url}" for stem, url in stems)
+        record = PostedRecord(keep.channel_id or 0, self._id(), content, [], None)
+        self.messages.append(record)
+        self._lost("note")
+        return record.message_id
+
+    async def recent(self, keep: Keep) -> list[PostedMessage]:
+        self._fault("recent")
+        return [
+            PostedMessage(m.message_id, m.content, tuple(name for name, _, _ in m.files))
+            for m in reversed(self.messages)
+            if m.channel_id == keep.channel_id
+        ]
+
+    async def show_kept(self, job: Job, keep: Keep, result: list[DeliveredMessage]) -> None:
+        self._fault("mark")
+        self.shown_kept.append((job.id, str(keep.channel_id)))
+
+    def files(self) -> list[str]:
+        """Every file posted, by name, in order."""
+        return [name for message in self.messages for name, _, _ in message.files]
+
+
+@dataclass
+class PostedRecord:
+    channel_id: int
+    message_id: int
+    content: str
+    files: list[tuple[str, str, int]]  # (filename, sha256, size)
+    reply_to: int | None

@@ -297,6 +297,10 @@ UPGRADE_BUTTON_PATTERN = r"stembot:upgrade:(?P<job>[0-9]{1,19})"
 CANCEL_BUTTON_LABEL = "Cancel"
 CANCEL_BUTTON_ID = "stembot:cancel:{job}"
 CANCEL_BUTTON_PATTERN = r"stembot:cancel:(?P<job>[0-9]{1,19})"
+KEEP_BUTTON_LABEL = "Keep in Discord"
+KEEP_BUTTON_ID = "stembot:keep:{job}"
+KEEP_BUTTON_PATTERN = r"stembot:keep:(?P<job>[0-9]{1,19})"
+KEPT_BUTTON_LABEL = "Kept in Discord"
 
 
 SANDBOX_TITLE = "Sandbox · "

@@ -20,6 +20,9 @@ from bot.render.common import (
     EMBED_DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
     FAILED,
+    KEEP_BUTTON_ID,
+    KEEP_BUTTON_LABEL,
+    KEPT_BUTTON_LABEL,
     LINK_BUTTON_URL_LIMIT,
     MESSAGE_EMBED_TOTAL_LIMIT,
     REFUSED_WAIT,
@@ -143,12 +146,21 @@ LATE_NOTE = (
 )
 
 
-def outcome(job: Job, *, mention: bool = False, late: bool = False, in_server: bool = True) -> list[Message]:
+def outcome(
+    job: Job,
+    *,
+    mention: bool = False,
+    late: bool = False,
+    in_server: bool = True,
+    keep_button: bool = False,
+    kept_url: str | None = None,
+) -> list[Message]:
     """The messages that tell the member how a finished job ended. `late`: they go out as new
     messages in the channel rather than in the `/split` reply, so the first one says why.
-    `in_server`: shown in the server (not a DM), so the result's server buttons belong on it."""
+    `in_server`: shown in the server (not a DM), so the result's server buttons belong on it.
+    `keep_button`: a success offers the Keep in Discord button; `kept_url`: it is kept, there."""
     messages = (
-        stems_ready(job, mention=mention, in_server=in_server)
+        stems_ready(job, mention=mention, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
         if job.state is JobState.SUCCEEDED
         else [failed(job, mention=mention)]
     )
@@ -183,12 +195,21 @@ def links_expire_line(job: Job) -> str:
     return f"**Links expire {moment(expires)}: {RESULT_MARK}.**"
 
 
-def stems_ready(job: Job, *, mention: bool = False, in_server: bool = True) -> list[Message]:
-    """The download links, led by when they expire, each named for its stem, packed into as few
-    embeds and messages as Discord's limits allow."""
+def stems_ready(
+    job: Job,
+    *,
+    mention: bool = False,
+    in_server: bool = True,
+    keep_button: bool = False,
+    kept_url: str | None = None,
+) -> list[Message]:
+    """The download links, led by when they expire (and, once kept, where the files are for
+    good), each named for its stem, packed into as few embeds and messages as Discord allows."""
     count = len(job.stems)
     title = _title(job, f"{job.mode.short_label}: {count} stem{'' if count == 1 else 's'}")
     lead = links_expire_line(job)
+    if kept_url is not None:
+        lead = f"{lead}\n{kept_line(kept_url)}"
     footer = f"Job #{job.id} · {charge_text(job)} · audio id {job.audio_id}"
     if job.sandbox:
         footer = f"{SANDBOX_NOTE}\n{footer}"
@@ -223,8 +244,13 @@ def stems_ready(job: Job, *, mention: bool = False, in_server: bool = True) -> l
         embeds[-1].set_footer(text=footer)
         messages.append(Message(embeds=embeds))
     messages[0].content = mention_prefix(job, mention)
-    messages[-1].view = _result_buttons(job, in_server=in_server)
+    messages[-1].view = _result_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
     return messages
+
+
+def kept_line(url: str) -> str:
+    """What a kept result says about where its files are."""
+    return f"📌 **Kept in Discord:** every stem plays and downloads in [this thread]({url}), for good."
 
 
 def _stem_line(key: str, url: str) -> str:
@@ -239,14 +265,18 @@ def _markdown_url(url: str) -> str:
     return url.replace("(", "%28").replace(")", "%29")
 
 
-def _result_buttons(job: Job, *, in_server: bool) -> discord.ui.View | None:
-    """A link button per stem (where the links are short enough for one), and, on a 2-stem result
-    in a server, the button that splits the same track into up to 12 stems."""
+def _result_buttons(
+    job: Job, *, in_server: bool, keep_button: bool = False, kept_url: str | None = None
+) -> discord.ui.View | None:
+    """A link button per stem (where the links are short enough for one); on a 2-stem result in a
+    server, the button that splits the same track into up to 12 stems; Keep in Discord (or, once
+    kept, a link to the files)."""
     view = discord.ui.View(timeout=None)
     upgrade = in_server and job.mode is Mode.SEPARATE_VOCAL
+    keep = kept_url is not None or keep_button
     links = (
         bool(job.stems)
-        and len(job.stems) + upgrade <= BUTTONS_PER_MESSAGE
+        and len(job.stems) + upgrade + keep <= BUTTONS_PER_MESSAGE
         and all(len(stem.url) <= LINK_BUTTON_URL_LIMIT for stem in job.stems)
     )  # else the text links above carry them
     if links:
@@ -258,6 +288,17 @@ def _result_buttons(job: Job, *, in_server: bool) -> discord.ui.View | None:
                 label=UPGRADE_BUTTON_LABEL,
                 style=discord.ButtonStyle.primary,
                 custom_id=UPGRADE_BUTTON_ID.format(job=job.id),
+            )
+        )
+    if kept_url is not None:
+        view.add_item(discord.ui.Button(label=KEPT_BUTTON_LABEL, emoji="📌", url=kept_url))
+    elif keep_button:
+        view.add_item(
+            discord.ui.Button(
+                label=KEEP_BUTTON_LABEL,
+                emoji="📌",
+                style=discord.ButtonStyle.secondary,
+                custom_id=KEEP_BUTTON_ID.format(job=job.id),
             )
         )
     return view if view.children else None

@@ -112,6 +112,10 @@ class Keeps:
             "UPDATE keeps SET upload_limit = MIN(upload_limit, ?) WHERE job_id = ?", (upload_limit, job_id)
         )
 
+    async def rename(self, job_id: int, position: int, filename: str) -> None:
+        """A stem whose link showed no extension is named by its downloaded bytes."""
+        await self._stems_write("filename = ?", job_id, [position], filename)
+
     async def posting(self, job_id: int, positions: Sequence[int]) -> None:
         """Written, durably, before the message that carries these stems (or their note) is sent:
         after a crash, the thread is read before they are sent again."""
@@ -166,13 +170,14 @@ class Keeps:
             (why, self._db.now(), job_id),
         )
 
-    async def retry_later(self, job_id: int, at: float, why: str) -> int:
+    async def retry_later(self, job_id: int, at: float, why: str, *, count: bool = True) -> int:
         """Discord or the download failed in a way that may pass: try again at `at`. How many
-        attempts failed so far."""
+        attempts failed so far (`count`: this one is one of them; a keep waiting for another is
+        not failing)."""
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE keeps SET attempts = attempts + 1, retry_at = ?, failure = ? WHERE job_id = ?",
-                (at, why, job_id),
+                "UPDATE keeps SET attempts = attempts + ?, retry_at = ?, failure = ? WHERE job_id = ?",
+                (int(count), at, why, job_id),
             )
             attempts = await tx.scalar("SELECT attempts FROM keeps WHERE job_id = ?", (job_id,))
         return int(attempts or 0)

@@ -1,0 +1,176 @@
+"""The Discord side of keeping stems (`bot.keeping.Poster`): threads, uploads, reading back what
+was posted, and marking the result message as kept.
+
+Discord's answers are sorted into what the keeper can act on: 413 is UploadTooLarge (pack
+smaller); a permission or channel-type refusal is PlaceRefused (for threads, ThreadsUnavailable:
+post as replies instead); 5xx, rate limits and network trouble are PostRetry (try later; the
+outcome of that request is unknown). discord.py handles the rate-limit buckets itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+import discord
+
+from bot.delivery import rendered
+from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
+from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem
+from bot.render import keep as words
+
+log = logging.getLogger(__name__)
+
+THREAD_ALREADY_CREATED = 160004
+MISSING_PERMISSIONS = 50013
+MISSING_ACCESS = 50001
+WRONG_CHANNEL_TYPE = 50024
+REQUEST_TOO_LARGE = 40005
+HISTORY_LIMIT = 100
+"""How many of the place's latest messages are read to find what an unknown outcome posted."""
+EDIT_TIMEOUT = 15.0
+
+
+class DiscordPoster:
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    async def open_thread(self, job: Job, anchor: DeliveredMessage) -> int:
+        assert anchor.channel_id is not None
+        try:
+            thread = await self._client.http.start_thread_with_message(
+                anchor.channel_id,
+                anchor.message_id,
+                name=words.thread_name(job),
+                auto_archive_duration=words.AUTO_ARCHIVE_MINUTES,
+            )
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_CREATED:
+                # A thread started on a message has that message's id: ours, from before a restart.
+                return anchor.message_id
+            if _retryable(exc):
+                raise PostRetry(f"Discord failed while opening the thread ({_code(exc)})") from None
+            raise ThreadsUnavailable(_refusal("open a thread", exc)) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+        return int(thread["id"])
+
+    async def post_files(self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool) -> int:
+        with contextlib.ExitStack() as stack:
+            attachments = [
+                discord.File(stack.enter_context(upload.path.open("rb")), filename=upload.filename)
+                for upload in files
+            ]
+            content = words.first_post(job) if first else None
+            return await self._send(keep, content=content, files=attachments)
+
+    async def post_note(self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]]) -> int:
+        return await self._send(keep, content=words.skipped_note(job, stems))
+
+    async def _send(self, keep: Keep, *, content: str | None, files: list[discord.File] | None = None) -> int:
+        assert keep.channel_id is not None
+        channel = self._client.get_partial_messageable(
+            keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
+        )
+        reference = None
+        if keep.place is KeepPlace.REPLIES and keep.anchor_message_id is not None:
+            reference = discord.MessageReference(
+                message_id=keep.anchor_message_id,
+                channel_id=keep.channel_id,
+                guild_id=keep.guild_id,
+                fail_if_not_exists=False,
+            )
+        try:
+            message = await channel.send(
+                content=content,
+                files=files or discord.utils.MISSING,
+                reference=reference or discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions.none(),
+                suppress_embeds=True,
+            )
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == REQUEST_TOO_LARGE:
+                raise UploadTooLarge() from None
+            if _retryable(exc):
+                raise PostRetry(f"Discord failed while posting the stems ({_code(exc)})") from None
+            raise PlaceRefused(_refusal("post the files", exc)) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+        return message.id
+
+    async def recent(self, keep: Keep) -> list[PostedMessage]:
+        assert keep.channel_id is not None
+        channel = self._client.get_partial_messageable(
+            keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
+        )
+        me = self._client.user.id if self._client.user else self._client.application_id
+        found: list[PostedMessage] = []
+        try:
+            async for message in channel.history(limit=HISTORY_LIMIT):
+                if message.author.id == me:
+                    found.append(
+                        PostedMessage(
+                            message.id, message.content, tuple(a.filename for a in message.attachments)
+                        )
+                    )
+        except discord.HTTPException as exc:
+            if _retryable(exc):
+                raise PostRetry(f"Discord failed while reading what was posted ({_code(exc)})") from None
+            # Without the history the bot cannot know what already went out: stop rather than
+            # risk posting a stem twice.
+            raise PlaceRefused(_refusal("read the thread's messages", exc)) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+        return found
+
+    async def show_kept(self, job: Job, keep: Keep, result: list[DeliveredMessage]) -> None:
+        """Edit each message of the result to its kept form. A message gone or no longer the
+        bot's to edit is left as it is (the files are in the thread all the same)."""
+        if not result:
+            return
+        url = words.kept_url(keep)
+        messages = rendered(job, result[0].via, kept_url=url)
+        for shown, message in zip(result, messages, strict=False):
+            if shown.channel_id is None:
+                continue
+            channel = self._client.get_partial_messageable(
+                shown.channel_id, guild_id=None if shown.via is DeliveryVia.DM else job.guild_id
+            )
+            try:
+                async with asyncio.timeout(EDIT_TIMEOUT):
+                    await channel.get_partial_message(shown.message_id).edit(
+                        content=message.content,
+                        embeds=message.embeds,
+                        view=message.view,
+                        allowed_mentions=discord.AllowedMentions.none(),
+                    )
+            except discord.HTTPException as exc:
+                if _retryable(exc):
+                    raise PostRetry(f"Discord failed while marking the result kept ({_code(exc)})") from None
+                log.info(
+                    "job %s: result message %s not marked kept (%s)", job.id, shown.message_id, _code(exc)
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+
+
+def _retryable(exc: discord.HTTPException) -> bool:
+    return exc.status >= 500 or exc.status == 429
+
+
+def _refusal(action: str, exc: discord.HTTPException) -> str:
+    """Why Discord would not let the bot do `action`, in plain words."""
+    if exc.code in (MISSING_PERMISSIONS, MISSING_ACCESS) or exc.status == 403:
+        return f"Discord didn't let the bot {action} here (a permission is missing)"
+    if exc.code == WRONG_CHANNEL_TYPE:
+        return f"this kind of channel doesn't let the bot {action}"
+    if exc.status == 404:
+        return f"the channel or message is gone, so the bot couldn't {action}"
+    return f"Discord refused to let the bot {action} ({_code(exc)})"
+
+
+def _code(exc: discord.HTTPException) -> str:
+    return f"HTTP {exc.status}, code {exc.code}"

@@ -1,0 +1,609 @@
+"""Keeping results in Discord: every stem downloaded once and posted as an audio attachment in a
+thread on the result message, so the files outlive the API's 14-day links (issue 9).
+
+Who may keep a result: its member or a moderator (`bot.library`), where the server's `keep_stems`
+setting is not 'off'. Asking only records the wish (`store.keeps`); a worker does the rest, from
+the database, like the reminders: after a restart it carries on where it stopped.
+
+Exactly once: each stem's state is stored, and 'posting' is written before the upload that carries
+it. A stem found 'posting' after a crash or an unknown answer from Discord is looked for in the
+place's recent messages before anything is sent again. Two presses at once make one keep, and the
+same stems already kept in the server (shared, reused or split again) are linked, not uploaded
+again.
+
+Files wait on disk between download and upload, never in memory, at most `concurrency` transfers
+at once for the whole bot; what is left in the folder after a crash is removed at start-up. This
+module knows nothing of Discord: the `Poster` is the Discord side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from bot.downloads import (
+    PART_SUFFIX,
+    Downloaded,
+    DownloadError,
+    DownloadRefused,
+    clear_leftovers,
+    format_size,
+)
+from bot.errors import CannotAttachFiles, KeepingOff, LinksExpired, NothingToKeep, UnknownJob
+from bot.invite import PERMISSIONS
+from bot.library import LibraryService
+from bot.models import (
+    DeliveredMessage,
+    Delivery,
+    DeliveryVia,
+    Job,
+    JobState,
+    Keep,
+    KeepPlace,
+    KeepState,
+    KeepStems,
+    KeptStem,
+    StemKeepState,
+)
+from bot.product import DEFAULT_UPLOAD_LIMIT, stem_name
+from bot.quota import Actor
+from bot.store import Store
+from bot.tasks import log_failure
+
+log = logging.getLogger(__name__)
+
+FILES_PER_MESSAGE = 10
+"""Discord's limit of attachments on one message."""
+AUDIO_EXTENSIONS = frozenset({"mp3", "wav", "flac", "ogg", "m4a"})
+MAX_ATTEMPTS = 8
+"""Rounds that failed in a way that may pass before a keep gives up."""
+RETRY_BASE = 5.0
+RETRY_CAP = 900.0
+WAIT_FOR_TWIN = 5.0
+"""How long a keep waits while the same stems are being kept for another job here."""
+IDLE_SECONDS = 3600.0
+
+
+# -- the Discord side -------------------------------------------------------------------------
+
+
+class PostRetry(Exception):
+    """Discord failed in a way that may pass (5xx, network, rate limit): try again later. Whether
+    the request took effect is unknown."""
+
+
+class PlaceRefused(Exception):
+    """Discord refused for good: no permission here, or a channel that cannot hold this. `reason`
+    is plain words, safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ThreadsUnavailable(PlaceRefused):
+    """A thread cannot be opened on this message (permission, or a channel without threads)."""
+
+
+class UploadTooLarge(Exception):
+    """Discord answered 413: the files of this message together are over what it accepts. Nothing
+    was posted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    path: Path
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    """One of the bot's own messages in a place, as far as finding what it posted needs."""
+
+    message_id: int
+    content: str
+    filenames: tuple[str, ...]
+
+
+class Poster(Protocol):
+    """Posts a kept result's files (the Discord side, `bot.keeper`)."""
+
+    async def open_thread(self, job: Job, anchor: DeliveredMessage) -> int:
+        """Open a thread on the result message `anchor`, or find the one already on it; its id.
+        Raises ThreadsUnavailable, PostRetry."""
+        ...
+
+    async def post_files(self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool) -> int:
+        """Post one message with these files in the keep's place (for REPLIES, a reply to its
+        anchor), led by a few words if it is the `first`; its id. Raises UploadTooLarge,
+        PlaceRefused, PostRetry."""
+        ...
+
+    async def post_note(self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]]) -> int:
+        """Post the note that these stems (each with its URL) stay links, and why, naming each
+        by its filename; its id. Raises PlaceRefused, PostRetry."""
+        ...
+
+    async def recent(self, keep: Keep) -> list[PostedMessage]:
+        """The bot's own recent messages in the keep's place. Raises PostRetry."""
+        ...
+
+    async def show_kept(self, job: Job, keep: Keep, result: list[DeliveredMessage]) -> None:
+        """Make the result's messages say the stems are kept, with a link. Raises PostRetry."""
+        ...
+
+
+class Downloader(Protocol):
+    """Fetches one stem into `dest`, at most `max_bytes` (`bot.downloads.download_stem`)."""
+
+    async def __call__(self, url: str, dest: Path, max_bytes: int) -> Downloaded: ...
+
+
+async def offers_keep_button(store: Store, job: Job) -> bool:
+    """Whether the job's result message carries the Keep in Discord button: a success with stems,
+    where the server has not turned keeping off."""
+    if job.state is not JobState.SUCCEEDED or not job.stems:
+        return False
+    settings, _ = await store.economy.get(job.guild_id)
+    return settings.keep_stems is not KeepStems.OFF
+
+
+# -- the service ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeepRequest:
+    """What asking to keep a result did: the job, its keep, and whether this ask started it
+    (False: it was already kept, or being kept)."""
+
+    job: Job
+    keep: Keep
+    started: bool
+
+
+class Keeper:
+    def __init__(
+        self,
+        store: Store,
+        library: LibraryService,
+        poster: Poster,
+        download: Downloader,
+        *,
+        folder: Path,
+        concurrency: int = 2,
+        clock: Callable[[], float] = time.time,
+        retry_base: float = RETRY_BASE,
+    ) -> None:
+        self._store = store
+        self._library = library
+        self._poster = poster
+        self._download = download
+        self._folder = folder
+        self._transfers = asyncio.Semaphore(concurrency)
+        self._clock = clock
+        self._retry_base = retry_base
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._working: dict[int, asyncio.Task[None]] = {}
+
+    # -- asking --
+
+    async def setting(self, guild_id: int) -> KeepStems:
+        settings, _ = await self._store.economy.get(guild_id)
+        return settings.keep_stems
+
+    async def request(
+        self,
+        guild_id: int | None,
+        actor: Actor,
+        job_id: int,
+        *,
+        channel_id: int | None = None,
+        attach_here: bool = True,
+        upload_limit: int | None = None,
+    ) -> KeepRequest:
+        """Keep job #`job_id`'s stems in Discord, asked in `guild_id` (None: in a DM, where only
+        the member's own results can be kept). `attach_here`: whether Discord says the bot may
+        attach files in `channel_id`, where this was asked (elsewhere, what Discord said at the
+        /split counts); `upload_limit`: the limit Discord reported with this ask (the job's own
+        wins). Raises a `KeepRefused` (or UnknownJob / NotYourJob) with plain words; nothing is
+        changed then."""
+        if guild_id is None:
+            found = await self._store.jobs.get(job_id)
+            if found is None or found.user_id != actor.user_id:
+                raise UnknownJob(job_id)
+            job = found
+        else:
+            job = await self._library.job(guild_id, actor, job_id, action="keep")
+        if await self.setting(job.guild_id) is KeepStems.OFF:
+            raise KeepingOff()
+        existing = await self._store.keeps.get(job.id)
+        if existing is not None and existing.state is not KeepState.FAILED:
+            return KeepRequest(job, existing, started=False)
+        if job.state is not JobState.SUCCEEDED or not job.stems:
+            raise NothingToKeep(job.id, _why_nothing(job))
+        if job.delivery is not Delivery.DELIVERED:
+            raise NothingToKeep(job.id, "its result is not posted yet. Try again in a moment.")
+        twin = await self._kept_twin(job)
+        if twin is None:
+            if job.links_expire_at is not None and job.links_expire_at <= self._clock():
+                raise LinksExpired(job.id, job.links_expire_at)
+            if job.delivered_via is not DeliveryVia.DM and not _may_attach(job, channel_id, attach_here):
+                raise CannotAttachFiles()
+        limit = _positive(job.filesize_limit) or _positive(upload_limit) or DEFAULT_UPLOAD_LIMIT
+        keep, started = await self._store.keeps.request(job, requested_by=actor.user_id, upload_limit=limit)
+        if started and twin is not None:
+            await self._store.keeps.link(job.id, twin)
+            keep = await self._require(job.id)
+        log.info(
+            "job %s guild=%s: keep in Discord asked by %s (%s)",
+            job.id,
+            job.guild_id,
+            actor.user_id,
+            "linked to the same stems" if twin else "started" if started else "already asked",
+        )
+        self.wake()
+        return KeepRequest(job, keep, started)
+
+    # -- the worker --
+
+    def start(self) -> None:
+        """Empty the download folder (files left by a crash) and start working on the keeps."""
+        if self._task is None:
+            removed = clear_leftovers(self._folder)
+            if removed:
+                log.info("Removed %s unfinished stem download(s) left from before", removed)
+            self._task = asyncio.create_task(self._run(), name="keeper")
+            self._task.add_done_callback(log_failure)
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._working.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._working.clear()
+
+    def wake(self) -> None:
+        """Something may be due now: a keep was asked for, or a result delivered."""
+        self._wake.set()
+
+    async def run_due(self) -> int:
+        """Start every keep due now that is not already being worked on; wait for them all. How
+        many were taken up (for tests and the worker loop)."""
+        started = self._start_due(await self._store.keeps.to_do(self._clock()))
+        await asyncio.gather(*started, return_exceptions=True)
+        return len(started)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                self._start_due(await self._store.keeps.to_do(self._clock()))
+                delay = await self._until_next()
+            except Exception:
+                log.exception("Keeping stems: a round failed; trying again later")
+                delay = RETRY_BASE
+            try:
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def _start_due(self, keeps: list[Keep]) -> list[asyncio.Task[None]]:
+        started = []
+        for keep in keeps:
+            if keep.job_id in self._working:
+                continue
+            task = asyncio.create_task(self._work_on(keep.job_id), name=f"keep-{keep.job_id}")
+            self._working[keep.job_id] = task
+            task.add_done_callback(functools.partial(self._finished, keep.job_id))
+            started.append(task)
+        return started
+
+    def _finished(self, job_id: int, task: asyncio.Task[None]) -> None:
+        if self._working.get(job_id) is task:
+            del self._working[job_id]
+        log_failure(task)
+        self._wake.set()  # its next step (or a twin waiting for it) may be due
+
+    async def _until_next(self) -> float:
+        at = await self._store.keeps.next_retry_at()
+        if at is None:
+            return IDLE_SECONDS
+        return max(0.05, min(IDLE_SECONDS, at - self._clock()))
+
+    async def _work_on(self, job_id: int) -> None:
+        keep = await self._require(job_id)
+        job = await self._store.jobs.get(job_id)
+        assert job is not None
+        try:
+            if keep.state in (KeepState.PENDING, KeepState.WORKING):
+                keep = await self._keep(job, keep)
+            if keep.state is KeepState.KEPT and not keep.marked:
+                await self._poster.show_kept(job, keep, await self._store.deliveries.result_messages(job.id))
+                await self._store.keeps.mark(job.id)
+                log.info("job %s: kept in Discord (%s %s)", job.id, keep.place, keep.channel_id)
+        except PostRetry as error:
+            await self._later(job, str(error) or "Discord did not answer")
+        except PlaceRefused as error:
+            log.info("job %s: keeping in Discord refused: %s", job.id, error.reason)
+            await self._store.keeps.fail(job.id, error.reason)
+        except _Wait:
+            pass
+
+    async def _later(self, job: Job, why: str) -> None:
+        keep = await self._require(job.id)
+        delay = min(RETRY_CAP, self._retry_base * 2**keep.attempts)
+        attempts = await self._store.keeps.retry_later(job.id, self._clock() + delay, why)
+        if attempts >= MAX_ATTEMPTS and keep.state is KeepState.KEPT:
+            log.warning("job %s: could not show on the result that it is kept (%s); leaving it", job.id, why)
+            await self._store.keeps.mark(job.id)
+        elif attempts >= MAX_ATTEMPTS:
+            log.warning("job %s: keeping in Discord failed %s times (%s); giving up", job.id, attempts, why)
+            await self._store.keeps.fail(job.id, why)
+        else:
+            log.info("job %s: keeping in Discord will try again in %.0f s (%s)", job.id, delay, why)
+
+    async def _keep(self, job: Job, keep: Keep) -> Keep:
+        """Post every stem not yet posted, then the note about those that stay links; the keep
+        as it stands after."""
+        twin = await self._kept_twin(job)
+        if twin is not None:
+            await self._store.keeps.link(job.id, twin)
+            return await self._require(job.id)
+        if await self._twin_at_work(job):
+            await self._store.keeps.retry_later(
+                job.id, self._clock() + WAIT_FOR_TWIN, "the same stems are being kept", count=False
+            )
+            raise _Wait()
+        stems = await self._store.keeps.start(
+            job.id, [(index, _filename(stem.key, stem.url)) for index, stem in enumerate(job.stems)]
+        )
+        if keep.place is None:
+            keep = await self._choose_place(job)
+        if any(stem.state is StemKeepState.POSTING for stem in stems):
+            stems = await self._recover(job, keep, stems)
+        await self._post_files(job, keep, stems)
+        stems = await self._store.keeps.stems(job.id)
+        unnoted = [s for s in stems if s.state is StemKeepState.SKIPPED and s.message_id is None]
+        if unnoted:
+            await self._post_note(job, keep, unnoted)
+        await self._store.keeps.finish(job.id)
+        return await self._require(job.id)
+
+    async def _choose_place(self, job: Job) -> Keep:
+        """A thread on the first message of the result; replies to it where threads cannot be
+        made; the DM for a result delivered by DM."""
+        result = await self._store.deliveries.result_messages(job.id)
+        if not result or result[0].channel_id is None:
+            raise PlaceRefused("the result message could not be found")
+        anchor = result[0]
+        assert anchor.channel_id is not None
+        if anchor.via is DeliveryVia.DM:
+            place, channel_id = KeepPlace.DM, anchor.channel_id
+        else:
+            try:
+                place, channel_id = KeepPlace.THREAD, await self._poster.open_thread(job, anchor)
+            except ThreadsUnavailable as error:
+                log.info("job %s: no thread (%s); posting the files as replies", job.id, error.reason)
+                place, channel_id = KeepPlace.REPLIES, anchor.channel_id
+        await self._store.keeps.set_place(
+            job.id, place, channel_id=channel_id, anchor_message_id=anchor.message_id
+        )
+        return await self._require(job.id)
+
+    async def _recover(self, job: Job, keep: Keep, stems: list[KeptStem]) -> list[KeptStem]:
+        """Stems 'posting' when the last attempt stopped: find them in the place's recent
+        messages (posted, or noted), or send them again."""
+        recent = await self._poster.recent(keep)
+        found_files: dict[str, int] = {}
+        for message in recent:
+            for name in message.filenames:
+                found_files.setdefault(_comparable(name), message.message_id)
+        for stem in stems:
+            if stem.state is not StemKeepState.POSTING:
+                continue
+            if stem.skipped_why is None:
+                message_id = found_files.get(_comparable(stem.filename))
+                if message_id is not None:
+                    await self._store.keeps.posted(job.id, [stem.position], message_id)
+                    continue
+            else:
+                note = next((m for m in recent if _note_mentions(m.content, stem.filename)), None)
+                if note is not None:
+                    await self._store.keeps.noted(job.id, [stem.position], note.message_id)
+                    continue
+            await self._store.keeps.unsent(job.id, [stem.position])
+        log.info(
+            "job %s: resumed keeping after an unknown outcome (%s recent messages read)", job.id, len(recent)
+        )
+        return await self._store.keeps.stems(job.id)
+
+    async def _post_files(self, job: Job, keep: Keep, stems: list[KeptStem]) -> None:
+        """Download the pending stems in order and post them, as many per message as Discord
+        allows, the first message led by a few words; a stem that cannot be downloaded, or is
+        too large, is marked to stay a link."""
+        pending = [stem for stem in stems if stem.state is StemKeepState.PENDING]
+        first = not any(stem.state is StemKeepState.POSTED for stem in stems)
+        folder = self._folder
+        folder.mkdir(parents=True, exist_ok=True)
+        batch: list[tuple[KeptStem, Downloaded]] = []
+        try:
+            for stem in pending:
+                limit = (await self._require(job.id)).upload_limit
+                dest = folder / f"{job.id}-{stem.position}{PART_SUFFIX}"
+                try:
+                    async with self._transfers:
+                        downloaded = await self._download(job.stems[stem.position].url, dest, limit)
+                except DownloadRefused as error:
+                    log.info("job %s: stem %s not kept: %s", job.id, stem.filename, error.reason)
+                    await self._store.keeps.skipped(job.id, stem.position, error.reason, size=error.size)
+                    continue
+                except DownloadError as error:
+                    log.info(
+                        "job %s: stem %s could not be downloaded: %s", job.id, stem.filename, error.reason
+                    )
+                    await self._store.keeps.skipped(job.id, stem.position, error.reason)
+                    continue
+                stem = await self._named(job, stem, downloaded)
+                if batch and not fits_in_one_message([d.size for _, d in batch] + [downloaded.size], limit):
+                    await self._send(job, keep, batch, first=first)
+                    batch, first = [], False
+                batch.append((stem, downloaded))
+            if batch:
+                await self._send(job, keep, batch, first=first)
+                batch = []
+        finally:
+            for _, downloaded in batch:
+                _remove(downloaded.path)
+
+    async def _named(self, job: Job, stem: KeptStem, downloaded: Downloaded) -> KeptStem:
+        """A stem whose link showed no audio extension is named by what its bytes are."""
+        if "." in stem.filename:
+            return stem
+        named = KeptStem(stem.job_id, stem.position, f"{stem.filename}.{downloaded.kind}", stem.state)
+        await self._store.keeps.rename(job.id, stem.position, named.filename)
+        return named
+
+    async def _send(
+        self, job: Job, keep: Keep, batch: list[tuple[KeptStem, Downloaded]], *, first: bool = False
+    ) -> None:
+        """Upload one message of files; if Discord says it is too large, pack smaller and retry.
+        The files are removed once posted."""
+        positions = [stem.position for stem, _ in batch]
+        await self._store.keeps.posting(job.id, positions)
+        try:
+            async with self._transfers:
+                message_id = await self._poster.post_files(
+                    job,
+                    keep,
+                    [Upload(downloaded.path, stem.filename) for stem, downloaded in batch],
+                    first=first,
+                )
+        except UploadTooLarge:
+            await self._store.keeps.unsent(job.id, positions)  # a 413 posted nothing
+            total = sum(downloaded.size for _, downloaded in batch)
+            if len(batch) == 1:
+                stem, downloaded = batch[0]
+                _remove(downloaded.path)
+                await self._store.keeps.lower_limit(job.id, max(1, downloaded.size - 1))
+                await self._store.keeps.skipped(
+                    job.id, stem.position, "larger than Discord accepts here", size=downloaded.size
+                )
+                return
+            await self._store.keeps.lower_limit(job.id, max(1, total - 1))
+            log.info(
+                "job %s: Discord refused %s of files as too large; packing smaller",
+                job.id,
+                format_size(total),
+            )
+            middle = len(batch) // 2
+            await self._send(job, keep, batch[:middle], first=first)
+            await self._send(job, keep, batch[middle:])
+            return
+        except PlaceRefused:
+            await self._store.keeps.unsent(job.id, positions)
+            for _, downloaded in batch:
+                _remove(downloaded.path)
+            raise
+        except PostRetry:
+            for _, downloaded in batch:
+                _remove(downloaded.path)  # downloaded again next time, if the thread lacks them
+            raise
+        await self._store.keeps.posted(job.id, positions, message_id)
+        for _, downloaded in batch:
+            _remove(downloaded.path)
+
+    async def _post_note(self, job: Job, keep: Keep, stems: list[KeptStem]) -> None:
+        positions = [stem.position for stem in stems]
+        await self._store.keeps.posting(job.id, positions)
+        message_id = await self._poster.post_note(
+            job, keep, [(stem, job.stems[stem.position].url) for stem in stems]
+        )
+        await self._store.keeps.noted(job.id, positions, message_id)
+
+    async def _kept_twin(self, job: Job) -> Keep | None:
+        """The keep of the same stems in this server that holds the files, if one is done."""
+        for other in await self._store.keeps.same_track(job):
+            if other.state is KeepState.KEPT and other.linked_to is None and other.place is not KeepPlace.DM:
+                return other  # (a member's DM is theirs alone: those stems are posted again)
+        return None
+
+    async def _twin_at_work(self, job: Job) -> bool:
+        """Whether an older keep of the same stems here is still being worked on (this one then
+        waits for it and links to it, rather than uploading the files twice)."""
+        return any(
+            other.job_id < job.id and other.state in (KeepState.PENDING, KeepState.WORKING)
+            for other in await self._store.keeps.same_track(job)
+        )
+
+    async def _require(self, job_id: int) -> Keep:
+        keep = await self._store.keeps.get(job_id)
+        assert keep is not None
+        return keep
+
+
+class _Wait(Exception):
+    """This keep waits (for another), without counting as a failure."""
+
+
+def _why_nothing(job: Job) -> str:
+    if job.state is JobState.FAILED:
+        return "the split didn't work."
+    if job.state is JobState.CANCELLED:
+        return "it was cancelled."
+    if job.state is JobState.SUCCEEDED:
+        return "the service returned none."
+    return "it is not finished yet. Try again once the stems are ready."
+
+
+def _may_attach(job: Job, channel_id: int | None, attach_here: bool) -> bool:
+    """Whether the bot may attach files in the job's channel: Discord's word with this ask if it
+    came from there, else its word at the /split (jobs from before that was stored: assumed)."""
+    if channel_id == job.channel_id:
+        return attach_here
+    return job.app_permissions is None or bool(job.app_permissions & PERMISSIONS["Attach Files"])
+
+
+def _positive(value: int | None) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _filename(key: str, url: str) -> str:
+    """The stem's name with its file's extension from the link (none if the link shows none: the
+    downloaded bytes then name it)."""
+    suffix = unquote(urlsplit(url).path).rsplit(".", 1)
+    extension = suffix[1].lower() if len(suffix) == 2 else ""
+    name = stem_name(key)
+    return f"{name}.{extension}" if extension in AUDIO_EXTENSIONS else name
+
+
+def _comparable(filename: str) -> str:
+    """A filename as Discord may store it (it replaces spaces and some characters)."""
+    return re.sub(r"[^0-9a-z.]+", "_", filename.lower())
+
+
+def _note_mentions(content: str, filename: str) -> bool:
+    return filename in content or _comparable(filename) in _comparable(content)
+
+
+def fits_in_one_message(sizes: Sequence[int], limit: int) -> bool:
+    """Whether files of these sizes may go in one message: at most FILES_PER_MESSAGE of them,
+    together within the upload limit. Stems are packed in order, a message filled until the next
+    file would not fit."""
+    return len(sizes) <= FILES_PER_MESSAGE and sum(sizes) <= limit
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

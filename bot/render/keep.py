@@ -1,0 +1,82 @@
+"""What members read about keeping stems in Discord: the thread's name and words, the note about
+stems that stay links, and the private answers to the Keep in Discord button and `/stems keep`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import discord
+
+from bot.downloads import format_size
+from bot.models import DeliveryVia, Job, Keep, KeepPlace, KeepState, KeptStem
+from bot.render.common import DONE, INFO, WORKING, moment
+
+THREAD_NAME_LIMIT = 100
+AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
+"""A week: Discord's longest auto-archive. An archived thread keeps its files; posting reopens it."""
+
+
+def kept_url(keep: Keep) -> str:
+    """Where a kept result's files are: the thread, or the channel or DM they were posted in."""
+    where = "@me" if keep.place is KeepPlace.DM else str(keep.guild_id)
+    if keep.place is KeepPlace.THREAD or keep.anchor_message_id is None:
+        return f"https://discord.com/channels/{where}/{keep.channel_id}"
+    return f"https://discord.com/channels/{where}/{keep.channel_id}/{keep.anchor_message_id}"
+
+
+def thread_name(job: Job) -> str:
+    count = len(job.stems)
+    name = f"Stems · {count} stem{'' if count == 1 else 's'} · job #{job.id}"
+    return name[:THREAD_NAME_LIMIT]
+
+
+def first_post(job: Job) -> str:
+    """The words above the first files."""
+    return (
+        f"**Job #{job.id} · {job.mode.short_label}**: the stems, kept in Discord. Press play on any of "
+        "them, or download it. They stay here as long as this thread does, long after the links expire."
+    )
+
+
+def skipped_note(job: Job, stems: Sequence[tuple[KeptStem, str]]) -> str:
+    """The note that some stems stay links, each with why and its link while it lasts."""
+    lines = [
+        "These stems stay download links, so get them before the links expire"
+        + (f" {moment(job.links_expire_at)}:" if job.links_expire_at else ":")
+    ]
+    for stem, url in stems:
+        size = f", {format_size(stem.size)}" if stem.size else ""
+        why = stem.skipped_why or "it could not be downloaded"
+        lines.append(f"• **{stem.filename}**{size}: {why}. [Download {stem.filename}]({_markdown_url(url)})")
+    return "\n".join(lines)[:2000]
+
+
+def _markdown_url(url: str) -> str:
+    return url.replace("(", "%28").replace(")", "%29")
+
+
+def keep_answer(keep: Keep, job: Job, *, started: bool) -> discord.Embed:
+    """The private answer to a Keep in Discord press or `/stems keep`."""
+    if keep.state is KeepState.KEPT:
+        return discord.Embed(
+            title=f"Job #{job.id} is kept in Discord",
+            description=f"Every stem plays and downloads [here]({kept_url(keep)}), for good.",
+            colour=DONE,
+        )
+    if started:
+        description = (
+            "The bot is downloading the stems and posting them in a thread on the result message: "
+            "they'll appear there within a few minutes, playable and downloadable for good."
+        )
+        if job.delivered_via is DeliveryVia.DM:
+            description = description.replace("a thread on the result message", "your DMs, under the result")
+        return discord.Embed(
+            title=f"Keeping Job #{job.id} in Discord", description=description, colour=WORKING
+        )
+    where = f" in [this thread]({kept_url(keep)})" if keep.channel_id is not None else ""
+    return discord.Embed(
+        title=f"Job #{job.id} is being kept in Discord",
+        description=f"Someone already asked: the stems are being posted{where}. Nothing more to do.",
+        colour=INFO,
+    )
