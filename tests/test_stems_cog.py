@@ -260,6 +260,17 @@ async def test_pressing_split_into_12_stems_starts_the_pressers_own_full_split(w
     assert custom_ids(shown["view"]) == [f"stembot:cancel:{mine.id}"]
 
 
+async def test_an_upgrade_stores_the_upload_limit_reported_with_the_press(world: World) -> None:
+    source = await world.job(user_id=OTHER_ID, succeed=True)
+    interaction = make_interaction(filesize_limit=50 * 1024 * 1024)
+    interaction.client = world.bot
+
+    await UpgradeButton(source.id).callback(interaction)
+
+    [mine] = await world.store.jobs.recent(GUILD_ID, USER_ID)
+    assert mine.filesize_limit == 50 * 1024 * 1024
+
+
 async def test_an_upgrade_the_presser_cannot_afford_is_refused_privately(world: World) -> None:
     source = await world.job(user_id=OTHER_ID, succeed=True)
     await world.store.accounts.set_balance(GUILD_ID, USER_ID, 5, actor_id=MOD_ID, reason=None, role_ids=())
