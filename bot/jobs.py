@@ -44,6 +44,15 @@ def clean_track_id(option: str, value: str) -> str:
     return value
 
 
+def clean_upload_limit(value: object) -> int | None:
+    """The upload limit Discord reported with the interaction (`attachment_size_limit`, bytes) if
+    it is one: a whole positive number SQLite can store. Anything else (missing, zero, a bool, a
+    float, a string) is None, and whoever uses it assumes the default."""
+    if type(value) is not int or not 0 < value < 2**63:
+        return None
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A split that was taken: the stored job and the member's balance right after it."""
@@ -95,14 +104,16 @@ class SplitService:
         interaction_expires_at: float | None = None,
         response_message_id: int | None = None,
         app_permissions: int | None = None,
+        filesize_limit: int | None = None,
         role_ids: Sequence[int] = (),
     ) -> Accepted:
         """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
         (a bad id, or a `SplitRefused`: blocked, too many running, cooling down, not enough credits,
         or the server's monthly budget used up).
 
-        `role_ids` are the member's roles, for role allowances. The job waits until `start` hands
-        it to the runner, so the caller can show its own "queued" message first.
+        `role_ids` are the member's roles, for role allowances. `filesize_limit` is the upload limit
+        the interaction reported, untrusted: checked here (see `clean_upload_limit`). The job waits
+        until `start` hands it to the runner, so the caller can show its own "queued" message first.
         """
         if self.closed:
             raise ShuttingDown
@@ -123,6 +134,7 @@ class SplitService:
             response_message_id=response_message_id,
             app_permissions=app_permissions,
             sandbox=self._sandbox,
+            filesize_limit=clean_upload_limit(filesize_limit),
         )
         reservation = await self._reservations.reserve(new, role_ids=role_ids)
         if reservation.job is not None:

@@ -7,9 +7,10 @@ Knows members only as integer ids.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from bot.errors import NotAModerator, NotYourJob, UnknownJob
-from bot.models import CancelOutcome, Job, LibraryPage
+from bot.models import CancelOutcome, Job, Keep, LibraryPage
 from bot.quota import Actor, QuotaService
 from bot.runner import Deliverer
 from bot.store import Store
@@ -29,12 +30,15 @@ class LibraryService:
     async def page(
         self, guild_id: int, actor: Actor, member_id: int, *, page: int = 0, newest_id: int | None = None
     ) -> LibraryPage:
-        """A page of a member's splits in this server, newest first. Anyone may see their own."""
+        """A page of a member's splits in this server, newest first, with the keeps of those
+        being kept in Discord. Anyone may see their own."""
         if member_id != actor.user_id and not await self._quota.is_moderator(guild_id, actor):
             raise NotAModerator("see other members' splits", None)
-        return await self._store.jobs.library_page(
+        shown = await self._store.jobs.library_page(
             guild_id, member_id, page=page, page_size=LIBRARY_PAGE_SIZE, newest_id=newest_id
         )
+        keeps = await self._store.keeps.of_jobs(job.id for job in shown.jobs)
+        return replace(shown, keeps=keeps)
 
     async def job(self, guild_id: int, actor: Actor, job_id: int, *, action: str = "see") -> Job:
         """Job #`job_id` of this server, if the actor may `action` it (their own, or a moderator)."""
@@ -44,6 +48,10 @@ class LibraryService:
         if job.user_id != actor.user_id and not await self._quota.is_moderator(guild_id, actor):
             raise NotYourJob(job_id, action)
         return job
+
+    async def keep_of(self, job: Job) -> Keep | None:
+        """How keeping the job's stems in Discord stands, if anyone asked (pass a job `job` gave)."""
+        return await self._store.keeps.get(job.id)
 
     async def track_of(self, guild_id: int, job_id: int) -> Job:
         """Job #`job_id` of this server, whoever made it: its track is anyone's to split (the

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from bot.product import Mode
 
@@ -379,6 +380,7 @@ class LibraryPage:
     pages: int  # at least 1
     total: int
     newest_id: int  # jobs made while paging are not shown, so pages stay stable
+    keeps: Mapping[int, Keep] = field(default_factory=dict)  # by job id: those being kept or kept
 
 
 class CancelOutcome(enum.StrEnum):

@@ -30,6 +30,7 @@ from bot.models import (
     EconomyOverview,
     EconomySettings,
     HistoryPage,
+    KeepStems,
     Period,
     ReuseCharge,
     SettingsUpdate,
@@ -86,6 +87,7 @@ class SettingsChange:
     moderator_role_id: int | None = None
     audit_channel_id: int | None = None
     reuse_charge: ReuseCharge | None = None
+    keep_stems: KeepStems | None = None
     clear: frozenset[Clearable] = frozenset()
 
     @property
@@ -346,6 +348,8 @@ class QuotaService:
             changes["audit_channel_id"] = change.audit_channel_id
         if change.reuse_charge is not None:
             changes["reuse_charge"] = change.reuse_charge
+        if change.keep_stems is not None:
+            changes["keep_stems"] = change.keep_stems
         for cleared in change.clear:
             name = {
                 Clearable.MODERATOR_ROLE: "moderator_role_id",

@@ -23,7 +23,7 @@ from bot import economy
 from bot.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
-from bot.models import LedgerKind, Period, ReuseCharge
+from bot.models import KeepStems, LedgerKind, Period, ReuseCharge
 from bot.quota import (
     MAX_COOLDOWN_SECONDS,
     MAX_JOBS_PER_MEMBER,
@@ -63,6 +63,15 @@ REUSE_CHARGE_CHOICES = [
         name="Free: members don't pay for stems already split here", value=ReuseCharge.FREE.value
     ),
     app_commands.Choice(name="Full price, as if it were a new split", value=ReuseCharge.FULL.value),
+]
+KEEP_STEMS_CHOICES = [
+    app_commands.Choice(
+        name="Members choose: a Keep in Discord button on each result", value=KeepStems.BUTTON.value
+    ),
+    app_commands.Choice(
+        name="Always: every successful split is kept in Discord", value=KeepStems.ALWAYS.value
+    ),
+    app_commands.Choice(name="Off: no button", value=KeepStems.OFF.value),
 ]
 REASON_HELP = "Why (shown in the member's history and the audit channel)"
 
@@ -272,9 +281,12 @@ class QuotaCog(commands.Cog):
         moderator_role="Manage Server only: a role whose members may also run the moderator commands",
         audit_channel="Manage Server only: where every moderator action is posted as one line",
         reuse_charge="What members pay for stems this server already split (default: free)",
+        keep_stems="Stems posted as files in Discord, so they outlive the links (default: members choose)",
         clear="Unset one of the settings (moderator role, audit channel: Manage Server only)",
     )
-    @app_commands.choices(clear=CLEAR_CHOICES, reuse_charge=REUSE_CHARGE_CHOICES)
+    @app_commands.choices(
+        clear=CLEAR_CHOICES, reuse_charge=REUSE_CHARGE_CHOICES, keep_stems=KEEP_STEMS_CHOICES
+    )
     async def settings(
         self,
         interaction: discord.Interaction[StemBot],
@@ -285,6 +297,7 @@ class QuotaCog(commands.Cog):
         moderator_role: discord.Role | None = None,
         audit_channel: discord.TextChannel | None = None,
         reuse_charge: app_commands.Choice[str] | None = None,
+        keep_stems: app_commands.Choice[str] | None = None,
         clear: app_commands.Choice[str] | None = None,
     ) -> None:
         """Show this server's credit settings, or change them with the options."""
@@ -298,6 +311,7 @@ class QuotaCog(commands.Cog):
             moderator_role_id=moderator_role.id if moderator_role is not None else None,
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
             reuse_charge=ReuseCharge(reuse_charge.value) if reuse_charge else None,
+            keep_stems=KeepStems(keep_stems.value) if keep_stems else None,
             clear=frozenset({Clearable(clear.value)}) if clear else frozenset(),
         )
         update = await self._service.update_settings(guild_id, actor, change)

@@ -137,6 +137,8 @@ async def start_split(
         if isinstance(deferred, discord.InteractionCallbackResponse)
         else None,
         app_permissions=interaction.app_permissions.value,
+        # The upload limit here: how many stems fit in one message when they are kept in Discord.
+        filesize_limit=interaction.filesize_limit,
         role_ids=role_ids(interaction.user),
     )
     job = accepted.job

@@ -193,7 +193,8 @@ class StemsCog(commands.Cog):
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=not public, thinking=True)
         found = await self._library.job(interaction.guild_id, actor_of(interaction), job)
-        for message in library.shown(found, time.time()):
+        keep = await self._library.keep_of(found)
+        for message in library.shown(found, time.time(), keep):
             await interaction.followup.send(
                 content=message.content or discord.utils.MISSING,
                 embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],

@@ -217,6 +217,26 @@ async def test_valid_request_records_where_and_for_whom_the_job_runs(world):
     assert created.timestamp() < job.interaction_expires_at <= (created + timedelta(minutes=15)).timestamp()
 
 
+async def test_a_split_stores_the_upload_limit_discord_reported_with_it(world):
+    await world.split(world.interaction(filesize_limit=25 * 1024 * 1024))
+
+    [job] = await world.jobs()
+    assert job.filesize_limit == 25 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [None, 0, -1, True, 10.5, "26214400", 2**63, MagicMock()],
+    ids=["missing", "zero", "negative", "bool", "float", "string", "too-big", "not-a-number"],
+)
+async def test_an_upload_limit_that_is_not_a_positive_whole_number_is_not_stored(world, reported):
+    await world.split(world.interaction(filesize_limit=reported))
+
+    [job] = await world.jobs()
+    assert job.filesize_limit is None
+    assert job.state is JobState.RESERVED  # the split itself goes ahead
+
+
 async def test_queued_message_shows_the_job_and_its_cost_but_never_the_balance(world):
     interaction = world.interaction()
 

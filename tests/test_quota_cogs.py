@@ -15,14 +15,14 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.models import LedgerKind, Period
+from bot.models import Delivery, KeepState, KeepStems, LedgerKind, Period, StemLink
 from bot.product import Mode
 from bot.quota import HISTORY_PAGE_SIZE, Actor
 from bot.render import common
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.paging import Pager
-from cogs.quota import PERIOD_CHOICES, QuotaCog
+from cogs.quota import KEEP_STEMS_CHOICES, PERIOD_CHOICES, QuotaCog
 from cogs.split import SplitCog
 from tests.unit_helpers import (
     GUILD_ID,
@@ -98,9 +98,7 @@ class World:
         return interaction
 
     async def balance(self, user_id: int = USER_ID) -> int:
-        summary = await self.store.accounts.summary(
-            GUILD_ID, user_id, role_ids=()
-        )
+        summary = await self.store.accounts.summary(GUILD_ID, user_id, role_ids=())
         return summary.balance
 
     async def enable_audit(self) -> None:
@@ -140,6 +138,10 @@ def reply_text(interaction: MagicMock) -> str:
 
 def choice(value: str) -> app_commands.Choice[str]:
     return next(c for c in PERIOD_CHOICES if c.value == value)
+
+
+def keep_choice(value: str) -> app_commands.Choice[str]:
+    return next(c for c in KEEP_STEMS_CHOICES if c.value == value)
 
 
 # -- every reply is private and deferred first ---------------------------------------------------
@@ -564,6 +566,76 @@ async def test_clear_unsets_a_setting(world):
     assert settings.moderator_role_id is None
 
 
+async def test_settings_say_in_plain_words_that_members_choose_to_keep_stems_by_default(world):
+    text = reply_text(await world.run("settings", world.mod_interaction()))
+
+    assert "Keep in Discord\nMembers choose: each result has a Keep in Discord button" in text
+    assert "Create Public Threads, Send Messages in Threads and Attach Files" in text
+
+
+async def test_a_moderator_sets_keep_stems_and_sees_what_it_means(world):
+    interaction = await world.run("settings", world.mod_interaction(), keep_stems=keep_choice("always"))
+
+    text = reply_text(interaction)
+    assert "keep in Discord members choose → always" in text
+    assert "Always: every successful split is kept in Discord" in text
+    settings, _ = await world.store.economy.get(GUILD_ID)
+    assert settings.keep_stems is KeepStems.ALWAYS
+
+
+async def test_keep_stems_off_says_there_is_no_button_and_asks_for_no_permissions(world):
+    text = reply_text(await world.run("settings", world.mod_interaction(), keep_stems=keep_choice("off")))
+
+    assert "Off: no button" in text and "14 days" in text
+    assert "Create Public Threads" not in text
+
+
+async def test_a_member_without_rights_cannot_change_keep_stems(world):
+    interaction = await world.run("settings", world.member_interaction(), keep_stems=keep_choice("off"))
+
+    assert "Only moderators" in embed_text(reply(interaction))
+    settings, _ = await world.store.economy.get(GUILD_ID)
+    assert settings.keep_stems is KeepStems.BUTTON
+
+
+async def test_a_role_moderator_may_change_keep_stems(world):
+    await world.run("settings", world.mod_interaction(), moderator_role=role(MOD_ROLE))
+    helper = world.member_interaction(user_id=OTHER_ID, role_ids=(MOD_ROLE,))
+
+    await world.run("settings", helper, keep_stems=keep_choice("off"))
+
+    settings, _ = await world.store.economy.get(GUILD_ID)
+    assert settings.keep_stems is KeepStems.OFF
+
+
+async def test_with_keep_stems_always_a_delivered_split_is_queued_to_be_kept_with_its_upload_limit(world):
+    await world.run("settings", world.mod_interaction(), keep_stems=keep_choice("always"))
+    await world.split(world.member_interaction(filesize_limit=25 * 1024 * 1024))
+    [job] = await world.store.jobs.recent(GUILD_ID, USER_ID)
+    stems = [
+        StemLink("vocal", "https://cdn.example/v.mp3"),
+        StemLink("instrumental", "https://cdn.example/i.mp3"),
+    ]
+    await world.store.reservations.settle(job.id, succeeded=True, stems=stems, links_expire_at=2e9)
+
+    await world.store.jobs.record_delivery(job.id, Delivery.DELIVERED)
+
+    keep = await world.store.keeps.get(job.id)
+    assert keep is not None and keep.state is KeepState.PENDING and keep.requested_by is None
+    assert keep.upload_limit == 25 * 1024 * 1024
+
+
+async def test_with_keep_stems_members_choose_nothing_is_kept_without_a_press(world):
+    await world.split(world.member_interaction())
+    [job] = await world.store.jobs.recent(GUILD_ID, USER_ID)
+    stems = [StemLink("vocal", "https://cdn.example/v.mp3")]
+    await world.store.reservations.settle(job.id, succeeded=True, stems=stems, links_expire_at=2e9)
+
+    await world.store.jobs.record_delivery(job.id, Delivery.DELIVERED)
+
+    assert await world.store.keeps.get(job.id) is None
+
+
 async def test_time_zone_autocomplete_suggests_matching_zones_within_discords_limit(world):
     interaction = world.mod_interaction()
 
@@ -690,14 +762,16 @@ async def test_each_moderator_action_posts_one_line_to_the_audit_channel(world):
     await world.run("unblock", world.mod_interaction(), member())
     await world.run("allowance", world.mod_interaction(), 70, period=choice("daily"))
     await world.run("settings", world.mod_interaction(), cooldown_seconds=5)
+    await world.run("settings", world.mod_interaction(), keep_stems=keep_choice("off"))
 
     lines = [call.args[0] for call in world.audit_channel.send.await_args_list]
-    assert len(lines) == 7
+    assert len(lines) == 8
     assert all("\n" not in line and len(line) <= 2000 for line in lines)
     assert all(f"<@{MOD_ID}>" in line for line in lines)
     assert "granted" in lines[0] and "+50" in lines[0] and "contest" in lines[0] and "100 → 150" in lines[0]
     assert "blocked" in lines[3] and "spam" in lines[3]
     assert "70 credits per day" in lines[5]
+    assert "keep in Discord members choose → off" in lines[7]
     assert all(
         call.kwargs["allowed_mentions"].to_dict()["parse"] == []
         for call in world.audit_channel.send.await_args_list

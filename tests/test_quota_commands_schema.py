@@ -82,6 +82,7 @@ def test_quota_is_visible_to_members_because_view_and_history_are_for_everyone(c
                 ("moderator_role", ROLE, False),
                 ("audit_channel", CHANNEL, False),
                 ("reuse_charge", STRING, False),
+                ("keep_stems", STRING, False),
                 ("clear", STRING, False),
             ],
         ),
@@ -105,6 +106,17 @@ def test_period_choices_are_the_four_periods(quota):
     period = next(o for o in quota["allowance"]["options"] if o["name"] == "period")
 
     assert sorted(c["value"] for c in period["choices"]) == ["daily", "monthly", "never", "weekly"]
+
+
+def test_keep_stems_offers_the_three_choices_in_members_words_button_first(quota):
+    keep = next(o for o in quota["settings"]["options"] if o["name"] == "keep_stems")
+
+    assert [(c["value"], c["name"]) for c in keep["choices"]] == [
+        ("button", "Members choose: a Keep in Discord button on each result"),
+        ("always", "Always: every successful split is kept in Discord"),
+        ("off", "Off: no button"),
+    ]
+    assert "default" in keep["description"] and len(keep["description"]) <= 100
 
 
 def test_timezone_is_autocompleted_and_the_audit_channel_is_one_that_takes_messages(quota):

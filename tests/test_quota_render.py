@@ -17,6 +17,7 @@ from bot.models import (
     EconomyOverview,
     EconomySettings,
     HistoryPage,
+    KeepStems,
     LedgerEntry,
     LedgerKind,
     Period,
@@ -203,6 +204,7 @@ def settings_update(tiers: int) -> SettingsUpdate:
         cooldown_seconds=86_399,
         moderator_role_id=SNOWFLAKE,
         audit_channel_id=SNOWFLAKE,
+        keep_stems=KeepStems.ALWAYS,
     )
     overview = EconomyOverview(settings, BIG, tuple((SNOWFLAKE - n, BIG) for n in range(tiers)), 100, NOW)
     return SettingsUpdate(EconomySettings(guild_id=1), overview)
@@ -223,6 +225,27 @@ def test_the_settings_audit_line_lists_every_change_on_one_line():
     assert "\n" not in line and len(line) <= 2000
     for change in ("refill time", "splits at once", "cooldown", "moderator role", "audit channel"):
         assert change in line
+    assert "keep in Discord members choose → always" in line
+
+
+@pytest.mark.parametrize(
+    ("keep", "words", "needs_permissions"),
+    [
+        (KeepStems.BUTTON, "Members choose: each result has a Keep in Discord button", True),
+        (KeepStems.ALWAYS, "Always: every successful split is kept in Discord", True),
+        (KeepStems.OFF, "Off: no button; stems are links only, which expire after 14 days.", False),
+    ],
+)
+def test_the_settings_overview_explains_keep_in_discord_and_what_it_needs(keep, words, needs_permissions):
+    settings = EconomySettings(guild_id=1, keep_stems=keep)
+    update = SettingsUpdate(settings, EconomyOverview(settings, 100, (), 2, NOW))
+
+    [message] = quota.settings_overview(update)
+
+    [field] = [f for f in message.embeds[0].fields if f.name == "Keep in Discord"]
+    assert field.value is not None and field.value.startswith(words)
+    needs = "StemBot needs Create Public Threads, Send Messages in Threads and Attach Files in the channel."
+    assert (needs in field.value) is needs_permissions
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from bot import economy
 from bot.credits import CreditService
 from bot.errors import InvalidOption, NeedsManageServer, NotAModerator
-from bot.models import Period
+from bot.models import KeepStems, Period
 from bot.quota import Actor, Clearable, Member, QuotaService, SettingsChange, clean_reason
 from bot.store import Store
 from tests.unit_helpers import FakeClock
@@ -72,6 +72,23 @@ async def test_a_setting_cannot_be_set_and_cleared_at_once(quota):
         await quota.update_settings(
             GUILD, MOD, SettingsChange(audit_channel_id=5, clear=frozenset({Clearable.AUDIT_CHANNEL}))
         )
+
+
+async def test_keep_stems_is_members_choice_until_a_moderator_changes_it(quota):
+    assert (await quota.overview(GUILD)).settings.keep_stems is KeepStems.BUTTON
+
+    update = await quota.update_settings(GUILD, MOD, SettingsChange(keep_stems=KeepStems.ALWAYS))
+
+    assert update.before.keep_stems is KeepStems.BUTTON
+    assert update.after.settings.keep_stems is KeepStems.ALWAYS
+    assert (await quota.overview(GUILD)).settings.keep_stems is KeepStems.ALWAYS
+
+
+async def test_a_member_cannot_change_keep_stems(quota):
+    with pytest.raises(NotAModerator):
+        await quota.update_settings(GUILD, Actor(3), SettingsChange(keep_stems=KeepStems.OFF))
+
+    assert (await quota.overview(GUILD)).settings.keep_stems is KeepStems.BUTTON
 
 
 async def test_anyone_may_view_themselves_without_rights(quota):
@@ -139,10 +156,13 @@ async def test_a_role_moderator_may_still_change_the_other_settings(role_mod_quo
     update = await role_mod_quota.update_settings(
         GUILD,
         ROLE_MOD,
-        SettingsChange(cooldown_seconds=30, clear=frozenset({Clearable.JOBS_PER_MEMBER})),
+        SettingsChange(
+            cooldown_seconds=30, keep_stems=KeepStems.OFF, clear=frozenset({Clearable.JOBS_PER_MEMBER})
+        ),
     )
 
     assert update.after.settings.cooldown_seconds == 30
+    assert update.after.settings.keep_stems is KeepStems.OFF
     assert (update.after.settings.moderator_role_id, update.after.settings.audit_channel_id) == (77, 88)
 
 

@@ -8,7 +8,7 @@ import discord
 import pytest
 
 from bot.credits import CreditSummary
-from bot.models import Failure, JobState, Period, StemLink
+from bot.models import Failure, JobState, Keep, KeepPlace, KeepState, Period, StemLink
 from bot.product import Mode
 from bot.render import common, quota, results
 from tests.unit_helpers import (
@@ -329,6 +329,36 @@ def test_mention_puts_the_member_mention_in_a_failure_message(failure):
     messages = results.outcome(failed_job(failure), mention=True)
 
     assert f"<@{USER_ID}>" in (messages[0].content or "")
+
+
+# -- where kept stems are ------------------------------------------------------------------------
+
+SERVER, THREAD, DM_CHANNEL = 2**63 - 1, 2**63 - 2, 2**63 - 3
+
+
+def kept(place: KeepPlace | None, channel_id: int | None) -> Keep:
+    return Keep(
+        job_id=7, guild_id=SERVER, state=KeepState.KEPT, requested_by=USER_ID, upload_limit=10 * 2**20,
+        place=place, channel_id=channel_id, anchor_message_id=2**62,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("place", "channel_id", "url"),
+    [
+        (KeepPlace.THREAD, THREAD, f"https://discord.com/channels/{SERVER}/{THREAD}"),
+        (KeepPlace.REPLIES, THREAD - 9, f"https://discord.com/channels/{SERVER}/{THREAD - 9}"),
+        (KeepPlace.DM, DM_CHANNEL, f"https://discord.com/channels/@me/{DM_CHANNEL}"),
+    ],
+    ids=["thread", "replies-in-the-channel", "dm"],
+)
+def test_kept_stems_link_to_their_thread_or_channel_and_a_dm_through_me(place, channel_id, url):
+    assert results.kept_url(kept(place, channel_id)) == url
+
+
+def test_a_keep_that_has_no_place_yet_has_no_link():
+    with pytest.raises(ValueError, match="job 7"):
+        results.kept_url(kept(None, None))
 
 
 # -- /credits ----------------------------------------------------------------------------------

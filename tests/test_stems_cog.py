@@ -15,7 +15,7 @@ import discord
 import pytest
 
 from bot.client import EXTENSIONS, StemBot
-from bot.models import CreditPolicy, JobState, StemLink
+from bot.models import CreditPolicy, Job, JobState, KeepPlace, StemLink
 from bot.product import Mode
 from bot.render import common, results
 from bot.store import Store
@@ -73,7 +73,9 @@ class World:
         self.cog = StemsCog(self.bot)  # type: ignore[arg-type]
         self.split_cog = SplitCog(self.bot)  # type: ignore[arg-type]
 
-    async def job(self, user_id: int = USER_ID, audio_id: str = "audio-1", succeed: bool = False):
+    async def job(
+        self, user_id: int = USER_ID, audio_id: str = "audio-1", succeed: bool = False, expires: float = 2e9
+    ):
         accepted = await self.services.split.reserve(
             guild_id=GUILD_ID, channel_id=1, user_id=user_id, mode=Mode.SEPARATE_VOCAL, task_id="task-1",
             audio_id=audio_id,
@@ -83,9 +85,18 @@ class World:
             job = await self.store.reservations.settle(
                 job.id, succeeded=True, stems=[StemLink("vocal", "https://cdn.example/v.mp3"),
                                                StemLink("instrumental", "https://cdn.example/i.mp3")],
-                links_expire_at=2e9,
+                links_expire_at=expires,
             )  # fmt: skip
         return job
+
+    async def keep(self, job: Job, place: KeepPlace, channel_id: int, *, finish: bool = True) -> None:
+        """Keep the job's stems in Discord, as the keep worker records it."""
+        await self.store.keeps.request(job, requested_by=job.user_id, upload_limit=10 * 2**20)
+        await self.store.keeps.start(job.id, [(0, "Vocals.mp3"), (1, "Instrumental.mp3")])
+        await self.store.keeps.set_place(job.id, place, channel_id=channel_id, anchor_message_id=99)
+        if finish:
+            await self.store.keeps.posted(job.id, [0, 1], message_id=100)
+            await self.store.keeps.finish(job.id)
 
 
 @pytest.fixture
@@ -153,6 +164,72 @@ async def test_show_gives_the_result_again_privately_or_to_the_channel(world: Wo
     assert public.response.defer.await_args.kwargs["ephemeral"] is False
     for interaction in (private, public):
         assert "[Vocals](https://cdn.example/v.mp3)" in sent_text(interaction)
+
+
+THREAD_ID = 888_888_888_888_888_888
+IN_THE_THREAD = f"[Kept in Discord](https://discord.com/channels/{GUILD_ID}/{THREAD_ID})"
+
+
+async def test_list_links_a_kept_result_to_its_thread_and_says_nothing_of_the_others(world: World) -> None:
+    kept, plain, working = [await world.job(audio_id=a, succeed=True) for a in ("a", "b", "c")]
+    await world.keep(kept, KeepPlace.THREAD, THREAD_ID)
+    await world.keep(working, KeepPlace.THREAD, THREAD_ID + 1, finish=False)  # still being posted
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.list_, interaction)
+
+    lines = {int(m[1]): m[0] for m in re.finditer(r".*Job #(\d+).*", sent_text(interaction))}
+    assert lines[kept.id].endswith(IN_THE_THREAD)
+    assert "Kept in Discord" not in lines[plain.id] and "Kept in Discord" not in lines[working.id]
+
+
+async def test_list_pages_read_the_keeps_of_their_own_jobs(world: World) -> None:
+    jobs = [await world.job(audio_id=f"a{n}", succeed=True) for n in range(12)]
+    await world.keep(jobs[0], KeepPlace.REPLIES, THREAD_ID)  # the oldest: on the second page
+    interaction = make_interaction()
+    await run_command(world.cog, StemsCog.list_, interaction)
+    assert "Kept in Discord" not in sent_text(interaction)
+
+    pager = interaction.followup.send.await_args.kwargs["view"]
+    press = make_interaction()
+    await pager.next_page.callback(press)
+
+    shown = embed_text(press.response.edit_message.await_args.kwargs["embed"])
+    assert "Page 2 of 2" in shown and IN_THE_THREAD in shown
+
+
+async def test_show_links_where_the_stems_are_kept_a_dm_through_me(world: World) -> None:
+    job = await world.job(succeed=True)
+    await world.keep(job, KeepPlace.DM, THREAD_ID)
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.show, interaction, job.id)
+
+    text = sent_text(interaction)
+    assert text.startswith(f"[Kept in Discord](https://discord.com/channels/@me/{THREAD_ID}): the stems stay")
+    assert "[Vocals](https://cdn.example/v.mp3)" in text
+
+
+async def test_show_of_a_kept_result_whose_links_expired_points_to_the_kept_stems(world: World) -> None:
+    job = await world.job(succeed=True, expires=1_000)  # long ago
+    await world.keep(job, KeepPlace.THREAD, THREAD_ID)
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.show, interaction, job.id)
+
+    text = sent_text(interaction)
+    assert f"These links expired <t:1000:R>, but the stems are still in Discord: {IN_THE_THREAD}." in text
+    assert "no longer be downloaded" not in text
+
+
+async def test_show_of_a_result_not_kept_says_nothing_of_keeping(world: World) -> None:
+    job = await world.job(succeed=True)
+    await world.keep(job, KeepPlace.THREAD, THREAD_ID, finish=False)
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.show, interaction, job.id)
+
+    assert "Kept in Discord" not in sent_text(interaction)
 
 
 async def test_show_refuses_another_members_job_privately(world: World) -> None:
@@ -259,6 +336,17 @@ async def test_pressing_split_into_12_stems_starts_the_pressers_own_full_split(w
     assert interaction.response.defer.await_args.kwargs == {"thinking": True}  # a public message of its own
     shown = interaction.edit_original_response.await_args.kwargs
     assert custom_ids(shown["view"]) == [f"stembot:cancel:{mine.id}"]
+
+
+async def test_an_upgrade_stores_the_upload_limit_reported_with_the_press(world: World) -> None:
+    source = await world.job(user_id=OTHER_ID, succeed=True)
+    interaction = make_interaction(filesize_limit=50 * 1024 * 1024)
+    interaction.client = world.bot
+
+    await UpgradeButton(source.id).callback(interaction)
+
+    [mine] = await world.store.jobs.recent(GUILD_ID, USER_ID)
+    assert mine.filesize_limit == 50 * 1024 * 1024
 
 
 async def test_an_upgrade_the_presser_cannot_afford_is_refused_privately(world: World) -> None:

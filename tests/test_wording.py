@@ -26,15 +26,26 @@ from bot.models import (
     AllowanceUpdate,
     CallbackServerState,
     CreditSummary,
+    Delivery,
+    EconomyOverview,
+    EconomySettings,
     Failure,
     JobState,
+    Keep,
+    KeepPlace,
+    KeepState,
+    KeepStems,
     LedgerEntry,
     LedgerKind,
+    LibraryPage,
     Period,
+    SettingsUpdate,
+    Share,
     StatusReport,
 )
 from bot.product import Mode
-from bot.render import common, operators, quota, results
+from bot.render import common, library, operators, quota, results
+from cogs.quota import KEEP_STEMS_CHOICES
 from tests.test_render import discord_limit_violations
 from tests.unit_helpers import (
     FINISHED_AT,
@@ -270,6 +281,21 @@ def test_status_says_what_each_job_state_means():
     assert "sharing an identical split" in text and "waits for another member's job" in text
 
 
+def test_keeping_stems_is_called_keep_in_discord_wherever_it_is_offered_or_shown():
+    job = succeeded_job(TWO_STEMS, 120)
+    keep = Keep(job.id, job.guild_id, KeepState.KEPT, None, 10 * 2**20, KeepPlace.THREAD, 5)
+    settings = EconomySettings(guild_id=job.guild_id, keep_stems=KeepStems.BUTTON)
+    [overview] = quota.settings_overview(SettingsUpdate(settings, EconomyOverview(settings, 1, (), 2, None)))
+    texts = [
+        KEEP_STEMS_CHOICES[0].name,
+        embed_text(overview.embeds[0]),
+        library.library_line(job, FINISHED_AT, keep),
+        library.shown(job, FINISHED_AT, keep)[0].content or "",
+    ]
+    for text in texts:
+        assert re.search(r"\b(Keep|Kept) in Discord\b", text), text
+
+
 # -- /credits on a phone -----------------------------------------------------------------------
 
 
@@ -294,6 +320,33 @@ def test_credits_at_worst_case_sizes_fits_discord(blocked):
         next_refill_at=LATER,
     )
     assert discord_limit_violations(common.Message(embeds=[quota.my_credits(worst)])) == []
+
+
+def test_a_page_of_kept_results_at_worst_case_sizes_fits_discord_whole():
+    biggest = 2**63 - 1
+    jobs = tuple(
+        make_job(
+            job_id=2**53 - n,
+            state=JobState.SUCCEEDED,
+            source_task_id="t" * 100,
+            audio_id="a" * 100,
+            cost=0,
+            share=Share.REUSED,
+            delivery=Delivery.UNDELIVERABLE,
+        )
+        for n in range(10)
+    )
+    keeps = {
+        job.id: Keep(job.id, biggest, KeepState.KEPT, biggest, biggest, KeepPlace.THREAD, biggest)
+        for job in jobs
+    }
+    page = LibraryPage(jobs, 0, 1, 10, jobs[0].id, keeps)
+
+    embed = library.library(page, biggest, own=False, now=FINISHED_AT)
+
+    assert discord_limit_violations(common.Message(embeds=[embed])) == []
+    assert embed.description is not None and embed.description.count("[Kept in Discord](") == 10
+    assert embed.description.endswith(f"/{biggest}/{biggest})")  # nothing cut off
 
 
 def test_refusals_and_status_at_worst_case_sizes_fit_discord():

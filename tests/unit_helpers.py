@@ -25,6 +25,7 @@ GUILD_ID = 111_111_111_111_111_111
 CHANNEL_ID = 222_222_222_222_222_222
 USER_ID = 333_333_333_333_333_333
 APPLICATION_ID = 444_444_444_444_444_444
+UPLOAD_LIMIT = 10 * 1024 * 1024  # an unboosted server's, at the time of writing
 
 # The stems the API returns for each mode (keys as in its callbacks), with the words members read.
 TWO_STEMS, TWELVE_STEMS = STEMS_2, STEMS_12  # as the sandbox (the documented contract) returns them
@@ -141,6 +142,7 @@ def make_interaction(
     role_ids: tuple[int, ...] = (),
     permissions: discord.Permissions | None = None,
     app_permissions: discord.Permissions | None = None,
+    filesize_limit: Any = UPLOAD_LIMIT,
 ) -> MagicMock:
     """A `discord.Interaction` double, spec'd so a misspelt or invented method fails the test.
 
@@ -169,6 +171,8 @@ def make_interaction(
     interaction.app_permissions = app_permissions or discord.Permissions(
         view_channel=True, send_messages=True, embed_links=True
     )
+    # The upload limit Discord sends with every interaction (`attachment_size_limit`).
+    interaction.filesize_limit = filesize_limit
     interaction.application_id = APPLICATION_ID
     interaction.token = token
     interaction.created_at = created_at or datetime.now(UTC)

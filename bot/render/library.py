@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.models import CancelOutcome, Delivery, Job, JobState, LibraryPage, Share
+from bot.models import CancelOutcome, Delivery, Job, JobState, Keep, KeepState, LibraryPage, Share
 from bot.render import results
 from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
 
@@ -46,7 +46,20 @@ def _expiry(job: Job, now: float) -> str | None:
     return f"links expire {timestamp(job.links_expire_at, 'R')}"
 
 
-def library_line(job: Job, now: float) -> str:
+KEPT = "Kept in Discord"
+
+
+def kept_link(keep: Keep | None) -> str | None:
+    """The words "Kept in Discord", linking to where the stems were posted, for a result that is
+    kept (None for any other)."""
+    if keep is None or keep.state is not KeepState.KEPT:
+        return None
+    if keep.channel_id is None:  # every kept result has its place; never link nowhere
+        return KEPT
+    return f"[{KEPT}]({results.kept_url(keep)})"
+
+
+def library_line(job: Job, now: float, keep: Keep | None = None) -> str:
     parts = [
         f"**Job #{job.id}**",
         job.mode.label,
@@ -57,12 +70,15 @@ def library_line(job: Job, now: float) -> str:
     expiry = _expiry(job, now)
     if expiry:
         parts.append(expiry)
+    kept = kept_link(keep)
+    if kept:
+        parts.append(kept)
     return " · ".join(parts)
 
 
 def library(page: LibraryPage, member_id: int, *, own: bool, now: float) -> discord.Embed:
     title = "Your splits in this server" if own else "Splits in this server"
-    lines = [library_line(job, now) for job in page.jobs]
+    lines = [library_line(job, now, page.keeps.get(job.id)) for job in page.jobs]
     if not own:
         lines.insert(0, f"<@{member_id}>'s splits, newest first.")
     if not page.jobs:
@@ -75,16 +91,21 @@ def library(page: LibraryPage, member_id: int, *, own: bool, now: float) -> disc
     return embed
 
 
-def shown(job: Job, now: float) -> list[Message]:
-    """A job as `/stems show` shows it: its result (or why it failed) as it was delivered."""
+def shown(job: Job, now: float, keep: Keep | None = None) -> list[Message]:
+    """A job as `/stems show` shows it: its result (or why it failed) as it was delivered, and
+    where its stems are kept in Discord, if they are."""
     if job.state is JobState.SUCCEEDED:
         messages = results.stems_ready(job)
+        kept = kept_link(keep)
         if job.links_expire_at is not None and job.links_expire_at <= now:
-            note = (
-                f"These links expired {timestamp(job.links_expire_at, 'R')}: the files can no longer be "
-                "downloaded. Run `/split` again for new ones."
+            expired = f"These links expired {timestamp(job.links_expire_at, 'R')}"
+            messages[0].content = (
+                f"{expired}, but the stems are still in Discord: {kept}."
+                if kept
+                else f"{expired}: the files can no longer be downloaded. Run `/split` again for new ones."
             )
-            messages[0].content = note
+        elif kept:
+            messages[0].content = f"{kept}: the stems stay there after these links expire."
         return messages
     if job.state is JobState.FAILED:
         return [results.failed(job)]

@@ -14,6 +14,7 @@ from bot.models import (
     CreditSummary,
     EconomySettings,
     HistoryPage,
+    KeepStems,
     LedgerEntry,
     LedgerKind,
     Period,
@@ -21,6 +22,7 @@ from bot.models import (
     ServerBudget,
     SettingsUpdate,
 )
+from bot.product import LINK_LIFETIME
 from bot.render.common import (
     FAILED,
     INFO,
@@ -278,12 +280,30 @@ def _setting_values(s: EconomySettings) -> dict[str, str]:
         "moderator role": f"<@&{s.moderator_role_id}>" if s.moderator_role_id else "none",
         "audit channel": f"<#{s.audit_channel_id}>" if s.audit_channel_id else "none",
         "shared results": _REUSE_CHARGE_TEXT[s.reuse_charge],
+        "keep in Discord": _KEEP_STEMS_TEXT[s.keep_stems],
     }
 
 
 _REUSE_CHARGE_TEXT = {
     ReuseCharge.FREE: "free",
     ReuseCharge.FULL: "full price",
+}
+
+_KEEP_STEMS_TEXT = {
+    KeepStems.BUTTON: "members choose",
+    KeepStems.ALWAYS: "always",
+    KeepStems.OFF: "off",
+}
+
+KEEP_STEMS_PERMISSIONS = "Create Public Threads, Send Messages in Threads and Attach Files"
+"""What StemBot needs in a channel to keep stems there (a thread on the result, files in it)."""
+
+_KEEP_STEMS_EXPLAINED = {
+    KeepStems.BUTTON: "Members choose: each result has a Keep in Discord button that posts its stems as "
+    "files in a thread on the result, where they stay after the links expire.",
+    KeepStems.ALWAYS: "Always: every successful split is kept in Discord, its stems posted as files in a "
+    "thread on the result, where they stay after the links expire.",
+    KeepStems.OFF: f"Off: no button; stems are links only, which expire after {LINK_LIFETIME.days} days.",
 }
 
 
@@ -326,6 +346,10 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
         "was already split (or is being split) here, so no new paid job is needed",
         inline=False,
     )
+    keep = _KEEP_STEMS_EXPLAINED[s.keep_stems]
+    if s.keep_stems is not KeepStems.OFF:
+        keep += f" StemBot needs {KEEP_STEMS_PERMISSIONS} in the channel."
+    embed.add_field(name="Keep in Discord", value=keep, inline=False)
     if overview.budget is not None:
         embed.add_field(name="Monthly StemBot budget", value=_budget_text(overview.budget), inline=False)
     embeds = [embed]

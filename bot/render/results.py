@@ -10,7 +10,17 @@ from __future__ import annotations
 import discord
 
 from bot.errors import CooldownActive, InsufficientCredits, MemberBlocked, SplitRefused, TooManyJobsInFlight
-from bot.models import CANCELLABLE_STATES, DeliveredMessage, DeliveryVia, Failure, Job, JobState, Share
+from bot.models import (
+    CANCELLABLE_STATES,
+    DeliveredMessage,
+    DeliveryVia,
+    Failure,
+    Job,
+    JobState,
+    Keep,
+    KeepPlace,
+    Share,
+)
 from bot.product import LINK_LIFETIME, Mode, stem_name
 from bot.render.common import (
     BUTTONS_PER_MESSAGE,
@@ -360,6 +370,15 @@ def jump_url(guild_id: int | None, message: DeliveredMessage) -> str | None:
     if message.channel_id is None:
         return None
     return f"https://discord.com/channels/{guild_id or '@me'}/{message.channel_id}/{message.message_id}"
+
+
+def kept_url(keep: Keep) -> str:
+    """A link that opens where a result's stems are kept in Discord: the thread, or the channel
+    or DM they were posted in as replies. The keep must have its place (every kept one has)."""
+    if keep.channel_id is None:
+        raise ValueError(f"the keep of job {keep.job_id} has no channel yet")
+    where = "@me" if keep.place is KeepPlace.DM else keep.guild_id
+    return f"https://discord.com/channels/{where}/{keep.channel_id}"
 
 
 def reminder(job: Job, result: list[DeliveredMessage], *, mention: bool = False) -> list[Message]:

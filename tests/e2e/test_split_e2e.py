@@ -41,6 +41,15 @@ async def test_two_stem_split_delivers_links_in_the_members_message(stack: Stack
     assert "**90** credits" in await stack.credits()
 
 
+async def test_a_split_records_the_upload_limit_discord_sent_with_it(stack: Stack) -> None:
+    stack.standin.attachment_size_limit = 25 * 1024 * 1024  # a boosted server's
+    await stack.start_bot()
+    record = await stack.split()
+    await record.wait_for_ack()
+    [job] = await stack.eventually(stack.jobs)
+    assert job["filesize_limit"] == 25 * 1024 * 1024
+
+
 async def test_twelve_stem_split_with_long_urls_stays_within_discords_limits(stack: Stack) -> None:
     stack.api.url_length = 450
     await stack.start_bot()
