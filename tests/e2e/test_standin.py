@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import tracemalloc
 
 import aiohttp
 import pytest
@@ -13,6 +15,7 @@ from testing.discord_standin import (
     DEFAULT_USER_ID,
     BotProcess,
     DiscordStandIn,
+    Perm,
 )
 
 BASELINE = "bench.baseline_bot:main"
@@ -633,3 +636,352 @@ async def test_product_delivery_paths(standin):
         await bot.stop()
         print(bot.output())
         bot.cleanup()
+
+
+# ------------------------------------------------------------------------------------------
+# Keeping stems in Discord: threads, uploads, history, permissions, lost answers (raw REST)
+# ------------------------------------------------------------------------------------------
+
+
+async def upload(raw: RawBot, method: str, path: str, payload: dict, files: list[tuple[str, bytes]]):
+    """A multipart request as discord.py sends one: payload_json, then files[n] as octet-stream."""
+    form = aiohttp.FormData(quote_fields=False)
+    payload = {**payload, "attachments": [{"id": i, "filename": name} for i, (name, _) in enumerate(files)]}
+    form.add_field("payload_json", json.dumps(payload))
+    for i, (name, data) in enumerate(files):
+        form.add_field(f"files[{i}]", data, filename=name, content_type="application/octet-stream")
+    headers = {"Authorization": f"Bot {raw.standin.token}"}
+    async with raw.http.request(method, raw.standin.rest_base + path, data=form, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def post(raw: RawBot, channel_id: int, payload: dict) -> dict:
+    status, body = await raw.call("POST", f"/channels/{channel_id}/messages", payload, auth=True)
+    assert status == 200, body
+    return body
+
+
+async def test_a_thread_on_a_message_is_a_channel_with_the_messages_id(standin, raw):
+    cid = standin.channel_id
+    result = await post(raw, cid, {"content": "Full split: 12 stems"})
+    mid = int(result["id"])
+
+    status, thread = await raw.call(
+        "POST",
+        f"/channels/{cid}/messages/{mid}/threads",
+        {"name": "Stems of Job #7", "auto_archive_duration": 10080, "rate_limit_per_user": None},
+        auth=True,
+    )
+    assert status == 201, thread
+    assert thread["id"] == str(mid) and thread["type"] == 11
+    assert thread["parent_id"] == str(cid) and thread["guild_id"] == str(standin.guild_id)
+    assert thread["name"] == "Stems of Job #7" and thread["owner_id"] == str(standin.bot_user_id)
+    assert thread["thread_metadata"]["auto_archive_duration"] == 10080
+    assert thread["thread_metadata"]["archived"] is False
+    assert (thread["message_count"], thread["member_count"]) == (0, 1)
+    record = standin.thread_on(mid)
+    assert record is not None and record.name == "Stems of Job #7" and record.parent_id == cid
+
+    status, fetched = await raw.call("GET", f"/channels/{mid}", auth=True)
+    assert status == 200 and fetched["type"] == 11 and fetched["parent_id"] == str(cid)
+    status, starter = await raw.call("GET", f"/channels/{cid}/messages/{mid}", auth=True)
+    assert starter["thread"]["id"] == str(mid) and starter["flags"] & 32  # HAS_THREAD
+
+    in_thread = await post(raw, mid, {"content": "vocals"})
+    assert in_thread["channel_id"] == str(mid)
+    assert [m.content for m in standin.messages_in(mid)] == ["vocals"]
+    assert standin.message(int(in_thread["id"])).guild_id == standin.guild_id
+    status, fetched = await raw.call("GET", f"/channels/{mid}", auth=True)
+    assert fetched["message_count"] == 1 and fetched["last_message_id"] == in_thread["id"]
+
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages/{mid}/threads", {"name": "again"}, auth=True
+    )
+    assert (status, body["code"]) == (400, 160004)
+    assert body["message"] == "A thread has already been created for this message"
+    assert_clean(standin)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "", "auto_archive_duration": 60}, "name"),
+        ({"name": "x" * 101, "auto_archive_duration": 60}, "name"),
+        ({"auto_archive_duration": 60}, "name"),
+        ({"name": "Stems", "auto_archive_duration": 30}, "auto_archive_duration"),
+        ({"name": "Stems", "auto_archive_duration": 20160}, "auto_archive_duration"),
+    ],
+)
+async def test_thread_names_and_archive_durations_are_validated(standin, raw, payload, field):
+    mid = (await post(raw, standin.channel_id, {"content": "result"}))["id"]
+    path = f"/channels/{standin.channel_id}/messages/{mid}/threads"
+    status, body = await raw.call("POST", path, payload, auth=True)
+    assert (status, body["code"]) == (400, 50035)
+    assert body["errors"][field]["_errors"]
+    assert standin.thread_on(int(mid)) is None
+    standin.rejected.clear()
+
+    status, _ = await raw.call("POST", path, {"name": "x" * 100, "auto_archive_duration": 4320}, auth=True)
+    assert status == 201  # the limits themselves are fine
+
+
+async def test_no_thread_in_dms_threadless_channels_or_threads(standin, raw):
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    in_dm = await post(raw, int(dm["id"]), {"content": "your stems"})
+    voice_chat = standin.add_text_channel("voice-chat")
+    standin.no_thread_channels.add(voice_chat)
+    in_voice_chat = await post(raw, voice_chat, {"content": "your stems"})
+    parent = await post(raw, standin.channel_id, {"content": "result"})
+    await raw.call(
+        "POST", f"/channels/{standin.channel_id}/messages/{parent['id']}/threads", {"name": "t"}, auth=True
+    )
+    in_thread = await post(raw, int(parent["id"]), {"content": "vocals"})
+
+    for channel_id, message in [(dm["id"], in_dm), (voice_chat, in_voice_chat), (parent["id"], in_thread)]:
+        path = f"/channels/{channel_id}/messages/{message['id']}/threads"
+        status, body = await raw.call("POST", path, {"name": "Stems"}, auth=True)
+        assert (status, body["code"]) == (400, 50024), channel_id
+        assert body["message"] == "Cannot execute action on this channel type"
+        assert standin.thread_on(int(message["id"])) is None
+
+    status, body = await raw.call(
+        "POST", f"/channels/{standin.channel_id}/messages/123/threads", {"name": "Stems"}, auth=True
+    )
+    assert (status, body["code"]) == (404, 10008)
+    assert_clean(standin)
+
+
+async def test_channel_permissions_decide_threads_thread_posts_and_files(standin, raw):
+    cid = standin.channel_id
+    no_threads = DEFAULT_APP_PERMISSIONS & ~Perm.CREATE_PUBLIC_THREADS
+    standin.channel_permissions[cid] = no_threads
+    rec = await standin.invoke("split", {"task_id": "x"})
+    assert (await raw.next_interaction())["app_permissions"] == str(no_threads)
+    assert rec.payload["channel"]["id"] == str(cid)
+
+    mid = (await post(raw, cid, {"content": "result"}))["id"]
+    threads = f"/channels/{cid}/messages/{mid}/threads"
+    status, body = await raw.call("POST", threads, {"name": "Stems"}, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+    assert standin.thread_on(int(mid)) is None
+    status, channel = await raw.call("GET", f"/channels/{cid}", auth=True)
+    (overwrite,) = channel["permission_overwrites"]  # what discord.py's permissions_for(me) reads
+    assert overwrite["id"] == str(standin.bot_user_id) and int(overwrite["allow"]) == no_threads
+
+    standin.channel_permissions[cid] = DEFAULT_APP_PERMISSIONS
+    status, _ = await raw.call("POST", threads, {"name": "Stems"}, auth=True)
+    assert status == 201
+    # The thread takes its parent's permissions unless it has its own.
+    standin.channel_permissions[int(mid)] = DEFAULT_APP_PERMISSIONS & ~Perm.SEND_MESSAGES_IN_THREADS
+    status, body = await raw.call("POST", f"/channels/{mid}/messages", {"content": "x"}, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+    assert standin.messages_in(int(mid)) == []
+    await standin.invoke("split", {"task_id": "x"}, channel_id=int(mid))
+    payload = await raw.next_interaction()
+    assert payload["channel"]["type"] == 11 and payload["channel_id"] == mid
+    assert int(payload["app_permissions"]) & Perm.SEND_MESSAGES_IN_THREADS == 0
+
+    standin.channel_permissions[int(mid)] = DEFAULT_APP_PERMISSIONS & ~Perm.ATTACH_FILES
+    status, _ = await raw.call("POST", f"/channels/{mid}/messages", {"content": "text is fine"}, auth=True)
+    assert status == 200
+    status, body = await upload(raw, "POST", f"/channels/{mid}/messages", {}, [("vocals.wav", b"v")])
+    assert (status, body["code"]) == (403, 50013)
+    assert standin.attachments_in(int(mid)) == []
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages", {"content": "parent unaffected"}, auth=True
+    )
+    assert status == 200
+    assert_clean(standin)
+
+
+async def test_uploads_are_hashed_and_shown_as_discord_shows_attachments(standin, raw):
+    cid = standin.channel_id
+    stems = [("vocals.wav", b"RIFF" + bytes(range(256)) * 300), ("bass.mp3", b"ID3" + b"\x01" * 5000)]
+    status, body = await upload(raw, "POST", f"/channels/{cid}/messages", {"content": "Stems 1/6"}, stems)
+    assert status == 200, body
+    assert [(a["filename"], a["size"], a["content_type"]) for a in body["attachments"]] == [
+        ("vocals.wav", len(stems[0][1]), "audio/x-wav"),
+        ("bass.mp3", len(stems[1][1]), "audio/mpeg"),
+    ]
+    for attachment in body["attachments"]:
+        assert attachment["url"] == attachment["proxy_url"] and attachment["url"].endswith(
+            attachment["filename"]
+        )
+        assert int(attachment["id"]) > 0
+    kept = standin.attachments_in(cid)
+    assert [(a.filename, a.size, a.sha256) for a in kept] == [
+        (name, len(data), hashlib.sha256(data).hexdigest()) for name, data in stems
+    ]
+    assert {a.message_id for a in kept} == {int(body["id"])}
+    assert standin.message(int(body["id"])).text() == "Stems 1/6\nvocals.wav\nbass.mp3"
+
+    # A reply carries files too, and a DM takes uploads.
+    status, reply = await upload(
+        raw, "POST", f"/channels/{cid}/messages", {"message_reference": {"message_id": body["id"]}}, stems[:1]
+    )
+    assert status == 200 and reply["message_reference"]["message_id"] == body["id"]
+    assert len(standin.attachments_in(cid)) == 3
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    status, _ = await upload(raw, "POST", f"/channels/{dm['id']}/messages", {}, stems[1:])
+    assert status == 200 and [a.filename for a in standin.attachments_in(int(dm["id"]))] == ["bass.mp3"]
+    assert_clean(standin)
+
+
+async def test_at_most_ten_files_per_message(standin, raw):
+    path = f"/channels/{standin.channel_id}/messages"
+    status, body = await upload(raw, "POST", path, {}, [(f"s{i}.wav", b"x") for i in range(11)])
+    assert (status, body["code"]) == (400, 50035)
+    assert body["errors"]["attachments"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    assert standin.messages_in(standin.channel_id) == []
+    standin.rejected.clear()
+    status, body = await upload(raw, "POST", path, {}, [(f"s{i}.wav", b"x") for i in range(10)])
+    assert status == 200 and len(body["attachments"]) == 10
+
+
+async def test_the_files_of_one_request_together_must_fit_the_upload_limit(standin, raw):
+    standin.attachment_size_limit = 1000
+    path = f"/channels/{standin.channel_id}/messages"
+    status, body = await upload(raw, "POST", path, {}, [("a.wav", b"a" * 600), ("b.wav", b"b" * 600)])
+    assert (status, body["code"]) == (413, 40005)  # each fits alone, not together
+    assert standin.messages_in(standin.channel_id) == []
+    assert [(r.status, r.code) for r in standin.rejected] == [(413, 40005)]
+    standin.rejected.clear()
+    status, _ = await upload(raw, "POST", path, {}, [("a.wav", b"a" * 500), ("b.wav", b"b" * 500)])
+    assert status == 200
+
+    # Discord may enforce less than it reports to interactions.
+    standin.enforced_upload_limit = 800
+    rec = await standin.invoke("split", {"task_id": "x"})
+    assert (await raw.next_interaction())["attachment_size_limit"] == 1000
+    assert rec.payload["attachment_size_limit"] == 1000
+    status, body = await upload(raw, "POST", path, {}, [("a.wav", b"a" * 500), ("b.wav", b"b" * 400)])
+    assert (status, body["code"]) == (413, 40005)
+    assert len(standin.attachments_in(standin.channel_id)) == 2  # only the first pack
+    standin.rejected.clear()
+
+
+async def test_a_large_upload_streams_through_without_being_kept(standin, raw, tmp_path):
+    standin.attachment_size_limit = 300 * 1024 * 1024
+    big = tmp_path / "drums.wav"
+    digest = hashlib.sha256()
+    with big.open("wb") as out:
+        for i in range(64):
+            chunk = bytes([i]) * (1024 * 1024)
+            digest.update(chunk)
+            out.write(chunk)
+    tracemalloc.start()
+    try:
+        with big.open("rb") as fp:
+            status, body = await upload_file(raw, f"/channels/{standin.channel_id}/messages", fp, "drums.wav")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 200, body
+    (kept,) = standin.attachments_in(standin.channel_id)
+    assert (kept.size, kept.sha256) == (64 * 1024 * 1024, digest.hexdigest())
+    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes: the upload was held in memory"
+
+
+async def upload_file(raw: RawBot, path: str, fp, filename: str):
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", json.dumps({"attachments": [{"id": 0, "filename": filename}]}))
+    form.add_field("files[0]", fp, filename=filename, content_type="application/octet-stream")
+    headers = {"Authorization": f"Bot {raw.standin.token}"}
+    async with raw.http.post(raw.standin.rest_base + path, data=form, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_history_is_newest_first_and_pages_like_discord(standin, raw):
+    cid = standin.channel_id
+    rec = await standin.invoke("split", {"task_id": "x"})
+    await raw.call(
+        "POST", f"/interactions/{rec.id}/{rec.token}/callback", {"type": 4, "data": {"content": "queued"}}
+    )
+    secret = await standin.invoke("split", {"task_id": "y"})
+    await raw.call(
+        "POST",
+        f"/interactions/{secret.id}/{secret.token}/callback",
+        {"type": 4, "data": {"content": "only you", "flags": 64}},
+    )
+    posted = [await post(raw, cid, {"content": f"m{i}"}) for i in range(5)]
+    reply = await post(raw, cid, {"content": "reply", "message_reference": {"message_id": posted[0]["id"]}})
+    ids = [rec.original.id] + [int(m["id"]) for m in posted] + [int(reply["id"])]  # oldest first
+    messages = f"/channels/{cid}/messages"
+
+    status, page = await raw.call("GET", messages, auth=True)
+    assert status == 200 and [int(m["id"]) for m in page] == ids[::-1]  # ephemeral one absent
+    assert page[0]["message_reference"]["message_id"] == posted[0]["id"]
+    assert page[-1]["content"] == "queued" and page[-1]["author"]["id"] == str(standin.bot_user_id)
+    status, page = await raw.call("GET", messages + "?limit=2", auth=True)
+    assert [int(m["id"]) for m in page] == ids[:-3:-1]
+    status, page = await raw.call("GET", messages + f"?limit=2&before={ids[3]}", auth=True)
+    assert [int(m["id"]) for m in page] == [ids[2], ids[1]]
+    status, page = await raw.call("GET", messages + f"?limit=2&after={ids[3]}", auth=True)
+    assert [int(m["id"]) for m in page] == [ids[5], ids[4]]
+    status, page = await raw.call("GET", messages + f"?limit=3&around={ids[3]}", auth=True)
+    assert [int(m["id"]) for m in page] == [ids[4], ids[3], ids[2]]
+
+    for bad in ("0", "101"):
+        status, body = await raw.call("GET", messages + f"?limit={bad}", auth=True)
+        assert (status, body["code"]) == (400, 50035)
+    standin.rejected.clear()
+    standin.channel_permissions[cid] = DEFAULT_APP_PERMISSIONS & ~Perm.READ_MESSAGE_HISTORY
+    status, body = await raw.call("GET", messages, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    await post(raw, int(dm["id"]), {"content": "your stems"})
+    status, page = await raw.call("GET", f"/channels/{dm['id']}/messages?limit=10", auth=True)
+    assert status == 200 and [m["content"] for m in page] == ["your stems"]
+    assert_clean(standin)
+
+
+async def test_a_lost_answer_still_posts_the_message(standin, raw):
+    cid = standin.channel_id
+    standin.lose_response_next(1, f"POST /channels/{cid}/messages")
+    status, body = await upload(
+        raw, "POST", f"/channels/{cid}/messages", {"content": "Stems 1/2"}, [("v.wav", b"v")]
+    )
+    assert status == 500 and body["code"] == 0
+    (msg,) = standin.messages_in(cid)
+    assert msg.content == "Stems 1/2" and [a.filename for a in standin.attachments_in(cid)] == ["v.wav"]
+
+    standin.lose_response_next(1, f"POST /channels/{cid}/messages", close=True)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await raw.call("POST", f"/channels/{cid}/messages", {"content": "Stems 2/2"}, auth=True)
+    assert [m.content for m in standin.messages_in(cid)] == ["Stems 1/2", "Stems 2/2"]
+    assert [r.status for r in standin.requests if r.method == "POST"][-2:] == [500, 0]
+
+    status, _ = await raw.call("POST", f"/channels/{cid}/messages", {"content": "next"}, auth=True)
+    assert status == 200  # the fault was used up
+    assert_clean(standin)
+
+
+async def test_enforce_nonce_returns_the_message_already_posted(standin, raw):
+    cid = standin.channel_id
+    first = await post(raw, cid, {"content": "Stems 1/2", "nonce": "job7-pack1", "enforce_nonce": True})
+    again = await post(raw, cid, {"content": "Stems 1/2", "nonce": "job7-pack1", "enforce_nonce": True})
+    assert again["id"] == first["id"] and again["nonce"] == "job7-pack1"
+    unenforced = await post(raw, cid, {"content": "Stems 1/2", "nonce": "job7-pack1"})
+    assert unenforced["id"] != first["id"]
+    assert len(standin.messages_in(cid)) == 2
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages", {"content": "x", "nonce": "n" * 26}, auth=True
+    )
+    assert (status, body["code"]) == (400, 50035)
+    standin.rejected.clear()
+
+
+async def test_an_archived_thread_is_reopened_by_a_message_unless_locked(standin, raw):
+    mid = (await post(raw, standin.channel_id, {"content": "result"}))["id"]
+    await raw.call("POST", f"/channels/{standin.channel_id}/messages/{mid}/threads", {"name": "t"}, auth=True)
+    standin.archive_thread(int(mid))
+    status, fetched = await raw.call("GET", f"/channels/{mid}", auth=True)
+    assert fetched["thread_metadata"]["archived"] is True
+    await post(raw, int(mid), {"content": "late stem"})
+    assert standin.thread_on(int(mid)).archived is False
+
+    standin.archive_thread(int(mid), locked=True)
+    status, body = await raw.call("POST", f"/channels/{mid}/messages", {"content": "x"}, auth=True)
+    assert (status, body["code"]) == (400, 50083)
+    assert [m.content for m in standin.messages_in(int(mid))] == ["late stem"]
