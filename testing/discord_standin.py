@@ -233,7 +233,9 @@ def _error_response(status: int, code: int, message: str, errors: JSON | None = 
 
 
 class RestCall(NamedTuple):
-    """One REST call seen by the stand-in (path without the /api/v10 prefix and query)."""
+    """One REST call seen by the stand-in (path without the /api/v10 prefix and query).
+
+    ``status`` is what the client got: 0 when the connection was closed without an answer."""
 
     method: str
     path: str
@@ -3149,9 +3151,9 @@ class DiscordStandIn:
         else:
             self.channel_permissions[channel_id] = permissions
         session = self._session
-        data = self._channel_json(channel_id)
-        if session is not None and session.ready and data is not None and channel_id not in self._threads:
-            session.dispatch("CHANNEL_UPDATE", data)
+        in_guild = channel_id not in self._threads and self._guild_of(channel_id) is not None
+        if session is not None and session.ready and in_guild:
+            session.dispatch("CHANNEL_UPDATE", self._channel_json(channel_id))
         self._changed()
 
     def _permission_error(self, cid: int, needed: int) -> web.Response | None:

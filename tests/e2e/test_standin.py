@@ -15,6 +15,7 @@ from testing.discord_standin import (
     DEFAULT_USER_ID,
     BotProcess,
     DiscordStandIn,
+    InteractionRecord,
     Perm,
 )
 
@@ -985,3 +986,233 @@ async def test_an_archived_thread_is_reopened_by_a_message_unless_locked(standin
     status, body = await raw.call("POST", f"/channels/{mid}/messages", {"content": "x"}, auth=True)
     assert (status, body["code"]) == (400, 50083)
     assert [m.content for m in standin.messages_in(int(mid))] == ["late stem"]
+
+
+# ------------------------------------------------------------------------------------------
+# Keeping stems in Discord with a real discord.py bot defined here
+# (spawned as tests.e2e.test_standin:keep_bot_main; it reports what discord.py saw)
+# ------------------------------------------------------------------------------------------
+
+
+def keep_bot_main() -> None:
+    import os
+    from pathlib import Path
+
+    import aiohttp
+    import discord
+    from discord import app_commands
+
+    guild = discord.Object(int(os.environ["STANDIN_GUILD_ID"]))
+    stems = sorted(Path(os.environ["KEEP_DIR"]).iterdir())
+
+    class KeepBot(discord.Client):
+        def __init__(self) -> None:
+            super().__init__(intents=discord.Intents.default())
+            self.tree = app_commands.CommandTree(self)
+
+        async def setup_hook(self) -> None:
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+
+    bot = KeepBot()
+
+    def files(paths: list[Path]) -> list[discord.File]:
+        return [discord.File(path.open("rb"), filename=path.name) for path in paths]
+
+    def names(message: discord.Message) -> str:
+        return ",".join(a.filename for a in message.attachments)
+
+    @bot.tree.command(name="keep", description="Keep stems in Discord")
+    async def keep(interaction: discord.Interaction, step: str) -> None:
+        await interaction.response.defer(thinking=True)
+        result = await interaction.edit_original_response(content="Full split: 3 stems")
+        report: list[str] = []
+        if step == "deliver":
+            me = interaction.guild.me
+            cached = interaction.channel.permissions_for(me).create_public_threads
+            report.append(
+                f"may thread: app={interaction.app_permissions.create_public_threads} cache={cached}"
+            )
+            try:
+                thread = await result.create_thread(name="Stems of Job #1", auto_archive_duration=10080)
+            except discord.HTTPException as exc:
+                report.append(f"no thread: {exc.status} {exc.code}")
+                reply = await result.reply(files=files(stems), mention_author=False)
+                report.append(f"replied: {reply.reference.message_id == result.id} {names(reply)}")
+            else:
+                report.append(
+                    f"thread: {thread.id == result.id} {thread.parent_id} {thread.auto_archive_duration}"
+                )
+                await thread.send("Stems 1/2", files=files(stems[:2]))
+                await thread.send("Stems 2/2", files=files(stems[2:]))
+                seen = [names(m) async for m in thread.history(limit=10)]
+                report.append(f"history: {';'.join(seen)}")
+                fetched = await bot.fetch_channel(thread.id)
+                report.append(f"fetched: {type(fetched).__name__} {fetched.parent_id}")
+                try:
+                    await result.create_thread(name="again")
+                except discord.HTTPException as exc:
+                    report.append(f"again: {exc.status} {exc.code}")
+        elif step.startswith("find:"):
+            thread = interaction.guild.get_thread(int(step[len("find:") :]))
+            report.append(f"found: {thread is not None}")
+            if thread is not None:
+                report.append(f"history: {';'.join([names(m) async for m in thread.history(limit=10)])}")
+        elif step == "dm":
+            sent = await interaction.user.send("Your stems", files=files(stems))
+            report.append(f"dm: {names(sent)}")
+        elif step.startswith("send"):
+            # A naive sender: when the outcome is unknown, send again (with the same nonce, if any).
+            nonce = step.split(":", 1)[1] if ":" in step else None
+            for _ in range(2):
+                try:
+                    sent = await interaction.channel.send("Stems 1/1", files=files(stems), nonce=nonce)
+                except discord.HTTPException as exc:
+                    report.append(f"refused: {exc.status} {exc.code}")
+                    break
+                except aiohttp.ClientError as exc:
+                    report.append(f"lost: {type(exc).__name__}")
+                else:
+                    report.append(f"sent: {sent.id}")
+                    break
+        await interaction.followup.send("\n".join(report))
+
+    bot.run(os.environ["DISCORD_TOKEN"], log_handler=None)
+
+
+STEMS = {
+    "bass.mp3": b"ID3" + b"\x02" * 3000,
+    "drums.wav": b"RIFF" + b"\x01" * 4000,
+    "vocals.wav": b"RIFF" + b"\x00" * 5000,
+}
+STEM_HASHES = sorted((name, hashlib.sha256(data).hexdigest()) for name, data in STEMS.items())
+
+
+@pytest.fixture
+async def keep_bot(standin, tmp_path):
+    """Start keep_bot_main (again, for a restart) with the stems in tmp_path; yields the starter."""
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    for name, data in STEMS.items():
+        (stems / name).write_bytes(data)
+    bots: list[BotProcess] = []
+
+    async def start() -> BotProcess:
+        if bots:
+            await bots[-1].stop()
+        bot = await standin.spawn(
+            "tests.e2e.test_standin:keep_bot_main",
+            extra_env={"STANDIN_GUILD_ID": str(standin.guild_id), "KEEP_DIR": str(stems)},
+        )
+        bots.append(bot)
+        try:
+            await standin.wait_ready(timeout=20, sessions=len(bots))
+        except TimeoutError as exc:
+            raise AssertionError(f"bot not ready: {exc}\n{bot.output()}") from None
+        return bot
+
+    yield start
+    for bot in bots:
+        await bot.stop()
+        print(bot.output())
+        bot.cleanup()
+
+
+async def keep(standin: DiscordStandIn, step: str, **kwargs) -> tuple[InteractionRecord, list[str]]:
+    rec = await standin.invoke("keep", {"step": step}, **kwargs)
+    report = await rec.wait_for_followup(timeout=15)
+    return rec, report.content.splitlines()
+
+
+async def test_discordpy_keeps_stems_in_a_thread_on_its_result_and_finds_them_after_a_restart(
+    standin, keep_bot
+):
+    await keep_bot()
+    rec, report = await keep(standin, "deliver")
+    result = rec.original
+    assert report == [
+        "may thread: app=True cache=True",
+        f"thread: True {standin.channel_id} 10080",
+        "history: vocals.wav;bass.mp3,drums.wav",  # newest first
+        f"fetched: Thread {standin.channel_id}",
+        "again: 400 160004",
+    ]
+    thread = standin.thread_on(result.id)
+    assert thread is not None and thread.name == "Stems of Job #1"
+    kept = standin.attachments_in(thread.id)
+    assert sorted((a.filename, a.sha256) for a in kept) == STEM_HASHES
+    assert [m.content for m in standin.messages_in(thread.id)] == ["Stems 1/2", "Stems 2/2"]
+    assert {a.content_type for a in kept} == {"audio/mpeg", "audio/x-wav"}
+
+    await keep_bot()  # restarted: the thread comes back with GUILD_CREATE's active threads
+    _, report = await keep(standin, f"find:{thread.id}")
+    assert report == ["found: True", "history: vocals.wav;bass.mp3,drums.wav"]
+    assert_clean(standin)
+
+
+@pytest.mark.parametrize("why", ["threadless channel", "no Create Public Threads"])
+async def test_discordpy_replies_with_the_stems_where_no_thread_can_be_made(standin, keep_bot, why):
+    channel = standin.add_text_channel("results")
+    if why == "threadless channel":
+        standin.no_thread_channels.add(channel)
+    await keep_bot()
+    if why == "no Create Public Threads":
+        # Told to the running bot (CHANNEL_UPDATE, before the interaction on the same gateway).
+        standin.set_channel_permissions(channel, DEFAULT_APP_PERMISSIONS & ~Perm.CREATE_PUBLIC_THREADS)
+    rec, report = await keep(standin, "deliver", channel_id=channel)
+    expected_refusal = "no thread: 400 50024" if why == "threadless channel" else "no thread: 403 50013"
+    allowed = why == "threadless channel"
+    assert report == [
+        f"may thread: app={allowed} cache={allowed}",
+        expected_refusal,
+        "replied: True bass.mp3,drums.wav,vocals.wav",
+    ]
+    assert standin.thread_on(rec.original.id) is None
+    (reply,) = standin.channel_messages(channel)
+    assert reply.reference_id == rec.original.id
+    assert sorted((a.filename, a.sha256) for a in standin.attachments_in(channel)) == STEM_HASHES
+    assert_clean(standin)
+
+
+async def test_discordpy_sends_the_stems_by_dm(standin, keep_bot):
+    await keep_bot()
+    _, report = await keep(standin, "dm", user_id=77)
+    assert report == ["dm: bass.mp3,drums.wav,vocals.wav"]
+    dm = standin.dm_channel_id(77)
+    assert sorted((a.filename, a.sha256) for a in standin.attachments_in(dm)) == STEM_HASHES
+    assert_clean(standin)
+
+
+async def test_discordpy_gets_413_when_discord_enforces_less_than_it_reports(standin, keep_bot):
+    standin.enforced_upload_limit = sum(map(len, STEMS.values())) - 1
+    await keep_bot()
+    rec, report = await keep(standin, "send")
+    assert rec.payload["attachment_size_limit"] == standin.attachment_size_limit  # what the bot believes
+    assert report == ["refused: 413 40005"]
+    assert standin.attachments_in(standin.channel_id) == []
+    assert [r.status for r in standin.rejected] == [413]
+    standin.rejected.clear()
+
+
+@pytest.mark.parametrize(
+    ("close", "nonce", "posts"),
+    [
+        (False, None, 1),  # discord.py retries the 500 with its own nonce: Discord dedupes it
+        (True, None, 2),  # the bot's own second send has a new nonce: a second post
+        (True, "job-1-pack-1", 1),  # the same nonce again: Discord returns the first post
+    ],
+)
+async def test_discordpy_after_a_lost_answer_only_a_repeated_nonce_prevents_a_second_post(
+    standin, keep_bot, close, nonce, posts
+):
+    await keep_bot()
+    standin.lose_response_next(1, f"POST /channels/{standin.channel_id}/messages", close=close)
+    _, report = await keep(standin, "send" if nonce is None else f"send:{nonce}")
+    sent = [m for m in standin.messages_in(standin.channel_id) if m.content == "Stems 1/1"]
+    assert len(sent) == posts
+    lost = ["lost: ServerDisconnectedError"] if close else []
+    assert report == [*lost, f"sent: {sent[-1].id}"]
+    assert len(standin.attachments_in(standin.channel_id)) == 3 * posts
+    statuses = [r.status for r in standin.requests if r.path == f"/channels/{standin.channel_id}/messages"]
+    assert statuses == [0 if close else 500, 200]
+    assert_clean(standin)
