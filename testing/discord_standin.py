@@ -17,6 +17,25 @@ is recorded so that tests can assert on it::
 
 Times (``at`` fields) are ``time.monotonic()`` values.  All waiting is driven by futures that are
 resolved when the recorded state changes; nothing polls.
+
+Threads, files and history behave as on Discord, for keeping stems in Discord:
+
+* ``POST /channels/{cid}/messages/{mid}/threads`` opens a public thread on a message (the thread's
+  id is the message's; one thread per message, else 400 160004).  A thread is a channel: messages
+  are posted to it, read back with ``GET /channels/{cid}/messages`` (newest first), and
+  ``GET /channels/{thread_id}`` returns it.  DM channels and ``no_thread_channels`` answer 400
+  50024.  ``thread_on(message_id)`` and ``archive_thread`` for tests.
+* The bot's permissions in a channel are ``channel_permissions[cid]`` (a thread: its own entry,
+  else its parent's), else ``app_permissions``.  They are what interactions in that channel carry
+  as ``app_permissions``, what discord.py's cache computes (a member overwrite for the bot on the
+  channel), and what REST enforces: Send Messages (in Threads, in a thread), Attach Files for any
+  upload, Read Message History for history, Create Public Threads for a thread: else 403 50013.
+* Uploads are streamed and hashed (sha256), never kept: at most 10 files per message (400 50035)
+  and all files of one request together within ``enforced_upload_limit`` (default: the
+  ``attachment_size_limit`` interactions report), else 413 40005.  ``attachments_in(cid)`` lists
+  what a channel shows, with each file's size and hash.  ``enforce_nonce`` is honoured.
+* ``lose_response_next`` makes a request take effect but lose its answer (500, or the
+  connection closed): the unknown outcome a bot must not turn into a double post.
 """
 
 from __future__ import annotations
@@ -24,10 +43,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
 import json
 import logging
 import math
+import mimetypes
 import os
 import re
 import secrets
@@ -42,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, MultipartReader, WSMsgType, hdrs, web
 
 __all__ = [
     "DEFAULT_APPLICATION_ID",
@@ -52,6 +73,7 @@ __all__ = [
     "DEFAULT_MEMBER_PERMISSIONS",
     "DEFAULT_USER_ID",
     "Ack",
+    "AttachmentRecord",
     "BotProcess",
     "DiscordStandIn",
     "InteractionRecord",
@@ -62,6 +84,7 @@ __all__ = [
     "RestCall",
     "RestError",
     "SyncCall",
+    "ThreadRecord",
 ]
 
 _log = logging.getLogger(__name__)
@@ -135,11 +158,15 @@ DEFAULT_APP_PERMISSIONS = (
     | Perm.READ_MESSAGE_HISTORY
     | Perm.ADD_REACTIONS
     | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.CREATE_PUBLIC_THREADS
     | Perm.SEND_MESSAGES_IN_THREADS
     | Perm.USE_APPLICATION_COMMANDS
 )
+#: Every permission bit discord.py knows (for overwrites that deny the rest).
+ALL_PERMISSIONS = (1 << 53) - 1
 
 FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_HAS_THREAD = 1 << 5
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -164,6 +191,17 @@ _ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
     ),
     IT_AUTOCOMPLETE: frozenset({CB_AUTOCOMPLETE}),
 }
+
+# Channel types.
+CHANNEL_TEXT = 0
+CHANNEL_DM = 1
+CHANNEL_PUBLIC_THREAD = 11
+THREAD_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
+#: Files one message may carry.
+MAX_FILES_PER_MESSAGE = 10
+#: How long Discord remembers a message's nonce for ``enforce_nonce`` ("the past few minutes").
+NONCE_WINDOW_SECONDS = 5 * 60.0
+_UPLOAD_CHUNK = 256 * 1024
 
 _MENTION_RE = re.compile(r"<@!?(\d{1,21})>")
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
@@ -195,7 +233,9 @@ def _error_response(status: int, code: int, message: str, errors: JSON | None = 
 
 
 class RestCall(NamedTuple):
-    """One REST call seen by the stand-in (path without the /api/v10 prefix and query)."""
+    """One REST call seen by the stand-in (path without the /api/v10 prefix and query).
+
+    ``status`` is what the client got: 0 when the connection was closed without an answer."""
 
     method: str
     path: str
@@ -258,6 +298,37 @@ class MessageVersion:
     allowed_mentions: JSON | None
     at: float
     wall: float
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    """A file attached to a message the bot posted, as the stand-in kept it: its size and sha256
+    (computed while the upload streamed by; the bytes themselves are not kept)."""
+
+    id: int
+    message_id: int
+    channel_id: int
+    filename: str
+    size: int
+    content_type: str
+    sha256: str
+
+
+@dataclass
+class ThreadRecord:
+    """A public thread opened on one of the bot's messages (its id is the message's)."""
+
+    id: int
+    parent_id: int
+    guild_id: int
+    name: str
+    auto_archive_duration: int
+    owner_id: int
+    created_wall: float
+    archive_wall: float
+    archived: bool = False
+    locked: bool = False
+    rate_limit_per_user: int = 0
 
 
 class _Waiters:
@@ -324,6 +395,8 @@ class MessageRecord:
         self.author_name: str = author_name
         #: The message this one replies to (``message_reference``), if any.
         self.reference_id: int | None = None
+        #: The ``nonce`` it was sent with (as sent: string or integer), if any.
+        self.nonce: str | int | None = None
 
     @property
     def current(self) -> MessageVersion:
@@ -1110,6 +1183,10 @@ class _Fault:
     message: str = ""
     retry_after: float = 0.0
     is_global: bool = False
+    #: The request is handled (it takes effect) and only then is its answer replaced.
+    takes_effect: bool = False
+    #: Close the connection instead of answering.
+    close: bool = False
 
 
 @dataclass
@@ -1162,6 +1239,18 @@ class DiscordStandIn:
         self.dms_closed: set[int] = set()
         #: Channels where the bot may not post: 403 50013 Missing Permissions.
         self.channel_forbidden: set[int] = set()
+        #: The bot's permissions in one channel or thread, instead of ``app_permissions``: carried
+        #: as ``app_permissions`` by interactions there and enforced on the REST routes (a thread
+        #: without an entry takes its parent's).  ``set_channel_permissions`` also tells a
+        #: connected bot (CHANNEL_UPDATE); set the dict directly before the bot starts.
+        self.channel_permissions: dict[int, int] = {}
+        #: Channels whose type holds no threads (a voice channel's chat, a forum post...):
+        #: starting a thread there answers 400 50024, as in DM channels.
+        self.no_thread_channels: set[int] = set()
+        #: The size all files of one request may have together before Discord answers 413
+        #: 40005; None: ``attachment_size_limit``, what interactions report.  Lower it to make
+        #: Discord refuse a pack the bot believed would fit.
+        self.enforced_upload_limit: int | None = None
         self.host = host
 
         #: Every REST call: (method, path without /api/v10 and query, status, monotonic time).
@@ -1191,6 +1280,11 @@ class DiscordStandIn:
         self._by_token: dict[str, InteractionRecord] = {}
         self._by_id: dict[int, InteractionRecord] = {}
         self._faults: list[_Fault] = []
+        self._threads: dict[int, ThreadRecord] = {}
+        #: sha256 of every uploaded file, by attachment id.
+        self._upload_sha256: dict[str, str] = {}
+        #: Nonces of the bot's channel messages: nonce -> (message, monotonic time).
+        self._nonces: dict[str, tuple[MessageRecord, float]] = {}
         self._sessions: dict[str, _Session] = {}
         self._session: _Session | None = None
         self._conns: set[_Conn] = set()
@@ -1577,8 +1671,13 @@ class DiscordStandIn:
             "roles": list(guild.roles.values()),
             "emojis": [],
             "stickers": [],
-            "channels": list(guild.channels.values()),
-            "threads": [],
+            "channels": [self._with_bot_overwrite(c) for c in guild.channels.values()],
+            # Like Discord: the active threads the bot can see, with its own thread membership.
+            "threads": [
+                self._thread_json(t)
+                for t in self._threads.values()
+                if t.guild_id == guild.id and not t.archived
+            ],
             "members": [self._bot_member_json(guild)],
             "member_count": 2,
             "presences": [],
@@ -1708,6 +1807,26 @@ class DiscordStandIn:
             _Fault(n, route_contains, status, code=code, message=message or f"Error {status}")
         )
 
+    def lose_response_next(self, n: int = 1, route_contains: str = "", *, close: bool = False) -> None:
+        """The next ``n`` matching REST calls take effect (a message is created with its
+        attachments, a thread is opened...) but their answer is lost: 500, or with ``close`` the
+        connection is closed without an answer (recorded in ``requests`` with status 0).
+
+        The bot cannot know whether it worked.  discord.py retries a 500 by itself (after 1 s, up
+        to 5 tries), so one lost answer on ``POST /channels/…/messages`` is a second post unless
+        the bot prevents it (``enforce_nonce``, or reading the channel first); a closed
+        connection raises ``aiohttp.ServerDisconnectedError`` out of discord.py."""
+        self._faults.append(
+            _Fault(
+                n,
+                route_contains,
+                500,
+                message="500: Internal Server Error",
+                takes_effect=True,
+                close=close,
+            )
+        )
+
     def _take_fault(self, route: str) -> _Fault | None:
         for fault in self._faults:
             if fault.route_contains in route:
@@ -1791,7 +1910,6 @@ class DiscordStandIn:
     ) -> tuple[JSON, int | None, int]:
         iid = self._next_id()
         token = f"standin.{iid}.{secrets.token_urlsafe(24)}"
-        app_perms = self.app_permissions if app_permissions is None else app_permissions
         payload: JSON = {
             "id": str(iid),
             "application_id": str(self.application_id),
@@ -1799,7 +1917,6 @@ class DiscordStandIn:
             "token": token,
             "version": 1,
             "locale": locale,
-            "app_permissions": str(app_perms),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": self.attachment_size_limit,
@@ -1807,6 +1924,7 @@ class DiscordStandIn:
         if dm:
             cid = self.dm_channel_id(user_id)
             payload.update(
+                app_permissions=str(self.app_permissions if app_permissions is None else app_permissions),
                 channel_id=str(cid),
                 channel=self._dm_channel_json(user_id),
                 user=self.user_json(user_id),
@@ -1827,9 +1945,15 @@ class DiscordStandIn:
         for rid in roles:
             if rid not in guild.roles:
                 self.add_role(f"role-{rid}", role_id=rid, guild_id=gid)
-        channel = dict(guild.channels.get(cid) or self._text_channel_json(gid, cid, "channel", 0))
+        thread = self._threads.get(cid)
+        if thread is not None:
+            channel = self._thread_json(thread)
+            del channel["member"]
+        else:
+            channel = dict(guild.channels.get(cid) or self._text_channel_json(gid, cid, "channel", 0))
         channel["permissions"] = str(permissions)
         payload.update(
+            app_permissions=str(self.bot_permissions(cid) if app_permissions is None else app_permissions),
             guild_id=str(gid),
             guild={"id": str(gid), "locale": "en-US", "features": []},
             guild_locale="en-US",
@@ -2180,6 +2304,54 @@ class DiscordStandIn:
     def message(self, message_id: int) -> MessageRecord:
         return self._messages[message_id]
 
+    def messages_in(self, channel_id: int) -> list[MessageRecord]:
+        """Everything a reader of the channel, thread or DM sees, oldest first: the bot's channel
+        messages and its non-ephemeral interaction responses and follow-ups (what history
+        returns)."""
+        return sorted(
+            (
+                m
+                for m in self._messages.values()
+                if m.channel_id == channel_id and not m.deleted and not m.ephemeral
+            ),
+            key=lambda m: m.id,
+        )
+
+    def attachments_in(self, channel_id: int) -> list[AttachmentRecord]:
+        """The files the messages of ``messages_in(channel_id)`` carry now, oldest first."""
+        out: list[AttachmentRecord] = []
+        for msg in self.messages_in(channel_id):
+            for attachment in msg.attachments:
+                sha256 = self._upload_sha256.get(str(attachment.get("id")))
+                if sha256 is None:
+                    continue  # not an upload (an attachment option's file)
+                out.append(
+                    AttachmentRecord(
+                        id=int(attachment["id"]),
+                        message_id=msg.id,
+                        channel_id=channel_id,
+                        filename=str(attachment["filename"]),
+                        size=int(attachment["size"]),
+                        content_type=str(attachment.get("content_type") or ""),
+                        sha256=sha256,
+                    )
+                )
+        return out
+
+    def thread_on(self, message_id: int) -> ThreadRecord | None:
+        """The thread opened on a message (its id is the message's), if any."""
+        return self._threads.get(message_id)
+
+    def archive_thread(self, thread_id: int, *, locked: bool = False) -> None:
+        """Archive a thread (as after its auto-archive duration): it leaves the active threads of
+        GUILD_CREATE; a bot message unarchives it unless ``locked`` (then 400 50083)."""
+        thread = self._threads[thread_id]
+        thread.archived = True
+        thread.locked = locked
+        thread.archive_wall = time.time()
+        self._dispatch_thread("THREAD_UPDATE", thread)
+        self._changed()
+
     async def wait_for_channel_message(
         self,
         channel_id: int | None = None,
@@ -2251,6 +2423,7 @@ class DiscordStandIn:
     def _message_json(self, msg: MessageRecord) -> JSON:
         version = msg.current
         first = msg.versions[0]
+        thread = self._threads.get(msg.id)
         data: JSON = {
             "id": str(msg.id),
             "channel_id": str(msg.channel_id),
@@ -2258,7 +2431,7 @@ class DiscordStandIn:
             "content": version.content,
             "embeds": version.embeds,
             "components": version.components,
-            "flags": version.flags,
+            "flags": version.flags | (FLAG_HAS_THREAD if thread is not None else 0),
             "attachments": version.attachments,
             "author": self._bot_user_json(),
             "timestamp": _now_iso(first.wall),
@@ -2269,6 +2442,10 @@ class DiscordStandIn:
             "mention_roles": [],
             "pinned": False,
         }
+        if thread is not None:
+            data["thread"] = self._thread_json(thread)
+        if msg.nonce is not None:
+            data["nonce"] = msg.nonce
         if msg.reference_id is not None:
             data["message_reference"] = {
                 "type": 0,
@@ -2324,6 +2501,8 @@ class DiscordStandIn:
         r.add_get(ch, self._h_get_channel)
         r.add_post(ch + "/typing", self._h_typing)
         r.add_post(ch + "/messages", self._h_channel_post)
+        r.add_get(ch + "/messages", self._h_channel_history)
+        r.add_post(ch + r"/messages/{mid:\d+}/threads", self._h_start_thread)
         r.add_get(ch + r"/messages/{mid:\d+}", self._h_channel_get_message)
         r.add_patch(ch + r"/messages/{mid:\d+}", self._h_channel_edit)
         r.add_delete(ch + r"/messages/{mid:\d+}", self._h_channel_delete)
@@ -2342,8 +2521,10 @@ class DiscordStandIn:
         route = f"{request.method} {path}"
         fault = self._take_fault(route) if self._faults else None
         response: web.StreamResponse
-        if fault is not None:
+        status: int
+        if fault is not None and not fault.takes_effect:
             response = self._fault_response(fault)
+            status = response.status
         else:
             try:
                 response = await handler(request)
@@ -2353,7 +2534,17 @@ class DiscordStandIn:
                 _log.exception("stand-in handler failed for %s", route)
                 self.internal_errors.append(f"{route}: {exc!r}")
                 response = _error_response(500, 0, "500: Internal Server Error (stand-in bug)")
-        self.requests.append(RestCall(request.method, path, response.status, time.monotonic()))
+            status = response.status
+            if fault is not None:
+                # The request took effect; its answer is what gets lost.
+                response = self._fault_response(fault)
+                status = response.status
+                if fault.close:
+                    transport = request.transport
+                    if transport is not None:
+                        transport.abort()
+                    status = 0
+        self.requests.append(RestCall(request.method, path, status, time.monotonic()))
         self._changed()
         return response
 
@@ -2363,53 +2554,103 @@ class DiscordStandIn:
             return _error_response(401, 0, "401: Unauthorized")
         return None
 
+    @property
+    def upload_limit(self) -> int:
+        """What all files of one request may weigh together (``enforced_upload_limit`` or
+        ``attachment_size_limit``)."""
+        if self.enforced_upload_limit is None:
+            return self.attachment_size_limit
+        return self.enforced_upload_limit
+
     async def _read_body(self, request: web.Request) -> tuple[Any, list[JSON], web.Response | None]:
-        """Parse a JSON or multipart body: (payload, uploaded attachments, error response)."""
-        ctype = request.content_type
-        if ctype.startswith("multipart/"):
-            form = await request.post()
-            payload: Any = json.loads(str(form.get("payload_json") or "{}"))
-            holder = payload.get("data") if isinstance(payload.get("data"), dict) else payload
+        """Parse a JSON or multipart body: (payload, uploaded attachments, error response).
+
+        Files stream through a sha256 and are not kept.  Like Discord: at most 10 files (400
+        50035) whose sizes together fit ``upload_limit`` (413 40005).  A refused body is still
+        read to its end, so that the client sees the answer rather than a broken pipe."""
+        if not request.content_type.startswith("multipart/"):
+            if not request.can_read_body:
+                return {}, [], None
+            try:
+                return await request.json(), [], None
+            except ValueError:
+                return None, [], _error_response(400, 50109, "The request body contains invalid JSON.")
+        payload: Any = {}
+        # (index in files[n], filename, size, content type, sha256) of each file part.
+        uploads: list[tuple[str, str, int, str, str]] = []
+        total = 0
+        file_parts = 0
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue  # nested multipart: Discord does not read it either
+            name = part.name or ""
+            if name == "payload_json":
+                try:
+                    payload = json.loads(await part.text() or "{}")
+                except ValueError:
+                    await self._drain(reader)
+                    return None, [], _error_response(400, 50109, "The request body contains invalid JSON.")
+                continue
+            if not (name.startswith("files[") and name.endswith("]")) or part.filename is None:
+                await part.release()
+                continue
+            file_parts += 1
+            digest = hashlib.sha256()
+            size = 0
+            while chunk := await part.read_chunk(_UPLOAD_CHUNK):
+                size += len(chunk)
+                if total + size <= self.upload_limit and file_parts <= MAX_FILES_PER_MESSAGE:
+                    digest.update(chunk)
+            total += size
+            ctype = part.headers.get(hdrs.CONTENT_TYPE, "")
+            uploads.append((name[len("files[") : -1], part.filename, size, ctype, digest.hexdigest()))
+        path = request.path[len(API_PREFIX) :]
+        if total > self.upload_limit:
+            errors = {"files": {"_errors": [{"code": "FILE_TOO_LARGE", "message": f"{total} bytes"}]}}
+            rejection = Rejection(request.method, path, 413, 40005, errors, payload, time.monotonic())
+            self.rejected.append(rejection)
+            return payload, [], _error_response(413, 40005, "Request entity too large")
+        if file_parts > MAX_FILES_PER_MESSAGE:
+            errs = _ErrorCollector()
+            errs.add(
+                ("attachments",),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_FILES_PER_MESSAGE} or fewer in length.",
+            )
+            return payload, [], self._reject(request, errs, payload)
+        holder = payload.get("data") if isinstance(payload, dict) else None
+        holder = holder if isinstance(holder, dict) else payload
+        declared: dict[str, JSON] = {}
+        if isinstance(holder, dict):
             declared = {str(a.get("id")): a for a in (holder.get("attachments") or []) if "id" in a}
-            files: list[JSON] = []
-            for key, value in form.items():
-                if not key.startswith("files[") or not hasattr(value, "file"):
-                    continue
-                index = key[len("files[") : -1]
-                value.file.seek(0, os.SEEK_END)
-                size = value.file.tell()
-                if size > self.attachment_size_limit:
-                    self.rejected.append(
-                        Rejection(
-                            request.method,
-                            request.path[len(API_PREFIX) :],
-                            413,
-                            40005,
-                            {"files": {"_errors": [{"code": "FILE_TOO_LARGE", "message": key}]}},
-                            payload,
-                            time.monotonic(),
-                        )
-                    )
-                    return payload, [], _error_response(413, 40005, "Request entity too large")
-                aid = self._next_id()
-                url = f"http://{self.host}:{self.port}/attachments/{aid}/{value.filename}"
-                files.append(
-                    {
-                        "id": str(aid),
-                        "filename": declared.get(index, {}).get("filename", value.filename),
-                        "size": size,
-                        "url": url,
-                        "proxy_url": url,
-                        "content_type": value.content_type,
-                    }
-                )
-            return payload, files, None
-        if not request.can_read_body:
-            return {}, [], None
-        try:
-            return await request.json(), [], None
-        except ValueError:
-            return None, [], _error_response(400, 50109, "The request body contains invalid JSON.")
+        files: list[JSON] = []
+        for index, part_filename, size, ctype, sha256 in uploads:
+            aid = self._next_id()
+            spec = declared.get(index, {})
+            filename = str(spec.get("filename") or part_filename)
+            url = f"http://{self.host}:{self.port}/attachments/{aid}/{filename}"
+            if not ctype or ctype == "application/octet-stream":
+                # Discord types a file by what it is; discord.py sends every one as octet-stream.
+                ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            attachment: JSON = {
+                "id": str(aid),
+                "filename": filename,
+                "size": size,
+                "url": url,
+                "proxy_url": url,
+                "content_type": ctype,
+            }
+            if spec.get("description"):
+                attachment["description"] = spec["description"]
+            self._upload_sha256[str(aid)] = sha256
+            files.append(attachment)
+        return payload, files, None
+
+    @staticmethod
+    async def _drain(reader: MultipartReader) -> None:
+        while (part := await reader.next()) is not None:
+            await part.release()
 
     def _reject(
         self,
@@ -2829,9 +3070,102 @@ class DiscordStandIn:
     def _channel_json(self, cid: int) -> JSON | None:
         if cid in self._dm_users:
             return self._dm_channel_json(self._dm_users[cid])
+        thread = self._threads.get(cid)
+        if thread is not None:
+            return self._thread_json(thread)
         for guild in self._guilds.values():
             if cid in guild.channels:
-                return guild.channels[cid]
+                return self._with_bot_overwrite(guild.channels[cid])
+        return None
+
+    def _guild_of(self, cid: int) -> int | None:
+        thread = self._threads.get(cid)
+        if thread is not None:
+            return thread.guild_id
+        return next((g.id for g in self._guilds.values() if cid in g.channels), None)
+
+    def _with_bot_overwrite(self, channel: JSON) -> JSON:
+        """A guild channel as the bot is told about it: with ``channel_permissions`` for it as a
+        member overwrite for the bot, so that discord.py's ``permissions_for(me)`` agrees."""
+        perms = self.channel_permissions.get(int(channel["id"]))
+        if perms is None:
+            return channel
+        overwrite = {
+            "id": str(self.bot_user_id),
+            "type": 1,
+            "allow": str(perms),
+            "deny": str(ALL_PERMISSIONS & ~perms),
+        }
+        others = [
+            o for o in channel.get("permission_overwrites") or [] if o.get("id") != str(self.bot_user_id)
+        ]
+        return {**channel, "permission_overwrites": [*others, overwrite]}
+
+    def _thread_json(self, thread: ThreadRecord) -> JSON:
+        posted = self._channel_messages.get(thread.id, [])
+        alive = [m for m in posted if not m.deleted]
+        return {
+            "id": str(thread.id),
+            "type": CHANNEL_PUBLIC_THREAD,
+            "guild_id": str(thread.guild_id),
+            "parent_id": str(thread.parent_id),
+            "owner_id": str(thread.owner_id),
+            "name": thread.name,
+            "last_message_id": str(posted[-1].id) if posted else None,
+            "rate_limit_per_user": thread.rate_limit_per_user,
+            "message_count": len(alive),
+            "total_message_sent": len(posted),
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": thread.archived,
+                "archive_timestamp": _now_iso(thread.archive_wall),
+                "auto_archive_duration": thread.auto_archive_duration,
+                "locked": thread.locked,
+                "create_timestamp": _now_iso(thread.created_wall),
+            },
+            "member": {
+                "id": str(thread.id),
+                "user_id": str(self.bot_user_id),
+                "join_timestamp": _now_iso(thread.created_wall),
+                "flags": 1,
+            },
+        }
+
+    def bot_permissions(self, channel_id: int) -> int:
+        """The bot's permissions in a guild channel or thread: ``channel_permissions`` for it (a
+        thread without an entry: its parent's), else ``app_permissions``; Administrator is all."""
+        perms = self.channel_permissions.get(channel_id)
+        thread = self._threads.get(channel_id)
+        if perms is None and thread is not None:
+            perms = self.channel_permissions.get(thread.parent_id)
+        if perms is None:
+            perms = self.app_permissions
+        return ALL_PERMISSIONS if perms & Perm.ADMINISTRATOR else perms
+
+    def set_channel_permissions(self, channel_id: int, permissions: int | None) -> None:
+        """Set (None: drop) the bot's own permissions in one channel or thread, and tell a
+        connected bot with CHANNEL_UPDATE (for a guild channel; threads have no overwrites)."""
+        if permissions is None:
+            self.channel_permissions.pop(channel_id, None)
+        else:
+            self.channel_permissions[channel_id] = permissions
+        session = self._session
+        in_guild = channel_id not in self._threads and self._guild_of(channel_id) is not None
+        if session is not None and session.ready and in_guild:
+            session.dispatch("CHANNEL_UPDATE", self._channel_json(channel_id))
+        self._changed()
+
+    def _permission_error(self, cid: int, needed: int) -> web.Response | None:
+        """403 when the bot lacks ``needed`` in a guild channel (DM channels need nothing):
+        50001 Missing Access without View Channel, else 50013 Missing Permissions."""
+        if cid in self._dm_users:
+            return None
+        perms = self.bot_permissions(cid)
+        if not perms & Perm.VIEW_CHANNEL:
+            return _error_response(403, 50001, "Missing Access")
+        if perms & needed != needed:
+            return _error_response(403, 50013, "Missing Permissions")
         return None
 
     async def _h_get_channel(self, request: web.Request) -> web.Response:
@@ -2876,35 +3210,167 @@ class DiscordStandIn:
         cid = int(request.match_info["cid"])
         if (err := self._channel_check(request, cid)) is not None:
             return err
+        thread = self._threads.get(cid)
+        send = Perm.SEND_MESSAGES_IN_THREADS if thread is not None else Perm.SEND_MESSAGES
+        if (err := self._permission_error(cid, send)) is not None:
+            return err
         payload, files, err = await self._read_body(request)
         if err is not None:
             return err
+        if files and (err := self._permission_error(cid, Perm.ATTACH_FILES)) is not None:
+            return err
+        if thread is not None and thread.archived and thread.locked:
+            return _error_response(400, 50083, "Operation cannot be performed on an archived thread")
         payload = payload or {}
         flags = int(payload.get("flags") or 0) & (_SETTABLE_FLAGS & ~FLAG_EPHEMERAL)
         errs = _validate_message_payload(payload, flags)
+        nonce = payload.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            errs.add(("nonce",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         if errs.items:
             return self._reject(request, errs, payload)
+        if nonce is not None and payload.get("enforce_nonce"):
+            # Discord: a nonce seen from the same author in the past few minutes returns that
+            # message instead of creating another one.
+            seen, seen_at = self._nonces.get(str(nonce), (None, 0.0))
+            if seen is not None and not seen.deleted and time.monotonic() - seen_at <= NONCE_WINDOW_SECONDS:
+                return _json_response(self._message_json(seen))
         reference_id, err = self._reply_target(request, payload, cid)
         if err is not None:
             return err
         version = self._new_version(payload, base=None, flags=flags, attachments=files)
         if self._is_empty(version):
             return self._reject_empty(request, payload)
-        guild_id = next((g.id for g in self._guilds.values() if cid in g.channels), None)
         msg = MessageRecord(
             message_id=self._next_id(),
             channel_id=cid,
-            guild_id=guild_id,
+            guild_id=self._guild_of(cid),
             kind="dm" if cid in self._dm_users else "channel",
             first=version,
             author_name=self.bot_name,
             message_type=19 if reference_id is not None else 0,
         )
         msg.reference_id = reference_id
+        if nonce is not None:
+            msg.nonce = nonce
+            self._nonces[str(nonce)] = (msg, time.monotonic())
         self._messages[msg.id] = msg
         self._channel_messages.setdefault(cid, []).append(msg)
+        if thread is not None and thread.archived:
+            # Discord: a message in an archived (not locked) thread unarchives it.
+            thread.archived = False
+            thread.archive_wall = time.time()
+            self._dispatch_thread("THREAD_UPDATE", thread)
         self._changed()
         return _json_response(self._message_json(msg))
+
+    def _dispatch_thread(self, event: str, thread: ThreadRecord, **extra: Any) -> None:
+        session = self._session
+        if session is not None and session.ready:
+            session.dispatch(event, {**self._thread_json(thread), **extra})
+
+    async def _h_start_thread(self, request: web.Request) -> web.Response:
+        """Start Thread from Message: a public thread whose id is the message's."""
+        if (err := self._check_auth(request)) is not None:
+            return err
+        cid = int(request.match_info["cid"])
+        channel = self._channel_json(cid)
+        if channel is None:
+            return _error_response(404, 10003, "Unknown Channel")
+        if channel.get("type") != CHANNEL_TEXT or cid in self.no_thread_channels:
+            return _error_response(400, 50024, "Cannot execute action on this channel type")
+        if (err := self._permission_error(cid, Perm.CREATE_PUBLIC_THREADS)) is not None:
+            return err
+        msg = self._channel_message(request)
+        if msg is None or msg.ephemeral:
+            return _error_response(404, 10008, "Unknown Message")
+        payload, _, err = await self._read_body(request)
+        if err is not None:
+            return err
+        payload = payload if isinstance(payload, dict) else {}
+        errs = _ErrorCollector()
+        name = payload.get("name")
+        if name is None:
+            errs.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")
+        elif not isinstance(name, str) or not 1 <= len(name) <= 100:
+            errs.add(("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        duration = payload.get("auto_archive_duration")
+        duration = 1440 if duration is None else duration
+        if duration not in THREAD_ARCHIVE_DURATIONS:
+            errs.add(
+                ("auto_archive_duration",),
+                "BASE_TYPE_CHOICES",
+                f"Value must be one of {THREAD_ARCHIVE_DURATIONS}.",
+            )
+        slowmode = payload.get("rate_limit_per_user")
+        slowmode = 0 if slowmode is None else slowmode
+        if not isinstance(slowmode, int) or not 0 <= slowmode <= 21600:
+            errs.add(("rate_limit_per_user",), "NUMBER_TYPE_MAX", "int value should be <= 21600.")
+        if errs.items:
+            return self._reject(request, errs, payload)
+        if msg.id in self._threads:
+            return _error_response(400, 160004, "A thread has already been created for this message")
+        guild_id = self._guild_of(cid)
+        assert guild_id is not None  # a text channel is a guild's
+        now = time.time()
+        thread = ThreadRecord(
+            id=msg.id,
+            parent_id=cid,
+            guild_id=guild_id,
+            name=str(name),
+            auto_archive_duration=int(duration),
+            owner_id=self.bot_user_id,
+            created_wall=now,
+            archive_wall=now,
+            rate_limit_per_user=int(slowmode),
+        )
+        self._threads[thread.id] = thread
+        self._dispatch_thread("THREAD_CREATE", thread, newly_created=True)
+        self._changed()
+        return _json_response(self._thread_json(thread), 201)
+
+    async def _h_channel_history(self, request: web.Request) -> web.Response:
+        """Get Channel Messages: newest first, ``limit`` 1-100 (50), one of before/after/around."""
+        if (err := self._check_auth(request)) is not None:
+            return err
+        cid = int(request.match_info["cid"])
+        if self._channel_json(cid) is None:
+            return _error_response(404, 10003, "Unknown Channel")
+        if (err := self._permission_error(cid, Perm.READ_MESSAGE_HISTORY)) is not None:
+            return err
+        errs = _ErrorCollector()
+        query = request.query
+        limit = 50
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            errs.add(("limit",), "NUMBER_TYPE_COERCE", "Value is not int.")
+        if not 1 <= limit <= 100:
+            errs.add(("limit",), "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN", "Must be 1 to 100.")
+        anchors: dict[str, int] = {}
+        for key in ("before", "after", "around"):
+            if key in query:
+                try:
+                    anchors[key] = int(query[key])
+                except ValueError:
+                    errs.add((key,), "NUMBER_TYPE_COERCE", "Value is not snowflake.")
+        if errs.items:
+            return self._reject(request, errs, dict(query))
+        oldest_first = self.messages_in(cid)
+        if "around" in anchors:
+            around = anchors["around"]
+            older = [m for m in oldest_first if m.id < around]
+            newer = [m for m in oldest_first if m.id >= around]
+            keep_newer = newer[: limit - limit // 2]
+            window = older[max(0, len(older) - (limit - len(keep_newer))) :] + keep_newer
+        elif "before" in anchors:
+            older = [m for m in oldest_first if m.id < anchors["before"]]
+            window = older[-limit:]
+        elif "after" in anchors:
+            window = [m for m in oldest_first if m.id > anchors["after"]][:limit]
+        else:
+            window = oldest_first[-limit:]
+        return _json_response([self._message_json(m) for m in reversed(window)])
 
     def _reply_target(
         self, request: web.Request, payload: Mapping[str, Any], cid: int
@@ -2962,6 +3428,8 @@ class DiscordStandIn:
             return _error_response(404, 10008, "Unknown Message")
         payload, files, err = await self._read_body(request)
         if err is not None:
+            return err
+        if files and (err := self._permission_error(msg.channel_id, Perm.ATTACH_FILES)) is not None:
             return err
         record = self._by_id.get(msg.interaction_id) if msg.interaction_id else None
         return self._apply_edit(request, msg, payload or {}, files, record)

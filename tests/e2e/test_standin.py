@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import tracemalloc
 
 import aiohttp
 import pytest
@@ -13,6 +15,8 @@ from testing.discord_standin import (
     DEFAULT_USER_ID,
     BotProcess,
     DiscordStandIn,
+    InteractionRecord,
+    Perm,
 )
 
 BASELINE = "bench.baseline_bot:main"
@@ -633,3 +637,582 @@ async def test_product_delivery_paths(standin):
         await bot.stop()
         print(bot.output())
         bot.cleanup()
+
+
+# ------------------------------------------------------------------------------------------
+# Keeping stems in Discord: threads, uploads, history, permissions, lost answers (raw REST)
+# ------------------------------------------------------------------------------------------
+
+
+async def upload(raw: RawBot, method: str, path: str, payload: dict, files: list[tuple[str, bytes]]):
+    """A multipart request as discord.py sends one: payload_json, then files[n] as octet-stream."""
+    form = aiohttp.FormData(quote_fields=False)
+    payload = {**payload, "attachments": [{"id": i, "filename": name} for i, (name, _) in enumerate(files)]}
+    form.add_field("payload_json", json.dumps(payload))
+    for i, (name, data) in enumerate(files):
+        form.add_field(f"files[{i}]", data, filename=name, content_type="application/octet-stream")
+    headers = {"Authorization": f"Bot {raw.standin.token}"}
+    async with raw.http.request(method, raw.standin.rest_base + path, data=form, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def post(raw: RawBot, channel_id: int, payload: dict) -> dict:
+    status, body = await raw.call("POST", f"/channels/{channel_id}/messages", payload, auth=True)
+    assert status == 200, body
+    return body
+
+
+async def test_a_thread_on_a_message_is_a_channel_with_the_messages_id(standin, raw):
+    cid = standin.channel_id
+    result = await post(raw, cid, {"content": "Full split: 12 stems"})
+    mid = int(result["id"])
+
+    status, thread = await raw.call(
+        "POST",
+        f"/channels/{cid}/messages/{mid}/threads",
+        {"name": "Stems of Job #7", "auto_archive_duration": 10080, "rate_limit_per_user": None},
+        auth=True,
+    )
+    assert status == 201, thread
+    assert thread["id"] == str(mid) and thread["type"] == 11
+    assert thread["parent_id"] == str(cid) and thread["guild_id"] == str(standin.guild_id)
+    assert thread["name"] == "Stems of Job #7" and thread["owner_id"] == str(standin.bot_user_id)
+    assert thread["thread_metadata"]["auto_archive_duration"] == 10080
+    assert thread["thread_metadata"]["archived"] is False
+    assert (thread["message_count"], thread["member_count"]) == (0, 1)
+    record = standin.thread_on(mid)
+    assert record is not None and record.name == "Stems of Job #7" and record.parent_id == cid
+
+    status, fetched = await raw.call("GET", f"/channels/{mid}", auth=True)
+    assert status == 200 and fetched["type"] == 11 and fetched["parent_id"] == str(cid)
+    status, starter = await raw.call("GET", f"/channels/{cid}/messages/{mid}", auth=True)
+    assert starter["thread"]["id"] == str(mid) and starter["flags"] & 32  # HAS_THREAD
+
+    in_thread = await post(raw, mid, {"content": "vocals"})
+    assert in_thread["channel_id"] == str(mid)
+    assert [m.content for m in standin.messages_in(mid)] == ["vocals"]
+    assert standin.message(int(in_thread["id"])).guild_id == standin.guild_id
+    status, fetched = await raw.call("GET", f"/channels/{mid}", auth=True)
+    assert fetched["message_count"] == 1 and fetched["last_message_id"] == in_thread["id"]
+
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages/{mid}/threads", {"name": "again"}, auth=True
+    )
+    assert (status, body["code"]) == (400, 160004)
+    assert body["message"] == "A thread has already been created for this message"
+    assert_clean(standin)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "", "auto_archive_duration": 60}, "name"),
+        ({"name": "x" * 101, "auto_archive_duration": 60}, "name"),
+        ({"auto_archive_duration": 60}, "name"),
+        ({"name": "Stems", "auto_archive_duration": 30}, "auto_archive_duration"),
+        ({"name": "Stems", "auto_archive_duration": 20160}, "auto_archive_duration"),
+    ],
+)
+async def test_thread_names_and_archive_durations_are_validated(standin, raw, payload, field):
+    mid = (await post(raw, standin.channel_id, {"content": "result"}))["id"]
+    path = f"/channels/{standin.channel_id}/messages/{mid}/threads"
+    status, body = await raw.call("POST", path, payload, auth=True)
+    assert (status, body["code"]) == (400, 50035)
+    assert body["errors"][field]["_errors"]
+    assert standin.thread_on(int(mid)) is None
+    standin.rejected.clear()
+
+    status, _ = await raw.call("POST", path, {"name": "x" * 100, "auto_archive_duration": 4320}, auth=True)
+    assert status == 201  # the limits themselves are fine
+
+
+async def test_no_thread_in_dms_threadless_channels_or_threads(standin, raw):
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    in_dm = await post(raw, int(dm["id"]), {"content": "your stems"})
+    voice_chat = standin.add_text_channel("voice-chat")
+    standin.no_thread_channels.add(voice_chat)
+    in_voice_chat = await post(raw, voice_chat, {"content": "your stems"})
+    parent = await post(raw, standin.channel_id, {"content": "result"})
+    await raw.call(
+        "POST", f"/channels/{standin.channel_id}/messages/{parent['id']}/threads", {"name": "t"}, auth=True
+    )
+    in_thread = await post(raw, int(parent["id"]), {"content": "vocals"})
+
+    for channel_id, message in [(dm["id"], in_dm), (voice_chat, in_voice_chat), (parent["id"], in_thread)]:
+        path = f"/channels/{channel_id}/messages/{message['id']}/threads"
+        status, body = await raw.call("POST", path, {"name": "Stems"}, auth=True)
+        assert (status, body["code"]) == (400, 50024), channel_id
+        assert body["message"] == "Cannot execute action on this channel type"
+        assert standin.thread_on(int(message["id"])) is None
+
+    status, body = await raw.call(
+        "POST", f"/channels/{standin.channel_id}/messages/123/threads", {"name": "Stems"}, auth=True
+    )
+    assert (status, body["code"]) == (404, 10008)
+    assert_clean(standin)
+
+
+async def test_channel_permissions_decide_threads_thread_posts_and_files(standin, raw):
+    cid = standin.channel_id
+    no_threads = DEFAULT_APP_PERMISSIONS & ~Perm.CREATE_PUBLIC_THREADS
+    standin.channel_permissions[cid] = no_threads
+    rec = await standin.invoke("split", {"task_id": "x"})
+    assert (await raw.next_interaction())["app_permissions"] == str(no_threads)
+    assert rec.payload["channel"]["id"] == str(cid)
+
+    mid = (await post(raw, cid, {"content": "result"}))["id"]
+    threads = f"/channels/{cid}/messages/{mid}/threads"
+    status, body = await raw.call("POST", threads, {"name": "Stems"}, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+    assert standin.thread_on(int(mid)) is None
+    status, channel = await raw.call("GET", f"/channels/{cid}", auth=True)
+    (overwrite,) = channel["permission_overwrites"]  # what discord.py's permissions_for(me) reads
+    assert overwrite["id"] == str(standin.bot_user_id) and int(overwrite["allow"]) == no_threads
+
+    standin.channel_permissions[cid] = DEFAULT_APP_PERMISSIONS
+    status, _ = await raw.call("POST", threads, {"name": "Stems"}, auth=True)
+    assert status == 201
+    # The thread takes its parent's permissions unless it has its own.
+    standin.channel_permissions[int(mid)] = DEFAULT_APP_PERMISSIONS & ~Perm.SEND_MESSAGES_IN_THREADS
+    status, body = await raw.call("POST", f"/channels/{mid}/messages", {"content": "x"}, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+    assert standin.messages_in(int(mid)) == []
+    await standin.invoke("split", {"task_id": "x"}, channel_id=int(mid))
+    payload = await raw.next_interaction()
+    assert payload["channel"]["type"] == 11 and payload["channel_id"] == mid
+    assert int(payload["app_permissions"]) & Perm.SEND_MESSAGES_IN_THREADS == 0
+
+    standin.channel_permissions[int(mid)] = DEFAULT_APP_PERMISSIONS & ~Perm.ATTACH_FILES
+    status, _ = await raw.call("POST", f"/channels/{mid}/messages", {"content": "text is fine"}, auth=True)
+    assert status == 200
+    status, body = await upload(raw, "POST", f"/channels/{mid}/messages", {}, [("vocals.wav", b"v")])
+    assert (status, body["code"]) == (403, 50013)
+    assert standin.attachments_in(int(mid)) == []
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages", {"content": "parent unaffected"}, auth=True
+    )
+    assert status == 200
+    assert_clean(standin)
+
+
+async def test_uploads_are_hashed_and_shown_as_discord_shows_attachments(standin, raw):
+    cid = standin.channel_id
+    stems = [("vocals.wav", b"RIFF" + bytes(range(256)) * 300), ("bass.mp3", b"ID3" + b"\x01" * 5000)]
+    status, body = await upload(raw, "POST", f"/channels/{cid}/messages", {"content": "Stems 1/6"}, stems)
+    assert status == 200, body
+    assert [(a["filename"], a["size"], a["content_type"]) for a in body["attachments"]] == [
+        ("vocals.wav", len(stems[0][1]), "audio/x-wav"),
+        ("bass.mp3", len(stems[1][1]), "audio/mpeg"),
+    ]
+    for attachment in body["attachments"]:
+        assert attachment["url"] == attachment["proxy_url"] and attachment["url"].endswith(
+            attachment["filename"]
+        )
+        assert int(attachment["id"]) > 0
+    kept = standin.attachments_in(cid)
+    assert [(a.filename, a.size, a.sha256) for a in kept] == [
+        (name, len(data), hashlib.sha256(data).hexdigest()) for name, data in stems
+    ]
+    assert {a.message_id for a in kept} == {int(body["id"])}
+    assert standin.message(int(body["id"])).text() == "Stems 1/6\nvocals.wav\nbass.mp3"
+
+    # A reply carries files too, and a DM takes uploads.
+    status, reply = await upload(
+        raw, "POST", f"/channels/{cid}/messages", {"message_reference": {"message_id": body["id"]}}, stems[:1]
+    )
+    assert status == 200 and reply["message_reference"]["message_id"] == body["id"]
+    assert len(standin.attachments_in(cid)) == 3
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    status, _ = await upload(raw, "POST", f"/channels/{dm['id']}/messages", {}, stems[1:])
+    assert status == 200 and [a.filename for a in standin.attachments_in(int(dm["id"]))] == ["bass.mp3"]
+    assert_clean(standin)
+
+
+async def test_at_most_ten_files_per_message(standin, raw):
+    path = f"/channels/{standin.channel_id}/messages"
+    status, body = await upload(raw, "POST", path, {}, [(f"s{i}.wav", b"x") for i in range(11)])
+    assert (status, body["code"]) == (400, 50035)
+    assert body["errors"]["attachments"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    assert standin.messages_in(standin.channel_id) == []
+    standin.rejected.clear()
+    status, body = await upload(raw, "POST", path, {}, [(f"s{i}.wav", b"x") for i in range(10)])
+    assert status == 200 and len(body["attachments"]) == 10
+
+
+async def test_the_files_of_one_request_together_must_fit_the_upload_limit(standin, raw):
+    standin.attachment_size_limit = 1000
+    path = f"/channels/{standin.channel_id}/messages"
+    status, body = await upload(raw, "POST", path, {}, [("a.wav", b"a" * 600), ("b.wav", b"b" * 600)])
+    assert (status, body["code"]) == (413, 40005)  # each fits alone, not together
+    assert standin.messages_in(standin.channel_id) == []
+    assert [(r.status, r.code) for r in standin.rejected] == [(413, 40005)]
+    standin.rejected.clear()
+    status, _ = await upload(raw, "POST", path, {}, [("a.wav", b"a" * 500), ("b.wav", b"b" * 500)])
+    assert status == 200
+
+    # Discord may enforce less than it reports to interactions.
+    standin.enforced_upload_limit = 800
+    rec = await standin.invoke("split", {"task_id": "x"})
+    assert (await raw.next_interaction())["attachment_size_limit"] == 1000
+    assert rec.payload["attachment_size_limit"] == 1000
+    status, body = await upload(raw, "POST", path, {}, [("a.wav", b"a" * 500), ("b.wav", b"b" * 400)])
+    assert (status, body["code"]) == (413, 40005)
+    assert len(standin.attachments_in(standin.channel_id)) == 2  # only the first pack
+    standin.rejected.clear()
+
+
+async def test_a_large_upload_streams_through_without_being_kept(standin, raw, tmp_path):
+    standin.attachment_size_limit = 300 * 1024 * 1024
+    big = tmp_path / "drums.wav"
+    digest = hashlib.sha256()
+    with big.open("wb") as out:
+        for i in range(64):
+            chunk = bytes([i]) * (1024 * 1024)
+            digest.update(chunk)
+            out.write(chunk)
+    tracemalloc.start()
+    try:
+        with big.open("rb") as fp:
+            status, body = await upload_file(raw, f"/channels/{standin.channel_id}/messages", fp, "drums.wav")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 200, body
+    (kept,) = standin.attachments_in(standin.channel_id)
+    assert (kept.size, kept.sha256) == (64 * 1024 * 1024, digest.hexdigest())
+    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes: the upload was held in memory"
+
+
+async def upload_file(raw: RawBot, path: str, fp, filename: str):
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", json.dumps({"attachments": [{"id": 0, "filename": filename}]}))
+    form.add_field("files[0]", fp, filename=filename, content_type="application/octet-stream")
+    headers = {"Authorization": f"Bot {raw.standin.token}"}
+    async with raw.http.post(raw.standin.rest_base + path, data=form, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_history_is_newest_first_and_pages_like_discord(standin, raw):
+    cid = standin.channel_id
+    rec = await standin.invoke("split", {"task_id": "x"})
+    await raw.call(
+        "POST", f"/interactions/{rec.id}/{rec.token}/callback", {"type": 4, "data": {"content": "queued"}}
+    )
+    secret = await standin.invoke("split", {"task_id": "y"})
+    await raw.call(
+        "POST",
+        f"/interactions/{secret.id}/{secret.token}/callback",
+        {"type": 4, "data": {"content": "only you", "flags": 64}},
+    )
+    posted = [await post(raw, cid, {"content": f"m{i}"}) for i in range(5)]
+    reply = await post(raw, cid, {"content": "reply", "message_reference": {"message_id": posted[0]["id"]}})
+    ids = [rec.original.id] + [int(m["id"]) for m in posted] + [int(reply["id"])]  # oldest first
+    messages = f"/channels/{cid}/messages"
+
+    status, page = await raw.call("GET", messages, auth=True)
+    assert status == 200 and [int(m["id"]) for m in page] == ids[::-1]  # ephemeral one absent
+    assert page[0]["message_reference"]["message_id"] == posted[0]["id"]
+    assert page[-1]["content"] == "queued" and page[-1]["author"]["id"] == str(standin.bot_user_id)
+    status, page = await raw.call("GET", messages + "?limit=2", auth=True)
+    assert [int(m["id"]) for m in page] == ids[:-3:-1]
+    status, page = await raw.call("GET", messages + f"?limit=2&before={ids[3]}", auth=True)
+    assert [int(m["id"]) for m in page] == [ids[2], ids[1]]
+    status, page = await raw.call("GET", messages + f"?limit=2&after={ids[3]}", auth=True)
+    assert [int(m["id"]) for m in page] == [ids[5], ids[4]]
+    status, page = await raw.call("GET", messages + f"?limit=3&around={ids[3]}", auth=True)
+    assert [int(m["id"]) for m in page] == [ids[4], ids[3], ids[2]]
+
+    for bad in ("0", "101"):
+        status, body = await raw.call("GET", messages + f"?limit={bad}", auth=True)
+        assert (status, body["code"]) == (400, 50035)
+    standin.rejected.clear()
+    standin.channel_permissions[cid] = DEFAULT_APP_PERMISSIONS & ~Perm.READ_MESSAGE_HISTORY
+    status, body = await raw.call("GET", messages, auth=True)
+    assert (status, body["code"]) == (403, 50013)
+
+    status, dm = await raw.call("POST", "/users/@me/channels", {"recipient_id": "99"}, auth=True)
+    await post(raw, int(dm["id"]), {"content": "your stems"})
+    status, page = await raw.call("GET", f"/channels/{dm['id']}/messages?limit=10", auth=True)
+    assert status == 200 and [m["content"] for m in page] == ["your stems"]
+    assert_clean(standin)
+
+
+async def test_a_lost_answer_still_posts_the_message(standin, raw):
+    cid = standin.channel_id
+    standin.lose_response_next(1, f"POST /channels/{cid}/messages")
+    status, body = await upload(
+        raw, "POST", f"/channels/{cid}/messages", {"content": "Stems 1/2"}, [("v.wav", b"v")]
+    )
+    assert status == 500 and body["code"] == 0
+    (msg,) = standin.messages_in(cid)
+    assert msg.content == "Stems 1/2" and [a.filename for a in standin.attachments_in(cid)] == ["v.wav"]
+
+    standin.lose_response_next(1, f"POST /channels/{cid}/messages", close=True)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await raw.call("POST", f"/channels/{cid}/messages", {"content": "Stems 2/2"}, auth=True)
+    assert [m.content for m in standin.messages_in(cid)] == ["Stems 1/2", "Stems 2/2"]
+    assert [r.status for r in standin.requests if r.method == "POST"][-2:] == [500, 0]
+
+    status, _ = await raw.call("POST", f"/channels/{cid}/messages", {"content": "next"}, auth=True)
+    assert status == 200  # the fault was used up
+    assert_clean(standin)
+
+
+async def test_enforce_nonce_returns_the_message_already_posted(standin, raw):
+    cid = standin.channel_id
+    first = await post(raw, cid, {"content": "Stems 1/2", "nonce": "job7-pack1", "enforce_nonce": True})
+    again = await post(raw, cid, {"content": "Stems 1/2", "nonce": "job7-pack1", "enforce_nonce": True})
+    assert again["id"] == first["id"] and again["nonce"] == "job7-pack1"
+    unenforced = await post(raw, cid, {"content": "Stems 1/2", "nonce": "job7-pack1"})
+    assert unenforced["id"] != first["id"]
+    assert len(standin.messages_in(cid)) == 2
+    status, body = await raw.call(
+        "POST", f"/channels/{cid}/messages", {"content": "x", "nonce": "n" * 26}, auth=True
+    )
+    assert (status, body["code"]) == (400, 50035)
+    standin.rejected.clear()
+
+
+async def test_an_archived_thread_is_reopened_by_a_message_unless_locked(standin, raw):
+    mid = (await post(raw, standin.channel_id, {"content": "result"}))["id"]
+    await raw.call("POST", f"/channels/{standin.channel_id}/messages/{mid}/threads", {"name": "t"}, auth=True)
+    standin.archive_thread(int(mid))
+    status, fetched = await raw.call("GET", f"/channels/{mid}", auth=True)
+    assert fetched["thread_metadata"]["archived"] is True
+    await post(raw, int(mid), {"content": "late stem"})
+    assert standin.thread_on(int(mid)).archived is False
+
+    standin.archive_thread(int(mid), locked=True)
+    status, body = await raw.call("POST", f"/channels/{mid}/messages", {"content": "x"}, auth=True)
+    assert (status, body["code"]) == (400, 50083)
+    assert [m.content for m in standin.messages_in(int(mid))] == ["late stem"]
+
+
+# ------------------------------------------------------------------------------------------
+# Keeping stems in Discord with a real discord.py bot defined here
+# (spawned as tests.e2e.test_standin:keep_bot_main; it reports what discord.py saw)
+# ------------------------------------------------------------------------------------------
+
+
+def keep_bot_main() -> None:
+    import os
+    from pathlib import Path
+
+    import aiohttp
+    import discord
+    from discord import app_commands
+
+    guild = discord.Object(int(os.environ["STANDIN_GUILD_ID"]))
+    stems = sorted(Path(os.environ["KEEP_DIR"]).iterdir())
+
+    class KeepBot(discord.Client):
+        def __init__(self) -> None:
+            super().__init__(intents=discord.Intents.default())
+            self.tree = app_commands.CommandTree(self)
+
+        async def setup_hook(self) -> None:
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+
+    bot = KeepBot()
+
+    def files(paths: list[Path]) -> list[discord.File]:
+        return [discord.File(path.open("rb"), filename=path.name) for path in paths]
+
+    def names(message: discord.Message) -> str:
+        return ",".join(a.filename for a in message.attachments)
+
+    @bot.tree.command(name="keep", description="Keep stems in Discord")
+    async def keep(interaction: discord.Interaction, step: str) -> None:
+        await interaction.response.defer(thinking=True)
+        result = await interaction.edit_original_response(content="Full split: 3 stems")
+        report: list[str] = []
+        if step == "deliver":
+            me = interaction.guild.me
+            cached = interaction.channel.permissions_for(me).create_public_threads
+            report.append(
+                f"may thread: app={interaction.app_permissions.create_public_threads} cache={cached}"
+            )
+            try:
+                thread = await result.create_thread(name="Stems of Job #1", auto_archive_duration=10080)
+            except discord.HTTPException as exc:
+                report.append(f"no thread: {exc.status} {exc.code}")
+                reply = await result.reply(files=files(stems), mention_author=False)
+                report.append(f"replied: {reply.reference.message_id == result.id} {names(reply)}")
+            else:
+                report.append(
+                    f"thread: {thread.id == result.id} {thread.parent_id} {thread.auto_archive_duration}"
+                )
+                await thread.send("Stems 1/2", files=files(stems[:2]))
+                await thread.send("Stems 2/2", files=files(stems[2:]))
+                seen = [names(m) async for m in thread.history(limit=10)]
+                report.append(f"history: {';'.join(seen)}")
+                fetched = await bot.fetch_channel(thread.id)
+                report.append(f"fetched: {type(fetched).__name__} {fetched.parent_id}")
+                try:
+                    await result.create_thread(name="again")
+                except discord.HTTPException as exc:
+                    report.append(f"again: {exc.status} {exc.code}")
+        elif step.startswith("find:"):
+            thread = interaction.guild.get_thread(int(step[len("find:") :]))
+            report.append(f"found: {thread is not None}")
+            if thread is not None:
+                report.append(f"history: {';'.join([names(m) async for m in thread.history(limit=10)])}")
+        elif step == "dm":
+            sent = await interaction.user.send("Your stems", files=files(stems))
+            report.append(f"dm: {names(sent)}")
+        elif step.startswith("send"):
+            # A naive sender: when the outcome is unknown, send again (with the same nonce, if any).
+            nonce = step.split(":", 1)[1] if ":" in step else None
+            for _ in range(2):
+                try:
+                    sent = await interaction.channel.send("Stems 1/1", files=files(stems), nonce=nonce)
+                except discord.HTTPException as exc:
+                    report.append(f"refused: {exc.status} {exc.code}")
+                    break
+                except aiohttp.ClientError as exc:
+                    report.append(f"lost: {type(exc).__name__}")
+                else:
+                    report.append(f"sent: {sent.id}")
+                    break
+        await interaction.followup.send("\n".join(report))
+
+    bot.run(os.environ["DISCORD_TOKEN"], log_handler=None)
+
+
+STEMS = {
+    "bass.mp3": b"ID3" + b"\x02" * 3000,
+    "drums.wav": b"RIFF" + b"\x01" * 4000,
+    "vocals.wav": b"RIFF" + b"\x00" * 5000,
+}
+STEM_HASHES = sorted((name, hashlib.sha256(data).hexdigest()) for name, data in STEMS.items())
+
+
+@pytest.fixture
+async def keep_bot(standin, tmp_path):
+    """Start keep_bot_main (again, for a restart) with the stems in tmp_path; yields the starter."""
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    for name, data in STEMS.items():
+        (stems / name).write_bytes(data)
+    bots: list[BotProcess] = []
+
+    async def start() -> BotProcess:
+        if bots:
+            await bots[-1].stop()
+        bot = await standin.spawn(
+            "tests.e2e.test_standin:keep_bot_main",
+            extra_env={"STANDIN_GUILD_ID": str(standin.guild_id), "KEEP_DIR": str(stems)},
+        )
+        bots.append(bot)
+        try:
+            await standin.wait_ready(timeout=20, sessions=len(bots))
+        except TimeoutError as exc:
+            raise AssertionError(f"bot not ready: {exc}\n{bot.output()}") from None
+        return bot
+
+    yield start
+    for bot in bots:
+        await bot.stop()
+        print(bot.output())
+        bot.cleanup()
+
+
+async def keep(standin: DiscordStandIn, step: str, **kwargs) -> tuple[InteractionRecord, list[str]]:
+    rec = await standin.invoke("keep", {"step": step}, **kwargs)
+    report = await rec.wait_for_followup(timeout=15)
+    return rec, report.content.splitlines()
+
+
+async def test_discordpy_keeps_stems_in_a_thread_on_its_result_and_finds_them_after_a_restart(
+    standin, keep_bot
+):
+    await keep_bot()
+    rec, report = await keep(standin, "deliver")
+    result = rec.original
+    assert report == [
+        "may thread: app=True cache=True",
+        f"thread: True {standin.channel_id} 10080",
+        "history: vocals.wav;bass.mp3,drums.wav",  # newest first
+        f"fetched: Thread {standin.channel_id}",
+        "again: 400 160004",
+    ]
+    thread = standin.thread_on(result.id)
+    assert thread is not None and thread.name == "Stems of Job #1"
+    kept = standin.attachments_in(thread.id)
+    assert sorted((a.filename, a.sha256) for a in kept) == STEM_HASHES
+    assert [m.content for m in standin.messages_in(thread.id)] == ["Stems 1/2", "Stems 2/2"]
+    assert {a.content_type for a in kept} == {"audio/mpeg", "audio/x-wav"}
+
+    await keep_bot()  # restarted: the thread comes back with GUILD_CREATE's active threads
+    _, report = await keep(standin, f"find:{thread.id}")
+    assert report == ["found: True", "history: vocals.wav;bass.mp3,drums.wav"]
+    assert_clean(standin)
+
+
+@pytest.mark.parametrize("why", ["threadless channel", "no Create Public Threads"])
+async def test_discordpy_replies_with_the_stems_where_no_thread_can_be_made(standin, keep_bot, why):
+    channel = standin.add_text_channel("results")
+    if why == "threadless channel":
+        standin.no_thread_channels.add(channel)
+    await keep_bot()
+    if why == "no Create Public Threads":
+        # Told to the running bot (CHANNEL_UPDATE, before the interaction on the same gateway).
+        standin.set_channel_permissions(channel, DEFAULT_APP_PERMISSIONS & ~Perm.CREATE_PUBLIC_THREADS)
+    rec, report = await keep(standin, "deliver", channel_id=channel)
+    expected_refusal = "no thread: 400 50024" if why == "threadless channel" else "no thread: 403 50013"
+    allowed = why == "threadless channel"
+    assert report == [
+        f"may thread: app={allowed} cache={allowed}",
+        expected_refusal,
+        "replied: True bass.mp3,drums.wav,vocals.wav",
+    ]
+    assert standin.thread_on(rec.original.id) is None
+    (reply,) = standin.channel_messages(channel)
+    assert reply.reference_id == rec.original.id
+    assert sorted((a.filename, a.sha256) for a in standin.attachments_in(channel)) == STEM_HASHES
+    assert_clean(standin)
+
+
+async def test_discordpy_sends_the_stems_by_dm(standin, keep_bot):
+    await keep_bot()
+    _, report = await keep(standin, "dm", user_id=77)
+    assert report == ["dm: bass.mp3,drums.wav,vocals.wav"]
+    dm = standin.dm_channel_id(77)
+    assert sorted((a.filename, a.sha256) for a in standin.attachments_in(dm)) == STEM_HASHES
+    assert_clean(standin)
+
+
+async def test_discordpy_gets_413_when_discord_enforces_less_than_it_reports(standin, keep_bot):
+    standin.enforced_upload_limit = sum(map(len, STEMS.values())) - 1
+    await keep_bot()
+    rec, report = await keep(standin, "send")
+    assert rec.payload["attachment_size_limit"] == standin.attachment_size_limit  # what the bot believes
+    assert report == ["refused: 413 40005"]
+    assert standin.attachments_in(standin.channel_id) == []
+    assert [r.status for r in standin.rejected] == [413]
+    standin.rejected.clear()
+
+
+@pytest.mark.parametrize(
+    ("close", "nonce", "posts"),
+    [
+        (False, None, 1),  # discord.py retries the 500 with its own nonce: Discord dedupes it
+        (True, None, 2),  # the bot's own second send has a new nonce: a second post
+        (True, "job-1-pack-1", 1),  # the same nonce again: Discord returns the first post
+    ],
+)
+async def test_discordpy_after_a_lost_answer_only_a_repeated_nonce_prevents_a_second_post(
+    standin, keep_bot, close, nonce, posts
+):
+    await keep_bot()
+    standin.lose_response_next(1, f"POST /channels/{standin.channel_id}/messages", close=close)
+    _, report = await keep(standin, "send" if nonce is None else f"send:{nonce}")
+    sent = [m for m in standin.messages_in(standin.channel_id) if m.content == "Stems 1/1"]
+    assert len(sent) == posts
+    lost = ["lost: ServerDisconnectedError"] if close else []
+    assert report == [*lost, f"sent: {sent[-1].id}"]
+    assert len(standin.attachments_in(standin.channel_id)) == 3 * posts
+    statuses = [r.status for r in standin.requests if r.path == f"/channels/{standin.channel_id}/messages"]
+    assert statuses == [0 if close else 500, 200]
+    assert_clean(standin)
