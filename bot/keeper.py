@@ -21,6 +21,7 @@ from bot.delivery import rendered
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem
 from bot.render import keep as words
+from bot.render import results
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class DiscordPoster:
         bot's to edit is left as it is (the files are in the thread all the same)."""
         if not result:
             return
-        url = words.kept_url(keep)
+        url = results.kept_url(keep)
         messages = rendered(job, result[0].via, kept_url=url)
         for shown, message in zip(result, messages, strict=False):
             if shown.channel_id is None:

@@ -347,7 +347,7 @@ def kept(place: KeepPlace | None, channel_id: int | None) -> Keep:
     ("place", "channel_id", "url"),
     [
         (KeepPlace.THREAD, THREAD, f"https://discord.com/channels/{SERVER}/{THREAD}"),
-        (KeepPlace.REPLIES, THREAD - 9, f"https://discord.com/channels/{SERVER}/{THREAD - 9}"),
+        (KeepPlace.REPLIES, THREAD - 9, f"https://discord.com/channels/{SERVER}/{THREAD - 9}/{2**62}"),
         (KeepPlace.DM, DM_CHANNEL, f"https://discord.com/channels/@me/{DM_CHANNEL}"),
     ],
     ids=["thread", "replies-in-the-channel", "dm"],

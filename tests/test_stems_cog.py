@@ -185,7 +185,7 @@ async def test_list_links_a_kept_result_to_its_thread_and_says_nothing_of_the_ot
 
 async def test_list_pages_read_the_keeps_of_their_own_jobs(world: World) -> None:
     jobs = [await world.job(audio_id=f"a{n}", succeed=True) for n in range(12)]
-    await world.keep(jobs[0], KeepPlace.REPLIES, THREAD_ID)  # the oldest: on the second page
+    await world.keep(jobs[0], KeepPlace.THREAD, THREAD_ID)  # the oldest: on the second page
     interaction = make_interaction()
     await run_command(world.cog, StemsCog.list_, interaction)
     assert "Kept in Discord" not in sent_text(interaction)

@@ -9,20 +9,13 @@ from typing import Literal
 import discord
 
 from bot.downloads import format_size
-from bot.models import DeliveryVia, Job, Keep, KeepPlace, KeepState, KeptStem
+from bot.models import DeliveryVia, Job, Keep, KeepState, KeptStem
 from bot.render.common import DONE, INFO, WORKING, moment
+from bot.render.results import kept_url
 
 THREAD_NAME_LIMIT = 100
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
 """A week: Discord's longest auto-archive. An archived thread keeps its files; posting reopens it."""
-
-
-def kept_url(keep: Keep) -> str:
-    """Where a kept result's files are: the thread, or the channel or DM they were posted in."""
-    where = "@me" if keep.place is KeepPlace.DM else str(keep.guild_id)
-    if keep.place is KeepPlace.THREAD or keep.anchor_message_id is None:
-        return f"https://discord.com/channels/{where}/{keep.channel_id}"
-    return f"https://discord.com/channels/{where}/{keep.channel_id}/{keep.anchor_message_id}"
 
 
 def thread_name(job: Job) -> str:

@@ -373,11 +373,14 @@ def jump_url(guild_id: int | None, message: DeliveredMessage) -> str | None:
 
 
 def kept_url(keep: Keep) -> str:
-    """A link that opens where a result's stems are kept in Discord: the thread, or the channel
-    or DM they were posted in as replies. The keep must have its place (every kept one has)."""
+    """A link that opens where a result's stems are kept in Discord: the thread; the result
+    message the files reply to (in a channel without threads); the DM they were posted in. The
+    keep must have its place (every kept one has)."""
     if keep.channel_id is None:
         raise ValueError(f"the keep of job {keep.job_id} has no channel yet")
     where = "@me" if keep.place is KeepPlace.DM else keep.guild_id
+    if keep.place is KeepPlace.REPLIES and keep.anchor_message_id is not None:
+        return f"https://discord.com/channels/{where}/{keep.channel_id}/{keep.anchor_message_id}"
     return f"https://discord.com/channels/{where}/{keep.channel_id}"
 
 
