@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -59,19 +60,25 @@ class DiscordPoster:
             raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
         return int(thread["id"])
 
-    async def post_files(self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool) -> int:
+    async def post_files(
+        self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool, key: str
+    ) -> int:
         with contextlib.ExitStack() as stack:
             attachments = [
                 discord.File(stack.enter_context(upload.path.open("rb")), filename=upload.filename)
                 for upload in files
             ]
             content = words.first_post(job) if first else None
-            return await self._send(keep, content=content, files=attachments)
+            return await self._send(keep, key, content=content, files=attachments)
 
-    async def post_note(self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]]) -> int:
-        return await self._send(keep, content=words.skipped_note(job, stems))
+    async def post_note(
+        self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]], *, key: str
+    ) -> int:
+        return await self._send(keep, key, content=words.skipped_note(job, stems))
 
-    async def _send(self, keep: Keep, *, content: str | None, files: list[discord.File] | None = None) -> int:
+    async def _send(
+        self, keep: Keep, key: str, *, content: str | None, files: list[discord.File] | None = None
+    ) -> int:
         assert keep.channel_id is not None
         channel = self._client.get_partial_messageable(
             keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
@@ -91,6 +98,9 @@ class DiscordPoster:
                 reference=reference or discord.utils.MISSING,
                 allowed_mentions=discord.AllowedMentions.none(),
                 suppress_embeds=True,
+                # Sent again within minutes (a lost answer, a restart), Discord returns the message
+                # already posted instead of a second one; past that, the keeper reads the place.
+                nonce=_nonce(key),
             )
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == REQUEST_TOO_LARGE:
@@ -156,6 +166,11 @@ class DiscordPoster:
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+
+
+def _nonce(key: str) -> int:
+    """A message's nonce from its key: the same key, the same nonce (at most 25 characters)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
 
 
 def _retryable(exc: discord.HTTPException) -> bool:

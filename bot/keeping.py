@@ -122,13 +122,18 @@ class Poster(Protocol):
         Raises ThreadsUnavailable, PostRetry."""
         ...
 
-    async def post_files(self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool) -> int:
+    async def post_files(
+        self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool, key: str
+    ) -> int:
         """Post one message with these files in the keep's place (for REPLIES, a reply to its
-        anchor), led by a few words if it is the `first`; its id. Raises UploadTooLarge,
-        PlaceRefused, PostRetry."""
+        anchor), led by a few words if it is the `first`; its id. `key` names this message's
+        content: the same key sent again within minutes must not post it twice (Discord's
+        enforced nonce). Raises UploadTooLarge, PlaceRefused, PostRetry."""
         ...
 
-    async def post_note(self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]]) -> int:
+    async def post_note(
+        self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]], *, key: str
+    ) -> int:
         """Post the note that these stems (each with its URL) stay links, and why, naming each
         by its filename; its id. Raises PlaceRefused, PostRetry."""
         ...
@@ -489,6 +494,7 @@ class Keeper:
                     keep,
                     [Upload(downloaded.path, stem.filename) for stem, downloaded in batch],
                     first=first,
+                    key=_message_key(job, "files", positions),
                 )
         except UploadTooLarge:
             await self._store.keeps.unsent(job.id, positions)  # a 413 posted nothing
@@ -528,7 +534,10 @@ class Keeper:
         positions = [stem.position for stem in stems]
         await self._store.keeps.posting(job.id, positions)
         message_id = await self._poster.post_note(
-            job, keep, [(stem, job.stems[stem.position].url) for stem in stems]
+            job,
+            keep,
+            [(stem, job.stems[stem.position].url) for stem in stems],
+            key=_message_key(job, "note", positions),
         )
         await self._store.keeps.noted(job.id, positions, message_id)
 
@@ -555,6 +564,10 @@ class Keeper:
 
 class _Wait(Exception):
     """This keep waits (for another), without counting as a failure."""
+
+
+def _message_key(job: Job, kind: str, positions: Sequence[int]) -> str:
+    return f"keep:{job.id}:{kind}:{','.join(map(str, positions))}"
 
 
 def _why_nothing(job: Job) -> str:

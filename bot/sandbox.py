@@ -524,7 +524,7 @@ class SandboxApi:
             rec.code = call.code
             rec.fault = call.fault
 
-    async def _handle_file(self, request: web.Request) -> web.Response:
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         # Made from the stem's name alone, so links keep working across restarts of the bot.
         name = request.match_info["name"]
         label, dot, ext = name.rpartition(".")

@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -103,6 +105,31 @@ _HTML_PAGE = (
 _GARBAGE = "<<upstream said: \x00\x01 {{not json at all"
 
 
+def _file_label(name: str) -> str:
+    """The stem label of a served file name: `<uuid>_Backing_Vocals.mp3` -> `Backing_Vocals`."""
+    return name.rsplit(".", 1)[0].split("_", 1)[-1]
+
+
+def stem_content(name: str, size: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
+    """The bytes of a served stem file, in chunks: an ID3 tag, then bytes made from the file's
+    name, so a test can hash what any file must contain without keeping it."""
+    block = hashlib.sha256(name.encode()).digest() * (chunk // 32)
+    head = b"ID3\x04\x00\x00\x00\x00\x00\x00"
+    sent = 0
+    while sent < size:
+        piece = (head + block[len(head) :] if sent == 0 else block)[: min(chunk, size - sent)]
+        sent += len(piece)
+        yield piece
+
+
+def stem_sha256(name: str, size: int) -> str:
+    """The sha256 of what `stem_content` serves for this file name and size."""
+    digest = hashlib.sha256()
+    for piece in stem_content(name, size):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
 @dataclass
 class Fault:
     """One scripted answer for an endpoint; faults are consumed in order, one per request.
@@ -155,6 +182,8 @@ class SeparationApiSimulator(SandboxApi):
         seed: int = 0,
         max_calls: int = 200_000,
         failure_ids: bool = False,
+        stem_files: bool = False,
+        stem_bytes: int = 64 * 1024,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -173,6 +202,18 @@ class SeparationApiSimulator(SandboxApi):
             seed=seed,
         )
         self.url_length = url_length
+        #: Serve the stems: their URLs point here (`/files/<task>/<uuid>_<Label>.mp3`) and each is
+        #: `stem_bytes` bytes of MP3-looking data made from its name (see `stem_content`), streamed.
+        self.stem_files = stem_files
+        self.stem_bytes = stem_bytes
+        #: Per stem label ("Backing_Vocals"): its size instead of `stem_bytes`.
+        self.stem_sizes: dict[str, int] = {}
+        #: Stem labels served as an HTML page (status 200, text/html) instead of audio.
+        self.html_stems: set[str] = set()
+        #: Stem label -> how many more requests for it answer 503 before it is served.
+        self.failing_stems: dict[str, int] = {}
+        #: Every stem file request: (file name, status).
+        self.file_requests: list[tuple[str, int]] = []
         self.outcome_for_audio: dict[str, str] = dict(outcome_for_audio or {})
         self.processing_for_audio: dict[str, float] = dict(processing_for_audio or {})
         self.unknown_ids: set[str] = set()
@@ -318,10 +359,12 @@ class SeparationApiSimulator(SandboxApi):
         return super()._processing_for(source_task_id, audio_id)
 
     def stem_url(self, task_id: str, stem: str) -> str:
-        """A CDN-like URL of ``url_length`` characters (the real API's links run long)."""
+        """A CDN-like URL of ``url_length`` characters (the real API's links run long); with
+        `stem_files`, one this simulator serves."""
         file_label = STEM_LABELS[stem].replace(" ", "_")
         ident = uuid.UUID(int=self._rng.getrandbits(128), version=4)
-        url = f"{URL_PREFIX}{ident}_{file_label}.mp3"
+        prefix = f"{self.base_url}/files/{task_id[:64]}/" if self.stem_files else URL_PREFIX
+        url = f"{prefix}{ident}_{file_label}.mp3"
         need = self.url_length - len(url)
         if need <= 0:
             return url
@@ -353,6 +396,37 @@ class SeparationApiSimulator(SandboxApi):
             else:
                 return self._fault_response(fault, call)
         return await super()._run(request, call, endpoint, process)
+
+    # ------------------------------------------------------------------ stem files
+
+    def stem_size(self, name: str) -> int:
+        return self.stem_sizes.get(_file_label(name), self.stem_bytes)
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if not self.stem_files:
+            return await super()._handle_file(request)
+        name = request.match_info["name"]
+        label = _file_label(name)
+        if self.failing_stems.get(label, 0) > 0:
+            self.failing_stems[label] -= 1
+            self.file_requests.append((name, 503))
+            return web.Response(status=503, text=_HTML_PAGE.format(status=503, msg="Service Unavailable"))
+        if label in self.html_stems:
+            self.file_requests.append((name, 200))
+            return web.Response(
+                text=_HTML_PAGE.format(status=200, msg="Not the file"), content_type="text/html"
+            )
+        self.file_requests.append((name, 200))
+        size = self.stem_size(name)
+        response = web.StreamResponse(headers={"Content-Type": "audio/mpeg", "Content-Length": str(size)})
+        await response.prepare(request)
+        try:
+            for chunk in stem_content(name, size):
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client stopped reading (a download refused by its size, say)
+        return response
 
     # ------------------------------------------------------------------ plumbing
 

@@ -156,7 +156,9 @@ class RecordingPoster:
         self._lost("thread")
         return self.threads[anchor.message_id]
 
-    async def post_files(self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool) -> int:
+    async def post_files(
+        self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool, key: str
+    ) -> int:
         self._fault("files")
         if self.refuse_uploads:
             raise PlaceRefused("no permission to attach files")
@@ -178,7 +180,9 @@ class RecordingPoster:
         self._lost("files")
         return record.message_id
 
-    async def post_note(self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]]) -> int:
+    async def post_note(
+        self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]], *, key: str
+    ) -> int:
         self._fault("note")
         content = "\n".join(f"{stem.filename}: {stem.skipped_why} {url}" for stem, url in stems)
         record = PostedRecord(keep.channel_id or 0, self._id(), content, [], None)
