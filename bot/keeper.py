@@ -31,8 +31,9 @@ MISSING_PERMISSIONS = 50013
 MISSING_ACCESS = 50001
 WRONG_CHANNEL_TYPE = 50024
 REQUEST_TOO_LARGE = 40005
-HISTORY_LIMIT = 100
-"""How many of the place's latest messages are read to find what an unknown outcome posted."""
+HISTORY_LIMIT = 500
+"""How many messages of the place are read to find what an unknown outcome posted: a thread's
+latest, or, for replies in a busy channel, those after the result message."""
 EDIT_TIMEOUT = 15.0
 
 
@@ -120,7 +121,10 @@ class DiscordPoster:
         me = self._client.user.id if self._client.user else self._client.application_id
         found: list[PostedMessage] = []
         try:
-            async for message in channel.history(limit=HISTORY_LIMIT):
+            after = None
+            if keep.place is KeepPlace.REPLIES and keep.anchor_message_id is not None:
+                after = discord.Object(keep.anchor_message_id)
+            async for message in channel.history(limit=HISTORY_LIMIT, after=after):
                 if message.author.id == me:
                     found.append(
                         PostedMessage(

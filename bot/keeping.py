@@ -345,6 +345,10 @@ class Keeper:
             await self._store.keeps.fail(job.id, error.reason)
         except _Wait:
             pass
+        except Exception:
+            # A defect or the disk (full, say): never a tight loop; the stems' states stand.
+            log.exception("job %s: keeping in Discord failed unexpectedly; will try again", job.id)
+            await self._later(job, "an unexpected error")
 
     async def _later(self, job: Job, why: str) -> None:
         keep = await self._require(job.id)
