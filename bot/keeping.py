@@ -409,8 +409,11 @@ class Keeper:
 
     async def _recover(self, job: Job, keep: Keep, stems: list[KeptStem]) -> list[KeptStem]:
         """Stems 'posting' when the last attempt stopped: find them in the place's recent
-        messages (posted, or noted), or send them again."""
-        recent = await self._poster.recent(keep)
+        messages (posted, or noted), or send them again. Messages another keep recorded as its
+        own are not looked at: its stems have the same names."""
+        assert keep.channel_id is not None
+        others = await self._store.keeps.messages_of_others(job.id, keep.channel_id)
+        recent = [m for m in await self._poster.recent(keep) if m.message_id not in others]
         found_files: dict[str, int] = {}
         for message in recent:
             for name in message.filenames:

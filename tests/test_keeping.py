@@ -820,3 +820,23 @@ async def test_never_more_transfers_at_once_than_keep_concurrency(
     assert all(keep.state is KeepState.KEPT for keep in keeps)
     assert len(world.poster.files()) == 2 * 12 + 2 * 2
     assert transfers.most == concurrency
+
+
+@pytest.mark.parametrize("place", [KeepPlace.DM, KeepPlace.REPLIES])
+async def test_results_kept_in_the_same_place_are_not_mistaken_for_each_other(
+    world: World, place: KeepPlace
+) -> None:
+    via = DeliveryVia.DM if place is KeepPlace.DM else DeliveryVia.INTERACTION
+    world.poster.threads_unavailable = True
+    world.sim.html_stems.add("Drums")
+    first = await delivered(world, via=via, filesize_limit=3 * STEM_BYTES)
+    await kept(world, first)
+    second = await delivered(world, via=via, filesize_limit=3 * STEM_BYTES)
+    uploads = world.poster.calls["files"]
+    world.poster.fail_before += [f"files#{uploads + 1}", f"files#{uploads + 3}", "note"]
+
+    keep = await kept(world, second)
+
+    assert keep.place is place and keep.channel_id == (await world.store.keeps.get(first.id)).channel_id
+    assert Counter(world.poster.files()) == Counter([name for name in TWELVE if name != "Drums.mp3"] * 2)
+    assert len(notes(world.poster)) == 2

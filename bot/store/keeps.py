@@ -98,6 +98,16 @@ class Keeps:
         )
         return [kept_stem_from_row(row) for row in rows]
 
+    async def messages_of_others(self, job_id: int, channel_id: int) -> set[int]:
+        """The messages other keeps recorded as theirs in this channel: a DM, or a channel where
+        the files are replies, holds several results' files of the same names."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT s.message_id FROM kept_stems s JOIN keeps k ON k.job_id = s.job_id "
+            "WHERE k.channel_id = ? AND s.job_id <> ? AND s.message_id IS NOT NULL",
+            (channel_id, job_id),
+        )
+        return {row["message_id"] for row in rows}
+
     async def set_place(
         self, job_id: int, place: KeepPlace, *, channel_id: int, anchor_message_id: int | None
     ) -> None:
