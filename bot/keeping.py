@@ -322,10 +322,13 @@ class Keeper:
         self._wake.set()  # its next step (or a twin waiting for it) may be due
 
     async def _until_next(self) -> float:
-        at = await self._store.keeps.next_retry_at()
+        # A keep due by now was just taken up (or waits for one to end, which wakes the worker):
+        # looking again while it works would only poll.
+        now = self._clock()
+        at = await self._store.keeps.next_retry_at(after=now)
         if at is None:
             return IDLE_SECONDS
-        return max(0.05, min(IDLE_SECONDS, at - self._clock()))
+        return max(0.05, min(IDLE_SECONDS, at - now))
 
     async def _work_on(self, job_id: int) -> None:
         keep = await self._require(job_id)

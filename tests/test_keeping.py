@@ -840,3 +840,31 @@ async def test_results_kept_in_the_same_place_are_not_mistaken_for_each_other(
     assert keep.place is place and keep.channel_id == (await world.store.keeps.get(first.id)).channel_id
     assert Counter(world.poster.files()) == Counter([name for name in TWELVE if name != "Drums.mp3"] * 2)
     assert len(notes(world.poster)) == 2
+
+
+async def test_the_worker_does_not_poll_while_a_keep_that_was_due_is_at_work(world: World) -> None:
+    job = await delivered(world)
+    await ask(world, job)
+    world.poster.fail_before.append("thread")
+    await world.keeper.run_due()
+    world.clock.advance(RETRY_CAP + 1)  # its retry is due, and stays in the past while it works
+    world.poster.hang_before.append("files")
+    rounds = 0
+    to_do = world.store.keeps.to_do
+
+    async def counted(now: float, limit: int = 100) -> list[Keep]:
+        nonlocal rounds
+        rounds += 1
+        return await to_do(now, limit)
+
+    world.store.keeps.to_do = counted  # type: ignore[method-assign]
+    world.keeper.start()
+    await asyncio.wait_for(world.poster.hanging.wait(), 5)
+    await asyncio.sleep(0.5)
+
+    assert rounds <= 2  # the keep's end wakes the worker; nothing to look for meanwhile
+    world.poster.release.set()
+    async with asyncio.timeout(5):
+        while not (keep := await world.store.keeps.get(job.id)) or not keep.marked:
+            await asyncio.sleep(0.01)
+    assert sorted(world.poster.files()) == sorted(TWELVE)

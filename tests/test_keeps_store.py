@@ -116,7 +116,8 @@ async def test_the_worker_is_given_keeps_with_work_left_once_due(store: Store, c
     await store.keeps.fail(failed.id, "no permission")
 
     assert [k.job_id for k in await store.keeps.to_do(clock())] == [pending.id, unmarked.id]
-    assert await store.keeps.next_retry_at() == pytest.approx(clock() + 60)
+    assert await store.keeps.next_retry_at(after=clock()) == pytest.approx(clock() + 60)
+    assert await store.keeps.next_retry_at(after=clock() + 60) is None  # taken up by then
     assert [k.job_id for k in await store.keeps.to_do(clock() + 60)] == [pending.id, waiting.id, unmarked.id]
 
 

@@ -60,9 +60,12 @@ class Keeps:
         )
         return [keep_from_row(row) for row in rows]
 
-    async def next_retry_at(self) -> float | None:
-        """When the earliest keep waiting to be tried again is due (None: none waits)."""
-        value = await self._db.fetchone(f"SELECT MIN(retry_at) AS at FROM keeps WHERE {_TO_DO}")
+    async def next_retry_at(self, after: float) -> float | None:
+        """When the earliest keep waiting to be tried again after `after` is due (None: none
+        waits). Those due by then are not waiting: the worker has taken them up."""
+        value = await self._db.fetchone(
+            f"SELECT MIN(retry_at) AS at FROM keeps WHERE {_TO_DO} AND retry_at > ?", (after,)
+        )
         return None if value is None or value["at"] is None else float(value["at"])
 
     async def same_track(self, job: Job) -> list[Keep]:
