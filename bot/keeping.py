@@ -322,10 +322,13 @@ class Keeper:
         self._wake.set()  # its next step (or a twin waiting for it) may be due
 
     async def _until_next(self) -> float:
-        at = await self._store.keeps.next_retry_at()
+        # A keep due by now was just taken up (or waits for one to end, which wakes the worker):
+        # looking again while it works would only poll.
+        now = self._clock()
+        at = await self._store.keeps.next_retry_at(after=now)
         if at is None:
             return IDLE_SECONDS
-        return max(0.05, min(IDLE_SECONDS, at - self._clock()))
+        return max(0.05, min(IDLE_SECONDS, at - now))
 
     async def _work_on(self, job_id: int) -> None:
         keep = await self._require(job_id)
@@ -413,8 +416,11 @@ class Keeper:
 
     async def _recover(self, job: Job, keep: Keep, stems: list[KeptStem]) -> list[KeptStem]:
         """Stems 'posting' when the last attempt stopped: find them in the place's recent
-        messages (posted, or noted), or send them again."""
-        recent = await self._poster.recent(keep)
+        messages (posted, or noted), or send them again. Messages another keep recorded as its
+        own are not looked at: its stems have the same names."""
+        assert keep.channel_id is not None
+        others = await self._store.keeps.messages_of_others(job.id, keep.channel_id)
+        recent = [m for m in await self._poster.recent(keep) if m.message_id not in others]
         found_files: dict[str, int] = {}
         for message in recent:
             for name in message.filenames:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ import aiohttp
 
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, PauseReason
+from bot.render import keep as keep_words
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
 from bot.settings import Secret, Settings
@@ -25,10 +27,16 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 class RecordingDeliverer:
-    """Stands in for Discord: records what the member would be shown; can fail on purpose."""
+    """Stands in for Discord: records what the member would be shown; can fail on purpose. With
+    `record_in`, remembers each result's message in that store as the real deliverer does (a keep
+    puts its thread on it)."""
 
-    def __init__(self, failures: int = 0, progress_seconds: float = 0.0) -> None:
+    def __init__(
+        self, failures: int = 0, progress_seconds: float = 0.0, *, record_in: Store | None = None
+    ) -> None:
         self.progress_seconds = progress_seconds
+        self.record_in = record_in
+        self.next_message_id = 7_000_000
         self.delivered: list[Job] = []
         self.progress: list[Job] = []
         self.cancelled: list[Job] = []
@@ -41,6 +49,11 @@ class RecordingDeliverer:
         if self.failures > 0:
             self.failures -= 1
             return DeliveryOutcome(DeliveryResult.RETRY)
+        if self.record_in is not None:
+            self.next_message_id += 1
+            await self.record_in.deliveries.record(
+                job.id, DeliveryVia.INTERACTION, 0, channel_id=job.channel_id, message_id=self.next_message_id
+            )
         self.delivered.append(job)
         self._changed.set()
         return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
@@ -119,7 +132,10 @@ def make_services(
 class RecordingPoster:
     """Stands in for Discord when keeping stems: threads, messages with their files' hashes, the
     marks on result messages. Knobs make Discord refuse threads, refuse packs over a size (413),
-    fail before a request takes effect, or take it and lose the answer (an unknown outcome)."""
+    fail before a request takes effect, or take it and lose the answer (an unknown outcome), or
+    stop there until `release` is set (a test stops the bot meanwhile). A knob names an operation
+    ("thread", "files", "note", "recent", "mark") for its next call, or one call of it by its
+    number ("files#2": the second upload this poster is asked for), and is used up once."""
 
     def __init__(self) -> None:
         self.next_id = 9_000_000
@@ -131,35 +147,54 @@ class RecordingPoster:
         self.refuse_uploads = False  # no permission to attach files
         self.fail_before: list[str] = []  # operations that fail once, before taking effect
         self.lose_answer: list[str] = []  # operations that take effect once, then fail
+        self.hang_before: list[str] = []  # operations that wait for `release`, before taking effect
+        self.hang_after: list[str] = []  # operations that take effect, then wait for `release`
+        self.hanging = asyncio.Event()  # set when an operation starts waiting for `release`
+        self.release = asyncio.Event()
+        self.calls: Counter[str] = Counter()  # operation -> how many times it was asked for
         self.changed = asyncio.Event()
 
     def _id(self) -> int:
         self.next_id += 1
         return self.next_id
 
-    def _fault(self, operation: str) -> None:
-        if operation in self.fail_before:
-            self.fail_before.remove(operation)
-            raise PostRetry(f"Discord failed ({operation})")
+    def _take(self, operation: str, knob: list[str]) -> bool:
+        for name in (f"{operation}#{self.calls[operation]}", operation):
+            if name in knob:
+                knob.remove(name)
+                return True
+        return False
 
-    def _lost(self, operation: str) -> None:
-        if operation in self.lose_answer:
-            self.lose_answer.remove(operation)
+    async def _wait_for_release(self) -> None:
+        self.hanging.set()
+        await self.release.wait()
+
+    async def _before(self, operation: str) -> None:
+        self.calls[operation] += 1
+        if self._take(operation, self.fail_before):
+            raise PostRetry(f"Discord failed ({operation})")
+        if self._take(operation, self.hang_before):
+            await self._wait_for_release()
+
+    async def _after(self, operation: str) -> None:
+        if self._take(operation, self.hang_after):
+            await self._wait_for_release()
+        if self._take(operation, self.lose_answer):
             raise PostRetry(f"the answer was lost ({operation})")
 
     async def open_thread(self, job: Job, anchor: DeliveredMessage) -> int:
-        self._fault("thread")
+        await self._before("thread")
         if self.threads_unavailable:
             raise ThreadsUnavailable("no threads here")
         if anchor.message_id not in self.threads:
             self.threads[anchor.message_id] = anchor.message_id
-        self._lost("thread")
+        await self._after("thread")
         return self.threads[anchor.message_id]
 
     async def post_files(
         self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool, key: str
     ) -> int:
-        self._fault("files")
+        await self._before("files")
         if self.refuse_uploads:
             raise PlaceRefused("no permission to attach files")
         total = sum(upload.path.stat().st_size for upload in files)
@@ -177,21 +212,20 @@ class RecordingPoster:
         )
         self.messages.append(record)
         self.changed.set()
-        self._lost("files")
+        await self._after("files")
         return record.message_id
 
     async def post_note(
         self, job: Job, keep: Keep, stems: Sequence[tuple[KeptStem, str]], *, key: str
     ) -> int:
-        self._fault("note")
-        content = "\n".join(f"{stem.filename}: {stem.skipped_why} {url}" for stem, url in stems)
-        record = PostedRecord(keep.channel_id or 0, self._id(), content, [], None)
+        await self._before("note")
+        record = PostedRecord(keep.channel_id or 0, self._id(), keep_words.skipped_note(job, stems), [], None)
         self.messages.append(record)
-        self._lost("note")
+        await self._after("note")
         return record.message_id
 
     async def recent(self, keep: Keep) -> list[PostedMessage]:
-        self._fault("recent")
+        await self._before("recent")
         return [
             PostedMessage(m.message_id, m.content, tuple(name for name, _, _ in m.files))
             for m in reversed(self.messages)
@@ -199,8 +233,9 @@ class RecordingPoster:
         ]
 
     async def show_kept(self, job: Job, keep: Keep, result: list[DeliveredMessage]) -> None:
-        self._fault("mark")
+        await self._before("mark")
         self.shown_kept.append((job.id, str(keep.channel_id)))
+        await self._after("mark")
 
     def files(self) -> list[str]:
         """Every file posted, by name, in order."""

@@ -60,9 +60,12 @@ class Keeps:
         )
         return [keep_from_row(row) for row in rows]
 
-    async def next_retry_at(self) -> float | None:
-        """When the earliest keep waiting to be tried again is due (None: none waits)."""
-        value = await self._db.fetchone(f"SELECT MIN(retry_at) AS at FROM keeps WHERE {_TO_DO}")
+    async def next_retry_at(self, after: float) -> float | None:
+        """When the earliest keep waiting to be tried again after `after` is due (None: none
+        waits). Those due by then are not waiting: the worker has taken them up."""
+        value = await self._db.fetchone(
+            f"SELECT MIN(retry_at) AS at FROM keeps WHERE {_TO_DO} AND retry_at > ?", (after,)
+        )
         return None if value is None or value["at"] is None else float(value["at"])
 
     async def same_track(self, job: Job) -> list[Keep]:
@@ -97,6 +100,16 @@ class Keeps:
             "SELECT * FROM kept_stems WHERE job_id = ? ORDER BY position", (job_id,)
         )
         return [kept_stem_from_row(row) for row in rows]
+
+    async def messages_of_others(self, job_id: int, channel_id: int) -> set[int]:
+        """The messages other keeps recorded as theirs in this channel: a DM, or a channel where
+        the files are replies, holds several results' files of the same names."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT s.message_id FROM kept_stems s JOIN keeps k ON k.job_id = s.job_id "
+            "WHERE k.channel_id = ? AND s.job_id <> ? AND s.message_id IS NOT NULL",
+            (channel_id, job_id),
+        )
+        return {row["message_id"] for row in rows}
 
     async def set_place(
         self, job_id: int, place: KeepPlace, *, channel_id: int, anchor_message_id: int | None
