@@ -373,7 +373,7 @@ class Keeper:
         if twin is not None:
             await self._store.keeps.link(job.id, twin)
             return await self._require(job.id)
-        if await self._twin_at_work(job):
+        if await self._twin_at_work(job, keep):
             await self._store.keeps.retry_later(
                 job.id, self._clock() + WAIT_FOR_TWIN, "the same stems are being kept", count=False
             )
@@ -558,11 +558,17 @@ class Keeper:
                 return other  # (a member's DM is theirs alone: those stems are posted again)
         return None
 
-    async def _twin_at_work(self, job: Job) -> bool:
-        """Whether an older keep of the same stems here is still being worked on (this one then
-        waits for it and links to it, rather than uploading the files twice)."""
+    async def _twin_at_work(self, job: Job, keep: Keep) -> bool:
+        """Whether a keep of the same stems here, asked for before this one, is still being
+        worked on: this one then waits for it and links to it rather than uploading the files
+        twice. One that has begun posting carries on (it has a place); a twin going to a DM is
+        not waited for (it would not be linked)."""
+        if keep.place is not None:
+            return False
         return any(
-            other.job_id < job.id and other.state in (KeepState.PENDING, KeepState.WORKING)
+            other.state in (KeepState.PENDING, KeepState.WORKING)
+            and other.place is not KeepPlace.DM
+            and (other.created_at, other.job_id) < (keep.created_at, keep.job_id)
             for other in await self._store.keeps.same_track(job)
         )
 

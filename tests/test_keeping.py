@@ -694,6 +694,27 @@ async def test_a_twin_still_being_kept_is_waited_for_then_linked(world: World) -
     assert sorted(world.poster.files()) == sorted(TWELVE) and len(world.poster.threads) == 1
 
 
+async def test_a_twin_asked_first_is_waited_for_whichever_job_is_older(world: World) -> None:
+    older = await delivered(world, audio_id="same-track")
+    younger = await delivered(world, member=BOB, audio_id="same-track")
+    world.poster.hang_before.append("files#1")
+    await ask(world, younger, BOB)  # the younger job's keep is asked for first
+    world.clock.advance(1)
+    await ask(world, older)
+    working = asyncio.create_task(world.keeper.run_due())
+    await asyncio.wait_for(world.poster.hanging.wait(), 5)
+    await asyncio.sleep(0.05)
+
+    waiting = await world.store.keeps.get(older.id)
+    assert waiting is not None and waiting.state is KeepState.PENDING and waiting.place is None
+    world.poster.release.set()
+    await working
+    keep = await keep_to_the_end(world, older.id)
+
+    assert keep.linked_to == younger.id and len(world.poster.threads) == 1
+    assert sorted(world.poster.files()) == sorted(TWELVE)
+
+
 async def test_stems_kept_in_a_members_dm_are_posted_again_in_the_server(world: World) -> None:
     in_dm = await delivered(world, audio_id="same-track", via=DeliveryVia.DM)
     dm_keep = await kept(world, in_dm)
@@ -774,6 +795,18 @@ async def test_a_kept_result_gets_no_expiry_reminder_and_an_unkept_one_does(worl
     due = [job.id for job in await world.store.jobs.to_remind(window=window, now=world.clock())]
 
     assert due == [unkept.id]
+
+
+async def test_a_kept_result_with_a_stem_left_as_a_link_still_gets_its_reminder(world: World) -> None:
+    world.sim.html_stems.add("Drums")  # that stem stays a link, and its link expires
+    job = await delivered(world)
+    await kept(world, job)
+    window = 24 * 3600.0
+    world.clock.advance(LINK_LIFETIME.total_seconds() - window / 2)
+
+    due = [due.id for due in await world.store.jobs.to_remind(window=window, now=world.clock())]
+
+    assert due == [job.id]
 
 
 # -- the download folder ---------------------------------------------------------------------------

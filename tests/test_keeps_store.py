@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from bot.models import (
 )
 from bot.product import DEFAULT_UPLOAD_LIMIT, LINK_LIFETIME, Mode
 from bot.store import Store
+from bot.store.keeps import _TO_DO
 from tests.unit_helpers import FakeClock
 
 GUILD, OTHER_GUILD, ANA, BOB, MOD = 10, 11, 21, 22, 90
@@ -304,3 +306,14 @@ async def test_a_failed_split_is_not_queued_even_where_the_server_keeps_always(
     await store.jobs.record_delivery(reserved.id, Delivery.DELIVERED, DeliveryVia.INTERACTION)
 
     assert await store.keeps.get(reserved.id) is None
+
+
+async def test_the_keepers_query_reads_the_partial_index_not_the_table(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "keeps.db"
+    with sqlite3.connect(path) as conn:
+        plan = " / ".join(
+            row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM keeps WHERE {_TO_DO}")
+        )
+    assert "USING INDEX keeps_to_do" in plan and "SCAN keeps" not in plan.replace(
+        "SCAN keeps USING INDEX", ""
+    ), plan

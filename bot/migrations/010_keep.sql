@@ -31,7 +31,7 @@ CREATE TABLE keeps (
 );
 
 -- The keeps with work left: the worker's one query at start-up and after every wake.
-CREATE INDEX keeps_to_do ON keeps (created_at) WHERE state IN ('pending', 'working') OR marked = 0;
+CREATE INDEX keeps_to_do ON keeps (created_at) WHERE state IN ('pending', 'working') OR (state = 'kept' AND marked = 0);
 
 -- Each stem of a kept result. 'posting' is written before the upload (or, for a skipped stem,
 -- before the note that says so), so after a restart the thread's messages are read before
