@@ -47,6 +47,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def bot_env(api_url: str, *, poll_interval: float, callback_port: int) -> dict[str, str]:
+    """The environment of a benchmarked bot process: this checkout, the API at `api_url`, its
+    database under the process's working directory, quiet logs."""
+    return {
+        "SEPARATION_API_KEY": API_KEY,
+        "SEPARATION_API_URL": api_url,
+        "DATABASE_URL": "sqlite:///data/stembot.db",
+        "POLL_INTERVAL_SECONDS": str(poll_interval),
+        "JOB_TIMEOUT_MINUTES": "60",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(REPO_ROOT),
+        "DEV_GUILD_ID": "",
+        "CALLBACK_HOST": "127.0.0.1",
+        "CALLBACK_PORT": str(callback_port),
+    }
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile; 0 for no values."""
     if not values:
@@ -105,18 +122,8 @@ async def run_burst(args: argparse.Namespace, *, target: str, poll_interval: flo
     ours = target.startswith("bot.")
     try:
         async with DiscordStandIn(ack_deadline=None) as standin:
-            env = {
-                "SEPARATION_API_KEY": API_KEY,
-                "SEPARATION_API_URL": base_url,
-                "DATABASE_URL": "sqlite:///data/stembot.db",
-                "POLL_INTERVAL_SECONDS": str(poll_interval),
-                "JOB_TIMEOUT_MINUTES": "60",
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(REPO_ROOT),
-                "DEV_GUILD_ID": "",
-            }
             port = free_port()
-            env.update(CALLBACK_HOST="127.0.0.1", CALLBACK_PORT=str(port))
+            env = bot_env(base_url, poll_interval=poll_interval, callback_port=port)
             if args.callbacks:
                 # The safety-net polling stays at its slow default: delivery speed is the callbacks'.
                 env["CALLBACK_PUBLIC_URL"] = f"http://127.0.0.1:{port}"

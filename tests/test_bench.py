@@ -18,10 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
         ([sys.executable, str(REPO / "bench" / "load.py"), "--help"], "elsewhere"),
         ([sys.executable, "-m", "bench.load", "--help"], "repo"),
         ([sys.executable, str(REPO / "bench" / "sim_server.py"), "--help"], "elsewhere"),
+        ([sys.executable, str(REPO / "bench" / "keep.py"), "--help"], "elsewhere"),
+        ([sys.executable, "-m", "bench.keep", "--help"], "repo"),
     ],
-    ids=["script", "module", "simulator-script"],
+    ids=["script", "module", "simulator-script", "keep-script", "keep-module"],
 )
-def test_the_load_benchmark_starts(command: list[str], cwd: str, tmp_path: Path) -> None:
+def test_the_benchmarks_start(command: list[str], cwd: str, tmp_path: Path) -> None:
     result = subprocess.run(
         command,
         cwd=REPO if cwd == "repo" else tmp_path,
@@ -57,3 +59,44 @@ def test_a_small_load_run_sees_every_split_delivered_once_paid_once() -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert (figures["delivered"], figures["not_acked"], figures["overspend"]) == (3, 0, 0)
     assert figures["api_submits_per_job"] == 1.0
+
+
+def run_keep_benchmark(*options: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "keep.py"),
+            "--results",
+            "2",
+            "--stem-bytes",
+            "64KiB",
+            *options,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    return result, json.loads(lines[-1])
+
+
+def test_a_small_keep_run_posts_every_stem_once_with_the_apis_bytes() -> None:
+    # 12 stems of 64 KiB under a 256 KiB limit: three messages per result, packed and checked.
+    result, figures = run_keep_benchmark("--upload-limit", "256KiB")
+
+    assert result.returncode == 0, result.stderr
+    assert (figures["attachments"], figures["expected"], figures["kept"]) == (24, 24, 2)
+    assert (figures["wrong_hash"], figures["missing"], figures["duplicates"]) == (0, 0, 0)
+    assert figures["files_per_message"] == 4.0
+    assert figures["leftover_files"] == 0
+    assert 0 < figures["rss_mb_baseline"] <= figures["rss_mb_peak"] <= figures["vmhwm_mb"] + 1
+
+
+def test_the_keep_benchmark_fails_when_the_bot_uses_more_memory_than_the_target() -> None:
+    result, figures = run_keep_benchmark("--target-mb", "1")
+
+    assert figures["attachments"] == figures["expected"] == 24
+    assert result.returncode == 1
+    assert "NOT MET" in result.stdout
