@@ -11,9 +11,11 @@ place's recent messages before anything is sent again. Two presses at once make 
 same stems already kept in the server (shared, reused or split again) are linked, not uploaded
 again.
 
-Files wait on disk between download and upload, never in memory, at most `concurrency` transfers
-at once for the whole bot; what is left in the folder after a crash is removed at start-up. This
-module knows nothing of Discord: the `Poster` is the Discord side.
+Files wait on disk between download and upload, never in memory. At most `concurrency` results
+are worked on at once for the whole bot, each one transfer at a time: so at most that many
+downloads and uploads run at once, and the disk holds at most that many messages' files. What is
+left in the folder after a crash is removed at start-up. This module knows nothing of Discord:
+the `Poster` is the Discord side.
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ class Keeper:
         self._poster = poster
         self._download = download
         self._folder = folder
-        self._transfers = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._clock = clock
         self._retry_base = retry_base
         self._wake = asyncio.Event()
@@ -307,6 +309,8 @@ class Keeper:
     def _start_due(self, keeps: list[Keep]) -> list[asyncio.Task[None]]:
         started = []
         for keep in keeps:
+            if len(self._working) >= self._concurrency:
+                break  # the rest wait for a free slot (a keep ending wakes the worker)
             if keep.job_id in self._working:
                 continue
             task = asyncio.create_task(self._work_on(keep.job_id), name=f"keep-{keep.job_id}")
@@ -458,8 +462,7 @@ class Keeper:
                 limit = (await self._require(job.id)).upload_limit
                 dest = folder / f"{job.id}-{stem.position}{PART_SUFFIX}"
                 try:
-                    async with self._transfers:
-                        downloaded = await self._download(job.stems[stem.position].url, dest, limit)
+                    downloaded = await self._download(job.stems[stem.position].url, dest, limit)
                 except DownloadRefused as error:
                     log.info("job %s: stem %s not kept: %s", job.id, stem.filename, error.reason)
                     await self._store.keeps.skipped(job.id, stem.position, error.reason, size=error.size)
@@ -498,14 +501,13 @@ class Keeper:
         positions = [stem.position for stem, _ in batch]
         await self._store.keeps.posting(job.id, positions)
         try:
-            async with self._transfers:
-                message_id = await self._poster.post_files(
-                    job,
-                    keep,
-                    [Upload(downloaded.path, stem.filename) for stem, downloaded in batch],
-                    first=first,
-                    key=_message_key(job, "files", positions),
-                )
+            message_id = await self._poster.post_files(
+                job,
+                keep,
+                [Upload(downloaded.path, stem.filename) for stem, downloaded in batch],
+                first=first,
+                key=_message_key(job, "files", positions),
+            )
         except UploadTooLarge:
             await self._store.keeps.unsent(job.id, positions)  # a 413 posted nothing
             total = sum(downloaded.size for _, downloaded in batch)

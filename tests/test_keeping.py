@@ -855,6 +855,24 @@ async def test_never_more_transfers_at_once_than_keep_concurrency(
     assert transfers.most == concurrency
 
 
+async def test_at_most_keep_concurrency_results_are_worked_on_at_once(
+    tmp_path: Path, sim: SeparationApiSimulator
+) -> None:
+    world = await open_world(tmp_path, sim, poster=RecordingPoster(), concurrency=1)
+    try:
+        jobs = [await delivered(world, stems=STEMS_2) for _ in range(3)]
+        for job in jobs:
+            await ask(world, job)
+
+        taken = await world.keeper.run_due()  # one at a time: the disk holds one message's files
+        keeps = [await keep_to_the_end(world, job.id) for job in jobs]
+    finally:
+        await world.close()
+        await world.session.close()
+
+    assert taken == 1 and all(keep.state is KeepState.KEPT for keep in keeps)
+
+
 @pytest.mark.parametrize("place", [KeepPlace.DM, KeepPlace.REPLIES])
 async def test_results_kept_in_the_same_place_are_not_mistaken_for_each_other(
     world: World, place: KeepPlace
