@@ -94,8 +94,8 @@ class DiscordPoster:
         try:
             message = await channel.send(
                 content=content,
-                files=files or discord.utils.MISSING,
-                reference=reference or discord.utils.MISSING,
+                files=files,
+                reference=reference,
                 allowed_mentions=discord.AllowedMentions.none(),
                 suppress_embeds=True,
                 # Sent again within minutes (a lost answer, a restart), Discord returns the message
