@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 import discord
@@ -83,9 +84,10 @@ class DiscordPoster:
         channel = self._client.get_partial_messageable(
             keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
         )
-        reference = None
+        # Only what applies is passed: discord.py's send takes None, not MISSING, for "none".
+        extra: dict[str, Any] = {"files": files} if files else {}
         if keep.place is KeepPlace.REPLIES and keep.anchor_message_id is not None:
-            reference = discord.MessageReference(
+            extra["reference"] = discord.MessageReference(
                 message_id=keep.anchor_message_id,
                 channel_id=keep.channel_id,
                 guild_id=keep.guild_id,
@@ -94,8 +96,7 @@ class DiscordPoster:
         try:
             message = await channel.send(
                 content=content,
-                files=files,
-                reference=reference,
+                **extra,
                 allowed_mentions=discord.AllowedMentions.none(),
                 suppress_embeds=True,
                 # Sent again within minutes (a lost answer, a restart), Discord returns the message
