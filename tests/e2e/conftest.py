@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from bot.product import stem_name
 from testing.discord_standin import (
     DEFAULT_USER_ID,
     BotProcess,
@@ -18,7 +21,7 @@ from testing.discord_standin import (
     InteractionRecord,
     MessageRecord,
 )
-from testing.provider_api import SeparationApiSimulator
+from testing.provider_api import SeparationApiSimulator, stem_sha256
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-api-key-0123456789"
@@ -106,6 +109,28 @@ class Stack:
     def jobs(self) -> list[sqlite3.Row]:
         with self.db() as conn:
             return list(conn.execute("SELECT * FROM jobs ORDER BY id"))
+
+    def serve_stem_files(self, stem_bytes: int = 24 * 1024) -> None:
+        """Make the simulator serve the stems of the splits from now on (their links point to it),
+        each `stem_bytes` long unless `api.stem_sizes` says otherwise: for keeping them in Discord."""
+        self.api.stem_files = True
+        self.api.stem_bytes = stem_bytes
+
+    def stem_urls(self, job_id: int) -> list[str]:
+        """The job's stem links as the bot stored them, in the order of its result."""
+        [job] = [j for j in self.jobs() if j["id"] == job_id]
+        return [url for _, url in json.loads(job["stems"] or "[]")]
+
+    def stem_hashes(self, job_id: int) -> dict[str, str]:
+        """Each stem of the job as a kept file must be: its filename (the stem's name and the
+        link's extension) -> the sha256 of the file the simulator serves."""
+        [job] = [j for j in self.jobs() if j["id"] == job_id]
+        files = {}
+        for key, url in json.loads(job["stems"] or "[]"):
+            served = urlsplit(url).path.rsplit("/", 1)[-1]
+            extension = served.rsplit(".", 1)[-1]
+            files[f"{stem_name(key)}.{extension}"] = stem_sha256(served, self.api.stem_size(served))
+        return files
 
 
 @pytest.fixture
