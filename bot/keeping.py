@@ -175,6 +175,7 @@ class KeepRequest:
     job: Job
     keep: Keep
     started: bool
+    last_failure: str | None = None  # why the previous try failed, when this one starts over
 
 
 class Keeper:
@@ -259,7 +260,8 @@ class Keeper:
             "linked to the same stems" if twin else "started" if started else "already asked",
         )
         self.wake()
-        return KeepRequest(job, keep, started)
+        last_failure = existing.failure if existing is not None and started else None
+        return KeepRequest(job, keep, started, last_failure)
 
     # -- the worker --
 
@@ -348,6 +350,8 @@ class Keeper:
         except PostRetry as error:
             await self._later(job, str(error) or "Discord did not answer")
         except PlaceRefused as error:
+            if await self._fall_back_to_replies(job, error):
+                return
             log.info("job %s: keeping in Discord refused: %s", job.id, error.reason)
             await self._store.keeps.fail(job.id, error.reason)
         except _Wait:
@@ -396,6 +400,31 @@ class Keeper:
             await self._post_note(job, keep, unnoted)
         await self._store.keeps.finish(job.id)
         return await self._require(job.id)
+
+    async def _fall_back_to_replies(self, job: Job, error: PlaceRefused) -> bool:
+        """The bot could open the thread but not post in it (no Send Messages in Threads, say):
+        if nothing is in the thread yet, post the files as replies to the result instead. Whether
+        it did (the keep then goes on at once)."""
+        keep = await self._require(job.id)
+        if keep.place is not KeepPlace.THREAD or keep.anchor_message_id is None:
+            return False
+        stems = await self._store.keeps.stems(job.id)
+        if any(
+            stem.state in (StemKeepState.POSTED, StemKeepState.POSTING) or stem.message_id for stem in stems
+        ):
+            return False  # something is in the thread (or may be): the files stay together there
+        result = await self._store.deliveries.result_messages(job.id)
+        if not result or result[0].channel_id is None:
+            return False
+        log.info("job %s: the thread refused the files (%s); posting them as replies", job.id, error.reason)
+        await self._store.keeps.set_place(
+            job.id,
+            KeepPlace.REPLIES,
+            channel_id=result[0].channel_id,
+            anchor_message_id=keep.anchor_message_id,
+        )
+        self.wake()
+        return True
 
     async def _choose_place(self, job: Job) -> Keep:
         """A thread on the first message of the result; replies to it where threads cannot be

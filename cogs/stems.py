@@ -121,7 +121,9 @@ async def keep_stems(bot: StemBot, interaction: discord.Interaction[Any], job_id
     except StemBotError as error:
         await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)
         return
-    answer = keep_words.keep_answer(request.keep, request.job, started=request.started)
+    answer = keep_words.keep_answer(
+        request.keep, request.job, started=request.started, last_failure=request.last_failure
+    )
     await interaction.response.send_message(
         embed=common.mark_sandbox(answer, bot.services.settings.sandbox), ephemeral=True
     )

@@ -388,12 +388,24 @@ async def test_two_presses_at_once_make_one_keep_and_one_thread(world: World) ->
     assert sorted(world.poster.files()) == sorted(TWELVE)
 
 
+async def test_a_thread_the_bot_may_not_post_in_gives_way_to_replies(world: World) -> None:
+    world.poster.refuse_in_threads = True
+    job = await delivered(world, stems=STEMS_2)
+
+    keep = await kept(world, job)
+
+    assert keep.place is KeepPlace.REPLIES and keep.channel_id == CHANNEL
+    assert sorted(world.poster.files()) == ["Instrumental.mp3", "Vocals.mp3"]
+    assert all(message.reply_to == keep.anchor_message_id for message in world.poster.messages)
+
+
 async def test_a_failed_keep_asked_again_starts_over_and_posts_nothing_twice(world: World) -> None:
     job = await delivered(world, filesize_limit=3 * STEM_BYTES)
     await ask(world, job)
     world.poster.refuse_uploads = True
     world.poster.fail_before = []
-    await world.keeper.run_due()
+    await world.keeper.run_due()  # refused in the thread: replies are tried instead
+    await world.keeper.run_due()  # refused there too: the keep fails
     world.poster.refuse_uploads = False
 
     failed = await world.store.keeps.get(job.id)
@@ -401,6 +413,7 @@ async def test_a_failed_keep_asked_again_starts_over_and_posts_nothing_twice(wor
     assert failed.failure == "no permission to attach files" and world.poster.files() == []
     again = await world.keeper.request(GUILD, Actor(ANA), job.id, channel_id=CHANNEL)
     assert again.started and again.keep.state is KeepState.PENDING and again.keep.failure is None
+    assert again.last_failure == "no permission to attach files"
     keep = await keep_to_the_end(world, job.id)
 
     assert keep.state is KeepState.KEPT and keep.marked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import discord
 import pytest
@@ -11,6 +12,7 @@ from bot.credits import CreditSummary
 from bot.models import Failure, JobState, Keep, KeepPlace, KeepState, Period, StemLink
 from bot.product import Mode
 from bot.render import common, quota, results
+from bot.render import keep as keep_words
 from tests.unit_helpers import (
     FINISHED_AT,
     LINKS_EXPIRE_AT,
@@ -404,3 +406,15 @@ def test_credits_embed_fits_every_discord_limit():
     embed = quota.credits(credit_summary(balance=1_000_000, jobs_in_flight=100, jobs_per_member=100))
 
     assert discord_limit_violations(common.Message(embeds=[embed])) == []
+
+
+def test_a_keep_asked_again_after_a_failure_says_why_the_last_try_stopped():
+    keep = replace(kept(KeepPlace.THREAD, THREAD), state=KeepState.PENDING)
+    job = make_job(stems=(StemLink("vocal", "https://x/v.mp3"),))
+    answer = keep_words.keep_answer(keep, job, started=True, last_failure="a permission is missing")
+    plain = keep_words.keep_answer(keep, job, started=True)
+
+    assert answer.description is not None and answer.description.startswith(
+        "The last try stopped: a permission is missing. Trying again now."
+    )
+    assert plain.description is not None and "last try" not in plain.description

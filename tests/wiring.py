@@ -145,6 +145,7 @@ class RecordingPoster:
         self.threads_unavailable = False
         self.accepts_up_to: int | None = None  # a pack larger than this gets 413
         self.refuse_uploads = False  # no permission to attach files
+        self.refuse_in_threads = False  # threads can be opened, but not posted in
         self.fail_before: list[str] = []  # operations that fail once, before taking effect
         self.lose_answer: list[str] = []  # operations that take effect once, then fail
         self.hang_before: list[str] = []  # operations that wait for `release`, before taking effect
@@ -195,6 +196,8 @@ class RecordingPoster:
         self, job: Job, keep: Keep, files: Sequence[Upload], *, first: bool, key: str
     ) -> int:
         await self._before("files")
+        if self.refuse_in_threads and keep.place is KeepPlace.THREAD:
+            raise PlaceRefused("no permission to post in threads")
         if self.refuse_uploads:
             raise PlaceRefused("no permission to attach files")
         total = sum(upload.path.stat().st_size for upload in files)

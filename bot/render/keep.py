@@ -49,8 +49,9 @@ def _markdown_url(url: str) -> str:
     return url.replace("(", "%28").replace(")", "%29")
 
 
-def keep_answer(keep: Keep, job: Job, *, started: bool) -> discord.Embed:
-    """The private answer to a Keep in Discord press or `/stems keep`."""
+def keep_answer(keep: Keep, job: Job, *, started: bool, last_failure: str | None = None) -> discord.Embed:
+    """The private answer to a Keep in Discord press or `/stems keep` (`last_failure`: why the
+    previous try stopped, when this one starts over)."""
     if keep.state is KeepState.KEPT:
         return discord.Embed(
             title=f"Job #{job.id} is kept in Discord",
@@ -64,6 +65,8 @@ def keep_answer(keep: Keep, job: Job, *, started: bool) -> discord.Embed:
         )
         if job.delivered_via is DeliveryVia.DM:
             description = description.replace("a thread on the result message", "your DMs, under the result")
+        if last_failure:
+            description = f"The last try stopped: {last_failure}. Trying again now.\n{description}"
         return discord.Embed(
             title=f"Keeping Job #{job.id} in Discord", description=description, colour=WORKING
         )
