@@ -13,6 +13,7 @@ from bot.models import UNFINISHED_STATES, JobState
 from bot.store import MigrationError, Store
 from bot.store.jobs import NEEDING_WORK_SQL
 from bot.store.migrations import load_migrations, split_sql
+from bot.store.sharing import LEADER_STATES
 from tests.test_settings import API_KEY, TOKEN, run_bot
 
 # Which code set each partial index on `jobs` serves. A new partial index over states needs an
@@ -20,6 +21,7 @@ from tests.test_settings import API_KEY, TOKEN, run_bot
 INDEXED_STATE_SETS: dict[str, tuple[JobState, ...]] = {
     "jobs_unfinished": UNFINISHED_STATES,
     "jobs_to_remind": (JobState.SUCCEEDED,),
+    "jobs_one_leader": LEADER_STATES,
 }
 
 

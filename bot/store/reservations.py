@@ -34,6 +34,14 @@ from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
 from bot.store.database import Database, Tx
 
+_LEADER_RACE_ATTEMPTS = 5
+_LEADER_STATES_LITERAL = ", ".join(f"'{state.value}'" for state in sharing.LEADER_STATES)
+
+
+class _LeaderTaken(Exception):
+    """Another transaction made a job in flight for the same track and mode first: roll this
+    reservation back and start it again, to follow that job."""
+
 
 class Reservations:
     def __init__(self, db: Database, member_accounts: Accounts, server_budgets: Budgets) -> None:
@@ -55,7 +63,19 @@ class Reservations:
         A job that will make its own API call (not a shared one) also counts the mode's API price
         against the server's budget for this month (UTC), with a conditional update too: a job the
         budget cannot pay for is refused before any credits move. The reservation carries an alert
-        when the budget just reached 80% or was used up (once per month each)."""
+        when the budget just reached 80% or was used up (once per month each).
+
+        Two requests for the same track at the same moment (possible on PostgreSQL, where
+        reservations run side by side) may both find no job to follow; the `jobs_one_leader`
+        index lets one of them become the leader, and the other starts over and follows it."""
+        for _ in range(_LEADER_RACE_ATTEMPTS - 1):
+            try:
+                return await self._reserve(new, role_ids)
+            except _LeaderTaken:
+                continue
+        return await self._reserve(new, role_ids)
+
+    async def _reserve(self, new: NewJob, role_ids: Sequence[int]) -> Reservation:
         async with self._db.transaction() as tx:
             now = self._db.now()
             account, settings = await self._accounts.current(
@@ -205,11 +225,13 @@ class Reservations:
         job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
         if job is None:
             return None  # already settled: nothing moves twice
+        # The account is locked before the budget, in the order `reserve` locks them: two
+        # transactions never wait for each other's second lock.
+        account = await accounts.read(tx, job.guild_id, job.user_id) if job.cost else None
         if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
             await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
         if job.cost == 0:
             return job  # a free shared result: no credits were held, none move
-        account = await accounts.read(tx, job.guild_id, job.user_id)
         assert account is not None
         if outcome.succeeded:
             settled = await accounts.move(
@@ -245,7 +267,10 @@ async def _insert_job(
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
         "finished_at, delivery, response_message_id, budget_cost, budget_month, app_permissions, sandbox, "
         "filesize_limit) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        # The conflict target is the partial index `jobs_one_leader` (migration 011).
+        "ON CONFLICT (source_task_id, audio_id, mode, sandbox) "
+        f"WHERE state IN ({_LEADER_STATES_LITERAL}) DO NOTHING RETURNING *",
         (
             new.guild_id,
             new.channel_id,
@@ -274,4 +299,6 @@ async def _insert_job(
             new.filesize_limit,
         ),
     )
+    if not rows:
+        raise _LeaderTaken
     return jobs.job_from_row(rows[0])
