@@ -60,14 +60,16 @@ class PostgresURL:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
+        has_host = bool(parts.hostname) or "host=" in parts.query  # ?host=/socket/folder: a local socket
+        if parts.scheme not in ("postgresql", "postgres") or not has_host or not parts.path.strip("/"):
             raise ValueError("not a postgresql://user:password@host:port/dbname URL")
         _ = parts.port  # a port that is not a number raises ValueError
         self._url = url
         self.password = Secret(unquote(parts.password or ""))
         netloc = parts.netloc.rpartition("@")[2]
         user = f"{parts.username}{':********' if parts.password else ''}@" if parts.username else ""
-        self.shown = f"{parts.scheme}://{user}{netloc}{parts.path}"
+        query = f"?{parts.query}" if parts.query else ""
+        self.shown = f"{parts.scheme}://{user}{netloc}{parts.path}{query}"
 
     def reveal(self) -> str:
         return self._url

@@ -12,7 +12,7 @@ import pytest
 
 import bot
 from bot.logs import RedactingFormatter
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import PostgresURL, Settings, SettingsError, load_settings
 
 TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0Mw.GzXyWv.discord-token-Q1w2E3r4T5y6"
 API_KEY = "sk-separation-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -194,6 +194,48 @@ def test_secrets_are_hidden_from_repr_and_str():
 
     for text in (repr(settings), str(settings), f"{settings}", f"{settings.discord_token}"):
         assert TOKEN not in text and API_KEY not in text
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+DB_PASSWORD = "pg-pass-7Hq2xZ"
+PG_URL = f"postgresql://stembot:{DB_PASSWORD}@db.example.com:5432/stembot"
+
+
+def test_a_postgresql_url_selects_postgresql_and_keeps_downloads_under_data():
+    settings = settings_with(DATABASE_URL=PG_URL)
+
+    assert isinstance(settings.database, PostgresURL) and settings.database.reveal() == PG_URL
+    assert settings.database_path is None
+    assert settings.keep_folder == Path("data/keep-downloads")
+    assert settings_with().keep_folder == Path("data/keep-downloads")  # beside the default SQLite file
+    assert settings_with(DATABASE_URL="sqlite:///var/bot.db").keep_folder == Path("var/keep-downloads")
+
+
+def test_the_database_password_never_shows_in_reprs_or_strs():
+    settings = settings_with(DATABASE_URL=PG_URL)
+
+    for text in (repr(settings), str(settings), f"{settings.database}", repr(settings.database)):
+        assert DB_PASSWORD not in text
+    assert str(settings.database) == "postgresql://stembot:********@db.example.com:5432/stembot"
+
+
+def test_the_database_password_is_scrubbed_from_logs():
+    settings = settings_with(DATABASE_URL=PG_URL)
+    formatter = RedactingFormatter("%(message)s", settings.secrets)
+    record = logging.LogRecord(
+        "bot", logging.ERROR, __file__, 1, "cannot connect to %s", (settings.database.reveal(),), None
+    )
+
+    assert DB_PASSWORD in settings.secrets
+    assert DB_PASSWORD not in formatter.format(record)
+
+
+def test_an_invalid_postgresql_url_is_refused_without_echoing_its_password():
+    message = settings_error({**BASE, "DATABASE_URL": f"postgresql://stembot:{DB_PASSWORD}@db:port/stembot"})
+
+    assert "DATABASE_URL" in message and "postgresql://" in message
+    assert DB_PASSWORD not in message
 
 
 # -- log redaction -----------------------------------------------------------------------------
