@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import CreditPolicy, Failure, JobState, LedgerKind, NewJob, Refusal, StemLink
+from bot.models import (
+    CreditPolicy,
+    Failure,
+    JobState,
+    KeepState,
+    LedgerKind,
+    NewJob,
+    Refusal,
+    StemKeepState,
+    StemLink,
+)
 from bot.product import Mode
 from bot.store import Store
 from bot.store.migrations import load_migrations, split_sql
@@ -413,3 +423,42 @@ async def test_concurrent_reservations_from_many_processes_never_pass_the_monthl
     assert {r.refusal for r in results if r.job is None} == {Refusal.BUDGET_USED_UP}
     assert (await stores[0].budgets.server(GUILD)).spent == budget
     assert await stores[0].budgets.mismatches() == []
+
+
+# -- keeping results in Discord -------------------------------------------------------------------
+
+
+async def test_a_kept_result_records_each_stem_once_and_its_upload_limit_only_shrinks(store: Store) -> None:
+    job = (await store.reservations.reserve(new_job())).job
+    assert job is not None
+    done = await store.reservations.settle(
+        job.id, succeeded=True, stems=[StemLink("vocals", "https://x/v")], links_expire_at=time.time() + 86400
+    )
+    assert done is not None
+    big_id = 1_300_000_000_000_000_000  # Discord ids do not fit 32 bits
+
+    keep, started = await store.keeps.request(done, requested_by=MEMBER, upload_limit=25_000_000)
+    again, started_again = await store.keeps.request(done, requested_by=MEMBER, upload_limit=25_000_000)
+    stems = await store.keeps.start(job.id, [(0, "vocals.mp3"), (1, "instrumental.mp3")])
+    assert await store.keeps.start(job.id, [(0, "other.mp3")]) == stems  # rows made once
+    await store.keeps.lower_limit(job.id, 10_000_000)
+    await store.keeps.lower_limit(job.id, 20_000_000)
+    await store.keeps.posting(job.id, [0])
+    await store.keeps.posted(job.id, [0], big_id)
+    await store.keeps.skipped(job.id, 1, "too big", size=30_000_000)
+    await store.keeps.noted(job.id, [1], big_id + 1)
+    await store.keeps.finish(job.id)
+    await store.keeps.mark(job.id)
+
+    assert (started, started_again, keep.state, again.job_id) == (True, False, KeepState.PENDING, job.id)
+    kept = await store.keeps.get(job.id)
+    assert kept is not None and (kept.state, kept.upload_limit, kept.marked) == (
+        KeepState.KEPT,
+        10_000_000,
+        True,
+    )
+    assert [(s.state, s.message_id) for s in await store.keeps.stems(job.id)] == [
+        (StemKeepState.POSTED, big_id),
+        (StemKeepState.SKIPPED, big_id + 1),
+    ]
+    assert await store.keeps.to_do(time.time()) == []

@@ -34,13 +34,14 @@ from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
 from bot.store.database import Database, Tx
 
-_LEADER_RACE_ATTEMPTS = 5
+_ATTEMPTS = 5
 _LEADER_STATES_LITERAL = ", ".join(f"'{state.value}'" for state in sharing.LEADER_STATES)
 
 
-class _LeaderTaken(Exception):
-    """Another transaction made a job in flight for the same track and mode first: roll this
-    reservation back and start it again, to follow that job."""
+class _StartOver(Exception):
+    """Another transaction changed what this reservation found to share (it made the leader for the
+    same track and mode first, or the job found finished without a result): roll this reservation
+    back and start it again, to see what there is now."""
 
 
 class Reservations:
@@ -67,11 +68,13 @@ class Reservations:
 
         Two requests for the same track at the same moment (possible on PostgreSQL, where
         reservations run side by side) may both find no job to follow; the `jobs_one_leader`
-        index lets one of them become the leader, and the other starts over and follows it."""
-        for _ in range(_LEADER_RACE_ATTEMPTS - 1):
+        index lets one of them become the leader, and the other starts over and follows it. The job
+        to share is locked and read again, so it cannot finish unseen before the new one follows it
+        (settling a leader waits for the reservations that follow it, and sees them)."""
+        for _ in range(_ATTEMPTS - 1):
             try:
                 return await self._reserve(new, role_ids)
-            except _LeaderTaken:
+            except _StartOver:
                 continue
         return await self._reserve(new, role_ids)
 
@@ -96,7 +99,9 @@ class Reservations:
             if cooldown_until is not None:
                 return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
 
-            source = await jobs.get(tx, shared_id) if shared_id is not None else None
+            source = await jobs.get(tx, shared_id, lock=True) if shared_id is not None else None
+            if source is not None and source.state not in (JobState.SUCCEEDED, *sharing.LEADER_STATES):
+                raise _StartOver
             share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
             # Only a job making its own API call costs the owner anything (a follower's leader paid).
             api_price = new.mode.api_price if share is None else 0
@@ -180,7 +185,7 @@ class Reservations:
         `submitting` and this are both compare-and-set on the job's state: exactly one wins.
         Returns what happened and the job as it is now."""
         async with self._db.transaction() as tx:
-            job = await jobs.get(tx, job_id)
+            job = await jobs.get(tx, job_id, lock=True)
             if job is None:
                 return CancelOutcome.FINISHED, None
             if job.state.finished:
@@ -300,5 +305,5 @@ async def _insert_job(
         ),
     )
     if not rows:
-        raise _LeaderTaken
+        raise _StartOver
     return jobs.job_from_row(rows[0])
