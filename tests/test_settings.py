@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -358,3 +359,17 @@ def test_expiry_reminder_hours_take_fractions_and_zero_turns_them_off(raw: str, 
 def test_expiry_reminder_hours_must_be_less_than_the_links_lifetime(raw: str) -> None:
     with pytest.raises(SettingsError, match="EXPIRY_REMINDER_HOURS must be a number of hours from 0"):
         load_settings({**BASE, "EXPIRY_REMINDER_HOURS": raw})
+
+
+def test_entry_point_with_an_unreachable_postgresql_stops_with_one_line_without_the_password(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]  # free once closed: nothing listens there
+    url = f"postgresql://stembot:{DB_PASSWORD}@127.0.0.1:{port}/stembot"
+
+    result = run_bot(tmp_path, DISCORD_TOKEN=TOKEN, SEPARATION_API_KEY=API_KEY, DATABASE_URL=url)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "Cannot open the database" in line]
+    assert f"postgresql://stembot:********@127.0.0.1:{port}/stembot" in line
+    assert DB_PASSWORD not in result.stderr + result.stdout

@@ -26,6 +26,7 @@ from bot.models import (
 from bot.product import Mode
 from bot.store import Store
 from bot.store.migrations import load_migrations, split_sql
+from bot.store.postgres import numbered_placeholders, rowcount
 
 GUILD, MEMBER = 1000, 2000
 
@@ -462,3 +463,42 @@ async def test_a_kept_result_records_each_stem_once_and_its_upload_limit_only_sh
         (StemKeepState.SKIPPED, big_id + 1),
     ]
     assert await store.keeps.to_do(time.time()) == []
+
+
+# -- the PostgreSQL backend's own machinery ---------------------------------------------------------
+
+
+def test_placeholders_are_numbered_outside_strings_names_and_comments() -> None:
+    sql = "SELECT '?', \"a?\", ? -- why?\n, 'it''s ?', /* ? */ ? FROM t WHERE x IN (?, ?)"
+
+    assert numbered_placeholders(sql) == (
+        "SELECT '?', \"a?\", $1 -- why?\n, 'it''s ?', /* ? */ $2 FROM t WHERE x IN ($3, $4)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "rows"), [("UPDATE 3", 3), ("INSERT 0 1", 1), ("DELETE 0", 0), ("BEGIN", 0)]
+)
+def test_the_row_count_comes_from_the_command_tag(status: str, rows: int) -> None:
+    assert rowcount(status) == rows
+
+
+async def test_a_durable_write_on_postgresql_commits_with_synchronous_commit_on(postgres_server) -> None:
+    url = await postgres_server.new_database()
+    store = await Store.open(url)
+    try:
+        record = "INSERT INTO meta (key, value) VALUES (?, current_setting('synchronous_commit'))"
+        await store.db.write(record, ("durable",), durable=True)
+        await store.db.write(record, ("ordinary",))
+        async with store.db.transaction() as tx:
+            await tx.execute(record, ("in a transaction",))
+        rows = await store.db.fetchall("SELECT key, value FROM meta WHERE key <> 'commands' ORDER BY key")
+    finally:
+        await store.close()
+        await postgres_server.drop(url)
+
+    assert {key: value for key, value in rows} == {
+        "durable": "on",
+        "ordinary": "off",
+        "in a transaction": "off",
+    }
