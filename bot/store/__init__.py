@@ -1,6 +1,7 @@
 """The store: the only package that speaks SQL.
 
-`Store` opens the database (the unit of work, `bot.store.database`) and gives each aggregate its
+`Store` opens the database (the unit of work, `bot.store.database`: an SQLite file, or PostgreSQL
+through `bot.store.postgres`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
 `jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
 that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
