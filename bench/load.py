@@ -6,6 +6,7 @@ measures what members experience. Prints a table, then one JSON line.
 
     python -m bench.load --members 200 --api-seconds 5 --poll-interval 0.5 --baseline
     python bench/load.py --members 200 --api-seconds 5 --poll-interval 0.5 --baseline   # the same
+    python -m bench.load --ledger-only --postgres-server --stores 2   # the ledger on PostgreSQL
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:  # run as `python bench/load.py`: import the 
 from bot.models import UNFINISHED_STATES, CreditPolicy, JobState, NewJob, Reservation  # noqa: E402
 from bot.product import Mode  # noqa: E402
 from bot.render.results import RESULT_MARK  # noqa: E402
+from bot.settings import DatabaseTarget, PostgresURL, parse_database_url  # noqa: E402
 from bot.store import Store  # noqa: E402
 from testing.discord_standin import DEFAULT_USER_ID, DiscordStandIn, InteractionRecord  # noqa: E402
 
@@ -215,23 +218,51 @@ SYNCHRONOUS = {
 }
 
 
-async def ledger_benchmark(
-    members: int = 100, attempts_per_member: int = 30, synchronous: str = "submits"
-) -> dict[str, Any]:
-    """Reservations on a real SQLite file, many per member at once (credit for 10 each); then the
-    same burst again while every job accepted by the first goes through its two submit
-    transitions (`submitting`, `submitted` with a task id), as the runner writes them.
+@asynccontextmanager
+async def throwaway_postgres() -> AsyncIterator[PostgresURL]:
+    """A PostgreSQL server of its own for one run (the `pgserver` package, from the test extra),
+    stopped and deleted afterwards."""
+    try:
+        import pgserver  # type: ignore[import-untyped]
+    except ImportError:
+        raise SystemExit("--postgres-server needs the pgserver package: pip install -e '.[test]'") from None
+    with tempfile.TemporaryDirectory(prefix="stembot-bench-pg-") as folder:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+        try:
+            yield PostgresURL(server.get_uri())
+        finally:
+            server.cleanup()
 
-    `synchronous` picks the durability of those writes (see SYNCHRONOUS)."""
+
+async def ledger_benchmark(
+    members: int = 100,
+    attempts_per_member: int = 30,
+    synchronous: str = "submits",
+    database: DatabaseTarget | None = None,
+    stores: int = 1,
+) -> dict[str, Any]:
+    """Reservations, many per member at once (credit for 10 each); then the same burst again while
+    every job accepted by the first goes through its two submit transitions (`submitting`,
+    `submitted` with a task id), as the runner writes them.
+
+    `database`: a real SQLite file in a temporary folder (None), or the PostgreSQL database a URL
+    names (the servers used are new ones each run, so it can run again on the same database).
+    `stores`: how many stores (each with its own connections, as separate bot processes would
+    have) share the burst, round robin. `synchronous` picks the durability of those writes (see
+    SYNCHRONOUS; on PostgreSQL `full` is not offered)."""
     with tempfile.TemporaryDirectory() as folder:
+        target = database or Path(folder) / "ledger.db"
+        if isinstance(target, PostgresURL) and synchronous == "full":
+            raise SystemExit("--synchronous full is SQLite's; on PostgreSQL use submits or normal")
         cost = Mode.SEPARATE_VOCAL.cost
         starting = cost * 10
-        store = await Store.open(
-            Path(folder) / "ledger.db", CreditPolicy(default_credits=starting, jobs_per_member=10**6)
-        )
+        policy = CreditPolicy(default_credits=starting, jobs_per_member=10**6)
+        opened = [await Store.open(target, policy) for _ in range(stores)]
+        store = opened[0]
         if synchronous == "full":
             await store.db.write("PRAGMA synchronous = FULL")
         durable = synchronous == "submits"
+        first_guild = int(time.time() * 1000)  # servers no earlier run used
 
         def job(guild: int, member: int, n: int) -> NewJob:
             # A different track each time: the same one would be shared (and free), not spent.
@@ -240,7 +271,7 @@ async def ledger_benchmark(
 
         def burst(guild: int) -> list[Coroutine[Any, Any, Reservation]]:
             return [
-                store.reservations.reserve(job(guild, m, n))
+                opened[(n * members + m) % stores].reservations.reserve(job(guild, m, n))
                 for n in range(attempts_per_member)
                 for m in range(members)
             ]
@@ -252,13 +283,13 @@ async def ledger_benchmark(
             )
 
         started = time.perf_counter()
-        results = await asyncio.gather(*burst(1))
+        results = await asyncio.gather(*burst(first_guild))
         elapsed = time.perf_counter() - started
         accepted = [r.job for r in results if r.job is not None]
 
         started = time.perf_counter()
         submitting = asyncio.gather(*(submit(j.id) for j in accepted))
-        mixed = await asyncio.gather(*burst(2))
+        mixed = await asyncio.gather(*burst(first_guild + 1))
         mixed_elapsed = time.perf_counter() - started
         await submitting
         submit_elapsed = time.perf_counter() - started
@@ -270,8 +301,11 @@ async def ledger_benchmark(
                 spent[key] = spent.get(key, 0) + 1
         overspend = sum(max(0, n * cost - starting) for n in spent.values())
         overspend += len(await store.accounts.ledger_mismatches())
-        await store.close()
+        for each in opened:
+            await each.close()
     return {
+        "database": "postgresql" if isinstance(target, PostgresURL) else "sqlite",
+        "stores": stores,
         "synchronous": synchronous,
         "reservations_per_s": round(len(results) / elapsed),
         "reservations_per_s_while_submitting": round(len(mixed) / mixed_elapsed),
@@ -288,7 +322,7 @@ def ms(value: float) -> float:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say(f"Ledger micro-benchmark ({os.cpu_count()} cores)…")
-    ledger = await ledger_benchmark(synchronous=args.synchronous)
+    ledger = await ledger_benchmark(synchronous=args.synchronous)  # the whole-stack run is SQLite's
     say(f"StemBot: {args.members} members at once, API {args.api_seconds}s, poll {args.poll_interval}s…")
     ours = await run_burst(args, target="bot.__main__:main", poll_interval=args.poll_interval)
     baseline: Run | None = None
@@ -367,10 +401,32 @@ def main() -> None:
         help="durability of the ledger micro-benchmark's writes: "
         + "; ".join(f"{k}: {v}" for k, v in SYNCHRONOUS.items()),
     )
+    parser.add_argument(
+        "--database",
+        type=parse_database_url,
+        help="the ledger micro-benchmark's database: postgresql://user:password@host:5432/dbname "
+        "(default: a new SQLite file)",
+    )
+    parser.add_argument(
+        "--postgres-server",
+        action="store_true",
+        help="run the ledger micro-benchmark on a throw-away PostgreSQL server (needs pgserver)",
+    )
+    parser.add_argument(
+        "--stores", type=int, default=1, help="stores (connection sets, as bot processes) sharing the burst"
+    )
     args = parser.parse_args()
-    if args.ledger_only:
+    if args.ledger_only or args.database or args.postgres_server:
+
+        async def ledger_only() -> dict[str, Any]:
+            options = {"synchronous": args.synchronous, "stores": args.stores}
+            if not args.postgres_server:
+                return await ledger_benchmark(database=args.database, **options)
+            async with throwaway_postgres() as url:
+                return await ledger_benchmark(database=url, **options)
+
         say(f"Ledger micro-benchmark ({os.cpu_count()} cores), synchronous {args.synchronous}…")
-        print(json.dumps(asyncio.run(ledger_benchmark(synchronous=args.synchronous))))
+        print(json.dumps(asyncio.run(ledger_only())))
         return
     result = asyncio.run(main_async(args))
     print_table(result)

@@ -26,7 +26,7 @@ from bot.models import CreditPolicy
 from bot.operations import Operations
 from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import MigrationError, Store
+from bot.store import MigrationError, Store, StoreUnavailable
 from bot.web import WebServer
 
 log = logging.getLogger("bot")
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     except MigrationError as error:
         log.error("Cannot bring the database schema up to date: %s", error)
         raise SystemExit(2) from None
+    except StoreUnavailable as error:
+        log.error("Cannot open the database %s: %s", settings.database, error)
+        raise SystemExit(2) from None
     except discord.LoginFailure:
         log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the developer portal")
         raise SystemExit(1) from None
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def run(settings: Settings, *, force_sync: bool = False) -> None:
-    log.info("StemBot %s starting; database %s", __version__, settings.database_path)
+    log.info("StemBot %s starting; database %s", __version__, settings.database)
     if settings.sandbox:
         log.warning(
             "SANDBOX MODE: SEPARATION_API_URL=sandbox. No real API is called and nothing is paid: "
@@ -79,7 +82,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             settings.sandbox_seconds,
         )
     store = await Store.open(
-        settings.database_path,
+        settings.database,
         CreditPolicy(
             default_credits=settings.default_credits,
             jobs_per_member=settings.jobs_per_member,

@@ -21,7 +21,8 @@ from aiohttp import web
 from bot.api import ApiError, SeparationClient
 from bot.invite import PERMISSIONS, SCOPES, invite_url
 from bot.product import Mode
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import PostgresURL, Settings, SettingsError, load_settings
+from bot.store import postgres
 from bot.store.migrations import applied_version, load_migrations
 
 OK, FAIL = "✓", "✗"
@@ -45,7 +46,7 @@ async def run_checks(env: Mapping[str, str], *, discord_api: str, http_timeout: 
         return [Line(False, f"Settings: {error}")]
     mode = "sandbox (free, simulated)" if settings.sandbox else f"API at {settings.api_url}"
     lines = [Line(True, f"Settings valid: {mode}")]
-    lines.append(database_line(settings))
+    lines.append(await database_line(settings))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=http_timeout)) as session:
         lines.extend(await discord_lines(settings, session, discord_api.rstrip("/")))
         lines.append(await api_line(settings, session))
@@ -56,27 +57,37 @@ async def run_checks(env: Mapping[str, str], *, discord_api: str, http_timeout: 
     return lines
 
 
-def database_line(settings: Settings) -> Line:
-    path = settings.database_path
-    if not path.exists():
-        return Line(True, f"Database {path} does not exist yet: it is created at the first start")
+async def database_line(settings: Settings) -> Line:
+    target = settings.database
     latest = max(version for version, _ in load_migrations())
-    try:
-        current = applied_version(path)
-    except sqlite3.Error as error:
-        return Line(False, f"Database {path} cannot be read ({error}): check the file and its permissions")
+    if isinstance(target, PostgresURL):
+        try:
+            current = await postgres.applied_version(target)
+        except postgres.StoreUnavailable as error:
+            return Line(
+                False, f"Database {target} cannot be reached ({error}): check DATABASE_URL and the server"
+            )
+    elif not target.exists():
+        return Line(True, f"Database {target} does not exist yet: it is created at the first start")
+    else:
+        try:
+            current = applied_version(target)
+        except sqlite3.Error as error:
+            return Line(
+                False, f"Database {target} cannot be read ({error}): check the file and its permissions"
+            )
     if current > latest:
         return Line(
             False,
-            f"Database {path} is at schema {current}, newer than this StemBot ({latest}): update StemBot",
+            f"Database {target} is at schema {current}, newer than this StemBot ({latest}): update StemBot",
         )
     if current < latest:
         return Line(
             True,
-            f"Database {path} opens; {latest - current} migration(s) pending ({current} → {latest}), "
+            f"Database {target} opens; {latest - current} migration(s) pending ({current} → {latest}), "
             "applied at the next start",
         )
-    return Line(True, f"Database {path} opens; schema current ({latest})")
+    return Line(True, f"Database {target} opens; schema current ({latest})")
 
 
 async def _discord_get(session: aiohttp.ClientSession, base: str, path: str, token: str) -> tuple[int, Any]:

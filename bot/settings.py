@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bot.product import LINK_LIFETIME
 from bot.sandbox import SANDBOX_API_URL
@@ -52,12 +52,51 @@ class Secret:
         return hash(self._value)
 
 
+class PostgresURL:
+    """`postgresql://user:password@host:5432/dbname`: where a PostgreSQL store lives. Shows itself
+    with the password masked; `reveal()` is for the driver alone."""
+
+    __slots__ = ("_url", "password", "shown")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        has_host = bool(parts.hostname) or "host=" in parts.query  # ?host=/socket/folder: a local socket
+        if parts.scheme not in ("postgresql", "postgres") or not has_host or not parts.path.strip("/"):
+            raise ValueError("not a postgresql://user:password@host:port/dbname URL")
+        _ = parts.port  # a port that is not a number raises ValueError
+        self._url = url
+        self.password = Secret(unquote(parts.password or ""))
+        netloc = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}{':********' if parts.password else ''}@" if parts.username else ""
+        query = f"?{parts.query}" if parts.query else ""
+        self.shown = f"{parts.scheme}://{user}{netloc}{parts.path}{query}"
+
+    def reveal(self) -> str:
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"PostgresURL({self.shown!r})"
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PostgresURL) and other._url == self._url
+
+    def __hash__(self) -> int:
+        return hash(self._url)
+
+
+DatabaseTarget = Path | PostgresURL
+"""Where the store lives: an SQLite file, or a PostgreSQL database."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     discord_token: Secret
     api_key: Secret
     api_url: str = DEFAULT_API_URL
-    database_path: Path = Path("data/stembot.db")
+    database: DatabaseTarget = Path("data/stembot.db")
     default_credits: int = 100
     poll_interval: float = 10.0
     job_timeout: float = 30 * 60.0
@@ -76,10 +115,16 @@ class Settings:
     keep_concurrency: int = 2  # stem downloads and uploads at once, for the whole bot
 
     @property
+    def database_path(self) -> Path | None:
+        """The SQLite file, or None when the store is PostgreSQL."""
+        return self.database if isinstance(self.database, Path) else None
+
+    @property
     def keep_folder(self) -> Path:
-        """Where stems being kept in Discord wait between download and upload: beside the
-        database, emptied at every start."""
-        return self.database_path.parent / "keep-downloads"
+        """Where stems being kept in Discord wait between download and upload, emptied at every
+        start: beside an SQLite database, else in `data/` under the working folder."""
+        folder = self.database.parent if isinstance(self.database, Path) else Path("data")
+        return folder / "keep-downloads"
 
     @property
     def sandbox(self) -> bool:
@@ -103,7 +148,10 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so logging can scrub them from any line."""
-        return tuple(value for value in (self.discord_token.reveal(), self.api_key.reveal()) if value)
+        values = [self.discord_token.reveal(), self.api_key.reveal()]
+        if isinstance(self.database, PostgresURL):
+            values.append(self.database.password.reveal())
+        return tuple(value for value in values if value)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -136,6 +184,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
     discord_token = required_secret("DISCORD_TOKEN", "the bot token from the Discord developer portal")
     secret_values = {discord_token.reveal(), get("SEPARATION_API_KEY") or ""}
+    if "@" in (get("DATABASE_URL") or ""):  # a URL with credentials in it
+        secret_values.add(get("DATABASE_URL") or "")
     api_url = parsed(
         "SEPARATION_API_URL",
         _parse_api_url,
@@ -153,11 +203,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         discord_token=discord_token,
         api_key=api_key,
         api_url=api_url,
-        database_path=parsed(
+        database=parsed(
             "DATABASE_URL",
-            _parse_database_url,
-            _parse_database_url(DEFAULT_DATABASE_URL),
-            "a SQLite URL such as sqlite:///data/stembot.db",
+            parse_database_url,
+            parse_database_url(DEFAULT_DATABASE_URL),
+            "an SQLite URL such as sqlite:///data/stembot.db, or postgresql://user:password@host:5432/dbname",
         ),
         default_credits=parsed(
             "DEFAULT_CREDITS", _bounded_int(0, 1_000_000), 100, "a whole number from 0 to 1000000"
@@ -266,10 +316,13 @@ def _parse_host(raw: str) -> str:
     return raw
 
 
-def _parse_database_url(raw: str) -> Path:
+def parse_database_url(raw: str) -> DatabaseTarget:
+    """`sqlite:///path` (the file) or `postgresql://…` (a PostgreSQL database)."""
+    if raw.startswith(("postgresql://", "postgres://")):
+        return PostgresURL(raw)
     prefix = "sqlite:///"
     if not raw.startswith(prefix) or len(raw) == len(prefix):
-        raise ValueError(raw)
+        raise ValueError("not an sqlite:/// or postgresql:// URL")
     # sqlite:///relative/path and sqlite:////absolute/path, as in SQLAlchemy.
     return Path(raw[len(prefix) :])
 

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.settings import DatabaseTarget
 from bot.store import Store
+from tests.postgres import PostgresServer
+
+Databases = Callable[..., Awaitable[DatabaseTarget]]
 
 
 @pytest.fixture
@@ -13,3 +17,51 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(tmp_path / "data" / "stembot.db")
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The store on SQLite, for the tests of SQLite's own machinery (where a test file's `store`
+    runs on both backends)."""
+    opened = await Store.open(tmp_path / "sqlite" / "stembot.db")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store's tests run on both backends."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def databases(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Databases]:
+    """`await databases(name)`: where a test's store lives on the backend under test, an SQLite
+    file or a fresh PostgreSQL database. The same name gives the same database (a store opened
+    again on it is a restart); `migrated=False` leaves a PostgreSQL database without the schema."""
+    made: dict[str, DatabaseTarget] = {}
+    server: PostgresServer | None = (
+        request.getfixturevalue("postgres_server") if backend == "postgresql" else None
+    )
+
+    async def database(name: str = "stembot", *, migrated: bool = True) -> DatabaseTarget:
+        if name in made:
+            return made[name]
+        if server is None:
+            made[name] = tmp_path / f"{name}.db"
+        else:
+            made[name] = await server.new_database(migrated=migrated)
+        return made[name]
+
+    yield database
+    if server is not None:
+        for url in made.values():
+            assert not isinstance(url, Path)
+            await server.drop(url)

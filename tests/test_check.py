@@ -137,3 +137,45 @@ async def test_pending_migrations_are_reported_not_applied(standin, tmp_path) ->
 def test_the_readme_shows_the_invite_permissions_of_the_code() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"permissions={PERMISSIONS_VALUE}" in readme
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+PG_PASSWORD = "check-pg-password-51"
+
+
+def with_password(url: str) -> str:
+    """The test server trusts local connections: a password in the URL is ignored, but must
+    never be printed."""
+    return url.replace("postgresql://postgres:@", f"postgresql://postgres:{PG_PASSWORD}@", 1)
+
+
+async def test_a_postgresql_database_is_checked_read_only_without_printing_its_password(
+    standin, tmp_path, postgres_server
+) -> None:
+    empty = await postgres_server.new_database(migrated=False)
+    migrated = await postgres_server.new_database()
+    try:
+        fresh = await check(standin, env(standin, tmp_path, DATABASE_URL=with_password(empty.reveal())))
+        current = await check(standin, env(standin, tmp_path, DATABASE_URL=with_password(migrated.reveal())))
+    finally:
+        await postgres_server.drop(empty)
+        await postgres_server.drop(migrated)
+
+    latest = max(version for version, _ in load_migrations())
+    assert line(fresh, "Database").startswith("✓") and f"pending (0 → {latest})" in line(fresh, "Database")
+    assert f"schema current ({latest})" in line(current, "Database")
+    assert "********" in line(current, "Database")
+    assert all(PG_PASSWORD not in x for x in fresh + current)
+
+
+async def test_an_unreachable_postgresql_database_fails_without_printing_its_password(
+    standin, tmp_path
+) -> None:
+    url = f"postgresql://stembot:{PG_PASSWORD}@127.0.0.1:{free_port()}/stembot"
+
+    lines = await check(standin, env(standin, tmp_path, DATABASE_URL=url))
+
+    database = line(lines, "Database")
+    assert database.startswith("✗") and "cannot be reached" in database and "DATABASE_URL" in database
+    assert all(PG_PASSWORD not in x for x in lines)

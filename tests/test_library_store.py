@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from pathlib import Path
 
 import pytest
 
@@ -35,9 +34,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock):
+async def store(databases, clock: FakeClock):
     opened = await Store.open(
-        tmp_path / "library.db", CreditPolicy(default_credits=1000, jobs_per_member=50), clock
+        await databases("library"), CreditPolicy(default_credits=1000, jobs_per_member=50), clock
     )
     yield opened
     assert await opened.accounts.ledger_mismatches() == []

@@ -3,16 +3,19 @@ schema's partial indexes agree with the states the code asks about."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.models import UNFINISHED_STATES, JobState
 from bot.store import MigrationError, Store
 from bot.store.jobs import NEEDING_WORK_SQL
 from bot.store.migrations import load_migrations, split_sql
+from bot.store.sharing import LEADER_STATES
 from tests.test_settings import API_KEY, TOKEN, run_bot
 
 # Which code set each partial index on `jobs` serves. A new partial index over states needs an
@@ -20,6 +23,7 @@ from tests.test_settings import API_KEY, TOKEN, run_bot
 INDEXED_STATE_SETS: dict[str, tuple[JobState, ...]] = {
     "jobs_unfinished": UNFINISHED_STATES,
     "jobs_to_remind": (JobState.SUCCEEDED,),
+    "jobs_one_leader": LEADER_STATES,
 }
 
 
@@ -174,3 +178,100 @@ async def test_startup_query_for_unfinished_work_uses_the_partial_indexes(tmp_pa
 
     assert "USING INDEX jobs_unfinished" in plan and "USING INDEX jobs_undelivered" in plan, plan
     assert "SCAN jobs" not in plan, plan
+
+
+# -- one history, a file per dialect where the SQL differs ----------------------------------------
+
+
+def test_a_dialect_file_replaces_the_common_script_for_that_database_only(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", "001_a.sql", "002_b.sql")
+    (folder / "002_b.postgresql.sql").write_text("SELECT 2;\n", encoding="utf-8")
+
+    assert load_migrations(folder, dialect="postgresql") == [(1, "SELECT 1;\n"), (2, "SELECT 2;\n")]
+    assert load_migrations(folder, dialect="sqlite") == [(1, "SELECT 1;\n"), (2, "SELECT 1;\n")]
+
+
+def test_a_dialect_file_without_its_common_script_is_refused(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", "001_a.sql", "002_b.postgresql.sql")
+
+    with pytest.raises(MigrationError, match=r"002_b\.postgresql\.sql has no common"):
+        load_migrations(folder, dialect="postgresql")
+
+
+def test_a_dialect_file_for_an_unknown_database_is_refused(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", "001_a.sql", "001_a.mysql.sql")
+
+    with pytest.raises(MigrationError, match=r"001_a\.mysql\.sql names no known database"):
+        load_migrations(folder)
+
+
+def test_two_dialect_files_for_one_version_are_refused(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", "001_a.sql", "001_a.postgresql.sql", "001_b.postgresql.sql")
+
+    with pytest.raises(MigrationError, match=r"version 1 is used twice: 001_a\.postgresql\.sql, 001_b"):
+        load_migrations(folder, dialect="postgresql")
+
+
+async def pg_partial_state_indexes(url) -> dict[str, set[str]]:
+    conn = await asyncpg.connect(url.reveal())
+    try:
+        rows = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'jobs'")
+    finally:
+        await conn.close()
+    found: dict[str, set[str]] = {}
+    for name, sql in rows:
+        where = re.search(r"\bWHERE\b(.*)$", sql, re.IGNORECASE | re.DOTALL)
+        if where is not None and re.search(r"\bstate\b", where.group(1)):
+            found[name] = set(re.findall(r"'([^']*)'", where.group(1)))
+    return found
+
+
+async def test_postgresql_gets_the_whole_history_once_with_the_same_partial_indexes(postgres_server) -> None:
+    url = await postgres_server.new_database(migrated=False)
+    try:
+        await (await Store.open(url)).close()
+        await (await Store.open(url)).close()  # re-opening must not re-run migrations
+        conn = await asyncpg.connect(url.reveal())
+        try:
+            versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_version ORDER BY version")]
+        finally:
+            await conn.close()
+        indexes = await pg_partial_state_indexes(url)
+    finally:
+        await postgres_server.drop(url)
+
+    assert versions == [version for version, _ in load_migrations(dialect="postgresql")]
+    assert set(indexes) == set(INDEXED_STATE_SETS)
+    for name, states in indexes.items():
+        assert states == {state.value for state in INDEXED_STATE_SETS[name]}, name
+
+
+async def test_processes_starting_at_once_on_postgresql_migrate_once(postgres_server) -> None:
+    url = await postgres_server.new_database(migrated=False)
+    try:
+        stores = await asyncio.gather(*(Store.open(url) for _ in range(4)))
+        for store in stores:
+            await store.close()
+        conn = await asyncpg.connect(url.reveal())
+        try:
+            versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_version ORDER BY version")]
+        finally:
+            await conn.close()
+    finally:
+        await postgres_server.drop(url)
+
+    assert versions == [version for version, _ in load_migrations(dialect="postgresql")]
+
+
+async def test_a_postgresql_database_newer_than_the_code_is_refused(postgres_server) -> None:
+    url = await postgres_server.new_database()
+    try:
+        conn = await asyncpg.connect(url.reveal())
+        try:
+            await conn.execute("INSERT INTO schema_version (version) VALUES (999)")
+        finally:
+            await conn.close()
+        with pytest.raises(MigrationError, match="schema version 999, newer than this StemBot's"):
+            await Store.open(url)
+    finally:
+        await postgres_server.drop(url)

@@ -9,8 +9,8 @@ import itertools
 import sqlite3
 from collections.abc import AsyncIterator
 from importlib import resources
-from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.models import (
@@ -33,6 +33,7 @@ STARTING = 100
 POLICY = CreditPolicy(default_credits=STARTING, jobs_per_member=1000)
 VIP, PATRON = 51, 52  # role ids
 _tokens = itertools.count()
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
 @pytest.fixture
@@ -41,8 +42,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "economy.db", POLICY, clock=clock)
+async def store(databases, clock: FakeClock) -> AsyncIterator[Store]:
+    opened = await Store.open(await databases("economy"), POLICY, clock=clock)
     yield opened
     assert await opened.accounts.ledger_mismatches() == []
     await opened.close()
@@ -212,8 +213,8 @@ async def test_a_refund_in_the_same_period_returns_to_the_allowance(store, clock
     assert await parts(store) == Balance(100, 0)
 
 
-async def test_a_restart_never_refills_twice(tmp_path, clock):
-    path = tmp_path / "restart.db"
+async def test_a_restart_never_refills_twice(databases, clock):
+    path = await databases("restart")
     store = await Store.open(path, POLICY, clock=clock)
     await allowance(store, 100)
     await reserve(store)
@@ -234,8 +235,8 @@ async def test_a_restart_never_refills_twice(tmp_path, clock):
         await reopened.close()
 
 
-async def test_two_connections_racing_over_a_due_refill_refill_once(tmp_path, clock):
-    path = tmp_path / "shared.db"
+async def test_two_connections_racing_over_a_due_refill_refill_once(databases, clock):
+    path = await databases("shared")
     one, two = await Store.open(path, POLICY, clock=clock), await Store.open(path, POLICY, clock=clock)
     try:
         await allowance(one, 100)
@@ -764,7 +765,7 @@ async def test_a_failed_settings_change_leaves_the_settings_as_they_were(store):
     await allowance(store, 100)
     await store.economy.get(GUILD)  # cached
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await store.economy.update_settings(GUILD, {"cooldown_seconds": -5}, actor_id=MOD)
 
     settings, rules = await store.economy.get(GUILD)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 import bot
 from bot.logs import RedactingFormatter
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import PostgresURL, Settings, SettingsError, load_settings
 
 TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0Mw.GzXyWv.discord-token-Q1w2E3r4T5y6"
 API_KEY = "sk-separation-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -131,7 +132,9 @@ INVALID = [
     ("SEPARATION_API_URL", "api.sunoapi.org"),
     ("SEPARATION_API_URL", "ftp://api.sunoapi.org"),
     ("SEPARATION_API_URL", "https://"),
-    ("DATABASE_URL", "postgres://db.example.com/stembot"),
+    ("DATABASE_URL", "mysql://db.example.com/stembot"),
+    ("DATABASE_URL", "postgresql://db.example.com"),
+    ("DATABASE_URL", "postgresql://db.example.com:port/stembot"),
     ("DATABASE_URL", "data/stembot.db"),
     ("DATABASE_URL", "sqlite:///"),
     ("DEV_GUILD_ID", "my-server"),
@@ -192,6 +195,48 @@ def test_secrets_are_hidden_from_repr_and_str():
 
     for text in (repr(settings), str(settings), f"{settings}", f"{settings.discord_token}"):
         assert TOKEN not in text and API_KEY not in text
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+DB_PASSWORD = "pg-pass-7Hq2xZ"
+PG_URL = f"postgresql://stembot:{DB_PASSWORD}@db.example.com:5432/stembot"
+
+
+def test_a_postgresql_url_selects_postgresql_and_keeps_downloads_under_data():
+    settings = settings_with(DATABASE_URL=PG_URL)
+
+    assert isinstance(settings.database, PostgresURL) and settings.database.reveal() == PG_URL
+    assert settings.database_path is None
+    assert settings.keep_folder == Path("data/keep-downloads")
+    assert settings_with().keep_folder == Path("data/keep-downloads")  # beside the default SQLite file
+    assert settings_with(DATABASE_URL="sqlite:///var/bot.db").keep_folder == Path("var/keep-downloads")
+
+
+def test_the_database_password_never_shows_in_reprs_or_strs():
+    settings = settings_with(DATABASE_URL=PG_URL)
+
+    for text in (repr(settings), str(settings), f"{settings.database}", repr(settings.database)):
+        assert DB_PASSWORD not in text
+    assert str(settings.database) == "postgresql://stembot:********@db.example.com:5432/stembot"
+
+
+def test_the_database_password_is_scrubbed_from_logs():
+    settings = settings_with(DATABASE_URL=PG_URL)
+    formatter = RedactingFormatter("%(message)s", settings.secrets)
+    record = logging.LogRecord(
+        "bot", logging.ERROR, __file__, 1, "cannot connect to %s", (settings.database.reveal(),), None
+    )
+
+    assert DB_PASSWORD in settings.secrets
+    assert DB_PASSWORD not in formatter.format(record)
+
+
+def test_an_invalid_postgresql_url_is_refused_without_echoing_its_password():
+    message = settings_error({**BASE, "DATABASE_URL": f"postgresql://stembot:{DB_PASSWORD}@db:port/stembot"})
+
+    assert "DATABASE_URL" in message and "postgresql://" in message
+    assert DB_PASSWORD not in message
 
 
 # -- log redaction -----------------------------------------------------------------------------
@@ -314,3 +359,17 @@ def test_expiry_reminder_hours_take_fractions_and_zero_turns_them_off(raw: str, 
 def test_expiry_reminder_hours_must_be_less_than_the_links_lifetime(raw: str) -> None:
     with pytest.raises(SettingsError, match="EXPIRY_REMINDER_HOURS must be a number of hours from 0"):
         load_settings({**BASE, "EXPIRY_REMINDER_HOURS": raw})
+
+
+def test_entry_point_with_an_unreachable_postgresql_stops_with_one_line_without_the_password(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]  # free once closed: nothing listens there
+    url = f"postgresql://stembot:{DB_PASSWORD}@127.0.0.1:{port}/stembot"
+
+    result = run_bot(tmp_path, DISCORD_TOKEN=TOKEN, SEPARATION_API_KEY=API_KEY, DATABASE_URL=url)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "Cannot open the database" in line]
+    assert f"postgresql://stembot:********@127.0.0.1:{port}/stembot" in line
+    assert DB_PASSWORD not in result.stderr + result.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -52,8 +51,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    store = await FaultyStore.open(tmp_path / "share.db", POLICY)
+async def world(databases) -> AsyncIterator[World]:
+    store = await FaultyStore.open(await databases("share"), POLICY)
     async with (
         SeparationApiSimulator(processing_seconds=0.3, callbacks=False) as sim,
         aiohttp.ClientSession() as s,
@@ -153,8 +152,8 @@ async def test_a_failed_leader_refunds_its_followers(world: World) -> None:
     assert fresh.share is None
 
 
-async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_start(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "restart.db", POLICY)
+async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_start(databases) -> None:
+    store = await Store.open(await databases("restart"), POLICY)
     try:
         async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
             before = World(store, sim, session)  # the process that died
@@ -178,9 +177,9 @@ async def test_follower_of_a_leader_finished_before_a_restart_is_settled_on_star
         await store.close()
 
 
-async def test_results_with_less_than_a_day_of_links_left_are_not_reused(tmp_path: Path) -> None:
+async def test_results_with_less_than_a_day_of_links_left_are_not_reused(databases) -> None:
     clock = FakeClock()
-    store = await Store.open(tmp_path / "old.db", POLICY, clock=clock)
+    store = await Store.open(await databases("old"), POLICY, clock=clock)
     try:
         async with SeparationApiSimulator(callbacks=False) as sim, aiohttp.ClientSession() as session:
             world = World(store, sim, session)

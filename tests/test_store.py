@@ -1,4 +1,5 @@
-"""The store and ledger on real SQLite files."""
+"""The store and ledger on both backends: real SQLite files and a real PostgreSQL (see `databases`
+in conftest.py); the few tests of SQLite's own machinery (PRAGMAs, its trace) on SQLite alone."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import CreditPolicy, Failure, JobState, LedgerKind, NewJob, Refusal, StemLink
+from bot.models import (
+    CreditPolicy,
+    Failure,
+    JobState,
+    KeepState,
+    LedgerKind,
+    NewJob,
+    Refusal,
+    StemKeepState,
+    StemLink,
+)
 from bot.product import Mode
 from bot.store import Store
 from bot.store.migrations import load_migrations, split_sql
+from bot.store.postgres import numbered_placeholders, rowcount
 
 GUILD, MEMBER = 1000, 2000
 
@@ -23,20 +35,28 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture
-async def make_store(tmp_path: Path):
-    """Stores with the given policy (the credits a member starts with, splits at once)."""
+async def make_store(databases):
+    """Stores with the given policy (the credits a member starts with, splits at once), each on a
+    database of its own unless `name` says which (the same name: a restart, or a second process)."""
     opened: list[Store] = []
 
-    async def make(default_credits: int = 100, jobs_per_member: int = 5, path: Path | None = None) -> Store:
-        store = await Store.open(
-            path or tmp_path / f"store-{len(opened)}.db", CreditPolicy(default_credits, jobs_per_member)
-        )
+    async def make(default_credits: int = 100, jobs_per_member: int = 5, name: str | None = None) -> Store:
+        target = await databases(name or f"store-{len(opened)}")
+        store = await Store.open(target, CreditPolicy(default_credits, jobs_per_member))
         opened.append(store)
         return store
 
     yield make
     for store in opened:
         await store.close()
+
+
+@pytest.fixture
+async def store(databases):
+    """A store with the bot's default policy, on each backend."""
+    opened = await Store.open(await databases("default"))
+    yield opened
+    await opened.close()
 
 
 def new_job(member: int = MEMBER, mode: Mode = Mode.SEPARATE_VOCAL, audio_id: str = "") -> NewJob:
@@ -66,11 +86,11 @@ async def test_open_creates_folder_and_applies_migrations_once(tmp_path: Path) -
     assert journal == "wal"
 
 
-async def test_new_member_starts_with_default_credits_recorded_in_ledger(tmp_path: Path, make_store) -> None:
-    store = await make_store(default_credits=100, path=tmp_path / "once.db")
+async def test_new_member_starts_with_default_credits_recorded_in_ledger(make_store) -> None:
+    store = await make_store(default_credits=100, name="once")
     assert await store.accounts.balance(GUILD, MEMBER) == 100
     await store.close()
-    later = await make_store(default_credits=999, path=tmp_path / "once.db")
+    later = await make_store(default_credits=999, name="once")
     assert await later.accounts.balance(GUILD, MEMBER) == 100  # opened once only
     [entry] = await later.accounts.ledger(GUILD, MEMBER)
     assert (entry.kind, entry.amount, entry.balance_after) == (LedgerKind.ALLOWANCE, 100, 100)
@@ -119,20 +139,15 @@ async def test_fifty_concurrent_reservations_never_overspend(make_store) -> None
     assert await store.accounts.ledger_mismatches() == []
 
 
-async def test_concurrent_reservations_through_two_connections_never_overspend(tmp_path: Path) -> None:
-    # Two processes' worth of connections on one file: the conditional update still holds.
-    path = tmp_path / "shared.db"
-    policy = CreditPolicy(default_credits=50, jobs_per_member=1000)
-    one, two = await Store.open(path, policy), await Store.open(path, policy)
-    try:
-        await one.accounts.balance(GUILD, MEMBER)
-        results = await asyncio.gather(*(s.reservations.reserve(new_job()) for s in [one, two] * 25))
-        assert sum(r.job is not None for r in results) == 5
-        assert await one.accounts.balance(GUILD, MEMBER) == 0
-        assert await one.accounts.ledger_mismatches() == []
-    finally:
-        await one.close()
-        await two.close()
+async def test_concurrent_reservations_through_two_connections_never_overspend(make_store) -> None:
+    # Two processes' worth of connections on one database: the conditional update still holds.
+    one = await make_store(default_credits=50, jobs_per_member=1000, name="shared")
+    two = await make_store(default_credits=50, jobs_per_member=1000, name="shared")
+    await one.accounts.balance(GUILD, MEMBER)
+    results = await asyncio.gather(*(s.reservations.reserve(new_job()) for s in [one, two] * 25))
+    assert sum(r.job is not None for r in results) == 5
+    assert await one.accounts.balance(GUILD, MEMBER) == 0
+    assert await one.accounts.ledger_mismatches() == []
 
 
 async def test_success_charges_once_and_second_settlement_is_a_no_op(store: Store) -> None:
@@ -187,7 +202,8 @@ def statements_run(trace: list[str]) -> list[str]:
     return [s for i, s in enumerate(trace) if i == 0 or trace[i - 1] != s]
 
 
-async def test_a_durable_transition_commits_with_synchronous_full(store: Store) -> None:
+async def test_a_durable_transition_commits_with_synchronous_full(sqlite_store: Store) -> None:
+    store = sqlite_store
     job = (await store.reservations.reserve(new_job())).job
     assert job is not None
     statements = await traced(store)
@@ -202,7 +218,8 @@ async def test_a_durable_transition_commits_with_synchronous_full(store: Store) 
     assert level == 1  # NORMAL again for every other write
 
 
-async def test_an_ordinary_transition_leaves_synchronous_alone(store: Store) -> None:
+async def test_an_ordinary_transition_leaves_synchronous_alone(sqlite_store: Store) -> None:
+    store = sqlite_store
     job = (await store.reservations.reserve(new_job())).job
     assert job is not None
     statements = await traced(store)
@@ -228,12 +245,12 @@ async def test_jobs_needing_work_lists_unfinished_and_undelivered(make_store) ->
     assert delivered is not None and delivered.interaction_token is None
 
 
-def counted_by_scanning(path: Path) -> dict[JobState, int]:
-    with sqlite3.connect(path) as conn:
-        return {JobState(s): n for s, n in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+async def counted_by_scanning(store: Store) -> dict[JobState, int]:
+    rows = await store.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+    return {JobState(state): n for state, n in rows}
 
 
-async def test_job_counts_follow_every_kind_of_change(store: Store, tmp_path: Path) -> None:
+async def test_job_counts_follow_every_kind_of_change(store: Store) -> None:
     leader = (await store.reservations.reserve(new_job(audio_id="shared"))).job
     follower = (await store.reservations.reserve(new_job(member=MEMBER + 1, audio_id="shared"))).job
     failed = (await store.reservations.reserve(new_job())).job
@@ -260,11 +277,11 @@ async def test_job_counts_follow_every_kind_of_change(store: Store, tmp_path: Pa
     counts = await store.jobs.count_by_state()
 
     assert counts == {JobState.SUCCEEDED: 3, JobState.FAILED: 1}
-    assert counts == counted_by_scanning(tmp_path / "data" / "stembot.db")  # the store fixture's file
+    assert counts == await counted_by_scanning(store)
 
 
-async def test_counting_jobs_reads_no_job_rows(make_store) -> None:
-    store = await make_store(jobs_per_member=5)
+async def test_counting_jobs_reads_no_job_rows(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "counts.db", CreditPolicy(100, 5))  # SQLite's trace
     for _ in range(5):
         await store.reservations.reserve(new_job())
     statements = await traced(store)
@@ -274,6 +291,7 @@ async def test_counting_jobs_reads_no_job_rows(make_store) -> None:
     assert statements and not [s for s in statements if re.search(r"\bFROM jobs\b", s, re.IGNORECASE)], (
         statements
     )
+    await store.close()
 
 
 async def test_job_counts_start_from_the_jobs_already_stored(tmp_path: Path) -> None:
@@ -305,7 +323,8 @@ async def test_job_repr_hides_interaction_token(store: Store) -> None:
     assert secret not in repr(job) and secret not in repr(new)
 
 
-async def test_a_failed_transaction_never_leaves_the_connection_inside_it(store: Store) -> None:
+async def test_a_failed_transaction_never_leaves_the_connection_inside_it(sqlite_store: Store) -> None:
+    store = sqlite_store
     reservation = await store.reservations.reserve(new_job())
     assert reservation.job is not None
     with pytest.raises(sqlite3.IntegrityError):
@@ -320,3 +339,166 @@ async def test_a_failed_transaction_never_leaves_the_connection_inside_it(store:
     assert not store.db._conn.in_transaction
     assert await store.accounts.balance(GUILD, MEMBER) == 90  # the half-done change is gone
     assert await store.accounts.ledger_mismatches() == []
+
+
+# -- several processes on one database (on PostgreSQL, transactions run side by side) --------------
+
+PROCESSES = 4
+
+
+async def processes(make_store, **policy) -> list[Store]:
+    """Stores on one database, each with its own connections: as many bot processes would be."""
+    return [await make_store(name="shared", **policy) for _ in range(PROCESSES)]
+
+
+async def test_concurrent_reservations_from_many_processes_keep_the_in_flight_limit(make_store) -> None:
+    stores = await processes(make_store, default_credits=1000, jobs_per_member=3)
+
+    # A new member: the account is opened by whichever reservation comes first, once.
+    results = await asyncio.gather(*(s.reservations.reserve(new_job()) for s in stores * 10))
+
+    assert sum(r.job is not None for r in results) == 3
+    assert {r.refusal for r in results if r.job is None} == {Refusal.TOO_MANY_IN_FLIGHT}
+    ledger = await stores[0].accounts.ledger(GUILD, MEMBER)
+    assert [e.kind for e in ledger].count(LedgerKind.ALLOWANCE) == 1
+    assert await stores[0].accounts.balance(GUILD, MEMBER) == 1000 - 3 * Mode.SEPARATE_VOCAL.cost
+    assert await stores[0].accounts.ledger_mismatches() == []
+
+
+async def test_concurrent_reservations_from_many_processes_never_overspend(make_store) -> None:
+    stores = await processes(make_store, default_credits=50, jobs_per_member=1000)
+
+    results = await asyncio.gather(*(s.reservations.reserve(new_job()) for s in stores * 15))
+
+    assert sum(r.job is not None for r in results) == 5  # 50 credits, 10 each
+    assert {r.refusal for r in results if r.job is None} == {Refusal.INSUFFICIENT_CREDITS}
+    assert await stores[0].accounts.balance(GUILD, MEMBER) == 0
+    assert await stores[0].accounts.ledger_mismatches() == []
+
+
+async def test_concurrent_reservations_from_many_processes_keep_the_cooldown(make_store) -> None:
+    stores = await processes(make_store, default_credits=1000, jobs_per_member=100)
+    await stores[0].economy.update_settings(GUILD, {"cooldown_seconds": 600}, actor_id=1)
+    await stores[0].accounts.balance(GUILD, MEMBER)  # an account already open: its row is what locks
+
+    results = await asyncio.gather(*(s.reservations.reserve(new_job()) for s in stores * 5))
+
+    assert sum(r.job is not None for r in results) == 1
+    assert {r.refusal for r in results if r.job is None} == {Refusal.COOLDOWN}
+
+
+async def test_concurrent_requests_for_one_track_from_many_processes_make_one_paid_job(make_store) -> None:
+    stores = await processes(make_store, default_credits=100, jobs_per_member=5)
+
+    members = range(MEMBER, MEMBER + 5 * PROCESSES)
+    results = await asyncio.gather(
+        *(
+            stores[i % PROCESSES].reservations.reserve(new_job(member=m, audio_id="one"))
+            for i, m in enumerate(members)
+        )
+    )
+
+    made = [r.job for r in results if r.job is not None]
+    assert len(made) == len(members)
+    [leader] = [job for job in made if job.share is None]
+    assert leader.state is JobState.RESERVED
+    assert {(job.state, job.source_job_id) for job in made if job is not leader} == {
+        (JobState.FOLLOWING, leader.id)
+    }
+
+
+async def test_concurrent_reservations_from_many_processes_never_pass_the_monthly_budget(make_store) -> None:
+    budget = 5 * Mode.SEPARATE_VOCAL.api_price
+    stores = [
+        await make_store(name="budget", default_credits=100, jobs_per_member=5) for _ in range(PROCESSES)
+    ]
+    for store in stores:
+        store.budgets.default_budget = budget
+
+    members = range(MEMBER, MEMBER + 5 * PROCESSES)
+    results = await asyncio.gather(
+        *(stores[i % PROCESSES].reservations.reserve(new_job(member=m)) for i, m in enumerate(members))
+    )
+
+    assert sum(r.job is not None for r in results) == 5
+    assert {r.refusal for r in results if r.job is None} == {Refusal.BUDGET_USED_UP}
+    assert (await stores[0].budgets.server(GUILD)).spent == budget
+    assert await stores[0].budgets.mismatches() == []
+
+
+# -- keeping results in Discord -------------------------------------------------------------------
+
+
+async def test_a_kept_result_records_each_stem_once_and_its_upload_limit_only_shrinks(store: Store) -> None:
+    job = (await store.reservations.reserve(new_job())).job
+    assert job is not None
+    done = await store.reservations.settle(
+        job.id, succeeded=True, stems=[StemLink("vocals", "https://x/v")], links_expire_at=time.time() + 86400
+    )
+    assert done is not None
+    big_id = 1_300_000_000_000_000_000  # Discord ids do not fit 32 bits
+
+    keep, started = await store.keeps.request(done, requested_by=MEMBER, upload_limit=25_000_000)
+    again, started_again = await store.keeps.request(done, requested_by=MEMBER, upload_limit=25_000_000)
+    stems = await store.keeps.start(job.id, [(0, "vocals.mp3"), (1, "instrumental.mp3")])
+    assert await store.keeps.start(job.id, [(0, "other.mp3")]) == stems  # rows made once
+    await store.keeps.lower_limit(job.id, 10_000_000)
+    await store.keeps.lower_limit(job.id, 20_000_000)
+    await store.keeps.posting(job.id, [0])
+    await store.keeps.posted(job.id, [0], big_id)
+    await store.keeps.skipped(job.id, 1, "too big", size=30_000_000)
+    await store.keeps.noted(job.id, [1], big_id + 1)
+    await store.keeps.finish(job.id)
+    await store.keeps.mark(job.id)
+
+    assert (started, started_again, keep.state, again.job_id) == (True, False, KeepState.PENDING, job.id)
+    kept = await store.keeps.get(job.id)
+    assert kept is not None and (kept.state, kept.upload_limit, kept.marked) == (
+        KeepState.KEPT,
+        10_000_000,
+        True,
+    )
+    assert [(s.state, s.message_id) for s in await store.keeps.stems(job.id)] == [
+        (StemKeepState.POSTED, big_id),
+        (StemKeepState.SKIPPED, big_id + 1),
+    ]
+    assert await store.keeps.to_do(time.time()) == []
+
+
+# -- the PostgreSQL backend's own machinery ---------------------------------------------------------
+
+
+def test_placeholders_are_numbered_outside_strings_names_and_comments() -> None:
+    sql = "SELECT '?', \"a?\", ? -- why?\n, 'it''s ?', /* ? */ ? FROM t WHERE x IN (?, ?)"
+
+    assert numbered_placeholders(sql) == (
+        "SELECT '?', \"a?\", $1 -- why?\n, 'it''s ?', /* ? */ $2 FROM t WHERE x IN ($3, $4)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "rows"), [("UPDATE 3", 3), ("INSERT 0 1", 1), ("DELETE 0", 0), ("BEGIN", 0)]
+)
+def test_the_row_count_comes_from_the_command_tag(status: str, rows: int) -> None:
+    assert rowcount(status) == rows
+
+
+async def test_a_durable_write_on_postgresql_commits_with_synchronous_commit_on(postgres_server) -> None:
+    url = await postgres_server.new_database()
+    store = await Store.open(url)
+    try:
+        record = "INSERT INTO meta (key, value) VALUES (?, current_setting('synchronous_commit'))"
+        await store.db.write(record, ("durable",), durable=True)
+        await store.db.write(record, ("ordinary",))
+        async with store.db.transaction() as tx:
+            await tx.execute(record, ("in a transaction",))
+        rows = await store.db.fetchall("SELECT key, value FROM meta WHERE key <> 'commands' ORDER BY key")
+    finally:
+        await store.close()
+        await postgres_server.drop(url)
+
+    assert {key: value for key, value in rows} == {
+        "durable": "on",
+        "ordinary": "off",
+        "in a transaction": "off",
+    }

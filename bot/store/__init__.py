@@ -1,6 +1,7 @@
 """The store: the only package that speaks SQL.
 
-`Store` opens the database (the unit of work, `bot.store.database`) and gives each aggregate its
+`Store` opens the database (the unit of work, `bot.store.database`: an SQLite file, or PostgreSQL
+through `bot.store.postgres`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
 `jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
 that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from bot.models import CreditPolicy
+from bot.settings import PostgresURL
 from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
 from bot.store.database import Clock, Database
@@ -22,11 +24,12 @@ from bot.store.keeps import Keeps
 from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
+from bot.store.postgres import StoreUnavailable
 from bot.store.reservations import Reservations
 from bot.store.server_economy import ServerEconomy
 from bot.store.sharing import REUSE_MIN_LINK_LIFE
 
-__all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store"]
+__all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store", "StoreUnavailable"]
 
 
 class Store:
@@ -46,9 +49,12 @@ class Store:
         self.meta = Meta(db)
 
     @classmethod
-    async def open(cls, path: Path, policy: CreditPolicy | None = None, clock: Clock = time.time) -> Store:
-        """Open (creating folder and file if needed) and migrate the database at `path`."""
-        return cls(await Database.open(path, clock), policy or CreditPolicy())
+    async def open(
+        cls, target: Path | PostgresURL, policy: CreditPolicy | None = None, clock: Clock = time.time
+    ) -> Store:
+        """Open and migrate the database: the SQLite file at a path (creating folder and file if
+        needed), or the PostgreSQL database a URL names."""
+        return cls(await Database.open(target, clock), policy or CreditPolicy())
 
     async def ping(self) -> bool:
         return await self.db.ping()

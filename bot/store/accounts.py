@@ -50,17 +50,22 @@ class Accounts:
     async def current(
         self, tx: Tx, guild_id: int, user_id: int, *, role_ids: Sequence[int], now: float
     ) -> tuple[Account, EconomySettings]:
-        """The member's account as of `now`: opened with their allowance if new, refilled if due."""
+        """The member's account as of `now`: opened with their allowance if new, refilled if due.
+
+        The account's row stays locked until the transaction ends (see `read`), so whatever the
+        caller decides from it (limits, cooldown, balance) holds when it writes."""
         settings, rules = await self._economy.read(tx, guild_id)
         starting = self.policy.default_credits
         account = await read(tx, guild_id, user_id)
         if account is None:
             allowance = economy.allowance_at(rules, role_ids, starting, now)
-            await tx.execute(
+            opened = await tx.execute(
                 "INSERT INTO accounts (guild_id, user_id, allowance_left, bonus, period_allowance, "
-                "period_start, created_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                "period_start, created_at) VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (guild_id, user_id, allowance, allowance, now, now),
             )
+            if not opened:  # another transaction opened it first (PostgreSQL): take theirs
+                return await self.current(tx, guild_id, user_id, role_ids=role_ids, now=now)
             fresh = Account(guild_id, user_id, Balance(0, 0), allowance, now, None)
             await move(
                 tx,
@@ -298,14 +303,18 @@ class Accounts:
         rows = await self._db.fetchall(
             "SELECT guild_id, user_id, balance_after, running FROM (SELECT guild_id, user_id, "
             "balance_after, SUM(amount) OVER (PARTITION BY guild_id, user_id ORDER BY id) AS running "
-            "FROM ledger) WHERE balance_after != running"
+            "FROM ledger) AS running_totals WHERE balance_after != running"
         )
         found += [(r["guild_id"], r["user_id"], r["balance_after"], r["running"]) for r in rows]
         return found
 
 
 async def read(tx: Tx, guild_id: int, user_id: int) -> Account | None:
-    row = await tx.fetchone("SELECT * FROM accounts WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+    """The member's account, its row locked until the transaction ends: every change to an account
+    and to what its limits count (its jobs in flight, its last split) happens under this lock."""
+    row = await tx.fetchone(
+        "SELECT * FROM accounts WHERE guild_id = ? AND user_id = ?" + tx.for_update, (guild_id, user_id)
+    )
     if row is None:
         return None
     return Account(

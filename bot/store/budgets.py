@@ -39,10 +39,24 @@ class Budgets:
 
     async def for_reservation(self, tx: Tx, guild_id: int, now: float) -> ServerBudget:
         """The server's budget as a reservation needs it: exact when there is a cap; with none,
-        nothing can be refused, so the month's spend is not read (`count` returns it)."""
+        nothing can be refused, so the month's spend is not read (`count` returns it).
+
+        With a cap, the month's row is made if missing and locked until the transaction ends
+        (`Tx.for_update`), so no other reservation counts against it between this check and
+        `count`: on PostgreSQL they run side by side, and a budget checked stale would either let
+        one through that does not fit or fail at `count`."""
+        month = economy.budget_month(now)
         if self.default_budget is None and await self._override(tx, guild_id) is None:
-            return self._budget(guild_id, economy.budget_month(now), 0, None, now)
-        return await self.read(tx, guild_id, now)
+            return self._budget(guild_id, month, 0, None, now)
+        key = (guild_id, month)
+        await tx.execute(
+            "INSERT INTO budget_months (guild_id, month) VALUES (?, ?) ON CONFLICT DO NOTHING", key
+        )
+        spent = await tx.scalar(
+            "SELECT spent FROM budget_months WHERE guild_id = ? AND month = ?" + tx.for_update, key
+        )
+        own = await tx.scalar("SELECT amount FROM server_budgets WHERE guild_id = ?", (guild_id,))
+        return self._budget(guild_id, month, spent or 0, own, now)
 
     async def _override(self, tx: Tx, guild_id: int) -> int | None:
         if guild_id not in self._overrides:
@@ -59,11 +73,11 @@ class Budgets:
         # the addition only while it stays within the budget.
         sql = (
             "INSERT INTO budget_months (guild_id, month, spent) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, month) DO UPDATE SET spent = spent + excluded.spent"
+            "ON CONFLICT (guild_id, month) DO UPDATE SET spent = budget_months.spent + excluded.spent"
         )
         params: tuple[Any, ...] = (budget.guild_id, budget.month, cost)
         if budget.budget is not None:
-            sql += " WHERE spent + excluded.spent <= ?"
+            sql += " WHERE budget_months.spent + excluded.spent <= ?"
             params += (budget.budget,)
         rows = await tx.fetchall(sql + " RETURNING spent", params)
         if not rows:
@@ -106,7 +120,8 @@ class Budgets:
         month = economy.budget_month(now)
         rows = await self._db.fetchall(
             "SELECT g.guild_id, COALESCE(m.spent, 0) AS spent, o.amount AS own FROM ("
-            "SELECT guild_id FROM budget_months WHERE month = ? UNION SELECT guild_id FROM server_budgets"
+            "SELECT guild_id FROM budget_months WHERE month = ? AND spent > 0 "
+            "UNION SELECT guild_id FROM server_budgets"
             ") g "
             "LEFT JOIN budget_months m ON m.guild_id = g.guild_id AND m.month = ? "
             "LEFT JOIN server_budgets o ON o.guild_id = g.guild_id "
@@ -145,9 +160,9 @@ class Budgets:
         after = await self.read(tx, guild_id, now)
         level = economy.budget_level(after.spent, after.budget)
         await tx.execute(
-            "UPDATE budget_months SET alerted_nearly_used = alerted_nearly_used AND ?, "
-            "alerted_used_up = alerted_used_up AND ? WHERE guild_id = ? AND month = ?",
-            (level is not None, level is BudgetLevel.USED_UP, guild_id, after.month),
+            "UPDATE budget_months SET alerted_nearly_used = alerted_nearly_used * ?, "
+            "alerted_used_up = alerted_used_up * ? WHERE guild_id = ? AND month = ?",
+            (int(level is not None), int(level is BudgetLevel.USED_UP), guild_id, after.month),
         )
         return BudgetChange(before, after)
 
@@ -158,7 +173,7 @@ class Budgets:
             "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
             "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
             "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 "
-            "AND state NOT IN (?, ?)) GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
+            "AND state NOT IN (?, ?)) AS books GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
             (JobState.FAILED, JobState.CANCELLED),  # refunded: their budget was given back
         )
         return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
@@ -177,6 +192,7 @@ class Budgets:
 async def release(tx: Tx, guild_id: int, month: str, cost: int) -> None:
     """Give back what a refunded job counted against its server's budget, in the month it counted."""
     await tx.execute(
-        "UPDATE budget_months SET spent = MAX(spent - ?, 0) WHERE guild_id = ? AND month = ?",
-        (cost, guild_id, month),
+        "UPDATE budget_months SET spent = CASE WHEN spent > ? THEN spent - ? ELSE 0 END "
+        "WHERE guild_id = ? AND month = ?",
+        (cost, cost, guild_id, month),
     )

@@ -1,41 +1,153 @@
-"""The unit of work: the one database connection, its settings, its lock, its transactions.
+"""The unit of work: the database, its connections, its transactions, and the one SQLite or
+PostgreSQL detail the repositories may ask about.
 
-One aiosqlite connection serves the whole bot. Statements from different coroutines would otherwise
-interleave inside each other's transactions on that connection, so every access goes through one
-asyncio lock (SQLite allows a single writer anyway). The aggregate modules beside this one run their
-SQL through a `Tx` handed out here and never touch the connection themselves, so a second backend
-only has to provide the same `Database` and `Tx`.
+The aggregate modules beside this one run their SQL through a `Tx` handed out here and never touch a
+connection themselves. They write one SQL for both backends, with `?` placeholders, and read rows by
+column name or position; `Database` has one implementation per backend:
+
+- `SQLiteDatabase` (this module): one aiosqlite connection for the whole bot. Statements from
+  different coroutines would otherwise interleave inside each other's transactions on that
+  connection, so every access goes through one asyncio lock (SQLite allows a single writer anyway).
+- `PostgresDatabase` (`bot.store.postgres`): a pool of asyncpg connections, each transaction on a
+  connection of its own, so the repositories lock the rows a decision rests on (`Tx.for_update`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import aiosqlite
 
 from bot.store import migrations
 
+if TYPE_CHECKING:
+    from bot.settings import PostgresURL
+
 Clock = Callable[[], float]
-Row = aiosqlite.Row
 
 _TICK = 1e-3  # the smallest step between two moments the store records, in seconds
 
 
-class Tx:
+class Row(Protocol):
+    """A result row of either backend (`sqlite3.Row`, `asyncpg.Record`): by column name or position."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+class Tx(ABC):
     """The statements of one unit of work (inside a transaction, or a lone read/write)."""
 
+    __slots__ = ()
+
+    dialect: ClassVar[str]
+    """'sqlite' or 'postgresql', for the migrations and the rare statement that must differ."""
+
+    for_update: ClassVar[str]
+    """Appended to a SELECT whose rows a decision in this transaction rests on: ' FOR UPDATE' on
+    PostgreSQL, where other connections' transactions run at the same time; nothing on SQLite,
+    whose one writer already excludes them."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def execute_script(self, script: str) -> None:
+        """Run a migration script: several statements, no parameters."""
+
+    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row (None when there is no row)."""
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+class Database(ABC):
+    """Owns the connections: transactions, migrations and the store's clock."""
+
+    dialect: ClassVar[str]
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._clock = clock
+        self._last_now = 0.0
+
+    @staticmethod
+    async def open(target: Path | PostgresURL, clock: Clock = time.time) -> Database:
+        """Open and migrate the database: an SQLite file at a path (folder and file created if
+        needed), or the PostgreSQL database a URL names."""
+        if isinstance(target, Path):
+            return await SQLiteDatabase.open_file(target, clock)
+        from bot.store.postgres import PostgresDatabase
+
+        return await PostgresDatabase.connect(target, clock)
+
+    def now(self) -> float:
+        """The clock, but strictly increasing: two changes never share a moment, so "before" and
+        "after" (an account opened, an allowance applied) are never ambiguous, even if the system
+        clock steps back."""
+        now = max(self._clock(), self._last_now + _TICK)
+        self._last_now = now
+        return now
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool:
+        async with self.reading() as tx:
+            return bool(await tx.scalar("SELECT 1") == 1)
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """One write transaction: all of it commits, or none of it."""
+
+    @abstractmethod
+    def reading(self) -> AbstractAsyncContextManager[Tx]:
+        """Statements without a transaction of their own: reads, and writes atomic by themselves."""
+
+    @abstractmethod
+    async def write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
+        """One statement on its own (atomic by itself); the row count.
+
+        `durable`: the commit reaches the disk before this returns, even if the machine loses
+        power next, and so do all the commits before it. Other writes may be undone by an OS
+        crash or power loss (never half: the database stays consistent): fine for most writes,
+        never for the record of a paid call.
+        """
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self.reading() as tx:
+            return await tx.fetchall(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self.reading() as tx:
+            return await tx.fetchone(sql, params)
+
+
+class SQLiteTx(Tx):
     __slots__ = ("_conn",)
+
+    dialect = "sqlite"
+    for_update = ""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; the number of rows it changed."""
         cursor = await self._conn.execute(sql, params)
         return cursor.rowcount
 
@@ -45,24 +157,23 @@ class Tx:
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         return next(iter(await self._conn.execute_fetchall(sql, params)), None)
 
-    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The first column of the first row (None when there is no row)."""
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
+    async def execute_script(self, script: str) -> None:
+        for statement in migrations.split_sql(script):
+            await self.execute(statement)
 
 
-class Database:
-    """Owns the connection: PRAGMAs, the lock, transactions, migrations and the store's clock."""
+class SQLiteDatabase(Database):
+    """One connection, its PRAGMAs, the lock, `BEGIN IMMEDIATE` transactions, durable writes."""
+
+    dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, clock: Clock = time.time) -> None:
+        super().__init__(clock)
         self._conn = conn
         self._lock = asyncio.Lock()
-        self._clock = clock
-        self._last_now = 0.0
 
     @classmethod
-    async def open(cls, path: Path, clock: Clock = time.time) -> Database:
-        """Open (creating folder and file if needed) and migrate the database at `path`."""
+    async def open_file(cls, path: Path, clock: Clock = time.time) -> SQLiteDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
@@ -79,29 +190,18 @@ class Database:
             raise
         return database
 
-    def now(self) -> float:
-        """The clock, but strictly increasing: two changes never share a moment, so "before" and
-        "after" (an account opened, an allowance applied) are never ambiguous, even if the system
-        clock steps back."""
-        now = max(self._clock(), self._last_now + _TICK)
-        self._last_now = now
-        return now
-
     async def close(self) -> None:
         async with self._lock:
             await self._conn.close()
 
-    async def ping(self) -> bool:
-        async with self.reading() as tx:
-            return bool(await tx.scalar("SELECT 1") == 1)
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One write transaction (`BEGIN IMMEDIATE`): all of it commits, or none of it."""
+        """`BEGIN IMMEDIATE`: the write lock is taken at the start, so nothing read in the
+        transaction can change before it commits."""
         async with self._lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
-                yield Tx(self._conn)
+                yield SQLiteTx(self._conn)
                 await self._conn.execute("COMMIT")
             except BaseException:
                 # Whatever failed (the body, a busy COMMIT, a cancellation mid-BEGIN), never hand
@@ -112,36 +212,21 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
-        """Statements without a transaction of their own: reads, and writes atomic by themselves."""
         async with self._lock:
-            yield Tx(self._conn)
+            yield SQLiteTx(self._conn)
 
     async def write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
-        """One statement on its own (atomic by itself: no BEGIN/COMMIT round trips); the row count.
-
-        `durable`: the commit reaches the disk before this returns, even if the machine loses
-        power next (`synchronous = FULL`, which also syncs every commit before it). Otherwise the
-        database runs at `NORMAL`, where WAL keeps it consistent but an OS crash or power loss may
-        undo the last commits: fine for most writes, never for the record of a paid call. The
-        setting is per connection and cannot change inside a transaction, so it is switched here,
-        under the lock, around this one statement.
-        """
+        """The database runs at `synchronous = NORMAL`, where WAL keeps it consistent; `durable`
+        switches to `FULL` (which also syncs every commit before it) around this one statement,
+        under the lock, since the setting is per connection and cannot change in a transaction."""
         async with self._lock:
             if not durable:
-                return await Tx(self._conn).execute(sql, params)
+                return await SQLiteTx(self._conn).execute(sql, params)
             await self._conn.execute("PRAGMA synchronous = FULL")
             try:
-                return await Tx(self._conn).execute(sql, params)
+                return await SQLiteTx(self._conn).execute(sql, params)
             finally:
                 await asyncio.shield(self._conn.execute("PRAGMA synchronous = NORMAL"))
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self.reading() as tx:
-            return await tx.fetchall(sql, params)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self.reading() as tx:
-            return await tx.fetchone(sql, params)
 
     async def _rollback(self) -> None:
         if self._conn.in_transaction:

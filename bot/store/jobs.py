@@ -217,8 +217,10 @@ class Jobs:
 # -- statements run inside other aggregates' units of work -----------------------------------
 
 
-async def get(tx: Tx, job_id: int) -> Job | None:
-    row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+async def get(tx: Tx, job_id: int, *, lock: bool = False) -> Job | None:
+    """The job; `lock`: its row stays locked until the transaction ends (see `Tx.for_update`), for
+    a decision on its state that no other process may change meanwhile."""
+    row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?" + (tx.for_update if lock else ""), (job_id,))
     return job_from_row(row) if row else None
 
 

@@ -122,7 +122,9 @@ class Keeps:
     async def lower_limit(self, job_id: int, upload_limit: int) -> None:
         """Discord refused a pack the limit allowed: pack smaller from now on."""
         await self._db.write(
-            "UPDATE keeps SET upload_limit = MIN(upload_limit, ?) WHERE job_id = ?", (upload_limit, job_id)
+            "UPDATE keeps SET upload_limit = CASE WHEN upload_limit < ? THEN upload_limit ELSE ? END "
+            "WHERE job_id = ?",
+            (upload_limit, upload_limit, job_id),
         )
 
     async def rename(self, job_id: int, position: int, filename: str) -> None:

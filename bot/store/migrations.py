@@ -1,5 +1,9 @@
 """Numbered schema migrations (`bot/migrations/NNN_what.sql`), applied in order at start-up inside
-one transaction and recorded in the `schema_version` table."""
+one transaction and recorded in the `schema_version` table.
+
+One history serves both backends. Where PostgreSQL needs other SQL than SQLite (types, triggers,
+generated columns), the version has a second file beside the first, `NNN_what.postgresql.sql`;
+a version without one runs the same script on both."""
 
 from __future__ import annotations
 
@@ -15,43 +19,62 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DIALECTS = ("sqlite", "postgresql")
+"""The backends; every one but SQLite (the default script) may have its own file for a version."""
+
 
 class MigrationError(Exception):
     """The schema cannot be brought up to date: the migration files shipped with this StemBot are
     inconsistent, or the database is newer than they are. Start-up stops with this message."""
 
 
-def load_migrations(folder: Traversable | None = None) -> list[tuple[int, str]]:
-    """The migration scripts as (version, script), numbered 1, 2, 3… with none missing or twice.
+def load_migrations(folder: Traversable | None = None, dialect: str = "sqlite") -> list[tuple[int, str]]:
+    """The migration scripts for `dialect` as (version, script), numbered 1, 2, 3… with none
+    missing or twice.
 
-    Files are named `NNN_what.sql`; any other `.sql` name, a duplicate or a gap is refused, since
-    applying the rest would leave a schema no code was written for.
+    Files are named `NNN_what.sql` (every backend) and `NNN_what.<dialect>.sql` (that backend's own
+    script for the version, which must also have the common file); any other `.sql` name, a
+    duplicate or a gap is refused, since applying the rest would leave a schema no code was
+    written for.
     """
     folder = folder or resources.files("bot") / "migrations"
-    found: dict[int, list[str]] = {}
-    scripts: dict[int, str] = {}
+    found: dict[tuple[int, str], list[str]] = {}
+    scripts: dict[tuple[int, str], str] = {}
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):
             continue
         number = entry.name.split("_", 1)[0]
         if not number.isdigit() or "_" not in entry.name:
             raise MigrationError(f"migration file {entry.name} is not named NNN_description.sql")
-        found.setdefault(int(number), []).append(entry.name)
-        scripts[int(number)] = entry.read_text(encoding="utf-8")
-    twice = {version: sorted(names) for version, names in found.items() if len(names) > 1}
+        stem = entry.name.removesuffix(".sql")
+        variant = stem.rsplit(".", 1)[1] if "." in stem else "sqlite"
+        if variant not in DIALECTS or (variant == "sqlite" and "." in stem):
+            raise MigrationError(
+                f"migration file {entry.name} names no known database ({', '.join(DIALECTS[1:])})"
+            )
+        key = (int(number), variant)
+        found.setdefault(key, []).append(entry.name)
+        scripts[key] = entry.read_text(encoding="utf-8")
+    twice = {key: sorted(names) for key, names in found.items() if len(names) > 1}
     if twice:
-        version, names = min(twice.items())
+        (version, _), names = min(twice.items())
         raise MigrationError(f"migration version {version} is used twice: {', '.join(names)}")
-    missing = sorted(set(range(1, max(found, default=0) + 1)) - set(found))
+    common = {version for version, variant in found if variant == "sqlite"}
+    alone = sorted(names[0] for (version, _), names in found.items() if version not in common)
+    if alone:
+        raise MigrationError(f"migration {alone[0]} has no common NNN_description.sql beside it")
+    missing = sorted(set(range(1, max(common, default=0) + 1)) - common)
     if missing:
-        present = ", ".join(f"{version:03d}" for version in sorted(found))
+        present = ", ".join(f"{version:03d}" for version in sorted(common))
         raise MigrationError(f"migration version {missing[0]:03d} is missing (found {present})")
-    return sorted(scripts.items())
+    return [
+        (version, scripts.get((version, dialect), scripts[version, "sqlite"])) for version in sorted(common)
+    ]
 
 
 async def apply(tx: Tx) -> None:
     """Bring the schema up to date inside the caller's transaction."""
-    migrations = load_migrations()
+    migrations = load_migrations(dialect=tx.dialect)
     await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     current = await tx.scalar("SELECT MAX(version) FROM schema_version") or 0
     latest = migrations[-1][0] if migrations else 0
@@ -64,8 +87,7 @@ async def apply(tx: Tx) -> None:
         if version <= current:
             continue
         log.info("Applying database migration %03d", version)
-        for statement in split_sql(script):
-            await tx.execute(statement)
+        await tx.execute_script(script)
         await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 

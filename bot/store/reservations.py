@@ -34,6 +34,15 @@ from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
 from bot.store.database import Database, Tx
 
+_ATTEMPTS = 5
+_LEADER_STATES_LITERAL = ", ".join(f"'{state.value}'" for state in sharing.LEADER_STATES)
+
+
+class _StartOver(Exception):
+    """Another transaction changed what this reservation found to share (it made the leader for the
+    same track and mode first, or the job found finished without a result): roll this reservation
+    back and start it again, to see what there is now."""
+
 
 class Reservations:
     def __init__(self, db: Database, member_accounts: Accounts, server_budgets: Budgets) -> None:
@@ -55,7 +64,21 @@ class Reservations:
         A job that will make its own API call (not a shared one) also counts the mode's API price
         against the server's budget for this month (UTC), with a conditional update too: a job the
         budget cannot pay for is refused before any credits move. The reservation carries an alert
-        when the budget just reached 80% or was used up (once per month each)."""
+        when the budget just reached 80% or was used up (once per month each).
+
+        Two requests for the same track at the same moment (possible on PostgreSQL, where
+        reservations run side by side) may both find no job to follow; the `jobs_one_leader`
+        index lets one of them become the leader, and the other starts over and follows it. The job
+        to share is locked and read again, so it cannot finish unseen before the new one follows it
+        (settling a leader waits for the reservations that follow it, and sees them)."""
+        for _ in range(_ATTEMPTS - 1):
+            try:
+                return await self._reserve(new, role_ids)
+            except _StartOver:
+                continue
+        return await self._reserve(new, role_ids)
+
+    async def _reserve(self, new: NewJob, role_ids: Sequence[int]) -> Reservation:
         async with self._db.transaction() as tx:
             now = self._db.now()
             account, settings = await self._accounts.current(
@@ -76,7 +99,9 @@ class Reservations:
             if cooldown_until is not None:
                 return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
 
-            source = await jobs.get(tx, shared_id) if shared_id is not None else None
+            source = await jobs.get(tx, shared_id, lock=True) if shared_id is not None else None
+            if source is not None and source.state not in (JobState.SUCCEEDED, *sharing.LEADER_STATES):
+                raise _StartOver
             share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
             # Only a job making its own API call costs the owner anything (a follower's leader paid).
             api_price = new.mode.api_price if share is None else 0
@@ -160,7 +185,7 @@ class Reservations:
         `submitting` and this are both compare-and-set on the job's state: exactly one wins.
         Returns what happened and the job as it is now."""
         async with self._db.transaction() as tx:
-            job = await jobs.get(tx, job_id)
+            job = await jobs.get(tx, job_id, lock=True)
             if job is None:
                 return CancelOutcome.FINISHED, None
             if job.state.finished:
@@ -205,11 +230,13 @@ class Reservations:
         job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
         if job is None:
             return None  # already settled: nothing moves twice
+        # The account is locked before the budget, in the order `reserve` locks them: two
+        # transactions never wait for each other's second lock.
+        account = await accounts.read(tx, job.guild_id, job.user_id) if job.cost else None
         if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
             await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
         if job.cost == 0:
             return job  # a free shared result: no credits were held, none move
-        account = await accounts.read(tx, job.guild_id, job.user_id)
         assert account is not None
         if outcome.succeeded:
             settled = await accounts.move(
@@ -245,7 +272,10 @@ async def _insert_job(
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
         "finished_at, delivery, response_message_id, budget_cost, budget_month, app_permissions, sandbox, "
         "filesize_limit) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        # The conflict target is the partial index `jobs_one_leader` (migration 011).
+        "ON CONFLICT (source_task_id, audio_id, mode, sandbox) "
+        f"WHERE state IN ({_LEADER_STATES_LITERAL}) DO NOTHING RETURNING *",
         (
             new.guild_id,
             new.channel_id,
@@ -274,4 +304,6 @@ async def _insert_job(
             new.filesize_limit,
         ),
     )
+    if not rows:
+        raise _StartOver
     return jobs.job_from_row(rows[0])
