@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import functools
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import aiohttp
 import discord
@@ -17,7 +19,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot import __version__
 from bot.alerts import DiscordAlerter
 from bot.check import check
-from bot.client import StemBot
+from bot.client import StemBot, make_bot
 from bot.delivery import DiscordDeliverer
 from bot.keeper import DiscordPoster
 from bot.keeping import offers_keep_button
@@ -52,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"StemBot cannot start: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.secrets)
+    # An SQLite store serves one process: the lock is held, by this open descriptor, until the
+    # process ends however it ends. PostgreSQL serves several.
+    sqlite_lock = lock_sqlite_database(settings.database_path) if settings.database_path else None
     try:
         asyncio.run(run(settings, force_sync=args.sync))
     except KeyboardInterrupt:
@@ -70,6 +75,38 @@ def main(argv: list[str] | None = None) -> None:
         # after that are discord.py's business); jobs in the database are safe.
         log.error("Cannot reach Discord to log in (%s). Check this machine's network and try again.", error)
         raise SystemExit(1) from None
+    finally:
+        if sqlite_lock is not None:
+            os.close(sqlite_lock)
+
+
+def lock_sqlite_database(database: Path) -> int:
+    """Take the exclusive lock on `<database>.lock`, beside the SQLite file, or stop start-up with
+    one line (exit 2) when another process holds it; return the lock's file descriptor.
+
+    SQLite here is single-process: two bot processes on one file would both resume, submit and
+    settle the same jobs. Several processes need PostgreSQL.
+    """
+    lock_path = database.with_name(database.name + ".lock")
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        log.error(
+            "Cannot create %s beside the database (%s): check the folder's permissions", lock_path, error
+        )
+        raise SystemExit(2) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        log.error(
+            "Another StemBot process is already running on the SQLite database %s: SQLite is "
+            "single-process; for several processes use PostgreSQL (DATABASE_URL=postgresql://…)",
+            database,
+        )
+        raise SystemExit(2) from None
+    return descriptor
 
 
 async def run(settings: Settings, *, force_sync: bool = False) -> None:
@@ -107,7 +144,13 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     gateway_connected=client.gateway_connected,
                 )
 
-            bot = StemBot(services_for, dev_guild_id=settings.dev_guild_id, force_sync=force_sync)
+            bot = make_bot(
+                services_for,
+                shard_count=settings.shard_count,
+                shard_ids=settings.shard_ids,
+                dev_guild_id=settings.dev_guild_id,
+                force_sync=force_sync,
+            )
             services, web = bot.services, bot.services.web
             closing: list[asyncio.Task[None]] = []
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import discord
@@ -147,8 +147,16 @@ ServicesFactory = Callable[["StemBot"], Services]
 
 
 class StemBot(commands.Bot):
+    """The bot of one unsharded process: one gateway connection for every server."""
+
     def __init__(
-        self, services: ServicesFactory, *, dev_guild_id: int | None = None, force_sync: bool = False
+        self,
+        services: ServicesFactory,
+        *,
+        dev_guild_id: int | None = None,
+        force_sync: bool = False,
+        syncs_commands: bool = True,
+        **client_options: Any,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
@@ -158,15 +166,23 @@ class StemBot(commands.Bot):
             help_command=None,
             tree_cls=StemTree,
             allowed_mentions=discord.AllowedMentions.none(),
+            **client_options,
         )
         self.services = services(self)
         self.dev_guild_id = dev_guild_id
         self.force_sync = force_sync
+        self.syncs_commands = syncs_commands
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands()
+        if self.syncs_commands:
+            await self.sync_commands()
+        else:
+            log.info(
+                "Not syncing slash commands: the process that runs shard 0 syncs them for every process%s",
+                " (--sync ignored here)" if self.force_sync else "",
+            )
         await self.services.start()
 
     async def sync_commands(self) -> bool:
@@ -217,3 +233,68 @@ class StemBot(commands.Bot):
         unfinished job stays in the database and resumes on the next start."""
         await self.services.stop()
         await super().close()
+
+
+class ShardedStemBot(StemBot, commands.AutoShardedBot):
+    """The bot of one process among several that split Discord's shards: it runs `shard_ids` (all
+    `shard_count` shards if None), one gateway connection each, and sees only their servers."""
+
+    def __init__(
+        self,
+        services: ServicesFactory,
+        *,
+        shard_count: int,
+        shard_ids: Sequence[int] | None = None,
+        dev_guild_id: int | None = None,
+        force_sync: bool = False,
+    ) -> None:
+        super().__init__(
+            services,
+            dev_guild_id=dev_guild_id,
+            force_sync=force_sync,
+            # Discord holds one set of commands per application: one process syncs them.
+            syncs_commands=shard_ids is None or 0 in shard_ids,
+            shard_count=shard_count,
+            shard_ids=list(shard_ids) if shard_ids is not None else None,
+        )
+
+    async def on_ready(self) -> None:
+        shards = sorted(self.shards)
+        log.info("Shards ready: %s (of %s)", ", ".join(map(str, shards)), self.shard_count)
+        if self.shard_ids is None:
+            await super().on_ready()
+        else:  # no server on these shards says nothing of the others: no invite nagging
+            assert self.user is not None
+            log.info("Connected as %s (id %s) to %s server(s)", self.user, self.user.id, len(self.guilds))
+
+    def gateway_connected(self) -> bool:
+        """Every shard of this process is connected (one shard reconnecting is not healthy)."""
+        assert self.shard_count is not None
+        wanted = set(self.shard_ids) if self.shard_ids is not None else set(range(self.shard_count))
+        shards = self.shards
+        return (
+            self.is_ready()
+            and not self.is_closed()
+            and set(shards) == wanted
+            and all(not shard.is_closed() for shard in shards.values())
+        )
+
+
+def make_bot(
+    services: ServicesFactory,
+    *,
+    shard_count: int | None = None,
+    shard_ids: Sequence[int] | None = None,
+    dev_guild_id: int | None = None,
+    force_sync: bool = False,
+) -> StemBot:
+    """The bot for this process: unsharded without `shard_count`, else the shards `shard_ids`."""
+    if shard_count is None:
+        return StemBot(services, dev_guild_id=dev_guild_id, force_sync=force_sync)
+    return ShardedStemBot(
+        services,
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        dev_guild_id=dev_guild_id,
+        force_sync=force_sync,
+    )

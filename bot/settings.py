@@ -23,6 +23,8 @@ DEFAULT_API_URL = "https://api.sunoapi.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/stembot.db"
 MAX_SERVER_MONTHLY_BUDGET = 1_000_000
 """The largest monthly budget, in API credits, for one server (the setting or the owner's command)."""
+MAX_SHARD_COUNT = 10_000
+"""More shards than any bot needs (Discord asks for one per 1,000 to 2,500 servers)."""
 
 
 class SettingsError(Exception):
@@ -113,6 +115,15 @@ class Settings:
     expiry_reminder: float = 24 * 3600.0  # seconds before the links expire; 0: no reminders
     sandbox_seconds: float = 5.0  # how long a sandbox separation takes
     keep_concurrency: int = 2  # stem downloads and uploads at once, for the whole bot
+    shard_count: int | None = None  # Discord shards across every process; None: one unsharded process
+    shard_ids: tuple[int, ...] | None = None  # the shards this process runs; None: all of them
+    job_lease: float = 30.0  # seconds a claimed job stays with a process that stopped renewing it
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process runs shard 0 (or is unsharded): the one process that syncs the
+        slash commands, since Discord holds one set for the whole application."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
     @property
     def database_path(self) -> Path | None:
@@ -122,9 +133,13 @@ class Settings:
     @property
     def keep_folder(self) -> Path:
         """Where stems being kept in Discord wait between download and upload, emptied at every
-        start: beside an SQLite database, else in `data/` under the working folder."""
-        folder = self.database.parent if isinstance(self.database, Path) else Path("data")
-        return folder / "keep-downloads"
+        start: beside an SQLite database, else in `data/` under the working folder; one folder per
+        set of shards, so processes sharing a disk never empty each other's."""
+        base = self.database.parent if isinstance(self.database, Path) else Path("data")
+        folder = base / "keep-downloads"
+        if self.shard_ids is not None:
+            folder = folder / f"shards-{'-'.join(map(str, self.shard_ids))}"
+        return folder
 
     @property
     def sandbox(self) -> bool:
@@ -199,6 +214,23 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "SEPARATION_API_KEY",
             f"the API key of the separation service, or SEPARATION_API_URL={SANDBOX_API_URL} to try free",
         )
+    shard_count = parsed(
+        "SHARD_COUNT",
+        _bounded_int(1, MAX_SHARD_COUNT),
+        None,
+        f"a whole number of shards from 1 to {MAX_SHARD_COUNT}, or empty for one unsharded process",
+    )
+    if shard_count is None:
+        if get("SHARD_IDS") is not None:
+            raise SettingsError("SHARD_IDS needs SHARD_COUNT, the number of shards across every process")
+        shard_ids = None
+    else:
+        shard_ids = parsed(
+            "SHARD_IDS",
+            _shard_ids(shard_count),
+            None,
+            f"shard numbers from 0 to {shard_count - 1} separated by commas, each once",
+        )
     return Settings(
         discord_token=discord_token,
         api_key=api_key,
@@ -264,6 +296,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         keep_concurrency=parsed(
             "KEEP_CONCURRENCY", _bounded_int(1, 16), 2, "a whole number of downloads at once, from 1 to 16"
         ),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        job_lease=parsed(
+            "JOB_LEASE_SECONDS", _bounded_float(5, 3600), 30.0, "a number of seconds from 5 to 3600"
+        ),
     )
 
 
@@ -293,6 +330,16 @@ def _bounded_float(low: float, high: float) -> Callable[[str], float]:
         if not low <= value <= high:  # also rejects nan
             raise ValueError(raw)
         return value
+
+    return parse
+
+
+def _shard_ids(shard_count: int) -> Callable[[str], tuple[int, ...]]:
+    def parse(raw: str) -> tuple[int, ...]:
+        ids = tuple(_bounded_int(0, shard_count - 1)(part.strip()) for part in raw.split(","))
+        if len(set(ids)) != len(ids):
+            raise ValueError(raw)
+        return tuple(sorted(ids))
 
     return parse
 

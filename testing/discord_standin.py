@@ -36,6 +36,15 @@ Threads, files and history behave as on Discord, for keeping stems in Discord:
   what a channel shows, with each file's size and hash.  ``enforce_nonce`` is honoured.
 * ``lose_response_next`` makes a request take effect but lose its answer (500, or the
   connection closed): the unknown outcome a bot must not turn into a double post.
+
+Shards, as on Discord: every gateway connection that IDENTIFYs gets its own session.  One that
+sends ``shard: [id, count]`` hears only of the guilds with ``(guild_id >> 22) % count == id`` (READY,
+GUILD_CREATE) and receives every dispatch for them (interactions, channel, role and thread
+events); DMs go to shard 0; one without ``shard`` hears of every guild.  When several sessions
+serve a guild, the one that identified or resumed last receives its dispatches (a restarted bot
+takes over).  ``shard_count`` is what ``/gateway/bot`` recommends; ``add_guild(shard=N)`` makes a
+guild whose id lands on shard N of ``shard_count``, and ``shard_ready(N)`` says whether shard N
+is connected.
 """
 
 from __future__ import annotations
@@ -1113,6 +1122,16 @@ class _Session:
         self.buffer: deque[tuple[int, str, Callable[[], None] | None]] = deque(maxlen=100_000)
         self.conn: _Conn | None = None
         self.ready = False
+        shard = identify.get("shard")
+        #: ``(shard_id, shard_count)`` from IDENTIFY; None: an unsharded session (every guild).
+        self.shard: tuple[int, int] | None = (int(shard[0]), int(shard[1])) if shard else None
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this session hears of the guild (``None``: a DM, which goes to shard 0)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return ((guild_id or 0) >> 22) % count == shard_id
 
     def dispatch(self, event: str, data: Any, on_sent: Callable[[], None] | None = None) -> int:
         self.seq += 1
@@ -1219,6 +1238,7 @@ class DiscordStandIn:
         ack_deadline: float | None = 3.0,
         token_max_age: float | None = 15 * 60.0,
         host: str = "127.0.0.1",
+        shard_count: int = 1,
     ) -> None:
         self.token = token
         self.application_id = application_id
@@ -1252,6 +1272,9 @@ class DiscordStandIn:
         #: Discord refuse a pack the bot believed would fit.
         self.enforced_upload_limit: int | None = None
         self.host = host
+        #: The shard count ``/gateway/bot`` recommends, and the one ``add_guild(shard=...)`` and
+        #: ``shard_ready`` use.
+        self.shard_count = shard_count
 
         #: Every REST call: (method, path without /api/v10 and query, status, monotonic time).
         self.requests: list[RestCall] = []
@@ -1286,7 +1309,11 @@ class DiscordStandIn:
         #: Nonces of the bot's channel messages: nonce -> (message, monotonic time).
         self._nonces: dict[str, tuple[MessageRecord, float]] = {}
         self._sessions: dict[str, _Session] = {}
+        #: The session that identified or resumed last.
         self._session: _Session | None = None
+        #: Every session, by when it last identified or resumed (newest last): a guild's
+        #: dispatches go to the newest one that serves it.
+        self._by_recency: list[_Session] = []
         self._conns: set[_Conn] = set()
         self._waiters = _Waiters()
         self._last_id = 0
@@ -1390,6 +1417,15 @@ class DiscordStandIn:
         self._last_id = max(candidate, self._last_id + 1)
         return self._last_id
 
+    def _next_id_on_shard(self, shard: int) -> int:
+        """A new snowflake whose ``>> 22 % shard_count`` is ``shard`` (a few ms later at most)."""
+        if not 0 <= shard < self.shard_count:
+            raise ValueError(f"shard {shard} is not one of the {self.shard_count} shards")
+        candidate = self._next_id()
+        candidate += ((shard - (candidate >> 22)) % self.shard_count) << 22
+        self._last_id = candidate
+        return candidate
+
     def _changed(self, record: InteractionRecord | None = None) -> None:
         if record is not None:
             record._notify()
@@ -1401,9 +1437,11 @@ class DiscordStandIn:
 
     def _describe(self) -> str:
         session = self._session
+        shards = sorted((s.shard, bool(s.conn)) for s in self._by_recency if s.shard is not None and s.ready)
         return (
             f"sessions={self.session_count} ready={self.ready} "
             f"connected={bool(session and session.conn)} resumes={self.resumes} "
+            f"shards(connected)={shards} "
             f"commands={ {k: [c['name'] for c in v] for k, v in self._commands.items()} } "
             f"interactions={len(self.interactions)} rejected={len(self.rejected)} "
             f"unhandled={self.unhandled[-5:]} internal_errors={self.internal_errors[-3:]}"
@@ -1414,6 +1452,37 @@ class DiscordStandIn:
         """A bot session is identified, READY was sent and its websocket is attached."""
         session = self._session
         return session is not None and session.ready and session.conn is not None
+
+    def shard_ready(self, shard_id: int) -> bool:
+        """Shard ``shard_id`` of ``shard_count`` is served by a session that is identified, got
+        READY and has its websocket attached (an unsharded session serves every shard)."""
+        session = self._session_for_shard(shard_id)
+        return session is not None and session.ready and session.conn is not None
+
+    def shard_of(self, guild_id: int) -> int:
+        """The shard of ``shard_count`` a guild's events go to."""
+        return (guild_id >> 22) % self.shard_count
+
+    def _session_for(self, guild_id: int | None) -> _Session | None:
+        """The session that receives a guild's dispatches (``None``: DMs)."""
+        return next((s for s in reversed(self._by_recency) if s.serves(guild_id)), None)
+
+    def _session_for_shard(self, shard_id: int) -> _Session | None:
+        return next(
+            (s for s in reversed(self._by_recency) if s.shard in (None, (shard_id, self.shard_count))), None
+        )
+
+    def _dispatch_for_guild(self, guild_id: int, event: str, data: Callable[[], JSON]) -> None:
+        """Dispatch a guild's event (``data()``) to the session of its shard, if one is ready."""
+        session = self._session_for(guild_id)
+        if session is not None and session.ready:
+            session.dispatch(event, data())
+
+    def _activate(self, session: _Session) -> None:
+        with contextlib.suppress(ValueError):
+            self._by_recency.remove(session)
+        self._by_recency.append(session)
+        self._session = session
 
     @property
     def session_count(self) -> int:
@@ -1442,18 +1511,25 @@ class DiscordStandIn:
     # -- guilds, users, roles, channels ----------------------------------------------------
 
     def add_guild(
-        self, guild_id: int | None = None, *, name: str = "Guild", channel_id: int | None = None
+        self,
+        guild_id: int | None = None,
+        *,
+        name: str = "Guild",
+        channel_id: int | None = None,
+        shard: int | None = None,
     ) -> int:
         """Add a guild with @everyone and one text channel "general"; dispatches GUILD_CREATE
-        if a bot is connected."""
-        gid = guild_id or self._next_id()
+        to the session of its shard if one is connected.  ``shard``: choose a new id that lands
+        on that shard of ``shard_count``."""
+        if shard is not None and guild_id is not None:
+            raise ValueError("pass guild_id or shard, not both")
+        gid = guild_id or (self._next_id() if shard is None else self._next_id_on_shard(shard))
         cid = channel_id or self._next_id()
         guild = _Guild(id=gid, name=name, owner_id=self.owner_id)
         guild.roles[gid] = self._role_json(gid, "@everyone", self.member_permissions)
         guild.channels[cid] = self._text_channel_json(gid, cid, "general", 0)
         self._guilds[gid] = guild
-        if self._session is not None and self._session.ready:
-            self._session.dispatch("GUILD_CREATE", self._guild_create_json(guild))
+        self._dispatch_for_guild(gid, "GUILD_CREATE", lambda: self._guild_create_json(guild))
         return gid
 
     def add_text_channel(
@@ -1463,8 +1539,7 @@ class DiscordStandIn:
         cid = channel_id or self._next_id()
         data = self._text_channel_json(guild.id, cid, name, len(guild.channels))
         guild.channels[cid] = data
-        if self._session is not None and self._session.ready:
-            self._session.dispatch("CHANNEL_CREATE", data)
+        self._dispatch_for_guild(guild.id, "CHANNEL_CREATE", lambda: data)
         return cid
 
     def add_role(
@@ -1483,8 +1558,9 @@ class DiscordStandIn:
         rid = role_id or self._next_id()
         role = self._role_json(rid, name, permissions, position=len(guild.roles))
         guild.roles[rid] = role
-        if self._session is not None and self._session.ready:
-            self._session.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role})
+        self._dispatch_for_guild(
+            guild.id, "GUILD_ROLE_CREATE", lambda: {"guild_id": str(guild.id), "role": role}
+        )
         return rid
 
     def add_member(
@@ -1862,11 +1938,14 @@ class DiscordStandIn:
         }
         return _json_response(body, 429, headers)
 
-    async def drop_gateway(self, code: int | None = None) -> None:
-        """Cut the bot's websocket: abort the TCP connection (``code=None``) or close it with
-        ``code`` (e.g. 4000).  discord.py reconnects and RESUMEs; dispatches made meanwhile
-        are replayed."""
-        session = self._session
+    def _controlled_session(self, shard: int | None) -> _Session | None:
+        return self._session if shard is None else self._session_for_shard(shard)
+
+    async def drop_gateway(self, code: int | None = None, *, shard: int | None = None) -> None:
+        """Cut the bot's websocket (``shard``: that shard's; else the latest session's): abort
+        the TCP connection (``code=None``) or close it with ``code`` (e.g. 4000).  discord.py
+        reconnects and RESUMEs; dispatches made meanwhile are replayed."""
+        session = self._controlled_session(shard)
         conn = session.conn if session is not None else None
         if conn is None:
             raise RuntimeError("no bot connected")
@@ -1877,16 +1956,16 @@ class DiscordStandIn:
         else:
             await conn.close(code)
 
-    async def send_reconnect(self) -> None:
+    async def send_reconnect(self, *, shard: int | None = None) -> None:
         """Send op 7 RECONNECT (discord.py closes and RESUMEs)."""
-        session = self._session
+        session = self._controlled_session(shard)
         if session is None or session.conn is None:
             raise RuntimeError("no bot connected")
         session.conn.send(json.dumps({"op": 7, "d": None}))
 
-    async def invalidate_session(self, resumable: bool = False) -> None:
+    async def invalidate_session(self, resumable: bool = False, *, shard: int | None = None) -> None:
         """Send op 9 INVALID_SESSION; non-resumable sessions are forgotten."""
-        session = self._session
+        session = self._controlled_session(shard)
         if session is None or session.conn is None:
             raise RuntimeError("no bot connected")
         if not resumable:
@@ -1966,7 +2045,7 @@ class DiscordStandIn:
         return payload, gid, cid
 
     def _dispatch_interaction(self, record: InteractionRecord) -> None:
-        session = self._session
+        session = self._session_for(record.guild_id)
         if session is None:
             raise RuntimeError("no bot session: start a bot and await wait_ready() first")
         self.interactions.append(record)
@@ -2739,7 +2818,7 @@ class DiscordStandIn:
         return _json_response(
             {
                 "url": f"ws://{self.host}:{self.port}/gateway",
-                "shards": 1,
+                "shards": self.shard_count,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -3150,10 +3229,9 @@ class DiscordStandIn:
             self.channel_permissions.pop(channel_id, None)
         else:
             self.channel_permissions[channel_id] = permissions
-        session = self._session
-        in_guild = channel_id not in self._threads and self._guild_of(channel_id) is not None
-        if session is not None and session.ready and in_guild:
-            session.dispatch("CHANNEL_UPDATE", self._channel_json(channel_id))
+        guild_id = self._guild_of(channel_id)
+        if channel_id not in self._threads and guild_id is not None:
+            self._dispatch_for_guild(guild_id, "CHANNEL_UPDATE", lambda: self._channel_json(channel_id) or {})
         self._changed()
 
     def _permission_error(self, cid: int, needed: int) -> web.Response | None:
@@ -3265,9 +3343,7 @@ class DiscordStandIn:
         return _json_response(self._message_json(msg))
 
     def _dispatch_thread(self, event: str, thread: ThreadRecord, **extra: Any) -> None:
-        session = self._session
-        if session is not None and session.ready:
-            session.dispatch(event, {**self._thread_json(thread), **extra})
+        self._dispatch_for_guild(thread.guild_id, event, lambda: {**self._thread_json(thread), **extra})
 
     async def _h_start_thread(self, request: web.Request) -> web.Response:
         """Start Thread from Message: a public thread whose id is the message's."""
@@ -3558,17 +3634,18 @@ class DiscordStandIn:
         if not self._token_ok(data.get("token")):
             await conn.close(4004, b"Authentication failed.")
             return
+        shard = data.get("shard")
+        if shard is not None and not _valid_shard(shard):
+            await conn.close(4010, b"Invalid shard.")
+            return
         self.identifies.append({k: v for k, v in data.items() if k != "token"})
         session = _Session(secrets.token_hex(16), data)
         self._sessions[session.id] = session
-        # The newest session receives invoke() dispatches (a restarted bot takes over).
-        self._session = session
+        # The newest session of a shard receives its dispatches (a restarted bot takes over).
+        self._activate(session)
         session.conn = conn
         conn.session = session
-        shard = data.get("shard")
-        guilds = [
-            g for g in self._guilds.values() if not shard or (g.id >> 22) % int(shard[1]) == int(shard[0])
-        ]
+        guilds = [g for g in self._guilds.values() if session.serves(g.id)]
         ready: JSON = {
             "v": 10,
             "user": {**self._bot_user_json(), "verified": True, "mfa_enabled": False, "flags": 0},
@@ -3612,7 +3689,7 @@ class DiscordStandIn:
             if s > seq:
                 conn.send(text, on_sent)
         session.dispatch("RESUMED", {"_trace": ["standin"]})
-        self._session = session
+        self._activate(session)
         self.resumes += 1
         self._changed()
 
@@ -3642,6 +3719,15 @@ class DiscordStandIn:
         if data.get("nonce"):
             chunk["nonce"] = data["nonce"]
         session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _valid_shard(shard: Any) -> bool:
+    """IDENTIFY's ``shard``: ``[shard_id, shard_count]`` with ``0 <= shard_id < shard_count``."""
+    if not isinstance(shard, list) or len(shard) != 2:
+        return False
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in shard):
+        return False
+    return bool(0 <= shard[0] < shard[1])
 
 
 def _find_component(components: Iterable[JSON], custom_id: str) -> JSON | None:

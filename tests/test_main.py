@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.__main__ import start_web_server
+from bot.__main__ import lock_sqlite_database, start_web_server
 from bot.models import NewJob
 from bot.operations import Operations
 from bot.product import Mode
 from bot.settings import Settings, load_settings
 from bot.store import Store
 from bot.web import WebServer
-from tests.test_settings import BASE
+from tests.test_settings import API_KEY, BASE, REPO, TOKEN
 from tests.wiring import make_services
 
 CLOSED = "http://127.0.0.1:9"
@@ -110,3 +114,107 @@ async def test_a_metrics_scrape_reads_the_job_counts_without_touching_job_rows(s
 
     assert 'stembot_jobs{state="reserved"} 3.0' in text
     assert statements and not [s for s in statements if re.search(r"\bFROM jobs\b", s, re.IGNORECASE)]
+
+
+# -- one process per SQLite file ---------------------------------------------------------------
+
+HOLD_LOCK = (
+    "import sys; from pathlib import Path; from bot.__main__ import lock_sqlite_database; "
+    "lock_sqlite_database(Path(sys.argv[1])); print('locked', flush=True); sys.stdin.read()"
+)
+
+
+def holder(database: Path) -> subprocess.Popen[str]:
+    """Another process holding the database's lock, as a running bot does, until killed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(database)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline() == "locked\n"
+    return process
+
+
+def start_bot_process(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m bot` on `sqlite:///data/stembot.db`, its Discord at a closed local port: should
+    the lock let it through, it fails to log in (exit 1) without reaching the internet."""
+    return subprocess.run(
+        [sys.executable, "-m", "testing.launcher", "bot.__main__:main"],
+        cwd=cwd,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
+            "STANDIN_REST_BASE": f"{CLOSED}/api/v10",
+            "STANDIN_GATEWAY": "ws://127.0.0.1:9/gateway",
+            "DISCORD_TOKEN": TOKEN,
+            "SEPARATION_API_KEY": API_KEY,
+            "SEPARATION_API_URL": CLOSED,
+            "DATABASE_URL": "sqlite:///data/stembot.db",
+            "CALLBACK_PORT": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_second_process_on_one_sqlite_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    process = holder(tmp_path / "data" / "stembot.db")
+    try:
+        result = start_bot_process(tmp_path)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "already running on the SQLite database data/stembot.db" in line
+    assert (
+        "SQLite is single-process; for several processes use PostgreSQL (DATABASE_URL=postgresql://" in line
+    )
+    assert TOKEN not in result.stderr + result.stdout
+    assert not (tmp_path / "data" / "stembot.db").exists()  # refused before the store was opened
+
+
+def test_the_lock_goes_with_the_process_that_held_it(tmp_path: Path) -> None:
+    process = holder(tmp_path / "data" / "stembot.db")
+    process.kill()  # however it ends, even SIGKILL
+    process.wait()
+
+    result = start_bot_process(tmp_path)
+
+    assert result.returncode == 1  # past the lock, opened the database, then could not log in
+    assert "Cannot reach Discord to log in" in result.stderr
+    assert (tmp_path / "data" / "stembot.db.lock").exists()
+    assert (tmp_path / "data" / "stembot.db").exists()
+
+
+def test_the_lock_is_beside_the_database_and_released_with_its_descriptor(tmp_path: Path) -> None:
+    database = tmp_path / "nested" / "bot.db"
+    first = lock_sqlite_database(database)
+    try:
+        assert (tmp_path / "nested" / "bot.db.lock").exists()
+        process = subprocess.run(
+            [sys.executable, "-c", HOLD_LOCK, str(database)],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert process.returncode == 2 and "nested/bot.db" in process.stderr
+    finally:
+        os.close(first)
+    os.close(lock_sqlite_database(database))
+
+
+def test_a_database_folder_that_cannot_be_made_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the database folder should be")
+
+    result = start_bot_process(tmp_path)
+
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "Cannot create data/stembot.db.lock beside the database" in line

@@ -141,6 +141,13 @@ INVALID = [
     ("DEV_GUILD_ID", "123"),
     ("DEV_GUILD_ID", "-123456789012345678"),
     ("LOG_LEVEL", "LOUD"),
+    ("SHARD_COUNT", "0"),
+    ("SHARD_COUNT", "two"),
+    ("SHARD_COUNT", "10001"),
+    ("JOB_LEASE_SECONDS", "4"),
+    ("JOB_LEASE_SECONDS", "3601"),
+    ("JOB_LEASE_SECONDS", "nan"),
+    ("JOB_LEASE_SECONDS", "soon"),
 ]
 
 
@@ -373,3 +380,52 @@ def test_entry_point_with_an_unreachable_postgresql_stops_with_one_line_without_
     [line] = [line for line in result.stderr.splitlines() if "Cannot open the database" in line]
     assert f"postgresql://stembot:********@127.0.0.1:{port}/stembot" in line
     assert DB_PASSWORD not in result.stderr + result.stdout
+
+
+# -- shards and job leases ---------------------------------------------------------------------
+
+
+def test_unset_shards_mean_one_unsharded_process_that_syncs_commands() -> None:
+    settings = load_settings(BASE)
+
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+    assert settings.runs_shard_zero
+
+
+def test_shard_count_alone_runs_every_shard_in_this_process() -> None:
+    settings = settings_with(SHARD_COUNT="4")
+
+    assert (settings.shard_count, settings.shard_ids) == (4, None)
+    assert settings.runs_shard_zero
+
+
+def test_shard_ids_are_read_with_spaces_and_in_any_order() -> None:
+    settings = settings_with(SHARD_COUNT="4", SHARD_IDS=" 3, 1 ")
+
+    assert settings.shard_ids == (1, 3)
+    assert not settings.runs_shard_zero
+
+
+def test_the_process_with_shard_zero_is_the_one_that_syncs_commands() -> None:
+    assert settings_with(SHARD_COUNT="2", SHARD_IDS="0").runs_shard_zero
+    assert not settings_with(SHARD_COUNT="2", SHARD_IDS="1").runs_shard_zero
+
+
+def test_shard_ids_need_a_shard_count() -> None:
+    message = settings_error({**BASE, "SHARD_IDS": "0"})
+
+    assert message == "SHARD_IDS needs SHARD_COUNT, the number of shards across every process"
+
+
+@pytest.mark.parametrize("raw", ["0,2", "2", "-1", "0,0", "1, 1", "0,", "a", "0;1", "1.0"])
+def test_shard_ids_must_be_distinct_shards_below_the_count(raw: str) -> None:
+    message = settings_error({**BASE, "SHARD_COUNT": "2", "SHARD_IDS": raw})
+
+    assert message.startswith("SHARD_IDS must be shard numbers from 0 to 1 separated by commas, each once")
+    assert "\n" not in message
+
+
+def test_job_lease_defaults_to_thirty_seconds_and_is_read() -> None:
+    assert load_settings(BASE).job_lease == 30.0
+    assert settings_with(JOB_LEASE_SECONDS="5").job_lease == 5.0
+    assert settings_with(JOB_LEASE_SECONDS="90.5").job_lease == 90.5

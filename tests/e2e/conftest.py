@@ -40,6 +40,16 @@ class Stack:
         self.sessions = 0
 
     async def start_bot(self, **settings: Any) -> BotProcess:
+        bot = await self.spawn_bot(**settings)
+        self.sessions += 1
+        try:
+            await self.standin.wait_ready(timeout=30, sessions=self.sessions)
+        except TimeoutError:
+            raise AssertionError(f"bot not ready\n--- bot output ---\n{bot.output()}") from None
+        return bot
+
+    async def spawn_bot(self, **settings: Any) -> BotProcess:
+        """Start `python -m bot` without waiting for it to connect."""
         env = {
             "SEPARATION_API_KEY": API_KEY,
             "SEPARATION_API_URL": self.api.base_url,
@@ -56,11 +66,6 @@ class Stack:
         # Working directory tmp_path: no developer's .env is read, the database lands there.
         bot = await self.standin.spawn(ENTRY_POINT, extra_env=env, python=sys.executable, cwd=self.tmp_path)
         self.bots.append(bot)
-        self.sessions += 1
-        try:
-            await self.standin.wait_ready(timeout=30, sessions=self.sessions)
-        except TimeoutError:
-            raise AssertionError(f"bot not ready\n--- bot output ---\n{bot.output()}") from None
         return bot
 
     async def split(

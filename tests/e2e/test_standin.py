@@ -197,7 +197,7 @@ class RawBot:
             self.seq = frame["s"]
         return frame
 
-    async def connect(self, *, resume: bool = False) -> list[dict]:
+    async def connect(self, *, resume: bool = False, shard: list[int] | None = None) -> list[dict]:
         self.ws = await self.http.ws_connect(self.standin.gateway_url + "?v=10&encoding=json")
         hello = await self.recv()
         assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] == 41250
@@ -208,11 +208,22 @@ class RawBot:
             while not frames or frames[-1].get("t") != "RESUMED":
                 frames.append(await self.recv())
             return frames
-        await self.ws.send_json({"op": 2, "d": {"token": self.standin.token, "intents": 1}})
+        identify: dict = {"token": self.standin.token, "intents": 1}
+        if shard is not None:
+            identify["shard"] = shard
+        await self.ws.send_json({"op": 2, "d": identify})
         ready = await self.recv()
-        guild = await self.recv()
+        guilds = [await self.recv() for _ in ready["d"]["guilds"]]
         self.session_id = ready["d"]["session_id"]
-        return [ready, guild]
+        return [ready, *guilds]
+
+    async def hears_nothing(self, seconds: float = 0.3) -> bool:
+        assert self.ws is not None
+        try:
+            frame = await self.ws.receive_str(timeout=seconds)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"this session should hear nothing, got {frame}")
 
     async def next_interaction(self) -> dict:
         while True:
@@ -1216,3 +1227,101 @@ async def test_discordpy_after_a_lost_answer_only_a_repeated_nonce_prevents_a_se
     statuses = [r.status for r in standin.requests if r.path == f"/channels/{standin.channel_id}/messages"]
     assert statuses == [0 if close else 500, 200]
     assert_clean(standin)
+
+
+# ------------------------------------------------------------------------------------------
+# Shards: one session per gateway connection, each guild's events on its shard's session
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sharded(standin):
+    """Two raw sessions, shard 0 and shard 1 of 2, and a guild on each shard."""
+    standin.shard_count = 2
+    guilds = {shard: standin.add_guild(shard=shard, name=f"shard {shard}") for shard in (0, 1)}
+    standin.set_commands([{"name": "split", "description": "Split"}])
+    async with aiohttp.ClientSession() as http:
+        bots = {shard: RawBot(standin, http) for shard in (0, 1)}
+        readies = {shard: await bots[shard].connect(shard=[shard, 2]) for shard in (0, 1)}
+        yield standin, guilds, bots, readies
+        for bot in bots.values():
+            await bot.ws.close()
+
+
+async def test_gateway_bot_recommends_the_configured_shard_count(standin):
+    standin.shard_count = 3
+    async with aiohttp.ClientSession() as http:
+        status, body = await RawBot(standin, http).call("GET", "/gateway/bot", auth=True)
+    assert status == 200 and body["shards"] == 3
+
+
+def test_a_guild_can_be_made_to_land_on_any_shard(standin):
+    standin.shard_count = 5
+    for shard in (4, 0, 3, 3, 1):
+        guild_id = standin.add_guild(shard=shard)
+        assert (guild_id >> 22) % 5 == shard == standin.shard_of(guild_id)
+    with pytest.raises(ValueError):
+        standin.add_guild(shard=5)
+
+
+async def test_each_shard_is_told_only_of_its_own_guilds(sharded):
+    standin, guilds, _, readies = sharded
+    for shard in (0, 1):
+        ready, *creates = readies[shard]
+        expected = {g for g in (guilds[0], guilds[1], standin.guild_id) if (g >> 22) % 2 == shard}
+        assert ready["d"]["shard"] == [shard, 2]
+        assert {int(g["id"]) for g in ready["d"]["guilds"]} == expected
+        assert {int(c["d"]["id"]) for c in creates} == expected
+        assert standin.shard_ready(shard)
+    assert standin.session_count == 2
+
+
+async def test_a_guilds_interactions_go_to_its_shards_session_only(sharded):
+    standin, guilds, bots, _ = sharded
+    for shard in (1, 0):
+        rec = await standin.invoke("split", guild_id=guilds[shard])
+        assert (await bots[shard].next_interaction())["id"] == str(rec.id)
+        assert await bots[1 - shard].hears_nothing()
+    rec = await standin.invoke("split", dm=True)  # Discord sends DMs to shard 0
+    assert (await bots[0].next_interaction())["id"] == str(rec.id)
+    assert await bots[1].hears_nothing()
+
+
+async def test_guild_channel_and_role_events_go_to_the_guilds_shard(sharded):
+    standin, guilds, bots, _ = sharded
+    standin.add_text_channel("news", guild_id=guilds[1])
+    assert (await bots[1].recv())["t"] == "CHANNEL_CREATE"
+    standin.add_role("DJ", guild_id=guilds[0])
+    assert (await bots[0].recv())["t"] == "GUILD_ROLE_CREATE"
+    new_guild = standin.add_guild(shard=1)
+    frame = await bots[1].recv()
+    assert (frame["t"], frame["d"]["id"]) == ("GUILD_CREATE", str(new_guild))
+    channel_id = standin.add_text_channel("rules", guild_id=guilds[0])
+    assert (await bots[0].recv())["t"] == "CHANNEL_CREATE"
+    standin.set_channel_permissions(channel_id, Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
+    assert (await bots[0].recv())["t"] == "CHANNEL_UPDATE"
+    assert await bots[0].hears_nothing() and await bots[1].hears_nothing()
+
+
+async def test_a_new_session_for_a_shard_takes_over_its_guilds_only(sharded):
+    standin, guilds, bots, _ = sharded
+    async with aiohttp.ClientSession() as http:
+        restarted = RawBot(standin, http)
+        await restarted.connect(shard=[1, 2])
+        rec = await standin.invoke("split", guild_id=guilds[1])
+        assert (await restarted.next_interaction())["id"] == str(rec.id)
+        rec = await standin.invoke("split", guild_id=guilds[0])
+        assert (await bots[0].next_interaction())["id"] == str(rec.id)
+        assert await bots[1].hears_nothing() and await restarted.hears_nothing()
+        await restarted.ws.close()
+
+
+@pytest.mark.parametrize("shard", [[2, 2], [-1, 2], [0, 0], [0], "0,1"])
+async def test_an_invalid_shard_is_refused_with_4010(standin, shard):
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(standin.gateway_url + "?v=10&encoding=json")
+        await ws.receive_str(timeout=5)  # HELLO
+        await ws.send_json({"op": 2, "d": {"token": standin.token, "intents": 1, "shard": shard}})
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4010
+    assert standin.session_count == 0
