@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as `python bench/keep.py`: import the checkout, as -m does
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.load import API_KEY, bot_env, delivery_wall_time, free_port, say  # noqa: E402
+from bench.load import API_KEY, bot_env, delivery_wall_time, free_port, print_rows, say  # noqa: E402
 from bot.downloads import PART_SUFFIX  # noqa: E402
 from bot.render.common import KEEP_BUTTON_LABEL, KEPT_BUTTON_LABEL  # noqa: E402
 from bot.render.results import RESULT_MARK  # noqa: E402
@@ -409,11 +409,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("CPU s while keeping: bot / stand-ins", f"{result['bot_cpu_s']} / {result['bench_cpu_s']}"),
         ("target (MB)", f"{result['target_mb']}: {'met' if result['ok'] else 'NOT MET'}"),
     ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    print()
+    print_rows(rows)
 
 
 def main() -> None:

@@ -377,6 +377,11 @@ def print_table(result: dict[str, Any]) -> None:
         ("… while jobs are submitted", result["reservations_per_s_while_submitting"]),
         ("overspend (credits)", result["overspend"]),
     ]
+    print_rows(rows)
+
+
+def print_rows(rows: list[tuple[str, Any]]) -> None:
+    """A benchmark's figures as two aligned columns."""
     width = max(len(name) for name, _ in rows)
     print()
     for name, value in rows:
