@@ -3,6 +3,7 @@ stand-in: playable stems for both modes, and a documented failure with its refun
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import wave
@@ -10,7 +11,8 @@ import wave
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import Stack
+from bot.sandbox import stem_wav
+from tests.e2e.conftest import Stack, button
 
 SANDBOX = {"SEPARATION_API_URL": "sandbox", "SEPARATION_API_KEY": "", "SANDBOX_SECONDS": "0.3"}
 
@@ -42,3 +44,25 @@ async def test_sandbox_failure_id_fails_and_refunds(stack: Stack) -> None:
     [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["state"] == "failed"])
     assert stack.ledger_kinds(job["id"]) == ["reserve", "refund"]
     assert "**100** credits" in await stack.credits()
+
+
+async def test_sandbox_results_can_be_kept_in_discord(stack: Stack) -> None:
+    """A newcomer trying the bot for free can try keeping too: the sandbox's WAVs, served by the
+    bot's own web server, are downloaded (its host is the API's) and posted in a thread."""
+    await stack.start_bot(**SANDBOX)
+    record = await stack.split()
+    result = await record.wait_for_edit(lambda m: "/sandbox/files/" in m.text())
+    [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
+
+    click = await stack.standin.click(result, button(result, "Keep in Discord")["custom_id"])
+    answer = await click.wait_for_response()
+    assert answer.ephemeral and f"Keeping Job #{job['id']} in Discord" in answer.text()
+    thread = await stack.eventually(lambda: stack.standin.thread_on(result.id))
+    files = await stack.eventually(
+        lambda: stack.standin.attachments_in(thread.id)[1:] and stack.standin.attachments_in(thread.id)
+    )
+
+    assert [f.filename for f in files] == ["Vocals.wav", "Instrumental.wav"]
+    assert [f.sha256 for f in files] == [
+        hashlib.sha256(stem_wav(stem)).hexdigest() for stem in ("vocal", "instrumental")
+    ]
