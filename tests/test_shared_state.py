@@ -1,6 +1,7 @@
 """What several processes on one PostgreSQL database share beyond the rows themselves: cached
-settings dropped everywhere when a moderator changes them, notifications between processes. Each
-"process" is a `Store` of its own on the same real database (its own pool and listening connection).
+settings dropped everywhere when a moderator changes them, the pause switch, notifications between
+processes. Each "process" is a `Store` of its own on the same real database (its own pool and
+listening connection), with its own services where a test needs them.
 """
 
 from __future__ import annotations
@@ -8,13 +9,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import pytest
 
-from bot.models import SERVER_WIDE, CreditPolicy, NewJob, Refusal
+from bot.errors import SplittingPaused
+from bot.models import SERVER_WIDE, CreditPolicy, NewJob, PauseReason, Refusal
+from bot.operations import Operations
 from bot.product import Mode
+from bot.services import Services
+from bot.settings import DatabaseTarget
 from bot.store import Store
 from bot.store.database import RECONNECTED
+from testing.provider_api import SeparationApiSimulator
 from tests.postgres import PostgresServer
+from tests.wiring import AlerterDouble, make_services, make_settings
 
 GUILD, MEMBER, MODERATOR = 1000, 2000, 3000
 
@@ -141,3 +149,144 @@ async def test_the_listening_connection_is_reopened_after_the_server_drops_it(tw
 
 async def _jobs_per_member_is(store: Store, value: int) -> bool:
     return (await store.economy.get(GUILD))[0].jobs_per_member == value
+
+
+# -- the pause switch ------------------------------------------------------------------------------
+
+
+class Process:
+    """One bot process's services over its own store on the shared database."""
+
+    def __init__(self, store: Store, services: Services, alerter: AlerterDouble) -> None:
+        self.store, self.services, self.alerter = store, services, alerter
+
+    @property
+    def operations(self) -> Operations:
+        return self.services.operations
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SeparationApiSimulator]:
+    async with SeparationApiSimulator(callbacks=False) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def start_process(
+    postgres_server: PostgresServer, sim: SeparationApiSimulator
+) -> AsyncIterator[Callable[..., Awaitable[Process]]]:
+    """`await start_process()`: a bot process on the test's database (one per test), its pause
+    switch followed as `Services.start` does."""
+    url = await postgres_server.new_database()
+    opened: list[Process] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def start(check_interval: float = 3600, target: DatabaseTarget = url) -> Process:
+            store = await Store.open(target)
+            alerter = AlerterDouble()
+            settings = make_settings(
+                api_url=sim.base_url, api_timeout=1, account_check_interval=check_interval
+            )
+            process = Process(store, make_services(store, session, settings, alerter=alerter), alerter)
+            opened.append(process)
+            await process.operations.start()
+            return process
+
+        yield start
+        for process in opened:
+            await process.operations.stop()
+            await process.store.close()
+    await postgres_server.drop(url)
+
+
+async def split(process: Process, n: int) -> None:
+    await process.services.split.reserve(
+        guild_id=GUILD,
+        channel_id=4000,
+        user_id=MEMBER,
+        mode=Mode.SEPARATE_VOCAL,
+        task_id=f"t{n}",
+        audio_id=f"a{n}",
+    )
+
+
+async def test_a_pause_in_one_process_refuses_splits_in_every_process_with_one_alert(start_process) -> None:
+    first, second = await start_process(), await start_process()
+    first.operations.pause(PauseReason.OUT_OF_CREDITS)
+
+    async def second_paused() -> bool:
+        return second.operations.paused is PauseReason.OUT_OF_CREDITS
+
+    await eventually(second_paused)
+    with pytest.raises(SplittingPaused):
+        await split(second, 1)  # refused up front: nothing reserved
+    assert await second.store.jobs.count_by_state() == {}
+    assert second.operations.paused_since == first.operations.paused_since
+    assert "stembot_submissions_paused 1.0" in second.operations.metrics.render().decode()
+    for process in (first, second):
+        await process.operations.wait_alerts()
+    assert (first.alerter.events, second.alerter.events) == (["paused:out_of_credits"], [])
+
+
+async def test_processes_meeting_the_error_at_once_alert_once(start_process) -> None:
+    processes = [await start_process() for _ in range(3)]
+    for process in processes:
+        process.operations.pause(PauseReason.KEY_REFUSED)
+    for process in processes:
+        await process.operations.wait_alerts()
+    assert sum(process.alerter.events.count("paused:key_refused") for process in processes) == 1
+
+
+async def test_every_process_resumes_together_with_one_alert(start_process, sim) -> None:
+    first, second = await start_process(), await start_process()
+    first.operations.pause(PauseReason.OUT_OF_CREDITS)
+    await first.operations.wait_alerts()
+    await eventually(lambda: _paused(second))
+
+    sim.account_credits = 5000
+    assert await second.operations.check_account() == 5000  # the second process finds it works
+
+    async def first_resumed() -> bool:
+        return first.operations.paused is None
+
+    await eventually(first_resumed)
+    assert "stembot_submissions_paused 0.0" in first.operations.metrics.render().decode()
+    await split(first, 2)  # taken again
+    for process in (first, second):
+        await process.operations.wait_alerts()
+    assert first.alerter.events + second.alerter.events == ["paused:out_of_credits", "resumed"]
+    assert await first.operations.check_account() == 5000  # nothing left to resume: no second alert
+    await first.operations.wait_alerts()
+    assert first.alerter.events + second.alerter.events == ["paused:out_of_credits", "resumed"]
+
+
+async def test_a_process_started_while_splitting_is_paused_starts_paused(start_process, sim) -> None:
+    first = await start_process()
+    sim.account_credits = 0
+    first.operations.pause(PauseReason.OUT_OF_CREDITS)
+    await first.operations.wait_alerts()
+    later = await start_process()  # it checks the account at once: still empty
+    assert later.operations.paused is PauseReason.OUT_OF_CREDITS
+    await later.operations.wait_alerts()
+    assert later.alerter.events == []
+
+
+async def test_a_pause_outlives_a_restart_and_resumes_once_the_account_works(start_process, sim) -> None:
+    first = await start_process()
+    first.operations.pause(PauseReason.KEY_REFUSED)
+    await first.operations.wait_alerts()
+    await first.operations.stop()
+    sim.account_credits = 5000
+    restarted = await start_process(check_interval=0.05)  # the key was fixed meanwhile
+    await eventually(lambda: _resumed(restarted))
+    await restarted.operations.wait_alerts()
+    assert restarted.alerter.events == ["resumed"]
+    assert await restarted.store.pause.state() is None
+
+
+async def _paused(process: Process) -> bool:
+    return process.operations.paused is not None
+
+
+async def _resumed(process: Process) -> bool:
+    return process.operations.paused is None

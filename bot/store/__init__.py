@@ -5,7 +5,8 @@ through `bot.store.postgres`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
 `jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
 that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
-(results kept in Discord, stem by stem), `members` (members' own choices) and `meta`.
+(results kept in Discord, stem by stem), `members` (members' own choices), `pause` (the pause
+switch every process shares) and `meta`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bot.store.keeps import Keeps
 from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
+from bot.store.pause import PauseSwitch
 from bot.store.postgres import StoreUnavailable
 from bot.store.reservations import Reservations
 from bot.store.server_economy import CACHE_CHANNEL, ServerEconomy
@@ -50,6 +52,7 @@ class Store:
         self.members = MemberPreferences(db)
         self.keeps = Keeps(db)
         self.meta = Meta(db)
+        self.pause = PauseSwitch(db)
 
     @classmethod
     async def open(
