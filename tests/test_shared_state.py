@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 
 from bot.errors import SplittingPaused
-from bot.models import SERVER_WIDE, CreditPolicy, NewJob, PauseReason, Refusal
+from bot.models import SERVER_WIDE, CreditPolicy, JobState, NewJob, PauseReason, Refusal
 from bot.operations import Operations
 from bot.product import Mode
+from bot.render import operators
 from bot.services import Services
 from bot.settings import DatabaseTarget
 from bot.store import Store
@@ -282,6 +283,22 @@ async def test_a_pause_outlives_a_restart_and_resumes_once_the_account_works(sta
     await restarted.operations.wait_alerts()
     assert restarted.alerter.events == ["resumed"]
     assert await restarted.store.pause.state() is None
+
+
+# -- /stembot status ------------------------------------------------------------------------------
+
+
+async def test_the_owners_status_counts_the_jobs_of_every_process(start_process) -> None:
+    first, second = await start_process(), await start_process()
+    await split(first, 1)
+    await split(second, 2)
+    report = await second.operations.report(
+        second.store, callback_public_url=None, listening=None, poll_interval=10
+    )
+    assert report.jobs_by_state == {JobState.RESERVED: 2}
+    names = [field.name for field in operators.status(report).fields]
+    assert "Jobs in every server (all processes)" in names
+    assert "Recent API errors (this process)" in names and "Callbacks (this process)" in names
 
 
 async def _paused(process: Process) -> bool:
