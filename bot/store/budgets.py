@@ -183,16 +183,9 @@ class Budgets:
         return BudgetChange(before, after)
 
     async def mismatches(self) -> list[tuple[int, str, int, int]]:
-        """(server, month, spent, counted by its jobs) wherever a month's spend is not the sum of
-        what its jobs that were not refunded counted: empty when the books agree."""
-        rows = await self._db.fetchall(
-            "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
-            "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
-            "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 "
-            "AND state NOT IN (?, ?)) AS books GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
-            (JobState.FAILED, JobState.CANCELLED),  # refunded: their budget was given back
-        )
-        return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
+        """Where a month's spend is not what its jobs counted (see `budget_mismatches`)."""
+        async with self._db.reading() as tx:
+            return await budget_mismatches(tx)
 
     def _budget(self, guild_id: int, month: str, spent: int, own: int | None, now: float) -> ServerBudget:
         return ServerBudget(
@@ -203,6 +196,19 @@ class Budgets:
             own=own is not None,
             renews_at=economy.budget_renews_at(now),
         )
+
+
+async def budget_mismatches(tx: Tx) -> list[tuple[int, str, int, int]]:
+    """(server, month, spent, counted by its jobs) wherever a month's spend is not the sum of what
+    its jobs that were not refunded counted: empty when the books agree."""
+    rows = await tx.fetchall(
+        "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
+        "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
+        "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 "
+        "AND state NOT IN (?, ?)) AS books GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
+        (JobState.FAILED, JobState.CANCELLED),  # refunded: their budget was given back
+    )
+    return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
 
 
 async def release(tx: Tx, guild_id: int, month: str, cost: int) -> None:

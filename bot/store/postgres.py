@@ -95,7 +95,7 @@ class PostgresDatabase(Database):
                 server_settings={"synchronous_commit": "off", "application_name": "stembot"},
             )
         except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-            raise StoreUnavailable(_why(error)) from None
+            raise StoreUnavailable(describe_error(error)) from None
         try:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
@@ -156,7 +156,7 @@ class PostgresDatabase(Database):
                 try:
                     self._listener = await self._open_listener()
                 except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-                    log.warning("Cannot reopen the listening connection yet: %s", _why(error))
+                    log.warning("Cannot reopen the listening connection yet: %s", describe_error(error))
         log.info("Listening for other processes' changes again")
         for channel in list(self._handlers):
             self._dispatch(None, 0, channel, RECONNECTED)
@@ -229,7 +229,7 @@ async def applied_version(url: PostgresURL) -> int:
             url.reveal(), timeout=10, server_settings={"default_transaction_read_only": "on"}
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        raise StoreUnavailable(_why(error)) from None
+        raise StoreUnavailable(describe_error(error)) from None
     try:
         if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
             return 0
@@ -238,5 +238,5 @@ async def applied_version(url: PostgresURL) -> int:
         await conn.close()
 
 
-def _why(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     return str(error) or type(error).__name__
