@@ -27,8 +27,9 @@ from bot.logs import configure_logging
 from bot.models import CreditPolicy
 from bot.operations import Operations
 from bot.services import Services, build_services
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import PostgresURL, Settings, SettingsError, load_settings, parse_database_url
 from bot.store import MigrationError, Store, StoreUnavailable
+from bot.store.copy import CopyRefused, copy_sqlite_to_postgresql
 from bot.web import WebServer
 
 log = logging.getLogger("bot")
@@ -42,10 +43,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--check", action="store_true", help="check the whole set-up, change nothing and exit (0: all good)"
     )
+    parser.add_argument(
+        "--migrate-from",
+        metavar="SQLITE_URL",
+        help="copy everything from this SQLite database (sqlite:///data/stembot.db) into the empty "
+        "PostgreSQL database DATABASE_URL names, then exit; stop the bot first",
+    )
     args = parser.parse_args(argv)
 
     # The .env of the working directory; real environment variables win over it.
     load_dotenv(find_dotenv(usecwd=True), override=False)
+    if args.migrate_from is not None:
+        raise SystemExit(migrate(args.migrate_from, os.environ.get("DATABASE_URL", "")))
     if args.check:
         raise SystemExit(check(os.environ, discord_api=discord.http.Route.BASE))
     try:
@@ -78,6 +87,50 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if sqlite_lock is not None:
             os.close(sqlite_lock)
+
+
+def migrate(source_url: str, target_url: str) -> int:
+    """`--migrate-from`: copy an SQLite store into an empty PostgreSQL one (`bot.store.copy`),
+    saying what it copies; the exit code (0: copied, 1: refused, nothing changed, 2: cannot)."""
+    try:
+        source = parse_database_url(source_url)
+        target = parse_database_url(target_url) if target_url.strip() else None
+    except ValueError as error:
+        print(f"Cannot migrate: {error}", file=sys.stderr)
+        return 2
+    if not isinstance(source, Path):
+        print("Cannot migrate: --migrate-from takes the SQLite database, sqlite:///…", file=sys.stderr)
+        return 2
+    if not isinstance(target, PostgresURL):
+        print(
+            "Cannot migrate: set DATABASE_URL to the PostgreSQL database to copy into "
+            "(postgresql://user:password@host:5432/dbname)",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(logging.WARNING, (target.reveal(),))
+    print(
+        f"Copying {source} into {target}. Stop every StemBot process first: anything a running bot "
+        "does meanwhile would not be copied."
+    )
+    lock = lock_sqlite_database(source)  # a bot still running on the SQLite file stops us here
+    try:
+        copied = asyncio.run(
+            copy_sqlite_to_postgresql(source, target, copied_table=lambda t, n: print(f"  {t}: {n} rows"))
+        )
+    except CopyRefused as error:
+        print(f"Nothing was copied: {error}.", file=sys.stderr)
+        return 1
+    except (StoreUnavailable, MigrationError) as error:
+        print(f"Cannot migrate: {error}", file=sys.stderr)
+        return 2
+    finally:
+        os.close(lock)
+    print(
+        f"Copied {copied.total} rows in one transaction; every balance matches its ledger. Set "
+        f"DATABASE_URL={target} for every StemBot process and start them; keep {source} as a backup."
+    )
+    return 0
 
 
 def lock_sqlite_database(database: Path) -> int:

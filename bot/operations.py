@@ -3,6 +3,10 @@
 When the API refuses our key (401) or says the account is out of credits (402/429), new splits are
 paused so members are refused up front (free) instead of failing one by one. While paused, the
 account is checked periodically; splitting resumes by itself once the API accepts us again.
+
+The switch is the deployment's, kept in the database (`bot.store.pause`): a process that pauses or
+resumes tells every other, which follow at once; the servers are alerted once, by the process whose
+change it was. `paused` is this process's copy, read without waiting on every split.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from bot.models import (
 )
 from bot.product import Mode
 from bot.store import Store
+from bot.store.pause import PauseSwitch
 from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,7 @@ class Operations:
         calls: ApiCalls,
         api: AccountApi,
         alerter: Alerter,
+        switch: PauseSwitch,
         *,
         check_interval: float = 300.0,
         clock: Callable[[], float] = time.time,
@@ -87,6 +93,10 @@ class Operations:
         self._clock = clock
         self._api = api
         self._alerter = alerter
+        self._switch = switch
+        # The switch's changes, in the order this process made or learned them.
+        self._switching = asyncio.Lock()
+        self._recording: set[asyncio.Task[None]] = set()
         self.paused: PauseReason | None = None
         self.paused_since: float | None = None
         self.callbacks_received = 0
@@ -106,16 +116,31 @@ class Operations:
 
     # -- pause ------------------------------------------------------------------------------
 
-    def pause(self, reason: PauseReason) -> None:
-        """Stop new splits until the account works again. Idempotent; alerts once per pause.
+    async def start(self) -> None:
+        """Follow the deployment's pause switch: take it as it is (a pause from before a restart,
+        or another process's, is checked at once) and listen for every process's changes."""
+        await self._switch.listen(self._changed_elsewhere)
+        current = await self._switch.state()
+        if current is not None:
+            self._paused_here(current.reason, current.since, check_now=True)
 
-        Never waits on Discord: the alert is sent by a task of its own, so a job that met the
-        error is settled whatever Discord does.
+    def pause(self, reason: PauseReason) -> None:
+        """Stop new splits until the account works again, in every process. Idempotent; alerts
+        once per pause, whichever processes meet the error.
+
+        Never waits on the database or Discord: this process stops at once; recording the pause
+        for the others and the alert run in a task of their own, so a job that met the error is
+        settled whatever Discord does.
         """
+        since = self._clock() if self.paused is None else self.paused_since or self._clock()
+        self._paused_here(reason, since)
+        self._track(self._recording, self._record_pause(reason, since))
+
+    def _paused_here(self, reason: PauseReason, since: float, *, check_now: bool = False) -> None:
         if self.paused is not None:
-            self.paused = reason  # the latest reason is the one to show; no second alert
+            self.paused = reason  # the latest reason is the one to show
             return
-        self.paused, self.paused_since = reason, self._clock()
+        self.paused, self.paused_since = reason, since
         self.metrics.submissions_paused.set(1)
         log.error(
             "Splitting paused: %s. New /split requests are refused (free) until the API accepts "
@@ -124,17 +149,52 @@ class Operations:
             self.check_interval,
         )
         if self._watch is None or self._watch.done():
-            self._watch = asyncio.create_task(self._watch_account(), name="account-watch")
+            self._watch = asyncio.create_task(self._watch_account(check_now), name="account-watch")
             self._watch.add_done_callback(log_failure)
-        self._background(self._alerter.splitting_paused(reason))
 
-    def resume(self) -> None:
+    def _resumed_here(self) -> None:
         if self.paused is None:
             return
         self.paused = self.paused_since = None
         self.metrics.submissions_paused.set(0)
         log.warning("Splitting resumed: the separation API accepts the account again")
-        self._background(self._alerter.splitting_resumed())
+
+    async def _record_pause(self, reason: PauseReason, since: float) -> None:
+        async with self._switching:
+            try:
+                first = await self._switch.pause(reason, since)
+            except Exception:
+                # The other processes meet the error themselves; the servers must hear of it.
+                log.exception("Could not record the pause for the other processes")
+                first = True
+        if first:
+            self._background(self._alerter.splitting_paused(reason))
+
+    async def resume(self) -> None:
+        """Resume splitting in every process (the account works again); alerts once."""
+        await self._settle_records()
+        async with self._switching:
+            first = await self._switch.resume()
+            self._resumed_here()
+        if first:
+            self._background(self._alerter.splitting_resumed())
+
+    def _changed_elsewhere(self) -> None:
+        self._track(self._recording, self._follow_switch())
+
+    async def _follow_switch(self) -> None:
+        """Take the deployment's switch as it now is (another process paused or resumed)."""
+        async with self._switching:
+            current = await self._switch.state()
+            if current is None:
+                self._resumed_here()
+            else:
+                self._paused_here(current.reason, current.since)
+                self.paused_since = current.since
+
+    async def _settle_records(self) -> None:
+        while self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     # -- budgets ----------------------------------------------------------------------------
 
@@ -154,14 +214,20 @@ class Operations:
         self._background(self._alerter.budget_alert(alert))
 
     def _background(self, alert: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(alert, name="operator-alert")
-        self._alerts.add(task)
-        task.add_done_callback(self._alerts.discard)
+        self._track(self._alerts, alert)
+
+    @staticmethod
+    def _track(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="operator-alert")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         task.add_done_callback(log_failure)
 
     async def wait_alerts(self) -> None:
-        """Wait for alerts being sent (tests, shutdown)."""
-        await asyncio.gather(*self._alerts, return_exceptions=True)
+        """Wait for the switch's changes being recorded and alerts being sent (tests, shutdown)."""
+        await self._settle_records()
+        while self._alerts:
+            await asyncio.gather(*self._alerts, return_exceptions=True)
 
     async def check_account(self) -> int | None:
         """Ask the API for the account's credits; resume if it works and can pay for a split.
@@ -173,14 +239,14 @@ class Operations:
         except ApiError as error:
             reason = error.pause_reason
             if reason is not None and self.paused is not None:
-                self.paused = reason
+                self.pause(reason)
             return None
         if self.paused is not None:
             # Resume only when any split can be paid for, or the next 12-stem job pauses us again.
             if credits >= max(mode.api_price for mode in Mode):
-                self.resume()
+                await self.resume()
             else:
-                self.paused = PauseReason.OUT_OF_CREDITS
+                self.pause(PauseReason.OUT_OF_CREDITS)
         return credits
 
     async def report(
@@ -222,12 +288,17 @@ class Operations:
             sandbox=self.sandbox,
         )
 
-    async def _watch_account(self) -> None:
+    async def _watch_account(self, check_now: bool) -> None:
+        """Every paused process checks the account (any of them may be the one left running);
+        the first to find it working resumes them all."""
+        if check_now:
+            await self.check_account()
         while self.paused is not None:
             await asyncio.sleep(self.check_interval)
             await self.check_account()
 
     async def stop(self) -> None:
+        await self._settle_records()
         if self._watch:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)

@@ -56,7 +56,9 @@ class Services:
 
     async def start(self) -> None:
         """Resume the jobs in the database and start working on them; start the reminders and
-        the keeper (which resumes keeps left unfinished)."""
+        the keeper (which resumes keeps left unfinished). Follow the deployment's pause switch
+        first, so no job is sent while another process has paused splitting."""
+        await self.operations.start()
         await self.runner.start()
         self.reminders.start()
         self.keeper.start()
@@ -121,6 +123,7 @@ def build_services(
         calls,
         account_api or api,
         alerter,
+        store.pause,
         check_interval=settings.account_check_interval,
         clock=clock,
         sandbox=settings.sandbox,

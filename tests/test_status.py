@@ -206,7 +206,7 @@ async def test_the_bots_owner_sees_the_whole_bot_in_any_server(status_bot, manag
     text = await status_seen_by(status_bot, owner)
 
     assert "**4,321** API credits" in text
-    assert counts(text, "Jobs in every server") == {"done": 9, "failed": 1}
+    assert counts(text, "Jobs in every server (all processes)") == {"done": 9, "failed": 1}
     assert counts(text, "Jobs in this server") == {"done": 2, "failed": 1}
     assert "https://stembot.operator.example/callback/" in text and "10.1.2.3:8080" in text
 

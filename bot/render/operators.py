@@ -109,6 +109,9 @@ def server_status(status: ServerStatus) -> discord.Embed:
     return embed
 
 
+EVERY_SERVERS_JOBS = "Jobs in every server (all processes)"
+
+
 def status(report: StatusReport, server: ServerStatus | None = None) -> discord.Embed:
     """`/stembot status` for the bot's owner: account-wide figures, and `server`'s jobs if given."""
     embed = _status_embed(report.paused, report.paused_since, report.sandbox)
@@ -120,7 +123,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
     if report.sandbox:
         credits = "Sandbox: free, no API account is used"
     embed.add_field(name="API account", value=credits, inline=False)
-    embed.add_field(name="Jobs in every server", value=_job_counts(report.jobs_by_state), inline=False)
+    # Jobs are counted in the database: every process's. Errors and callbacks are this process's own.
+    embed.add_field(name=EVERY_SERVERS_JOBS, value=_job_counts(report.jobs_by_state), inline=False)
     if server is not None:
         embed.add_field(name="Jobs in this server", value=_job_counts(server.jobs_by_state), inline=False)
     errors = "\n".join(
@@ -128,7 +132,7 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         f"{note.message[:120]}"
         for note in report.recent_errors[:8]
     )
-    embed.add_field(name="Recent API errors", value=errors[:1024] or "none", inline=False)
+    embed.add_field(name="Recent API errors (this process)", value=errors[:1024] or "none", inline=False)
     callbacks = report.callbacks
     if callbacks.public_url:
         last = timestamp(callbacks.last_received_at, "R") if callbacks.last_received_at else "never"
@@ -142,7 +146,7 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         text = f"off (CALLBACK_PUBLIC_URL unset): polling every {report.poll_interval:g}s"
         if callbacks.web_server_error:
             text += f"\nWeb server **off**, no /healthz or /metrics: {callbacks.web_server_error}"
-    embed.add_field(name="Callbacks", value=text[:1024], inline=False)
+    embed.add_field(name="Callbacks (this process)", value=text[:1024], inline=False)
     embed.set_footer(text=f"{_JOB_STATES_HELP}\nStemBot {report.version}")
     return embed
 

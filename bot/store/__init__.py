@@ -5,11 +5,13 @@ through `bot.store.postgres`) and gives each aggregate its
 repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
 `jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
 that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
-(results kept in Discord, stem by stem), `members` (members' own choices) and `meta`.
+(results kept in Discord, stem by stem), `members` (members' own choices), `pause` (the pause
+switch every process shares) and `meta`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -17,19 +19,22 @@ from bot.models import CreditPolicy
 from bot.settings import PostgresURL
 from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
-from bot.store.database import Clock, Database
+from bot.store.database import RECONNECTED, Clock, Database
 from bot.store.deliveries import Deliveries
 from bot.store.jobs import Jobs
 from bot.store.keeps import Keeps
 from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
+from bot.store.pause import PauseSwitch
 from bot.store.postgres import StoreUnavailable
 from bot.store.reservations import Reservations
-from bot.store.server_economy import ServerEconomy
+from bot.store.server_economy import CACHE_CHANNEL, ServerEconomy
 from bot.store.sharing import REUSE_MIN_LINK_LIFE
 
 __all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store", "StoreUnavailable"]
+
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -47,14 +52,38 @@ class Store:
         self.members = MemberPreferences(db)
         self.keeps = Keeps(db)
         self.meta = Meta(db)
+        self.pause = PauseSwitch(db)
 
     @classmethod
     async def open(
         cls, target: Path | PostgresURL, policy: CreditPolicy | None = None, clock: Clock = time.time
     ) -> Store:
         """Open and migrate the database: the SQLite file at a path (creating folder and file if
-        needed), or the PostgreSQL database a URL names."""
-        return cls(await Database.open(target, clock), policy or CreditPolicy())
+        needed), or the PostgreSQL database a URL names. The store listens for other processes'
+        changes to what it caches from then on."""
+        store = cls(await Database.open(target, clock), policy or CreditPolicy())
+        try:
+            await store.db.listen(CACHE_CHANNEL, store.changed_elsewhere)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def changed_elsewhere(self, payload: str) -> None:
+        """A process (this one included) changed what `payload` names: drop the cached copy.
+        After notifications may have been missed (`RECONNECTED`), or for anything unknown, drop
+        every cached copy."""
+        kind, _, guild = payload.partition(":")
+        guild_id = int(guild) if guild.isdigit() else None
+        if kind == "economy" and guild_id is not None:
+            self.economy.forget(guild_id)
+        elif kind == "budget" and guild_id is not None:
+            self.budgets.forget(guild_id)
+        else:
+            if payload != RECONNECTED:
+                log.warning("Unknown change notification %r: dropping every cached copy", payload)
+            self.economy.forget()
+            self.budgets.forget()
 
     async def ping(self) -> bool:
         return await self.db.ping()

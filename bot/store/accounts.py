@@ -289,24 +289,31 @@ class Accounts:
         return HistoryPage(tuple(_ledger_entry(row) for row in rows), page, pages, total, newest_id)
 
     async def ledger_mismatches(self) -> list[tuple[int, int, int, int]]:
-        """Where the ledger and the balances disagree, as (guild, user, balance, ledger total):
-        accounts whose allowance or bonus part differs from the sum of its ledger changes, and
-        ledger rows whose `balance_after` is not the running total of the rows up to them."""
-        rows = await self._db.fetchall(
-            "SELECT a.guild_id, a.user_id, a.balance, COALESCE(SUM(l.amount), 0) AS total FROM accounts a "
-            "LEFT JOIN ledger l ON l.guild_id = a.guild_id AND l.user_id = a.user_id "
-            "GROUP BY a.guild_id, a.user_id "
-            "HAVING a.allowance_left != COALESCE(SUM(l.allowance_change), 0) "
-            "OR a.bonus != COALESCE(SUM(l.bonus_change), 0)"
-        )
-        found = [(r["guild_id"], r["user_id"], r["balance"], r["total"]) for r in rows]
-        rows = await self._db.fetchall(
-            "SELECT guild_id, user_id, balance_after, running FROM (SELECT guild_id, user_id, "
-            "balance_after, SUM(amount) OVER (PARTITION BY guild_id, user_id ORDER BY id) AS running "
-            "FROM ledger) AS running_totals WHERE balance_after != running"
-        )
-        found += [(r["guild_id"], r["user_id"], r["balance_after"], r["running"]) for r in rows]
-        return found
+        """Where the ledger and the balances disagree (see `ledger_mismatches`): empty when the
+        books agree."""
+        async with self._db.reading() as tx:
+            return await ledger_mismatches(tx)
+
+
+async def ledger_mismatches(tx: Tx) -> list[tuple[int, int, int, int]]:
+    """Where the ledger and the balances disagree, as (guild, user, balance, ledger total):
+    accounts whose allowance or bonus part differs from the sum of its ledger changes, and
+    ledger rows whose `balance_after` is not the running total of the rows up to them."""
+    rows = await tx.fetchall(
+        "SELECT a.guild_id, a.user_id, a.balance, COALESCE(SUM(l.amount), 0) AS total FROM accounts a "
+        "LEFT JOIN ledger l ON l.guild_id = a.guild_id AND l.user_id = a.user_id "
+        "GROUP BY a.guild_id, a.user_id "
+        "HAVING a.allowance_left != COALESCE(SUM(l.allowance_change), 0) "
+        "OR a.bonus != COALESCE(SUM(l.bonus_change), 0)"
+    )
+    found = [(r["guild_id"], r["user_id"], r["balance"], r["total"]) for r in rows]
+    rows = await tx.fetchall(
+        "SELECT guild_id, user_id, balance_after, running FROM (SELECT guild_id, user_id, "
+        "balance_after, SUM(amount) OVER (PARTITION BY guild_id, user_id ORDER BY id) AS running "
+        "FROM ledger) AS running_totals WHERE balance_after != running"
+    )
+    found += [(r["guild_id"], r["user_id"], r["balance_after"], r["running"]) for r in rows]
+    return found
 
 
 async def read(tx: Tx, guild_id: int, user_id: int) -> Account | None:

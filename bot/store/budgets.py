@@ -13,6 +13,7 @@ from typing import Any
 from bot import economy
 from bot.models import BudgetAlert, BudgetChange, BudgetLevel, BudgetOverview, JobState, ServerBudget
 from bot.store.database import Database, Tx
+from bot.store.server_economy import announce_change
 
 
 class Budgets:
@@ -20,8 +21,17 @@ class Budgets:
         self._db = db
         self.default_budget = default_budget
         # Each server's own budget (None: the default), read on every paid split but changed only
-        # through `set_budget` here: one process serves a database, as for the economy settings.
+        # through `set_budget`, which tells every process to drop its copy (`budget:<server id>`).
         self._overrides: dict[int, int | None] = {}
+        self._drops = 0  # as in `ServerEconomy`: a read older than a drop is not cached
+
+    def forget(self, guild_id: int | None = None) -> None:
+        """Drop the cached budget of a server (None: of every server)."""
+        self._drops += 1
+        if guild_id is None:
+            self._overrides.clear()
+        else:
+            self._overrides.pop(guild_id, None)
 
     # -- inside a unit of work --------------------------------------------------------------
 
@@ -59,10 +69,14 @@ class Budgets:
         return self._budget(guild_id, month, spent or 0, own, now)
 
     async def _override(self, tx: Tx, guild_id: int) -> int | None:
-        if guild_id not in self._overrides:
-            own = await tx.scalar("SELECT amount FROM server_budgets WHERE guild_id = ?", (guild_id,))
-            self._overrides[guild_id] = None if own is None else int(own)
-        return self._overrides[guild_id]
+        if guild_id in self._overrides:
+            return self._overrides[guild_id]
+        drops = self._drops
+        own = await tx.scalar("SELECT amount FROM server_budgets WHERE guild_id = ?", (guild_id,))
+        amount = None if own is None else int(own)
+        if drops == self._drops:
+            self._overrides[guild_id] = amount
+        return amount
 
     async def count(self, tx: Tx, budget: ServerBudget, cost: int) -> ServerBudget | None:
         """Count `cost` against the server's budget of this month, if it fits (a conditional
@@ -138,12 +152,14 @@ class Budgets:
     async def set_budget(self, guild_id: int, amount: int | None, *, actor_id: int) -> BudgetChange:
         """Give the server its own monthly budget, or (None) return it to the bot's default. Alerts
         of this month that the new budget no longer reaches may be given again."""
-        self._overrides.pop(guild_id, None)
+        self.forget(guild_id)
         try:
             async with self._db.transaction() as tx:
-                return await self._set_budget(tx, guild_id, amount, actor_id)
+                change = await self._set_budget(tx, guild_id, amount, actor_id)
         finally:
-            self._overrides.pop(guild_id, None)  # read afresh, whatever happened
+            self.forget(guild_id)  # read afresh, whatever happened
+        await announce_change(self._db, f"budget:{guild_id}")
+        return change
 
     async def _set_budget(self, tx: Tx, guild_id: int, amount: int | None, actor_id: int) -> BudgetChange:
         now = self._db.now()
@@ -167,16 +183,9 @@ class Budgets:
         return BudgetChange(before, after)
 
     async def mismatches(self) -> list[tuple[int, str, int, int]]:
-        """(server, month, spent, counted by its jobs) wherever a month's spend is not the sum of
-        what its jobs that were not refunded counted: empty when the books agree."""
-        rows = await self._db.fetchall(
-            "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
-            "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
-            "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 "
-            "AND state NOT IN (?, ?)) AS books GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
-            (JobState.FAILED, JobState.CANCELLED),  # refunded: their budget was given back
-        )
-        return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
+        """Where a month's spend is not what its jobs counted (see `budget_mismatches`)."""
+        async with self._db.reading() as tx:
+            return await budget_mismatches(tx)
 
     def _budget(self, guild_id: int, month: str, spent: int, own: int | None, now: float) -> ServerBudget:
         return ServerBudget(
@@ -187,6 +196,19 @@ class Budgets:
             own=own is not None,
             renews_at=economy.budget_renews_at(now),
         )
+
+
+async def budget_mismatches(tx: Tx) -> list[tuple[int, str, int, int]]:
+    """(server, month, spent, counted by its jobs) wherever a month's spend is not the sum of what
+    its jobs that were not refunded counted: empty when the books agree."""
+    rows = await tx.fetchall(
+        "SELECT guild_id, month, SUM(spent) AS spent, SUM(held) AS held FROM ("
+        "SELECT guild_id, month, spent, 0 AS held FROM budget_months UNION ALL "
+        "SELECT guild_id, budget_month, 0, budget_cost FROM jobs WHERE budget_cost > 0 "
+        "AND state NOT IN (?, ?)) AS books GROUP BY guild_id, month HAVING SUM(spent) != SUM(held)",
+        (JobState.FAILED, JobState.CANCELLED),  # refunded: their budget was given back
+    )
+    return [(r["guild_id"], r["month"], r["spent"], r["held"]) for r in rows]
 
 
 async def release(tx: Tx, guild_id: int, month: str, cost: int) -> None:

@@ -137,6 +137,35 @@ class Database(ABC):
         async with self.reading() as tx:
             return await tx.fetchone(sql, params)
 
+    @abstractmethod
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on `channel` (this one included), after the commits before
+        this call: PostgreSQL's NOTIFY, or this process's listeners on SQLite (single-process)."""
+
+    @abstractmethod
+    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        """Call `handler(payload)` for every notification on `channel` from now on. On PostgreSQL
+        a notification can be missed while the listening connection is lost: once it is back,
+        every handler is called with `RECONNECTED` (act as if anything may have changed)."""
+
+
+RECONNECTED = ""
+"""The payload a handler gets after notifications may have been missed."""
+
+
+class _LocalChannels:
+    """Notifications inside one process (the SQLite store: one process per database)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Callable[[str], None]]] = {}
+
+    def listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        self._handlers.setdefault(channel, []).append(handler)
+
+    def notify(self, channel: str, payload: str) -> None:
+        for handler in self._handlers.get(channel, ()):
+            handler(payload)
+
 
 class SQLiteTx(Tx):
     __slots__ = ("_conn",)
@@ -171,6 +200,7 @@ class SQLiteDatabase(Database):
         super().__init__(clock)
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._channels = _LocalChannels()
 
     @classmethod
     async def open_file(cls, path: Path, clock: Clock = time.time) -> SQLiteDatabase:
@@ -227,6 +257,12 @@ class SQLiteDatabase(Database):
                 return await SQLiteTx(self._conn).execute(sql, params)
             finally:
                 await asyncio.shield(self._conn.execute("PRAGMA synchronous = NORMAL"))
+
+    async def notify(self, channel: str, payload: str) -> None:
+        self._channels.notify(channel, payload)
+
+    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        self._channels.listen(channel, handler)
 
     async def _rollback(self) -> None:
         if self._conn.in_transaction:

@@ -12,20 +12,25 @@ as SQLite (see `bot.store.database`), so the repositories run unchanged.
   transaction, which also flushes every commit before it.
 - Migrations run in one transaction under an advisory lock, so processes starting together apply
   them once.
+- Notifications between processes are PostgreSQL's NOTIFY; this process LISTENs on one connection
+  of its own, outside the pool (a pooled connection would lose its LISTENs when handed back), and
+  opens it again if it is lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from bot.store import migrations
-from bot.store.database import Clock, Database, Row, Tx
+from bot.store.database import RECONNECTED, Clock, Database, Row, Tx
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -34,8 +39,11 @@ if TYPE_CHECKING:
 
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
+log = logging.getLogger(__name__)
+
 MIGRATION_LOCK = 0x5374656D426F74  # "StemBot": the advisory lock held while migrating
 POOL_SIZE = 10
+RELISTEN_SECONDS = 1.0  # between attempts to open the listening connection again
 
 
 class PostgresTx(Tx):
@@ -64,9 +72,17 @@ class PostgresTx(Tx):
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], clock: Clock = time.time) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[asyncpg.Record], url: PostgresURL, clock: Clock = time.time
+    ) -> None:
         super().__init__(clock)
         self._pool = pool
+        self._url = url
+        self._handlers: dict[str, list[Callable[[str], None]]] = {}
+        self._listener: asyncpg.Connection[asyncpg.Record] | None = None
+        self._listening = asyncio.Lock()
+        self._relisten: asyncio.Task[None] | None = None
+        self._closed = False
 
     @classmethod
     async def connect(cls, url: PostgresURL, clock: Clock = time.time) -> PostgresDatabase:
@@ -79,7 +95,7 @@ class PostgresDatabase(Database):
                 server_settings={"synchronous_commit": "off", "application_name": "stembot"},
             )
         except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-            raise StoreUnavailable(_why(error)) from None
+            raise StoreUnavailable(describe_error(error)) from None
         try:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
@@ -87,10 +103,63 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, clock)
+        return cls(pool, url, clock)
 
     async def close(self) -> None:
+        self._closed = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            await asyncio.gather(self._relisten, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.close()
         await self._pool.close()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        async with self._listening:
+            if self._listener is None:
+                self._listener = await self._open_listener()
+            if channel not in self._handlers:
+                await self._listener.add_listener(channel, self._dispatch)
+            self._handlers.setdefault(channel, []).append(handler)
+
+    async def _open_listener(self) -> asyncpg.Connection[asyncpg.Record]:
+        conn = await asyncpg.connect(
+            self._url.reveal(), timeout=10, server_settings={"application_name": "stembot-listen"}
+        )
+        conn.add_termination_listener(self._listener_lost)
+        for channel in self._handlers:
+            await conn.add_listener(channel, self._dispatch)
+        return conn
+
+    def _dispatch(self, _conn: Connection | None, _pid: int, channel: str, payload: object) -> None:
+        for handler in list(self._handlers.get(channel, ())):
+            try:
+                handler(str(payload))
+            except Exception:  # one listener's bug must not keep the notification from the others
+                log.exception("A handler of the %s notifications failed", channel)
+
+    def _listener_lost(self, _conn: object) -> None:
+        if self._closed or (self._relisten is not None and not self._relisten.done()):
+            return
+        log.warning("Lost the database connection that listens for other processes' changes; reopening it")
+        self._relisten = asyncio.create_task(self._listen_again(), name="database-relisten")
+
+    async def _listen_again(self) -> None:
+        async with self._listening:
+            self._listener = None
+            while self._listener is None:
+                await asyncio.sleep(RELISTEN_SECONDS)
+                try:
+                    self._listener = await self._open_listener()
+                except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+                    log.warning("Cannot reopen the listening connection yet: %s", describe_error(error))
+        log.info("Listening for other processes' changes again")
+        for channel in list(self._handlers):
+            self._dispatch(None, 0, channel, RECONNECTED)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -160,7 +229,7 @@ async def applied_version(url: PostgresURL) -> int:
             url.reveal(), timeout=10, server_settings={"default_transaction_read_only": "on"}
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        raise StoreUnavailable(_why(error)) from None
+        raise StoreUnavailable(describe_error(error)) from None
     try:
         if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
             return 0
@@ -169,5 +238,5 @@ async def applied_version(url: PostgresURL) -> int:
         await conn.close()
 
 
-def _why(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     return str(error) or type(error).__name__

@@ -1,12 +1,14 @@
 """Each server's economy: its settings (refill schedule, limits, moderator role, audit channel)
 and its allowance decisions, with a cache, since every credit operation reads them.
 
-One bot process serves a database, and these change only through this repository, so the cached
-copy of a server is dropped whenever it is changed here.
+They change only through this repository: the cached copy of a server is dropped whenever it is
+changed here, and every other process on the database is told to drop its own (`CACHE_CHANNEL`,
+`economy:<server id>`; `bot.store.Store` listens and calls `forget`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
@@ -24,6 +26,12 @@ from bot.models import (
     ReuseCharge,
 )
 from bot.store.database import Database, Row, Tx
+
+log = logging.getLogger(__name__)
+
+CACHE_CHANNEL = "stembot_cache"
+"""Where a process says it changed something other processes cache: `economy:<server id>`,
+`budget:<server id>`."""
 
 _SETTINGS_COLUMNS = tuple(f.name for f in fields(EconomySettings))
 ADJUSTABLE_SETTINGS = frozenset(
@@ -45,6 +53,17 @@ class ServerEconomy:
         self._db = db
         self._default_credits = default_credits
         self._cache: dict[int, tuple[EconomySettings, tuple[AllowanceRule, ...]]] = {}
+        # Counts the copies dropped: a read that began before a drop must not cache what it read
+        # (it may predate the change another process just announced).
+        self._drops = 0
+
+    def forget(self, guild_id: int | None = None) -> None:
+        """Drop the cached copy of a server's economy (None: of every server)."""
+        self._drops += 1
+        if guild_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(guild_id, None)
 
     async def get(self, guild_id: int) -> tuple[EconomySettings, list[AllowanceRule]]:
         """The server's settings and its allowance decisions, oldest first."""
@@ -56,6 +75,7 @@ class ServerEconomy:
         cached = self._cache.get(guild_id)
         if cached is not None:
             return cached[0], list(cached[1])
+        drops = self._drops
         row = await tx.fetchone("SELECT * FROM economy_settings WHERE guild_id = ?", (guild_id,))
         settings = _settings_from_row(row) if row else EconomySettings(guild_id)
         rules = [
@@ -66,7 +86,8 @@ class ServerEconomy:
                 (guild_id,),
             )
         ]
-        self._cache[guild_id] = (settings, tuple(rules))
+        if drops == self._drops:
+            self._cache[guild_id] = (settings, tuple(rules))
         return settings, rules
 
     async def audit_channels(self) -> list[tuple[int, int]]:
@@ -144,14 +165,25 @@ class ServerEconomy:
     @asynccontextmanager
     async def _changing(self, guild_id: int) -> AsyncIterator[Tx]:
         """A transaction that changes a server's settings or rules: the cached copy is dropped
-        before and after, so nobody reads it stale, even if the change fails half-way."""
-        self._cache.pop(guild_id, None)
+        before and after, so nobody reads it stale, even if the change fails half-way; once it
+        has committed, every other process drops its copy too."""
+        self.forget(guild_id)
         try:
             async with self._db.transaction() as tx:
-                self._cache.pop(guild_id, None)
+                self.forget(guild_id)
                 yield tx
         finally:
-            self._cache.pop(guild_id, None)
+            self.forget(guild_id)
+        await announce_change(self._db, f"economy:{guild_id}")
+
+
+async def announce_change(db: Database, payload: str) -> None:
+    """Tell every process to drop its cached copy of what `payload` names. The change itself is
+    committed: a failure here is logged, not raised (the moderator's change did happen)."""
+    try:
+        await db.notify(CACHE_CHANNEL, payload)
+    except Exception:
+        log.exception("Could not tell the other processes about a change (%s)", payload)
 
 
 async def _save_settings(tx: Tx, settings: EconomySettings, *, actor_id: int, now: float) -> None:
