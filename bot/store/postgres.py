@@ -12,11 +12,17 @@ as SQLite (see `bot.store.database`), so the repositories run unchanged.
   transaction, which also flushes every commit before it.
 - Migrations run in one transaction under an advisory lock, so processes starting together apply
   them once.
+- Notifications: NOTIFY through the pool; LISTEN on one connection of its own outside the pool
+  (a pooled connection would be handed to others), connected again with growing pauses if it drops.
+  What is notified while it is down is not heard: listeners keep a slower safety net (polls,
+  lease scans).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bot.store import migrations
-from bot.store.database import Clock, Database, Row, Tx
+from bot.store.database import Clock, Database, Handler, Row, Tx
+from bot.tasks import log_failure
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
     from bot.settings import PostgresURL
 
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x5374656D426F74  # "StemBot": the advisory lock held while migrating
 POOL_SIZE = 10
@@ -43,6 +52,8 @@ class PostgresTx(Tx):
 
     dialect = "postgresql"
     for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    current_time = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -63,10 +74,14 @@ class PostgresTx(Tx):
 
 class PostgresDatabase(Database):
     dialect = "postgresql"
+    shared = True
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], clock: Clock = time.time) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[asyncpg.Record], url: PostgresURL, clock: Clock = time.time
+    ) -> None:
         super().__init__(clock)
         self._pool = pool
+        self._listener = Listener(url)
 
     @classmethod
     async def connect(cls, url: PostgresURL, clock: Clock = time.time) -> PostgresDatabase:
@@ -87,10 +102,21 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, clock)
+        return cls(pool, url, clock)
 
     async def close(self) -> None:
+        await self._listener.close()
         await self._pool.close()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        await self._listener.add(channel, handler)
+
+    async def unlisten(self, channel: str, handler: Handler) -> None:
+        await self._listener.remove(channel, handler)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -109,6 +135,97 @@ class PostgresDatabase(Database):
             async with conn.transaction():
                 await conn.execute("SET LOCAL synchronous_commit = on")
                 return await PostgresTx(conn).execute(sql, params)
+
+
+RECONNECT_FIRST = 0.5
+RECONNECT_MAX = 30.0
+
+
+class Listener:
+    """LISTEN on a connection of its own: opened with the first channel, closed with the database,
+    and opened again (every channel listened to again) whenever it drops."""
+
+    def __init__(self, url: PostgresURL) -> None:
+        self._url = url
+        self._handlers: dict[str, list[Handler]] = {}
+        self._conn: asyncpg.Connection[asyncpg.Record] | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def add(self, channel: str, handler: Handler) -> None:
+        async with self._lock:
+            first = channel not in self._handlers
+            self._handlers.setdefault(channel, []).append(handler)
+            if self._conn is None and self._reconnecting is None:
+                self._conn = await self._connect()
+            elif first and self._conn is not None:
+                await self._conn.add_listener(channel, self._heard)
+
+    async def remove(self, channel: str, handler: Handler) -> None:
+        async with self._lock:
+            handlers = self._handlers.get(channel, [])
+            if handler in handlers:
+                handlers.remove(handler)
+            if not handlers:
+                self._handlers.pop(channel, None)
+                if self._conn is not None and not self._conn.is_closed():
+                    await self._conn.remove_listener(channel, self._heard)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            await asyncio.gather(self._reconnecting, return_exceptions=True)
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def _connect(self) -> asyncpg.Connection[asyncpg.Record]:
+        try:
+            conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+                self._url.reveal(), timeout=10, server_settings={"application_name": "stembot-listen"}
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+            raise StoreUnavailable(_why(error)) from None
+        try:
+            for channel in self._handlers:
+                await conn.add_listener(channel, self._heard)
+        except BaseException:
+            await conn.close()
+            raise
+        conn.add_termination_listener(self._lost)
+        return conn
+
+    def _heard(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        for handler in list(self._handlers.get(channel, ())):
+            try:
+                handler(str(payload))
+            except Exception:
+                log.exception("A handler of notifications on %s failed", channel)
+
+    def _lost(self, conn: object) -> None:
+        if self._closed or conn is not self._conn:
+            return
+        log.warning("The connection listening for notifications dropped; connecting again")
+        self._conn = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect(), name="pg-listen")
+        self._reconnecting.add_done_callback(log_failure)
+
+    async def _reconnect(self) -> None:
+        pause = RECONNECT_FIRST
+        while not self._closed:
+            try:
+                async with self._lock:
+                    self._conn = await self._connect()
+            except (StoreUnavailable, OSError, asyncpg.PostgresError) as error:
+                log.warning("Listening for notifications: %s; trying again in %.1fs", error, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
+                continue
+            log.info("Listening for notifications again")
+            self._reconnecting = None
+            return
 
 
 def rowcount(status: str) -> int:
