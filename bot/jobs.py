@@ -18,6 +18,7 @@ from bot.errors import (
     SplittingPaused,
     TooManyJobsInFlight,
 )
+from bot.leases import Lease
 from bot.models import Job, NewJob, Refusal, Reservation
 from bot.operations import Operations
 from bot.product import Mode
@@ -78,9 +79,12 @@ class SplitService:
         queue: JobQueue,
         operations: Operations,
         *,
+        lease: Lease | None = None,
         sandbox: bool = False,
     ) -> None:
+        """`lease`: this process's, so a job is claimed by it from the moment it is stored."""
         self._reservations = reservations
+        self._lease = lease
         self._sandbox = sandbox
         self._queue = queue
         self._operations = operations
@@ -136,7 +140,7 @@ class SplitService:
             sandbox=self._sandbox,
             filesize_limit=clean_upload_limit(filesize_limit),
         )
-        reservation = await self._reservations.reserve(new, role_ids=role_ids)
+        reservation = await self._reservations.reserve(new, role_ids=role_ids, lease=self._lease)
         if reservation.job is not None:
             # At once, before anything else runs: nothing may reach the member before "queued".
             self._queue.hold(reservation.job.id)

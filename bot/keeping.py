@@ -42,6 +42,7 @@ from bot.downloads import (
 )
 from bot.errors import CannotAttachFiles, KeepingOff, LinksExpired, NothingToKeep, UnknownJob
 from bot.invite import PERMISSIONS
+from bot.leases import Beat, Lease
 from bot.library import LibraryService
 from bot.models import (
     DeliveredMessage,
@@ -186,12 +187,17 @@ class Keeper:
         poster: Poster,
         download: Downloader,
         *,
+        lease: Lease,
         folder: Path,
         concurrency: int = 2,
         clock: Callable[[], float] = time.time,
         retry_base: float = RETRY_BASE,
     ) -> None:
+        """`lease`: this process's claims on keeps; a keep is worked on only by the process that
+        claimed it (several processes on one PostgreSQL database)."""
         self._store = store
+        self._lease = lease
+        self._beat = Beat(self._keep_claims, lease.renew_every, name="keep leases")
         self._library = library
         self._poster = poster
         self._download = download
@@ -273,14 +279,31 @@ class Keeper:
                 log.info("Removed %s unfinished stem download(s) left from before", removed)
             self._task = asyncio.create_task(self._run(), name="keeper")
             self._task.add_done_callback(log_failure)
+            self._beat.start()
 
-    async def stop(self) -> None:
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop working; the keeps stopped mid-way are released to other processes (`release=False`
+        leaves their claims to lapse, as a crash would, for tests) and resume where they stopped."""
         tasks = [t for t in (self._task, *self._working.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._beat.stop()
         self._task = None
         self._working.clear()
+        if release:
+            try:
+                await self._store.keeps.release(self._lease.holder)
+            except Exception as error:  # the database is down: the claims lapse instead
+                log.warning(
+                    "Could not release this process's keeps (%s: %.200s)", type(error).__name__, error
+                )
+
+    async def _keep_claims(self) -> None:
+        """Every third of the lease: renew the claims on the keeps being worked on here, and look
+        for keeps whose process died (their lease lapsed)."""
+        await self._store.keeps.renew(self._lease)
+        self.wake()
 
     def wake(self) -> None:
         """Something may be due now: a keep was asked for, or a result delivered."""
@@ -289,7 +312,7 @@ class Keeper:
     async def run_due(self) -> int:
         """Start every keep due now that is not already being worked on; wait for them all. How
         many were taken up (for tests and the worker loop)."""
-        started = self._start_due(await self._store.keeps.to_do(self._clock()))
+        started = self._start_due(await self._to_do())
         await asyncio.gather(*started, return_exceptions=True)
         return len(started)
 
@@ -297,7 +320,7 @@ class Keeper:
         while True:
             self._wake.clear()
             try:
-                self._start_due(await self._store.keeps.to_do(self._clock()))
+                self._start_due(await self._to_do())
                 delay = await self._until_next()
             except Exception:
                 log.exception("Keeping stems: a round failed; trying again later")
@@ -307,6 +330,9 @@ class Keeper:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    async def _to_do(self) -> list[Keep]:
+        return await self._store.keeps.to_do(self._clock(), holder=self._lease.holder)
 
     def _start_due(self, keeps: list[Keep]) -> list[asyncio.Task[None]]:
         started = []
@@ -337,6 +363,20 @@ class Keeper:
         return max(0.05, min(IDLE_SECONDS, at - now))
 
     async def _work_on(self, job_id: int) -> None:
+        """One round of work on a keep, under this process's claim (released when the round ends,
+        so any process may take the next one; a round cut short by stopping keeps it until then)."""
+        if not await self._store.keeps.claim(job_id, self._lease):
+            return  # another process took it up first
+        try:
+            await self._work_on_claimed(job_id)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await self._store.keeps.release(self._lease.holder, job_id)
+            raise
+        await self._store.keeps.release(self._lease.holder, job_id)
+
+    async def _work_on_claimed(self, job_id: int) -> None:
         keep = await self._require(job_id)
         job = await self._store.jobs.get(job_id)
         assert job is not None

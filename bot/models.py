@@ -202,6 +202,8 @@ class Job:
     reminded_at: float | None = None
     sandbox: bool = False  # made by the sandbox (SEPARATION_API_URL=sandbox): never shared with real jobs
     filesize_limit: int | None = None  # the upload limit Discord reported at /split, in bytes
+    claimed_by: str | None = None  # the process working on it (see `bot.leases`); None: nobody
+    lease_until: float | None = None  # when that claim lapses unless renewed (the database's clock)
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (

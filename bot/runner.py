@@ -4,6 +4,11 @@ The database is the source of truth; the runner keeps only a schedule in memory 
 when each job next needs attention), rebuilt from the database at start-up. This module holds the
 job's steps: submit, poll, settle, deliver. A job whose submit may have reached the API but whose
 answer was never stored is never submitted again (see README, "Unconfirmed submissions").
+
+Several processes may share one database (PostgreSQL): each works only on the jobs it claimed
+(`bot.leases`), renews those claims while it runs, takes over jobs whose holder's lease lapsed, and
+wakes the holder of a job it cannot work on itself (a callback that reached it, a follower it
+settled) with a notification.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bot.api import ApiError, SeparationClient, SeparationRecord
 from bot.callbacks import Callback, CallbackVerdict
-from bot.models import Delivery, DeliveryVia, Failure, Job, JobState
+from bot.leases import Beat, Lease
+from bot.models import UNFINISHED_STATES, Delivery, DeliveryVia, Failure, Job, JobState
 from bot.operations import Operations
 from bot.product import LINK_LIFETIME
 from bot.scheduler import Scheduler
@@ -35,6 +41,9 @@ MAX_SUBMIT_ATTEMPTS = 6
 MAX_DELIVERY_ATTEMPTS = 30
 MAX_BACKOFF = 300.0
 MAX_DELIVERY_BACKOFF = 600.0
+
+JOB_CHANNEL = "stembot_job"
+"""The notification channel on which a process wakes the holder of a job (payload: the job id)."""
 
 
 class DeliveryResult(enum.Enum):
@@ -84,6 +93,7 @@ class JobRunner:
         deliverer: Deliverer,
         operations: Operations,
         *,
+        lease: Lease,
         poll_interval: float,
         job_timeout: float,
         callback_base_url: str = INVALID_CALLBACK_BASE,
@@ -93,8 +103,10 @@ class JobRunner:
         clock: Callable[[], float] = time.time,
         on_delivered: Callable[[], None],
     ) -> None:
-        """`on_delivered` hears of every result shown to its member (expiry reminders wake on it)."""
+        """`lease`: this process's claims on jobs. `on_delivered` hears of every result shown to its
+        member (expiry reminders wake on it)."""
         self._store = store
+        self._lease = lease
         self._client = client
         self._deliverer = deliverer
         self._operations = operations
@@ -109,6 +121,7 @@ class JobRunner:
         self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
         self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
         self._scheduler = Scheduler(self._step, on_error=self._step_crashed, name="job")
+        self._beat = Beat(self._keep_claims, lease.renew_every, name="job leases")
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -121,34 +134,90 @@ class JobRunner:
         return self._scheduler.stopping
 
     async def start(self) -> None:
-        """Resume every job the database says is unfinished or undelivered, then dispatch."""
-        resumed = 0
-        for job in await self._store.jobs.needing_work():
+        """Claim and resume every job the database says is unfinished or undelivered and no other
+        live process holds, then dispatch. (On SQLite, whatever an earlier process held: it is
+        gone. On PostgreSQL, the jobs of a process that died are taken when their lease lapses.)"""
+        jobs = await self._store.jobs.claim_needing_work(self._lease, starting=True)
+        await self._adopt(jobs, "after restart")
+        if jobs:
+            log.info("Resuming %s job(s) from the database", len(jobs))
+        await self._store.db.listen(JOB_CHANNEL, self._heard)
+        self._scheduler.start()
+        self._beat.start()
+
+    async def stop(self, grace: float | None = None, *, release: bool = True) -> None:
+        """Stop dispatching; let in-flight steps finish, then cancel what is left; then give up
+        this process's claims, so other processes carry on with its jobs at once.
+
+        The default grace outlasts one API call, so a submit the API accepted is stored, not lost.
+        Claims are renewed until the steps are done. `release=False` leaves them to lapse, as a
+        crash would (for tests).
+        """
+        await self._scheduler.stop(self._stop_grace if grace is None else grace)
+        await self._beat.stop()
+        try:
+            await self._store.db.unlisten(JOB_CHANNEL, self._heard)
+            if release:
+                released = await self._store.jobs.release(self._lease.holder)
+                if released:
+                    log.info("Released %s unfinished job(s) to other processes", released)
+        except Exception as error:  # the database is down: the claims lapse instead
+            log.warning("Could not release this process's jobs (%s: %.200s)", type(error).__name__, error)
+
+    async def _adopt(self, jobs: Sequence[Job], how: str) -> None:
+        """Work on jobs just claimed. One found 'submitting' was being submitted by a process that
+        stopped before storing the answer: submitting again could pay twice, and the API cannot
+        say which task it made, so the member is refunded and told (the unconfirmed rule)."""
+        for job in jobs:
             if job.state is JobState.SUBMITTING:
-                # The previous process sent (or was sending) the submit and died before storing
-                # the answer. Submitting again could pay twice; we cannot ask the API which task
-                # it made. Refund the member and say so.
                 log.warning(
-                    "job %s guild=%s member=%s mode=%s: submit outcome unknown after restart; "
+                    "job %s guild=%s member=%s mode=%s: submit outcome unknown %s; "
                     "refunding (the API may have charged the account once)",
                     job.id,
                     job.guild_id,
                     job.user_id,
                     job.mode,
+                    how,
                 )
-                await self._fail(job, Failure.UNCONFIRMED, "interrupted while submitting")
+                await self._fail(
+                    job,
+                    Failure.UNCONFIRMED,
+                    "interrupted while submitting",
+                    from_states=[JobState.SUBMITTING],
+                )
             self.schedule(job.id)
-            resumed += 1
-        if resumed:
-            log.info("Resuming %s job(s) from the database", resumed)
-        self._scheduler.start()
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Stop dispatching; let in-flight steps finish, then cancel what is left.
+    async def _keep_claims(self) -> None:
+        """Every third of the lease: renew this process's claims, and take over the jobs nobody
+        holds any more (released, or their process died and the lease lapsed)."""
+        await self._store.jobs.renew(self._lease)
+        if self._stopping:
+            return
+        taken = await self._store.jobs.claim_needing_work(self._lease)
+        if taken:
+            log.info("Took over %s job(s) no process was holding: %s", len(taken), [job.id for job in taken])
+            await self._adopt(taken, "after its process stopped")
 
-        The default grace outlasts one API call, so a submit the API accepted is stored, not lost.
-        """
-        await self._scheduler.stop(self._stop_grace if grace is None else grace)
+    def _heard(self, payload: str) -> None:
+        """Another process asks whoever holds a job to look at it now (the step checks it is ours)."""
+        if payload.isdigit() and not self._stopping:
+            self.schedule(int(payload))
+
+    async def _wake(self, job: Job) -> None:
+        """Have `job` looked at now, by this process if it holds it (or nobody does), else by its
+        holder. If the notification cannot be sent, the holder's next poll is the safety net."""
+        if job.claimed_by in (None, self._lease.holder):
+            self.schedule(job.id)
+            return
+        try:
+            await self._store.db.notify(JOB_CHANNEL, str(job.id))
+        except Exception as error:
+            log.warning(
+                "job %s: could not wake the process holding it (%s: %.200s)",
+                job.id,
+                type(error).__name__,
+                error,
+            )
 
     def hold(self, job_id: int) -> None:
         """Keep a new job from being worked on (its member's "queued" message is on its way).
@@ -202,8 +271,8 @@ class JobRunner:
         if failures == 1:
             log.error("job %s: unexpected error in its step", job_id, exc_info=error)
         job = await self._store.jobs.get(job_id)
-        if job is None:
-            return
+        if job is None or job.claimed_by != self._lease.holder:
+            return  # another process took it over meanwhile: it is theirs to handle
         what = (
             "step failed"
             if failures == 1
@@ -237,6 +306,15 @@ class JobRunner:
         job = await self._store.jobs.get(job_id)
         if job is None:
             return
+        if job.claimed_by != self._lease.holder:
+            # Ours only if nobody holds it, or its holder's lease lapsed; else its holder works it.
+            claimed = await self._store.jobs.claim(job.id, self._lease)
+            if claimed is None:
+                return
+            if claimed.state is JobState.SUBMITTING:
+                await self._adopt([claimed], "after its process stopped")
+                return
+            job = claimed
         if job.state is JobState.RESERVED:
             await self._submit(job)
         elif job.state is JobState.SUBMITTING:
@@ -252,6 +330,10 @@ class JobRunner:
                 await self._fail(job, Failure.SERVICE_ERROR, "the shared job is missing")
             elif leader.state.finished:
                 await self._settle_followers(leader)
+            else:
+                # Whoever settles the leader wakes this job; if that wake is lost (another
+                # process's notification while this one was reconnecting), this look is the net.
+                self.schedule(job.id, self.poll_interval)
         elif job.state.finished and job.delivery is Delivery.PENDING:
             # Followers are settled in the step that settles their leader; if that failed after the
             # leader was stored, they are settled here, before the leader's own delivery (one
@@ -271,8 +353,10 @@ class JobRunner:
         async with self._limit:
             # Written just before the request (with a slot to send it at once): if we die while
             # it is on the wire, the restart knows its outcome is unknown.
+            # Only while this process holds the job: a process that lost its claim (it stalled past
+            # the lease and another took over) can never send a second paid submit.
             submitting = await self._store.jobs.transition(
-                job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True
+                job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True, holder=self._lease.holder
             )
             if not submitting:
                 return
@@ -378,9 +462,11 @@ class JobRunner:
         await self._settle_followers(done)
         await self._deliver_now(done)
 
-    async def _fail(self, job: Job, failure: Failure, detail: str) -> None:
+    async def _fail(
+        self, job: Job, failure: Failure, detail: str, *, from_states: Sequence[JobState] = UNFINISHED_STATES
+    ) -> None:
         done = await self._store.reservations.settle(
-            job.id, succeeded=False, failure=failure, failure_detail=detail[:500]
+            job.id, succeeded=False, failure=failure, failure_detail=detail[:500], from_states=from_states
         )
         self._attempts.pop(job.id, None)
         if done is None:
@@ -397,7 +483,7 @@ class JobRunner:
             self._count_credits(
                 "charged" if follower.state is JobState.SUCCEEDED else "refunded", follower.cost
             )
-            self.schedule(follower.id)
+            await self._wake(follower)
 
     def _count_credits(self, kind: str, amount: int) -> None:
         if amount:
@@ -446,7 +532,8 @@ class JobRunner:
 
     async def callback_received(self, token: str, callback: Callback) -> CallbackVerdict:
         """A hint that a job may be done. Never trusted: it only makes the job poll now, and the
-        poll (record-info) decides. Unknown tokens and other tasks' ids change nothing."""
+        poll (record-info) decides. Unknown tokens and other tasks' ids change nothing. A job
+        another process holds is polled there: this one only wakes it."""
         job = await self._store.jobs.by_callback_token(token)
         if job is None:
             verdict = CallbackVerdict.UNKNOWN
@@ -457,7 +544,7 @@ class JobRunner:
             verdict = CallbackVerdict.DUPLICATE
         else:
             if job.state in (JobState.SUBMITTING, JobState.SUBMITTED):
-                self.schedule(job.id)
+                await self._wake(job)
             verdict = CallbackVerdict.ACCEPTED
         self._operations.callback_received(verdict)
         return verdict

@@ -21,6 +21,7 @@ from bot.credits import CreditService
 from bot.downloads import StemDownloader
 from bot.jobs import JobQueue, SplitService
 from bot.keeping import Downloader, Keeper, Poster
+from bot.leases import Lease
 from bot.library import LibraryService
 from bot.metrics import Metrics
 from bot.operations import AccountApi, Alerter, ApiCalls, Operations
@@ -52,6 +53,7 @@ class Services:
     keeper: Keeper
     operations: Operations
     web: WebServer
+    lease: Lease
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
@@ -92,6 +94,7 @@ def build_services(
     delivery_retry_base: float = 2.0,
     download: Downloader | None = None,
     keep_retry_base: float | None = None,
+    lease: Lease | None = None,
     clock: Clock = time.time,
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
@@ -100,9 +103,11 @@ def build_services(
     recorders); `gateway_connected` feeds `/healthz`. The keyword overrides replace a part a test
     or benchmark wants to control: its own `metrics` registry, an `api` client, what the pause
     switch asks for the account's credits, where accepted splits wait (`queue`: the runner unless
-    a test records them), faster delivery or keep retries, how stems are downloaded.
+    a test records them), faster delivery or keep retries, how stems are downloaded, this
+    process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
     """
     metrics = metrics or Metrics()
+    lease = lease or Lease.for_this_process(settings.job_lease)
     calls = ApiCalls(metrics, clock)
     sandbox: SandboxApi | None = None
     if settings.sandbox:
@@ -144,6 +149,7 @@ def build_services(
         library,
         keep_poster,
         download,
+        lease=lease,
         folder=settings.keep_folder,
         concurrency=settings.keep_concurrency,
         clock=clock,
@@ -154,6 +160,7 @@ def build_services(
         api,
         deliverer,
         operations,
+        lease=lease,
         poll_interval=settings.effective_poll_interval,
         job_timeout=settings.job_timeout,
         callback_base_url=settings.callback_public_url or INVALID_CALLBACK_BASE,
@@ -181,7 +188,9 @@ def build_services(
         api=api,
         runner=runner,
         credits=credits,
-        split=SplitService(store.reservations, queue or runner, operations, sandbox=settings.sandbox),
+        split=SplitService(
+            store.reservations, queue or runner, operations, lease=lease, sandbox=settings.sandbox
+        ),
         quota=quota,
         budget=BudgetService(store),
         library=library,
@@ -190,6 +199,7 @@ def build_services(
         downloads=downloads,
         operations=operations,
         web=web,
+        lease=lease,
     )
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -132,9 +133,7 @@ class World:
         download = (
             self.downloader if self.transfers is None else CountingDownloader(self.downloader, self.transfers)
         )
-        settings = make_settings(
-            api_url=self.sim.base_url, database=path, keep_concurrency=self.concurrency
-        )
+        settings = make_settings(api_url=self.sim.base_url, database=path, keep_concurrency=self.concurrency)
         self.services = make_services(
             self.store,
             self.session,
@@ -916,10 +915,10 @@ async def test_the_worker_does_not_poll_while_a_keep_that_was_due_is_at_work(wor
     rounds = 0
     to_do = world.store.keeps.to_do
 
-    async def counted(now: float, limit: int = 100) -> list[Keep]:
+    async def counted(now: float, limit: int = 100, **claims: Any) -> list[Keep]:
         nonlocal rounds
         rounds += 1
-        return await to_do(now, limit)
+        return await to_do(now, limit, **claims)
 
     world.store.keeps.to_do = counted  # type: ignore[method-assign]
     world.keeper.start()

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
+from bot.leases import Lease
 from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, PauseReason
 from bot.render import keep as keep_words
 from bot.runner import DeliveryOutcome, DeliveryResult
@@ -24,6 +25,9 @@ from bot.store import Store
 def make_settings(**overrides: Any) -> Settings:
     """Settings as `python -m bot` would load them, with made-up secrets and the given changes."""
     return Settings(discord_token=Secret("test-discord-token"), api_key=Secret("test-key"), **overrides)
+
+
+TEST_HOLDER = "test-process"
 
 
 class RecordingDeliverer:
@@ -115,9 +119,16 @@ def make_services(
     keep_poster: Any = None,
     **overrides: Any,
 ) -> Services:
-    """The bot's services over `store`, delivering to a `RecordingDeliverer` unless told otherwise."""
+    """The bot's services over `store`, delivering to a `RecordingDeliverer` unless told otherwise.
+
+    Every services a test builds are one process (one lease holder, `TEST_HOLDER`) unless it passes
+    its own `lease`: a test's restart is that process coming back, which resumes its jobs at once.
+    (A new process on PostgreSQL waits for the old one's leases to lapse: tests/test_processes.py.)
+    """
+    settings = settings or make_settings()
+    overrides.setdefault("lease", Lease(TEST_HOLDER, settings.job_lease))
     return build_services(
-        settings or make_settings(),
+        settings,
         store=store,
         session=session,
         deliverer=deliverer or RecordingDeliverer(),

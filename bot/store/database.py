@@ -57,6 +57,16 @@ class Tx(ABC):
     PostgreSQL, where other connections' transactions run at the same time; nothing on SQLite,
     whose one writer already excludes them."""
 
+    skip_locked: ClassVar[str]
+    """Appended to a SELECT that picks work to claim: ' FOR UPDATE SKIP LOCKED' on PostgreSQL, so
+    processes claiming at once each take other rows instead of queueing behind one another's; nothing
+    on SQLite."""
+
+    current_time: ClassVar[str]
+    """An SQL expression for the database's own clock, in seconds since the epoch. Leases are
+    written and compared with it, so processes on machines whose clocks disagree still agree on
+    when a claim lapsed."""
+
     @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
@@ -77,10 +87,23 @@ class Tx(ABC):
         return None if row is None else row[0]
 
 
+Handler = Callable[[str], None]
+
+RECONNECTED = ""
+"""The payload every handler gets after notifications may have been missed (the listening
+connection was lost and is back): act as if anything may have changed."""
+"""Hears a notification's payload (see `Database.listen`)."""
+
+
 class Database(ABC):
-    """Owns the connections: transactions, migrations and the store's clock."""
+    """Owns the connections: transactions, migrations, the store's clock, notifications."""
 
     dialect: ClassVar[str]
+
+    shared: ClassVar[bool]
+    """Whether other processes may use this database at the same time (PostgreSQL). An SQLite file
+    is used by one process at a time (`python -m bot` holds a lock on it), so whatever an earlier
+    process claimed in it is free for the next one."""
 
     def __init__(self, clock: Clock = time.time) -> None:
         self._clock = clock
@@ -129,6 +152,18 @@ class Database(ABC):
         never for the record of a paid call.
         """
 
+    @abstractmethod
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on `channel` (this one included): PostgreSQL's NOTIFY. Not
+        stored: a process that is not listening at that moment never hears it."""
+
+    @abstractmethod
+    async def listen(self, channel: str, handler: Handler) -> None:
+        """Call `handler(payload)` for every notification on `channel` from now on."""
+
+    @abstractmethod
+    async def unlisten(self, channel: str, handler: Handler) -> None: ...
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self.reading() as tx:
             return await tx.fetchall(sql, params)
@@ -137,34 +172,9 @@ class Database(ABC):
         async with self.reading() as tx:
             return await tx.fetchone(sql, params)
 
-    @abstractmethod
-    async def notify(self, channel: str, payload: str) -> None:
-        """Tell every process listening on `channel` (this one included), after the commits before
-        this call: PostgreSQL's NOTIFY, or this process's listeners on SQLite (single-process)."""
 
-    @abstractmethod
-    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
-        """Call `handler(payload)` for every notification on `channel` from now on. On PostgreSQL
-        a notification can be missed while the listening connection is lost: once it is back,
-        every handler is called with `RECONNECTED` (act as if anything may have changed)."""
-
-
-RECONNECTED = ""
-"""The payload a handler gets after notifications may have been missed."""
-
-
-class _LocalChannels:
-    """Notifications inside one process (the SQLite store: one process per database)."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[Callable[[str], None]]] = {}
-
-    def listen(self, channel: str, handler: Callable[[str], None]) -> None:
-        self._handlers.setdefault(channel, []).append(handler)
-
-    def notify(self, channel: str, payload: str) -> None:
-        for handler in self._handlers.get(channel, ()):
-            handler(payload)
+_open_files: dict[Path, set[SQLiteDatabase]] = {}
+"""Every SQLite database open in this process, by file: where its notifications go."""
 
 
 class SQLiteTx(Tx):
@@ -172,6 +182,8 @@ class SQLiteTx(Tx):
 
     dialect = "sqlite"
     for_update = ""
+    skip_locked = ""
+    current_time = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -192,15 +204,22 @@ class SQLiteTx(Tx):
 
 
 class SQLiteDatabase(Database):
-    """One connection, its PRAGMAs, the lock, `BEGIN IMMEDIATE` transactions, durable writes."""
+    """One connection, its PRAGMAs, the lock, `BEGIN IMMEDIATE` transactions, durable writes.
+
+    Notifications stay in this process (one process uses an SQLite file): they reach every
+    `SQLiteDatabase` open on the same file here."""
 
     dialect = "sqlite"
+    shared = False
 
-    def __init__(self, conn: aiosqlite.Connection, clock: Clock = time.time) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, clock: Clock = time.time, path: Path | None = None
+    ) -> None:
         super().__init__(clock)
         self._conn = conn
         self._lock = asyncio.Lock()
-        self._channels = _LocalChannels()
+        self._path = path.resolve() if path is not None else None
+        self._handlers: dict[str, list[Handler]] = {}
 
     @classmethod
     async def open_file(cls, path: Path, clock: Clock = time.time) -> SQLiteDatabase:
@@ -212,17 +231,36 @@ class SQLiteDatabase(Database):
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA busy_timeout = 5000")
-            database = cls(conn, clock)
+            database = cls(conn, clock, path)
             async with database.transaction() as tx:
                 await migrations.apply(tx)
         except BaseException:
             await conn.close()
             raise
+        if database._path is not None:
+            _open_files.setdefault(database._path, set()).add(database)
         return database
 
     async def close(self) -> None:
+        if self._path is not None:
+            _open_files.get(self._path, set()).discard(self)
         async with self._lock:
             await self._conn.close()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        loop = asyncio.get_running_loop()
+        here = _open_files.get(self._path, set()) if self._path is not None else set()
+        for database in here | {self}:
+            for handler in database._handlers.get(channel, ()):
+                loop.call_soon(handler, payload)  # as PostgreSQL does: after the notifier goes on
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        self._handlers.setdefault(channel, []).append(handler)
+
+    async def unlisten(self, channel: str, handler: Handler) -> None:
+        handlers = self._handlers.get(channel, [])
+        if handler in handlers:
+            handlers.remove(handler)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -257,12 +295,6 @@ class SQLiteDatabase(Database):
                 return await SQLiteTx(self._conn).execute(sql, params)
             finally:
                 await asyncio.shield(self._conn.execute("PRAGMA synchronous = NORMAL"))
-
-    async def notify(self, channel: str, payload: str) -> None:
-        self._channels.notify(channel, payload)
-
-    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
-        self._channels.listen(channel, handler)
 
     async def _rollback(self) -> None:
         if self._conn.in_transaction:

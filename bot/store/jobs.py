@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.leases import Lease
 from bot.models import (
     UNFINISHED_STATES,
     Delivery,
@@ -44,6 +45,14 @@ NEEDING_WORK_SQL = (
 )
 """What the runner carries on with at start-up; through the two partial indexes, not the table."""
 
+_NEEDING_WORK = f"(state IN ({_UNFINISHED_LITERAL}) OR delivery = '{Delivery.PENDING.value}')"
+
+
+def _claimable(tx: Tx) -> str:
+    """Jobs `?` (a holder) may take: held by nobody, or by another process whose lease lapsed.
+    One parameter: the holder."""
+    return f"(claimed_by IS NULL OR (claimed_by <> ? AND COALESCE(lease_until, 0) < {tx.current_time}))"
+
 
 class Jobs:
     def __init__(self, db: Database) -> None:
@@ -56,6 +65,58 @@ class Jobs:
     async def needing_work(self) -> list[Job]:
         """Jobs the runner must carry on with: unfinished, or finished but not yet delivered."""
         return [job_from_row(row) for row in await self._db.fetchall(NEEDING_WORK_SQL)]
+
+    async def claim_needing_work(self, lease: Lease, *, starting: bool = False) -> list[Job]:
+        """Claim for `lease.holder` every job needing work (unfinished, or undelivered) that nobody
+        holds or whose holder let its lease lapse; the jobs claimed, by id. On PostgreSQL rows
+        another transaction has locked are skipped, not waited for: the next scan takes them.
+
+        `starting`: the holder has just started, so claims already in its name are its own from
+        before and taken too; so is everything on an SQLite file (one process uses it: whoever
+        held a job before is gone). Otherwise the holder's own claims are left alone: it is
+        working on them."""
+        params: tuple[str, ...]
+        async with self._db.transaction() as tx:
+            if starting and not self._db.shared:
+                claimable, params = "TRUE", ()
+            elif starting:
+                claimable, params = f"(claimed_by = ? OR {_claimable(tx)})", (lease.holder, lease.holder)
+            else:
+                claimable, params = _claimable(tx), (lease.holder,)
+            rows = await tx.fetchall(
+                f"UPDATE jobs SET claimed_by = ?, lease_until = {tx.current_time} + ? WHERE id IN ("
+                f"SELECT id FROM jobs WHERE {_NEEDING_WORK} AND {claimable} ORDER BY id{tx.skip_locked}"
+                f") AND {claimable} RETURNING *",
+                (lease.holder, lease.seconds, *params, *params),
+            )
+        return sorted((job_from_row(row) for row in rows), key=lambda job: job.id)
+
+    async def claim(self, job_id: int, lease: Lease) -> Job | None:
+        """Claim (or renew) one job needing work for `lease.holder` if nobody else holds it, or its
+        holder's lease lapsed: the job as claimed, or None (another process holds it, or nothing is
+        left to do for it)."""
+        async with self._db.reading() as tx:
+            row = await tx.fetchone(
+                f"UPDATE jobs SET claimed_by = ?, lease_until = {tx.current_time} + ? "
+                f"WHERE id = ? AND {_NEEDING_WORK} AND (claimed_by = ? OR {_claimable(tx)}) RETURNING *",
+                (lease.holder, lease.seconds, job_id, lease.holder, lease.holder),
+            )
+        return job_from_row(row) if row else None
+
+    async def renew(self, lease: Lease) -> int:
+        """Extend every claim `lease.holder` holds by a lease from now; how many."""
+        async with self._db.reading() as tx:
+            return await tx.execute(
+                f"UPDATE jobs SET lease_until = {tx.current_time} + ? WHERE claimed_by = ?",
+                (lease.seconds, lease.holder),
+            )
+
+    async def release(self, holder: str) -> int:
+        """Give up every claim `holder` holds (it stops cleanly): other processes take the jobs
+        at their next scan instead of waiting for the leases to lapse. How many."""
+        return await self._db.write(
+            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
+        )
 
     async def count_by_state(self) -> dict[JobState, int]:
         """Every server's jobs in each state (states with none left out), for the bot's operator.
@@ -167,6 +228,7 @@ class Jobs:
         to_state: JobState,
         *,
         durable: bool = False,
+        holder: str | None = None,
         **fields: Any,
     ) -> bool:
         """Move a job between unfinished states if it is in one of `from_states`.
@@ -174,15 +236,17 @@ class Jobs:
         Returns False (and changes nothing) when the job was elsewhere: compare-and-set, so a
         stale worker can never undo another's progress. `durable=True` for a transition that
         must survive a power loss once this returns (see `Database.write`): the record that a
-        paid call may be on the wire, and of its answer.
+        paid call may be on the wire, and of its answer. `holder`: only if that process holds the
+        job's claim.
         """
         assert not to_state.finished, "finish a job through Reservations.settle: it settles the credits"
         assignments = ", ".join(f"{name} = ?" for name in ["state", *fields])
         sources = tuple(from_states)
         placeholders = ", ".join("?" for _ in sources)
+        held = " AND claimed_by = ?" if holder is not None else ""
         changed = await self._db.write(
-            f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders})",
-            (to_state, *fields.values(), job_id, *sources),
+            f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({placeholders}){held}",
+            (to_state, *fields.values(), job_id, *sources, *([holder] if holder is not None else [])),
             durable=durable,
         )
         return changed == 1
@@ -198,9 +262,11 @@ class Jobs:
             return
         async with self._db.transaction() as tx:
             now = self._db.now()
+            # Nothing is left to do for the job: nobody holds it any more.
             await tx.execute(
                 "UPDATE jobs SET delivery = ?, delivered_via = ?, delivered_at = ?, "
-                "delivery_attempts = delivery_attempts + 1, interaction_token = NULL WHERE id = ?",
+                "delivery_attempts = delivery_attempts + 1, interaction_token = NULL, "
+                "claimed_by = NULL, lease_until = NULL WHERE id = ?",
                 (delivery, via, now, job_id),
             )
             if delivery is Delivery.DELIVERED:
@@ -251,11 +317,12 @@ async def finish(
 ) -> Job | None:
     """Mark a job in one of `from_states` finished with its outcome; None if it was elsewhere
     (already finished, say). Credits are the caller's business: see `bot.store.reservations`. A
-    cancelled job has nothing to deliver."""
+    cancelled job has nothing to deliver, so nobody holds it any more."""
     sources = ", ".join("?" for _ in from_states)
+    release = ", claimed_by = NULL, lease_until = NULL" if outcome.cancelled else ""
     rows = await tx.fetchall(
         "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
-        "failure_detail = ?, finished_at = ?, delivery = ? "
+        f"failure_detail = ?, finished_at = ?, delivery = ?{release} "
         f"WHERE id = ? AND state IN ({sources}) RETURNING *",
         (
             outcome.state,
@@ -313,4 +380,6 @@ def job_from_row(row: Row) -> Job:
         reminded_at=row["reminded_at"],
         sandbox=bool(row["sandbox"]),
         filesize_limit=row["filesize_limit"],
+        claimed_by=row["claimed_by"],
+        lease_until=row["lease_until"],
     )

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from bot.leases import Lease
 from bot.models import Job, Keep, KeepPlace, KeepState, KeptStem, StemKeepState
-from bot.store.database import Database, Row
+from bot.store.database import Database, Row, Tx
 
 _TO_DO = "(state IN ('pending', 'working') OR (state = 'kept' AND marked = 0))"
 """Keeps with work left; the same condition as the partial index `keeps_to_do`."""
+
+
+def _free_for(tx: Tx, shared: bool) -> str:
+    """Keeps `?` (a holder) may work on: its own, nobody's, or those of a process whose lease
+    lapsed; on an SQLite file, any (one process uses it: an earlier holder is gone)."""
+    if not shared:
+        return "(claimed_by IS NULL OR claimed_by = ? OR TRUE)"
+    return f"(claimed_by IS NULL OR claimed_by = ? OR COALESCE(lease_until, 0) < {tx.current_time})"
 
 
 class Keeps:
@@ -51,14 +60,50 @@ class Keeps:
         )
         return {row["job_id"]: keep_from_row(row) for row in rows}
 
-    async def to_do(self, now: float, limit: int = 100) -> list[Keep]:
-        """Keeps with work left whose next attempt is due, oldest first."""
-        rows = await self._db.fetchall(
-            f"SELECT * FROM keeps WHERE {_TO_DO} AND (retry_at IS NULL OR retry_at <= ?) "
-            "ORDER BY created_at LIMIT ?",
-            (now, limit),
-        )
+    async def to_do(self, now: float, limit: int = 100, *, holder: str | None = None) -> list[Keep]:
+        """Keeps with work left whose next attempt is due, oldest first; with `holder`, only those
+        that process may take (see `claim`)."""
+        async with self._db.reading() as tx:
+            free = f" AND {_free_for(tx, self._db.shared)}" if holder is not None else ""
+            rows = await tx.fetchall(
+                f"SELECT * FROM keeps WHERE {_TO_DO} AND (retry_at IS NULL OR retry_at <= ?){free} "
+                "ORDER BY created_at LIMIT ?",
+                (now, *([holder] if holder is not None else []), limit),
+            )
         return [keep_from_row(row) for row in rows]
+
+    async def claim(self, job_id: int, lease: Lease) -> bool:
+        """Claim (or renew) the keep for `lease.holder` unless another live process holds it:
+        whether this process may work on it now. Two processes never work on one keep."""
+        async with self._db.reading() as tx:
+            return (
+                await tx.execute(
+                    f"UPDATE keeps SET claimed_by = ?, lease_until = {tx.current_time} + ? "
+                    f"WHERE job_id = ? AND {_free_for(tx, self._db.shared)}",
+                    (lease.holder, lease.seconds, job_id, lease.holder),
+                )
+                == 1
+            )
+
+    async def renew(self, lease: Lease) -> int:
+        """Extend every keep claim `lease.holder` holds by a lease from now; how many."""
+        async with self._db.reading() as tx:
+            return await tx.execute(
+                f"UPDATE keeps SET lease_until = {tx.current_time} + ? WHERE claimed_by = ?",
+                (lease.seconds, lease.holder),
+            )
+
+    async def release(self, holder: str, job_id: int | None = None) -> int:
+        """Give up `holder`'s claim on the keep of `job_id` (a round of work on it ended), or on
+        every keep (the process stops cleanly). How many."""
+        if job_id is None:
+            return await self._db.write(
+                "UPDATE keeps SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
+            )
+        return await self._db.write(
+            "UPDATE keeps SET claimed_by = NULL, lease_until = NULL WHERE job_id = ? AND claimed_by = ?",
+            (job_id, holder),
+        )
 
     async def next_retry_at(self, after: float) -> float | None:
         """When the earliest keep waiting to be tried again after `after` is due (None: none

@@ -12,9 +12,10 @@ as SQLite (see `bot.store.database`), so the repositories run unchanged.
   transaction, which also flushes every commit before it.
 - Migrations run in one transaction under an advisory lock, so processes starting together apply
   them once.
-- Notifications between processes are PostgreSQL's NOTIFY; this process LISTENs on one connection
-  of its own, outside the pool (a pooled connection would lose its LISTENs when handed back), and
-  opens it again if it is lost.
+- Notifications: NOTIFY through the pool; LISTEN on one connection of its own outside the pool
+  (a pooled connection would be handed to others), connected again with growing pauses if it drops.
+  What is notified while it is down is not heard: listeners keep a slower safety net (polls,
+  lease scans).
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from bot.store import migrations
-from bot.store.database import RECONNECTED, Clock, Database, Row, Tx
+from bot.store.database import RECONNECTED, Clock, Database, Handler, Row, Tx
+from bot.tasks import log_failure
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x5374656D426F74  # "StemBot": the advisory lock held while migrating
 POOL_SIZE = 10
-RELISTEN_SECONDS = 1.0  # between attempts to open the listening connection again
 
 
 class PostgresTx(Tx):
@@ -51,6 +52,8 @@ class PostgresTx(Tx):
 
     dialect = "postgresql"
     for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    current_time = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -71,18 +74,14 @@ class PostgresTx(Tx):
 
 class PostgresDatabase(Database):
     dialect = "postgresql"
+    shared = True
 
     def __init__(
         self, pool: asyncpg.Pool[asyncpg.Record], url: PostgresURL, clock: Clock = time.time
     ) -> None:
         super().__init__(clock)
         self._pool = pool
-        self._url = url
-        self._handlers: dict[str, list[Callable[[str], None]]] = {}
-        self._listener: asyncpg.Connection[asyncpg.Record] | None = None
-        self._listening = asyncio.Lock()
-        self._relisten: asyncio.Task[None] | None = None
-        self._closed = False
+        self._listener = Listener(url)
 
     @classmethod
     async def connect(cls, url: PostgresURL, clock: Clock = time.time) -> PostgresDatabase:
@@ -106,60 +105,18 @@ class PostgresDatabase(Database):
         return cls(pool, url, clock)
 
     async def close(self) -> None:
-        self._closed = True
-        if self._relisten is not None:
-            self._relisten.cancel()
-            await asyncio.gather(self._relisten, return_exceptions=True)
-        if self._listener is not None:
-            await self._listener.close()
+        await self._listener.close()
         await self._pool.close()
 
     async def notify(self, channel: str, payload: str) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
-    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
-        async with self._listening:
-            if self._listener is None:
-                self._listener = await self._open_listener()
-            if channel not in self._handlers:
-                await self._listener.add_listener(channel, self._dispatch)
-            self._handlers.setdefault(channel, []).append(handler)
+    async def listen(self, channel: str, handler: Handler) -> None:
+        await self._listener.add(channel, handler)
 
-    async def _open_listener(self) -> asyncpg.Connection[asyncpg.Record]:
-        conn = await asyncpg.connect(
-            self._url.reveal(), timeout=10, server_settings={"application_name": "stembot-listen"}
-        )
-        conn.add_termination_listener(self._listener_lost)
-        for channel in self._handlers:
-            await conn.add_listener(channel, self._dispatch)
-        return conn
-
-    def _dispatch(self, _conn: Connection | None, _pid: int, channel: str, payload: object) -> None:
-        for handler in list(self._handlers.get(channel, ())):
-            try:
-                handler(str(payload))
-            except Exception:  # one listener's bug must not keep the notification from the others
-                log.exception("A handler of the %s notifications failed", channel)
-
-    def _listener_lost(self, _conn: object) -> None:
-        if self._closed or (self._relisten is not None and not self._relisten.done()):
-            return
-        log.warning("Lost the database connection that listens for other processes' changes; reopening it")
-        self._relisten = asyncio.create_task(self._listen_again(), name="database-relisten")
-
-    async def _listen_again(self) -> None:
-        async with self._listening:
-            self._listener = None
-            while self._listener is None:
-                await asyncio.sleep(RELISTEN_SECONDS)
-                try:
-                    self._listener = await self._open_listener()
-                except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-                    log.warning("Cannot reopen the listening connection yet: %s", describe_error(error))
-        log.info("Listening for other processes' changes again")
-        for channel in list(self._handlers):
-            self._dispatch(None, 0, channel, RECONNECTED)
+    async def unlisten(self, channel: str, handler: Handler) -> None:
+        await self._listener.remove(channel, handler)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -178,6 +135,99 @@ class PostgresDatabase(Database):
             async with conn.transaction():
                 await conn.execute("SET LOCAL synchronous_commit = on")
                 return await PostgresTx(conn).execute(sql, params)
+
+
+RECONNECT_FIRST = 0.5
+RECONNECT_MAX = 30.0
+
+
+class Listener:
+    """LISTEN on a connection of its own: opened with the first channel, closed with the database,
+    and opened again (every channel listened to again) whenever it drops."""
+
+    def __init__(self, url: PostgresURL) -> None:
+        self._url = url
+        self._handlers: dict[str, list[Handler]] = {}
+        self._conn: asyncpg.Connection[asyncpg.Record] | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def add(self, channel: str, handler: Handler) -> None:
+        async with self._lock:
+            first = channel not in self._handlers
+            self._handlers.setdefault(channel, []).append(handler)
+            if self._conn is None and self._reconnecting is None:
+                self._conn = await self._connect()
+            elif first and self._conn is not None:
+                await self._conn.add_listener(channel, self._heard)
+
+    async def remove(self, channel: str, handler: Handler) -> None:
+        async with self._lock:
+            handlers = self._handlers.get(channel, [])
+            if handler in handlers:
+                handlers.remove(handler)
+            if not handlers:
+                self._handlers.pop(channel, None)
+                if self._conn is not None and not self._conn.is_closed():
+                    await self._conn.remove_listener(channel, self._heard)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            await asyncio.gather(self._reconnecting, return_exceptions=True)
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def _connect(self) -> asyncpg.Connection[asyncpg.Record]:
+        try:
+            conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+                self._url.reveal(), timeout=10, server_settings={"application_name": "stembot-listen"}
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+            raise StoreUnavailable(describe_error(error)) from None
+        try:
+            for channel in self._handlers:
+                await conn.add_listener(channel, self._heard)
+        except BaseException:
+            await conn.close()
+            raise
+        conn.add_termination_listener(self._lost)
+        return conn
+
+    def _heard(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        for handler in list(self._handlers.get(channel, ())):
+            try:
+                handler(str(payload))
+            except Exception:
+                log.exception("A handler of notifications on %s failed", channel)
+
+    def _lost(self, conn: object) -> None:
+        if self._closed or conn is not self._conn:
+            return
+        log.warning("The connection listening for notifications dropped; connecting again")
+        self._conn = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect(), name="pg-listen")
+        self._reconnecting.add_done_callback(log_failure)
+
+    async def _reconnect(self) -> None:
+        pause = RECONNECT_FIRST
+        while not self._closed:
+            try:
+                async with self._lock:
+                    self._conn = await self._connect()
+            except (StoreUnavailable, OSError, asyncpg.PostgresError) as error:
+                log.warning("Listening for notifications: %s; trying again in %.1fs", error, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
+                continue
+            log.info("Listening for notifications again")
+            self._reconnecting = None
+            for channel in list(self._handlers):  # what was said meanwhile was not heard
+                self._heard(None, 0, channel, RECONNECTED)
+            return
 
 
 def rowcount(status: str) -> int:

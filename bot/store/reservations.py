@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot import economy
+from bot.leases import Lease
 from bot.models import (
     CANCELLABLE_STATES,
     UNFINISHED_STATES,
@@ -50,7 +51,9 @@ class Reservations:
         self._accounts = member_accounts
         self._budgets = server_budgets
 
-    async def reserve(self, new: NewJob, *, role_ids: Sequence[int] = ()) -> Reservation:
+    async def reserve(
+        self, new: NewJob, *, role_ids: Sequence[int] = (), lease: Lease | None = None
+    ) -> Reservation:
         """Atomically: bring the account up to date (open, refill), check the member is not
         blocked, the in-flight limit and the cooldown, then record the job and take its price.
 
@@ -70,15 +73,18 @@ class Reservations:
         reservations run side by side) may both find no job to follow; the `jobs_one_leader`
         index lets one of them become the leader, and the other starts over and follows it. The job
         to share is locked and read again, so it cannot finish unseen before the new one follows it
-        (settling a leader waits for the reservations that follow it, and sees them)."""
+        (settling a leader waits for the reservations that follow it, and sees them).
+
+        `lease`: the new job is claimed by that process from the start (see `bot.leases`), so no
+        other process takes it while this one shows the member it is queued."""
         for _ in range(_ATTEMPTS - 1):
             try:
-                return await self._reserve(new, role_ids)
+                return await self._reserve(new, role_ids, lease)
             except _StartOver:
                 continue
-        return await self._reserve(new, role_ids)
+        return await self._reserve(new, role_ids, lease)
 
-    async def _reserve(self, new: NewJob, role_ids: Sequence[int]) -> Reservation:
+    async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         async with self._db.transaction() as tx:
             now = self._db.now()
             account, settings = await self._accounts.current(
@@ -124,6 +130,7 @@ class Reservations:
                 now=now,
                 budget_cost=api_price,
                 budget_month=budget.month if budget is not None else None,
+                lease=lease,
             )
             if budget is not None:
                 counted = await self._budgets.count(tx, budget, api_price)
@@ -166,15 +173,17 @@ class Reservations:
         links_expire_at: float | None = None,
         failure: Failure | None = None,
         failure_detail: str | None = None,
+        from_states: Sequence[JobState] = UNFINISHED_STATES,
     ) -> Job | None:
         """Finish an unfinished job and settle its reservation, in one transaction.
 
         Success charges the reservation; failure refunds it. Returns the finished job, or None if
-        the job was already finished (settling twice changes nothing).
+        the job was already finished, or not in one of `from_states` (settling twice changes
+        nothing).
         """
         outcome = Outcome(succeeded, tuple(stems), links_expire_at, failure, failure_detail)
         async with self._db.transaction() as tx:
-            return await self._settle(tx, job_id, outcome, self._db.now())
+            return await self._settle(tx, job_id, outcome, self._db.now(), from_states=from_states)
 
     async def cancel(self, job_id: int) -> tuple[CancelOutcome, Job | None]:
         """Call off a job nothing has been sent for, refunding it once, in one transaction.
@@ -258,6 +267,7 @@ async def _insert_job(
     now: float,
     budget_cost: int,
     budget_month: str | None,
+    lease: Lease | None,
 ) -> Job:
     state, stems, links_expire_at, finished_at, delivery = JobState.RESERVED, None, None, None, Delivery.NONE
     if share is Share.REUSED:
@@ -271,8 +281,10 @@ async def _insert_job(
         "cost, state, callback_token, application_id, interaction_token, "
         "interaction_expires_at, created_at, share, source_job_id, stems, links_expire_at, "
         "finished_at, delivery, response_message_id, budget_cost, budget_month, app_permissions, sandbox, "
-        "filesize_limit) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "filesize_limit, claimed_by, lease_until) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        + (f"?, {tx.current_time} + ?) " if lease is not None else "NULL, NULL) ")
+        +
         # The conflict target is the partial index `jobs_one_leader` (migration 011).
         "ON CONFLICT (source_task_id, audio_id, mode, sandbox) "
         f"WHERE state IN ({_LEADER_STATES_LITERAL}) DO NOTHING RETURNING *",
@@ -302,6 +314,7 @@ async def _insert_job(
             new.app_permissions,
             new.sandbox,
             new.filesize_limit,
+            *((lease.holder, lease.seconds) if lease is not None else ()),
         ),
     )
     if not rows:
