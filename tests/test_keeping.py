@@ -133,7 +133,7 @@ class World:
             self.downloader if self.transfers is None else CountingDownloader(self.downloader, self.transfers)
         )
         settings = make_settings(
-            api_url=self.sim.base_url, database_path=path, keep_concurrency=self.concurrency
+            api_url=self.sim.base_url, database=path, keep_concurrency=self.concurrency
         )
         self.services = make_services(
             self.store,
@@ -768,7 +768,7 @@ async def test_always_through_the_runner_keeps_a_split_once_it_is_delivered(
     store = await Store.open(path)
     poster = RecordingPoster()
     async with aiohttp.ClientSession() as session:
-        settings = make_settings(api_url=sim.base_url, database_path=path, poll_interval=0.05)
+        settings = make_settings(api_url=sim.base_url, database=path, poll_interval=0.05)
         downloader = StemDownloader(lambda: "127.0.0.1", backoff=0.001)
         services = make_services(
             store, session, settings, keep_poster=poster, download=downloader,
