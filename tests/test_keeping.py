@@ -132,9 +132,7 @@ class World:
         download = (
             self.downloader if self.transfers is None else CountingDownloader(self.downloader, self.transfers)
         )
-        settings = make_settings(
-            api_url=self.sim.base_url, database=path, keep_concurrency=self.concurrency
-        )
+        settings = make_settings(api_url=self.sim.base_url, database=path, keep_concurrency=self.concurrency)
         self.services = make_services(
             self.store,
             self.session,
