@@ -61,6 +61,27 @@ def test_a_small_load_run_sees_every_split_delivered_once_paid_once() -> None:
     assert figures["api_submits_per_job"] == 1.0
 
 
+def test_a_small_load_run_on_postgresql_with_two_bot_processes_delivers_once_paid_once() -> None:
+    # Two bot processes (a shard each) on a throw-away PostgreSQL: each part of the run gets a
+    # database of its own, so neither process resumes the ledger burst's jobs as its own.
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "load.py"), "--members", "6", "--api-seconds", "0.3",
+         "--poll-interval", "0.1", "--postgres-server", "--processes", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (figures["database"], figures["processes"]) == ("postgresql", 2)
+    assert (figures["delivered"], figures["delivered_twice"], figures["not_acked"]) == (6, 0, 0)
+    assert (figures["overspend"], figures["ledger_mismatches"], figures["api_submits_per_job"]) == (0, 0, 1.0)
+    assert figures["jobs_in_flight_peak"] <= 6
+    assert figures["reservations_per_s"] > 0
+
+
 def run_keep_benchmark(*options: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
     result = subprocess.run(
         [
