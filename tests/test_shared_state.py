@@ -77,6 +77,7 @@ async def test_a_notification_reaches_this_process_on_sqlite(sqlite_store: Store
     heard: list[str] = []
     await sqlite_store.db.listen("stembot_test", heard.append)
     await sqlite_store.db.notify("stembot_test", "hello")
+    await asyncio.sleep(0)  # heard once the notifier goes on, as on PostgreSQL
     assert heard == ["hello"]
 
 
