@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from bot.callbacks import Callback, CallbackVerdict
+from bot.downloads import StemDownloader
 from bot.leases import Lease
 from bot.models import (
     CreditPolicy,
@@ -25,17 +26,19 @@ from bot.models import (
     Failure,
     Job,
     JobState,
+    KeepState,
     LedgerKind,
     NewJob,
     StemLink,
 )
 from bot.product import Mode
+from bot.quota import Actor
 from bot.services import Services
 from bot.settings import PostgresURL
 from bot.store import Store
 from testing.provider_api import SeparationApiSimulator
 from tests.postgres import PostgresServer
-from tests.wiring import RecordingDeliverer, make_services, make_settings
+from tests.wiring import RecordingDeliverer, RecordingPoster, make_services, make_settings
 
 GUILD, ALICE, BOB = 10, 20, 21
 LEASE = 0.6  # seconds: renewed every 0.2 s
@@ -445,3 +448,79 @@ async def test_a_keep_one_process_works_on_is_not_taken_by_another_until_its_lea
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_keep_cut_off_by_a_crash_is_finished_by_the_other_process_posting_each_stem_once(
+    database: PostgresURL, tmp_path: Path
+) -> None:
+    """Process A dies after its first upload of a 12-stem keep reached Discord (its answer lost
+    with it); B takes the keep over once A's lease lapses, reads the thread back, and posts only
+    the rest: every stem once, in A's thread."""
+    poster = RecordingPoster()  # one Discord for both processes
+    async with (
+        SeparationApiSimulator(
+            processing_seconds=0.05, callbacks=False, stem_files=True, stem_bytes=4096
+        ) as sim,
+        aiohttp.ClientSession() as session,
+    ):
+        processes: list[tuple[Store, Services, StemDownloader]] = []
+
+        async def process(name: str) -> tuple[Store, Services]:
+            store = await Store.open(database, POLICY)
+            downloader = StemDownloader(lambda: "127.0.0.1", backoff=0.001)
+            settings = make_settings(
+                api_url=sim.base_url, poll_interval=0.05, job_lease=LEASE, database=tmp_path / name / "x.db"
+            )
+            services = make_services(
+                store,
+                session,
+                settings,
+                deliverer=RecordingDeliverer(record_in=store),
+                keep_poster=poster,
+                download=downloader,
+                keep_retry_base=0.05,
+                lease=Lease(name, LEASE),
+            )
+            processes.append((store, services, downloader))
+            await services.start()
+            return store, services
+
+        try:
+            store_a, a = await process("a")
+            accepted = await a.split.reserve(
+                guild_id=GUILD, channel_id=1, user_id=ALICE, mode=Mode.SPLIT_STEM,
+                task_id="gen-1", audio_id="audio-1", filesize_limit=3 * 4096,
+            )  # fmt: skip
+            assert accepted.job is not None
+            a.split.start(accepted.job)
+            job_id = accepted.job.id
+            async with asyncio.timeout(10):
+                while (await store_a.deliveries.result_messages(job_id)) == []:
+                    await asyncio.sleep(0.02)
+
+            poster.hang_after.append("files#1")  # A's first upload reaches Discord, then A dies
+            await a.keeper.request(GUILD, Actor(ALICE), job_id, channel_id=1)
+            await asyncio.wait_for(poster.hanging.wait(), 10)
+            await a.runner.stop(grace=0, release=False)
+            await a.keeper.stop(release=False)
+            await a.reminders.stop()
+            await store_a.close()
+            poster.release.set()
+
+            store_b, _ = await process("b")
+            async with asyncio.timeout(15):
+                while not ((keep := await store_b.keeps.get(job_id)) and keep.marked):
+                    await asyncio.sleep(0.05)
+        finally:
+            for store, services, _ in processes[1:]:
+                await services.stop()
+                await store.close()
+            for _, _, downloader in processes:
+                await downloader.close()
+
+    files = poster.files()
+    assert sorted(files) == sorted(set(files)) and len(files) == 12, files  # each stem once
+    assert len(poster.threads) == 1 and keep.state is KeepState.KEPT
+    assert {message.channel_id for message in poster.messages} == {keep.channel_id}
+    assert [len(m.files) for m in poster.messages] == [3, 3, 3, 3]  # A's first message, then B's three
+    assert poster.messages[0].content == "first" and all(m.content == "" for m in poster.messages[1:])
