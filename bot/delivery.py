@@ -142,7 +142,7 @@ class DiscordDeliverer:
                     channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
                     await channel.get_partial_message(job.response_message_id).edit(embed=embed, view=None)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            log.info("job %s: could not mark the queued message cancelled (%s)", job.id, _code(exc))
+            log.info("job %s: could not mark the queued message cancelled (%s)", job.id, error_code(exc))
 
     def _token_usable(self, job: Job) -> bool:
         return bool(
@@ -180,15 +180,19 @@ class DiscordDeliverer:
                     job.id, DeliveryVia.INTERACTION, index, channel_id=job.channel_id, message_id=sent.id
                 )
         except (discord.NotFound, discord.Forbidden) as exc:
-            log.info("job %s: interaction response unavailable (%s); using the channel", job.id, _code(exc))
+            log.info(
+                "job %s: interaction response unavailable (%s); using the channel", job.id, error_code(exc)
+            )
             return False
         except discord.HTTPException as exc:
             if exc.status == 401 or exc.code in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN):
                 log.info("job %s: interaction token no longer valid; using the channel", job.id)
                 return False
-            if _route_refused(exc):
+            if route_refused(exc):
                 log.warning(
-                    "job %s: Discord refused the response edit (%s); using the channel", job.id, _code(exc)
+                    "job %s: Discord refused the response edit (%s); using the channel",
+                    job.id,
+                    error_code(exc),
                 )
                 return False
             raise self._retry(job, "editing the response", exc) from None
@@ -216,7 +220,9 @@ class DiscordDeliverer:
                     embed=results.pointer(job, reply_url)
                 )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            log.info("job %s: could not point the /split response to the result (%s)", job.id, _code(exc))
+            log.info(
+                "job %s: could not point the /split response to the result (%s)", job.id, error_code(exc)
+            )
 
     async def _send_dm(self, job: Job) -> bool:
         try:
@@ -248,8 +254,8 @@ class DiscordDeliverer:
         except discord.HTTPException as exc:
             if exc.code == CANNOT_DM_USER:
                 raise self._retry(job, action, exc) from None  # the last resort: keep trying later
-            if isinstance(exc, discord.Forbidden | discord.NotFound) or _route_refused(exc):
-                log.info("job %s: %s refused (%s)", job.id, action, _code(exc))
+            if isinstance(exc, discord.Forbidden | discord.NotFound) or route_refused(exc):
+                log.info("job %s: %s refused (%s)", job.id, action, error_code(exc))
                 return False  # this way will not work for this job: try the next one
             raise self._retry(job, action, exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -278,10 +284,12 @@ class DiscordDeliverer:
         try:
             return await send(reference=reference)
         except discord.HTTPException as exc:
-            if exc.code == CANNOT_DM_USER or not _route_refused(exc):
+            if exc.code == CANNOT_DM_USER or not route_refused(exc):
                 raise
             log.info(
-                "job %s: Discord refused the reply (%s); posting it as a plain message", job.id, _code(exc)
+                "job %s: Discord refused the reply (%s); posting it as a plain message",
+                job.id,
+                error_code(exc),
             )
         return await send()
 
@@ -309,10 +317,10 @@ class DiscordDeliverer:
                     "job %s: reminder %s refused (%s)",
                     job.id,
                     "in the channel" if mention else "by DM",
-                    _code(exc),
+                    error_code(exc),
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("job %s: Discord failed while sending the reminder (%s)", job.id, _code(exc))
+                log.warning("job %s: Discord failed while sending the reminder (%s)", job.id, error_code(exc))
                 return False
         return False
 
@@ -322,7 +330,7 @@ class DiscordDeliverer:
         return len(await self._parts.shown(job.id, via))
 
     def _retry(self, job: Job, action: str, exc: BaseException) -> _Retry:
-        log.warning("job %s: Discord failed while %s (%s); will retry", job.id, action, _code(exc))
+        log.warning("job %s: Discord failed while %s (%s); will retry", job.id, action, error_code(exc))
         return _Retry()
 
 
@@ -330,12 +338,13 @@ def _view(message: common.Message) -> discord.ui.View:
     return message.view if message.view is not None else discord.utils.MISSING
 
 
-def _route_refused(exc: discord.HTTPException) -> bool:
+def route_refused(exc: discord.HTTPException) -> bool:
     """A 4xx other than a rate limit: retrying the same request will not help."""
     return 400 <= exc.status < 500 and exc.status != 429
 
 
-def _code(exc: BaseException) -> str:
+def error_code(exc: BaseException) -> str:
+    """What went wrong, for the log: Discord's status and code, or the exception's kind."""
     if isinstance(exc, discord.HTTPException):
         return f"HTTP {exc.status}, code {exc.code}"
     return type(exc).__name__

@@ -241,7 +241,8 @@ def clear_leftovers(folder: Path) -> int:
     return removed
 
 
-def _remove(path: Path) -> None:
+def remove_file(path: Path) -> None:
+    """Remove a download file, if it is there."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
@@ -281,10 +282,10 @@ async def download_stem(
             )  # fmt: skip
         except _Retryable as error:
             last_reason = error.reason
-            _remove(dest)
+            remove_file(dest)
             log.info("Stem download attempt %d of %d failed: %s", attempt, attempts, error.reason)
         except BaseException:
-            _remove(dest)
+            remove_file(dest)
             raise
         if attempt < attempts:
             await asyncio.sleep(backoff * 2 ** (attempt - 1))

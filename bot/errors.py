@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.models import JobState
 from bot.product import Mode
 
 
@@ -197,7 +198,20 @@ class KeepingOff(KeepRefused):
 
 
 class NothingToKeep(KeepRefused):
-    def __init__(self, job_id: int, why: str) -> None:
+    """A job with no stems to keep yet (or ever), said by its state: `delivered` is whether its
+    result is posted."""
+
+    def __init__(self, job_id: int, state: JobState, *, delivered: bool) -> None:
+        if state is JobState.FAILED:
+            why = "the split didn't work."
+        elif state is JobState.CANCELLED:
+            why = "it was cancelled."
+        elif state is not JobState.SUCCEEDED:
+            why = "it is not finished yet. Try again once the stems are ready."
+        elif delivered:
+            why = "the service returned none."
+        else:
+            why = "its result is not posted yet. Try again in a moment."
         super().__init__(f"Job #{job_id} has no stems to keep: {why}")
         self.job_id = job_id
 

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.delivery import rendered
+from bot.delivery import error_code, rendered, route_refused
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem
 from bot.render import keep as words
@@ -42,6 +42,13 @@ class DiscordPoster:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
+    def _place(self, keep: Keep) -> discord.PartialMessageable:
+        """Where the keep's files go: its thread, channel or DM."""
+        assert keep.channel_id is not None
+        return self._client.get_partial_messageable(
+            keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
+        )
+
     async def open_thread(self, job: Job, anchor: DeliveredMessage) -> int:
         assert anchor.channel_id is not None
         try:
@@ -55,8 +62,8 @@ class DiscordPoster:
             if exc.code == THREAD_ALREADY_CREATED:
                 # A thread started on a message has that message's id: ours, from before a restart.
                 return anchor.message_id
-            if _retryable(exc):
-                raise PostRetry(f"Discord failed while opening the thread ({_code(exc)})") from None
+            if not route_refused(exc):
+                raise PostRetry(f"Discord failed while opening the thread ({error_code(exc)})") from None
             raise ThreadsUnavailable(_refusal("open a thread", exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
@@ -81,16 +88,13 @@ class DiscordPoster:
     async def _send(
         self, keep: Keep, key: str, *, content: str | None, files: list[discord.File] | None = None
     ) -> int:
-        assert keep.channel_id is not None
-        channel = self._client.get_partial_messageable(
-            keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
-        )
+        channel = self._place(keep)
         # Only what applies is passed: discord.py's send takes None, not MISSING, for "none".
         extra: dict[str, Any] = {"files": files} if files else {}
         if keep.place is KeepPlace.REPLIES and keep.anchor_message_id is not None:
             extra["reference"] = discord.MessageReference(
                 message_id=keep.anchor_message_id,
-                channel_id=keep.channel_id,
+                channel_id=channel.id,
                 guild_id=keep.guild_id,
                 fail_if_not_exists=False,
             )
@@ -107,18 +111,15 @@ class DiscordPoster:
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == REQUEST_TOO_LARGE:
                 raise UploadTooLarge() from None
-            if _retryable(exc):
-                raise PostRetry(f"Discord failed while posting the stems ({_code(exc)})") from None
+            if not route_refused(exc):
+                raise PostRetry(f"Discord failed while posting the stems ({error_code(exc)})") from None
             raise PlaceRefused(_refusal("post the files", exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
         return message.id
 
     async def recent(self, keep: Keep) -> list[PostedMessage]:
-        assert keep.channel_id is not None
-        channel = self._client.get_partial_messageable(
-            keep.channel_id, guild_id=None if keep.place is KeepPlace.DM else keep.guild_id
-        )
+        channel = self._place(keep)
         me = self._client.user.id if self._client.user else self._client.application_id
         found: list[PostedMessage] = []
         try:
@@ -133,8 +134,8 @@ class DiscordPoster:
                         )
                     )
         except discord.HTTPException as exc:
-            if _retryable(exc):
-                raise PostRetry(f"Discord failed while reading what was posted ({_code(exc)})") from None
+            if not route_refused(exc):
+                raise PostRetry(f"Discord failed while reading what was posted ({error_code(exc)})") from None
             # Without the history the bot cannot know what already went out: stop rather than
             # risk posting a stem twice.
             raise PlaceRefused(_refusal("read the thread's messages", exc)) from None
@@ -164,10 +165,15 @@ class DiscordPoster:
                         allowed_mentions=discord.AllowedMentions.none(),
                     )
             except discord.HTTPException as exc:
-                if _retryable(exc):
-                    raise PostRetry(f"Discord failed while marking the result kept ({_code(exc)})") from None
+                if not route_refused(exc):
+                    raise PostRetry(
+                        f"Discord failed while marking the result kept ({error_code(exc)})"
+                    ) from None
                 log.info(
-                    "job %s: result message %s not marked kept (%s)", job.id, shown.message_id, _code(exc)
+                    "job %s: result message %s not marked kept (%s)",
+                    job.id,
+                    shown.message_id,
+                    error_code(exc),
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
@@ -178,10 +184,6 @@ def _nonce(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
 
 
-def _retryable(exc: discord.HTTPException) -> bool:
-    return exc.status >= 500 or exc.status == 429
-
-
 def _refusal(action: str, exc: discord.HTTPException) -> str:
     """Why Discord would not let the bot do `action`, in plain words."""
     if exc.code in (MISSING_PERMISSIONS, MISSING_ACCESS) or exc.status == 403:
@@ -190,8 +192,4 @@ def _refusal(action: str, exc: discord.HTTPException) -> str:
         return f"this kind of channel doesn't let the bot {action}"
     if exc.status == 404:
         return f"the channel or message is gone, so the bot couldn't {action}"
-    return f"Discord refused to let the bot {action} ({_code(exc)})"
-
-
-def _code(exc: discord.HTTPException) -> str:
-    return f"HTTP {exc.status}, code {exc.code}"
+    return f"Discord refused to let the bot {action} ({error_code(exc)})"

@@ -21,7 +21,6 @@ the `Poster` is the Discord side.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
@@ -39,6 +38,7 @@ from bot.downloads import (
     DownloadRefused,
     clear_leftovers,
     format_size,
+    remove_file,
 )
 from bot.errors import CannotAttachFiles, KeepingOff, LinksExpired, NothingToKeep, UnknownJob
 from bot.invite import PERMISSIONS
@@ -244,9 +244,9 @@ class Keeper:
         if existing is not None and existing.state is not KeepState.FAILED:
             return KeepRequest(job, existing, started=False)
         if job.state is not JobState.SUCCEEDED or not job.stems:
-            raise NothingToKeep(job.id, _why_nothing(job))
+            raise NothingToKeep(job.id, job.state, delivered=job.delivery is Delivery.DELIVERED)
         if job.delivery is not Delivery.DELIVERED:
-            raise NothingToKeep(job.id, "its result is not posted yet. Try again in a moment.")
+            raise NothingToKeep(job.id, job.state, delivered=False)
         twin = await self._kept_twin(job)
         if twin is None:
             if job.links_expire_at is not None and job.links_expire_at <= self._clock():
@@ -552,7 +552,7 @@ class Keeper:
                 batch = []
         finally:
             for _, downloaded in batch:
-                _remove(downloaded.path)
+                remove_file(downloaded.path)
 
     async def _named(self, job: Job, stem: KeptStem, downloaded: Downloaded) -> KeptStem:
         """A stem whose link showed no audio extension is named by what its bytes are."""
@@ -582,7 +582,7 @@ class Keeper:
             total = sum(downloaded.size for _, downloaded in batch)
             if len(batch) == 1:
                 stem, downloaded = batch[0]
-                _remove(downloaded.path)
+                remove_file(downloaded.path)
                 await self._store.keeps.lower_limit(job.id, max(1, downloaded.size - 1))
                 await self._store.keeps.skipped(
                     job.id, stem.position, "larger than Discord accepts here", size=downloaded.size
@@ -601,15 +601,15 @@ class Keeper:
         except PlaceRefused:
             await self._store.keeps.unsent(job.id, positions)
             for _, downloaded in batch:
-                _remove(downloaded.path)
+                remove_file(downloaded.path)
             raise
         except PostRetry:
             for _, downloaded in batch:
-                _remove(downloaded.path)  # downloaded again next time, if the thread lacks them
+                remove_file(downloaded.path)  # downloaded again next time, if the thread lacks them
             raise
         await self._store.keeps.posted(job.id, positions, message_id)
         for _, downloaded in batch:
-            _remove(downloaded.path)
+            remove_file(downloaded.path)
 
     async def _post_note(self, job: Job, keep: Keep, stems: list[KeptStem]) -> None:
         positions = [stem.position for stem in stems]
@@ -657,16 +657,6 @@ def _message_key(job: Job, kind: str, positions: Sequence[int]) -> str:
     return f"keep:{job.id}:{kind}:{','.join(map(str, positions))}"
 
 
-def _why_nothing(job: Job) -> str:
-    if job.state is JobState.FAILED:
-        return "the split didn't work."
-    if job.state is JobState.CANCELLED:
-        return "it was cancelled."
-    if job.state is JobState.SUCCEEDED:
-        return "the service returned none."
-    return "it is not finished yet. Try again once the stems are ready."
-
-
 def _may_attach(job: Job, channel_id: int | None, attach_here: bool) -> bool:
     """Whether the bot may attach files in the job's channel: Discord's word with this ask if it
     came from there, else its word at the /split (jobs from before that was stored: assumed)."""
@@ -702,8 +692,3 @@ def fits_in_one_message(sizes: Sequence[int], limit: int) -> bool:
     together within the upload limit. Stems are packed in order, a message filled until the next
     file would not fit."""
     return len(sizes) <= FILES_PER_MESSAGE and sum(sizes) <= limit
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

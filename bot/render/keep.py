@@ -11,7 +11,7 @@ import discord
 from bot.downloads import format_size
 from bot.models import DeliveryVia, Job, Keep, KeepState, KeptStem
 from bot.render.common import DONE, INFO, WORKING, moment
-from bot.render.results import kept_url
+from bot.render.results import kept_url, markdown_url
 
 THREAD_NAME_LIMIT = 100
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
@@ -41,12 +41,8 @@ def skipped_note(job: Job, stems: Sequence[tuple[KeptStem, str]]) -> str:
     for stem, url in stems:
         size = f", {format_size(stem.size)}" if stem.size else ""
         why = stem.skipped_why or "it could not be downloaded"
-        lines.append(f"• **{stem.filename}**{size}: {why}. [Download {stem.filename}]({_markdown_url(url)})")
+        lines.append(f"• **{stem.filename}**{size}: {why}. [Download {stem.filename}]({markdown_url(url)})")
     return "\n".join(lines)[:2000]
-
-
-def _markdown_url(url: str) -> str:
-    return url.replace("(", "%28").replace(")", "%29")
 
 
 def keep_answer(keep: Keep, job: Job, *, started: bool, last_failure: str | None = None) -> discord.Embed:

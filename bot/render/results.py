@@ -264,14 +264,15 @@ def kept_line(url: str) -> str:
 
 
 def _stem_line(key: str, url: str) -> str:
-    line = f"[{stem_name(key)}]({_markdown_url(url)})"
+    line = f"[{stem_name(key)}]({markdown_url(url)})"
     if len(line) > EMBED_DESCRIPTION_LIMIT - 400:
         # No real stem URL is this long; still, never produce a message Discord would refuse.
         return f"{stem_name(key)}: the service returned a link too long for Discord to show."
     return line
 
 
-def _markdown_url(url: str) -> str:
+def markdown_url(url: str) -> str:
+    """A URL safe inside a Markdown link's parentheses."""
     return url.replace("(", "%28").replace(")", "%29")
 
 
