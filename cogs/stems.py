@@ -83,17 +83,18 @@ class CancelButton(_JobButton, template=common.CANCEL_BUTTON_PATTERN):
         try:
             if interaction.guild_id is None:
                 raise UnknownJob(self.job_id)
-            outcome, job = await bot.services.library.cancel(
+            done = await bot.services.library.cancel(
                 interaction.guild_id, actor_of(interaction), self.job_id, mark_message=False
             )
         except StemBotError as error:
             await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)
             return
-        if outcome is CancelOutcome.CANCELLED:
+        assert done.job is not None
+        if done.outcome is CancelOutcome.CANCELLED:
             # The queued message itself now says so, and loses its button.
-            await interaction.response.edit_message(embed=library.cancelled(job), view=None)
+            await interaction.response.edit_message(embed=library.cancelled(done.job, done.refund), view=None)
         else:
-            await interaction.response.send_message(embed=library.cancel_answer(outcome, job), ephemeral=True)
+            await interaction.response.send_message(embed=library.cancel_answer(done), ephemeral=True)
 
 
 class KeepButton(_JobButton, template=common.KEEP_BUTTON_PATTERN):
@@ -213,11 +214,9 @@ class StemsCog(commands.Cog):
         """Cancel a queued split (one not yet sent to the separation service) and get its credits back."""
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        outcome, now = await self._library.cancel(interaction.guild_id, actor_of(interaction), job)
+        done = await self._library.cancel(interaction.guild_id, actor_of(interaction), job)
         await interaction.followup.send(
-            embed=common.mark_sandbox(
-                library.cancel_answer(outcome, now), self.bot.services.settings.sandbox
-            ),
+            embed=common.mark_sandbox(library.cancel_answer(done), self.bot.services.settings.sandbox),
             ephemeral=True,
         )
 
