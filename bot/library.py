@@ -82,7 +82,7 @@ class LibraryService:
         own = actor.user_id == job.user_id
         done = await self._store.reservations.cancel(job.id, member_roles=actor.role_ids if own else None)
         if mark_message and done.outcome is CancelOutcome.CANCELLED and done.job is not None:
-            await self._deliverer.show_cancelled(done.job)
+            await self._deliverer.show_cancelled(done.job, done.refund)
         log.info(
             "job %s guild=%s member=%s: cancel asked by %s: %s%s",
             job.id,

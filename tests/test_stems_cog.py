@@ -15,7 +15,7 @@ import discord
 import pytest
 
 from bot.client import EXTENSIONS, StemBot
-from bot.models import SERVER_WIDE, CreditPolicy, Job, JobState, KeepPlace, Period, StemLink
+from bot.models import SERVER_WIDE, CreditPolicy, Job, JobState, KeepPlace, Period, Refund, StemLink
 from bot.product import Mode
 from bot.render import common, results
 from bot.store import Store
@@ -256,6 +256,8 @@ async def test_cancel_after_a_refill_says_the_allowance_it_held_has_renewed(worl
     assert f"Job #{job.id} cancelled" in text and "10 credits are back" not in text
     assert "10 credits were your previous allowance, which has renewed since" in text
     assert (await world.store.accounts.summary(GUILD_ID, USER_ID, role_ids=())).balance == 1000
+    # The queued message, updated too, says the same (not "Your 10 credits are back").
+    assert world.services.runner._deliverer.cancel_refunds == [Refund(0, 0, expired=10)]
 
 
 async def test_cancel_calls_off_a_queued_job_and_says_the_credits_are_back(world: World) -> None:
