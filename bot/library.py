@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 
 from bot.errors import NotAModerator, NotYourJob, UnknownJob
-from bot.models import Cancellation, CancelOutcome, Job, Keep, LibraryPage
+from bot.models import Cancellation, CancelOutcome, Job, Keep, LibraryPage, Refund
 from bot.quota import Actor, QuotaService
 from bot.runner import Deliverer
 from bot.store import Store
@@ -52,6 +52,10 @@ class LibraryService:
     async def keep_of(self, job: Job) -> Keep | None:
         """How keeping the job's stems in Discord stands, if anyone asked (pass a job `job` gave)."""
         return await self._store.keeps.get(job.id)
+
+    async def refund_of(self, job: Job) -> Refund | None:
+        """What came back of a cancelled or failed job's credits (pass a job `job` gave)."""
+        return await self._store.accounts.refund_of(job.id)
 
     async def track_of(self, guild_id: int, job_id: int) -> Job:
         """Job #`job_id` of this server, whoever made it: its track is anyone's to split (the

@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.client import answer_expected_error
 from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
-from bot.models import CancelOutcome
+from bot.models import CancelOutcome, JobState
 from bot.product import Mode
 from bot.render import common, library, results
 from bot.render import keep as keep_words
@@ -197,7 +197,8 @@ class StemsCog(commands.Cog):
         await interaction.response.defer(ephemeral=not public, thinking=True)
         found = await self._library.job(interaction.guild_id, actor_of(interaction), job)
         keep = await self._library.keep_of(found)
-        for message in library.shown(found, time.time(), keep):
+        refund = await self._library.refund_of(found) if found.state is JobState.CANCELLED else None
+        for message in library.shown(found, time.time(), keep, refund):
             await interaction.followup.send(
                 content=message.content or discord.utils.MISSING,
                 embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],

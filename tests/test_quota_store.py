@@ -224,6 +224,7 @@ async def test_a_members_own_cancel_after_a_refill_lets_the_old_allowance_expire
     assert await parts(store) == Balance(100, 40)  # not Balance(100, 70): no allowance became bonus
     refund = [e for e in await store.accounts.ledger(GUILD, MEMBER) if e.kind is LedgerKind.REFUND]
     assert [(e.allowance_change, e.bonus_change) for e in refund] == [(0, 20)]
+    assert await store.accounts.refund_of(job.id) == cancellation.refund  # as the ledger says
 
 
 async def test_a_members_own_cancel_in_the_same_period_returns_everything(store, clock):

@@ -258,6 +258,9 @@ async def test_cancel_after_a_refill_says_the_allowance_it_held_has_renewed(worl
     assert (await world.store.accounts.summary(GUILD_ID, USER_ID, role_ids=())).balance == 1000
     # The queued message, updated too, says the same (not "Your 10 credits are back").
     assert world.services.runner._deliverer.cancel_refunds == [Refund(0, 0, expired=10)]
+    shown = make_interaction()
+    await run_command(world.cog, StemsCog.show, shown, job.id)
+    assert "10 credits were your previous allowance" in sent_text(shown)  # and so does /stems show
 
 
 async def test_cancel_calls_off_a_queued_job_and_says_the_credits_are_back(world: World) -> None:

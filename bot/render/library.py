@@ -102,9 +102,10 @@ def library(page: LibraryPage, member_id: int, *, own: bool, now: float) -> disc
     return embed
 
 
-def shown(job: Job, now: float, keep: Keep | None = None) -> list[Message]:
+def shown(job: Job, now: float, keep: Keep | None = None, refund: Refund | None = None) -> list[Message]:
     """A job as `/stems show` shows it: its result (or why it failed) as it was delivered, and
-    where its stems are kept in Discord, if they are."""
+    where its stems are kept in Discord, if they are; a cancelled one with what came back
+    (`refund`)."""
     if job.state is JobState.SUCCEEDED:
         messages = results.stems_ready(job)
         kept = kept_link(keep)
@@ -121,7 +122,7 @@ def shown(job: Job, now: float, keep: Keep | None = None) -> list[Message]:
     if job.state is JobState.FAILED:
         return [results.failed(job)]
     if job.state is JobState.CANCELLED:
-        return [Message(embeds=[cancelled(job)])]
+        return [Message(embeds=[cancelled(job, refund)])]
     embed = discord.Embed(
         title=f"Job #{job.id}: {state_words(job)}",
         description=f"{job.mode.label}, asked {timestamp(job.created_at, 'R')}. "

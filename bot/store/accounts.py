@@ -282,6 +282,20 @@ class Accounts:
         )
         return [_ledger_entry(row) for row in rows]
 
+    async def refund_of(self, job_id: int) -> Refund | None:
+        """What came back of a refunded job's credits, as its ledger rows say (None: nothing was
+        refunded). What the reserve took and the refund did not return expired with its period."""
+        rows = await self._db.fetchall(
+            "SELECT kind, allowance_change, bonus_change FROM ledger WHERE job_id = ? AND kind IN (?, ?)",
+            (job_id, LedgerKind.RESERVE, LedgerKind.REFUND),
+        )
+        moved = {row["kind"]: (row["allowance_change"], row["bonus_change"]) for row in rows}
+        if LedgerKind.REFUND not in moved or LedgerKind.RESERVE not in moved:
+            return None
+        to_allowance, to_bonus = moved[LedgerKind.REFUND]
+        taken = -sum(moved[LedgerKind.RESERVE])
+        return Refund(to_allowance, to_bonus, expired=taken - to_allowance - to_bonus)
+
     async def history_page(
         self, guild_id: int, user_id: int, *, page: int, page_size: int, newest_id: int | None = None
     ) -> HistoryPage:
