@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 import aiohttp
 import discord
 
-from bot.models import DeliveredMessage, DeliveryVia, Job
+from bot.models import DeliveredMessage, DeliveryVia, Job, Refund
 from bot.render import common, library, results
 from bot.runner import DeliveryOutcome, DeliveryResult
 
@@ -130,10 +130,11 @@ class DiscordDeliverer:
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
 
-    async def show_cancelled(self, job: Job) -> None:
-        """The queued message says the job was cancelled and loses its Cancel button: through the
-        interaction while its token lives, else as the bot's own message in the channel."""
-        embed = library.cancelled(job)
+    async def show_cancelled(self, job: Job, refund: Refund | None = None) -> None:
+        """The queued message says the job was cancelled (and what came back) and loses its Cancel
+        button: through the interaction while its token lives, else as the bot's own message in
+        the channel."""
+        embed = library.cancelled(job, refund)
         try:
             async with asyncio.timeout(PROGRESS_TIMEOUT):
                 if self._token_usable(job):

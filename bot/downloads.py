@@ -131,11 +131,38 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""NAT64's well-known prefix (RFC 6052): the IPv4 address the gateway connects to is the last 32
+bits (what DNS64 answers on an IPv6-only network)."""
+_REFUSED_V6 = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291), with :: and ::1
+    ipaddress.IPv6Network("2001::/32"),  # Teredo: tunnelled through a relay to an obfuscated address
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215): the IPv4 sits anywhere
+)
+"""IPv6 ranges that carry an IPv4 address in a form not judged here: refused whatever they carry."""
+
+
 def address_allowed(address: str) -> bool:
-    """Whether the bot may connect to this IP address on behalf of a stored URL: public only."""
+    """Whether the bot may connect to this IP address on behalf of a stored URL: public only.
+
+    An IPv6 address that stands for an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, 6to4 `2002::/16`,
+    NAT64 `64:ff9b::/96`) is judged by the IPv4 address it carries, which is where the connection
+    ends up (`2002:a00:1::` is 10.0.0.1 through a 6to4 relay); the other forms that carry one
+    (IPv4-compatible, Teredo, local-use NAT64) are refused."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _public(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return _public(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+        if ip.sixtofour is not None:
+            return _public(ip.sixtofour)
+        if any(ip in network for network in _REFUSED_V6):
+            return False
+    return _public(ip)
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not (
         ip.is_private
         or ip.is_loopback

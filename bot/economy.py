@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.models import SERVER_WIDE, AllowanceRule, Balance, BudgetLevel, EconomySettings, Period
+from bot.models import SERVER_WIDE, AllowanceRule, Balance, BudgetLevel, EconomySettings, Period, Refund
 from bot.product import Mode
 
 log = logging.getLogger(__name__)
@@ -240,19 +240,33 @@ def take_away(amount: int, balance: Balance) -> tuple[int, int]:
 
 
 def refund(
-    from_allowance: int, from_bonus: int, balance: Balance, allowance: int, *, refilled: bool
-) -> tuple[int, int]:
-    """(to allowance, to bonus) when a split's credits come back.
+    from_allowance: int,
+    from_bonus: int,
+    balance: Balance,
+    allowance: int,
+    *,
+    refilled: bool,
+    own_cancel: bool = False,
+) -> Refund:
+    """What comes back, and where to, when a split's credits come back.
 
     Each part goes back where it came from, except: if the allowance was refilled since the split
-    started, the allowance part comes back as bonus (a refill must not swallow a refund); and the
-    allowance is never filled beyond this period's allowance (after a moderator's reset), the rest
-    coming back as bonus. The member always gets every credit back.
+    started, the allowance part comes back as bonus (a refill must not swallow a refund for our
+    failure); and the allowance is never filled beyond this period's allowance (after a
+    moderator's reset), the rest coming back as bonus. The member gets every credit back.
+
+    `own_cancel`: the member called the split off themselves. After a refill its allowance part is
+    not returned: it expired with its period, as it would have unspent. Returning it as bonus, which
+    never expires, would let a member keep a period's allowance for good by holding a job across
+    the refill (queued during the API's maintenance, say) and cancelling it. Bonus still comes back
+    as bonus; before a refill, everything comes back as for a failure.
     """
+    if refilled and own_cancel:
+        return Refund(0, from_bonus, expired=from_allowance)
     if refilled:
-        return 0, from_allowance + from_bonus
+        return Refund(0, from_allowance + from_bonus)
     to_allowance = max(0, min(from_allowance, allowance - balance.allowance_left))
-    return to_allowance, from_allowance - to_allowance + from_bonus
+    return Refund(to_allowance, from_allowance - to_allowance + from_bonus)
 
 
 def set_to(amount: int, allowance: int) -> Balance:

@@ -9,7 +9,8 @@ Exactly once: each stem's state is stored, and 'posting' is written before the u
 it. A stem found 'posting' after a crash or an unknown answer from Discord is looked for in the
 place's recent messages before anything is sent again. Two presses at once make one keep, and the
 same stems already kept in the server (shared, reused or split again) are linked, not uploaded
-again.
+again, when their result is in the same channel (elsewhere they are kept again: a link would
+point into a channel the member may not see).
 
 Files wait on disk between download and upload, never in memory. At most `concurrency` results
 are worked on at once for the whole bot, each one transfer at a time: so at most that many
@@ -623,24 +624,46 @@ class Keeper:
         await self._store.keeps.noted(job.id, positions, message_id)
 
     async def _kept_twin(self, job: Job) -> Keep | None:
-        """The keep of the same stems in this server that holds the files, if one is done."""
-        for other in await self._store.keeps.same_track(job):
-            if other.state is KeepState.KEPT and other.linked_to is None and other.place is not KeepPlace.DM:
-                return other  # (a member's DM is theirs alone: those stems are posted again)
+        """The keep of the same stems in this server that holds the files, if one is done, next
+        to this result (see `_twins_here`)."""
+        for other in await self._twins_here(job):
+            if other.state is KeepState.KEPT and other.linked_to is None:
+                return other
         return None
+
+    async def _twins_here(self, job: Job) -> list[Keep]:
+        """The keeps of the same stems whose result is in the same channel as this job's: only
+        their files may stand for this one's. A thread elsewhere may be in a channel the member
+        cannot see (a staff-only one): a link there would reveal it and leave nothing where their
+        result is, so the stems are kept again here. A member's DM is theirs alone."""
+        here = await self._result_channel(job.id)
+        if here is None:
+            return []
+        twins = []
+        for other in await self._store.keeps.same_track(job):
+            if other.place is KeepPlace.DM:
+                continue
+            if await self._result_channel(other.job_id) == here:
+                twins.append(other)
+        return twins
+
+    async def _result_channel(self, job_id: int) -> int | None:
+        """The channel the job's result was posted in: where its keep's thread opens (the
+        thread's parent) or its replies go."""
+        result = await self._store.deliveries.result_messages(job_id)
+        return result[0].channel_id if result else None
 
     async def _twin_at_work(self, job: Job, keep: Keep) -> bool:
         """Whether a keep of the same stems here, asked for before this one, is still being
         worked on: this one then waits for it and links to it rather than uploading the files
-        twice. One that has begun posting carries on (it has a place); a twin going to a DM is
-        not waited for (it would not be linked)."""
+        twice. One that has begun posting carries on (it has a place); a twin that would not be
+        linked (a DM, another channel) is not waited for."""
         if keep.place is not None:
             return False
         return any(
             other.state in (KeepState.PENDING, KeepState.WORKING)
-            and other.place is not KeepPlace.DM
             and (other.created_at, other.job_id) < (keep.created_at, keep.job_id)
-            for other in await self._store.keeps.same_track(job)
+            for other in await self._twins_here(job)
         )
 
     async def _require(self, job_id: int) -> Keep:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 
 from bot.errors import NotAModerator, NotYourJob, UnknownJob
-from bot.models import CancelOutcome, Job, Keep, LibraryPage
+from bot.models import Cancellation, CancelOutcome, Job, Keep, LibraryPage, Refund
 from bot.quota import Actor, QuotaService
 from bot.runner import Deliverer
 from bot.store import Store
@@ -53,6 +53,10 @@ class LibraryService:
         """How keeping the job's stems in Discord stands, if anyone asked (pass a job `job` gave)."""
         return await self._store.keeps.get(job.id)
 
+    async def refund_of(self, job: Job) -> Refund | None:
+        """What came back of a cancelled or failed job's credits (pass a job `job` gave)."""
+        return await self._store.accounts.refund_of(job.id)
+
     async def track_of(self, guild_id: int, job_id: int) -> Job:
         """Job #`job_id` of this server, whoever made it: its track is anyone's to split (the
         result message that offers it is public)."""
@@ -73,22 +77,26 @@ class LibraryService:
 
     async def cancel(
         self, guild_id: int, actor: Actor, job_id: int, *, mark_message: bool = True
-    ) -> tuple[CancelOutcome, Job]:
-        """Call off a job nothing has been sent for (see `Reservations.cancel`). `mark_message`:
-        the job's queued message is updated here (a Cancel button press updates it itself)."""
+    ) -> Cancellation:
+        """Call off a job nothing has been sent for (see `Reservations.cancel`): the job as it is
+        now (never None) and what came back. The member's own cancel counts their roles' refills;
+        a moderator's refunds it in full. `mark_message`: the job's queued message is updated here
+        (a Cancel button press updates it itself)."""
         job = await self.job(guild_id, actor, job_id, action="cancel")
-        outcome, now = await self._store.reservations.cancel(job.id)
-        if mark_message and outcome is CancelOutcome.CANCELLED and now is not None:
-            await self._deliverer.show_cancelled(now)
+        own = actor.user_id == job.user_id
+        done = await self._store.reservations.cancel(job.id, member_roles=actor.role_ids if own else None)
+        if mark_message and done.outcome is CancelOutcome.CANCELLED and done.job is not None:
+            await self._deliverer.show_cancelled(done.job, done.refund)
         log.info(
-            "job %s guild=%s member=%s: cancel asked by %s: %s",
+            "job %s guild=%s member=%s: cancel asked by %s: %s%s",
             job.id,
             guild_id,
             job.user_id,
             actor.user_id,
-            outcome,
+            done.outcome,
+            f" ({done.refund.total} back, {done.refund.expired} expired)" if done.refund else "",
         )
-        return outcome, now or job
+        return replace(done, job=done.job or job)
 
     async def reminders(self, user_id: int) -> bool:
         return await self._store.members.reminders(user_id)

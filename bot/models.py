@@ -272,6 +272,19 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class Refund:
+    """What comes back of a split's credits, and where to (see `economy.refund`)."""
+
+    to_allowance: int
+    to_bonus: int
+    expired: int = 0  # allowance of a period that has ended since: not returned (a member's own cancel)
+
+    @property
+    def total(self) -> int:
+        return self.to_allowance + self.to_bonus
+
+
+@dataclass(frozen=True, slots=True)
 class AllowanceRule:
     """One allowance decision: from `effective_from`, members with `role_id` (or everyone, for
     `SERVER_WIDE`) have `amount` credits per period. `refills`: everyone it applies to was refilled
@@ -392,6 +405,16 @@ class CancelOutcome(enum.StrEnum):
     ALREADY_SENT = "already_sent"  # the submit is on the wire or accepted: the API has no cancel
     OTHERS_WAITING = "others_waiting"  # other members' splits follow this one
     FINISHED = "finished"  # it already ended (ready, failed or cancelled)
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """What asking to cancel a job did, the job as it is now, and (when it was cancelled and had
+    cost something) what came back."""
+
+    outcome: CancelOutcome
+    job: Job | None
+    refund: Refund | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from typing import Protocol
 from bot.api import ApiError, SeparationClient, SeparationRecord
 from bot.callbacks import Callback, CallbackVerdict
 from bot.leases import Beat, Lease
-from bot.models import UNFINISHED_STATES, Delivery, DeliveryVia, Failure, Job, JobState
+from bot.models import UNFINISHED_STATES, Delivery, DeliveryVia, Failure, Job, JobState, Refund
 from bot.operations import Operations
 from bot.product import LINK_LIFETIME
 from bot.scheduler import Scheduler
@@ -68,8 +68,9 @@ class Deliverer(Protocol):
         """Best-effort: tell the member the job is now being processed."""
         ...
 
-    async def show_cancelled(self, job: Job) -> None:
-        """Best-effort: the job's public message says it was cancelled (and loses its button)."""
+    async def show_cancelled(self, job: Job, refund: Refund | None = None) -> None:
+        """Best-effort: the job's public message says it was cancelled (and loses its button), and
+        what came back (`refund`, when known)."""
         ...
 
 

@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.client import answer_expected_error
 from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
-from bot.models import CancelOutcome
+from bot.models import CancelOutcome, JobState
 from bot.product import Mode
 from bot.render import common, library, results
 from bot.render import keep as keep_words
@@ -83,17 +83,18 @@ class CancelButton(_JobButton, template=common.CANCEL_BUTTON_PATTERN):
         try:
             if interaction.guild_id is None:
                 raise UnknownJob(self.job_id)
-            outcome, job = await bot.services.library.cancel(
+            done = await bot.services.library.cancel(
                 interaction.guild_id, actor_of(interaction), self.job_id, mark_message=False
             )
         except StemBotError as error:
             await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)
             return
-        if outcome is CancelOutcome.CANCELLED:
+        assert done.job is not None
+        if done.outcome is CancelOutcome.CANCELLED:
             # The queued message itself now says so, and loses its button.
-            await interaction.response.edit_message(embed=library.cancelled(job), view=None)
+            await interaction.response.edit_message(embed=library.cancelled(done.job, done.refund), view=None)
         else:
-            await interaction.response.send_message(embed=library.cancel_answer(outcome, job), ephemeral=True)
+            await interaction.response.send_message(embed=library.cancel_answer(done), ephemeral=True)
 
 
 class KeepButton(_JobButton, template=common.KEEP_BUTTON_PATTERN):
@@ -196,7 +197,8 @@ class StemsCog(commands.Cog):
         await interaction.response.defer(ephemeral=not public, thinking=True)
         found = await self._library.job(interaction.guild_id, actor_of(interaction), job)
         keep = await self._library.keep_of(found)
-        for message in library.shown(found, time.time(), keep):
+        refund = await self._library.refund_of(found) if found.state is JobState.CANCELLED else None
+        for message in library.shown(found, time.time(), keep, refund):
             await interaction.followup.send(
                 content=message.content or discord.utils.MISSING,
                 embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],
@@ -213,11 +215,9 @@ class StemsCog(commands.Cog):
         """Cancel a queued split (one not yet sent to the separation service) and get its credits back."""
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        outcome, now = await self._library.cancel(interaction.guild_id, actor_of(interaction), job)
+        done = await self._library.cancel(interaction.guild_id, actor_of(interaction), job)
         await interaction.followup.send(
-            embed=common.mark_sandbox(
-                library.cancel_answer(outcome, now), self.bot.services.settings.sandbox
-            ),
+            embed=common.mark_sandbox(library.cancel_answer(done), self.bot.services.settings.sandbox),
             ephemeral=True,
         )
 

@@ -159,7 +159,7 @@ async def test_a_cancelled_split_gives_its_budget_back_and_the_books_agree(store
     jobs = [(await store.reservations.reserve(new_job(n))).job for n in range(5)]
     assert (await store.reservations.reserve(new_job(10))).refusal == "budget_used_up"
 
-    outcome, _ = await store.reservations.cancel(jobs[0].id)
+    outcome = (await store.reservations.cancel(jobs[0].id)).outcome
 
     assert outcome == "cancelled" and await spent(store) == 40
     assert await store.budgets.mismatches() == []  # a cancelled job holds no budget

@@ -21,7 +21,7 @@ import pytest
 
 from bot import delivery
 from bot.delivery import DiscordDeliverer
-from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, NewJob
+from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, NewJob, Refund
 from bot.render import results
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.store import Store
@@ -722,6 +722,15 @@ async def test_a_cancelled_split_is_marked_through_the_live_token(fake, delivere
 
     kwargs = fake.webhook.edit_message.await_args.kwargs
     assert kwargs["view"] is None and f"Job #{job.id} cancelled" in kwargs["embed"].title
+
+
+async def test_a_cancelled_split_says_what_came_back_when_allowance_expired_meanwhile(fake, deliverer):
+    job = live_token_job(state=JobState.CANCELLED)
+
+    await deliverer.show_cancelled(job, Refund(0, 5, expired=job.cost - 5))
+
+    text = fake.webhook.edit_message.await_args.kwargs["embed"].description
+    assert "5 credits back" in text and "were your previous allowance" in text and "are back" not in text
 
 
 async def test_a_cancelled_split_is_marked_as_the_bots_own_message_once_the_token_is_gone(fake, deliverer):

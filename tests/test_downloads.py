@@ -560,6 +560,83 @@ def test_only_public_addresses_are_allowed(address, allowed) -> None:
     assert address_allowed(address) is allowed
 
 
+# IPv6 forms that carry an IPv4 address: judged by the IPv4 address inside (mapped, 6to4, NAT64's
+# well-known prefix), or refused whatever they carry (IPv4-compatible, Teredo, local-use NAT64).
+EMBEDDED_PRIVATE = [
+    "::ffff:10.0.0.1",  # IPv4-mapped
+    "::10.0.0.1",  # IPv4-compatible (deprecated)
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254 (cloud metadata)
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+    "64:ff9b::10.0.0.1",  # NAT64, well-known prefix
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b:1::a00:1",  # NAT64, local-use prefix
+]
+EMBEDDED_PUBLIC = [
+    ("::ffff:93.184.216.34", True),
+    ("::93.184.216.34", False),  # IPv4-compatible: deprecated, refused whatever it carries
+    ("2002:5db8:d822::1", True),  # 6to4 of 93.184.216.34
+    ("2001:0:5db8:d822:0:0:a247:27cb", False),  # Teredo: refused whatever it carries
+    ("64:ff9b::93.184.216.34", True),  # NAT64 (DNS64 answers on an IPv6-only network)
+    ("64:ff9b:1::5db8:d822", False),  # local-use NAT64: where the IPv4 sits is the operator's choice
+]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE)
+def test_an_ipv6_address_carrying_a_private_ipv4_address_is_refused(address) -> None:
+    assert address_allowed(address) is False
+
+
+@pytest.mark.parametrize(("address", "allowed"), EMBEDDED_PUBLIC)
+def test_an_ipv6_address_carrying_a_public_ipv4_address_is_judged_by_its_form(address, allowed) -> None:
+    assert address_allowed(address) is allowed
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE)
+async def test_a_name_resolving_to_an_ipv6_form_of_a_private_address_is_refused(
+    server, session, dest, address
+) -> None:
+    resolver = MapResolver({"stems.example": [address]})
+    with pytest.raises(DownloadRefused, match="address not allowed"):
+        await fetch(session, server.url("/file/5000", host="stems.example"), dest, resolver=resolver)
+    with pytest.raises(DownloadRefused, match="address not allowed"):  # the same as a literal
+        await fetch(session, server.url("/file/5000", host=f"[{address}]"), dest)
+    assert server.hits["/file/5000"] == 0
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE)
+async def test_the_session_resolver_refuses_an_ipv6_form_of_a_private_address(address) -> None:
+    resolver = PublicOnlyResolver(MapResolver({"x.example": [address]}), allowed_host="api.example")
+    with pytest.raises(AddressNotAllowed):
+        await resolver.resolve("x.example", 80, family=socket.AF_UNSPEC)
+
+
+@pytest.mark.parametrize(("address", "allowed"), EMBEDDED_PUBLIC)
+async def test_the_session_resolver_judges_an_ipv6_form_of_a_public_address_by_its_form(
+    address, allowed
+) -> None:
+    resolver = PublicOnlyResolver(MapResolver({"x.example": [address]}), allowed_host="api.example")
+    if allowed:
+        got = await resolver.resolve("x.example", 80, family=socket.AF_UNSPEC)
+        assert [r["host"] for r in got] == [address]
+    else:
+        with pytest.raises(AddressNotAllowed):
+            await resolver.resolve("x.example", 80, family=socket.AF_UNSPEC)
+
+
+async def test_a_name_that_rebinds_to_a_6to4_form_of_loopback_is_never_connected_to(server, dest) -> None:
+    resolver = RebindingResolver(["93.184.216.34"], ["2002:7f00:1::1"])
+    async with download_session(allowed_host="api.example", resolver=resolver) as session:
+        with pytest.raises(DownloadRefused, match="address not allowed"):
+            await fetch(
+                session, server.url("/file/5000", host="rebind.example"), dest,
+                allowed_host="api.example", resolver=resolver,
+            )  # fmt: skip
+    assert resolver.asked == ["rebind.example", "rebind.example"]  # checked, then the connector refused
+    assert sum(server.hits.values()) == 0
+
+
 # --- leftovers and memory ------------------------------------------------------------------------
 
 

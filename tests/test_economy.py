@@ -11,7 +11,7 @@ import pytest
 
 from bot import economy
 from bot.economy import RefillSchedule
-from bot.models import SERVER_WIDE, AllowanceRule, Balance, EconomySettings, Period
+from bot.models import SERVER_WIDE, AllowanceRule, Balance, EconomySettings, Period, Refund
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -294,16 +294,31 @@ def test_taking_credits_away_takes_bonus_first_then_allowance():
 
 
 def test_a_refund_goes_back_where_it_came_from():
-    assert economy.refund(30, 20, Balance(0, 0), allowance=100, refilled=False) == (30, 20)
+    assert economy.refund(30, 20, Balance(0, 0), allowance=100, refilled=False) == Refund(30, 20)
 
 
 def test_a_refund_after_a_refill_comes_back_as_bonus():
-    assert economy.refund(30, 20, Balance(100, 0), allowance=100, refilled=True) == (0, 50)
+    assert economy.refund(30, 20, Balance(100, 0), allowance=100, refilled=True) == Refund(0, 50)
 
 
 def test_a_refund_never_fills_the_allowance_beyond_the_periods_allowance():
     # A moderator reset the allowance to full while the split ran.
-    assert economy.refund(30, 0, Balance(90, 0), allowance=100, refilled=False) == (10, 20)
+    assert economy.refund(30, 0, Balance(90, 0), allowance=100, refilled=False) == Refund(10, 20)
+
+
+def test_a_members_own_cancel_after_a_refill_returns_the_bonus_part_and_lets_the_allowance_expire():
+    # Holding a job across a refill and cancelling it must not turn last period's allowance into
+    # bonus, which never expires.
+    back = economy.refund(30, 20, Balance(100, 0), allowance=100, refilled=True, own_cancel=True)
+
+    assert back == Refund(0, 20, expired=30) and back.total == 20
+
+
+def test_a_members_own_cancel_in_the_same_period_returns_everything():
+    same_period = {"refilled": False, "own_cancel": True}
+    assert economy.refund(30, 20, Balance(0, 0), allowance=100, **same_period) == Refund(30, 20)
+    # (the allowance still never fills beyond this period's allowance)
+    assert economy.refund(30, 0, Balance(90, 0), allowance=100, **same_period) == Refund(10, 20)
 
 
 def test_setting_a_balance_fills_the_allowance_first():

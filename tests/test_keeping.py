@@ -189,12 +189,14 @@ async def delivered(
     links_left: float = LINK_LIFETIME.total_seconds(),
     message_ids: Sequence[int] = (),
     deliver: bool = True,
+    channel: int = CHANNEL,
 ) -> Job:
-    """A successful split of `stems` whose result was posted (`message_ids`: its parts)."""
+    """A successful split of `stems` whose result was posted (`message_ids`: its parts) in
+    `channel`."""
     mode = Mode.SPLIT_STEM if len(stems) > 2 else Mode.SEPARATE_VOCAL
     n = next(_serial)
     new = NewJob(
-        GUILD, CHANNEL, member, mode, "task", audio_id or f"audio-{n}", mode.cost, f"tok-{n}",
+        GUILD, channel, member, mode, "task", audio_id or f"audio-{n}", mode.cost, f"tok-{n}",
         app_permissions=app_permissions, filesize_limit=filesize_limit,
     )  # fmt: skip
     job = (await world.store.reservations.reserve(new)).job
@@ -207,8 +209,8 @@ async def delivered(
         assert settled is not None
     if deliver:
         for part, message_id in enumerate(message_ids or [500_000 + job.id * 10]):
-            channel = 800_000 + member if via is DeliveryVia.DM else CHANNEL
-            await world.store.deliveries.record(job.id, via, part, channel_id=channel, message_id=message_id)
+            where = 800_000 + member if via is DeliveryVia.DM else channel
+            await world.store.deliveries.record(job.id, via, part, channel_id=where, message_id=message_id)
         await world.store.jobs.record_delivery(job.id, Delivery.DELIVERED, via)
     found = await world.store.jobs.get(job.id)
     assert found is not None
@@ -737,6 +739,47 @@ async def test_stems_kept_in_a_members_dm_are_posted_again_in_the_server(world: 
     assert dm_keep.place is KeepPlace.DM
     assert keep.linked_to is None and keep.place is KeepPlace.THREAD and keep.channel_id != dm_keep.channel_id
     assert Counter(world.poster.files()) == Counter(TWELVE * 2)
+
+
+async def test_stems_kept_in_another_channel_are_kept_again_here_not_linked(world: World) -> None:
+    # The first keep's thread is in a channel the second member may not see (staff-only, say):
+    # a link would reveal it and leave nothing where the second result is.
+    staff = await delivered(world, audio_id="same-track", channel=OTHER_CHANNEL)
+    staff_keep = await kept(world, staff)
+    here = await delivered(world, member=BOB, audio_id="same-track")
+
+    request = await world.keeper.request(GUILD, Actor(BOB), here.id, channel_id=CHANNEL)
+    keep = await keep_to_the_end(world, here.id)
+
+    assert request.keep.state is KeepState.PENDING and request.keep.linked_to is None
+    assert keep.linked_to is None and keep.place is KeepPlace.THREAD
+    assert keep.channel_id != staff_keep.channel_id and keep.anchor_message_id == here_anchor(here)
+    assert Counter(world.poster.files()) == Counter(TWELVE * 2) and len(world.poster.threads) == 2
+    assert (here.id, str(staff_keep.channel_id)) not in world.poster.shown_kept
+
+
+async def test_a_twin_at_work_in_another_channel_is_not_waited_for(world: World) -> None:
+    staff = await delivered(world, audio_id="same-track", channel=OTHER_CHANNEL)
+    here = await delivered(world, member=BOB, audio_id="same-track")
+    world.poster.hang_before.append("files#1")
+    await ask(world, staff)
+    await ask(world, here, BOB)
+    working = asyncio.create_task(world.keeper.run_due())
+    await asyncio.wait_for(world.poster.hanging.wait(), 5)
+    await asyncio.sleep(0.05)
+    world.poster.release.set()
+    await working
+
+    keep = await keep_to_the_end(world, here.id)
+    staff_keep = await world.store.keeps.get(staff.id)
+    assert staff_keep is not None and staff_keep.state is KeepState.KEPT
+    assert keep.linked_to is None and keep.channel_id != staff_keep.channel_id
+    assert keep.attempts == 0 and Counter(world.poster.files()) == Counter(TWELVE * 2)
+
+
+def here_anchor(job: Job) -> int:
+    """The message id `delivered` gives a result of one part."""
+    return 500_000 + job.id * 10
 
 
 # -- the server setting ----------------------------------------------------------------------------

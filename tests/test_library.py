@@ -109,7 +109,8 @@ async def test_a_job_cancelled_while_its_submit_waits_for_maintenance_is_never_s
         while not world.sim.submits:  # the first try met the maintenance window; a retry is due
             await asyncio.sleep(0.01)
 
-    outcome, cancelled = await world.services.library.cancel(GUILD, ANA_ACTOR, job.id)
+    done = await world.services.library.cancel(GUILD, ANA_ACTOR, job.id)
+    outcome, cancelled = done.outcome, done.job
     tried = len(world.sim.submits)
     await asyncio.sleep(1.0)  # well past the retry it had scheduled
 
@@ -126,7 +127,7 @@ async def test_a_job_the_api_accepted_cannot_be_cancelled(world: World) -> None:
         while (await world.store.jobs.get(job.id)).state is not JobState.SUBMITTED:
             await asyncio.sleep(0.01)
 
-    outcome, _ = await world.services.library.cancel(GUILD, MOD_ACTOR, job.id)
+    outcome = (await world.services.library.cancel(GUILD, MOD_ACTOR, job.id)).outcome
 
     assert outcome is CancelOutcome.ALREADY_SENT
     [delivered] = await world.deliverer.wait_for(1)

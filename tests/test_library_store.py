@@ -64,8 +64,8 @@ async def ledger(store: Store, member: int, job_id: int) -> list[tuple[LedgerKin
 async def test_a_queued_job_is_cancelled_and_refunded_once(store: Store) -> None:
     job = await reserve(store)
 
-    outcome, cancelled = await store.reservations.cancel(job.id)
-    again, _ = await store.reservations.cancel(job.id)
+    outcome, cancelled = (done := await store.reservations.cancel(job.id)).outcome, done.job
+    again = (await store.reservations.cancel(job.id)).outcome
 
     assert outcome is CancelOutcome.CANCELLED and again is CancelOutcome.FINISHED
     assert cancelled is not None and cancelled.state is JobState.CANCELLED
@@ -79,7 +79,7 @@ async def test_a_job_whose_submit_may_be_on_the_wire_cannot_be_cancelled(store: 
     job = await reserve(store)
     await store.jobs.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
 
-    outcome, now = await store.reservations.cancel(job.id)
+    outcome, now = (done := await store.reservations.cancel(job.id)).outcome, done.job
 
     assert outcome is CancelOutcome.ALREADY_SENT and now is not None and now.state is JobState.SUBMITTING
     assert await ledger(store, ANA, job.id) == [(LedgerKind.RESERVE, -10)]
@@ -95,7 +95,8 @@ async def test_cancel_and_the_runners_submit_race_and_exactly_one_wins(store: St
         *(asyncio.gather(submit(j.id), store.reservations.cancel(j.id)) for j in jobs)
     )
 
-    for job, (submitted, (outcome, _)) in zip(jobs, results, strict=True):
+    for job, (submitted, done) in zip(jobs, results, strict=True):
+        outcome = done.outcome
         assert submitted != (outcome is CancelOutcome.CANCELLED), job.id  # one or the other, never both
         refunds = [kind for kind, _ in await ledger(store, ANA, job.id) if kind is LedgerKind.REFUND]
         assert len(refunds) == (0 if submitted else 1)
@@ -109,13 +110,13 @@ async def test_a_job_others_follow_cannot_be_cancelled_but_a_follower_can(store:
     follower = await reserve(store, BOB, audio_id="shared")
     assert follower.state is JobState.FOLLOWING and follower.cost == 10
 
-    assert (await store.reservations.cancel(leader.id))[0] is CancelOutcome.OTHERS_WAITING
-    outcome, stopped = await store.reservations.cancel(follower.id)
+    assert (await store.reservations.cancel(leader.id)).outcome is CancelOutcome.OTHERS_WAITING
+    outcome, stopped = (done := await store.reservations.cancel(follower.id)).outcome, done.job
 
     assert outcome is CancelOutcome.CANCELLED and stopped is not None
     assert await ledger(store, BOB, follower.id) == [(LedgerKind.RESERVE, -10), (LedgerKind.REFUND, 10)]
     # Nobody follows the leader now, so it can be called off too.
-    assert (await store.reservations.cancel(leader.id))[0] is CancelOutcome.CANCELLED
+    assert (await store.reservations.cancel(leader.id)).outcome is CancelOutcome.CANCELLED
 
 
 async def test_a_free_follower_is_cancelled_without_moving_credits(store: Store) -> None:
@@ -123,7 +124,7 @@ async def test_a_free_follower_is_cancelled_without_moving_credits(store: Store)
     follower = await reserve(store, BOB, audio_id="shared")
     assert follower.cost == 0
 
-    assert (await store.reservations.cancel(follower.id))[0] is CancelOutcome.CANCELLED
+    assert (await store.reservations.cancel(follower.id)).outcome is CancelOutcome.CANCELLED
     assert await ledger(store, BOB, follower.id) == []
 
 

@@ -1,7 +1,8 @@
 """requirements.lock, which the Docker image installs, agrees with pyproject.toml.
 
 The lock pins every runtime package with hashes for the image. These tests catch it drifting:
-a dependency added to or narrowed in pyproject.toml without refreshing the lock fails here.
+a dependency added to or narrowed in pyproject.toml without refreshing the lock fails here, and so
+does a floor in pyproject.toml that is not the locked version (a floor the tests never ran on).
 (.ci/run proves the lock installs with hashes required; the README gives the refresh command.)
 """
 
@@ -70,6 +71,20 @@ def test_every_pinned_runtime_dependency_is_within_pyprojects_range(dependency):
 
     assert version is not None and dependency.specifier.contains(version, prereleases=True), (
         f"requirements.lock pins {locked}, outside pyproject.toml's {dependency}: refresh the lock"
+    )
+
+
+@pytest.mark.parametrize("dependency", runtime_dependencies(), ids=lambda r: r.name)
+def test_every_runtime_dependencys_floor_is_the_version_the_lock_pins(dependency):
+    # A floor is a promise that StemBot works from that version on: the only versions the suite
+    # is known to have run against are the locked ones (the download limits, say, were verified
+    # on the locked aiohttp). Moving the lock to newer versions moves the floors with it.
+    locked, _ = locked_entries()[canonicalize_name(dependency.name)]
+    floors = [Version(s.version) for s in dependency.specifier if s.operator == ">="]
+
+    assert floors == [pinned_version(locked)], (
+        f"pyproject.toml's {dependency} should have the floor >={pinned_version(locked)}, the version "
+        "requirements.lock pins and the tests run against"
     )
 
 

@@ -16,12 +16,14 @@ import pytest
 from bot.models import (
     SERVER_WIDE,
     Balance,
+    CancelOutcome,
     CreditPolicy,
     Failure,
     JobState,
     LedgerKind,
     NewJob,
     Period,
+    Refund,
     Refusal,
 )
 from bot.product import Mode
@@ -200,6 +202,57 @@ async def test_a_refund_after_an_applied_refill_comes_back_as_bonus(store, clock
     await store.reservations.settle(job.id, succeeded=False, failure=Failure.TIMED_OUT)
 
     assert await parts(store) == Balance(100, 50)
+
+
+async def a_split_of_30_allowance_and_20_bonus(store):
+    await allowance(store, 100)
+    await store.accounts.set_balance(GUILD, MEMBER, 30, actor_id=MOD, reason=None, role_ids=())
+    await grant(store, 40)
+    job = (await reserve(store)).job  # 30 from this week's allowance, 20 from bonus
+    assert job is not None and await parts(store) == Balance(0, 20)
+    return job
+
+
+async def test_a_members_own_cancel_after_a_refill_lets_the_old_allowance_expire(store, clock):
+    job = await a_split_of_30_allowance_and_20_bonus(store)
+    clock.set("2025-03-10 00:05")  # Monday: a refill is due, not yet applied
+
+    cancellation = await store.reservations.cancel(job.id, member_roles=())
+
+    assert cancellation.outcome is CancelOutcome.CANCELLED
+    assert cancellation.refund == Refund(0, 20, expired=30)
+    assert await parts(store) == Balance(100, 40)  # not Balance(100, 70): no allowance became bonus
+    refund = [e for e in await store.accounts.ledger(GUILD, MEMBER) if e.kind is LedgerKind.REFUND]
+    assert [(e.allowance_change, e.bonus_change) for e in refund] == [(0, 20)]
+    assert await store.accounts.refund_of(job.id) == cancellation.refund  # as the ledger says
+
+
+async def test_a_members_own_cancel_in_the_same_period_returns_everything(store, clock):
+    job = await a_split_of_30_allowance_and_20_bonus(store)
+    clock.set("2025-03-09 23:00")
+
+    cancellation = await store.reservations.cancel(job.id, member_roles=())
+
+    assert cancellation.refund == Refund(30, 20) and await parts(store) == Balance(30, 40)
+
+
+async def test_a_refill_for_a_role_counts_for_a_members_own_cancel_only_if_they_have_it(store, clock):
+    job = await a_split_of_30_allowance_and_20_bonus(store)
+    clock.set("2025-03-06 10:00")
+    await allowance(store, 100, role=VIP, apply_now=True)  # a refill now, for VIP members only
+
+    cancellation = await store.reservations.cancel(job.id, member_roles=())
+
+    assert cancellation.refund == Refund(30, 20) and await parts(store) == Balance(30, 40)
+
+
+async def test_a_moderators_cancel_after_a_refill_returns_everything_as_bonus(store, clock):
+    job = await a_split_of_30_allowance_and_20_bonus(store)
+    clock.set("2025-03-10 00:05")
+
+    cancellation = await store.reservations.cancel(job.id)  # not the member's own
+
+    assert cancellation.refund == Refund(0, 50) and await parts(store) == Balance(100, 70)
 
 
 async def test_a_refund_in_the_same_period_returns_to_the_allowance(store, clock):

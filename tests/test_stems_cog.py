@@ -15,7 +15,7 @@ import discord
 import pytest
 
 from bot.client import EXTENSIONS, StemBot
-from bot.models import CreditPolicy, Job, JobState, KeepPlace, StemLink
+from bot.models import SERVER_WIDE, CreditPolicy, Job, JobState, KeepPlace, Period, Refund, StemLink
 from bot.product import Mode
 from bot.render import common, results
 from bot.store import Store
@@ -241,6 +241,26 @@ async def test_show_refuses_another_members_job_privately(world: World) -> None:
     assert "another member's split" in sent_text(interaction)
     assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
     assert "cdn.example" not in sent_text(interaction)
+
+
+async def test_cancel_after_a_refill_says_the_allowance_it_held_has_renewed(world: World) -> None:
+    job = await world.job()  # 10 credits from this period's allowance
+    await world.store.economy.set_allowance(
+        GUILD_ID, 1000, role_id=SERVER_WIDE, period=Period.WEEKLY, apply_now=True, actor_id=OTHER_ID
+    )  # a refill: the allowance the job held has renewed since
+    interaction = make_interaction()
+
+    await run_command(world.cog, StemsCog.cancel, interaction, job.id)
+
+    text = sent_text(interaction)
+    assert f"Job #{job.id} cancelled" in text and "10 credits are back" not in text
+    assert "10 credits were your previous allowance, which has renewed since" in text
+    assert (await world.store.accounts.summary(GUILD_ID, USER_ID, role_ids=())).balance == 1000
+    # The queued message, updated too, says the same (not "Your 10 credits are back").
+    assert world.services.runner._deliverer.cancel_refunds == [Refund(0, 0, expired=10)]
+    shown = make_interaction()
+    await run_command(world.cog, StemsCog.show, shown, job.id)
+    assert "10 credits were your previous allowance" in sent_text(shown)  # and so does /stems show
 
 
 async def test_cancel_calls_off_a_queued_job_and_says_the_credits_are_back(world: World) -> None:

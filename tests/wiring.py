@@ -14,7 +14,17 @@ import aiohttp
 
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.leases import Lease
-from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, PauseReason
+from bot.models import (
+    BudgetAlert,
+    DeliveredMessage,
+    DeliveryVia,
+    Job,
+    Keep,
+    KeepPlace,
+    KeptStem,
+    PauseReason,
+    Refund,
+)
 from bot.render import keep as keep_words
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
@@ -44,6 +54,7 @@ class RecordingDeliverer:
         self.delivered: list[Job] = []
         self.progress: list[Job] = []
         self.cancelled: list[Job] = []
+        self.cancel_refunds: list[Refund | None] = []  # what each cancelled job's message said came back
         self.attempts = 0
         self.failures = failures
         self._changed = asyncio.Event()
@@ -62,8 +73,9 @@ class RecordingDeliverer:
         self._changed.set()
         return DeliveryOutcome(DeliveryResult.DELIVERED, DeliveryVia.INTERACTION)
 
-    async def show_cancelled(self, job: Job) -> None:
+    async def show_cancelled(self, job: Job, refund: Refund | None = None) -> None:
         self.cancelled.append(job)
+        self.cancel_refunds.append(refund)
 
     async def show_progress(self, job: Job) -> None:
         await asyncio.sleep(self.progress_seconds)

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import discord
 
-from bot.models import CancelOutcome, Delivery, Job, JobState, Keep, KeepState, LibraryPage, Share
+from bot.models import (
+    Cancellation,
+    CancelOutcome,
+    Delivery,
+    Job,
+    JobState,
+    Keep,
+    KeepState,
+    LibraryPage,
+    Refund,
+    Share,
+)
 from bot.render import results
 from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
 
@@ -91,9 +102,10 @@ def library(page: LibraryPage, member_id: int, *, own: bool, now: float) -> disc
     return embed
 
 
-def shown(job: Job, now: float, keep: Keep | None = None) -> list[Message]:
+def shown(job: Job, now: float, keep: Keep | None = None, refund: Refund | None = None) -> list[Message]:
     """A job as `/stems show` shows it: its result (or why it failed) as it was delivered, and
-    where its stems are kept in Discord, if they are."""
+    where its stems are kept in Discord, if they are; a cancelled one with what came back
+    (`refund`)."""
     if job.state is JobState.SUCCEEDED:
         messages = results.stems_ready(job)
         kept = kept_link(keep)
@@ -110,7 +122,7 @@ def shown(job: Job, now: float, keep: Keep | None = None) -> list[Message]:
     if job.state is JobState.FAILED:
         return [results.failed(job)]
     if job.state is JobState.CANCELLED:
-        return [Message(embeds=[cancelled(job)])]
+        return [Message(embeds=[cancelled(job, refund)])]
     embed = discord.Embed(
         title=f"Job #{job.id}: {state_words(job)}",
         description=f"{job.mode.label}, asked {timestamp(job.created_at, 'R')}. "
@@ -120,18 +132,33 @@ def shown(job: Job, now: float, keep: Keep | None = None) -> list[Message]:
     return [Message(embeds=[embed])]
 
 
-def cancelled(job: Job) -> discord.Embed:
-    refund = "Nothing was charged." if job.cost == 0 else f"Your {credit_amount(job.cost)} are back."
+def cancelled(job: Job, refund: Refund | None = None) -> discord.Embed:
+    """A cancelled job, with what came back of its credits when that is known (`refund`)."""
     return discord.Embed(
         title=f"Job #{job.id} cancelled",
-        description=f"It was never sent to the separation service. {refund}",
+        description=f"It was never sent to the separation service. {refund_words(job, refund)}",
         colour=DONE,
     )
 
 
-def cancel_answer(outcome: CancelOutcome, job: Job) -> discord.Embed:
+def refund_words(job: Job, refund: Refund | None) -> str:
+    """What came back of a cancelled job's credits. Allowance from a period that has ended
+    since is not returned (`economy.refund`), and the member is told so."""
+    if job.cost == 0:
+        return "Nothing was charged."
+    if refund is None or refund.expired == 0:
+        return f"Your {credit_amount(job.cost)} are back."
+    expired = f"{credit_amount(refund.expired)} were your previous allowance, which has renewed since"
+    if refund.total == 0:
+        return f"Its {expired}, so none come back."
+    return f"{credit_amount(refund.total)} back; the other {expired}."
+
+
+def cancel_answer(done: Cancellation) -> discord.Embed:
+    outcome, job = done.outcome, done.job
+    assert job is not None
     if outcome is CancelOutcome.CANCELLED:
-        return cancelled(job)
+        return cancelled(job, done.refund)
     if outcome is CancelOutcome.ALREADY_SENT:
         text = (
             "It has already been sent to the separation service, which cannot call a job off. "

@@ -22,6 +22,7 @@ from bot.models import (
     Job,
     LedgerEntry,
     LedgerKind,
+    Refund,
 )
 from bot.store import jobs
 from bot.store.database import Database, Row, Tx
@@ -97,11 +98,17 @@ class Accounts:
         assert after is not None
         return replace(account, balance=after, period_allowance=allowance, period_start=due), settings
 
-    async def refund(self, tx: Tx, account: Account, job: Job, now: float) -> Balance | None:
-        """Give a failed job's credits back, each part where it came from (see `economy.refund`).
+    async def refund(
+        self, tx: Tx, account: Account, job: Job, now: float, *, own_cancel: bool = False
+    ) -> Refund:
+        """Give a failed or cancelled job's credits back, each part where it came from (see
+        `economy.refund`); what came back.
 
-        No roles are known here, so the refill itself waits for the member's next command; but if
-        any refill may have happened since the job started, the allowance part comes back as bonus.
+        For our failures no roles are known here, so the refill itself waits for the member's next
+        command; but if any refill may have happened since the job started, the allowance part
+        comes back as bonus. `own_cancel`: the member cancelled it, and the caller brought their
+        account up to date with their roles (`current`) in this transaction: the refill that
+        counts is the one they got, and the allowance part of a period that ended is not returned.
         """
         reserve = await tx.fetchone(
             "SELECT allowance_change, bonus_change, created_at FROM ledger WHERE job_id = ? AND kind = ?",
@@ -111,15 +118,27 @@ class Accounts:
             (-reserve["allowance_change"], -reserve["bonus_change"]) if reserve else (job.cost, 0)
         )
         reserved_at = reserve["created_at"] if reserve else job.created_at
-        settings, rules = await self._economy.read(tx, job.guild_id)
-        refilled = (
-            account.period_start > reserved_at
-            or economy.refill_due(settings, rules, None, since=reserved_at, now=now) is not None
+        if own_cancel:
+            refilled = account.period_start > reserved_at
+        else:
+            settings, rules = await self._economy.read(tx, job.guild_id)
+            refilled = (
+                account.period_start > reserved_at
+                or economy.refill_due(settings, rules, None, since=reserved_at, now=now) is not None
+            )
+        back = economy.refund(
+            from_allowance,
+            from_bonus,
+            account.balance,
+            account.period_allowance,
+            refilled=refilled,
+            own_cancel=own_cancel,
         )
-        to_allowance, to_bonus = economy.refund(
-            from_allowance, from_bonus, account.balance, account.period_allowance, refilled=refilled
+        moved = await move(
+            tx, account, LedgerKind.REFUND, back.to_allowance, back.to_bonus, now=now, job_id=job.id
         )
-        return await move(tx, account, LedgerKind.REFUND, to_allowance, to_bonus, now=now, job_id=job.id)
+        assert moved is not None
+        return back
 
     # -- members ----------------------------------------------------------------------------
 
@@ -262,6 +281,20 @@ class Accounts:
             "SELECT * FROM ledger WHERE guild_id = ? AND user_id = ? ORDER BY id", (guild_id, user_id)
         )
         return [_ledger_entry(row) for row in rows]
+
+    async def refund_of(self, job_id: int) -> Refund | None:
+        """What came back of a refunded job's credits, as its ledger rows say (None: nothing was
+        refunded). What the reserve took and the refund did not return expired with its period."""
+        rows = await self._db.fetchall(
+            "SELECT kind, allowance_change, bonus_change FROM ledger WHERE job_id = ? AND kind IN (?, ?)",
+            (job_id, LedgerKind.RESERVE, LedgerKind.REFUND),
+        )
+        moved = {row["kind"]: (row["allowance_change"], row["bonus_change"]) for row in rows}
+        if LedgerKind.REFUND not in moved or LedgerKind.RESERVE not in moved:
+            return None
+        to_allowance, to_bonus = moved[LedgerKind.REFUND]
+        taken = -sum(moved[LedgerKind.RESERVE])
+        return Refund(to_allowance, to_bonus, expired=taken - to_allowance - to_bonus)
 
     async def history_page(
         self, guild_id: int, user_id: int, *, page: int, page_size: int, newest_id: int | None = None

@@ -2,7 +2,9 @@
 as SQLite (see `bot.store.database`), so the repositories run unchanged.
 
 - Placeholders: the repositories write `?`; each statement is rewritten once to `$1, $2…` (outside
-  string literals, quoted names and comments) and the rewrite is cached.
+  string literals, quoted names and comments) and the rewrite is cached. What the rewrite cannot
+  read safely (E'…' strings, dollar quoting, nested comments, the jsonb `?|` / `?&` operators) is
+  refused with an error naming it, never sent mangled.
 - Transactions run at READ COMMITTED, each on its own pooled connection, so several run at once
   (also from other processes). Where a decision reads rows and then writes (a member's limits and
   balance, a server's budget), the repository locks those rows first (`Tx.for_update`).
@@ -236,32 +238,72 @@ def rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+class UnsafePlaceholders(ValueError):
+    """A statement holds a construct the `?` → `$n` rewriter cannot read safely (it names it):
+    rather than number a `?` that is not a placeholder, or miss one that is, it refuses."""
+
+
+_NAME_CHAR = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+_QUOTED = {"'": "string", '"': "quoted name"}
+
+
 @functools.lru_cache(maxsize=1024)
 def numbered_placeholders(sql: str) -> str:
-    """`?` → `$1, $2…`, except inside 'strings', "names", -- comments and /* comments */."""
+    """`?` → `$1, $2…`, except inside 'strings', "names", -- comments and /* comments */.
+
+    Raises UnsafePlaceholders for what this simple reading would get wrong, so that no statement
+    is ever sent mangled: escape strings (E'…', where a backslash escapes a quote), dollar-quoted
+    strings ($$…$$, $tag$…$tag$), nested /* comments */, the jsonb operators ?| and ?& (write
+    jsonb_exists_any / jsonb_exists_all; a bare jsonb ? cannot be told from a placeholder: write
+    jsonb_exists), `$n` written by hand, and an unterminated string, name or comment."""
     out: list[str] = []
     number = 0
     i, n = 0, len(sql)
+
+    def refuse(construct: str) -> UnsafePlaceholders:
+        return UnsafePlaceholders(
+            f"the ? → $n rewriter cannot read a {construct} (at character {i}): {sql[:200]!r}"
+        )
+
     while i < n:
         char = sql[i]
+        starts_token = i == 0 or sql[i - 1] not in _NAME_CHAR
         if char == "?":
+            after = sql[i + 1 : i + 3]
+            if after[:1] in "|&" and after[:1] and after[1:2] != after[:1]:  # ?| ?& but not ?|| ?&&
+                raise refuse(f"jsonb ?{after[:1]} operator")
             number += 1
             out.append(f"${number}")
             i += 1
             continue
-        if char in "'\"":
+        if char in "eE" and starts_token and sql[i + 1 : i + 2] == "'":
+            raise refuse("escape string (E'…')")
+        if char == "$" and starts_token:
+            following = sql[i + 1 : i + 2]
+            if following.isdigit():
+                raise refuse("numbered placeholder ($n, written by hand: write ?)")
+            if following == "$" or following.isalpha() or following == "_":
+                raise refuse("dollar-quoted string ($$…$$ or $tag$…$tag$)")
+        if char in _QUOTED:
             end = sql.find(char, i + 1)
             while end != -1 and sql[end + 1 : end + 2] == char:  # a doubled quote inside
                 end = sql.find(char, end + 2)
+            if end == -1:
+                raise refuse(f"unterminated {_QUOTED[char]}")
         elif sql.startswith("--", i):
             end = sql.find("\n", i)
+            end = n - 1 if end == -1 else end  # a comment may end the statement
         elif sql.startswith("/*", i):
-            end = sql.find("*/", i) + 1
+            close = sql.find("*/", i + 2)
+            if close == -1:
+                raise refuse("unterminated comment")
+            if "/*" in sql[i + 2 : close]:
+                raise refuse("nested comment (/* … /* … */ … */)")
+            end = close + 1
         else:
             out.append(char)
             i += 1
             continue
-        end = n - 1 if end <= 0 else end
         out.append(sql[i : end + 1])
         i = end + 1
     return "".join(out)

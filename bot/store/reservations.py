@@ -16,6 +16,7 @@ from bot.models import (
     CANCELLABLE_STATES,
     UNFINISHED_STATES,
     BudgetAlert,
+    Cancellation,
     CancelOutcome,
     Delivery,
     Failure,
@@ -24,6 +25,7 @@ from bot.models import (
     LedgerKind,
     NewJob,
     Outcome,
+    Refund,
     Refusal,
     Reservation,
     ReuseCharge,
@@ -183,31 +185,48 @@ class Reservations:
         """
         outcome = Outcome(succeeded, tuple(stems), links_expire_at, failure, failure_detail)
         async with self._db.transaction() as tx:
-            return await self._settle(tx, job_id, outcome, self._db.now(), from_states=from_states)
+            settled = await self._settle(tx, job_id, outcome, self._db.now(), from_states=from_states)
+        return settled[0] if settled is not None else None
 
-    async def cancel(self, job_id: int) -> tuple[CancelOutcome, Job | None]:
+    async def cancel(self, job_id: int, *, member_roles: Sequence[int] | None = None) -> Cancellation:
         """Call off a job nothing has been sent for, refunding it once, in one transaction.
 
         A queued job (`reserved`) is cancelled unless other members' splits follow it; a job
         following another stops following (refunded if it cost anything). A job whose submit is on
         the wire or accepted cannot be stopped (the API has no cancel), and the runner's move to
         `submitting` and this are both compare-and-set on the job's state: exactly one wins.
-        Returns what happened and the job as it is now."""
+
+        `member_roles`: the job's own member cancels it, with these roles. Their account is
+        brought up to date first, and the allowance the job took from a period that has ended
+        since is not returned (see `economy.refund`); None (a moderator calls it off) refunds it
+        like a failure of ours. Returns what happened, the job as it is now, and what came back."""
         async with self._db.transaction() as tx:
             job = await jobs.get(tx, job_id, lock=True)
             if job is None:
-                return CancelOutcome.FINISHED, None
+                return Cancellation(CancelOutcome.FINISHED, None)
             if job.state.finished:
-                return CancelOutcome.FINISHED, job
+                return Cancellation(CancelOutcome.FINISHED, job)
             if job.state not in CANCELLABLE_STATES:
-                return CancelOutcome.ALREADY_SENT, job
+                return Cancellation(CancelOutcome.ALREADY_SENT, job)
             if job.state is JobState.RESERVED and await sharing.following(tx, job.id, limit=1):
-                return CancelOutcome.OTHERS_WAITING, job
-            cancelled = await self._settle(
-                tx, job.id, Outcome(succeeded=False, cancelled=True), self._db.now(), from_states=(job.state,)
+                return Cancellation(CancelOutcome.OTHERS_WAITING, job)
+            now = self._db.now()
+            own = member_roles is not None and job.cost > 0
+            if own:
+                # The job is locked before the account, as `_settle` locks them.
+                roles = member_roles or ()
+                await self._accounts.current(tx, job.guild_id, job.user_id, role_ids=roles, now=now)
+            settled = await self._settle(
+                tx,
+                job.id,
+                Outcome(succeeded=False, cancelled=True),
+                now,
+                from_states=(job.state,),
+                own_cancel=own,
             )
-            assert cancelled is not None  # the transaction saw it in that state
-            return CancelOutcome.CANCELLED, cancelled
+            assert settled is not None  # the transaction saw it in that state
+            cancelled, refund = settled
+            return Cancellation(CancelOutcome.CANCELLED, cancelled, refund)
 
     async def settle_followers(self, leader: Job) -> list[Job]:
         """Give a finished job's outcome to every job following it, settling each like its own:
@@ -222,9 +241,9 @@ class Reservations:
         outcome, now = Outcome.of(leader), self._db.now()
         async with self._db.transaction() as tx:
             for job_id in await sharing.following(tx, leader.id):
-                job = await self._settle(tx, job_id, outcome, now)
-                if job is not None:
-                    finished.append(job)
+                settled = await self._settle(tx, job_id, outcome, now)
+                if settled is not None:
+                    finished.append(settled[0])
         return finished
 
     async def _settle(
@@ -235,7 +254,10 @@ class Reservations:
         now: float,
         *,
         from_states: Sequence[JobState] = UNFINISHED_STATES,
-    ) -> Job | None:
+        own_cancel: bool = False,
+    ) -> tuple[Job, Refund | None] | None:
+        """Finish the job and charge or refund it: the job, and what came back if it was
+        refunded credits (`own_cancel`: see `Accounts.refund`). None: it was settled already."""
         job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
         if job is None:
             return None  # already settled: nothing moves twice
@@ -245,16 +267,15 @@ class Reservations:
         if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
             await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
         if job.cost == 0:
-            return job  # a free shared result: no credits were held, none move
+            return job, None  # a free shared result: no credits were held, none move
         assert account is not None
         if outcome.succeeded:
             settled = await accounts.move(
                 tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
             )
-        else:
-            settled = await self._accounts.refund(tx, account, job, now)
-        assert settled is not None
-        return job
+            assert settled is not None
+            return job, None
+        return job, await self._accounts.refund(tx, account, job, now, own_cancel=own_cancel)
 
 
 async def _insert_job(
