@@ -322,6 +322,11 @@ def _reserved_invalid(url: URL) -> bool:
     return host == "invalid" or host.endswith(".invalid")
 
 
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one when none is written)."""
+    return url.scheme, (url.host or "").lower(), url.port
+
+
 def envelope(code: int, msg: str, data: Any = None) -> bytes:
     return json.dumps({"code": code, "msg": msg, "data": data}, separators=(",", ":")).encode()
 
@@ -493,11 +498,7 @@ class SandboxApi:
             if base is None:
                 continue
             own = URL(base.rstrip("/"))
-            if (url.scheme, (url.host or "").lower(), url.port) != (
-                own.scheme,
-                (own.host or "").lower(),
-                own.port,
-            ):
+            if _origin(url) != _origin(own):
                 continue
             prefix = own.raw_path.rstrip("/") + "/callback/"
             path = url.raw_path
