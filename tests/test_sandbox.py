@@ -243,7 +243,7 @@ async def bot_sandbox(tmp_path) -> AsyncIterator[tuple[Services, aiohttp.ClientS
     """The bot's own sandbox as `python -m bot` builds it (SEPARATION_API_URL=sandbox), served by
     its web server; the bot's API client talks to it."""
     store = await Store.open(tmp_path / "relay.db")
-    settings = make_settings(api_url=SANDBOX_API_URL, callback_port=0, sandbox_seconds=0.2, job_timeout=0.25)
+    settings = make_settings(api_url=SANDBOX_API_URL, callback_port=0, sandbox_seconds=0.2, job_timeout=0.5)
     async with aiohttp.ClientSession() as session:
         services = make_services(store, session, settings)
         await services.web.start()
@@ -386,7 +386,7 @@ async def test_own_public_callback_url_is_accepted_and_called(tmp_path) -> None:
 
 
 async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_cancelled(bot_sandbox) -> None:
-    services, _ = bot_sandbox  # JOB_TIMEOUT 0.25 s: tasks live 0.5 s
+    services, _ = bot_sandbox  # JOB_TIMEOUT 0.5 s: tasks live 1 s
     sandbox = the_sandbox(services)
     sandbox.processing_seconds = 30.0  # still running when it expires
     task_id = await services.api.submit(
@@ -397,7 +397,7 @@ async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_can
     )
     timer = sandbox._timers[task_id]
     assert (await services.api.record(task_id)).flag == "PENDING"
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(1.5)
     assert task_id not in sandbox.tasks, "dropped from memory without another request"
     assert timer.cancelled() and sandbox._timers == {}
     with pytest.raises(ApiError) as gone:
@@ -406,7 +406,7 @@ async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_can
 
 
 async def test_the_number_of_tasks_is_capped() -> None:
-    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, charge=False, max_tasks=3, task_lifetime=0.5)
+    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, charge=False, max_tasks=3, task_lifetime=1.5)
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     try:
@@ -421,7 +421,7 @@ async def test_the_number_of_tasks_is_capped() -> None:
                     task_id="g4", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url="https://x.invalid/"
                 )
             assert len(sandbox.tasks) == 3
-            await asyncio.sleep(0.6)  # the first ones expire: room again
+            await asyncio.sleep(1.7)  # the first ones expire: room again
             await client.submit(
                 task_id="g5", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url="https://x.invalid/"
             )

@@ -291,7 +291,7 @@ async def test_an_idle_keep_alive_connection_is_closed_within_the_bound(bounded)
         status, _ = await read_response_head(reader)
         assert status.startswith("HTTP/1.1 200")
         answered = time.monotonic()
-        assert await closed_after(reader, answered, idle + 2) < idle + 1
+        assert await closed_after(reader, answered, idle + 5) < idle + 3  # slack for a loaded machine
     finally:
         writer.close()
 
@@ -311,7 +311,7 @@ async def test_a_slowloris_sending_headers_byte_by_byte_is_cut_off(bounded) -> N
 
     sender = asyncio.create_task(trickle())
     try:
-        assert await closed_after(reader, started, idle + 3) < idle + 1.5
+        assert await closed_after(reader, started, idle + 5) < idle + 3
     finally:
         sender.cancel()
         writer.close()
@@ -332,10 +332,10 @@ async def test_a_body_that_never_finishes_is_answered_and_closed_within_the_boun
             "Content-Length: 1000\r\n\r\n{".encode()
         )
         sent = time.monotonic()
-        async with asyncio.timeout(body + 2):
+        async with asyncio.timeout(body + 5):
             status, _ = await read_response_head(reader)
         assert status.startswith("HTTP/1.1 408"), status
-        assert time.monotonic() - sent < body + 1
-        assert await closed_after(reader, sent, body + linger + 2) < body + linger + 1
+        assert time.monotonic() - sent < body + 3
+        assert await closed_after(reader, sent, body + linger + 5) < body + linger + 3
     finally:
         writer.close()
