@@ -4,9 +4,13 @@ credit endpoint, the `{code, msg, data}` envelope.
 
 With `SEPARATION_API_URL=sandbox` the bot serves it from its own web server (under `/sandbox/`)
 and talks to it over HTTP like to the real API, so every part of the bot runs as it would for
-real. Its stems are real, short WAV files made here with the standard library, each stem its own
-sound. A source `taskId` starting with `fail-` shows a failure: `fail-400-…` is refused as an
-unknown id, `fail-timeout-…` never finishes, any other `fail-…` ends in GENERATE_AUDIO_FAILED.
+real. It is no open relay: its API answers only the bot's own key (`derive_api_key`, known to the
+deployment's processes alone), sends callbacks only to the bot's own callback address, and keeps
+a bounded number of tasks for a bounded time. Only its stem files (`/sandbox/files/`) are public.
+
+Its stems are real, short WAV files made here with the standard library, each stem its own sound.
+A source `taskId` starting with `fail-` shows a failure: `fail-400-…` is refused as an unknown id,
+`fail-timeout-…` never finishes, any other `fail-…` ends in GENERATE_AUDIO_FAILED.
 
 `testing/provider_api.py` is this same class with fault injection and call logs on top: the tests
 and the benchmark run against this code.
@@ -20,6 +24,8 @@ from __future__ import annotations
 import array
 import asyncio
 import functools
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -37,6 +43,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from bot import http_limits
 from bot.product import Mode
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,13 @@ SANDBOX_PREFIX = "/sandbox"
 """Where the bot's web server serves the sandbox: `/sandbox/api/...` and `/sandbox/files/...`."""
 SANDBOX_CREDITS = 1_000_000
 """What the sandbox's free account always has."""
+MAX_TASKS = 5_000
+"""Tasks the sandbox keeps at once; a submit beyond answers 430 (calls too frequent: retry later)."""
+DEFAULT_TASK_LIFETIME = 2 * 30 * 60.0
+"""How long a task is kept (the bot passes twice JOB_TIMEOUT_MINUTES; this is twice its default)."""
+_KEY_LABEL = b"stembot sandbox api key v1"
+_CALLBACK_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""The token of a `/callback/<token>` address (the bot's are URL-safe base64)."""
 
 STEMS_2 = ("vocal", "instrumental")
 STEMS_12 = (
@@ -114,6 +128,13 @@ NEVER = math.inf
 
 WAV_RATE = 22_050
 WAV_SECONDS = 3.0
+
+
+def derive_api_key(discord_token: str) -> str:
+    """The sandbox's API key: an HMAC of the bot's token under a fixed label. Every process of one
+    deployment shares the token, so they accept each other's requests; nobody else knows it, and
+    the token cannot be recovered from it."""
+    return hmac.new(discord_token.encode(), _KEY_LABEL, hashlib.sha256).hexdigest()
 
 
 def camel_key(stem: str) -> str:
@@ -285,6 +306,7 @@ class SimTask:
     callback_statuses: list[int | str] = field(default_factory=list)
     callback_skipped: str | None = None  # why no callback is sent, if so
     finished: bool = False  # completion was forced (timer fired or finish_now)
+    expires_at_monotonic: float = math.inf  # time.monotonic() at which it is forgotten
     done_body: bytes | None = field(default=None, repr=False)
 
     def is_complete(self, now_monotonic: float | None = None) -> bool:
@@ -292,6 +314,17 @@ class SimTask:
             return True
         now = time.monotonic() if now_monotonic is None else now_monotonic
         return now >= self.completed_at_monotonic
+
+
+def _reserved_invalid(url: URL) -> bool:
+    """Whether `url` is under the reserved `.invalid` TLD, which never reaches anything."""
+    host = (url.host or "").lower().rstrip(".")
+    return host == "invalid" or host.endswith(".invalid")
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one when none is written)."""
+    return url.scheme, (url.host or "").lower(), url.port
 
 
 def envelope(code: int, msg: str, data: Any = None) -> bytes:
@@ -309,14 +342,16 @@ class SandboxApi:
     """The API's documented behaviour, served on any aiohttp application by `add_routes`.
 
     Stem links start with `public_url` when given (the operator's CALLBACK_PUBLIC_URL), else with
-    `local_url`, which the web server sets once it listens (`serving_at`). `api_key` None accepts
-    any key (the bot's sandbox); `charge` False keeps the account's credits as they are (free).
+    `local_url`, which the web server sets once it listens (`serving_at`). Every API request must
+    carry `api_key` as its Bearer key; a `callBackUrl` must be the bot's own (`callback_refusal`).
+    A task is forgotten `task_lifetime` seconds after its submit, and at most `max_tasks` are
+    kept. `charge` False keeps the account's credits as they are (free).
     """
 
     def __init__(
         self,
         *,
-        api_key: str | None = None,
+        api_key: str,
         processing_seconds: float = 5.0,
         outcome: str = SUCCESS,
         account_credits: int = SANDBOX_CREDITS,
@@ -330,9 +365,13 @@ class SandboxApi:
         callback_failure_code: int = 500,
         failure_ids: bool = True,
         public_url: str | None = None,
+        task_lifetime: float = DEFAULT_TASK_LIFETIME,
+        max_tasks: int = MAX_TASKS,
         seed: int | None = None,
     ) -> None:
         self.api_key = api_key
+        self.task_lifetime = task_lifetime
+        self.max_tasks = max_tasks
         self.processing_seconds = processing_seconds
         self.outcome = outcome
         self.account_credits = account_credits
@@ -351,6 +390,7 @@ class SandboxApi:
         self._rng = random.Random(seed)
         self._charged = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._expiry: asyncio.TimerHandle | None = None  # forgets the oldest task when it expires
         self._deliveries: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -389,6 +429,9 @@ class SandboxApi:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         deliveries = list(self._deliveries)
         for task in deliveries:
             task.cancel()
@@ -440,25 +483,47 @@ class SandboxApi:
             raise RuntimeError("the sandbox is not served yet (the web server has not started)")
         return f"{base.rstrip('/')}{SANDBOX_PREFIX}/files/{task_id}/{FILE_LABELS[stem]}.wav"
 
+    def callback_refusal(self, url: URL) -> str | None:
+        """Why a submit with this `callBackUrl` is refused, or None when it is accepted.
+
+        Only the bot's own callback address: `/callback/<token>` on its public callback URL or its
+        local address, nothing more. An address under the reserved `.invalid` TLD, where nothing
+        can be reached, is accepted too and never called: the bot uses one when callbacks are off.
+        """
+        if _reserved_invalid(url):
+            return None
+        if url.user is not None or url.password is not None or url.raw_query_string or url.raw_fragment:
+            return "callBackUrl must be this bot's own callback address"
+        for base in (self.public_url, self.local_url):
+            if base is None:
+                continue
+            own = URL(base.rstrip("/"))
+            if _origin(url) != _origin(own):
+                continue
+            prefix = own.raw_path.rstrip("/") + "/callback/"
+            path = url.raw_path
+            if path.startswith(prefix) and _CALLBACK_TOKEN.fullmatch(path[len(prefix) :]):
+                return None
+        return "callBackUrl must be this bot's own callback address"
+
     def callback_block_reason(self, url: URL) -> str | None:
         """Why a callback to `url` must not be sent, or None when it may be."""
         host = (url.host or "").lower().rstrip(".")
         if not host:
             return "bad_url"
-        if host == "invalid" or host.endswith(".invalid"):
+        if _reserved_invalid(url):
             return "invalid_tld"
         return None
 
     # ------------------------------------------------------------------ handlers
 
     def _authorized(self, request: web.Request) -> bool:
-        if self.api_key is None:  # the bot's sandbox: no key needed
-            return True
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             return False
-        return token.strip() == self.api_key
+        # Constant time: how much of a guessed key matched must not show in the answer's timing.
+        return hmac.compare_digest(token.strip().encode(), self.api_key.encode())
 
     def _answer(self, call: Call, status: int, code: int, body: bytes) -> web.Response:
         call.status = status
@@ -466,6 +531,7 @@ class SandboxApi:
         return json_response(status, body)
 
     async def _handle_credit(self, request: web.Request) -> web.Response:
+        self._forget_expired()
         call = self._log_call(request, "credit")
 
         def process(_call: Call) -> tuple[int, bytes]:
@@ -476,6 +542,7 @@ class SandboxApi:
         return await self._run(request, call, "credit", process)
 
     async def _handle_record(self, request: web.Request) -> web.Response:
+        self._forget_expired()
         call = self._log_call(request, "record")
         task_id = request.query.get("taskId")
         call.task_id = task_id
@@ -494,21 +561,28 @@ class SandboxApi:
         return await self._run(request, call, "record", process)
 
     async def _handle_submit(self, request: web.Request) -> web.Response:
+        self._forget_expired()
         call = self._log_call(request, "submit")
-        raw = await request.read()
-        body: Any
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-            parsed_ok = False
-        else:
-            parsed_ok = True
+        authorized = self._authorized(request)
+        body: Any = None
+        parsed_ok = False
+        if authorized:  # a stranger's body is never even read
+            try:
+                raw = await http_limits.read_body(request)
+            except http_limits.BodyTimeout:
+                call.status = call.code = 408
+                return http_limits.body_timeout_response(envelope(408, "request body not received in time"))
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            else:
+                parsed_ok = True
         rec = SubmitCall(time=call.time, body=body)
         self._log_submit(rec)
 
         def process(_call: Call) -> tuple[int, bytes]:
-            if not self._authorized(request):
+            if not authorized:
                 return 401, envelope(401, "Unauthorized: invalid or missing API key")
             if not parsed_ok or not isinstance(body, dict):
                 return 400, envelope(400, "request body must be a JSON object")
@@ -559,6 +633,9 @@ class SandboxApi:
             return 400, "callBackUrl is not a valid URL", None
         if parsed_cb.scheme not in ("http", "https") or not parsed_cb.host:
             return 400, "callBackUrl is not a valid URL", None
+        refusal = self.callback_refusal(parsed_cb)
+        if refusal is not None:
+            return 400, refusal, None
         mode = body.get("type", "separate_vocal")
         if mode is None:
             mode = "separate_vocal"
@@ -574,6 +651,8 @@ class SandboxApi:
         price = PRICES[mode]
         if self.account_credits < price:
             return 429, "credits insufficient", None
+        if len(self.tasks) >= self.max_tasks:
+            return 430, f"too many tasks at once (at most {self.max_tasks}): try again later", None
 
         if self.charge:
             self.account_credits -= price
@@ -603,9 +682,43 @@ class SandboxApi:
             task.stems[stem] = self.stem_url(task.task_id, stem)
             task.origin_ids[stem] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         self.set_outcome(task, self._outcome_for(source_task_id, audio_id))
+        task.expires_at_monotonic = now_mono + self.task_lifetime
         self.tasks[task.task_id] = task
+        self._arm_expiry()
         self._arm_callback(task, parsed_cb)
         return 200, "success", task
+
+    # ------------------------------------------------------------------ expiry
+
+    def _forget_expired(self) -> None:
+        """Drop every expired task (the oldest come first: all live equally long) and its timer."""
+        now = time.monotonic()
+        while self.tasks:
+            oldest = next(iter(self.tasks.values()))
+            if oldest.expires_at_monotonic > now:
+                break
+            del self.tasks[oldest.task_id]
+            handle = self._timers.pop(oldest.task_id, None)
+            if handle is not None:
+                handle.cancel()
+
+    def _arm_expiry(self) -> None:
+        """One timer for the whole sandbox: it fires when the oldest task expires, so memory is
+        given back even when no request comes."""
+        if self._expiry is not None or not self.tasks:
+            return
+        oldest = next(iter(self.tasks.values()))
+        if math.isinf(oldest.expires_at_monotonic):
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        self._expiry = loop.call_at(
+            loop.time() + max(0.0, oldest.expires_at_monotonic - time.monotonic()), self._on_expiry
+        )
+
+    def _on_expiry(self) -> None:
+        self._expiry = None
+        self._forget_expired()
+        self._arm_expiry()
 
     def set_outcome(self, task: SimTask, outcome: str) -> None:
         task.outcome = outcome

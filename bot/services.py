@@ -111,18 +111,22 @@ def build_services(
     calls = ApiCalls(metrics, clock)
     sandbox: SandboxApi | None = None
     if settings.sandbox:
-        # Free and in this process: any key, the account never runs dry, stems are links to WAVs
-        # this web server makes. Callbacks reach the bot only through CALLBACK_PUBLIC_URL.
+        # Free and in this process: the account never runs dry, stems are links to WAVs this web
+        # server makes. Callbacks reach the bot only through CALLBACK_PUBLIC_URL. Its API answers
+        # only the deployment's own key, and keeps a task no longer than a job can need it.
         sandbox = SandboxApi(
-            processing_seconds=settings.sandbox_seconds, charge=False, public_url=settings.callback_public_url
+            api_key=settings.sandbox_api_key.reveal(),
+            processing_seconds=settings.sandbox_seconds,
+            charge=False,
+            public_url=settings.callback_public_url,
+            task_lifetime=2 * settings.job_timeout,
         )
     if api is None:
         base_url: str | Callable[[], str] = settings.api_url
         if sandbox is not None:
             base_url = lambda: sandbox.api_url  # noqa: E731 -- known once the web server listens
-        api = SeparationClient(
-            session, base_url, settings.api_key, timeout=settings.api_timeout, observer=calls
-        )
+        api_key = settings.sandbox_api_key if sandbox is not None else settings.api_key
+        api = SeparationClient(session, base_url, api_key, timeout=settings.api_timeout, observer=calls)
     operations = Operations(
         metrics,
         calls,

@@ -15,7 +15,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from bot.product import LINK_LIFETIME
-from bot.sandbox import SANDBOX_API_URL
+from bot.sandbox import SANDBOX_API_URL, derive_api_key
 
 T = TypeVar("T")
 
@@ -147,6 +147,12 @@ class Settings:
         return self.api_url == SANDBOX_API_URL
 
     @property
+    def sandbox_api_key(self) -> Secret:
+        """The key the sandbox's API demands and the bot's API client sends in sandbox mode: made
+        from DISCORD_TOKEN, so only this deployment's processes know it (and accept each other's)."""
+        return Secret(derive_api_key(self.discord_token.reveal()))
+
+    @property
     def web_server_required(self) -> bool:
         """Whether the bot cannot work without its web server (callbacks, or the sandbox's API)."""
         return self.callbacks_enabled or self.sandbox
@@ -208,7 +214,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         f"an http(s) URL, or {SANDBOX_API_URL} to try for free",
     )
     if api_url == SANDBOX_API_URL and get("SEPARATION_API_KEY") is None:
-        api_key = Secret("")  # the sandbox takes any key, and needs none
+        api_key = Secret("")  # the sandbox needs none: the bot uses `sandbox_api_key` with it
     else:
         api_key = required_secret(
             "SEPARATION_API_KEY",

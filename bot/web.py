@@ -1,6 +1,7 @@
 """The bot's own small web server: API callbacks, /healthz for orchestrators, /metrics for
 Prometheus, and in sandbox mode the sandbox API and its stem files under /sandbox/. Started and
-stopped with the bot; knows the rest only through narrow callables."""
+stopped with the bot; knows the rest only through narrow callables. Slow clients are cut off
+within seconds (`bot.http_limits`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from bot import http_limits
 from bot.callbacks import MAX_CALLBACK_BYTES, Callback, CallbackVerdict, InvalidCallback, parse_callback
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.sandbox import SANDBOX_PREFIX, SandboxApi
@@ -59,7 +61,12 @@ class WebServer:
         app.router.add_get("/metrics", self._metrics_page)
         if self._sandbox is not None:
             self._sandbox.add_routes(app, SANDBOX_PREFIX)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=http_limits.IDLE_SECONDS,
+            lingering_time=http_limits.LINGER_SECONDS,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -90,7 +97,9 @@ class WebServer:
         if self._callbacks is None or len(token) > 128 or not await self._callbacks.knows_token(token):
             return web.json_response({"error": "unknown callback"}, status=404)
         try:
-            callback = parse_callback(await request.read())
+            callback = parse_callback(await http_limits.read_body(request))
+        except http_limits.BodyTimeout:
+            return http_limits.body_timeout_response(b'{"error": "body not received in time"}')
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": "body too large"}, status=413)
         except InvalidCallback as error:

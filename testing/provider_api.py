@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import time
 import uuid
 from collections import deque
@@ -199,6 +200,10 @@ class SeparationApiSimulator(SandboxApi):
             callback_retry_delay=callback_retry_delay,
             callback_failure_code=callback_failure_code,
             failure_ids=failure_ids,
+            # The tests' API keeps every task for the whole test (they look back at them), bounded
+            # by the call log's own cap.
+            task_lifetime=math.inf,
+            max_tasks=max_calls,
             seed=seed,
         )
         self.url_length = url_length
@@ -372,6 +377,11 @@ class SeparationApiSimulator(SandboxApi):
             return url + "?p"[:need]
         filler = ident.hex * (need // 32 + 1)
         return url + "?p=" + filler[: need - 3]
+
+    def callback_refusal(self, url: URL) -> str | None:
+        """Like the real API, any `callBackUrl` is accepted; `callback_block_reason` keeps the
+        callbacks on this machine."""
+        return None
 
     def callback_block_reason(self, url: URL) -> str | None:
         reason = super().callback_block_reason(url)

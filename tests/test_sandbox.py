@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import wave
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import aiohttp
 import pytest
+from aiohttp import web as aioweb
 
 from bot.api import ApiError, SeparationClient
 from bot.errors import MemberBlocked
 from bot.metrics import Metrics
 from bot.product import Mode
-from bot.sandbox import SANDBOX_API_URL, STEMS_12, SandboxApi, stem_wav
+from bot.runner import INVALID_CALLBACK_BASE
+from bot.sandbox import CREDIT_PATH, RECORD_PATH, SANDBOX_API_URL, STEMS_12, SUBMIT_PATH, SandboxApi, stem_wav
+from bot.services import Services
 from bot.settings import Secret, load_settings
 from bot.store import Store
 from bot.web import WebServer
@@ -27,11 +31,11 @@ from tests.wiring import make_services, make_settings
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[SandboxApi, WebServer, SeparationClient, aiohttp.ClientSession]]:
-    sandbox = SandboxApi(processing_seconds=0.1, charge=False)
+    sandbox = SandboxApi(api_key="sandbox-key", processing_seconds=0.1, charge=False)
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     async with aiohttp.ClientSession() as session:
-        client = SeparationClient(session, lambda: sandbox.api_url, Secret("anything"), timeout=5)
+        client = SeparationClient(session, lambda: sandbox.api_url, Secret("sandbox-key"), timeout=5)
         yield sandbox, web, client, session
     await web.stop()
 
@@ -98,7 +102,7 @@ async def test_failure_ids_show_each_documented_failure_without_pausing(served) 
 
 
 async def test_sandbox_sends_callbacks_to_the_callback_url(served) -> None:
-    _, _, client, _ = served
+    sandbox, _, client, _ = served
     received: list[dict] = []
     from aiohttp import web as aioweb
 
@@ -113,6 +117,7 @@ async def test_sandbox_sends_callbacks_to_the_callback_url(served) -> None:
     await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/callback/t"
+        sandbox.public_url = url.removesuffix("/callback/t")  # CALLBACK_PUBLIC_URL: the bot's own address
         task_id = await client.submit(task_id="gen", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url=url)
         async with asyncio.timeout(5):
             while not received:
@@ -202,3 +207,225 @@ async def test_in_sandbox_mode_credits_and_refusals_say_sandbox(tmp_path) -> Non
 
     assert embed_text(shown.followup.send.await_args.kwargs["embed"]).startswith("Sandbox · ")
     assert embed_text(refused.response.send_message.await_args.kwargs["embed"]).startswith("Sandbox · ")
+
+
+# ------------------------------------------------------------------ the sandbox is no relay
+
+
+class Listener:
+    """A local server standing for any address in the operator's network: records every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self._runner: aioweb.AppRunner | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> Listener:
+        async def record(request: aioweb.Request) -> aioweb.Response:
+            self.requests.append((request.method, request.path))
+            return aioweb.json_response({"ok": True})
+
+        app = aioweb.Application()
+        app.router.add_route("*", "/{tail:.*}", record)
+        self._runner = aioweb.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await aioweb.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+@pytest.fixture
+async def bot_sandbox(tmp_path) -> AsyncIterator[tuple[Services, aiohttp.ClientSession]]:
+    """The bot's own sandbox as `python -m bot` builds it (SEPARATION_API_URL=sandbox), served by
+    its web server; the bot's API client talks to it."""
+    store = await Store.open(tmp_path / "relay.db")
+    settings = make_settings(api_url=SANDBOX_API_URL, callback_port=0, sandbox_seconds=0.2, job_timeout=0.5)
+    async with aiohttp.ClientSession() as session:
+        services = make_services(store, session, settings)
+        await services.web.start()
+        try:
+            yield services, session
+        finally:
+            await services.web.stop()
+            await store.close()
+
+
+def submit_body(callback_url: str, task_id: str = "gen-1") -> dict[str, str]:
+    return {"taskId": task_id, "audioId": "a-1", "callBackUrl": callback_url, "type": "separate_vocal"}
+
+
+async def post_submit(
+    session: aiohttp.ClientSession, services: Services, body: dict[str, str], key: str | None
+) -> dict:
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    url = services.web.local_url + "/sandbox" + SUBMIT_PATH
+    async with session.post(url, json=body, headers=headers) as response:
+        return await response.json(content_type=None)
+
+
+def the_sandbox(services: Services) -> SandboxApi:
+    sandbox = services.web._sandbox
+    assert sandbox is not None
+    return sandbox
+
+
+async def test_a_stranger_without_the_key_is_refused_and_nothing_is_submitted(bot_sandbox) -> None:
+    services, session = bot_sandbox
+    async with Listener() as target:
+        answer = await post_submit(session, services, submit_body(target.base_url + "/x"), key=None)
+        for path in (RECORD_PATH + "?taskId=abc", CREDIT_PATH):
+            async with session.get(services.web.local_url + "/sandbox" + path) as response:
+                assert (await response.json(content_type=None))["code"] == 401
+        await asyncio.sleep(0.5)  # longer than a sandbox separation takes
+    assert answer["code"] == 401 and answer["data"] is None
+    assert the_sandbox(services).tasks == {}, "nothing was submitted"
+    assert target.requests == [], "the bot never called the stranger's address"
+
+
+async def test_a_wrong_key_is_refused_and_never_shown(bot_sandbox) -> None:
+    services, session = bot_sandbox
+    right = services.settings.sandbox_api_key.reveal()
+    own = f"{services.web.local_url}/callback/tok"
+    for wrong in ("anything", "", right[:-1] + ("0" if right[-1] != "0" else "1"), right + "x"):
+        answer = await post_submit(session, services, submit_body(own), key=wrong)
+        assert answer["code"] == 401, wrong
+        assert right not in json.dumps(answer) and (not wrong or wrong not in answer["msg"])
+    assert the_sandbox(services).tasks == {}
+
+
+async def test_the_bots_own_client_holds_the_key_and_its_flow_still_works(bot_sandbox) -> None:
+    services, _ = bot_sandbox
+    assert services.settings.sandbox_api_key.reveal() not in repr(services.settings)
+    task_id = await services.api.submit(
+        task_id="gen-1",
+        audio_id="a-1",
+        mode=Mode.SEPARATE_VOCAL,
+        callback_url=INVALID_CALLBACK_BASE + "/callback/t",
+    )
+    assert (await wait_done(services.api, task_id)).flag == "SUCCESS"
+    assert await services.api.account_credits() > 1000
+
+
+def test_the_key_is_derived_from_the_discord_token_alone() -> None:
+    one = load_settings({"DISCORD_TOKEN": "tok", "SEPARATION_API_URL": "sandbox"}).sandbox_api_key.reveal()
+    again = load_settings({"DISCORD_TOKEN": "tok", "SEPARATION_API_URL": "sandbox"}).sandbox_api_key.reveal()
+    other = load_settings({"DISCORD_TOKEN": "tok2", "SEPARATION_API_URL": "sandbox"}).sandbox_api_key.reveal()
+    assert one == again, "every process of one deployment accepts the others' requests"
+    assert one != other and "tok" not in one and len(one) >= 32
+
+
+async def test_a_foreign_callback_url_is_refused_and_never_called(bot_sandbox) -> None:
+    services, session = bot_sandbox
+    key = services.settings.sandbox_api_key.reveal()
+    local = services.web.local_url
+    async with Listener() as target:
+        foreign = [
+            target.base_url + "/callback/tok",  # another port on this machine
+            target.base_url + "/",
+            local + "/sandbox/api/v1/generate/credit",  # the bot itself, but not its callback path
+            local + "/callback/",
+            local + "/callback/tok/more",
+            local + "/callback/tok?next=" + target.base_url,
+            local.replace("http://", "http://user@") + "/callback/tok",
+            local.replace("http://", "https://") + "/callback/tok",
+            "http://169.254.169.254/latest/meta-data/",
+            "file:///etc/passwd",
+        ]
+        for url in foreign:
+            answer = await post_submit(session, services, submit_body(url), key=key)
+            assert answer["code"] == 400, url
+            assert "callBackUrl" in answer["msg"]
+        await asyncio.sleep(0.5)
+    assert the_sandbox(services).tasks == {}
+    assert target.requests == [], "no callback was sent to a foreign address"
+
+
+async def test_the_bots_own_callback_addresses_are_accepted(bot_sandbox) -> None:
+    services, session = bot_sandbox
+    key = services.settings.sandbox_api_key.reveal()
+    own = [
+        f"{services.web.local_url}/callback/{'A-_b' * 8}",
+        f"{INVALID_CALLBACK_BASE}/callback/tok",  # the bot's address when callbacks are off: never called
+    ]
+    for url in own:
+        answer = await post_submit(session, services, submit_body(url), key=key)
+        assert answer["code"] == 200, (url, answer)
+    assert len(the_sandbox(services).tasks) == 2
+
+
+async def test_own_public_callback_url_is_accepted_and_called(tmp_path) -> None:
+    """With CALLBACK_PUBLIC_URL (the proxy in front of the bot), callbacks go there, path and all."""
+    store = await Store.open(tmp_path / "public.db")
+    async with Listener() as proxy, aiohttp.ClientSession() as session:
+        settings = make_settings(
+            api_url=SANDBOX_API_URL,
+            callback_port=0,
+            sandbox_seconds=0.1,
+            callback_public_url=proxy.base_url + "/bot",
+        )
+        services = make_services(store, session, settings)
+        await services.web.start()
+        try:
+            key = settings.sandbox_api_key.reveal()
+            accepted = await post_submit(
+                session, services, submit_body(proxy.base_url + "/bot/callback/t1"), key
+            )
+            refused = await post_submit(session, services, submit_body(proxy.base_url + "/callback/t2"), key)
+            async with asyncio.timeout(5):
+                while not proxy.requests:
+                    await asyncio.sleep(0.02)
+        finally:
+            await services.web.stop()
+            await store.close()
+    assert accepted["code"] == 200 and refused["code"] == 400
+    assert proxy.requests == [("POST", "/bot/callback/t1")]
+
+
+async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_cancelled(bot_sandbox) -> None:
+    services, _ = bot_sandbox  # JOB_TIMEOUT 0.5 s: tasks live 1 s
+    sandbox = the_sandbox(services)
+    sandbox.processing_seconds = 30.0  # still running when it expires
+    task_id = await services.api.submit(
+        task_id="gen-1",
+        audio_id="a-1",
+        mode=Mode.SEPARATE_VOCAL,
+        callback_url=services.web.local_url + "/callback/t",
+    )
+    timer = sandbox._timers[task_id]
+    assert (await services.api.record(task_id)).flag == "PENDING"
+    await asyncio.sleep(1.5)
+    assert task_id not in sandbox.tasks, "dropped from memory without another request"
+    assert timer.cancelled() and sandbox._timers == {}
+    with pytest.raises(ApiError) as gone:
+        await services.api.record(task_id)
+    assert gone.value.code == 400
+
+
+async def test_the_number_of_tasks_is_capped() -> None:
+    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, charge=False, max_tasks=3, task_lifetime=1.5)
+    web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
+    await web.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = SeparationClient(session, lambda: sandbox.api_url, Secret("k"), timeout=5)
+            for n in range(3):
+                await client.submit(
+                    task_id=f"g{n}", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url="https://x.invalid/"
+                )
+            with pytest.raises(ApiError) as full:
+                await client.submit(
+                    task_id="g4", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url="https://x.invalid/"
+                )
+            assert len(sandbox.tasks) == 3
+            await asyncio.sleep(1.7)  # the first ones expire: room again
+            await client.submit(
+                task_id="g5", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url="https://x.invalid/"
+            )
+    finally:
+        await web.stop()
+    assert full.value.code == 430 and full.value.retryable and "tasks" in full.value.message
+    assert len(sandbox.tasks) == 1

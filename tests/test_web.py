@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import re
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
+from bot import http_limits
 from bot.callbacks import MAX_CALLBACK_BYTES, Callback, CallbackVerdict, InvalidCallback, parse_callback
 from bot.metrics import Metrics
 from bot.models import JobState
+from bot.sandbox import SandboxApi
 from bot.web import HealthCheck, WebServer
 
 TOKEN = "good-token"
@@ -234,3 +240,102 @@ async def test_deeply_nested_json_is_400_with_one_log_line(server, body, caplog)
 def test_parse_callback_rejects_deep_nesting_as_invalid(body) -> None:
     with pytest.raises(InvalidCallback):
         parse_callback(body)
+
+
+# ------------------------------------------------------------------ slow clients
+
+
+@pytest.fixture
+async def bounded(monkeypatch) -> AsyncIterator[tuple[WebServer, float, float, float]]:
+    """The real web server (callbacks and the sandbox) with its bounds shortened to keep the
+    tests quick; the bounds themselves are checked below."""
+    monkeypatch.setattr(http_limits, "IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(http_limits, "BODY_SECONDS", 0.5)
+    monkeypatch.setattr(http_limits, "LINGER_SECONDS", 0.3)
+    sandbox = SandboxApi(api_key="k", charge=False)
+    web = WebServer(
+        host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=SinkDouble(), sandbox=sandbox
+    )
+    await web.start()
+    yield web, 0.5, 0.5, 0.3
+    await web.stop()
+
+
+async def read_response_head(reader: asyncio.StreamReader) -> tuple[str, int]:
+    """The status line and Content-Length of one HTTP response; its body is read too."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    length = int(re.search(r"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+    await reader.readexactly(length)
+    return head.split("\r\n", 1)[0], length
+
+
+async def closed_after(reader: asyncio.StreamReader, started: float, limit: float) -> float:
+    """Seconds from `started` until the server closed the connection (fails after `limit`)."""
+    async with asyncio.timeout(limit):
+        while await reader.read(1024):
+            pass
+    return time.monotonic() - started
+
+
+def test_the_bounds_are_seconds_not_an_hour() -> None:
+    assert 1 <= http_limits.IDLE_SECONDS <= 30
+    assert 1 <= http_limits.BODY_SECONDS <= 60
+    assert 0 < http_limits.LINGER_SECONDS <= 10
+
+
+async def test_an_idle_keep_alive_connection_is_closed_within_the_bound(bounded) -> None:
+    web, idle, _, _ = bounded
+    reader, writer = await asyncio.open_connection("127.0.0.1", web.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _ = await read_response_head(reader)
+        assert status.startswith("HTTP/1.1 200")
+        answered = time.monotonic()
+        assert await closed_after(reader, answered, idle + 5) < idle + 3  # slack for a loaded machine
+    finally:
+        writer.close()
+
+
+async def test_a_slowloris_sending_headers_byte_by_byte_is_cut_off(bounded) -> None:
+    web, idle, _, _ = bounded
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", web.port)
+
+    async def trickle() -> None:
+        writer.write(b"GET /healthz HTTP/1.1\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(200):  # 20 s of headers, one byte at a time
+                writer.write(b"X")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+    sender = asyncio.create_task(trickle())
+    try:
+        assert await closed_after(reader, started, idle + 5) < idle + 3
+    finally:
+        sender.cancel()
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/callback/good-token", ""), ("/sandbox/api/v1/vocal-removal/generate", "Authorization: Bearer k\r\n")],
+)
+async def test_a_body_that_never_finishes_is_answered_and_closed_within_the_bound(
+    bounded, path, headers
+) -> None:
+    web, _, body, linger = bounded
+    reader, writer = await asyncio.open_connection("127.0.0.1", web.port)
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}"
+            "Content-Length: 1000\r\n\r\n{".encode()
+        )
+        sent = time.monotonic()
+        async with asyncio.timeout(body + 5):
+            status, _ = await read_response_head(reader)
+        assert status.startswith("HTTP/1.1 408"), status
+        assert time.monotonic() - sent < body + 3
+        assert await closed_after(reader, sent, body + linger + 5) < body + linger + 3
+    finally:
+        writer.close()

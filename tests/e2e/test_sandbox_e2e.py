@@ -10,8 +10,9 @@ import wave
 
 import aiohttp
 import pytest
+from aiohttp import web as aioweb
 
-from bot.sandbox import stem_wav
+from bot.sandbox import derive_api_key, stem_wav
 from tests.e2e.conftest import Stack, button
 
 SANDBOX = {"SEPARATION_API_URL": "sandbox", "SEPARATION_API_KEY": "", "SANDBOX_SECONDS": "0.3"}
@@ -66,3 +67,47 @@ async def test_sandbox_results_can_be_kept_in_discord(stack: Stack) -> None:
     assert [f.sha256 for f in files] == [
         hashlib.sha256(stem_wav(stem)).hexdigest() for stem in ("vocal", "instrumental")
     ]
+
+
+async def test_the_sandbox_is_no_relay_and_a_members_split_still_delivers(stack: Stack) -> None:
+    """A stranger who reaches the bot's web server tries to use the sandbox's API as a relay into
+    the operator's network: without the key, with a wrong one, and (as if the key had leaked) with
+    a callBackUrl of their own. Each is refused, the target hears nothing; members split as ever."""
+    bot = await stack.start_bot(**SANDBOX)
+    port = re.search(r"Web server listening on 127\.0\.0\.1:(\d+)", bot.output())
+    assert port is not None, bot.output()
+    submit = f"http://127.0.0.1:{port.group(1)}/sandbox/api/v1/vocal-removal/generate"
+    heard: list[str] = []
+
+    async def listen(request: aioweb.Request) -> aioweb.Response:
+        heard.append(request.path)
+        return aioweb.json_response({"ok": True})
+
+    app = aioweb.Application()
+    app.router.add_route("*", "/{tail:.*}", listen)
+    runner = aioweb.AppRunner(app, access_log=None)
+    await runner.setup()
+    await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
+    target = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    body = {
+        "taskId": "gen-1",
+        "audioId": "a-1",
+        "callBackUrl": f"{target}/callback/x",
+        "type": "separate_vocal",
+    }
+    key = derive_api_key(stack.standin.token)
+    try:
+        answers = []
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"Authorization": "Bearer guessed"}, {"Authorization": f"Bearer {key}"}):
+                async with session.post(submit, json=body, headers=headers) as response:
+                    answers.append((await response.json(content_type=None))["code"])
+        record = await stack.split()
+        await record.wait_for_edit(lambda m: "/sandbox/files/" in m.text())
+    finally:
+        await runner.cleanup()
+    assert answers == [401, 401, 400]
+    assert heard == [], "the bot sent nothing to the stranger's address"
+    assert key not in bot.output()
+    [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
+    assert job["sandbox"] == 1
