@@ -113,6 +113,16 @@ def bad_input(problem: str) -> discord.Embed:
     )
 
 
+def not_installed_here(invite: str) -> str:
+    """The private answer to anything done in a server that has not added the bot (it was
+    installed by a member for themselves): nothing started, nothing charged, and how to fix it."""
+    return (
+        "StemBot works only in servers that added it, and this server hasn't: its credits, budgets "
+        "and moderators belong to a server. Nothing was started or charged. A server manager can "
+        f"add StemBot here with [this invite]({invite})."
+    )
+
+
 NOT_FINISHED = "This command didn't finish; the details were sent privately."
 
 
