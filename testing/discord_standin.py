@@ -37,6 +37,15 @@ Threads, files and history behave as on Discord, for keeping stems in Discord:
 * ``lose_response_next`` makes a request take effect but lose its answer (500, or the
   connection closed): the unknown outcome a bot must not turn into a double post.
 
+Installs, as on Discord: every interaction carries ``authorizing_integration_owners``
+(``{"0": guild id}`` where the server added the bot, ``{"0": "0"}`` in the bot's DM).
+``add_guild(bot_added=False)`` is a server that never added the bot: the bot never hears of it
+and may not post there (403 50001).  ``invoke``/``autocomplete``/``click`` with
+``user_install=True`` come through the member's own install (``{"1": user id}``, next to the
+server's where it added the bot), the only way to reach the bot from such a server.  Real Discord
+would not offer a command declared for server installs only that way; the stand-in sends it anyway,
+to test that the bot refuses it (as it must while Discord catches up with a changed declaration).
+
 Shards, as on Discord: every gateway connection that IDENTIFYs gets its own session.  One that
 sends ``shard: [id, count]`` hears only of the guilds with ``(guild_id >> 22) % count == id`` (READY,
 GUILD_CREATE) and receives every dispatch for them (interactions, channel, role and thread

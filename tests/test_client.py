@@ -251,3 +251,12 @@ async def test_page_buttons_in_a_server_that_did_not_add_the_bot_are_refused():
 
     assert await pager.interaction_check(interaction) is False
     assert "hasn't" in interaction.response.send_message.await_args.args[0]
+
+
+def test_the_bot_pings_nobody_unless_a_message_names_whom():
+    # Every reply, follow-up and channel message inherits this: untrusted text can't ping anyone.
+    # (Delivery names the member a late result is for; see test_delivery.)
+    bot = StemBot(lambda client: SimpleNamespace())  # type: ignore[arg-type,return-value]
+
+    assert bot.allowed_mentions is not None
+    assert bot.allowed_mentions.to_dict() == {"parse": []}
