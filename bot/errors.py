@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.models import JobState
 from bot.product import Mode
-from bot.render.common import plain
+from bot.render.text import plain
 
 
 def _relative_time(epoch: float) -> str:

@@ -13,6 +13,7 @@ from bot.models import Failure, JobState, Keep, KeepPlace, KeepState, Period, St
 from bot.product import Mode
 from bot.render import common, quota, results
 from bot.render import keep as keep_words
+from bot.render import text as untrusted
 from tests.unit_helpers import (
     FINISHED_AT,
     HOSTILE,
@@ -431,7 +432,7 @@ def unescaped(text: str) -> str:
 
 
 def test_plain_text_keeps_every_word_and_makes_nothing_of_them():
-    shown = common.plain(HOSTILE)
+    shown = untrusted.plain(HOSTILE)
 
     assert markdown_dangers(shown) == []
     assert unescaped(shown) == HOSTILE  # the reader sees exactly what was typed
@@ -439,25 +440,25 @@ def test_plain_text_keeps_every_word_and_makes_nothing_of_them():
 
 @pytest.mark.parametrize("start", ["# ", "## ", "-# ", "- ", "> ", ">>> "])
 def test_plain_text_never_opens_a_headline_quote_or_list(start):
-    shown = common.plain(f"{start}Free credits")
+    shown = untrusted.plain(f"{start}Free credits")
 
     assert shown.startswith("\\") and unescaped(shown) == f"{start}Free credits"
 
 
 def test_plain_text_is_one_line():
     # A line break would let "# b" open a headline; on one line it is just words.
-    assert common.plain("a\n# b\r\n\tc") == "a # b c"
+    assert untrusted.plain("a\n# b\r\n\tc") == "a # b c"
 
 
 def test_plain_text_within_a_limit_counts_the_escapes():
-    shown = common.plain("*" * 300, limit=200)
+    shown = untrusted.plain("*" * 300, limit=200)
 
     assert len(shown) <= 200 and shown.endswith("…") and not shown.endswith("\\…")
-    assert common.plain("short", limit=200) == "short"
+    assert untrusted.plain("short", limit=200) == "short"
 
 
 def test_a_code_span_holds_untrusted_text_whole():
-    shown = f"Task id {common.code(HOSTILE)}"
+    shown = f"Task id {untrusted.code(HOSTILE)}"
 
     assert shown.count("`") == 2 and markdown_dangers(shown) == []
 
@@ -573,3 +574,15 @@ def test_the_apis_words_in_the_owners_status_are_shown_as_words():
     text = embed_text(operators.status(report))
 
     assert "Verify" in text and markdown_dangers(text) == []
+
+
+def test_the_untrusted_text_helper_keeps_the_services_free_of_discord():
+    # The errors the services raise show reasons as words too; that must not load discord.py
+    # below the cogs.
+    import subprocess
+    import sys
+
+    probe = "import sys, bot.render.text, bot.errors, bot.jobs, bot.quota; print('discord' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert loaded.stdout.strip() == "False"

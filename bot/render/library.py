@@ -7,7 +7,8 @@ import discord
 
 from bot.models import CancelOutcome, Delivery, Job, JobState, Keep, KeepState, LibraryPage, Share
 from bot.render import results
-from bot.render.common import DONE, INFO, WORKING, Message, code, credit_amount, refusal, timestamp
+from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
+from bot.render.text import code
 
 SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
 _ID_SHOWN = 12  # characters of each id shown in a list line

@@ -27,9 +27,9 @@ from bot.render.common import (
     budget_figures,
     budget_month_name,
     number,
-    plain,
     timestamp,
 )
+from bot.render.text import plain
 
 _PAUSE_TEXT = {
     PauseReason.KEY_REFUSED: "the separation API refused the bot's API key (SEPARATION_API_KEY)",

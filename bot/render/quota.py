@@ -39,12 +39,12 @@ from bot.render.common import (
     not_before,
     number,
     pack,
-    plain,
     price_list,
     refusal,
     signed,
     timestamp,
 )
+from bot.render.text import plain
 
 
 def _balance_line(summary: CreditSummary) -> str:

@@ -40,14 +40,13 @@ from bot.render.common import (
     UPGRADE_BUTTON_LABEL,
     WORKING,
     Message,
-    code,
     credit_amount,
     mention_prefix,
     moment,
     not_before,
-    plain,
     price_list,
 )
+from bot.render.text import code, plain
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
 
