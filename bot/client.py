@@ -107,7 +107,53 @@ async def answer_expected_error(
         )
 
 
+SERVERS_ONLY = app_commands.AppInstallationType(guild=True, user=False)
+"""How every command may be installed: by a server, never by a member for themselves. Unset,
+Discord follows the developer portal, and a member who installs the bot for themselves could run
+it in servers that never added it (each with fresh default credits and a budget of its own)."""
+
+IN_SERVERS = app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False)
+"""Where every command may be used: server channels, never DMs (credits belong to a server)."""
+
+
+def installed_here(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the bot may act on this interaction: in a server, only if that server added the bot
+    (Discord names the server in `authorizing_integration_owners`; a member's own install does
+    not count). Outside servers (a result delivered by DM, its buttons) there is no server to ask."""
+    return interaction.guild_id is None or interaction.is_guild_integration()
+
+
+async def refuse_if_not_installed(interaction: discord.Interaction[Any]) -> bool:
+    """Refuse, before anything starts, an interaction in a server that did not add the bot: answer
+    it privately (an autocomplete with no suggestions) and return True. False: carry on.
+
+    Every entry point calls this first: the command tree for commands and autocomplete, each
+    persistent button or select and each view for components."""
+    if installed_here(interaction):
+        return False
+    log.info(
+        "Refused %s from member %s in server %s, which has not added the bot",
+        interaction.type.name,
+        interaction.user.id,
+        interaction.guild_id,
+    )
+    try:
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])
+        elif not interaction.response.is_done():
+            await interaction.response.send_message(
+                common.not_installed_here(invite_url(interaction.application_id)), ephemeral=True
+            )
+    except (discord.HTTPException, discord.ClientException):
+        log.warning("Could not tell member %s that this server has not added the bot", interaction.user.id)
+    return True
+
+
 class StemTree(app_commands.CommandTree["StemBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[StemBot], /) -> bool:
+        """Commands and autocomplete run only where a server added the bot."""
+        return not await refuse_if_not_installed(interaction)
+
     async def on_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
     ) -> None:
@@ -166,6 +212,8 @@ class StemBot(commands.Bot):
             help_command=None,
             tree_cls=StemTree,
             allowed_mentions=discord.AllowedMentions.none(),
+            allowed_installs=SERVERS_ONLY,
+            allowed_contexts=IN_SERVERS,
             **client_options,
         )
         self.services = services(self)

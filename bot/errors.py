@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.models import JobState
 from bot.product import Mode
+from bot.render.text import plain
 
 
 def _relative_time(epoch: float) -> str:
@@ -15,9 +16,17 @@ class StemBotError(Exception):
     """Base of errors whose message may be shown to the member as is."""
 
 
+ID_SHAPE = (
+    "An id is made of letters, digits, `-` and `_` only (no spaces, no accents), like "
+    "`5c79a1b2e6f04d7a9c3b8e2f1a0d4c6b` or `e231f4a8-6b0d-4c3e-9a7f-1d2b3c4e5f60`."
+)
+
+
 class InvalidTrackId(StemBotError):
+    """A `/split` id that cannot be one; the words say what an id looks like, never the id."""
+
     def __init__(self, option: str, problem: str) -> None:
-        super().__init__(f"`{option}` {problem}")
+        super().__init__(f"`{option}` {problem} {ID_SHAPE}")
         self.option = option
         self.problem = problem
 
@@ -58,7 +67,7 @@ class MemberBlocked(SplitRefused):
     def __init__(self, reason: str | None, balance: int) -> None:
         text = "A moderator has blocked you from starting splits in this server."
         if reason:
-            text += f" Reason given: {reason}"
+            text += f" Reason given: {plain(reason)}"
         text += "\nAsk a moderator if you think this is a mistake."
         super().__init__(text, balance)
         self.reason = reason

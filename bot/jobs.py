@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,10 +28,17 @@ from bot.store.reservations import Reservations
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 100
+"""The longest id taken (the API's are 32 to 36 characters; Discord's option allows this many)."""
+
+_ID = re.compile(r"[A-Za-z0-9_-]+")
+"""What the API's ids are made of (hex task ids, UUID audio ids): ASCII letters, digits, `-`, `_`.
+Ids are shown in public messages, so nothing else may pass: a backtick, a bracket or `<@` would
+be Markdown, a link or a mention under the bot's name."""
 
 
 def clean_track_id(option: str, value: str) -> str:
-    """Return the id stripped, or raise `InvalidTrackId` saying what is wrong with it."""
+    """Return the id stripped, or raise `InvalidTrackId` saying what is wrong with it (never
+    repeating it: the refusal shows no untrusted text)."""
     value = value.strip()
     if not value:
         raise InvalidTrackId(option, "is empty.")
@@ -40,8 +48,8 @@ def clean_track_id(option: str, value: str) -> str:
         )
     if any(ch.isspace() for ch in value):
         raise InvalidTrackId(option, "contains spaces; paste the id alone.")
-    if not value.isprintable():
-        raise InvalidTrackId(option, "contains characters that cannot be part of an id.")
+    if not _ID.fullmatch(value):
+        raise InvalidTrackId(option, "contains characters ids never have.")
     return value
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.client import refuse_if_not_installed
 from bot.errors import StemBotError
 from bot.render import common
 
@@ -42,6 +43,8 @@ class Pager(discord.ui.View):
         self.next_page.disabled = self.page >= self.pages - 1
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if await refuse_if_not_installed(interaction):
+            return False
         if interaction.user.id == self._owner_id:
             return True
         await interaction.response.send_message(embed=self._refused, ephemeral=True)

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_expected_error
+from bot.client import answer_expected_error, refuse_if_not_installed
 from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
 from bot.models import CancelOutcome, JobState
@@ -45,6 +45,11 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
         cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
     ) -> Self:
         return cls(int(match["job"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Presses in a server that has not added the bot are refused before anything starts (the
+        tree does the same for commands); presses in DMs, under results delivered there, work."""
+        return not await refuse_if_not_installed(interaction)
 
 
 class UpgradeButton(_JobButton, template=common.UPGRADE_BUTTON_PATTERN):

@@ -37,6 +37,15 @@ Threads, files and history behave as on Discord, for keeping stems in Discord:
 * ``lose_response_next`` makes a request take effect but lose its answer (500, or the
   connection closed): the unknown outcome a bot must not turn into a double post.
 
+Installs, as on Discord: every interaction carries ``authorizing_integration_owners``
+(``{"0": guild id}`` where the server added the bot, ``{"0": "0"}`` in the bot's DM).
+``add_guild(bot_added=False)`` is a server that never added the bot: the bot never hears of it
+and may not post there (403 50001).  ``invoke``/``autocomplete``/``click`` with
+``user_install=True`` come through the member's own install (``{"1": user id}``, next to the
+server's where it added the bot), the only way to reach the bot from such a server.  Real Discord
+would not offer a command declared for server installs only that way; the stand-in sends it anyway,
+to test that the bot refuses it (as it must while Discord catches up with a changed declaration).
+
 Shards, as on Discord: every gateway connection that IDENTIFYs gets its own session.  One that
 sends ``shard: [id, count]`` hears only of the guilds with ``(guild_id >> 22) % count == id`` (READY,
 GUILD_CREATE) and receives every dispatch for them (interactions, channel, role and thread
@@ -1217,6 +1226,9 @@ class _Guild:
     roles: dict[int, JSON] = field(default_factory=dict)
     #: Members recorded with ``add_member``: user id -> (role ids, permissions or None).
     members: dict[int, tuple[tuple[int, ...], int | None]] = field(default_factory=dict)
+    #: Whether the server added the bot (a guild install).  A server that did not is never
+    #: announced to the bot; only a member's own install (``user_install=True``) reaches it there.
+    bot_added: bool = True
 
 
 class DiscordStandIn:
@@ -1517,19 +1529,23 @@ class DiscordStandIn:
         name: str = "Guild",
         channel_id: int | None = None,
         shard: int | None = None,
+        bot_added: bool = True,
     ) -> int:
         """Add a guild with @everyone and one text channel "general"; dispatches GUILD_CREATE
         to the session of its shard if one is connected.  ``shard``: choose a new id that lands
-        on that shard of ``shard_count``."""
+        on that shard of ``shard_count``.  ``bot_added=False``: a server that never added the bot
+        (no GUILD_CREATE, not in READY, its channels answer 403 50001 Missing Access), where
+        only interactions from a member's own install (``user_install=True``) come from."""
         if shard is not None and guild_id is not None:
             raise ValueError("pass guild_id or shard, not both")
         gid = guild_id or (self._next_id() if shard is None else self._next_id_on_shard(shard))
         cid = channel_id or self._next_id()
-        guild = _Guild(id=gid, name=name, owner_id=self.owner_id)
+        guild = _Guild(id=gid, name=name, owner_id=self.owner_id, bot_added=bot_added)
         guild.roles[gid] = self._role_json(gid, "@everyone", self.member_permissions)
         guild.channels[cid] = self._text_channel_json(gid, cid, "general", 0)
         self._guilds[gid] = guild
-        self._dispatch_for_guild(gid, "GUILD_CREATE", lambda: self._guild_create_json(guild))
+        if bot_added:
+            self._dispatch_for_guild(gid, "GUILD_CREATE", lambda: self._guild_create_json(guild))
         return gid
 
     def add_text_channel(
@@ -1794,7 +1810,7 @@ class DiscordStandIn:
             "tags": [],
             "redirect_uris": [],
             "interactions_endpoint_url": None,
-            "approximate_guild_count": len(self._guilds),
+            "approximate_guild_count": sum(g.bot_added for g in self._guilds.values()),
             "integration_types_config": {"0": {}},
         }
 
@@ -1986,7 +2002,12 @@ class DiscordStandIn:
         roles: Sequence[int] | None,
         app_permissions: int | None,
         locale: str,
+        user_install: bool = False,
     ) -> tuple[JSON, int | None, int]:
+        """The fields every interaction carries.  ``authorizing_integration_owners`` says who
+        installed the app for it, as Discord does: ``{"0": guild id}`` in a server that added the
+        bot, ``{"1": user id}`` for the member's own install (``user_install``), both when both
+        did; ``{"0": "0"}`` in the bot's DM through the guild install."""
         iid = self._next_id()
         token = f"standin.{iid}.{secrets.token_urlsafe(24)}"
         payload: JSON = {
@@ -2008,13 +2029,23 @@ class DiscordStandIn:
                 channel=self._dm_channel_json(user_id),
                 user=self.user_json(user_id),
                 context=1,
-                authorizing_integration_owners={"0": "0"},
+                authorizing_integration_owners={"1": str(user_id)} if user_install else {"0": "0"},
             )
             return payload, None, cid
         gid = guild_id or self.guild_id
         guild = self._guilds.get(gid)
         if guild is None:
             raise LookupError(f"unknown guild {gid}")
+        owners: JSON = {}
+        if guild.bot_added:
+            owners["0"] = str(gid)
+        if user_install:
+            owners["1"] = str(user_id)
+        if not owners:
+            raise ValueError(
+                f"guild {gid} has not added the bot: only a member's own install (user_install=True) "
+                "sends interactions from there"
+            )
         default_cid = self.channel_id if gid == self.guild_id else next(iter(guild.channels))
         cid = channel_id or default_cid
         if roles is None:
@@ -2040,7 +2071,7 @@ class DiscordStandIn:
             channel=channel,
             member=self._member_json(user_id, roles, permissions, with_user=True),
             context=0,
-            authorizing_integration_owners={"0": str(gid)},
+            authorizing_integration_owners=owners,
         )
         return payload, gid, cid
 
@@ -2075,6 +2106,7 @@ class DiscordStandIn:
         dm: bool = False,
         locale: str = "en-US",
         check_options: bool = True,
+        user_install: bool = False,
     ) -> InteractionRecord:
         """Dispatch a slash command (INTERACTION_CREATE type 2) as member ``user_id``.
 
@@ -2085,6 +2117,8 @@ class DiscordStandIn:
         attachment options a dict ``{"filename", "size", "content_type"?, "url"?}``.
         ``permissions`` and ``roles`` default to the member's from ``add_member`` (else
         ``member_permissions`` and no roles).  ``dm=True`` invokes from the bot's DM with the user.
+        ``user_install=True``: through the member's own install of the app (see
+        ``_interaction_base``); the only way to invoke in a guild added with ``bot_added=False``.
         """
         return self._command_interaction(
             IT_COMMAND,
@@ -2101,6 +2135,7 @@ class DiscordStandIn:
             dm=dm,
             locale=locale,
             check_options=check_options,
+            user_install=user_install,
         )
 
     async def autocomplete(
@@ -2115,6 +2150,7 @@ class DiscordStandIn:
         roles: Sequence[int] | None = None,
         guild_id: int | None = None,
         channel_id: int | None = None,
+        user_install: bool = False,
     ) -> InteractionRecord:
         """Dispatch an autocomplete interaction (type 4); the answer is ``record.choices``."""
         return self._command_interaction(
@@ -2132,6 +2168,7 @@ class DiscordStandIn:
             dm=False,
             locale="en-US",
             check_options=False,
+            user_install=user_install,
         )
 
     def _command_interaction(
@@ -2151,6 +2188,7 @@ class DiscordStandIn:
         dm: bool,
         locale: str,
         check_options: bool,
+        user_install: bool = False,
     ) -> InteractionRecord:
         cmd = self.find_command(name, None if dm else guild_id)
         payload, gid, cid = self._interaction_base(
@@ -2163,6 +2201,7 @@ class DiscordStandIn:
             roles=roles,
             app_permissions=app_permissions,
             locale=locale,
+            user_install=user_install,
         )
         resolved: JSON = {}
         opts = self._build_options(
@@ -2327,9 +2366,10 @@ class DiscordStandIn:
         values: Sequence[str] | None = None,
         permissions: int | None = None,
         roles: Sequence[int] | None = None,
+        user_install: bool = False,
     ) -> InteractionRecord:
         """Dispatch a component interaction (type 3): a click on the button (or a choice in the
-        select) with ``custom_id`` on one of the bot's messages."""
+        select) with ``custom_id`` on one of the bot's messages (``user_install``: see ``invoke``)."""
         msg = message if isinstance(message, MessageRecord) else self._messages[message]
         comp = _find_component(msg.components, custom_id)
         if comp is None:
@@ -2345,6 +2385,7 @@ class DiscordStandIn:
             roles=roles,
             app_permissions=None,
             locale="en-US",
+            user_install=user_install,
         )
         data: JSON = {"custom_id": custom_id, "component_type": comp.get("type", 2)}
         if values is not None:
@@ -2846,7 +2887,9 @@ class DiscordStandIn:
     async def _h_my_guilds(self, request: web.Request) -> web.Response:
         if (err := self._check_auth(request)) is not None:
             return err
-        guilds = [{"id": str(gid), "name": g.name, "owner": False} for gid, g in self._guilds.items()]
+        guilds = [
+            {"id": str(gid), "name": g.name, "owner": False} for gid, g in self._guilds.items() if g.bot_added
+        ]
         return _json_response(guilds)
 
     async def _h_app_info(self, request: web.Request) -> web.Response:
@@ -3280,6 +3323,9 @@ class DiscordStandIn:
             return _error_response(403, 50007, "Cannot send messages to this user")
         if cid in self.channel_forbidden:
             return _error_response(403, 50013, "Missing Permissions")
+        gid = self._guild_of(cid)
+        if gid is not None and not self._guilds[gid].bot_added:
+            return _error_response(403, 50001, "Missing Access")
         return None
 
     async def _h_channel_post(self, request: web.Request) -> web.Response:
@@ -3645,7 +3691,7 @@ class DiscordStandIn:
         self._activate(session)
         session.conn = conn
         conn.session = session
-        guilds = [g for g in self._guilds.values() if session.serves(g.id)]
+        guilds = [g for g in self._guilds.values() if g.bot_added and session.serves(g.id)]
         ready: JSON = {
             "v": 10,
             "user": {**self._bot_user_json(), "verified": True, "mfa_enabled": False, "flags": 0},

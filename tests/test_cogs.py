@@ -16,6 +16,7 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.errors import InvalidTrackId
 from bot.models import CreditPolicy, Failure, JobState, LedgerKind, StemLink
 from bot.product import Mode
 from bot.render import common, results
@@ -132,6 +133,63 @@ async def test_bad_id_records_no_job_no_ledger_row_and_schedules_nothing(world, 
     assert await world.jobs() == []
     assert await world.store.accounts.ledger(GUILD_ID, USER_ID) == []
     assert world.scheduler.calls == []
+
+
+HOSTILE_IDS = [
+    pytest.param("x`[Verify](https://evil.example)`", id="link-breaking-out-of-a-code-span"),
+    pytest.param("[Verify](https://evil.example)", id="markdown-link"),
+    pytest.param("<@&123456789012345678>", id="role-mention"),
+    pytest.param("@everyone", id="everyone"),
+    pytest.param("abc||spoiler||", id="spoiler"),
+    pytest.param("abc.def", id="dot"),
+    pytest.param("abc/def", id="slash"),
+    pytest.param("\uff41\uff42\uff43", id="fullwidth-letters"),
+    pytest.param("caf\u00e9", id="non-ascii-letter"),
+    pytest.param("\u0661\u0662", id="non-ascii-digits"),
+]
+"""Ids the API never issues: they are shown in public messages, so anything but letters, digits,
+`-` and `_` could turn into Markdown, a mention or a link under the bot's name."""
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+@pytest.mark.parametrize("option", ["task_id", "audio_id"])
+async def test_an_id_with_characters_ids_never_have_is_refused_privately_and_costs_nothing(
+    world, option, bad
+):
+    interaction = world.interaction()
+
+    await world.split(interaction, **{option: bad})
+
+    assert interaction_call_names(interaction) == ["response.send_message"]
+    call = interaction.response.send_message.await_args
+    assert call.kwargs.get("ephemeral") is True
+    text = embed_text(sent_embed(call))
+    assert option in text and "letters, digits" in text and "Nothing was charged" in text
+    assert "evil.example" not in text and "<@&" not in text and "@everyone" not in text
+    assert await world.jobs() == []
+    assert await world.store.accounts.ledger(GUILD_ID, USER_ID) == []
+    assert world.scheduler.calls == []
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+async def test_the_split_service_refuses_hostile_ids_whoever_calls_it(world, bad):
+    # The rule lives in the service: a caller other than /split (a button, a future command)
+    # cannot store an id the cog would have refused.
+    with pytest.raises(InvalidTrackId) as refused:
+        await world.services.split.reserve(
+            guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=USER_ID, mode=Mode.SEPARATE_VOCAL,
+            task_id=TASK_ID, audio_id=bad,
+        )  # fmt: skip
+
+    assert refused.value.option == "audio_id"
+    assert await world.jobs() == [] and world.scheduler.calls == []
+
+
+async def test_ids_of_letters_digits_dashes_and_underscores_are_accepted(world):
+    await world.split(world.interaction(), task_id="Gen_2025-abc_XYZ", audio_id="e231f4a8-6b0d_4c3e")
+
+    [job] = await world.jobs()
+    assert (job.source_task_id, job.audio_id) == ("Gen_2025-abc_XYZ", "e231f4a8-6b0d_4c3e")
 
 
 async def test_an_id_of_exactly_100_chars_is_accepted(world):

@@ -9,7 +9,7 @@ from unittest.mock import AsyncMock
 import pytest
 from discord import app_commands
 
-from bot.client import StemBot
+from bot.client import EXTENSIONS, StemBot
 from bot.product import Mode
 from bot.store import Store
 
@@ -242,3 +242,38 @@ async def test_unchanged_dev_guild_commands_are_not_synced_again(store):
 
     assert await again.sync_commands() is False
     again.tree.sync.assert_not_awaited()
+
+
+# -- servers only: how every command may be installed and where it runs -------------------------
+
+GUILD_INSTALL = 0
+
+
+@pytest.fixture
+async def every_command() -> dict[str, dict]:
+    bot = StemBot(lambda client: SimpleNamespace())  # type: ignore[arg-type,return-value]
+    for extension in EXTENSIONS:
+        await bot.load_extension(extension)
+    return {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}
+
+
+def test_every_command_is_for_server_installs_only(every_command):
+    # Unset, Discord follows the developer portal: with User Install on there, a member's own
+    # install would run every command in servers that never added the bot.
+    assert every_command
+    assert {name: c.get("integration_types") for name, c in every_command.items()} == {
+        name: [GUILD_INSTALL] for name in every_command
+    }
+
+
+def test_every_command_runs_in_server_channels_only(every_command):
+    assert {name: c.get("contexts") for name, c in every_command.items()} == {
+        name: [GUILD_CONTEXT] for name in every_command
+    }
+
+
+def test_subcommands_declare_no_install_type_of_their_own(every_command):
+    # Discord takes integration types and contexts on top-level commands only.
+    subcommands = [o for c in every_command.values() for o in c.get("options", []) if o.get("type") in (1, 2)]
+    assert subcommands
+    assert all("integration_types" not in o and "contexts" not in o for o in subcommands)

@@ -29,7 +29,7 @@ from bot.quota import (
 )
 from bot.render import common, quota
 from tests.test_render import discord_limit_violations
-from tests.unit_helpers import embed_text
+from tests.unit_helpers import HOSTILE, embed_text, markdown_dangers
 
 BIG = 999_999_999_999  # far beyond any real balance
 SNOWFLAKE = 999_999_999_999_999_999
@@ -260,3 +260,58 @@ def test_the_settings_overview_explains_keep_in_discord_and_what_it_needs(keep, 
 )
 def test_durations_read_naturally(seconds, words):
     assert common.duration(seconds) == words
+
+
+# -- moderators' reasons are shown as words ------------------------------------------------------
+
+
+def test_a_blocked_members_reason_is_shown_as_words_in_their_credits():
+    blocked = summary(blocked=True, blocked_reason=HOSTILE)
+
+    for embed in (quota.my_credits(blocked), quota.credits(blocked, member_id=SNOWFLAKE)):
+        assert markdown_dangers(embed_text(embed)) == [] and "Verify" in embed_text(embed)
+
+
+@pytest.mark.parametrize("kind", [LedgerKind.GRANT, LedgerKind.SET, LedgerKind.RESET])
+def test_a_corrections_reason_is_shown_as_words_in_the_reply_and_the_audit_channel(kind):
+    done = Correction(7, Adjustment(Balance(100, 0), Balance(150, 0), 0), HOSTILE, 50)
+
+    assert markdown_dangers(embed_text(quota.correction(kind, done))) == []
+    line = quota.audit_correction(kind, 1, done)
+    assert markdown_dangers(line) == [] and "<@1>" in line and "<@7>" in line  # the bot's own mentions stay
+
+
+def test_a_blocks_reason_is_shown_as_words_in_the_reply_and_the_audit_channel():
+    change = BlockChange(7, True, True, HOSTILE)
+
+    assert markdown_dangers(embed_text(quota.block_change(change))) == []
+    assert markdown_dangers(quota.audit_block(1, change)) == []
+
+
+def test_a_reason_in_the_history_is_shown_as_words():
+    line = quota.history_line(entry(1, amount=25, balance_after=125, actor_id=43, reason=HOSTILE))
+
+    assert markdown_dangers(line) == [] and line.endswith("<@43>")
+
+
+@pytest.mark.parametrize("kind", list(LedgerKind))
+def test_a_history_page_of_reasons_made_of_markdown_still_fits(kind):
+    # Escaping doubles such a reason; the page must still fit one embed.
+    reasons = ("*_`|[]<>" * 40)[:MAX_REASON_LENGTH]
+    page = HistoryPage(
+        tuple(entry(n, kind, reason=reasons) for n in range(HISTORY_PAGE_SIZE)), 0, 99_999, BIG, BIG
+    )
+
+    fits(quota.history(page, SNOWFLAKE))
+
+
+def test_replies_with_reasons_made_of_markdown_still_fit():
+    reasons = ("*_`|[]<>" * 40)[:MAX_REASON_LENGTH]
+    done = Correction(SNOWFLAKE, Adjustment(Balance(BIG, BIG), Balance(BIG, BIG), 100), reasons, 50)
+
+    fits(
+        quota.correction(LedgerKind.GRANT, done),
+        quota.block_change(BlockChange(SNOWFLAKE, True, True, reasons)),
+    )
+    fits(quota.credits(summary(blocked=True, blocked_reason=reasons), member_id=SNOWFLAKE))
+    assert len(quota.audit_correction(LedgerKind.GRANT, SNOWFLAKE, done)) <= 2000

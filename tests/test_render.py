@@ -13,8 +13,10 @@ from bot.models import Failure, JobState, Keep, KeepPlace, KeepState, Period, St
 from bot.product import Mode
 from bot.render import common, quota, results
 from bot.render import keep as keep_words
+from bot.render import text as untrusted
 from tests.unit_helpers import (
     FINISHED_AT,
+    HOSTILE,
     LINKS_EXPIRE_AT,
     STEM_WORDS,
     TWELVE_STEMS,
@@ -22,6 +24,7 @@ from tests.unit_helpers import (
     USER_ID,
     embed_text,
     make_job,
+    markdown_dangers,
     stem_url,
     succeeded_job,
 )
@@ -418,3 +421,168 @@ def test_a_keep_asked_again_after_a_failure_says_why_the_last_try_stopped():
         "The last try stopped: a permission is missing. Trying again now."
     )
     assert plain.description is not None and "last try" not in plain.description
+
+
+# -- untrusted text is shown as written, never as Markdown, a link or a mention ------------------
+
+
+def unescaped(text: str) -> str:
+    """What Discord shows for escaped text: each backslash escape as its character."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "")
+
+
+def test_plain_text_keeps_every_word_and_makes_nothing_of_them():
+    shown = untrusted.plain(HOSTILE)
+
+    assert markdown_dangers(shown) == []
+    assert unescaped(shown) == HOSTILE  # the reader sees exactly what was typed
+
+
+@pytest.mark.parametrize("start", ["# ", "## ", "-# ", "- ", "> ", ">>> "])
+def test_plain_text_never_opens_a_headline_quote_or_list(start):
+    shown = untrusted.plain(f"{start}Free credits")
+
+    assert shown.startswith("\\") and unescaped(shown) == f"{start}Free credits"
+
+
+def test_plain_text_is_one_line():
+    # A line break would let "# b" open a headline; on one line it is just words.
+    assert untrusted.plain("a\n# b\r\n\tc") == "a # b c"
+
+
+def test_plain_text_within_a_limit_counts_the_escapes():
+    shown = untrusted.plain("*" * 300, limit=200)
+
+    assert len(shown) <= 200 and shown.endswith("…") and not shown.endswith("\\…")
+    assert untrusted.plain("short", limit=200) == "short"
+
+
+def test_a_code_span_holds_untrusted_text_whole():
+    shown = f"Task id {untrusted.code(HOSTILE)}"
+
+    assert shown.count("`") == 2 and markdown_dangers(shown) == []
+
+
+def hostile_job(**overrides):
+    return make_job(source_task_id=HOSTILE, audio_id=HOSTILE, **overrides)
+
+
+def every_text(messages: list[common.Message]) -> str:
+    """Every piece of the messages that Discord reads as Markdown: the content, and each embed's
+    title, description and fields. (Footers are shown as written; `as_plain_text` turns them into
+    content, which is checked then.)"""
+    parts = []
+    for message in messages:
+        parts.append(message.content or "")
+        for embed in message.embeds:
+            parts += [embed.title or "", embed.description or ""]
+            parts += [f"{field.name}\n{field.value}" for field in embed.fields]
+    return "\n".join(parts)
+
+
+def test_hostile_ids_in_the_public_queued_and_processing_messages_stay_words():
+    # Ids stored before they were checked at the door, or from any other way in.
+    for embed in (results.queued(hostile_job()), results.processing(hostile_job())):
+        assert markdown_dangers(embed_text(embed)) == []
+
+
+def test_hostile_ids_in_a_result_stay_words_with_and_without_embed_links():
+    job = succeeded_job(TWO_STEMS, 200, source_task_id=HOSTILE, audio_id=HOSTILE)
+    messages = results.outcome(job, mention=True)
+
+    assert markdown_dangers(every_text(messages)) == []
+    assert markdown_dangers(every_text(common.as_plain_text(messages))) == []
+
+
+def test_a_failed_result_shows_the_services_words_as_words():
+    job = hostile_job(state=JobState.FAILED, failure=Failure.SEPARATION_FAILED, failure_detail=HOSTILE)
+    message = results.failed(job, mention=True)
+
+    assert markdown_dangers(every_text([message])) == []
+    assert markdown_dangers(every_text(common.as_plain_text([message]))) == []
+    assert "Verify" in every_text([message])  # shown, as words
+
+
+def test_without_embed_links_footers_and_titles_become_words_too():
+    # Embed footers and titles are never Markdown; once they are message text, they would be.
+    embed = discord.Embed(title=HOSTILE, description="ok")
+    embed.set_footer(text=f"first line\n{HOSTILE}")
+
+    [message] = common.as_plain_text([common.Message(embeds=[embed])])
+
+    assert markdown_dangers(message.content or "") == []
+    assert "-# first line\n-# x" in (message.content or "")
+
+
+def test_a_blocked_members_reason_is_shown_as_words():
+    from bot.errors import MemberBlocked
+
+    refusal = results.refused(MemberBlocked(HOSTILE, 5))
+
+    assert markdown_dangers(embed_text(refusal)) == [] and "Verify" in embed_text(refusal)
+
+
+def test_hostile_ids_in_the_library_stay_words():
+    from bot.models import LibraryPage
+    from bot.render import library
+
+    line = library.library_line(hostile_job(), FINISHED_AT)
+    page = LibraryPage(jobs=(hostile_job(),), page=0, pages=1, total=1, newest_id=42, keeps={})
+
+    assert markdown_dangers(line) == []
+    assert markdown_dangers(embed_text(library.library(page, USER_ID, own=True, now=FINISHED_AT))) == []
+    for shown in library.shown(hostile_job(), FINISHED_AT):
+        assert markdown_dangers(every_text([shown])) == []
+
+
+def test_why_a_keep_stopped_is_shown_as_words():
+    keep = Keep(job_id=42, guild_id=1, state=KeepState.WORKING, requested_by=USER_ID, upload_limit=10)
+    answer = keep_words.keep_answer(keep, hostile_job(), started=True, last_failure=HOSTILE)
+
+    assert markdown_dangers(embed_text(answer)) == []
+
+
+def test_a_server_name_in_the_owners_budget_list_is_shown_as_words():
+    from bot.models import BudgetOverview, ServerBudget
+    from bot.render import operators
+
+    budget = ServerBudget(guild_id=7, month="2025-03", spent=10, budget=100, own=False, renews_at=FINISHED_AT)
+    overview = BudgetOverview(month="2025-03", renews_at=FINISHED_AT, default_budget=100, servers=(budget,))
+
+    name = "@everyone <@&123456789012345678> [Verify](https://evil.example)"
+    text = embed_text(operators.budget_overview(overview, {7: name}))
+    one = embed_text(operators.server_budget(budget, {7: name}, 100))
+
+    assert markdown_dangers(text) == [] and markdown_dangers(one) == []
+
+
+def test_the_apis_words_in_the_owners_status_are_shown_as_words():
+    from bot.models import ApiErrorNote, CallbackServerState, StatusReport
+    from bot.render import operators
+
+    report = StatusReport(
+        version="1",
+        account_credits=None,
+        jobs_by_state={},
+        recent_errors=(ApiErrorNote(FINISHED_AT, "submit", 500, HOSTILE),),
+        paused=None,
+        paused_since=None,
+        callbacks=CallbackServerState(None, None, 0, None),
+        poll_interval=60.0,
+    )
+
+    text = embed_text(operators.status(report))
+
+    assert "Verify" in text and markdown_dangers(text) == []
+
+
+def test_the_untrusted_text_helper_keeps_the_services_free_of_discord():
+    # The errors the services raise show reasons as words too; that must not load discord.py
+    # below the cogs.
+    import subprocess
+    import sys
+
+    probe = "import sys, bot.render.text, bot.errors, bot.jobs, bot.quota; print('discord' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert loaded.stdout.strip() == "False"

@@ -6,6 +6,7 @@ Plain data and spec'd doubles only: the store and services used with them are th
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -335,3 +336,29 @@ class FakeClock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
+
+
+HOSTILE = "x`[Verify](https://evil.example)` <@&123456789012345678> <@42> @everyone @here **bold** ||hid||"
+"""Untrusted text at its worst: a link breaking out of a code span, mentions, Markdown."""
+
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_DANGERS = {
+    "masked link": re.compile(r"(?<!\\)\[Verify(?<!\\)\]\("),
+    "bare link": re.compile(r"https?://evil\.example"),
+    "role mention": re.compile(r"(?<!\\)<@&123456789012345678>"),
+    "user mention": re.compile(r"(?<!\\)<@42>"),
+    "markup": re.compile(r"(?<!\\)\*\*bold(?<!\\)\*\*"),
+    "spoiler": re.compile(r"(?<!\\)\|\|hid(?<!\\)\|\|"),
+}
+_MASS_MENTION = re.compile(r"@(everyone|here)")
+
+
+def markdown_dangers(text: str) -> list[str]:
+    """What Discord would make of `HOSTILE`'s pieces in `text` beyond plain words: a masked link,
+    a bare link, a mention, markup, outside code spans (inside one nothing is Markdown), or a mass
+    mention anywhere. Empty: shown as written."""
+    outside = _CODE_SPAN.sub(" ", text)
+    found = [name for name, pattern in _DANGERS.items() if pattern.search(outside)]
+    if _MASS_MENTION.search(text):
+        found.append("mass mention")
+    return found

@@ -11,6 +11,7 @@ import discord
 
 from bot.models import Job, Period, ServerBudget
 from bot.product import Mode
+from bot.render.text import plain
 
 # Discord's limits (see shared/discord-notes.md).
 EMBEDS_PER_MESSAGE = 10
@@ -110,6 +111,16 @@ def bad_input(problem: str) -> discord.Embed:
         title="That doesn't look like a track id",
         description=f"{problem}\n\n{IDS_HELP} Copy them again, then run `/split` again. Nothing was charged.",
         colour=FAILED,
+    )
+
+
+def not_installed_here(invite: str) -> str:
+    """The private answer to anything done in a server that has not added the bot (it was
+    installed by a member for themselves): nothing started, nothing charged, and how to fix it."""
+    return (
+        "StemBot works only in servers that added it, and this server hasn't: its credits, budgets "
+        "and moderators belong to a server. Nothing was started or charged. A server manager can "
+        f"add StemBot here with [this invite]({invite})."
     )
 
 
@@ -250,23 +261,25 @@ def as_plain_text(messages: list[Message]) -> list[Message]:
     """The same messages without embeds, for a channel where the bot may not use them (no Embed
     Links: Discord would drop the embeds and leave a bare mention). Each embed's title, text,
     fields and footer become lines, in messages of at most 2,000 characters; links keep their
-    names. Buttons stay with the first message."""
-    plain: list[Message] = []
+    names. Buttons stay with the first message. Titles and footers are shown as written in an
+    embed; as message text they would be Markdown, so they pass through `plain` (descriptions and
+    fields are Markdown already, their untrusted pieces escaped where they were built)."""
+    texts: list[Message] = []
     for message in messages:
         lines = [message.content] if message.content else []
         for embed in message.embeds:
             if embed.title:
-                lines.append(f"**{embed.title}**")
+                lines.append(f"**{plain(embed.title)}**")
             if embed.description:
                 lines.extend(embed.description.splitlines())
             for item in embed.fields:
                 lines.append(f"**{item.name}**")
                 lines.extend(str(item.value).splitlines())
             if embed.footer.text:
-                lines.append(f"-# {embed.footer.text}")
+                lines.extend(f"-# {plain(line)}" for line in embed.footer.text.splitlines() if line.strip())
         for index, chunk in enumerate(_chunks(lines, MESSAGE_CONTENT_LIMIT)):
-            plain.append(Message(content=chunk, view=message.view if index == 0 else None))
-    return plain
+            texts.append(Message(content=chunk, view=message.view if index == 0 else None))
+    return texts
 
 
 def _chunks(lines: list[str], limit: int) -> list[str]:

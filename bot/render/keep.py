@@ -12,6 +12,7 @@ from bot.downloads import format_size
 from bot.models import DeliveryVia, Job, Keep, KeepState, KeptStem
 from bot.render.common import DONE, INFO, WORKING, moment
 from bot.render.results import kept_url, markdown_url
+from bot.render.text import plain
 
 THREAD_NAME_LIMIT = 100
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
@@ -40,7 +41,7 @@ def skipped_note(job: Job, stems: Sequence[tuple[KeptStem, str]]) -> str:
     ]
     for stem, url in stems:
         size = f", {format_size(stem.size)}" if stem.size else ""
-        why = stem.skipped_why or "it could not be downloaded"
+        why = plain(stem.skipped_why or "it could not be downloaded", limit=300)
         lines.append(f"• **{stem.filename}**{size}: {why}. [Download {stem.filename}]({markdown_url(url)})")
     return "\n".join(lines)[:2000]
 
@@ -62,7 +63,9 @@ def keep_answer(keep: Keep, job: Job, *, started: bool, last_failure: str | None
         if job.delivered_via is DeliveryVia.DM:
             description = description.replace("a thread on the result message", "your DMs, under the result")
         if last_failure:
-            description = f"The last try stopped: {last_failure}. Trying again now.\n{description}"
+            description = (
+                f"The last try stopped: {plain(last_failure, limit=500)}. Trying again now.\n{description}"
+            )
         return discord.Embed(
             title=f"Keeping Job #{job.id} in Discord", description=description, colour=WORKING
         )

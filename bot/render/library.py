@@ -19,6 +19,7 @@ from bot.models import (
 )
 from bot.render import results
 from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
+from bot.render.text import code
 
 SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
 _ID_SHOWN = 12  # characters of each id shown in a list line
@@ -74,7 +75,7 @@ def library_line(job: Job, now: float, keep: Keep | None = None) -> str:
     parts = [
         f"**Job #{job.id}**",
         job.mode.label,
-        f"`{_short(job.source_task_id)}` / `{_short(job.audio_id)}`",
+        f"{code(_short(job.source_task_id))} / {code(_short(job.audio_id))}",
         state_words(job),
         timestamp(job.created_at, "R"),
     ]

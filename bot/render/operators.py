@@ -29,6 +29,7 @@ from bot.render.common import (
     number,
     timestamp,
 )
+from bot.render.text import plain
 
 _PAUSE_TEXT = {
     PauseReason.KEY_REFUSED: "the separation API refused the bot's API key (SEPARATION_API_KEY)",
@@ -129,7 +130,7 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         embed.add_field(name="Jobs in this server", value=_job_counts(server.jobs_by_state), inline=False)
     errors = "\n".join(
         f"{timestamp(note.at, 'R')} `{note.endpoint}` {note.code if note.code is not None else 'network'}: "
-        f"{note.message[:120]}"
+        f"{plain(note.message, limit=120)}"
         for note in report.recent_errors[:8]
     )
     embed.add_field(name="Recent API errors (this process)", value=errors[:1024] or "none", inline=False)
@@ -177,7 +178,7 @@ def _default_text(default: int | None) -> str:
 
 def _server_name(guild_id: int, names: Mapping[int, str]) -> str:
     name = names.get(guild_id)
-    shown = f"**{discord.utils.escape_markdown(name[:40])}** " if name else ""
+    shown = f"**{plain(name, limit=40)}** " if name else ""
     return f"{shown}`{guild_id}`"
 
 

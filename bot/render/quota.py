@@ -44,6 +44,7 @@ from bot.render.common import (
     signed,
     timestamp,
 )
+from bot.render.text import plain
 
 
 def _balance_line(summary: CreditSummary) -> str:
@@ -55,7 +56,7 @@ def _status_lines(summary: CreditSummary, *, own: bool) -> list[str]:
     if summary.blocked:
         blocked = "🚫 **Blocked from starting splits** by a moderator"
         if summary.blocked_reason:
-            blocked += f": {summary.blocked_reason}"
+            blocked += f": {plain(summary.blocked_reason)}"
         if own:
             blocked += ". Ask a moderator if you think this is a mistake."
         lines.append(blocked)
@@ -166,7 +167,7 @@ def correction(kind: LedgerKind, done: Correction) -> discord.Embed:
     if kind is LedgerKind.GRANT and (done.amount or 0) > 0:
         lines.append("Bonus credits are kept across refills until spent.")
     if done.reason:
-        lines.append(f"Reason: {done.reason}")
+        lines.append(f"Reason: {plain(done.reason)}")
     running = done.adjustment.jobs_in_flight
     if running:
         lines.append(
@@ -196,7 +197,7 @@ def audit_correction(kind: LedgerKind, actor_id: int, done: Correction) -> str:
 
 
 def _audit(text: str, reason: str | None = None) -> str:
-    return f"🧾 {text}" + (f" · Reason: {reason}" if reason else "")
+    return f"🧾 {text}" + (f" · Reason: {plain(reason)}" if reason else "")
 
 
 def block_change(change: BlockChange) -> discord.Embed:
@@ -208,7 +209,7 @@ def block_change(change: BlockChange) -> discord.Embed:
             else f"{who} was already blocked."
         )
         if change.changed and change.reason:
-            text += f"\nReason: {change.reason}"
+            text += f"\nReason: {plain(change.reason)}"
     else:
         text = f"{who} can start splits again." if change.changed else f"{who} wasn't blocked."
     colour = MODERATOR if change.changed else INFO
@@ -406,7 +407,14 @@ def _history_what(entry: LedgerEntry) -> str:
         LedgerKind.BLOCK: "blocked from splitting",
         LedgerKind.UNBLOCK: "unblocked",
     }[kind]
-    return f"{what}: {entry.reason}" if entry.reason and kind is not LedgerKind.ALLOWANCE else what
+    if entry.reason and kind is not LedgerKind.ALLOWANCE:
+        return f"{what}: {plain(entry.reason, limit=HISTORY_REASON_SHOWN)}"
+    return what
+
+
+HISTORY_REASON_SHOWN = 200
+"""Characters of a reason a history line shows, escapes included: ten lines fit one embed even
+when a reason is all Markdown characters (each shown escaped, twice as long)."""
 
 
 def history_line(entry: LedgerEntry) -> str:

@@ -46,6 +46,7 @@ from bot.render.common import (
     not_before,
     price_list,
 )
+from bot.render.text import code, plain
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
 
@@ -146,8 +147,9 @@ def processing(job: Job) -> discord.Embed:
 
 
 def _describe_job(embed: discord.Embed, job: Job) -> None:
-    embed.add_field(name="Task id", value=f"`{job.source_task_id}`")
-    embed.add_field(name="Audio id", value=f"`{job.audio_id}`")
+    # Ids are checked at the door; older ones, or any other way in, still show as words only.
+    embed.add_field(name="Task id", value=code(job.source_task_id))
+    embed.add_field(name="Audio id", value=code(job.audio_id))
 
 
 LATE_NOTE = (
@@ -353,7 +355,7 @@ def failed(job: Job, *, mention: bool = False) -> Message:
     failure = job.failure or Failure.SERVICE_ERROR
     description = _FAILURE_TEXT[failure]
     if failure is Failure.SEPARATION_FAILED and job.failure_detail:
-        description += f"\nThe service said: “{job.failure_detail[:300]}”"
+        description += f"\nThe service said: “{plain(job.failure_detail, limit=300)}”"
     embed = discord.Embed(title=_title(job, "The split didn't work"), description=description, colour=FAILED)
     embed.add_field(
         name="Charge",
