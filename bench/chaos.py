@@ -120,12 +120,13 @@ class Plan:
         for _ in range(args.waves - 1):
             wave_at.append(wave_at[-1] + args.wave_seconds * rng.uniform(0.6, 1.4))
         span = wave_at[-1] + args.wave_seconds
-        # Kills at random moments over the waves (sorted; the runner waits out each one's downtime
-        # and restart before the next), each down for up to twice the lease: sometimes back before
-        # its lease lapses, sometimes after the other process took its jobs over.
+        # Kills at random moments in the first seconds of random waves, while acknowledgements,
+        # reservations and submits are in flight (sorted; the runner waits out each downtime and
+        # restart before the next). Down for a few seconds: the restarted process has a new
+        # identity, so the dead one's jobs are taken over when its lease lapses, by either process.
         kills = [
-            Kill(at=at, down=rng.uniform(0.5, 2 * args.lease))
-            for at in sorted(rng.uniform(0.2, span) for _ in range(args.kills))
+            Kill(at=at, down=rng.uniform(0.5, 4.0))
+            for at in sorted(rng.choice(wave_at) + rng.uniform(0.0, 2.0) for _ in range(args.kills))
         ]
         weights = [weight for *_, weight in FAULTS]
         faults, at = [], 0.0
@@ -326,7 +327,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="every random choice of the run comes from it")
     parser.add_argument("--members", type=int, default=90, help="members splitting, once each")
     parser.add_argument("--waves", type=int, default=6)
-    parser.add_argument("--wave-seconds", type=float, default=6.0, help="mean pause between waves")
+    parser.add_argument("--wave-seconds", type=float, default=10.0, help="mean pause between waves")
     parser.add_argument(
         "--track-share", type=float, default=0.6, help="distinct tracks per member (the rest are shared)"
     )

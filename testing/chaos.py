@@ -44,6 +44,7 @@ RESUMED = re.compile(r"Resuming (\d+) job\(s\)")
 DEADLOCK = re.compile(r"DeadlockDetectedError|deadlock detected")
 SERIALIZATION = re.compile(r"SerializationError|could not serialize access")
 JOB_NUMBER = re.compile(r"Job #(\d+)")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
 CALLBACK_TOKEN = re.compile(r"/callback/([^/?#]+)$")
 
 ALLOWED_LOG_LINES: dict[str, str] = {}
@@ -354,7 +355,7 @@ def _check_logs(logs: Mapping[str, str], allowed: Mapping[str, str], findings: F
 def _summary(record: str) -> str:
     """A log record in one line: its first line and, for a traceback, the exception's line."""
     lines = record.splitlines()
-    last = next((line for line in reversed(lines) if line and not line.startswith(" ")), "")
+    last = next((line for line in reversed(lines) if EXCEPTION_LINE.match(line)), "")
     return lines[0][:300] + (f" … {last[:200]}" if len(lines) > 1 and last != lines[0] else "")
 
 
