@@ -85,6 +85,8 @@ class Split:
 class Kill:
     at: float  # seconds after the first wave
     down: float  # seconds the process stays dead before it is started again
+    wave: int  # the wave it falls in
+    on_ack: int | None = None  # kill the instant the victim acknowledged this many of the wave's splits
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,21 @@ class Plan:
         for _ in range(args.waves - 1):
             wave_at.append(wave_at[-1] + args.wave_seconds * rng.uniform(0.6, 1.4))
         span = wave_at[-1] + args.wave_seconds
-        # Kills at random moments in the first seconds of random waves, while acknowledgements,
-        # reservations and submits are in flight (sorted; the runner waits out each downtime and
-        # restart before the next). Down for a few seconds: the restarted process has a new
-        # identity, so the dead one's jobs are taken over when its lease lapses, by either process.
-        kills = [
-            Kill(at=at, down=rng.uniform(0.5, 4.0))
-            for at in sorted(rng.choice(wave_at) + rng.uniform(0.0, 2.0) for _ in range(args.kills))
-        ]
+        # Kills in random waves, while acknowledgements, reservations and submits are in flight
+        # (sorted; the runner waits out each downtime and restart before the next): half at a random
+        # moment of the wave's first two seconds, half the instant the victim has acknowledged a
+        # random number of the wave's splits in its server. Down for a few seconds: the restarted
+        # process has a new identity, so the dead one's jobs are taken over when its lease lapses.
+        kills = []
+        for _ in range(args.kills):
+            wave = rng.randrange(args.waves)
+            down = rng.uniform(0.5, 4.0)
+            if rng.random() < 0.5:
+                kills.append(Kill(wave_at[wave] + rng.uniform(0.0, 2.0), down, wave))
+            else:
+                victims = sum(s.shard == VICTIM for s in waves[wave])
+                kills.append(Kill(wave_at[wave], down, wave, on_ack=rng.randint(1, max(1, victims))))
+        kills.sort(key=lambda k: k.at)
         weights = [weight for *_, weight in FAULTS]
         faults, at = [], 0.0
         while True:
@@ -200,29 +209,40 @@ async def soak(args: argparse.Namespace, url: PostgresURL) -> tuple[Run, Finding
         )
         live = {shard: deployment.bots[shard] for shard in range(PROCESSES)}
         records: list[InteractionRecord] = []
+        by_wave: dict[int, list[InteractionRecord]] = {}
         try:
             started = time.monotonic()
             deadline = started + args.minutes * 60
 
             async def waves() -> None:
-                for at, wave in zip(plan.wave_at, plan.waves, strict=True):
+                for number, (at, wave) in enumerate(zip(plan.wave_at, plan.waves, strict=True)):
                     await asyncio.sleep(max(0.0, started + at - time.monotonic()))
                     if time.monotonic() > deadline:
                         say("  time is up: no more waves")
                         return
                     say(f"  t={time.monotonic() - started:5.1f}s wave of {len(wave)} splits")
-                    records.extend(
-                        await asyncio.gather(*(split(standin, deployment, args.seed, s) for s in wave))
-                    )
+                    sent = await asyncio.gather(*(split(standin, deployment, args.seed, s) for s in wave))
+                    by_wave[number] = sent
+                    records.extend(sent)
+
+            def acked_by_victim(wave: int) -> int:
+                victim_guild = deployment.guilds[VICTIM]
+                return sum(r.acked and r.guild_id == victim_guild for r in by_wave.get(wave, []))
 
             async def kills() -> None:
                 for k in plan.kills:
                     await asyncio.sleep(max(0.0, started + k.at - time.monotonic()))
                     if time.monotonic() > deadline:
                         return
-                    t = time.monotonic() - started
-                    say(f"  t={t:5.1f}s SIGKILL shard {VICTIM}'s process, down {k.down:.1f}s")
+                    moment = "at a random moment"
+                    if k.on_ack is not None:
+                        n = k.on_ack
+                        with contextlib.suppress(TimeoutError):
+                            await standin.wait_for(lambda n=n, w=k.wave: acked_by_victim(w) >= n, timeout=10)
+                        moment = f"at its acknowledgement #{n} of wave {k.wave + 1}"
                     await kill(live[VICTIM])
+                    t = time.monotonic() - started
+                    say(f"  t={t:5.1f}s SIGKILLed shard {VICTIM}'s process {moment}, down {k.down:.1f}s")
                     run.kills += 1
                     await asyncio.sleep(k.down)
                     live[VICTIM] = await restart_process(standin, deployment, VICTIM)
@@ -257,6 +277,9 @@ async def soak(args: argparse.Namespace, url: PostgresURL) -> tuple[Run, Finding
                 await bot.stop()
                 shard = index if index < PROCESSES else VICTIM  # the restarts come after the first ones
                 logs[f"shard {shard} pid {bot.pid}"] = bot.output()
+                if args.logs is not None:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    (args.logs / f"seed{args.seed}-shard{shard}-pid{bot.pid}.log").write_text(bot.output())
             await stop_deployment(deployment)
         run.not_acked = sum(not r.acked for r in records)
         evidence: Evidence = await gather(standin, api, url.reveal(), logs)
@@ -346,6 +369,7 @@ def main() -> None:
         help="a PostgreSQL server to use: postgresql://user:password@host:5432/dbname (its role must "
         "be allowed to create databases); default: a throw-away server of its own (pgserver)",
     )
+    parser.add_argument("--logs", type=Path, help="a folder to keep every bot process's log in")
     parser.add_argument(
         "--postgres-server", action="store_true", help="a throw-away PostgreSQL server (the default)"
     )

@@ -43,6 +43,7 @@ TOOK_OVER = re.compile(r"Took over (\d+) job\(s\)")
 RESUMED = re.compile(r"Resuming (\d+) job\(s\)")
 DEADLOCK = re.compile(r"DeadlockDetectedError|deadlock detected")
 SERIALIZATION = re.compile(r"SerializationError|could not serialize access")
+JOB_ID = re.compile(r"\bjob (\d+)\b")
 JOB_NUMBER = re.compile(r"Job #(\d+)")
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
 CALLBACK_TOKEN = re.compile(r"/callback/([^/?#]+)$")
@@ -86,8 +87,8 @@ class Findings:
     duplicates: int = 0  # jobs with more than one paid task, or tracks paid twice
     takeovers: int = 0  # jobs taken over from a process whose lease lapsed
     resumed: int = 0  # jobs a (re)started process resumed from the database
-    deadlocks: int = 0
-    serialization_failures: int = 0
+    deadlocks: int = 0  # jobs (per process) whose step met a deadlock
+    serialization_failures: int = 0  # the same for serialization failures
     allowed_log_lines: Counter[str] = field(default_factory=Counter)
     violations: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in INVARIANTS})
 
@@ -328,20 +329,23 @@ def log_records(output: str) -> Iterable[tuple[str, str]]:
 
 def _check_logs(logs: Mapping[str, str], allowed: Mapping[str, str], findings: Findings) -> None:
     patterns = [re.compile(pattern) for pattern in allowed]
+    deadlocked: set[tuple[str, str]] = set()  # (log, job): a job's one deadlock is logged several times
+    serialized: set[tuple[str, str]] = set()
     for name, output in logs.items():
         for level, record in log_records(output):
             findings.takeovers += sum(int(n) for n in TOOK_OVER.findall(record))
             findings.resumed += sum(int(n) for n in RESUMED.findall(record))
             deadlock = DEADLOCK.search(record) is not None
             serialization = SERIALIZATION.search(record) is not None
-            findings.deadlocks += deadlock
-            findings.serialization_failures += serialization
-            alarming = (
-                deadlock
-                or serialization
-                or level in ("ERROR", "CRITICAL")
-                or "Traceback" in record
-                or "step failed" in record
+            job = JOB_ID.search(record)
+            where = (name, job.group(1) if job else record)
+            if deadlock:
+                deadlocked.add(where)
+            if serialization:
+                serialized.add(where)
+            alarming = level in ("WARNING", "ERROR", "CRITICAL") and (deadlock or serialization)
+            alarming = alarming or (
+                level in ("ERROR", "CRITICAL") or "Traceback" in record or "step failed" in record
             )
             if not alarming:
                 continue
@@ -350,6 +354,8 @@ def _check_logs(logs: Mapping[str, str], allowed: Mapping[str, str], findings: F
                 findings.allowed_log_lines[excused] += 1
                 continue
             findings.violations["logs"].append(f"{name}: {_summary(record)}")
+    findings.deadlocks = len(deadlocked)
+    findings.serialization_failures = len(serialized)
 
 
 def _summary(record: str) -> str:
