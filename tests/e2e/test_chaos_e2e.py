@@ -23,6 +23,15 @@ from testing.provider_api import Fault
 from tests.e2e.test_processes_e2e import Deployment, deployment  # noqa: F401  (the fixture)
 from tests.e2e.test_split_e2e import WORKING
 
+PLANTED_DEADLOCK = """\
+2026-12-06 05:18:34,908 ERROR   bot.runner: job 23: unexpected error in its step
+Traceback (most recent call last):
+  File "bot/runner.py", line 262, in _step
+asyncpg.exceptions.DeadlockDetectedError: deadlock detected
+DETAIL:  Process 1 waits for ShareLock on transaction 2; blocked by process 3.
+2026-12-06 05:18:34,918 WARNING bot.runner: job 23 guild=1 member=2 mode=split_stem: step failed; retry in 1s
+"""
+
 
 class MemberLeftUnanswered(AssertionError):
     """An acknowledged /split never got an answer (issue 21, item 13)."""
@@ -119,6 +128,9 @@ async def test_a_small_chaos_run_keeps_every_invariant(deployment: Deployment) -
     [first, *rest] = evidence.accounts
     robbed = replace(evidence, accounts=[{**first, "balance": first["balance"] - 1}, *rest])
     assert check(robbed).violations["ledger"], "a balance off by one credit went unseen"
+
+    deadlocked = check(replace(evidence, logs={**evidence.logs, "planted": PLANTED_DEADLOCK}))
+    assert deadlocked.deadlocks == 1 and len(deadlocked.violations["logs"]) == 2  # the error, the retry
 
     if findings.violations["unanswered"]:
         raise MemberLeftUnanswered(describe(findings))
