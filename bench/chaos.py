@@ -236,10 +236,14 @@ async def soak(args: argparse.Namespace, url: PostgresURL) -> tuple[Run, Finding
                         return
                     moment = "at a random moment"
                     if k.on_ack is not None:
-                        n = k.on_ack
+                        wave, n = k.wave, k.on_ack
+
+                        def reached(wave: int = wave, n: int = n) -> bool:
+                            return acked_by_victim(wave) >= n
+
                         with contextlib.suppress(TimeoutError):
-                            await standin.wait_for(lambda n=n, w=k.wave: acked_by_victim(w) >= n, timeout=10)
-                        moment = f"at its acknowledgement #{n} of wave {k.wave + 1}"
+                            await standin.wait_for(reached, timeout=10)
+                        moment = f"at its acknowledgement #{n} of wave {wave + 1}"
                     await kill(live[VICTIM])
                     t = time.monotonic() - started
                     say(f"  t={t:5.1f}s SIGKILLed shard {VICTIM}'s process {moment}, down {k.down:.1f}s")
@@ -287,7 +291,7 @@ async def soak(args: argparse.Namespace, url: PostgresURL) -> tuple[Run, Finding
 
 
 def plan_tracks(args: argparse.Namespace) -> int:
-    return max(1, round(args.members * args.track_share))
+    return max(1, round(float(args.members) * float(args.track_share)))
 
 
 def table(args: argparse.Namespace, run: Run, findings: Findings) -> list[tuple[str, Any]]:

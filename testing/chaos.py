@@ -54,7 +54,7 @@ ALLOWED_LOG_LINES: dict[str, str] = {}
 
 INVARIANTS = ("unanswered", "unfinished", "ledger", "submits", "results", "logs")
 
-Row = Mapping[str, Any]
+Row = dict[str, Any]
 
 
 @dataclass
@@ -314,7 +314,7 @@ def _check_results(evidence: Evidence, findings: Findings) -> None:
 
 def log_records(output: str) -> Iterable[tuple[str, str]]:
     """A bot's log as (level, record) pairs; a traceback belongs to the record it follows."""
-    level, lines = "", []
+    level, lines = "", list[str]()
     for line in output.splitlines():
         start = LOG_RECORD.match(line)
         if start is not None:
