@@ -307,6 +307,7 @@ def table(args: argparse.Namespace, run: Run, findings: Findings) -> list[tuple[
         ("failed + refunded (jobs)", f.failed_refunded),
         ("submits / paid tasks", f"{f.submits} / {f.paid_tasks}"),
         ("duplicates", f.duplicates),
+        ("repeated deliveries (same message, same result)", f.repeated_deliveries),
         ("kills / restarts", f"{run.kills} / {run.restarts}"),
         ("takeovers / resumed", f"{f.takeovers} / {f.resumed}"),
         ("API faults injected", sum(run.faults.values())),

@@ -13,7 +13,8 @@ One function, `check`, serves the chaos soak (`bench/chaos.py`) and its small en
 * ``submits``: a job that made more than one paid API task, a paid task no job asked for, or a
   track sent again while an earlier job for it was in flight or had succeeded (the one documented
   resubmission: a new split after the earlier job failed and was refunded);
-* ``results``: a job's result shown more than once (stand-in message versions);
+* ``results``: a job's result posted more than once: in two messages, or a message made into
+  it twice (an identical re-edit, a delivery repeated after a kill, is counted, not a violation);
 * ``logs``: a deadlock or serialization failure, a traceback, a "step failed" or an ERROR line
   in a bot's log that `ALLOWED_LOG_LINES` does not explain.
 """
@@ -85,6 +86,7 @@ class Findings:
     submits: int = 0  # submit requests the API received
     paid_tasks: int = 0  # of them, tasks the API created (and charged)
     duplicates: int = 0  # jobs with more than one paid task, or tracks paid twice
+    repeated_deliveries: int = 0  # a result message edited again to the same result (harmless)
     takeovers: int = 0  # jobs taken over from a process whose lease lapsed
     resumed: int = 0  # jobs a (re)started process resumed from the database
     deadlocks: int = 0  # jobs (per process) whose step met a deadlock
@@ -113,6 +115,7 @@ class Findings:
             "submits": self.submits,
             "paid_tasks": self.paid_tasks,
             "duplicates": self.duplicates,
+            "repeated_deliveries": self.repeated_deliveries,
             "takeovers": self.takeovers,
             "resumed": self.resumed,
             "deadlocks": self.deadlocks,
@@ -301,15 +304,25 @@ def _check_submits(evidence: Evidence, jobs: Mapping[int, Row], findings: Findin
 
 
 def _check_results(evidence: Evidence, findings: Findings) -> None:
+    """A result is posted once: in one message, which became that result once. The same message
+    edited again to exactly what it already showed (a delivery repeated because its process died
+    between Discord's answer and the database's record of it) is no second post: the member sees
+    nothing change and is not notified; it is counted as a repeated delivery."""
     shown: Counter[int] = Counter()
     for message in evidence.messages:
+        before: tuple[str, str] | None = None
         for version in message.versions:
             text = version_text(version)
+            now = (text, json.dumps(version.components, sort_keys=True))
             if RESULT_MARK in text and (number := JOB_NUMBER.search(text)):
-                shown[int(number.group(1))] += 1
+                if now == before:
+                    findings.repeated_deliveries += 1
+                else:
+                    shown[int(number.group(1))] += 1
+            before = now
     for job_id, times in sorted(shown.items()):
         if times > 1:
-            findings.violations["results"].append(f"job {job_id}: its result was shown {times} times")
+            findings.violations["results"].append(f"job {job_id}: its result was posted {times} times")
 
 
 def log_records(output: str) -> Iterable[tuple[str, str]]:

@@ -21,7 +21,6 @@ from testing.chaos import Evidence, Findings, answer_of, check, describe, gather
 from testing.discord_standin import DEFAULT_USER_ID, InteractionRecord
 from testing.provider_api import Fault
 from tests.e2e.test_processes_e2e import Deployment, deployment  # noqa: F401  (the fixture)
-from tests.e2e.test_split_e2e import WORKING
 
 PLANTED_DEADLOCK = """\
 2026-12-06 05:18:34,908 ERROR   bot.runner: job 23: unexpected error in its step
@@ -41,9 +40,12 @@ async def split(d: Deployment, member: int, shard: int, track: str) -> Interacti
     return await d.stack.split("gen-chaos", track, guild_id=d.guilds[shard], user_id=DEFAULT_USER_ID + member)
 
 
-def under_way(record: InteractionRecord) -> bool:
-    """The API has the member's job (or it already ended)."""
-    return WORKING in record.visible_text() or answer_of(record) in ("result", "failed", "refused")
+async def under_way(d: Deployment, jobs: int) -> bool:
+    """The API has (or had) every one of the first `jobs` jobs, or they follow one it has."""
+    stored = await d.jobs()
+    return len(stored) == jobs and all(
+        job["state"] in ("submitted", "following", "succeeded") for job in stored
+    )
 
 
 def answered(record: InteractionRecord) -> bool:
@@ -60,7 +62,8 @@ async def settled(d: Deployment) -> bool:
 
 async def run_small_chaos(d: Deployment) -> tuple[Evidence, Findings]:
     d.api.processing_seconds = 1.5
-    # Shard 0's first jobs outlast the kill and the lease: another process must take them over.
+    # Shard 0's first jobs outlast the kill and the lease: another process must take them over
+    # (and nothing of theirs is being delivered at the kill).
     d.api.processing_for_audio.update({"track-a": 8.0, "track-b": 8.0})
     await d.start_both()
     # Two faults the submits meet in turn (a 500, then maintenance: both retried) and a garbage poll.
@@ -73,7 +76,8 @@ async def run_small_chaos(d: Deployment) -> tuple[Evidence, Findings]:
         await split(d, 3, 1, "track-c"),
     ]
     for record in wave:
-        await record.wait_for(under_way, timeout=30)
+        await record.wait_for_ack()
+    await d.eventually(lambda: under_way(d, 4), timeout=30)
 
     # The kill: shard 0's process dies the moment it has acknowledged a /split, while it holds
     # submitted jobs of the first wave.
@@ -122,9 +126,13 @@ async def test_a_small_chaos_run_keeps_every_invariant(deployment: Deployment) -
     )
     assert check(twice).violations["submits"], "a second paid submit of a job went unseen"
     result = next(m for m in evidence.messages if RESULT_MARK in m.text())
-    shown_twice = copy.copy(result)
-    shown_twice.versions = [*result.versions, result.versions[-1]]
-    assert check(replace(evidence, messages=[*evidence.messages, shown_twice])).violations["results"]
+    posted_twice = copy.copy(result)  # the same result in a second message
+    assert check(replace(evidence, messages=[*evidence.messages, posted_twice])).violations["results"]
+    redelivered = copy.copy(result)  # the same message edited again to what it already showed
+    redelivered.versions = [*result.versions, result.versions[-1]]
+    messages = [redelivered if m is result else m for m in evidence.messages]
+    again = check(replace(evidence, messages=messages))
+    assert not again.violations["results"] and again.repeated_deliveries == findings.repeated_deliveries + 1
     [first, *rest] = evidence.accounts
     robbed = replace(evidence, accounts=[{**first, "balance": first["balance"] - 1}, *rest])
     assert check(robbed).violations["ledger"], "a balance off by one credit went unseen"
