@@ -129,9 +129,23 @@ class Deployment:
 
     bots: list[BotProcess]
     guilds: list[int | None]  # per process, the server its members split in (None: the default one)
+    target: str = "bot.__main__:main"
+    envs: list[dict[str, str]] = field(default_factory=list)  # per process, its environment
+    workdir: Path | None = None
 
     def guild_of(self, member_index: int) -> int | None:
         return self.guilds[member_index % len(self.guilds)]
+
+
+async def restart_process(standin: DiscordStandIn, deployment: Deployment, index: int) -> BotProcess:
+    """Start process `index` again (after it stopped or was killed) with the environment it had,
+    and wait until its shard is connected. Its earlier `BotProcess` (and log) is kept."""
+    bot = await standin.spawn(
+        deployment.target, extra_env=deployment.envs[index], python=sys.executable, cwd=deployment.workdir
+    )
+    deployment.bots.append(bot)
+    await standin.wait_for(lambda: standin.shard_ready(index), timeout=60)
+    return bot
 
 
 async def start_deployment(
@@ -151,6 +165,7 @@ async def start_deployment(
             "several bot processes need PostgreSQL: --database postgresql://… or --postgres-server"
         )
     bots: list[BotProcess] = []
+    envs: list[dict[str, str]] = []
     guilds: list[int | None] = [None]
     if processes > 1:
         standin.shard_count = processes
@@ -168,6 +183,7 @@ async def start_deployment(
                 own["JOB_LEASE_SECONDS"] = str(lease)
             if "CALLBACK_PUBLIC_URL" in env:
                 own["CALLBACK_PUBLIC_URL"] = f"http://127.0.0.1:{own['CALLBACK_PORT']}"
+            envs.append(own)
             bots.append(await standin.spawn(target, extra_env=own, python=sys.executable, cwd=workdir))
             await standin.wait_ready(timeout=60, sessions=shard + 1)
         if processes > 1:
@@ -175,7 +191,7 @@ async def start_deployment(
     except BaseException:
         await stop_deployment(Deployment(bots, guilds))
         raise
-    return Deployment(bots, guilds)
+    return Deployment(bots, guilds, target, envs, workdir)
 
 
 async def stop_deployment(deployment: Deployment) -> None:

@@ -2421,6 +2421,11 @@ class DiscordStandIn:
         cid = self._dm_channels.get(user_id)
         return self.channel_messages(cid) if cid is not None else []
 
+    def all_messages(self) -> list[MessageRecord]:
+        """Every message the bot created anywhere (responses, follow-ups, channel messages, DMs),
+        deleted ones too, oldest first: for checks over a whole run."""
+        return sorted(self._messages.values(), key=lambda m: m.id)
+
     def message(self, message_id: int) -> MessageRecord:
         return self._messages[message_id]
 

@@ -94,7 +94,9 @@ __all__ = [
     "snake_key",
 ]
 
-FAULT_KINDS = ("code", "http", "html", "garbage", "body", "hang", "accept_and_hang", "disconnect")
+FAULT_KINDS = (
+    "code", "http", "html", "garbage", "body", "hang", "accept_and_hang", "accept_and_html", "disconnect"
+)  # fmt: skip
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 URL_PREFIX = "https://file.aiquickdraw.com/s/"
 
@@ -149,6 +151,9 @@ class Fault:
         the request is dropped unprocessed (on submit: no task is created).
       * ``accept_and_hang``: submit only. The task IS created and charged, then the simulator
         waits ``seconds`` and closes the connection without an answer.
+      * ``accept_and_html``: submit only. The task IS created and charged, then a proxy in front
+        answers HTTP ``status`` (default 502 if left at 200) with its HTML error page instead of
+        the API's answer: the paid task id never reaches the client.
       * ``disconnect``: close the connection without any answer (on submit: nothing created).
     """
 
@@ -279,8 +284,8 @@ class SeparationApiSimulator(SandboxApi):
         for fault in faults:
             if fault.kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind {fault.kind!r}")
-            if fault.kind == "accept_and_hang" and endpoint != "submit":
-                raise ValueError("accept_and_hang only applies to the submit endpoint")
+            if fault.kind in ("accept_and_hang", "accept_and_html") and endpoint != "submit":
+                raise ValueError(f"{fault.kind} only applies to the submit endpoint")
         self._faults[endpoint].extend(faults)
 
     def pending_faults(self, endpoint: str) -> int:
@@ -401,6 +406,10 @@ class SeparationApiSimulator(SandboxApi):
                 process(call)
                 await self._hang(request, fault.seconds)
                 return self._drop(request, call)
+            elif fault.kind == "accept_and_html":
+                process(call)
+                proxy = Fault("html", status=502 if fault.status == 200 else fault.status, msg="Bad Gateway")
+                return self._fault_response(proxy, call)
             elif fault.kind == "disconnect":
                 return self._drop(request, call)
             else:

@@ -215,6 +215,18 @@ async def test_submit_accepted_but_answer_lost_is_flagged_maybe_processed(sim) -
     assert len(sim.tasks) == 1  # the API did create (and charge) it
 
 
+async def test_a_proxy_page_after_an_accepted_submit_is_flagged_maybe_processed(client, sim) -> None:
+    # The API made (and charged) the task; a proxy in front answered its own error page instead.
+    sim.script("submit", Fault("accept_and_html"))
+    with pytest.raises(ApiError) as caught:
+        await submit(client)
+    assert caught.value.maybe_processed and caught.value.http_status == 502
+    [task] = sim.tasks.values()
+    [call] = sim.submits
+    assert (call.task_id, call.code, call.fault) == (task.task_id, 502, "accept_and_html")
+    assert sim.charged() > 0
+
+
 async def test_dropped_connection_on_submit_is_flagged_maybe_processed(client, sim) -> None:
     sim.script("submit", Fault("disconnect"))
     with pytest.raises(ApiError) as caught:

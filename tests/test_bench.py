@@ -20,8 +20,18 @@ REPO = Path(__file__).resolve().parents[1]
         ([sys.executable, str(REPO / "bench" / "sim_server.py"), "--help"], "elsewhere"),
         ([sys.executable, str(REPO / "bench" / "keep.py"), "--help"], "elsewhere"),
         ([sys.executable, "-m", "bench.keep", "--help"], "repo"),
+        ([sys.executable, str(REPO / "bench" / "chaos.py"), "--help"], "elsewhere"),
+        ([sys.executable, "-m", "bench.chaos", "--help"], "repo"),
     ],
-    ids=["script", "module", "simulator-script", "keep-script", "keep-module"],
+    ids=[
+        "script",
+        "module",
+        "simulator-script",
+        "keep-script",
+        "keep-module",
+        "chaos-script",
+        "chaos-module",
+    ],
 )
 def test_the_benchmarks_start(command: list[str], cwd: str, tmp_path: Path) -> None:
     result = subprocess.run(
