@@ -14,7 +14,17 @@ import aiohttp
 
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.leases import Lease
-from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, PauseReason
+from bot.models import (
+    BudgetAlert,
+    DeliveredMessage,
+    DeliveryVia,
+    DeploymentAlert,
+    Job,
+    Keep,
+    KeepPlace,
+    KeptStem,
+    PauseReason,
+)
 from bot.render import keep as keep_words
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
@@ -89,6 +99,9 @@ class AlerterDouble:
 
     async def budget_alert(self, alert: BudgetAlert) -> None:
         self.events.append(f"budget:{alert.budget.guild_id}:{alert.level}:{alert.budget.spent}")
+
+    async def bot_budget_alert(self, alert: DeploymentAlert) -> None:
+        self.events.append(f"bot budget:{alert.level}:{alert.budget.spent}")
 
 
 class RecordingReminders:

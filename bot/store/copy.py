@@ -31,6 +31,7 @@ TABLES = (
     "economy_settings",
     "allowance_rules",
     "budget_months",
+    "deployment_months",
     "server_budgets",
     "delivered_messages",
     "member_preferences",
