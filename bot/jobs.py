@@ -167,7 +167,7 @@ class SplitService:
         if reservation.refusal is Refusal.BOT_BUDGET_USED_UP:
             bot_budget = reservation.bot_budget
             assert bot_budget is not None
-            log.warning(
+            log.info(  # the warning comes with the owner's alert, once per level and month
                 "guild=%s member=%s mode=%s: refused, the bot's monthly budget is used (%s of %s)",
                 guild_id,
                 user_id,

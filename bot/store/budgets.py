@@ -138,8 +138,11 @@ class Budgets:
     async def bot_for_reservation(self, tx: Tx, now: float) -> DeploymentBudget:
         """The bot's budget and spend in the month of `now`, read without a lock: every reservation
         counts against this one row, so it is locked only by `count_bot`, last before the
-        transaction commits. A reservation this read lets through may still be refused there."""
+        transaction commits. A reservation this read lets through may still be refused there.
+        Without a cap nothing can be refused, so the spend is not read (`count_bot` returns it)."""
         month = economy.budget_month(now)
+        if self.bot_budget is None:
+            return DeploymentBudget(month, 0, None, economy.budget_renews_at(now))
         spent = await tx.scalar("SELECT spent FROM deployment_months WHERE month = ?", (month,))
         return DeploymentBudget(month, spent or 0, self.bot_budget, economy.budget_renews_at(now))
 
@@ -209,8 +212,12 @@ class Budgets:
 
     async def bot(self) -> DeploymentBudget:
         """The bot's budget and what every server together spent this month."""
-        async with self._db.reading() as tx:
-            return await self.bot_for_reservation(tx, self._db.now())
+        now = self._db.now()
+        month = economy.budget_month(now)
+        spent = await self._db.fetchone("SELECT spent FROM deployment_months WHERE month = ?", (month,))
+        return DeploymentBudget(
+            month, spent[0] if spent else 0, self.bot_budget, economy.budget_renews_at(now)
+        )
 
     # -- the bot's owner --------------------------------------------------------------------
 
