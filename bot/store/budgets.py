@@ -32,6 +32,9 @@ class Budgets:
         self._db = db
         self.default_budget = default_budget
         self.bot_budget = bot_budget  # MONTHLY_BUDGET: every server together; None: no cap
+        # The month in which this process last saw the bot's budget past 80% or refusing (a hint
+        # for when reading it first is worth a round trip; the count is the check either way).
+        self._bot_nearly_spent: str | None = None
         # Each server's own budget (None: the default), read on every paid split but changed only
         # through `set_budget`, which tells every process to drop its copy (`budget:<server id>`).
         self._overrides: dict[int, int | None] = {}
@@ -136,13 +139,19 @@ class Budgets:
     # -- the bot's budget: every server together ----------------------------------------------
 
     async def bot_for_reservation(self, tx: Tx, now: float) -> DeploymentBudget:
-        """The bot's budget and spend in the month of `now`, read without a lock: every reservation
-        counts against this one row, so it is locked only by `count_bot`, last before the
-        transaction commits. A reservation this read lets through may still be refused there.
-        Without a cap nothing can be refused, so the spend is not read (`count_bot` returns it)."""
+        """The bot's budget in the month of `now`, for a reservation to check before it writes
+        anything. Every paid reservation of the deployment counts on this one row, so it is read
+        only where that can save work: with a cap, and once this process has seen the month's
+        spend past 80% or a count refused (`count_bot`, which stays the exact check, locks the row
+        last, right before commit). Otherwise `spent` is 0: not read, and nothing is refused here."""
         month = economy.budget_month(now)
-        if self.bot_budget is None:
-            return DeploymentBudget(month, 0, None, economy.budget_renews_at(now))
+        if self.bot_budget is None or self._bot_nearly_spent != month:
+            return DeploymentBudget(month, 0, self.bot_budget, economy.budget_renews_at(now))
+        return await self.bot_read(tx, now)
+
+    async def bot_read(self, tx: Tx, now: float) -> DeploymentBudget:
+        """The bot's budget and spend in the month of `now`, read without a lock."""
+        month = economy.budget_month(now)
         spent = await tx.scalar("SELECT spent FROM deployment_months WHERE month = ?", (month,))
         return DeploymentBudget(month, spent or 0, self.bot_budget, economy.budget_renews_at(now))
 
@@ -158,6 +167,7 @@ class Budgets:
         that the one row every reservation touches is held for as short a time as possible."""
         cap = budget.budget
         if cap is not None and cost > cap:
+            self._bot_nearly_spent = budget.month
             return None, None
         sql = (
             "INSERT INTO deployment_months (month, spent) VALUES (?, ?) ON CONFLICT (month) "
@@ -169,8 +179,11 @@ class Budgets:
             params += (cap,)
         rows = await tx.fetchall(sql + " RETURNING spent, alerted_nearly_used, alerted_used_up", params)
         if not rows:
+            self._bot_nearly_spent = budget.month  # from now on, check before writing anything
             return None, None
         after = DeploymentBudget(budget.month, rows[0]["spent"], cap, budget.renews_at)
+        near = economy.budget_level(after.spent, cap) is not None
+        self._bot_nearly_spent = budget.month if near else None
         # The flags were read under the row's lock: only this transaction can set them now.
         alert = await self._bot_alert_due(
             tx, after, rows[0]["alerted_nearly_used"], rows[0]["alerted_used_up"]

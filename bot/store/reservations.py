@@ -46,8 +46,9 @@ class _StartOver(Exception):
 
 
 class _BotBudgetSpent(Exception):
-    """The bot's monthly budget could not pay for this split after all (another process counted
-    against it since this reservation read it): roll the reservation back and refuse it."""
+    """The bot's monthly budget cannot pay for this split, as its count found out last, right
+    before commit (it was not read first, or another process counted since): roll the reservation
+    back and refuse it."""
 
     def __init__(self, refusal: Reservation) -> None:
         super().__init__("the bot's monthly budget is spent")
@@ -103,7 +104,11 @@ class Reservations:
         try:
             return await self._reserve_once(new, role_ids, lease)
         except _BotBudgetSpent as spent:  # rolled back: nothing was charged or recorded
-            return spent.refusal
+            # The owner's alert, if one is due, is recorded apart: the reservation's writes are gone.
+            async with self._db.transaction() as tx:
+                bot_budget = await self._budgets.bot_read(tx, self._db.now())
+                alert = await self._budgets.bot_alert_due(tx, bot_budget)
+            return replace(spent.refusal, bot_budget=bot_budget, bot_budget_alert=alert)
 
     async def _reserve_once(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         async with self._db.transaction() as tx:
@@ -190,9 +195,8 @@ class Reservations:
                 alert = await self._budgets.alert_due(tx, counted)
             if bot_budget is not None:
                 bot_counted, bot_alert = await self._budgets.count_bot(tx, bot_budget, api_price)
-                if bot_counted is None:
-                    now_spent = await self._budgets.bot_for_reservation(tx, now)
-                    raise _BotBudgetSpent(refused(Refusal.BOT_BUDGET_USED_UP, bot_budget=now_spent))
+                if bot_counted is None:  # roll everything back, then refuse
+                    raise _BotBudgetSpent(refused(Refusal.BOT_BUDGET_USED_UP))
         return Reservation(
             job,
             after.total,
