@@ -12,19 +12,10 @@ from typing import Any
 
 import aiohttp
 
+from bot import models
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.leases import Lease
-from bot.models import (
-    BudgetAlert,
-    DeliveredMessage,
-    DeliveryVia,
-    DeploymentAlert,
-    Job,
-    Keep,
-    KeepPlace,
-    KeptStem,
-    PauseReason,
-)
+from bot.models import BudgetAlert, DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, PauseReason
 from bot.render import keep as keep_words
 from bot.runner import DeliveryOutcome, DeliveryResult
 from bot.services import Services, build_services
@@ -100,7 +91,7 @@ class AlerterDouble:
     async def budget_alert(self, alert: BudgetAlert) -> None:
         self.events.append(f"budget:{alert.budget.guild_id}:{alert.level}:{alert.budget.spent}")
 
-    async def bot_budget_alert(self, alert: DeploymentAlert) -> None:
+    async def bot_budget_alert(self, alert: models.DeploymentAlert) -> None:
         self.events.append(f"bot budget:{alert.level}:{alert.budget.spent}")
 
 
