@@ -28,6 +28,7 @@ from bot.models import (
     DeploymentAlert,
     DeploymentBudget,
     Failure,
+    JobState,
     NewJob,
     Refusal,
     StatusReport,
@@ -141,8 +142,9 @@ async def test_a_refund_gives_the_bots_budget_back_exactly_once(open_store: Any)
     await store.reservations.settle(jobs[0].id, succeeded=False, failure=Failure.INVALID_IDS)
     await store.reservations.settle(jobs[0].id, succeeded=False, failure=Failure.INVALID_IDS)  # no-op
     await store.reservations.settle(jobs[1].id, succeeded=True)  # charged: counts on
-    outcome, _ = await store.reservations.cancel(jobs[2].id)
-    assert outcome == "cancelled"
+    await store.reservations.cancel(jobs[2].id)
+    cancelled = await store.jobs.get(jobs[2].id)
+    assert cancelled is not None and cancelled.state is JobState.CANCELLED
 
     assert await bot_spent(store) == 30
     assert (await store.reservations.reserve(new_job(SERVER_B, 10))).job is not None
