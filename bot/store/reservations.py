@@ -80,10 +80,10 @@ class Reservations:
         is refused, and no credits move. The reservation carries an alert when either budget just
         reached 80% or was used up (once per month each).
 
-        Locks, in this order only: the account, the job followed (if any), the server's month row,
-        the bot's month row. The last is the one row every paid reservation of the deployment
-        counts on, so it is counted last, right before commit, and held only that long; the
-        server's, counted just before it, likewise.
+        The budget rows are locked after every other row, the server's month row and then the
+        bot's, as in a settlement. The bot's is the one row every paid reservation of the
+        deployment counts on, so it is counted last, right before commit, and held only that long;
+        the server's, counted just before it, likewise.
 
         Two requests for the same track at the same moment (possible on PostgreSQL, where
         reservations run side by side) may both find no job to follow; the `jobs_one_leader`
@@ -95,14 +95,14 @@ class Reservations:
         other process takes it while this one shows the member it is queued."""
         for _ in range(_ATTEMPTS - 1):
             try:
-                return await self._reserve(new, role_ids, lease)
+                return await self._reserve_once(new, role_ids, lease)
             except _StartOver:
                 continue
-        return await self._reserve(new, role_ids, lease)
+        return await self._reserve_once(new, role_ids, lease)
 
-    async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
+    async def _reserve_once(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         try:
-            return await self._reserve_once(new, role_ids, lease)
+            return await self._reserve(new, role_ids, lease)
         except _BotBudgetSpent as spent:  # rolled back: nothing was charged or recorded
             # The owner's alert, if one is due, is recorded apart: the reservation's writes are gone.
             async with self._db.transaction() as tx:
@@ -110,7 +110,7 @@ class Reservations:
                 alert = await self._budgets.bot_alert_due(tx, bot_budget)
             return replace(spent.refusal, bot_budget=bot_budget, bot_budget_alert=alert)
 
-    async def _reserve_once(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
+    async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         async with self._db.transaction() as tx:
             now = self._db.now()
             account, settings = await self._accounts.current(
