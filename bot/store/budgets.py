@@ -339,13 +339,21 @@ async def bot_budget_mismatches(tx: Tx) -> list[tuple[str, int, int]]:
 
 
 async def release(tx: Tx, guild_id: int, month: str, cost: int) -> None:
-    """Give back what a refunded job counted against its server's budget and the bot's, in the
-    month it counted. The bot's row comes last, after the server's, as in every reservation."""
+    """Give back what a refunded job counted against its server's budget, in the month it counted.
+    The bot's budget gets it back too (`release_bot`), after every server row the transaction
+    releases."""
     await tx.execute(
         "UPDATE budget_months SET spent = CASE WHEN spent > ? THEN spent - ? ELSE 0 END "
         "WHERE guild_id = ? AND month = ?",
         (cost, cost, guild_id, month),
     )
+
+
+async def release_bot(tx: Tx, month: str, cost: int) -> None:
+    """Give back what a refunded job counted against the bot's budget, in the month it counted.
+    The bot's month row comes after every server's row in the store's lock order (reservations
+    take them in that order): a transaction releasing several jobs releases every server's row
+    first, then the bot's, once per month."""
     await tx.execute(
         "UPDATE deployment_months SET spent = CASE WHEN spent > ? THEN spent - ? ELSE 0 END WHERE month = ?",
         (cost, cost, month),

@@ -286,6 +286,7 @@ class Reservations:
         account = await accounts.read(tx, job.guild_id, job.user_id) if job.cost else None
         if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
             await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
+            await budgets.release_bot(tx, job.budget_month, job.budget_cost)
         if job.cost == 0:
             return job  # a free shared result: no credits were held, none move
         assert account is not None
