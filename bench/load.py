@@ -7,6 +7,7 @@ measures what members experience. Prints a table, then one JSON line.
     python -m bench.load --members 200 --api-seconds 5 --poll-interval 0.5 --baseline
     python bench/load.py --members 200 --api-seconds 5 --poll-interval 0.5 --baseline   # the same
     python -m bench.load --ledger-only --postgres-server --stores 2   # the ledger on PostgreSQL
+    python -m bench.load --ledger-only --postgres-server --processes 2 --monthly-budget 1000000
 """
 
 from __future__ import annotations
@@ -433,14 +434,19 @@ def ledger_job(guild: int, member: int, n: int) -> NewJob:
     return NewJob(guild, 2, member, Mode.SEPARATE_VOCAL, "t", f"a-{key}", LEDGER_COST, f"cb-{key}")
 
 
-def ledger_policy() -> CreditPolicy:
-    return CreditPolicy(default_credits=LEDGER_STARTING, jobs_per_member=10**6)
+def ledger_policy(monthly_budget: int | None = None) -> CreditPolicy:
+    """`monthly_budget`: MONTHLY_BUDGET, the bot's cap for every server together (None: no cap).
+    Every paid reservation counts against its one row for the month, capped or not."""
+    return CreditPolicy(default_credits=LEDGER_STARTING, jobs_per_member=10**6, monthly_budget=monthly_budget)
 
 
-async def ledger_worker(index: int, count: int, guild: int, members: int, attempts_per_member: int) -> None:
+async def ledger_worker(
+    index: int, count: int, guild: int, members: int, attempts_per_member: int, monthly_budget: int | None
+) -> None:
     """One of `count` OS processes sharing a ledger burst: opens its store, says "ready", waits
     for "go" on stdin, makes its share of the reservations (round robin), prints a JSON line."""
-    store = await Store.open(parse_database_url(os.environ[WORKER_DATABASE]), ledger_policy())
+    database = parse_database_url(os.environ[WORKER_DATABASE])
+    store = await Store.open(database, ledger_policy(monthly_budget))
     try:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -460,7 +466,11 @@ async def ledger_worker(index: int, count: int, guild: int, members: int, attemp
 
 
 async def ledger_in_processes(
-    database: PostgresURL, processes: int, members: int = 100, attempts_per_member: int = 30
+    database: PostgresURL,
+    processes: int,
+    members: int = 100,
+    attempts_per_member: int = 30,
+    monthly_budget: int | None = None,
 ) -> dict[str, Any]:
     """The ledger burst (3,000 reservations, 100 members with credit for 10 each) shared by
     `processes` OS processes on one PostgreSQL database, started together; reservations/s over
@@ -480,6 +490,7 @@ async def ledger_in_processes(
             str(members),
             "--attempts",
             str(attempts_per_member),
+            *(("--monthly-budget", str(monthly_budget)) if monthly_budget is not None else ()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -501,7 +512,7 @@ async def ledger_in_processes(
         figures.append(json.loads(out.decode().strip().splitlines()[-1]))
     attempts = sum(f["attempts"] for f in figures)
     elapsed = max(f["end"] for f in figures) - min(f["start"] for f in figures)
-    store = await Store.open(database, ledger_policy())
+    store = await Store.open(database, ledger_policy(monthly_budget))
     try:
         async with store.db.reading() as tx:
             spent = await tx.fetchall(
@@ -509,16 +520,26 @@ async def ledger_in_processes(
             )
         overspend = sum(max(0, int(row[1]) * LEDGER_COST - LEDGER_STARTING) for row in spent)
         overspend += len(await store.accounts.ledger_mismatches())
+        overspend += await bot_budget_overspend(store)
     finally:
         await store.close()
     return {
         "database": "postgresql",
         "processes": processes,
+        "monthly_budget": monthly_budget,
         "reservations_per_s": round(attempts / elapsed),
         "accepted": sum(f["accepted"] for f in figures),
         "attempts": attempts,
         "overspend": overspend,
     }
+
+
+async def bot_budget_overspend(store: Store) -> int:
+    """API credits counted past MONTHLY_BUDGET this month, plus any month where the bot's spend is
+    not its servers' together."""
+    bot = await store.budgets.bot()
+    past = max(0, bot.spent - bot.budget) if bot.budget is not None else 0
+    return past + len(await store.budgets.mismatches())
 
 
 SYNCHRONOUS = {
@@ -567,13 +588,15 @@ async def fresh_database(server: PostgresURL, purpose: str) -> AsyncIterator[Pos
             await conn.close()
 
 
-async def ledger_on_postgres(server: PostgresURL, processes: int, synchronous: str) -> dict[str, Any]:
+async def ledger_on_postgres(
+    server: PostgresURL, processes: int, synchronous: str, monthly_budget: int | None = None
+) -> dict[str, Any]:
     async with fresh_database(server, "ledger") as url:
         if processes > 1:
-            ledger = await ledger_in_processes(url, processes)
+            ledger = await ledger_in_processes(url, processes, monthly_budget=monthly_budget)
             ledger["reservations_per_s_while_submitting"] = None  # the one-process run measures it
             return ledger
-        return await ledger_benchmark(synchronous=synchronous, database=url)
+        return await ledger_benchmark(synchronous=synchronous, database=url, monthly_budget=monthly_budget)
 
 
 async def ledger_benchmark(
@@ -582,6 +605,7 @@ async def ledger_benchmark(
     synchronous: str = "submits",
     database: DatabaseTarget | None = None,
     stores: int = 1,
+    monthly_budget: int | None = None,
 ) -> dict[str, Any]:
     """Reservations, many per member at once (credit for 10 each); then the same burst again while
     every job accepted by the first goes through its two submit transitions (`submitting`,
@@ -591,13 +615,14 @@ async def ledger_benchmark(
     names (the servers used are new ones each run, so it can run again on the same database).
     `stores`: how many stores (each with its own connections, as separate bot processes would
     have) share the burst, round robin. `synchronous` picks the durability of those writes (see
-    SYNCHRONOUS; on PostgreSQL `full` is not offered)."""
+    SYNCHRONOUS; on PostgreSQL `full` is not offered). `monthly_budget`: MONTHLY_BUDGET (see
+    `ledger_policy`)."""
     with tempfile.TemporaryDirectory() as folder:
         target = database or Path(folder) / "ledger.db"
         if isinstance(target, PostgresURL) and synchronous == "full":
             raise SystemExit("--synchronous full is SQLite's; on PostgreSQL use submits or normal")
         cost, starting = LEDGER_COST, LEDGER_STARTING
-        opened = [await Store.open(target, ledger_policy()) for _ in range(stores)]
+        opened = [await Store.open(target, ledger_policy(monthly_budget)) for _ in range(stores)]
         store = opened[0]
         if synchronous == "full":
             await store.db.write("PRAGMA synchronous = FULL")
@@ -636,11 +661,13 @@ async def ledger_benchmark(
                 spent[key] = spent.get(key, 0) + 1
         overspend = sum(max(0, n * cost - starting) for n in spent.values())
         overspend += len(await store.accounts.ledger_mismatches())
+        overspend += await bot_budget_overspend(store)
         for each in opened:
             await each.close()
     return {
         "database": "postgresql" if isinstance(target, PostgresURL) else "sqlite",
         "stores": stores,
+        "monthly_budget": monthly_budget,
         "synchronous": synchronous,
         "reservations_per_s": round(len(results) / elapsed),
         "reservations_per_s_while_submitting": round(len(mixed) / mixed_elapsed),
@@ -662,9 +689,9 @@ async def main_async(args: argparse.Namespace, database: PostgresURL | None) -> 
     backend = "PostgreSQL" if database else "SQLite"
     say(f"Ledger micro-benchmark on {backend} ({os.cpu_count()} cores, {args.processes} process(es))…")
     if database is not None:
-        ledger = await ledger_on_postgres(database, args.processes, args.synchronous)
+        ledger = await ledger_on_postgres(database, args.processes, args.synchronous, args.monthly_budget)
     else:
-        ledger = await ledger_benchmark(synchronous=args.synchronous)
+        ledger = await ledger_benchmark(synchronous=args.synchronous, monthly_budget=args.monthly_budget)
     say(
         f"StemBot on {backend}, {args.processes} process(es): {args.members} members at once, "
         f"API {args.api_seconds}s, poll {args.poll_interval}s…"
@@ -815,16 +842,25 @@ def main() -> None:
     )
     parser.add_argument("--lease", type=float, default=5.0, help="JOB_LEASE_SECONDS for --takeover")
     parser.add_argument("--takeover-jobs", type=int, default=20, help="jobs the killed process holds")
+    parser.add_argument(
+        "--monthly-budget",
+        type=int,
+        help="MONTHLY_BUDGET for the ledger micro-benchmark: every reservation counts against the bot's "
+        "one budget row, under this cap (default: no cap; make it large enough not to refuse: the "
+        "burst accepts 1,000 reservations of 10 API credits each)",
+    )
     parser.add_argument("--ledger-worker", help=argparse.SUPPRESS)  # INDEX/COUNT: one OS process's share
     parser.add_argument("--guild", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--attempts", type=int, default=30, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ledger_worker:
         index, count = (int(part) for part in args.ledger_worker.split("/"))
-        asyncio.run(ledger_worker(index, count, args.guild, args.members, args.attempts))
+        asyncio.run(ledger_worker(index, count, args.guild, args.members, args.attempts, args.monthly_budget))
         return
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    if args.monthly_budget is not None and args.monthly_budget < 1:
+        parser.error("--monthly-budget must be at least 1 (leave it out for no cap)")
     if args.ledger_only:
 
         async def ledger_only() -> dict[str, Any]:
@@ -839,8 +875,13 @@ def main() -> None:
                     raise SystemExit(
                         "--processes needs PostgreSQL: --database postgresql://… or --postgres-server"
                     )
-                return await ledger_in_processes(database, args.processes)
-            return await ledger_benchmark(database=database, synchronous=args.synchronous, stores=args.stores)
+                return await ledger_in_processes(database, args.processes, monthly_budget=args.monthly_budget)
+            return await ledger_benchmark(
+                database=database,
+                synchronous=args.synchronous,
+                stores=args.stores,
+                monthly_budget=args.monthly_budget,
+            )
 
         say(f"Ledger micro-benchmark ({os.cpu_count()} cores), synchronous {args.synchronous}…")
         print(json.dumps(asyncio.run(ledger_only())))

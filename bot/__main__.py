@@ -177,6 +177,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             default_credits=settings.default_credits,
             jobs_per_member=settings.jobs_per_member,
             server_monthly_budget=settings.server_monthly_budget,
+            monthly_budget=settings.monthly_budget,
         ),
     )
     try:

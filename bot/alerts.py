@@ -1,5 +1,7 @@
 """Operator alerts in Discord: one line in each server's audit channel, or the log when none;
-a server's budget alerts go to that server's audit channel only."""
+a server's budget alerts go to that server's audit channel only; the bot's own budget alerts go to
+the bot's owner alone, by DM (the application's owner, or its team's admins and developers: those
+`/stembot budget` answers)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import logging
 
 import discord
 
-from bot.models import BudgetAlert, PauseReason
+from bot.models import BudgetAlert, DeploymentAlert, PauseReason
 from bot.render import operators
 from bot.store import Store
 
@@ -33,6 +35,33 @@ class DiscordAlerter:
             log.warning("Guild %s has no audit channel for this alert: %s", guild_id, text)
             return
         await self._send(guild_id, settings.audit_channel_id, text)
+
+    async def bot_budget_alert(self, alert: DeploymentAlert) -> None:
+        """DM the bot's owner(s): the whole bot's figures are theirs, not any server's. A DM that
+        fails (closed DMs: 50007) is logged and not tried again; the log has the alert anyway."""
+        text = operators.bot_budget_alert(alert)
+        try:
+            owners = await self._owner_ids()
+        except discord.HTTPException as exc:
+            log.warning("Could not ask Discord who owns the bot (%s) to tell them: %s", exc.status, text)
+            return
+        for user_id in sorted(owners):
+            try:
+                channel = await self._client.create_dm(discord.Object(user_id))
+                await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as exc:
+                log.warning(
+                    "Could not DM the bot's owner %s (%s %s): %s", user_id, exc.status, exc.code, text
+                )
+
+    async def _owner_ids(self) -> set[int]:
+        """Who owns the application, as `is_owner` decides it: the owner, or a team's admins and
+        developers (read-only members are not owners)."""
+        app = await self._client.application_info()
+        if app.team is None:
+            return {app.owner.id}
+        roles = (discord.TeamMemberRole.admin, discord.TeamMemberRole.developer)
+        return {member.id for member in app.team.members if member.role in roles}
 
     async def _post(self, text: str) -> None:
         channels = await self._store.economy.audit_channels()

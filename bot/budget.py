@@ -1,5 +1,5 @@
 """The owner's wallet: each server's monthly budget of API credits, as the bot's owner sees and sets
-it with `/stembot budget`.
+it with `/stembot budget`, and the bot's own (`MONTHLY_BUDGET`, every server together), shown beside.
 
 Every paid split is charged to the owner's API account, so no server's moderators may decide how
 much of it their server spends: the default is `SERVER_MONTHLY_BUDGET`, and only the bot's owner
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import InvalidOption
-from bot.models import BudgetChange, BudgetOverview, ServerBudget
+from bot.models import BudgetChange, BudgetOverview, DeploymentBudget, ServerBudget
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 from bot.store import Store
 
@@ -47,6 +47,10 @@ class BudgetService:
     async def overview(self) -> BudgetOverview:
         """Every server that spent anything this month or has its own budget, most spent first."""
         return await self._store.budgets.overview()
+
+    async def bot(self) -> DeploymentBudget:
+        """The bot's own budget this month (`MONTHLY_BUDGET`), every server together."""
+        return await self._store.budgets.bot()
 
     async def server(self, server_id: str) -> ServerBudget:
         return await self._store.budgets.server(parse_server_id(server_id))

@@ -45,7 +45,7 @@ async def run_checks(env: Mapping[str, str], *, discord_api: str, http_timeout: 
     except SettingsError as error:
         return [Line(False, f"Settings: {error}")]
     mode = "sandbox (free, simulated)" if settings.sandbox else f"API at {settings.api_url}"
-    lines = [Line(True, f"Settings valid: {mode}")]
+    lines = [Line(True, f"Settings valid: {mode}"), budget_line(settings)]
     lines.append(await database_line(settings))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=http_timeout)) as session:
         lines.extend(await discord_lines(settings, session, discord_api.rstrip("/")))
@@ -55,6 +55,29 @@ async def run_checks(env: Mapping[str, str], *, discord_api: str, http_timeout: 
         if settings.callback_public_url is not None:
             lines.append(await public_url_line(settings, session, port_free))
     return lines
+
+
+def budget_line(settings: Settings) -> Line:
+    """What caps the API account's spend. No budget at all is allowed (✓), but said plainly: a
+    public bot can be added to any number of servers."""
+    if settings.monthly_budget is not None:
+        return Line(
+            True,
+            f"MONTHLY_BUDGET: all servers together spend at most {settings.monthly_budget} API credits "
+            "a month",
+        )
+    if settings.server_monthly_budget is not None:
+        return Line(
+            True,
+            f"MONTHLY_BUDGET unset: each server spends at most {settings.server_monthly_budget} API "
+            "credits a month, but nothing caps all servers together (a public bot can join any "
+            "number of servers)",
+        )
+    return Line(
+        True,
+        "No budget: neither MONTHLY_BUDGET nor SERVER_MONTHLY_BUDGET is set, so nothing caps what a public "
+        "bot spends of the API account; set MONTHLY_BUDGET",
+    )
 
 
 async def database_line(settings: Settings) -> Line:

@@ -103,6 +103,27 @@ class BudgetUsedUp(SplitRefused):
         self.still_fits = still_fits
 
 
+class BotBudgetUsedUp(SplitRefused):
+    """The bot's monthly budget (`MONTHLY_BUDGET`, every server together) cannot pay for this split.
+    The member is told no figures: they are the bot's owner's business."""
+
+    def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
+        renews = f"It renews {_relative_time(renews_at)}."
+        if still_fits is None:
+            text = (
+                "StemBot's monthly budget is spent, for every server it is in, so no new splits can "
+                f"start until it renews. {renews} Stems someone already split here can still be shared."
+            )
+        else:
+            text = (
+                "StemBot's monthly budget is almost spent, for every server it is in: what is left is "
+                f"not enough for this split, but a {still_fits.label} split still fits. {renews}"
+            )
+        super().__init__(text, balance)
+        self.renews_at = renews_at
+        self.still_fits = still_fits
+
+
 class NotAModerator(StemBotError):
     def __init__(self, action: str, moderator_role_id: int | None = None) -> None:
         who = "the Manage Server permission"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.errors import (
+    BotBudgetUsedUp,
     BudgetUsedUp,
     CooldownActive,
     InsufficientCredits,
@@ -51,6 +52,12 @@ def clean_track_id(option: str, value: str) -> str:
     if not _ID.fullmatch(value):
         raise InvalidTrackId(option, "contains characters ids never have.")
     return value
+
+
+def _still_fits(mode: Mode, left: int | None) -> Mode | None:
+    """The dearest other mode a budget with `left` API credits can still pay for, if any."""
+    fitting = [other for other in Mode if other is not mode and other.api_price <= (left or 0)]
+    return max(fitting, key=lambda m: m.api_price) if fitting else None
 
 
 def clean_upload_limit(value: object) -> int | None:
@@ -164,10 +171,22 @@ class SplitService:
                 budget.budget,
             )
             self._alert(reservation)
-            left = budget.left or 0
-            fitting = [other for other in Mode if other is not mode and other.api_price <= left]
-            still_fits = max(fitting, key=lambda m: m.api_price) if fitting else None
-            raise BudgetUsedUp(budget.renews_at, reservation.balance, still_fits)
+            raise BudgetUsedUp(budget.renews_at, reservation.balance, _still_fits(mode, budget.left))
+        if reservation.refusal is Refusal.BOT_BUDGET_USED_UP:
+            bot_budget = reservation.bot_budget
+            assert bot_budget is not None
+            log.info(  # the warning comes with the owner's alert, once per level and month
+                "guild=%s member=%s mode=%s: refused, the bot's monthly budget is used (%s of %s)",
+                guild_id,
+                user_id,
+                mode,
+                bot_budget.spent,
+                bot_budget.budget,
+            )
+            self._alert(reservation)
+            raise BotBudgetUsedUp(
+                bot_budget.renews_at, reservation.balance, _still_fits(mode, bot_budget.left)
+            )
         if reservation.refusal is Refusal.INSUFFICIENT_CREDITS:
             raise InsufficientCredits(new.cost, reservation.balance, reservation.next_refill_at)
         if reservation.refusal is Refusal.TOO_MANY_IN_FLIGHT:
@@ -197,6 +216,8 @@ class SplitService:
     def _alert(self, reservation: Reservation) -> None:
         if reservation.budget_alert is not None:
             self._operations.budget_reached(reservation.budget_alert)
+        if reservation.bot_budget_alert is not None:
+            self._operations.bot_budget_reached(reservation.bot_budget_alert)
 
     def start(self, job: Job) -> None:
         """Hand a reserved job to the runner once the member has been shown it is queued.

@@ -144,6 +144,7 @@ class CreditPolicy:
     default_credits: int = 100  # a server's allowance until a moderator sets one (period `never`)
     jobs_per_member: int = 2  # splits one member may have running at once
     server_monthly_budget: int | None = None  # API credits a server may cost per UTC month; None: no cap
+    monthly_budget: int | None = None  # API credits all servers together may cost per UTC month; None: no cap
 
 
 class Refusal(enum.StrEnum):
@@ -154,6 +155,7 @@ class Refusal(enum.StrEnum):
     BLOCKED = "blocked"
     COOLDOWN = "cooldown"
     BUDGET_USED_UP = "budget_used_up"  # the server's monthly budget cannot pay for this split
+    BOT_BUDGET_USED_UP = "bot_budget_used_up"  # the bot's monthly budget (every server's) cannot either
 
 
 SERVER_WIDE = 0
@@ -493,6 +495,8 @@ class Reservation:
     next_refill_at: float | None = None  # INSUFFICIENT_CREDITS: when the allowance refills, if ever
     budget: ServerBudget | None = None  # BUDGET_USED_UP: the server's budget this month
     budget_alert: BudgetAlert | None = None  # the server's budget just crossed a line worth an alert
+    bot_budget: DeploymentBudget | None = None  # BOT_BUDGET_USED_UP: the bot's budget this month
+    bot_budget_alert: DeploymentAlert | None = None  # the bot's budget just crossed such a line
 
 
 # -- the owner's wallet: each server's monthly budget of API credits -------------------------
@@ -533,6 +537,33 @@ class BudgetAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentBudget:
+    """The bot's budget of API credits for one calendar month (UTC), `MONTHLY_BUDGET`, and what all
+    servers together have spent: the sum of their spends."""
+
+    month: str  # "2025-03"
+    spent: int  # API credits of the paid jobs counted this month, in every server
+    budget: int | None  # MONTHLY_BUDGET; None: no cap
+    renews_at: float  # the first of next month, 00:00 UTC
+
+    @property
+    def left(self) -> int | None:
+        return None if self.budget is None else max(self.budget - self.spent, 0)
+
+    def fits(self, cost: int) -> bool:
+        return self.budget is None or self.spent + cost <= self.budget
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentAlert:
+    """The bot's budget reached `level` this month: for the bot's owner alone (at most one per level
+    and month)."""
+
+    level: BudgetLevel
+    budget: DeploymentBudget
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetOverview:
     """Every server's budget this month, for the bot's owner: those that spent anything this month
     or have a budget of their own, most spent first."""
@@ -541,6 +572,7 @@ class BudgetOverview:
     renews_at: float
     default_budget: int | None
     servers: tuple[ServerBudget, ...]
+    bot: DeploymentBudget | None = None  # every server together (MONTHLY_BUDGET); None: not read
 
     @property
     def total_spent(self) -> int:
@@ -651,3 +683,5 @@ class StatusReport:
     callbacks: CallbackServerState
     poll_interval: float
     sandbox: bool = False  # the built-in sandbox, not the real API
+    bot_budget: DeploymentBudget | None = None  # every server together this month (MONTHLY_BUDGET)
+    server_budget_default: int | None = None  # SERVER_MONTHLY_BUDGET

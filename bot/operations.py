@@ -26,6 +26,7 @@ from bot.models import (
     BudgetAlert,
     BudgetLevel,
     CallbackServerState,
+    DeploymentAlert,
     PauseReason,
     ServerStatus,
     StatusReport,
@@ -64,13 +65,16 @@ class AccountApi(Protocol):
 
 class Alerter(Protocol):
     """Tells the servers' moderators (Discord side) that splitting paused or resumed, and one
-    server's moderators that its monthly budget is nearly or wholly used."""
+    server's moderators that its monthly budget is nearly or wholly used; tells the bot's owner
+    alone that the bot's monthly budget is."""
 
     async def splitting_paused(self, reason: PauseReason) -> None: ...
 
     async def splitting_resumed(self) -> None: ...
 
     async def budget_alert(self, alert: BudgetAlert) -> None: ...
+
+    async def bot_budget_alert(self, alert: DeploymentAlert) -> None: ...
 
 
 class Operations:
@@ -213,6 +217,21 @@ class Operations:
         )
         self._background(self._alerter.budget_alert(alert))
 
+    def bot_budget_reached(self, alert: DeploymentAlert) -> None:
+        """The bot's monthly budget (every server together) reached 80% or was used up (the store
+        gives each once a month, whichever process counts it): a warning in the log, and a DM to
+        the bot's owner, never a server's channel (the whole bot's figures are not a server's)."""
+        budget = alert.budget
+        log.warning(
+            "The bot's monthly budget (MONTHLY_BUDGET) is %s: %s of %s API credits spent in %s by "
+            "all servers together",
+            "used up, new splits are refused" if alert.level is BudgetLevel.USED_UP else "80% used",
+            budget.spent,
+            budget.budget,
+            budget.month,
+        )
+        self._background(self._alerter.bot_budget_alert(alert))
+
     def _background(self, alert: Coroutine[Any, Any, None]) -> None:
         self._track(self._alerts, alert)
 
@@ -275,6 +294,8 @@ class Operations:
             ),
             poll_interval=poll_interval,
             sandbox=self.sandbox,
+            bot_budget=await store.budgets.bot(),
+            server_budget_default=store.budgets.default_budget,
         )
 
     async def server_status(self, store: Store, guild_id: int) -> ServerStatus:

@@ -23,6 +23,8 @@ DEFAULT_API_URL = "https://api.sunoapi.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/stembot.db"
 MAX_SERVER_MONTHLY_BUDGET = 1_000_000
 """The largest monthly budget, in API credits, for one server (the setting or the owner's command)."""
+MAX_MONTHLY_BUDGET = 1_000_000_000
+"""The largest monthly budget, in API credits, for the whole bot (`MONTHLY_BUDGET`)."""
 MAX_SHARD_COUNT = 10_000
 """More shards than any bot needs (Discord asks for one per 1,000 to 2,500 servers)."""
 
@@ -112,6 +114,7 @@ class Settings:
     callback_poll_interval: float = 60.0
     account_check_interval: float = 300.0
     server_monthly_budget: int | None = None  # API credits per server per UTC month; None: no cap
+    monthly_budget: int | None = None  # API credits for all servers together per UTC month; None: no cap
     expiry_reminder: float = 24 * 3600.0  # seconds before the links expire; 0: no reminders
     sandbox_seconds: float = 5.0  # how long a sandbox separation takes
     keep_concurrency: int = 2  # stem downloads and uploads at once, for the whole bot
@@ -289,6 +292,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             _bounded_int(0, MAX_SERVER_MONTHLY_BUDGET),
             None,
             f"a whole number of API credits from 0 to {MAX_SERVER_MONTHLY_BUDGET}, or empty for no cap",
+        ),
+        monthly_budget=parsed(
+            "MONTHLY_BUDGET",
+            _bounded_int(1, MAX_MONTHLY_BUDGET),
+            None,
+            f"a whole number of API credits from 1 to {MAX_MONTHLY_BUDGET}, or empty for no cap",
         ),
         expiry_reminder=parsed(
             "EXPIRY_REMINDER_HOURS",

@@ -2,7 +2,8 @@
 
 `status`: a server's managers see their server's jobs and whether splitting is paused; the bot's
 owner also sees the API account, every server's jobs, API errors and the callback server.
-`budget`: the bot's owner alone sees and sets each server's monthly budget of API credits.
+`budget`: the bot's owner alone sees and sets each server's monthly budget of API credits, and sees
+the bot's own (`MONTHLY_BUDGET`, every server together) beside it.
 """
 
 from __future__ import annotations
@@ -93,10 +94,11 @@ class StatusCog(commands.Cog):
                 )
             change = await service.set_budget(server_id, amount, actor_id=interaction.user.id)
             names = self._names([change.after.guild_id])
-            embed = operators.budget_change(change, names, service.default_budget)
+            embed = operators.budget_change(change, names, service.default_budget, await service.bot())
         elif server_id is not None:
             one = await service.server(server_id)
-            embed = operators.server_budget(one, self._names([one.guild_id]), service.default_budget)
+            names = self._names([one.guild_id])
+            embed = operators.server_budget(one, names, service.default_budget, await service.bot())
         else:
             overview = await service.overview()
             names = self._names(server.guild_id for server in overview.servers)

@@ -68,7 +68,7 @@ async def test_a_sandbox_set_up_passes_every_check_and_shows_the_invite(standin,
     assert "scope=bot+applications.commands" in invite
     assert "does not exist yet" in line(lines, "Database")
     assert not (tmp_path / "data").exists(), "--check created the database"
-    assert "sandbox" in line(lines, "API")
+    assert "sandbox" in line(lines, "API:")
 
 
 async def test_a_bad_discord_token_fails_with_what_to_do(standin, tmp_path) -> None:
@@ -179,3 +179,14 @@ async def test_an_unreachable_postgresql_database_fails_without_printing_its_pas
     database = line(lines, "Database")
     assert database.startswith("✗") and "cannot be reached" in database and "DATABASE_URL" in database
     assert all(PG_PASSWORD not in x for x in lines)
+
+
+async def test_the_check_says_plainly_when_nothing_caps_the_api_accounts_spend(standin, tmp_path) -> None:
+    uncapped = line(await check(standin, env(standin, tmp_path)), "No budget")
+    assert uncapped.startswith("✓") and "nothing caps what a public bot spends" in uncapped
+    per_server_env = env(standin, tmp_path, SERVER_MONTHLY_BUDGET="300")
+    per_server = line(await check(standin, per_server_env), "BUDGET unset")
+    assert "each server spends at most 300" in per_server
+    assert "nothing caps all servers together" in per_server
+    capped = line(await check(standin, env(standin, tmp_path, MONTHLY_BUDGET="5000")), "MONTHLY_BUDGET:")
+    assert "all servers together spend at most 5000 API credits a month" in capped

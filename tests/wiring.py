@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import models
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.leases import Lease
 from bot.models import (
@@ -101,6 +102,9 @@ class AlerterDouble:
 
     async def budget_alert(self, alert: BudgetAlert) -> None:
         self.events.append(f"budget:{alert.budget.guild_id}:{alert.level}:{alert.budget.spent}")
+
+    async def bot_budget_alert(self, alert: models.DeploymentAlert) -> None:
+        self.events.append(f"bot budget:{alert.level}:{alert.budget.spent}")
 
 
 class RecordingReminders:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import discord
 
-from bot.models import Job, Period, ServerBudget
+from bot.models import DeploymentBudget, Job, Period, ServerBudget
 from bot.product import Mode
 from bot.render.text import plain
 
@@ -177,7 +177,7 @@ def budget_month_name(month: str) -> str:
     return f"{datetime(int(year), int(number), 1, tzinfo=UTC):%B} {year}"
 
 
-def budget_figures(budget: ServerBudget) -> str:
+def budget_figures(budget: ServerBudget | DeploymentBudget) -> str:
     """ "40 of 100 API credits (40%)", or "40 API credits (no cap)"."""
     if budget.budget is None:
         return f"{number(budget.spent)} API credits (no cap)"

@@ -12,6 +12,8 @@ from bot.models import (
     BudgetChange,
     BudgetLevel,
     BudgetOverview,
+    DeploymentAlert,
+    DeploymentBudget,
     JobState,
     PauseReason,
     ServerBudget,
@@ -124,6 +126,12 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
     if report.sandbox:
         credits = "Sandbox: free, no API account is used"
     embed.add_field(name="API account", value=credits, inline=False)
+    if report.bot_budget is not None:
+        embed.add_field(
+            name="Monthly budget, every server together",
+            value=bot_budget_text(report.bot_budget, report.server_budget_default)[:1024],
+            inline=False,
+        )
     # Jobs are counted in the database: every process's. Errors and callbacks are this process's own.
     embed.add_field(name=EVERY_SERVERS_JOBS, value=_job_counts(report.jobs_by_state), inline=False)
     if server is not None:
@@ -172,6 +180,50 @@ def budget_alert(alert: BudgetAlert) -> str:
     )
 
 
+def bot_budget_alert(alert: DeploymentAlert) -> str:
+    """The DM to the bot's owner: the bot's monthly budget (every server together) is 80% used, or
+    used up."""
+    budget = alert.budget
+    renews = timestamp(budget.renews_at, "R")
+    if alert.level is BudgetLevel.USED_UP:
+        return (
+            f"⛔ **StemBot's monthly budget is used up**: {budget_figures(budget)} spent this month by "
+            f"every server together (MONTHLY_BUDGET). New splits are refused in every server (members "
+            f"are not charged) until it renews {renews}. Raise MONTHLY_BUDGET and restart to allow more."
+        )
+    return (
+        f"💰 **StemBot has used 80% of its monthly budget**: {budget_figures(budget)} spent this month "
+        f"by every server together (MONTHLY_BUDGET). Once it is used up, new splits are refused in every "
+        f"server until it renews {renews}."
+    )
+
+
+def bot_budget_text(bot: DeploymentBudget, server_default: int | None) -> str:
+    """The bot's budget for the owner (`/stembot status`, `/stembot budget`); without any budget,
+    a plain warning that nothing caps what a public bot spends."""
+    if bot.budget is not None:
+        left = bot.left or 0
+        return (
+            f"{budget_figures(bot)} spent in {budget_month_name(bot.month)} by every server together "
+            f"(MONTHLY_BUDGET); {number(left)} left, enough for {_splits_left(left)}; renews "
+            f"{timestamp(bot.renews_at, 'R')}"
+        )
+    spent = (
+        f"{number(bot.spent)} API credits spent in {budget_month_name(bot.month)} by every server together"
+    )
+    if server_default is None:
+        return (
+            f"**No cap.** {spent}. Neither MONTHLY_BUDGET nor SERVER_MONTHLY_BUDGET is set: a public "
+            "bot can be added to any number of servers, whose managers can grant credits, and nothing "
+            "caps what they spend of the API account. Set MONTHLY_BUDGET."
+        )
+    return (
+        f"**No cap for all servers together** (MONTHLY_BUDGET unset). {spent}; each server may spend "
+        f"{number(server_default)} a month (SERVER_MONTHLY_BUDGET), but a public bot can be added to "
+        "any number of servers."
+    )
+
+
 def _default_text(default: int | None) -> str:
     return f"{number(default)} API credits" if default is not None else "no cap"
 
@@ -195,8 +247,10 @@ def budget_overview(overview: BudgetOverview, names: Mapping[int, str]) -> disco
         f"{timestamp(overview.renews_at, 'R')} (the 1st, 00:00 UTC).",
         f"Default for every server: {_default_text(overview.default_budget)} a month "
         "(SERVER_MONTHLY_BUDGET).",
-        "",
     ]
+    if overview.bot is not None:
+        head.append(f"**The whole bot:** {bot_budget_text(overview.bot, overview.default_budget)}")
+    head.append("")
     lines: list[str] = []
     size = sum(len(line) + 1 for line in head)
     room = EMBED_DESCRIPTION_LIMIT - 100  # for the "and N more" line
@@ -224,8 +278,11 @@ def budget_overview(overview: BudgetOverview, names: Mapping[int, str]) -> disco
     return embed
 
 
-def server_budget(budget: ServerBudget, names: Mapping[int, str], default: int | None) -> discord.Embed:
-    """`/stembot budget server_id:…`: one server's spend, budget and what is left this month."""
+def server_budget(
+    budget: ServerBudget, names: Mapping[int, str], default: int | None, bot: DeploymentBudget | None = None
+) -> discord.Embed:
+    """`/stembot budget server_id:…`: one server's spend, budget and what is left this month, and
+    the whole bot's (`bot`) below."""
     own = "this server's own" if budget.own else "the default (SERVER_MONTHLY_BUDGET)"
     lines = [
         _server_name(budget.guild_id, names),
@@ -236,15 +293,19 @@ def server_budget(budget: ServerBudget, names: Mapping[int, str], default: int |
     if budget.left is not None:
         lines.append(f"**Left:** {number(budget.left)}, enough for {_splits_left(budget.left)}")
     lines.append(f"**Renews** {timestamp(budget.renews_at, 'R')} ({timestamp(budget.renews_at, 'f')})")
+    if bot is not None:
+        lines.append(f"**The whole bot:** {bot_budget_text(bot, default)}")
     used_up = budget.left is not None and budget.left < min(mode.api_price for mode in Mode)
     colour = REFUSED_WAIT if used_up else INFO
     return discord.Embed(title="Monthly budget", description="\n".join(lines), colour=colour)
 
 
-def budget_change(change: BudgetChange, names: Mapping[int, str], default: int | None) -> discord.Embed:
+def budget_change(
+    change: BudgetChange, names: Mapping[int, str], default: int | None, bot: DeploymentBudget | None = None
+) -> discord.Embed:
     """The owner's reply after setting a server's budget."""
     before, after = change.before, change.after
-    embed = server_budget(after, names, default)
+    embed = server_budget(after, names, default, bot)
     embed.title = "Monthly budget set" if after.own else "Monthly budget back to the default"
     if embed.colour != REFUSED_WAIT:
         embed.colour = MODERATOR

@@ -46,7 +46,9 @@ class Store:
         self.economy = ServerEconomy(db, default_credits=policy.default_credits)
         self.accounts = Accounts(db, self.economy, policy)
         self.jobs = Jobs(db)
-        self.budgets = Budgets(db, default_budget=policy.server_monthly_budget)
+        self.budgets = Budgets(
+            db, default_budget=policy.server_monthly_budget, bot_budget=policy.monthly_budget
+        )
         self.reservations = Reservations(db, self.accounts, self.budgets)
         self.deliveries = Deliveries(db)
         self.members = MemberPreferences(db)

@@ -20,7 +20,7 @@ from bot.models import CreditPolicy
 from bot.settings import PostgresURL
 from bot.store import Store
 from bot.store.accounts import ledger_mismatches
-from bot.store.budgets import budget_mismatches
+from bot.store.budgets import bot_budget_mismatches, budget_mismatches
 from bot.store.database import Row
 from bot.store.postgres import PostgresTx, StoreUnavailable, describe_error
 
@@ -31,6 +31,7 @@ TABLES = (
     "economy_settings",
     "allowance_rules",
     "budget_months",
+    "deployment_months",
     "server_budgets",
     "delivered_messages",
     "member_preferences",
@@ -172,6 +173,10 @@ async def _check(sqlite: Store, tx: PostgresTx, copied: list[tuple[str, int]], t
         expected = sorted(await budget_mismatches(source))
     if sorted(await budget_mismatches(tx)) != expected:
         raise CopyRefused("the servers' budget spend copied differs from the source's")
+    async with sqlite.db.reading() as source:
+        expected_bot = sorted(await bot_budget_mismatches(source))
+    if sorted(await bot_budget_mismatches(tx)) != expected_bot:
+        raise CopyRefused("the bot's monthly spend copied differs from the source's")
     counts = "SELECT state, COUNT(*) FROM jobs GROUP BY state"
     kept = "SELECT state, total FROM job_state_counts WHERE total > 0"
     if sorted(map(tuple, await tx.fetchall(counts))) != sorted(map(tuple, await tx.fetchall(kept))):

@@ -47,6 +47,16 @@ class _StartOver(Exception):
     back and start it again, to see what there is now."""
 
 
+class _BotBudgetSpent(Exception):
+    """The bot's monthly budget cannot pay for this split, as its count found out last, right
+    before commit (it was not read first, or another process counted since): roll the reservation
+    back and refuse it."""
+
+    def __init__(self, refusal: Reservation) -> None:
+        super().__init__("the bot's monthly budget is spent")
+        self.refusal = refusal
+
+
 class Reservations:
     def __init__(self, db: Database, member_accounts: Accounts, server_budgets: Budgets) -> None:
         self._db = db
@@ -67,9 +77,15 @@ class Reservations:
         part so a refund can put it back.
 
         A job that will make its own API call (not a shared one) also counts the mode's API price
-        against the server's budget for this month (UTC), with a conditional update too: a job the
-        budget cannot pay for is refused before any credits move. The reservation carries an alert
-        when the budget just reached 80% or was used up (once per month each).
+        against the server's budget for this month (UTC) and then the bot's (`MONTHLY_BUDGET`,
+        every server together), with conditional updates too: a job either budget cannot pay for
+        is refused, and no credits move. The reservation carries an alert when either budget just
+        reached 80% or was used up (once per month each).
+
+        The budget rows are locked after every other row, the server's month row and then the
+        bot's, as in a settlement. The bot's is the one row every paid reservation of the
+        deployment counts on, so it is counted last, right before commit, and held only that long;
+        the server's, counted just before it, likewise.
 
         Two requests for the same track at the same moment (possible on PostgreSQL, where
         reservations run side by side) may both find no job to follow; the `jobs_one_leader`
@@ -81,10 +97,20 @@ class Reservations:
         other process takes it while this one shows the member it is queued."""
         for _ in range(_ATTEMPTS - 1):
             try:
-                return await self._reserve(new, role_ids, lease)
+                return await self._reserve_once(new, role_ids, lease)
             except _StartOver:
                 continue
-        return await self._reserve(new, role_ids, lease)
+        return await self._reserve_once(new, role_ids, lease)
+
+    async def _reserve_once(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
+        try:
+            return await self._reserve(new, role_ids, lease)
+        except _BotBudgetSpent as spent:  # rolled back: nothing was charged or recorded
+            # The owner's alert, if one is due, is recorded apart: the reservation's writes are gone.
+            async with self._db.transaction() as tx:
+                bot_budget = await self._budgets.bot_read(tx, self._db.now())
+                alert = await self._budgets.bot_alert_due(tx, bot_budget)
+            return replace(spent.refusal, bot_budget=bot_budget, bot_budget_alert=alert)
 
     async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         async with self._db.transaction() as tx:
@@ -118,6 +144,10 @@ class Reservations:
             if budget is not None and not budget.fits(api_price):
                 alert = await self._budgets.alert_due(tx, budget)
                 return refused(Refusal.BUDGET_USED_UP, budget=budget, budget_alert=alert)
+            bot_budget = await self._budgets.bot_for_reservation(tx, now) if api_price else None
+            if bot_budget is not None and not bot_budget.fits(api_price):
+                bot_alert = await self._budgets.bot_alert_due(tx, bot_budget)
+                return refused(Refusal.BOT_BUDGET_USED_UP, bot_budget=bot_budget, bot_budget_alert=bot_alert)
             cost = new.cost if share is None or settings.reuse_charge is ReuseCharge.FULL else 0
             from_allowance, from_bonus = economy.spend(cost, account.balance)
             if cost and not await accounts.debit(tx, account, from_allowance, from_bonus):
@@ -134,11 +164,6 @@ class Reservations:
                 budget_month=budget.month if budget is not None else None,
                 lease=lease,
             )
-            if budget is not None:
-                counted = await self._budgets.count(tx, budget, api_price)
-                if counted is None:  # cannot happen after the check above, in this transaction
-                    raise RuntimeError(f"guild {new.guild_id}: the monthly budget changed mid-reservation")
-                alert = await self._budgets.alert_due(tx, counted)
             after = account.balance
             if cost:
                 moved = await accounts.move(
@@ -164,7 +189,24 @@ class Reservations:
                         job_id=job.id,
                         applied=True,
                     )
-        return Reservation(job, after.total, in_flight + 1, jobs_per_member=limit, budget_alert=alert)
+            bot_alert = None
+            if budget is not None:  # the budget rows last (see above): server, then bot
+                counted = await self._budgets.count(tx, budget, api_price)
+                if counted is None:  # cannot happen after the check above, in this transaction
+                    raise RuntimeError(f"guild {new.guild_id}: the monthly budget changed mid-reservation")
+                alert = await self._budgets.alert_due(tx, counted)
+            if bot_budget is not None:
+                bot_counted, bot_alert = await self._budgets.count_bot(tx, bot_budget, api_price)
+                if bot_counted is None:  # roll everything back, then refuse
+                    raise _BotBudgetSpent(refused(Refusal.BOT_BUDGET_USED_UP))
+        return Reservation(
+            job,
+            after.total,
+            in_flight + 1,
+            jobs_per_member=limit,
+            budget_alert=alert,
+            bot_budget_alert=bot_alert,
+        )
 
     async def settle(
         self,
@@ -261,11 +303,12 @@ class Reservations:
         job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
         if job is None:
             return None  # already settled: nothing moves twice
-        # The account is locked before the budget, in the order `reserve` locks them: two
-        # transactions never wait for each other's second lock.
+        # The account is locked before the budgets (the server's, then the bot's), in the order
+        # `reserve` locks them: two transactions never wait for each other's second lock.
         account = await accounts.read(tx, job.guild_id, job.user_id) if job.cost else None
         if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
             await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
+            await budgets.release_bot(tx, job.budget_month, job.budget_cost)
         if job.cost == 0:
             return job, None  # a free shared result: no credits were held, none move
         assert account is not None

@@ -1,9 +1,10 @@
-"""The owner's wallet end to end: the real bot process with SERVER_MONTHLY_BUDGET set, the Discord
-stand-in (which names the application's owner in oauth2/applications/@me, so `is_owner` works),
-the API simulator and the bot's database."""
+"""The owner's wallet end to end: the real bot process with SERVER_MONTHLY_BUDGET or MONTHLY_BUDGET
+set, the Discord stand-in (which names the application's owner in oauth2/applications/@me, so
+`is_owner` works, and records DMs), the API simulator and the bot's database."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -115,3 +116,54 @@ async def test_a_servers_monthly_budget_stops_splits_until_the_owner_raises_it(s
         "bogus": ("failed", 10),
         "audio-4": ("succeeded", 10),
     }
+
+
+BOT_SPENT = "StemBot's monthly budget is spent"
+
+
+async def test_two_servers_share_the_bots_monthly_budget_and_only_the_owner_hears_of_it(stack: Stack) -> None:
+    second = stack.standin.add_guild(name="Second server")
+    stack.standin.add_member(MANAGER, permissions=DEFAULT_MEMBER_PERMISSIONS | Perm.MANAGE_GUILD)
+    await stack.start_bot(MONTHLY_BUDGET=20)
+    record = await stack.standin.invoke(
+        "quota", {"audit_channel": DEFAULT_CHANNEL_ID}, subcommand="settings", user_id=MANAGER
+    )
+    await record.wait_for_response(timeout=TIMEOUT)
+
+    # The first server's two 2-stem splits (10 API credits each) spend the whole bot's 20.
+    for audio_id in ("audio-1", "audio-2"):
+        split = await stack.split(audio_id=audio_id)
+        await split.wait_for_edit(lambda m: READY in m.text(), timeout=TIMEOUT)
+
+    # The second server's member is refused privately, charged nothing, and the API never hears of it.
+    refused = await stack.split(audio_id="audio-3", guild_id=second)
+    await refused.wait_for(lambda r: any(BOT_SPENT in m.text() for m in r.messages))
+    [refusal] = refused.messages
+    assert refusal.ephemeral and refused.visible_text(include_ephemeral=False).strip() == ""
+    renews = int(economy.budget_renews_at(time.time()))
+    assert f"<t:{renews}:R>" in refusal.text() and "Nothing was charged" in refusal.text()
+    assert "API credits" not in refusal.text()  # the bot's figures are the owner's business
+    assert len(stack.api.submits) == 2
+    balance = await stack.standin.invoke("credits", guild_id=second)
+    shown = await balance.wait_for_response(lambda m: "credits" in m.text().lower(), timeout=TIMEOUT)
+    assert "**100** credits" in shown.text()
+
+    # The owner gets one DM; no server's channel hears of the bot's budget.
+    dm = await stack.standin.wait_for_dm(DEFAULT_OWNER_ID, lambda m: "monthly budget is used up" in m.text())
+    assert "20 of 20 API credits" in dm.text() and f"<t:{renews}:R>" in dm.text()
+    again = await stack.split(audio_id="audio-4", guild_id=second)  # refused again: no second DM
+    await again.wait_for(lambda r: any(BOT_SPENT in m.text() for m in r.messages))
+    await asyncio.sleep(0.5)
+    assert len(stack.standin.dm_messages(DEFAULT_OWNER_ID)) == 1
+    assert len(stack.jobs()) == 2
+    audit = stack.standin.channel_messages(DEFAULT_CHANNEL_ID)
+    assert not any("MONTHLY_BUDGET" in m.text() or "StemBot's monthly" in m.text() for m in audit)
+
+    # The owner sees the whole bot's budget in /stembot budget, from either server.
+    _, overview = await stembot_budget(stack, {}, user_id=DEFAULT_OWNER_ID)
+    assert "**The whole bot:** 20 of 20 API credits (100%)" in overview.text()
+    with stack.db() as conn:
+        spent = conn.execute(
+            "SELECT spent FROM deployment_months WHERE month = ?", (economy.budget_month(time.time()),)
+        ).fetchone()
+    assert spent["spent"] == 20
