@@ -54,6 +54,13 @@ def _claimable(tx: Tx) -> str:
     return f"(claimed_by IS NULL OR (claimed_by <> ? AND COALESCE(lease_until, 0) < {tx.current_time}))"
 
 
+def _held(tx: Tx) -> str:
+    """The ids of the jobs `?` (a holder) holds, their rows locked by id ascending (the store's lock
+    order: a statement that changes many jobs would otherwise lock them in whatever order it finds
+    them, and wait for one while holding another)."""
+    return f"SELECT id FROM jobs WHERE claimed_by = ? ORDER BY id{tx.for_update}"
+
+
 class Jobs:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -106,17 +113,27 @@ class Jobs:
     async def renew(self, lease: Lease) -> int:
         """Extend every claim `lease.holder` holds by a lease from now; how many."""
         async with self._db.reading() as tx:
-            return await tx.execute(
-                f"UPDATE jobs SET lease_until = {tx.current_time} + ? WHERE claimed_by = ?",
-                (lease.seconds, lease.holder),
+            return await self._db.running_again(
+                lambda: tx.execute(
+                    f"UPDATE jobs SET lease_until = {tx.current_time} + ? WHERE id IN ({_held(tx)}) "
+                    "AND claimed_by = ?",
+                    (lease.seconds, lease.holder, lease.holder),
+                ),
+                what=f"renewing the claims of {lease.holder}",
             )
 
     async def release(self, holder: str) -> int:
         """Give up every claim `holder` holds (it stops cleanly): other processes take the jobs
         at their next scan instead of waiting for the leases to lapse. How many."""
-        return await self._db.write(
-            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
-        )
+        async with self._db.reading() as tx:
+            return await self._db.running_again(
+                lambda: tx.execute(
+                    "UPDATE jobs SET claimed_by = NULL, lease_until = NULL "
+                    f"WHERE id IN ({_held(tx)}) AND claimed_by = ?",
+                    (holder, holder),
+                ),
+                what=f"releasing the claims of {holder}",
+            )
 
     async def count_by_state(self) -> dict[JobState, int]:
         """Every server's jobs in each state (states with none left out), for the bot's operator.

@@ -1,7 +1,12 @@
 """The transactions that span jobs and accounts: reserving a job's price (with the member's
 limits, sharing an earlier or running job, and the server's monthly budget), and settling it
 (charge or refund) when it ends, also for the jobs that followed it. Each is one transaction;
-nowhere else do these aggregates change together."""
+nowhere else do these aggregates change together.
+
+Each locks its rows in the store's one order (see `bot.store.database`): the jobs first (the job
+to follow, the jobs settled, by id), then the member accounts (by guild and user), then the
+budgets; the job counts go last, as it commits. Each runs through `Database.transact`, so one that
+PostgreSQL aborts for a deadlock all the same runs again: their bodies only touch the database."""
 
 from __future__ import annotations
 
@@ -79,20 +84,32 @@ class Reservations:
         other process takes it while this one shows the member it is queued."""
         for _ in range(_ATTEMPTS - 1):
             try:
-                return await self._reserve(new, role_ids, lease)
+                return await self._reserve_once(new, role_ids, lease)
             except _StartOver:
                 continue
-        return await self._reserve(new, role_ids, lease)
+        return await self._reserve_once(new, role_ids, lease)
+
+    async def _reserve_once(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
+        return await self._db.running_again(
+            lambda: self._reserve(new, role_ids, lease),
+            what=f"guild={new.guild_id} member={new.user_id}: reserving a split",
+        )
 
     async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
+        """One run of the reservation's transaction (see `Database.transact`)."""
         async with self._db.transaction() as tx:
             now = self._db.now()
+            # The job to share is locked before the member's account (the store's lock order):
+            # settling that job locks it, then its members' accounts.
+            shared_id = await sharing.to_share(tx, new, now)
+            source = await jobs.get(tx, shared_id, lock=True) if shared_id is not None else None
             account, settings = await self._accounts.current(
                 tx, new.guild_id, new.user_id, role_ids=role_ids, now=now
             )
             balance = account.balance.total
             limit = settings.jobs_per_member or self._accounts.policy.jobs_per_member
-            in_flight, shared_id = await sharing.intake_facts(tx, new, now)
+            # Counted once the account is locked: the member's other reservations are done by now.
+            in_flight = await jobs.in_flight(tx, new.guild_id, new.user_id)
 
             def refused(refusal: Refusal, **extra: Any) -> Reservation:
                 return Reservation(None, balance, in_flight, refusal, jobs_per_member=limit, **extra)
@@ -105,7 +122,6 @@ class Reservations:
             if cooldown_until is not None:
                 return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
 
-            source = await jobs.get(tx, shared_id, lock=True) if shared_id is not None else None
             if source is not None and source.state not in (JobState.SUCCEEDED, *sharing.LEADER_STATES):
                 raise _StartOver
             share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
@@ -182,8 +198,12 @@ class Reservations:
         nothing).
         """
         outcome = Outcome(succeeded, tuple(stems), links_expire_at, failure, failure_detail)
-        async with self._db.transaction() as tx:
-            return await self._settle(tx, job_id, outcome, self._db.now(), from_states=from_states)
+
+        async def body(tx: Tx) -> Job | None:
+            settled = await self._settle(tx, [job_id], outcome, self._db.now(), from_states=from_states)
+            return settled[0] if settled else None
+
+        return await self._db.transact(body, what=f"job {job_id}: settling it")
 
     async def cancel(self, job_id: int) -> tuple[CancelOutcome, Job | None]:
         """Call off a job nothing has been sent for, refunding it once, in one transaction.
@@ -193,21 +213,24 @@ class Reservations:
         the wire or accepted cannot be stopped (the API has no cancel), and the runner's move to
         `submitting` and this are both compare-and-set on the job's state: exactly one wins.
         Returns what happened and the job as it is now."""
-        async with self._db.transaction() as tx:
-            job = await jobs.get(tx, job_id, lock=True)
-            if job is None:
-                return CancelOutcome.FINISHED, None
-            if job.state.finished:
-                return CancelOutcome.FINISHED, job
-            if job.state not in CANCELLABLE_STATES:
-                return CancelOutcome.ALREADY_SENT, job
-            if job.state is JobState.RESERVED and await sharing.following(tx, job.id, limit=1):
-                return CancelOutcome.OTHERS_WAITING, job
-            cancelled = await self._settle(
-                tx, job.id, Outcome(succeeded=False, cancelled=True), self._db.now(), from_states=(job.state,)
-            )
-            assert cancelled is not None  # the transaction saw it in that state
-            return CancelOutcome.CANCELLED, cancelled
+        return await self._db.transact(
+            lambda tx: self._cancel(tx, job_id), what=f"job {job_id}: cancelling it"
+        )
+
+    async def _cancel(self, tx: Tx, job_id: int) -> tuple[CancelOutcome, Job | None]:
+        job = await jobs.get(tx, job_id, lock=True)
+        if job is None:
+            return CancelOutcome.FINISHED, None
+        if job.state.finished:
+            return CancelOutcome.FINISHED, job
+        if job.state not in CANCELLABLE_STATES:
+            return CancelOutcome.ALREADY_SENT, job
+        if job.state is JobState.RESERVED and await sharing.following(tx, job.id, limit=1):
+            return CancelOutcome.OTHERS_WAITING, job
+        [cancelled] = await self._settle(  # the transaction saw it in that state
+            tx, [job.id], Outcome(succeeded=False, cancelled=True), self._db.now(), from_states=(job.state,)
+        )
+        return CancelOutcome.CANCELLED, cancelled
 
     async def settle_followers(self, leader: Job) -> list[Job]:
         """Give a finished job's outcome to every job following it, settling each like its own:
@@ -218,43 +241,49 @@ class Reservations:
         async with self._db.reading() as tx:
             if not await sharing.following(tx, leader.id, limit=1):
                 return []
-        finished: list[Job] = []
         outcome, now = Outcome.of(leader), self._db.now()
-        async with self._db.transaction() as tx:
-            for job_id in await sharing.following(tx, leader.id):
-                job = await self._settle(tx, job_id, outcome, now)
-                if job is not None:
-                    finished.append(job)
-        return finished
+
+        async def body(tx: Tx) -> list[Job]:
+            # Every follower locked first, by id (the store's lock order), before any account.
+            return await self._settle(tx, await sharing.following(tx, leader.id, lock=True), outcome, now)
+
+        return await self._db.transact(body, what=f"job {leader.id}: settling the jobs that follow it")
 
     async def _settle(
         self,
         tx: Tx,
-        job_id: int,
+        job_ids: Sequence[int],
         outcome: Outcome,
         now: float,
         *,
         from_states: Sequence[JobState] = UNFINISHED_STATES,
-    ) -> Job | None:
-        job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
-        if job is None:
-            return None  # already settled: nothing moves twice
-        # The account is locked before the budget, in the order `reserve` locks them: two
-        # transactions never wait for each other's second lock.
-        account = await accounts.read(tx, job.guild_id, job.user_id) if job.cost else None
-        if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
-            await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
-        if job.cost == 0:
-            return job  # a free shared result: no credits were held, none move
-        assert account is not None
-        if outcome.succeeded:
-            settled = await accounts.move(
-                tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
-            )
-        else:
-            settled = await self._accounts.refund(tx, account, job, now)
-        assert settled is not None
-        return job
+    ) -> list[Job]:
+        """Finish the jobs still in `from_states` and settle their credits and budgets; the jobs
+        finished (those already settled are left out: nothing moves twice).
+
+        In the store's lock order: the jobs by id, then their members' accounts by guild and user,
+        then the budgets released, by server and month."""
+        finished = [
+            job
+            for job_id in sorted(job_ids)
+            if (job := await jobs.finish(tx, job_id, outcome, now, from_states=from_states)) is not None
+        ]
+        # A free shared result held no credits: none move.
+        for job in sorted((j for j in finished if j.cost), key=lambda j: (j.guild_id, j.user_id, j.id)):
+            account = await accounts.read(tx, job.guild_id, job.user_id)
+            assert account is not None
+            if outcome.succeeded:
+                settled = await accounts.move(
+                    tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
+                )
+            else:
+                settled = await self._accounts.refund(tx, account, job, now)
+            assert settled is not None
+        if not outcome.succeeded:
+            for job in sorted(finished, key=lambda j: (j.guild_id, j.budget_month or "", j.id)):
+                if job.budget_cost and job.budget_month is not None:
+                    await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
+        return finished
 
 
 async def _insert_job(
