@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 import aiohttp
 import discord
 
-from bot.models import DeliveredMessage, DeliveryVia, Job
+from bot.models import DeliveredMessage, DeliveryVia, Job, JobState
 from bot.render import common, library, results
 from bot.runner import DeliveryOutcome, DeliveryResult
 
@@ -118,7 +118,9 @@ class DiscordDeliverer:
         return outcome
 
     async def show_progress(self, job: Job) -> None:
-        if not self._token_usable(job):
+        """"Working on your track" in the /split response, for a job the API has and that has not
+        finished (a finished job's message is its result, never overwritten)."""
+        if job.state is not JobState.SUBMITTED or not self._token_usable(job):
             return
         try:
             # Bounded: the job's next poll waits for this step, and progress is only a nicety.

@@ -594,6 +594,16 @@ class ApiErrorNote:
 
 
 @dataclass(frozen=True, slots=True)
+class OrphanedTask:
+    """A paid API task no job holds: the API accepted a submit from a process that had lost its
+    claim on the job, which another process had settled meanwhile (see `bot.runner`)."""
+
+    job_id: int
+    api_task_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackServerState:
     public_url: str | None  # None: callbacks off, polling only
     listening: str | None  # host:port of the bot's web server, None when it is not running
@@ -628,3 +638,5 @@ class StatusReport:
     callbacks: CallbackServerState
     poll_interval: float
     sandbox: bool = False  # the built-in sandbox, not the real API
+    orphaned_tasks: tuple[OrphanedTask, ...] = ()  # the newest few, newest first
+    orphaned_total: int = 0

@@ -259,6 +259,7 @@ class Operations:
     ) -> StatusReport:
         """The operator's view. Asking for the account's credits also re-checks a pause."""
         credits = await self.check_account()
+        orphans, orphaned_total = await store.jobs.orphans()
         return StatusReport(
             version=__version__,
             account_credits=credits,
@@ -275,6 +276,8 @@ class Operations:
             ),
             poll_interval=poll_interval,
             sandbox=self.sandbox,
+            orphaned_tasks=tuple(orphans),
+            orphaned_total=orphaned_total,
         )
 
     async def server_status(self, store: Store, guild_id: int) -> ServerStatus:

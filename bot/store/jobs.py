@@ -20,6 +20,7 @@ from bot.models import (
     Job,
     JobState,
     LibraryPage,
+    OrphanedTask,
     Outcome,
     Share,
     StemLink,
@@ -267,6 +268,25 @@ class Jobs:
             durable=durable,
         )
         return changed == 1
+
+    async def record_orphan(self, job_id: int, api_task_id: str, *, holder: str) -> None:
+        """Keep, for the operator, a paid API task no job holds (see `OrphanedTask`). Durable: it
+        is the only record of money spent."""
+        await self._db.write(
+            "INSERT INTO orphaned_tasks (job_id, api_task_id, holder, created_at) VALUES (?, ?, ?, ?)",
+            (job_id, api_task_id, holder, self._db.now()),
+            durable=True,
+        )
+
+    async def orphans(self, limit: int = 5) -> tuple[list[OrphanedTask], int]:
+        """The newest orphaned API tasks (at most `limit`), newest first, and how many there are."""
+        async with self._db.reading() as tx:
+            total = int(await tx.scalar("SELECT COUNT(*) FROM orphaned_tasks"))
+            rows = await tx.fetchall(
+                "SELECT job_id, api_task_id, created_at FROM orphaned_tasks ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+        return [OrphanedTask(r["job_id"], r["api_task_id"], r["created_at"]) for r in rows], total
 
     async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
         """Record a delivery outcome; the interaction token is dropped once it is of no more use.
