@@ -231,9 +231,31 @@ class NewJob:
     app_permissions: int | None = None
     sandbox: bool = False
     filesize_limit: int | None = None
+    interaction_id: int | None = None  # its acknowledged split's record goes when the job is stored
 
     def __repr__(self) -> str:
         return f"NewJob(guild={self.guild_id}, user={self.user_id}, mode={self.mode})"
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgedSplit:
+    """A /split the bot acknowledged ("thinking…") whose job is not stored yet: what is needed to
+    answer the member through the interaction if the process dies before it is (see `bot.acks`)."""
+
+    interaction_id: int
+    application_id: int
+    token: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    mode: Mode
+    task_id: str
+    audio_id: str
+    acknowledged_at: float
+    expires_at: float  # the token is usable until then
+
+    def __repr__(self) -> str:  # never the token
+        return f"AcknowledgedSplit(interaction={self.interaction_id}, user={self.user_id})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from bot.models import (
     Share,
     StemLink,
 )
-from bot.store import accounts, budgets, jobs, sharing
+from bot.store import accounts, acks, budgets, jobs, sharing
 from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
 from bot.store.database import Database, Tx
@@ -148,6 +148,8 @@ class Reservations:
                 budget_month=budget.month if budget is not None else None,
                 lease=lease,
             )
+            if new.interaction_id is not None:
+                await acks.became_job(tx, new.interaction_id, lease.holder if lease is not None else None)
             if budget is not None:
                 counted = await self._budgets.count(tx, budget, api_price)
                 if counted is None:  # cannot happen after the check above, in this transaction
