@@ -137,3 +137,31 @@ async def test_the_runners_move_back_to_reserved_does_not_fail_when_another_job_
     assert await back  # not DeadlockDetectedError
     assert (await store.jobs.get(job.id)).state is JobState.RESERVED  # type: ignore[union-attr]
     assert await store.jobs.count_by_state() == {JobState.RESERVED: 1}
+
+
+async def test_a_reservation_following_a_job_locks_that_job_before_the_members_account(
+    store: Store, other: asyncpg.Connection[asyncpg.Record], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Settling a job locks it, then its members' accounts. A member asking for the same track
+    locked their account first, then the job to follow: against a settlement of that job, a cycle.
+    `other` settles the job (its row, then the member's account); the reservation must wait for the
+    job without holding the account, so neither waits for the other (no deadlock, no run again)."""
+    leader = await store.reservations.reserve(
+        NewJob(10, 1, 20, Mode.SEPARATE_VOCAL, "gen-1", "audio-1", 10, "token-1")
+    )
+    assert leader.job is not None
+    assert await store.accounts.balance(10, 21) == 100  # the second member's account exists
+    caplog.set_level(logging.WARNING, "bot.store.database")
+
+    async with other.transaction():
+        await other.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", leader.job.id)
+        following = asyncio.create_task(
+            store.reservations.reserve(
+                NewJob(10, 1, 21, Mode.SEPARATE_VOCAL, "gen-1", "audio-1", 10, "token-2")
+            )
+        )
+        await waiting_for_a_lock(other, besides=other.get_server_pid())
+        await other.execute("SELECT 1 FROM accounts WHERE guild_id = 10 AND user_id = 21 FOR UPDATE")
+    reservation = await following
+    assert reservation.job is not None and reservation.job.source_job_id == leader.job.id
+    assert [r for r in caplog.records if "running it again" in r.getMessage()] == []
