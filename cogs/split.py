@@ -119,8 +119,10 @@ async def start_split(
 ) -> None:
     """Take a split the way `/split` does, for `/split` and for a result's "Split into 12 stems"
     button alike: a public "thinking…" (the result lands there and must outlive the member's
-    client session), the reservation under every rule, then "queued" with a Cancel button, and only
-    then the runner. A refusal raises for the caller's error handler to answer privately."""
+    client session), recorded as it is given (`bot.acks`: a process that dies before storing the
+    job leaves the member an answer), the reservation under every rule, then "queued" with a Cancel
+    button, and only then the runner. A refusal raises for the caller's error handler to answer
+    privately (and then remove the record, see `ACKNOWLEDGED`)."""
     assert interaction.guild_id is not None and interaction.channel_id is not None
     services = bot.services
     deferred = await acknowledge(bot, interaction, mode, task_id, audio_id)
