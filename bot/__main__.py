@@ -193,6 +193,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     session=session,
                     deliverer=deliverer,
                     reminder_sender=deliverer,
+                    split_answerer=deliverer,
                     keep_poster=DiscordPoster(client),
                     alerter=DiscordAlerter(client, store),
                     gateway_connected=client.gateway_connected,

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
@@ -62,6 +62,27 @@ cog's `cog_app_command_error` and then the tree's `on_error` for the same error;
 this so the member is answered once."""
 
 
+ACKNOWLEDGED = "stembot.acknowledged"
+"""Key in `interaction.extras`: how to remove the record of a split's acknowledgement (`bot.acks`)
+that became no job (an async callable); the error handler calls it once it answered the member."""
+
+
+async def forget_acknowledgement(interaction: discord.Interaction[Any]) -> None:
+    """The member has been answered: their split's acknowledgement record, if any, goes. If that
+    fails, the record lapses and another look tells them once more that it did not start (true)."""
+    forget: Callable[[], Awaitable[None]] | None = interaction.extras.pop(ACKNOWLEDGED, None)
+    if forget is None:
+        return
+    try:
+        await forget()
+    except Exception as error:
+        log.warning(
+            "interaction %s: could not remove its acknowledgement record (%s)",
+            interaction.id,
+            type(error).__name__,
+        )
+
+
 def original_error(error: app_commands.AppCommandError | StemBotError) -> BaseException:
     """The exception a command raised; discord.py hands it over wrapped in `CommandInvokeError`."""
     return error.original if isinstance(error, app_commands.CommandInvokeError) else error
@@ -105,6 +126,7 @@ async def answer_expected_error(
             interaction.user.id,
             type(exc).__name__,
         )
+    await forget_acknowledgement(interaction)
 
 
 SERVERS_ONLY = app_commands.AppInstallationType(guild=True, user=False)
@@ -186,6 +208,7 @@ class StemTree(app_commands.CommandTree["StemBot"]):
                 await interaction.followup.send(text, ephemeral=True)
         except (discord.HTTPException, discord.ClientException):
             log.warning("Could not tell member %s about the failed /%s", interaction.user.id, command)
+        await forget_acknowledgement(interaction)
 
 
 ServicesFactory = Callable[["StemBot"], Services]

@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 import aiohttp
 import discord
 
-from bot.models import DeliveredMessage, DeliveryVia, Job, Refund
+from bot.models import AcknowledgedSplit, DeliveredMessage, DeliveryVia, Job, JobState, Refund
 from bot.render import common, library, results
 from bot.runner import DeliveryOutcome, DeliveryResult
 
@@ -118,7 +118,9 @@ class DiscordDeliverer:
         return outcome
 
     async def show_progress(self, job: Job) -> None:
-        if not self._token_usable(job):
+        """ "Working on your track" in the /split response, for a job the API has and that has not
+        finished (a finished job's message is its result, never overwritten)."""
+        if job.state is not JobState.SUBMITTED or not self._token_usable(job):
             return
         try:
             # Bounded: the job's next poll waits for this step, and progress is only a nicety.
@@ -144,6 +146,41 @@ class DiscordDeliverer:
                     await channel.get_partial_message(job.response_message_id).edit(embed=embed, view=None)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.info("job %s: could not mark the queued message cancelled (%s)", job.id, error_code(exc))
+
+    async def split_not_started(self, ack: AcknowledgedSplit) -> bool:
+        """Fill the "thinking…" of a split acknowledged by a process that died before storing it
+        (see `bot.acks`). True once answered, or when the interaction cannot be answered any more
+        (it was never acknowledged, or its token expired); False if Discord may work later."""
+        if self._clock() >= ack.expires_at:
+            return True
+        webhook = discord.Webhook.partial(ack.application_id, ack.token, client=self._client)
+        try:
+            async with asyncio.timeout(PROGRESS_TIMEOUT):
+                await webhook.edit_message(ORIGINAL_RESPONSE, embed=results.interrupted(ack.mode), view=None)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("interaction %s: cannot be answered any more (%s)", ack.interaction_id, error_code(exc))
+            return True
+        except discord.HTTPException as exc:
+            if (
+                exc.status == 401
+                or exc.code in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN)
+                or route_refused(exc)
+            ):
+                log.info(
+                    "interaction %s: cannot be answered any more (%s)", ack.interaction_id, error_code(exc)
+                )
+                return True
+            log.warning(
+                "interaction %s: Discord failed (%s); will retry", ack.interaction_id, error_code(exc)
+            )
+            return False
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "interaction %s: Discord failed (%s); will retry", ack.interaction_id, error_code(exc)
+            )
+            return False
+        log.info("interaction %s: told member %s their split did not start", ack.interaction_id, ack.user_id)
+        return True
 
     def _token_usable(self, job: Job) -> bool:
         return bool(

@@ -12,6 +12,12 @@ def _relative_time(epoch: float) -> str:
     return f"<t:{int(epoch + 0.999)}:R>"
 
 
+class AckTaken(Exception):
+    """A split's acknowledgement was claimed by another process (this one stalled past its lease),
+    which is telling the member the split did not start: its job must not be stored, and nothing
+    more said (see `bot.acks`). Not a `StemBotError`: nobody is answered for it."""
+
+
 class StemBotError(Exception):
     """Base of errors whose message may be shown to the member as is."""
 

@@ -125,13 +125,17 @@ class SplitService:
         app_permissions: int | None = None,
         filesize_limit: int | None = None,
         role_ids: Sequence[int] = (),
+        interaction_id: int | None = None,
     ) -> Accepted:
         """Reserve the mode's cost and record the job, or raise a `StemBotError` saying why not
         (a bad id, or a `SplitRefused`: blocked, too many running, cooling down, not enough credits,
         or the server's monthly budget used up).
 
         `role_ids` are the member's roles, for role allowances. `filesize_limit` is the upload limit
-        the interaction reported, untrusted: checked here (see `clean_upload_limit`). The job waits
+        the interaction reported, untrusted: checked here (see `clean_upload_limit`).
+        `interaction_id`: the split's acknowledgement was recorded (`bot.acks`); its record goes
+        when the job is stored, and if another process took it to answer the member (this one
+        stalled past its lease), `AckTaken` is raised and nothing is stored. The job waits
         until `start` hands it to the runner, so the caller can show its own "queued" message first.
         """
         if self.closed:
@@ -154,6 +158,7 @@ class SplitService:
             app_permissions=app_permissions,
             sandbox=self._sandbox,
             filesize_limit=clean_upload_limit(filesize_limit),
+            interaction_id=interaction_id,
         )
         reservation = await self._reservations.reserve(new, role_ids=role_ids, lease=self._lease)
         if reservation.job is not None:

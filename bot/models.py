@@ -233,9 +233,31 @@ class NewJob:
     app_permissions: int | None = None
     sandbox: bool = False
     filesize_limit: int | None = None
+    interaction_id: int | None = None  # its acknowledged split's record goes when the job is stored
 
     def __repr__(self) -> str:
         return f"NewJob(guild={self.guild_id}, user={self.user_id}, mode={self.mode})"
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgedSplit:
+    """A /split the bot acknowledged ("thinking…") whose job is not stored yet: what is needed to
+    answer the member through the interaction if the process dies before it is (see `bot.acks`)."""
+
+    interaction_id: int
+    application_id: int
+    token: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    mode: Mode
+    task_id: str
+    audio_id: str
+    acknowledged_at: float
+    expires_at: float  # the token is usable until then
+
+    def __repr__(self) -> str:  # never the token
+        return f"AcknowledgedSplit(interaction={self.interaction_id}, user={self.user_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,6 +671,16 @@ class ApiErrorNote:
 
 
 @dataclass(frozen=True, slots=True)
+class OrphanedTask:
+    """A paid API task no job holds: the API accepted a submit from a process that had lost its
+    claim on the job, which another process had settled meanwhile (see `bot.runner`)."""
+
+    job_id: int
+    api_task_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackServerState:
     public_url: str | None  # None: callbacks off, polling only
     listening: str | None  # host:port of the bot's web server, None when it is not running
@@ -685,3 +717,5 @@ class StatusReport:
     sandbox: bool = False  # the built-in sandbox, not the real API
     bot_budget: DeploymentBudget | None = None  # every server together this month (MONTHLY_BUDGET)
     server_budget_default: int | None = None  # SERVER_MONTHLY_BUDGET
+    orphaned_tasks: tuple[OrphanedTask, ...] = ()  # the newest few, newest first
+    orphaned_total: int = 0

@@ -278,6 +278,7 @@ class Operations:
     ) -> StatusReport:
         """The operator's view. Asking for the account's credits also re-checks a pause."""
         credits = await self.check_account()
+        orphans, orphaned_total = await store.jobs.orphans()
         return StatusReport(
             version=__version__,
             account_credits=credits,
@@ -296,6 +297,8 @@ class Operations:
             sandbox=self.sandbox,
             bot_budget=await store.budgets.bot(),
             server_budget_default=store.budgets.default_budget,
+            orphaned_tasks=tuple(orphans),
+            orphaned_total=orphaned_total,
         )
 
     async def server_status(self, store: Store, guild_id: int) -> ServerStatus:

@@ -371,7 +371,9 @@ class JobRunner:
             except ApiError as error:
                 await self._submit_failed(job, error)
                 return
-            await self._store.jobs.transition(
+            # Not conditional on holding the claim: while the job is still 'submitting', the
+            # answer is stored whoever holds it now (its new holder then polls the task).
+            stored = await self._store.jobs.transition(
                 job.id,
                 [JobState.SUBMITTING],
                 JobState.SUBMITTED,
@@ -380,11 +382,37 @@ class JobRunner:
                 submitted_at=self._clock(),
             )
         self._attempts.pop(job.id, None)
+        if not stored:
+            await self._orphaned(job, api_task_id)
+            return
         self._log(job, "submitted as API task %s", api_task_id)
         self.schedule(job.id, self.poll_interval)
         submitted = await self._store.jobs.get(job.id)
-        if submitted is not None:
+        # Only while the job is still this process's and waiting for the API: its holder alone
+        # delivers it, one step at a time, so no result can be shown before this edit lands.
+        if (
+            submitted is not None
+            and submitted.state is JobState.SUBMITTED
+            and submitted.claimed_by == self._lease.holder
+        ):
             await self._deliverer.show_progress(submitted)
+
+    async def _orphaned(self, job: Job, api_task_id: str) -> None:
+        """The API accepted a submit this process sent after it had lost the job: it stalled past
+        its lease, another process took the job over, found it 'submitting' and settled it (the
+        unconfirmed rule) and told the member. The task is paid for but no job holds it: say so
+        loudly, keep it for the operator (`/stembot status`), and show the member nothing."""
+        log.error(
+            "job %s guild=%s member=%s mode=%s: the API accepted the submit as task %s, but the job "
+            "was settled by another process meanwhile (this one had lost its claim): the API task "
+            "is paid for and orphaned; recorded in orphaned_tasks",
+            job.id,
+            job.guild_id,
+            job.user_id,
+            job.mode,
+            api_task_id,
+        )
+        await self._store.jobs.record_orphan(job.id, api_task_id, holder=self._lease.holder)
 
     async def _submit_failed(self, job: Job, error: ApiError) -> None:
         if error.maybe_processed:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.acks import Acknowledgements, SplitAnswerer
 from bot.api import SeparationClient
 from bot.budget import BudgetService
 from bot.credits import CreditService
@@ -54,14 +55,17 @@ class Services:
     operations: Operations
     web: WebServer
     lease: Lease
+    acks: Acknowledgements
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
-        """Resume the jobs in the database and start working on them; start the reminders and
-        the keeper (which resumes keeps left unfinished). Follow the deployment's pause switch
+        """Resume the jobs in the database and start working on them; answer the splits an earlier
+        process acknowledged but never stored; start the reminders and the keeper (which resumes
+        keeps left unfinished). Follow the deployment's pause switch
         first, so no job is sent while another process has paused splitting."""
         await self.operations.start()
         await self.runner.start()
+        await self.acks.start()
         self.reminders.start()
         self.keeper.start()
 
@@ -69,6 +73,7 @@ class Services:
         """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks.
         A keep stopped mid-way resumes at the next start."""
         self.split.close()
+        await self.acks.stop()
         await self.runner.stop()
         await self.reminders.stop()
         await self.keeper.stop()
@@ -84,6 +89,7 @@ def build_services(
     session: aiohttp.ClientSession,
     deliverer: Deliverer,
     reminder_sender: ReminderSender,
+    split_answerer: SplitAnswerer,
     keep_poster: Poster,
     alerter: Alerter,
     gateway_connected: Callable[[], bool],
@@ -99,12 +105,12 @@ def build_services(
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
 
-    `deliverer`, `reminder_sender`, `keep_poster` and `alerter` are the Discord side (or a test's
-    recorders); `gateway_connected` feeds `/healthz`. The keyword overrides replace a part a test
-    or benchmark wants to control: its own `metrics` registry, an `api` client, what the pause
-    switch asks for the account's credits, where accepted splits wait (`queue`: the runner unless
-    a test records them), faster delivery or keep retries, how stems are downloaded, this
-    process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
+    `deliverer`, `reminder_sender`, `split_answerer`, `keep_poster` and `alerter` are the Discord
+    side (or a test's recorders); `gateway_connected` feeds `/healthz`. The keyword overrides
+    replace a part a test or benchmark wants to control: its own `metrics` registry, an `api`
+    client, what the pause switch asks for the account's credits, where accepted splits wait
+    (`queue`: the runner unless a test records them), faster delivery or keep retries, how stems
+    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
     """
     metrics = metrics or Metrics()
     lease = lease or Lease.for_this_process(settings.job_lease)
@@ -204,6 +210,7 @@ def build_services(
         operations=operations,
         web=web,
         lease=lease,
+        acks=Acknowledgements(store, split_answerer, lease=lease, clock=clock),
     )
 
 

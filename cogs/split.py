@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -11,11 +13,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_expected_error
+from bot.client import ACKNOWLEDGED, answer_expected_error
 from bot.delivery import token_usable_until
-from bot.errors import SplitRefused, SplittingUnavailable, StemBotError
-from bot.jobs import MAX_ID_LENGTH, clean_track_id
-from bot.models import Job
+from bot.errors import AckTaken, SplitRefused, SplittingUnavailable, StemBotError
+from bot.jobs import MAX_ID_LENGTH, Accepted, clean_track_id
+from bot.models import AcknowledgedSplit, Job
 from bot.product import Mode
 from bot.render import common, library, results
 from cogs.people import role_ids
@@ -117,12 +119,82 @@ async def start_split(
 ) -> None:
     """Take a split the way `/split` does, for `/split` and for a result's "Split into 12 stems"
     button alike: a public "thinking…" (the result lands there and must outlive the member's
-    client session), the reservation under every rule, then "queued" with a Cancel button, and only
-    then the runner. A refusal raises for the caller's error handler to answer privately."""
+    client session), recorded as it is given (`bot.acks`: a process that dies before storing the
+    job leaves the member an answer), the reservation under every rule, then "queued" with a Cancel
+    button, and only then the runner. A refusal raises for the caller's error handler to answer
+    privately (and then remove the record, see `ACKNOWLEDGED`)."""
     assert interaction.guild_id is not None and interaction.channel_id is not None
-    deferred = await interaction.response.defer(thinking=True)
     services = bot.services
-    accepted = await services.split.reserve(
+    deferred = await acknowledge(bot, interaction, mode, task_id, audio_id)
+    try:
+        accepted = await split_reserved(bot, interaction, mode, task_id, audio_id, deferred)
+    except AckTaken:
+        # This process stalled past its lease and another one told the member the split did not
+        # start: nothing was stored, and the member must not hear otherwise from here.
+        log.warning("interaction %s: answered by another process meanwhile; not splitting", interaction.id)
+        return
+    except BaseException:
+        # The error handler answers the member, then the record goes (see `ACKNOWLEDGED`).
+        interaction.extras[ACKNOWLEDGED] = functools.partial(services.acks.answered, interaction.id)
+        raise
+    job = accepted.job
+    try:
+        await interaction.edit_original_response(
+            embed=results.queued(job), view=results.queued_view(job) or discord.utils.MISSING
+        )
+    except discord.HTTPException as exc:
+        log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
+    finally:
+        # Only now may the runner touch this response, so its edits land after ours.
+        services.split.start(job)
+
+
+async def acknowledge(
+    bot: StemBot, interaction: discord.Interaction[StemBot], mode: Mode, task_id: str, audio_id: str
+) -> discord.InteractionCallbackResponse[StemBot] | None:
+    """The public "thinking…", and the record that it was given (`bot.acks`), written while the
+    defer is on its way: neither waits for the other, so the acknowledgement is as fast as ever
+    and a process that dies from here on leaves a record another process answers."""
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    created = interaction.created_at.timestamp()
+    ack = AcknowledgedSplit(
+        interaction_id=interaction.id,
+        application_id=interaction.application_id,
+        token=interaction.token,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        user_id=interaction.user.id,
+        mode=mode,
+        task_id=task_id,
+        audio_id=audio_id,
+        acknowledged_at=created,
+        expires_at=token_usable_until(created),
+    )
+    deferring = asyncio.ensure_future(interaction.response.defer(thinking=True))
+    try:
+        await bot.services.acks.record(ack)
+    except BaseException:
+        await asyncio.gather(deferring, return_exceptions=True)  # the error handler answers it
+        raise
+    try:
+        return await deferring
+    except BaseException:
+        await bot.services.acks.answered(interaction.id)  # not acknowledged: nobody waits
+        raise
+
+
+async def split_reserved(
+    bot: StemBot,
+    interaction: discord.Interaction[StemBot],
+    mode: Mode,
+    task_id: str,
+    audio_id: str,
+    deferred: discord.InteractionCallbackResponse[StemBot] | None,
+) -> Accepted:
+    """The split reserved under every rule, its acknowledgement's record gone with it."""
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    services = bot.services
+    return await services.split.reserve(
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         user_id=interaction.user.id,
@@ -140,17 +212,8 @@ async def start_split(
         # The upload limit here: how many stems fit in one message when they are kept in Discord.
         filesize_limit=interaction.filesize_limit,
         role_ids=role_ids(interaction.user),
+        interaction_id=interaction.id,
     )
-    job = accepted.job
-    try:
-        await interaction.edit_original_response(
-            embed=results.queued(job), view=results.queued_view(job) or discord.utils.MISSING
-        )
-    except discord.HTTPException as exc:
-        log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
-    finally:
-        # Only now may the runner touch this response, so its edits land after ours.
-        services.split.start(job)
 
 
 def split_refusal(error: StemBotError) -> discord.Embed:

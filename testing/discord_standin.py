@@ -1267,6 +1267,10 @@ class DiscordStandIn:
         self.ack_deadline: float | None = ack_deadline
         #: Webhook tokens older than this many seconds get 401 50027 Invalid Webhook Token.
         self.token_max_age: float | None = token_max_age
+        #: While an unset event: an interaction callback takes effect (the member sees the
+        #: acknowledgement) but its HTTP answer waits until the event is set, as a slow Discord's
+        #: would, holding the bot between its acknowledgement and what it does next.
+        self.hold_callbacks: asyncio.Event | None = None
         #: Users whose DMs are closed: sending to their DM channel answers 403 50007.
         self.dms_closed: set[int] = set()
         #: Channels where the bot may not post: 403 50013 Missing Permissions.
@@ -3042,6 +3046,8 @@ class DiscordStandIn:
                 )
         record.acks.append(Ack(cb_type, body.get("data"), now))
         self._changed(record)
+        if self.hold_callbacks is not None:
+            await self.hold_callbacks.wait()
 
         if request.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)

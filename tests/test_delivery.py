@@ -657,6 +657,13 @@ async def test_progress_is_not_shown_once_the_token_is_past_its_safe_lifetime(fa
     assert fake.calls == []
 
 
+@pytest.mark.parametrize("state", [JobState.SUCCEEDED, JobState.FAILED, JobState.RESERVED])
+async def test_progress_never_replaces_a_message_that_is_not_waiting_for_the_api(fake, deliverer, state):
+    await deliverer.show_progress(live_token_job(state=state))
+
+    assert fake.calls == []
+
+
 @pytest.mark.parametrize(
     "error", [*PASSING_TROUBLE, *RESPONSE_GONE, pytest.param(missing_permissions, id="403")]
 )

@@ -7,6 +7,7 @@ releasing anything: its tasks cancelled, its connections closed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from bot.models import (
     KeepState,
     LedgerKind,
     NewJob,
+    OrphanedTask,
     StemLink,
 )
 from bot.product import Mode
@@ -36,7 +38,7 @@ from bot.quota import Actor
 from bot.services import Services
 from bot.settings import PostgresURL
 from bot.store import Store
-from testing.provider_api import SeparationApiSimulator
+from testing.provider_api import Fault, SeparationApiSimulator
 from tests.postgres import PostgresServer
 from tests.wiring import RecordingDeliverer, RecordingPoster, make_services, make_settings
 
@@ -87,6 +89,14 @@ class Process:
         self.running = False
 
 
+class StalledLease(Lease):
+    """A lease its process never gets round to renewing."""
+
+    @property
+    def renew_every(self) -> float:
+        return 3600.0
+
+
 class Deployment:
     def __init__(self, url: PostgresURL, sim: SeparationApiSimulator, session: aiohttp.ClientSession) -> None:
         self.url, self.sim, self.session = url, sim, session
@@ -99,12 +109,16 @@ class Deployment:
         lease: float = LEASE,
         poll_interval: float = 0.05,
         clock: Callable[[], float] = time.time,
+        api_timeout: float = 1,
+        stalls: bool = False,
     ) -> Process:
+        """`stalls`: the process never renews its claims (as one whose event loop is stuck, or
+        whose database connection hangs), so they lapse after one lease while it goes on."""
         store = await Store.open(self.url, POLICY)
         deliverer = RecordingDeliverer()
         settings = make_settings(
             api_url=self.sim.base_url,
-            api_timeout=1,
+            api_timeout=api_timeout,
             poll_interval=poll_interval,
             job_timeout=60,
             job_lease=lease,
@@ -115,7 +129,7 @@ class Deployment:
             settings,
             deliverer=deliverer,
             delivery_retry_base=0.05,
-            lease=Lease(name, lease),
+            lease=StalledLease(name, lease) if stalls else Lease(name, lease),
             clock=clock,
         )
         process = Process(name, store, services, deliverer)
@@ -245,6 +259,47 @@ async def test_a_job_taken_over_while_submitting_is_refunded_never_resubmitted(
     assert deployment.sim.submits == []
     assert await ledger_kinds(b.store, job) == [LedgerKind.RESERVE, LedgerKind.REFUND]
     assert await b.store.accounts.balance(GUILD, ALICE) == 100
+
+
+async def test_a_submit_answered_after_its_process_lost_the_job_is_kept_as_an_orphan_and_shows_nothing(
+    deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stalls past its lease while its submit is on the wire; B takes the job over, finds it
+    'submitting' and refunds it (the unconfirmed rule), telling the member. Then the API answers A:
+    the task is paid for, but the job is settled. A records the orphaned task and logs it as an
+    error, shows the member nothing, and leaves the job as B settled it."""
+    deployment.sim.script("submit", Fault("hang", seconds=3 * LEASE + 1))
+    a = await deployment.process("a", stalls=True, api_timeout=10)
+    b = await deployment.process("b")
+    await a.start()
+    await b.start()
+    job = await a.split()
+
+    [failure] = await b.deliverer.wait_for(1, timeout=2 * LEASE + 2)
+    assert failure.id == job.id and failure.state is JobState.FAILED
+    assert failure.failure is Failure.UNCONFIRMED
+    orphans = await until(lambda: _orphans(a), timeout=10)
+    [submit] = deployment.sim.submits
+    assert [(o.job_id, o.api_task_id) for o in orphans] == [(job.id, submit.task_id)]
+    [logged] = [r for r in caplog.records if "orphaned" in r.getMessage()]
+    assert logged.levelno == logging.ERROR
+    assert f"job {job.id} " in logged.getMessage() and str(submit.task_id) in logged.getMessage()
+
+    await asyncio.sleep(0.3)  # anything A would still do for the job
+    assert a.deliverer.progress == [] and a.deliverer.delivered == []  # B's message stays as it is
+    assert len(b.deliverer.delivered) == 1
+    after = await stored(b, job.id)
+    assert after.state is JobState.FAILED and after.failure is Failure.UNCONFIRMED
+    assert after.api_task_id is None and after.delivery is Delivery.DELIVERED
+    assert await ledger_kinds(b.store, job) == [LedgerKind.RESERVE, LedgerKind.REFUND]
+    report = await b.services.operations.report(
+        b.store, callback_public_url=None, listening=None, poll_interval=0.05
+    )
+    assert report.orphaned_total == 1 and report.orphaned_tasks[0].api_task_id == submit.task_id
+
+
+async def _orphans(process: Process) -> list[OrphanedTask]:
+    return (await process.store.jobs.orphans())[0]
 
 
 async def test_a_process_that_lost_its_claim_cannot_submit(deployment: Deployment) -> None:

@@ -20,6 +20,7 @@ from bot.models import (
     Failure,
     JobState,
     NewJob,
+    OrphanedTask,
     PauseReason,
     ServerStatus,
     StatusReport,
@@ -59,6 +60,19 @@ def test_status_shows_credits_jobs_errors_callbacks_and_version() -> None:
     assert "listening on 0.0.0.0:8080" in text
     assert "9.9.9" in text
     assert "Splitting is running" in text
+
+
+def test_status_lists_paid_api_tasks_no_job_holds_only_when_there_are_some() -> None:
+    assert "no job holds" not in embed_text(operators.status(report()))
+    orphans = (
+        OrphanedTask(42, "task-b`[x](https://evil.example)", 1_700_000_300.0),
+        OrphanedTask(7, "task-a", 1_700_000_200.0),
+    )
+    text = embed_text(operators.status(report(orphaned_tasks=orphans, orphaned_total=5)))
+    assert "Paid API tasks no job holds" in text
+    assert "job 42: API task `task-bxhttpsevilexample`" in text  # only an id's characters
+    assert "job 7: API task `task-a`" in text and "<t:1700000300:R>" in text
+    assert "and 3 more (table `orphaned_tasks`)" in text
 
 
 def test_status_says_when_splitting_is_paused_and_why() -> None:

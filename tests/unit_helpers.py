@@ -6,6 +6,7 @@ Plain data and spec'd doubles only: the store and services used with them are th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -132,6 +133,9 @@ class RecordingScheduler:
         self.events.append(("schedule", job_id))
 
 
+_INTERACTION_IDS = itertools.count(900_000_000_000_000_001)
+
+
 def make_interaction(
     events: list[tuple[str, Any]] | None = None,
     *,
@@ -174,6 +178,7 @@ def make_interaction(
     )
     # The upload limit Discord sends with every interaction (`attachment_size_limit`).
     interaction.filesize_limit = filesize_limit
+    interaction.id = next(_INTERACTION_IDS)
     interaction.application_id = APPLICATION_ID
     interaction.token = token
     interaction.created_at = created_at or datetime.now(UTC)

@@ -16,6 +16,7 @@ from bot import models
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.leases import Lease
 from bot.models import (
+    AcknowledgedSplit,
     BudgetAlert,
     DeliveredMessage,
     DeliveryVia,
@@ -90,6 +91,22 @@ class RecordingDeliverer:
         return self.delivered
 
 
+class RecordingAnswerer:
+    """Stands in for Discord when a split acknowledged by a process that died is answered: records
+    each answer; `failures` answers fail first (Discord unreachable), as the real one reports."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.answered: list[AcknowledgedSplit] = []
+        self.failures = failures
+
+    async def split_not_started(self, ack: AcknowledgedSplit) -> bool:
+        if self.failures > 0:
+            self.failures -= 1
+            return False
+        self.answered.append(ack)
+        return True
+
+
 class AlerterDouble:
     def __init__(self) -> None:
         self.events: list[str] = []
@@ -133,6 +150,7 @@ def make_services(
     reminder_sender: Any = None,
     alerter: Any = None,
     keep_poster: Any = None,
+    split_answerer: Any = None,
     **overrides: Any,
 ) -> Services:
     """The bot's services over `store`, delivering to a `RecordingDeliverer` unless told otherwise.
@@ -149,6 +167,7 @@ def make_services(
         session=session,
         deliverer=deliverer or RecordingDeliverer(),
         reminder_sender=reminder_sender or RecordingReminders(),
+        split_answerer=split_answerer or RecordingAnswerer(),
         keep_poster=keep_poster or RecordingPoster(),
         alerter=alerter or AlerterDouble(),
         gateway_connected=lambda: True,

@@ -142,6 +142,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
         for note in report.recent_errors[:8]
     )
     embed.add_field(name="Recent API errors (this process)", value=errors[:1024] or "none", inline=False)
+    if report.orphaned_total:
+        embed.add_field(name="Paid API tasks no job holds", value=_orphans(report), inline=False)
     callbacks = report.callbacks
     if callbacks.public_url:
         last = timestamp(callbacks.last_received_at, "R") if callbacks.last_received_at else "never"
@@ -158,6 +160,24 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
     embed.add_field(name="Callbacks (this process)", value=text[:1024], inline=False)
     embed.set_footer(text=f"{_JOB_STATES_HELP}\nStemBot {report.version}")
     return embed
+
+
+def _orphans(report: StatusReport) -> str:
+    """The API tasks a process paid for after it had lost its job to another (see README, "Several
+    processes"): the newest, and how many there are in all."""
+    lines = [
+        f"{timestamp(task.at, 'R')} job {task.job_id}: API task `{_plain_id(task.api_task_id)}`"
+        for task in report.orphaned_tasks
+    ]
+    more = report.orphaned_total - len(report.orphaned_tasks)
+    if more > 0:
+        lines.append(f"and {number(more)} more (table `orphaned_tasks`)")
+    return "\n".join(lines)[:1024]
+
+
+def _plain_id(value: str) -> str:
+    """An id from the API shown in a code span: only the characters its ids use (it is untrusted)."""
+    return "".join(ch for ch in value[:64] if ch.isascii() and (ch.isalnum() or ch in "-_")) or "?"
 
 
 # -- the owner's wallet ----------------------------------------------------------------------

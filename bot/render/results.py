@@ -42,6 +42,7 @@ from bot.render.common import (
     Message,
     credit_amount,
     mention_prefix,
+    mode_label,
     moment,
     not_before,
     price_list,
@@ -49,6 +50,20 @@ from bot.render.common import (
 from bot.render.text import code, plain
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
+
+
+INTERRUPTED_TITLE = "This split didn't start"
+
+
+def interrupted(mode: Mode) -> discord.Embed:
+    """The answer to a split whose bot restarted after acknowledging it, before it was recorded
+    (see `bot.acks`): nothing happened, nothing was charged, try again."""
+    return discord.Embed(
+        title=INTERRUPTED_TITLE,
+        description=f"StemBot restarted before your split ({mode_label(mode)}) was recorded, so "
+        "it never started and **nothing was charged**. Please run `/split` again.",
+        colour=FAILED,
+    )
 
 
 def refused(error: SplitRefused) -> discord.Embed:

@@ -6,7 +6,7 @@ repository: `accounts` (credits and the ledger), `economy` (each server's settin
 `jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
 that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
 (results kept in Discord, stem by stem), `members` (members' own choices), `pause` (the pause
-switch every process shares) and `meta`.
+switch every process shares), `acks` (splits acknowledged whose job is not stored yet) and `meta`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from bot.models import CreditPolicy
 from bot.settings import PostgresURL
 from bot.store.accounts import Accounts
+from bot.store.acks import AcknowledgedSplits
 from bot.store.budgets import Budgets
 from bot.store.database import RECONNECTED, Clock, Database
 from bot.store.deliveries import Deliveries
@@ -55,6 +56,7 @@ class Store:
         self.keeps = Keeps(db)
         self.meta = Meta(db)
         self.pause = PauseSwitch(db)
+        self.acks = AcknowledgedSplits(db)
 
     @classmethod
     async def open(

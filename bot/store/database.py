@@ -10,17 +10,37 @@ column name or position; `Database` has one implementation per backend:
   connection, so every access goes through one asyncio lock (SQLite allows a single writer anyway).
 - `PostgresDatabase` (`bot.store.postgres`): a pool of asyncpg connections, each transaction on a
   connection of its own, so the repositories lock the rows a decision rests on (`Tx.for_update`).
+
+Lock order. Every transaction that locks more than one row takes its locks in one global order, so
+two transactions never wait for each other (a deadlock):
+
+1. jobs, by id ascending (a coalesced group: its leader and its followers alike);
+2. member accounts, by (guild id, user id) ascending;
+3. a server's month of budget (`budget_months`), by (guild id, month);
+4. the deployment's month of budget (after every server's);
+5. the job counts by state (`job_state_counts`): changed by a deferred trigger as the transaction
+   commits, after all of the above, each change locking its counts by state name (migration 014).
+
+A transaction that reads a row it will not lock (a candidate job to follow, say) may read it in
+any order; it locks it in its place. Rows that only one job's transactions touch, and that wait for
+nothing else while locked, may come anywhere: the job a reservation inserts, the record of the
+split it came from (`acknowledged_splits`, taken by other processes only with SKIP LOCKED), a
+job's keep. PostgreSQL may still abort a transaction for a deadlock or a
+serialization failure (another lock order nobody wrote down, a future change): `Database.transact`
+runs such a transaction again from the start, and `Database.write` its lone statement.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import aiosqlite
 
@@ -29,7 +49,15 @@ from bot.store import migrations
 if TYPE_CHECKING:
     from bot.settings import PostgresURL
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], float]
+T = TypeVar("T")
+
+TRANSACTION_ATTEMPTS = 5
+"""Runs of a transaction the database aborted for a deadlock or a serialization failure, in all."""
+TRANSACTION_RETRY_BASE = 0.02
+"""Seconds before the second run; doubling, with jitter so the two sides do not collide again."""
 
 _TICK = 1e-3  # the smallest step between two moments the store records, in seconds
 
@@ -137,6 +165,49 @@ class Database(ABC):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """One write transaction: all of it commits, or none of it."""
+
+    def may_run_again(self, error: BaseException) -> bool:
+        """Whether the database aborted a transaction only because of others running beside it (a
+        deadlock, a serialization failure), so that running it again from the start is the cure.
+        Never on SQLite: its one writer cannot deadlock."""
+        return False
+
+    async def transact(self, body: Callable[[Tx], Awaitable[T]], *, what: str) -> T:
+        """`body` in one transaction (see `transaction`), run again from the start (a few times,
+        after short jittered pauses, logged) when the database aborts it for a deadlock or a
+        serialization failure; its value.
+
+        Only for a body whose every effect is in the database: a run that was aborted left nothing
+        behind, so the next run decides afresh from what is there now. Never for one that calls
+        out (the API, Discord) or changes this process's state: that would happen twice."""
+
+        async def once() -> T:
+            async with self.transaction() as tx:
+                return await body(tx)
+
+        return await self.running_again(once, what=what)
+
+    async def running_again(self, attempt: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """`attempt()`, repeated as `transact` says (the one place that decides when and how)."""
+        runs = 1
+        while True:
+            try:
+                return await attempt()
+            except Exception as error:
+                if runs >= TRANSACTION_ATTEMPTS or not self.may_run_again(error):
+                    raise
+                pause = TRANSACTION_RETRY_BASE * 2 ** (runs - 1) * random.uniform(0.5, 1.5)
+                log.warning(
+                    "%s: the database aborted it (%s: %.200s); running it again in %.0f ms (run %s of %s)",
+                    what,
+                    type(error).__name__,
+                    error,
+                    pause * 1000,
+                    runs + 1,
+                    TRANSACTION_ATTEMPTS,
+                )
+                await asyncio.sleep(pause)
+                runs += 1
 
     @abstractmethod
     def reading(self) -> AbstractAsyncContextManager[Tx]:

@@ -20,6 +20,7 @@ from bot.models import (
     Job,
     JobState,
     LibraryPage,
+    OrphanedTask,
     Outcome,
     Share,
     StemLink,
@@ -52,6 +53,13 @@ def _claimable(tx: Tx) -> str:
     """Jobs `?` (a holder) may take: held by nobody, or by another process whose lease lapsed.
     One parameter: the holder."""
     return f"(claimed_by IS NULL OR (claimed_by <> ? AND COALESCE(lease_until, 0) < {tx.current_time}))"
+
+
+def _held(tx: Tx) -> str:
+    """The ids of the jobs `?` (a holder) holds, their rows locked by id ascending (the store's lock
+    order: a statement that changes many jobs would otherwise lock them in whatever order it finds
+    them, and wait for one while holding another)."""
+    return f"SELECT id FROM jobs WHERE claimed_by = ? ORDER BY id{tx.for_update}"
 
 
 class Jobs:
@@ -106,17 +114,27 @@ class Jobs:
     async def renew(self, lease: Lease) -> int:
         """Extend every claim `lease.holder` holds by a lease from now; how many."""
         async with self._db.reading() as tx:
-            return await tx.execute(
-                f"UPDATE jobs SET lease_until = {tx.current_time} + ? WHERE claimed_by = ?",
-                (lease.seconds, lease.holder),
+            return await self._db.running_again(
+                lambda: tx.execute(
+                    f"UPDATE jobs SET lease_until = {tx.current_time} + ? WHERE id IN ({_held(tx)}) "
+                    "AND claimed_by = ?",
+                    (lease.seconds, lease.holder, lease.holder),
+                ),
+                what=f"renewing the claims of {lease.holder}",
             )
 
     async def release(self, holder: str) -> int:
         """Give up every claim `holder` holds (it stops cleanly): other processes take the jobs
         at their next scan instead of waiting for the leases to lapse. How many."""
-        return await self._db.write(
-            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
-        )
+        async with self._db.reading() as tx:
+            return await self._db.running_again(
+                lambda: tx.execute(
+                    "UPDATE jobs SET claimed_by = NULL, lease_until = NULL "
+                    f"WHERE id IN ({_held(tx)}) AND claimed_by = ?",
+                    (holder, holder),
+                ),
+                what=f"releasing the claims of {holder}",
+            )
 
     async def count_by_state(self) -> dict[JobState, int]:
         """Every server's jobs in each state (states with none left out), for the bot's operator.
@@ -250,6 +268,25 @@ class Jobs:
             durable=durable,
         )
         return changed == 1
+
+    async def record_orphan(self, job_id: int, api_task_id: str, *, holder: str) -> None:
+        """Keep, for the operator, a paid API task no job holds (see `OrphanedTask`). Durable: it
+        is the only record of money spent."""
+        await self._db.write(
+            "INSERT INTO orphaned_tasks (job_id, api_task_id, holder, created_at) VALUES (?, ?, ?, ?)",
+            (job_id, api_task_id, holder, self._db.now()),
+            durable=True,
+        )
+
+    async def orphans(self, limit: int = 5) -> tuple[list[OrphanedTask], int]:
+        """The newest orphaned API tasks (at most `limit`), newest first, and how many there are."""
+        async with self._db.reading() as tx:
+            total = int(await tx.scalar("SELECT COUNT(*) FROM orphaned_tasks"))
+            rows = await tx.fetchall(
+                "SELECT job_id, api_task_id, created_at FROM orphaned_tasks ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+        return [OrphanedTask(r["job_id"], r["api_task_id"], r["created_at"]) for r in rows], total
 
     async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
         """Record a delivery outcome; the interaction token is dropped once it is of no more use.

@@ -22,6 +22,11 @@ def _free_for(tx: Tx, shared: bool) -> str:
     return f"(claimed_by IS NULL OR claimed_by = ? OR COALESCE(lease_until, 0) < {tx.current_time})"
 
 
+def _held(tx: Tx) -> str:
+    """The keeps `?` (a holder) holds, their rows locked by job id ascending (the store's lock order)."""
+    return f"SELECT job_id FROM keeps WHERE claimed_by = ? ORDER BY job_id{tx.for_update}"
+
+
 class Keeps:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -89,17 +94,21 @@ class Keeps:
         """Extend every keep claim `lease.holder` holds by a lease from now; how many."""
         async with self._db.reading() as tx:
             return await tx.execute(
-                f"UPDATE keeps SET lease_until = {tx.current_time} + ? WHERE claimed_by = ?",
-                (lease.seconds, lease.holder),
+                f"UPDATE keeps SET lease_until = {tx.current_time} + ? WHERE job_id IN ({_held(tx)}) "
+                "AND claimed_by = ?",
+                (lease.seconds, lease.holder, lease.holder),
             )
 
     async def release(self, holder: str, job_id: int | None = None) -> int:
         """Give up `holder`'s claim on the keep of `job_id` (a round of work on it ended), or on
         every keep (the process stops cleanly). How many."""
         if job_id is None:
-            return await self._db.write(
-                "UPDATE keeps SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
-            )
+            async with self._db.reading() as tx:
+                return await tx.execute(
+                    "UPDATE keeps SET claimed_by = NULL, lease_until = NULL "
+                    f"WHERE job_id IN ({_held(tx)}) AND claimed_by = ?",
+                    (holder, holder),
+                )
         return await self._db.write(
             "UPDATE keeps SET claimed_by = NULL, lease_until = NULL WHERE job_id = ? AND claimed_by = ?",
             (job_id, holder),

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x5374656D426F74  # "StemBot": the advisory lock held while migrating
 POOL_SIZE = 10
+RUN_AGAIN_SQLSTATES = frozenset({"40P01", "40001"})
+"""deadlock_detected, serialization_failure: the transaction was aborted whole and may run again."""
 
 
 class PostgresTx(Tx):
@@ -130,13 +132,22 @@ class PostgresDatabase(Database):
         async with self._pool.acquire() as conn:
             yield PostgresTx(conn)
 
+    def may_run_again(self, error: BaseException) -> bool:
+        return isinstance(error, asyncpg.PostgresError) and error.sqlstate in RUN_AGAIN_SQLSTATES
+
     async def write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
-        async with self._pool.acquire() as conn:
-            if not durable:
-                return await PostgresTx(conn).execute(sql, params)
-            async with conn.transaction():
-                await conn.execute("SET LOCAL synchronous_commit = on")
-                return await PostgresTx(conn).execute(sql, params)
+        """A lone statement aborted for a deadlock changed nothing: it runs again (see `transact`).
+        Its triggers make it more than one row's change (the job counts)."""
+
+        async def once() -> int:
+            async with self._pool.acquire() as conn:
+                if not durable:
+                    return await PostgresTx(conn).execute(sql, params)
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL synchronous_commit = on")
+                    return await PostgresTx(conn).execute(sql, params)
+
+        return await self.running_again(once, what=f"the statement {sql[:60]!r}…")
 
 
 RECONNECT_FIRST = 0.5

@@ -1,7 +1,12 @@
 """The transactions that span jobs and accounts: reserving a job's price (with the member's
 limits, sharing an earlier or running job, and the server's monthly budget), and settling it
 (charge or refund) when it ends, also for the jobs that followed it. Each is one transaction;
-nowhere else do these aggregates change together."""
+nowhere else do these aggregates change together.
+
+Each locks its rows in the store's one order (see `bot.store.database`): the jobs first (the job
+to follow, the jobs settled, by id), then the member accounts (by guild and user), then the
+budgets; the job counts go last, as it commits. Each runs through `Database.transact`, so one that
+PostgreSQL aborts for a deadlock all the same runs again: their bodies only touch the database."""
 
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from bot.models import (
     Share,
     StemLink,
 )
-from bot.store import accounts, budgets, jobs, sharing
+from bot.store import accounts, acks, budgets, jobs, sharing
 from bot.store.accounts import Accounts
 from bot.store.budgets import Budgets
 from bot.store.database import Database, Tx
@@ -104,7 +109,10 @@ class Reservations:
 
     async def _reserve_once(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         try:
-            return await self._reserve(new, role_ids, lease)
+            return await self._db.running_again(
+                lambda: self._reserve(new, role_ids, lease),
+                what=f"guild={new.guild_id} member={new.user_id}: reserving a split",
+            )
         except _BotBudgetSpent as spent:  # rolled back: nothing was charged or recorded
             # The owner's alert, if one is due, is recorded apart: the reservation's writes are gone.
             async with self._db.transaction() as tx:
@@ -113,14 +121,20 @@ class Reservations:
             return replace(spent.refusal, bot_budget=bot_budget, bot_budget_alert=alert)
 
     async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
+        """One run of the reservation's transaction (see `Database.transact`)."""
         async with self._db.transaction() as tx:
             now = self._db.now()
+            # The job to share is locked before the member's account (the store's lock order):
+            # settling that job locks it, then its members' accounts.
+            shared_id = await sharing.to_share(tx, new, now)
+            source = await jobs.get(tx, shared_id, lock=True) if shared_id is not None else None
             account, settings = await self._accounts.current(
                 tx, new.guild_id, new.user_id, role_ids=role_ids, now=now
             )
             balance = account.balance.total
             limit = settings.jobs_per_member or self._accounts.policy.jobs_per_member
-            in_flight, shared_id = await sharing.intake_facts(tx, new, now)
+            # Counted once the account is locked: the member's other reservations are done by now.
+            in_flight = await jobs.in_flight(tx, new.guild_id, new.user_id)
 
             def refused(refusal: Refusal, **extra: Any) -> Reservation:
                 return Reservation(None, balance, in_flight, refusal, jobs_per_member=limit, **extra)
@@ -133,7 +147,6 @@ class Reservations:
             if cooldown_until is not None:
                 return refused(Refusal.COOLDOWN, retry_at=cooldown_until)
 
-            source = await jobs.get(tx, shared_id, lock=True) if shared_id is not None else None
             if source is not None and source.state not in (JobState.SUCCEEDED, *sharing.LEADER_STATES):
                 raise _StartOver
             share = None if source is None else Share.REUSED if source.state.finished else Share.COALESCED
@@ -164,6 +177,8 @@ class Reservations:
                 budget_month=budget.month if budget is not None else None,
                 lease=lease,
             )
+            if new.interaction_id is not None:
+                await acks.became_job(tx, new.interaction_id, lease.holder if lease is not None else None)
             after = account.balance
             if cost:
                 moved = await accounts.move(
@@ -226,9 +241,12 @@ class Reservations:
         nothing).
         """
         outcome = Outcome(succeeded, tuple(stems), links_expire_at, failure, failure_detail)
-        async with self._db.transaction() as tx:
-            settled = await self._settle(tx, job_id, outcome, self._db.now(), from_states=from_states)
-        return settled[0] if settled is not None else None
+
+        async def body(tx: Tx) -> Job | None:
+            settled = await self._settle(tx, [job_id], outcome, self._db.now(), from_states=from_states)
+            return settled[0][0] if settled else None
+
+        return await self._db.transact(body, what=f"job {job_id}: settling it")
 
     async def cancel(self, job_id: int, *, member_roles: Sequence[int] | None = None) -> Cancellation:
         """Call off a job nothing has been sent for, refunding it once, in one transaction.
@@ -242,33 +260,34 @@ class Reservations:
         brought up to date first, and the allowance the job took from a period that has ended
         since is not returned (see `economy.refund`); None (a moderator calls it off) refunds it
         like a failure of ours. Returns what happened, the job as it is now, and what came back."""
-        async with self._db.transaction() as tx:
-            job = await jobs.get(tx, job_id, lock=True)
-            if job is None:
-                return Cancellation(CancelOutcome.FINISHED, None)
-            if job.state.finished:
-                return Cancellation(CancelOutcome.FINISHED, job)
-            if job.state not in CANCELLABLE_STATES:
-                return Cancellation(CancelOutcome.ALREADY_SENT, job)
-            if job.state is JobState.RESERVED and await sharing.following(tx, job.id, limit=1):
-                return Cancellation(CancelOutcome.OTHERS_WAITING, job)
-            now = self._db.now()
-            own = member_roles is not None and job.cost > 0
-            if own:
-                # The job is locked before the account, as `_settle` locks them.
-                roles = member_roles or ()
-                await self._accounts.current(tx, job.guild_id, job.user_id, role_ids=roles, now=now)
-            settled = await self._settle(
-                tx,
-                job.id,
-                Outcome(succeeded=False, cancelled=True),
-                now,
-                from_states=(job.state,),
-                own_cancel=own,
-            )
-            assert settled is not None  # the transaction saw it in that state
-            cancelled, refund = settled
-            return Cancellation(CancelOutcome.CANCELLED, cancelled, refund)
+        return await self._db.transact(
+            lambda tx: self._cancel(tx, job_id, member_roles), what=f"job {job_id}: cancelling it"
+        )
+
+    async def _cancel(self, tx: Tx, job_id: int, member_roles: Sequence[int] | None) -> Cancellation:
+        job = await jobs.get(tx, job_id, lock=True)
+        if job is None:
+            return Cancellation(CancelOutcome.FINISHED, None)
+        if job.state.finished:
+            return Cancellation(CancelOutcome.FINISHED, job)
+        if job.state not in CANCELLABLE_STATES:
+            return Cancellation(CancelOutcome.ALREADY_SENT, job)
+        if job.state is JobState.RESERVED and await sharing.following(tx, job.id, limit=1):
+            return Cancellation(CancelOutcome.OTHERS_WAITING, job)
+        now = self._db.now()
+        own = member_roles is not None and job.cost > 0
+        if own:
+            # The job is locked before the account (the store's lock order), as `_settle` locks them.
+            await self._accounts.current(tx, job.guild_id, job.user_id, role_ids=member_roles or (), now=now)
+        [(cancelled, refund)] = await self._settle(  # the transaction saw it in that state
+            tx,
+            [job.id],
+            Outcome(succeeded=False, cancelled=True),
+            now,
+            from_states=(job.state,),
+            own_cancel=own,
+        )
+        return Cancellation(CancelOutcome.CANCELLED, cancelled, refund)
 
     async def settle_followers(self, leader: Job) -> list[Job]:
         """Give a finished job's outcome to every job following it, settling each like its own:
@@ -279,46 +298,57 @@ class Reservations:
         async with self._db.reading() as tx:
             if not await sharing.following(tx, leader.id, limit=1):
                 return []
-        finished: list[Job] = []
         outcome, now = Outcome.of(leader), self._db.now()
-        async with self._db.transaction() as tx:
-            for job_id in await sharing.following(tx, leader.id):
-                settled = await self._settle(tx, job_id, outcome, now)
-                if settled is not None:
-                    finished.append(settled[0])
-        return finished
+
+        async def body(tx: Tx) -> list[Job]:
+            # Every follower locked first, by id (the store's lock order), before any account.
+            following = await sharing.following(tx, leader.id, lock=True)
+            return [job for job, _ in await self._settle(tx, following, outcome, now)]
+
+        return await self._db.transact(body, what=f"job {leader.id}: settling the jobs that follow it")
 
     async def _settle(
         self,
         tx: Tx,
-        job_id: int,
+        job_ids: Sequence[int],
         outcome: Outcome,
         now: float,
         *,
         from_states: Sequence[JobState] = UNFINISHED_STATES,
         own_cancel: bool = False,
-    ) -> tuple[Job, Refund | None] | None:
-        """Finish the job and charge or refund it: the job, and what came back if it was
-        refunded credits (`own_cancel`: see `Accounts.refund`). None: it was settled already."""
-        job = await jobs.finish(tx, job_id, outcome, now, from_states=from_states)
-        if job is None:
-            return None  # already settled: nothing moves twice
-        # The account is locked before the budgets (the server's, then the bot's), in the order
-        # `reserve` locks them: two transactions never wait for each other's second lock.
-        account = await accounts.read(tx, job.guild_id, job.user_id) if job.cost else None
-        if not outcome.succeeded and job.budget_cost and job.budget_month is not None:
-            await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
-            await budgets.release_bot(tx, job.budget_month, job.budget_cost)
-        if job.cost == 0:
-            return job, None  # a free shared result: no credits were held, none move
-        assert account is not None
-        if outcome.succeeded:
-            settled = await accounts.move(
-                tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
-            )
-            assert settled is not None
-            return job, None
-        return job, await self._accounts.refund(tx, account, job, now, own_cancel=own_cancel)
+    ) -> list[tuple[Job, Refund | None]]:
+        """Finish the jobs still in `from_states` and settle their credits and budgets: each job
+        finished, with what came back if it was refunded credits (`own_cancel`: see
+        `Accounts.refund`). Those already settled are left out: nothing moves twice.
+
+        In the store's lock order: the jobs by id, then their members' accounts by guild and user,
+        then the budgets released, every server's month (by server and month) before the bot's."""
+        finished = [
+            job
+            for job_id in sorted(job_ids)
+            if (job := await jobs.finish(tx, job_id, outcome, now, from_states=from_states)) is not None
+        ]
+        refunds: dict[int, Refund] = {}
+        # A free shared result held no credits: none move.
+        for job in sorted((j for j in finished if j.cost), key=lambda j: (j.guild_id, j.user_id, j.id)):
+            account = await accounts.read(tx, job.guild_id, job.user_id)
+            assert account is not None
+            if outcome.succeeded:
+                settled = await accounts.move(
+                    tx, account, LedgerKind.CHARGE, 0, 0, now=now, job_id=job.id, applied=True
+                )
+                assert settled is not None
+            else:
+                refunds[job.id] = await self._accounts.refund(tx, account, job, now, own_cancel=own_cancel)
+        if not outcome.succeeded:
+            released = [j for j in finished if j.budget_cost and j.budget_month is not None]
+            for job in sorted(released, key=lambda j: (j.guild_id, j.budget_month or "", j.id)):
+                assert job.budget_month is not None
+                await budgets.release(tx, job.guild_id, job.budget_month, job.budget_cost)
+            for job in sorted(released, key=lambda j: (j.budget_month or "", j.id)):
+                assert job.budget_month is not None
+                await budgets.release_bot(tx, job.budget_month, job.budget_cost)
+        return [(job, refunds.get(job.id)) for job in finished]
 
 
 async def _insert_job(

@@ -117,6 +117,35 @@ async def test_bot_killed_mid_job_delivers_once_and_charges_once_after_restart(s
     assert "**90** credits" in await stack.credits()
 
 
+async def test_a_split_acknowledged_by_a_bot_killed_before_storing_it_is_answered_after_restart(
+    stack: Stack,
+) -> None:
+    bot = await stack.start_bot()
+    held = asyncio.Event()
+    stack.standin.hold_callbacks = held  # Discord takes the defer but is slow to answer it
+    try:
+        record = await stack.split()
+        await record.wait_for_ack()  # the member sees "thinking…"
+        await asyncio.sleep(1.0)  # whatever the bot does alongside its defer, it has done by now
+        assert stack.jobs() == []  # it waits for the defer's answer before taking the split
+        bot.proc.send_signal(signal.SIGKILL)
+        await bot.proc.wait()
+    finally:
+        stack.standin.hold_callbacks = None
+        held.set()
+
+    await stack.start_bot()
+    message = await record.wait_for_edit(lambda m: "didn't start" in m.text(), timeout=20)
+    assert "nothing was charged" in message.text() and "/split" in message.text()
+    assert not message.ephemeral and not message.loading
+    await asyncio.sleep(0.5)
+    assert len(message.edits) == 1  # answered once
+    assert stack.jobs() == [] and stack.api.submits == []
+    assert "**100** credits" in await stack.credits()
+    with stack.db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM acknowledged_splits").fetchone()[0] == 0
+
+
 async def test_gateway_drop_mid_job_still_delivers_and_bot_keeps_answering(stack: Stack) -> None:
     stack.api.processing_seconds = 1.5
     await stack.start_bot()

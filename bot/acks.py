@@ -1,0 +1,82 @@
+"""Every acknowledged /split ends in an answer, even when the process that acknowledged it dies.
+
+A /split is acknowledged at once (Discord allows 3 seconds), before its job is stored: if the
+process died in between, the member was left on "thinking…" for good. So the acknowledgement is
+recorded alongside the defer itself (`record`, written while the defer is on its way), the record is
+removed in the transaction that stores the job (`bot.store.reservations`) or once the member was
+told why there is none (`answered`), and whatever is left behind by a process that died is answered
+at start-up and at every lease beat by whichever process claims it first (a claim with a lease, as
+for jobs): through the interaction, while its token lives (15 minutes), saying plainly that the
+split did not start, nothing was charged, and to try again. Records older than that are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.leases import Beat, Lease
+from bot.models import AcknowledgedSplit
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class SplitAnswerer(Protocol):
+    """Tells a member their split did not start. Implemented by the Discord side."""
+
+    async def split_not_started(self, ack: AcknowledgedSplit) -> bool:
+        """Answer through the interaction; False if Discord could not be reached now (try later).
+        True also when the interaction cannot be answered any more (never acknowledged, expired)."""
+        ...
+
+
+class Acknowledgements:
+    def __init__(
+        self, store: Store, answerer: SplitAnswerer, *, lease: Lease, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self._answerer = answerer
+        self._lease = lease
+        self._clock = clock
+        self._beat = Beat(self._look, lease.renew_every, name="acknowledged splits")
+
+    async def start(self) -> None:
+        """Answer what an earlier process left (on an SQLite file: all of it), then keep looking."""
+        await self._answer(
+            await self._store.acks.claim_unanswered(self._lease, now=self._clock(), starting=True)
+        )
+        self._beat.start()
+
+    async def stop(self) -> None:
+        """Stop looking. This process's own records are not released: a split being taken as it
+        stops may still be stored; if not, another process answers it once the lease lapses."""
+        await self._beat.stop()
+
+    async def record(self, ack: AcknowledgedSplit) -> None:
+        """The split was (or is being) acknowledged and its job is not stored yet."""
+        await self._store.acks.record(ack, self._lease)
+
+    async def answered(self, interaction_id: int) -> None:
+        """The member was told why their split did not start (a refusal, an error)."""
+        await self._store.acks.forget(interaction_id)
+
+    async def _look(self) -> None:
+        await self._store.acks.renew(self._lease)
+        await self._answer(await self._store.acks.claim_unanswered(self._lease, now=self._clock()))
+
+    async def _answer(self, claimed: list[AcknowledgedSplit]) -> None:
+        for ack in claimed:
+            log.warning(
+                "guild=%s member=%s: a split acknowledged %.0fs ago never became a job (its process "
+                "stopped first); telling the member it did not start",
+                ack.guild_id,
+                ack.user_id,
+                self._clock() - ack.acknowledged_at,
+            )
+            if await self._answerer.split_not_started(ack):
+                await self._store.acks.forget(ack.interaction_id)
+            else:
+                await self._store.acks.release(ack.interaction_id, self._lease.holder)
