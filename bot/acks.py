@@ -2,7 +2,8 @@
 
 A /split is acknowledged at once (Discord allows 3 seconds), before its job is stored: if the
 process died in between, the member was left on "thinking…" for good. So the acknowledgement is
-recorded alongside the defer itself (`record`, written while the defer is on its way), the record is
+recorded before the defer is sent (`record`: the records of a burst share one commit, so this costs
+an acknowledgement one short write, not a queue of them), the record is
 removed in the transaction that stores the job (`bot.store.reservations`) or once the member was
 told why there is none (`answered`), and whatever is left behind by a process that died is answered
 at start-up and at every lease beat by whichever process claims it first (a claim with a lease, as
@@ -12,6 +13,7 @@ split did not start, nothing was charged, and to try again. Records older than t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,8 +22,12 @@ from typing import Protocol
 from bot.leases import Beat, Lease
 from bot.models import AcknowledgedSplit
 from bot.store import Store
+from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
+
+RECORDS_PER_COMMIT = 500
+"""At most this many records written in one transaction: a burst is written in a few."""
 
 
 class SplitAnswerer(Protocol):
@@ -42,6 +48,8 @@ class Acknowledgements:
         self._lease = lease
         self._clock = clock
         self._beat = Beat(self._look, lease.renew_every, name="acknowledged splits")
+        self._waiting: list[tuple[AcknowledgedSplit, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Answer what an earlier process left (on an SQLite file: all of it), then keep looking."""
@@ -56,8 +64,29 @@ class Acknowledgements:
         await self._beat.stop()
 
     async def record(self, ack: AcknowledgedSplit) -> None:
-        """The split was (or is being) acknowledged and its job is not stored yet."""
-        await self._store.acks.record(ack, self._lease)
+        """The split is about to be acknowledged and its job is not stored yet: stored when this
+        returns. Records that arrive while a write is under way are written together by the next
+        one (group commit), so a burst of thousands costs a few commits, not thousands in a row."""
+        stored = asyncio.get_running_loop().create_future()
+        self._waiting.append((ack, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="acknowledged splits: writer")
+            self._writer.add_done_callback(log_failure)
+        await asyncio.shield(stored)  # a caller that gives up does not take the others' write with it
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:RECORDS_PER_COMMIT], self._waiting[RECORDS_PER_COMMIT:]
+            try:
+                await self._store.acks.record([ack for ack, _ in batch], self._lease)
+            except Exception as error:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(error)
+            else:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_result(None)
 
     async def answered(self, interaction_id: int) -> None:
         """The member was told why their split did not start (a refusal, an error)."""

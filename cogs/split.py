@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RECORD_BEFORE_ACK_SECONDS = 1.0
+"""How long a /split's acknowledgement waits for its record to be stored (usually milliseconds)."""
+
 TrackId = app_commands.Range[str, 1, MAX_ID_LENGTH]
 MODE_CHOICES = [app_commands.Choice(name=common.mode_label(mode), value=mode.value) for mode in Mode]
 
@@ -152,9 +155,10 @@ async def start_split(
 async def acknowledge(
     bot: StemBot, interaction: discord.Interaction[StemBot], mode: Mode, task_id: str, audio_id: str
 ) -> discord.InteractionCallbackResponse[StemBot] | None:
-    """The public "thinking…", and the record that it was given (`bot.acks`), written while the
-    defer is on its way: neither waits for the other, so the acknowledgement is as fast as ever
-    and a process that dies from here on leaves a record another process answers."""
+    """The public "thinking…", and before it the record that it is given (`bot.acks`), so that a
+    process that dies from the moment the member sees "thinking…" leaves a record another process
+    answers. Should the database be slow, the acknowledgement does not wait for the record past
+    `RECORD_BEFORE_ACK_SECONDS` (Discord's 3 seconds come first); the record is still awaited."""
     assert interaction.guild_id is not None and interaction.channel_id is not None
     created = interaction.created_at.timestamp()
     ack = AcknowledgedSplit(
@@ -170,17 +174,18 @@ async def acknowledge(
         acknowledged_at=created,
         expires_at=token_usable_until(created),
     )
-    deferring = asyncio.ensure_future(interaction.response.defer(thinking=True))
+    recording = asyncio.ensure_future(bot.services.acks.record(ack))
+    await asyncio.wait({recording}, timeout=RECORD_BEFORE_ACK_SECONDS)
+    if recording.done():
+        recording.result()  # a failed write raises here: the error handler answers the member
     try:
-        await bot.services.acks.record(ack)
+        deferred = await interaction.response.defer(thinking=True)
     except BaseException:
-        await asyncio.gather(deferring, return_exceptions=True)  # the error handler answers it
-        raise
-    try:
-        return await deferring
-    except BaseException:
+        await asyncio.gather(recording, return_exceptions=True)
         await bot.services.acks.answered(interaction.id)  # not acknowledged: nobody waits
         raise
+    await recording  # the error handler answers (acknowledged by now) if it failed
+    return deferred
 
 
 async def split_reserved(

@@ -179,3 +179,40 @@ async def test_a_stalled_process_whose_split_was_answered_elsewhere_stores_nothi
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_burst_of_acknowledgements_shares_a_few_commits(tmp_path: Path) -> None:
+    """Recorded before the acknowledgement, so a burst must not queue one commit per member."""
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        writes: list[int] = []
+        record = store.acks.record
+
+        async def counted(acks, lease):
+            writes.append(len(acks))
+            await record(acks, lease)
+
+        store.acks.record = counted  # type: ignore[method-assign]
+        acks = Acknowledgements(store, RecordingAnswerer(), lease=Lease("one", 30))
+        await asyncio.gather(*(acks.record(ack(2000 + n)) for n in range(300)))
+
+        assert sorted(await left(store)) == [2000 + n for n in range(300)]  # every one stored
+        assert sum(writes) == 300 and len(writes) <= 3, writes
+    finally:
+        await store.close()
+
+
+async def test_a_failed_record_write_fails_every_acknowledgement_waiting_for_it(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        async def broken(acks, lease):
+            raise OSError("disk gone")
+
+        store.acks.record = broken  # type: ignore[method-assign]
+        acks = Acknowledgements(store, RecordingAnswerer(), lease=Lease("one", 30))
+        waiting = (acks.record(ack(3000 + n)) for n in range(5))
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+
+        assert all(isinstance(r, OSError) for r in results)
+    finally:
+        await store.close()

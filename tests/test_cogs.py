@@ -504,3 +504,27 @@ async def test_credits_for_a_new_member_shows_the_starting_allowance(world):
     text = embed_text(sent_embed(interaction.followup.send.await_args))
     assert f"**{DEFAULT_CREDITS}** credits" in text
     assert "0 of 2" in text
+
+
+async def test_the_acknowledgement_is_recorded_before_the_member_sees_thinking(world):
+    """A process killed the moment Discord shows "thinking…" must leave a record to answer."""
+    interaction = world.interaction()
+    stored: list[int] = []
+    record = world.store.acks.record
+
+    async def recording(acks, lease):
+        await record(acks, lease)
+        stored.extend(ack.interaction_id for ack in acks)
+
+    world.store.acks.record = recording
+    stored_at_defer: list[list[int]] = []
+
+    async def defer(**_: object) -> None:
+        stored_at_defer.append(list(stored))  # what was committed when Discord was told
+
+    interaction.response.defer.side_effect = defer
+    await world.split(interaction)
+
+    assert stored_at_defer == [[interaction.id]]
+    assert len(await world.jobs()) == 1  # and the record went with the job's insert
+    assert await world.store.db.fetchall("SELECT * FROM acknowledged_splits") == []

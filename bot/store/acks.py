@@ -9,6 +9,7 @@ by another (or by the next start), which answers the member and removes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from bot.errors import AckTaken
 from bot.leases import Lease
@@ -21,29 +22,32 @@ class AcknowledgedSplits:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record(self, ack: AcknowledgedSplit, lease: Lease) -> None:
-        """Write the record, claimed by `lease.holder`."""
-        options = json.dumps({"mode": ack.mode.value, "task_id": ack.task_id, "audio_id": ack.audio_id})
-        async with self._db.reading() as tx:
-            await tx.execute(
-                "INSERT INTO acknowledged_splits (interaction_id, application_id, token, guild_id, "
-                "channel_id, user_id, options, acknowledged_at, expires_at, claimed_by, lease_until) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {tx.current_time} + ?) "
-                "ON CONFLICT (interaction_id) DO NOTHING",
-                (
-                    ack.interaction_id,
-                    ack.application_id,
-                    ack.token,
-                    ack.guild_id,
-                    ack.channel_id,
-                    ack.user_id,
-                    options,
-                    ack.acknowledged_at,
-                    ack.expires_at,
-                    lease.holder,
-                    lease.seconds,
-                ),
-            )
+    async def record(self, acks: Sequence[AcknowledgedSplit], lease: Lease) -> None:
+        """Write the records in one transaction (one commit for a burst), claimed by `lease.holder`."""
+        async with self._db.transaction() as tx:
+            for ack in acks:
+                options = json.dumps(
+                    {"mode": ack.mode.value, "task_id": ack.task_id, "audio_id": ack.audio_id}
+                )
+                await tx.execute(
+                    "INSERT INTO acknowledged_splits (interaction_id, application_id, token, guild_id, "
+                    "channel_id, user_id, options, acknowledged_at, expires_at, claimed_by, lease_until) "
+                    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {tx.current_time} + ?) "
+                    "ON CONFLICT (interaction_id) DO NOTHING",
+                    (
+                        ack.interaction_id,
+                        ack.application_id,
+                        ack.token,
+                        ack.guild_id,
+                        ack.channel_id,
+                        ack.user_id,
+                        options,
+                        ack.acknowledged_at,
+                        ack.expires_at,
+                        lease.holder,
+                        lease.seconds,
+                    ),
+                )
 
     async def forget(self, interaction_id: int) -> None:
         """The member has their answer: the record goes."""
