@@ -8,12 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_expected_error
+from bot.discord_side.client import answer_expected_error
 from bot.render import common, quota
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 
 class CreditsCog(commands.Cog):

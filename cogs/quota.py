@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import economy
-from bot.client import answer_expected_error
+from bot.discord_side.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
 from bot.models import KeepStems, LedgerKind, Period, ReuseCharge
@@ -37,7 +37,7 @@ from cogs.paging import Pager
 from cogs.people import actor_of, member_of
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import ACKNOWLEDGED, answer_expected_error
-from bot.delivery import token_usable_until
+from bot.discord_side.client import ACKNOWLEDGED, answer_expected_error
+from bot.discord_side.delivery import token_usable_until
 from bot.errors import AckTaken, SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, Accepted, clean_track_id
 from bot.models import AcknowledgedSplit, Job
@@ -23,7 +23,7 @@ from bot.render import common, library, results
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ async def split_reserved(
         application_id=interaction.application_id,
         interaction_token=interaction.token,
         interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
-        # Where a late result replies (see bot.delivery), once the token above has expired.
+        # Where a late result replies (see bot.discord_side.delivery), once the token above has expired.
         response_message_id=deferred.message_id
         if isinstance(deferred, discord.InteractionCallbackResponse)
         else None,

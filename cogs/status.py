@@ -17,13 +17,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.budget import USE_DEFAULT
-from bot.client import answer_expected_error
+from bot.discord_side.client import answer_expected_error
 from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
 from bot.render import operators
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_expected_error, refuse_if_not_installed
+from bot.discord_side.client import answer_expected_error, refuse_if_not_installed
 from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
 from bot.models import CancelOutcome, JobState
@@ -23,7 +23,7 @@ from cogs.people import actor_of
 from cogs.split import split_refusal, start_split
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 JobNumber = app_commands.Range[int, 1, 2**53]
 AnyMember = discord.Member | discord.User
