@@ -7,7 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -100,8 +100,10 @@ class SplitCog(commands.Cog):
             choices.append(app_commands.Choice(name=library.track_suggestion(job, value, now), value=value))
         return choices[:25]
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         """Refusals and bad input, answered to the member alone: a refusal after the public
         "thinking…" swaps it for a private explanation, as refusals are nobody else's business."""

@@ -42,7 +42,7 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> Self:
         return cls(int(match["job"]))
 
@@ -259,8 +259,10 @@ class StemsCog(commands.Cog):
         now = time.time()
         return [app_commands.Choice(name=library.suggestion(job, now), value=job.id) for job in jobs]
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         public = bool(getattr(interaction.namespace, "public", False))
         await answer_expected_error(
