@@ -119,3 +119,22 @@ def test_no_module_is_over_the_size_rule():
     }
 
     assert {path: lines for path, lines in over.items() if path not in BEING_SPLIT} == {}
+
+
+def test_every_module_of_bot_is_in_a_layer_the_contracts_name():
+    # The import contracts (pyproject.toml) list the services and domain by name, so a new module
+    # would escape them unnoticed: each top-level module or package of `bot` must be named, either
+    # among the modules that may import discord.py or among the services the contracts check.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    contracts = {contract["name"]: contract for contract in config["contracts"]}
+    discord = contracts["Below the cogs, only the Discord side imports discord.py"]
+    ignored = {rule.split(" -> ")[0] for rule in discord["ignore_imports"]}
+    discord_side = {*discord["allowed_importers"], *ignored}
+    services_contract = "Domain and services reach neither discord.py nor the Discord side"
+    services = set(contracts[services_contract]["source_modules"])
+    top_level = {".".join(name.split(".")[:2]) for name in module_names(ROOT) if name.startswith("bot.")}
+
+    assert sorted(top_level - discord_side - services) == []
+    assert sorted(discord_side & services) == []
