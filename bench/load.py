@@ -141,6 +141,8 @@ class Deployment:
 async def restart_process(standin: DiscordStandIn, deployment: Deployment, index: int) -> BotProcess:
     """Start process `index` again (after it stopped or was killed) with the environment it had,
     and wait until its shard is connected. Its earlier `BotProcess` (and log) is kept."""
+    # Only the partial deployment a failed start tears down has no folder, and it is never restarted.
+    assert deployment.workdir is not None
     bot = await standin.spawn(
         deployment.target, extra_env=deployment.envs[index], python=sys.executable, cwd=deployment.workdir
     )
@@ -270,7 +272,7 @@ async def run_burst(
                     )
                     await asyncio.sleep(1.0)
                 run.seconds = time.monotonic() - started
-                run.acks_ms = [r.ack_latency * 1000 for r in records if r.acked]
+                run.acks_ms = [latency * 1000 for r in records if (latency := r.ack_latency) is not None]
                 run.not_acked = sum(not r.acked for r in records)
                 run.delivered = len(delivered_at)
                 run.delivered_twice = sum(times_shown(r, done_text) > 1 for r in records)
@@ -334,8 +336,8 @@ async def jobs_in_flight(database: DatabaseTarget) -> int:
     if not database.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as conn:
-            return int(conn.execute(sql).fetchone()[0])
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as lite:
+            return int(lite.execute(sql).fetchone()[0])
     except sqlite3.Error:
         return 0
 
@@ -554,11 +556,11 @@ async def throwaway_postgres() -> AsyncIterator[PostgresURL]:
     """A PostgreSQL server of its own for one run (the `pgserver` package, from the test extra),
     stopped and deleted afterwards."""
     try:
-        import pgserver  # type: ignore[import-untyped]
+        from pgserver.postgres_server import get_server
     except ImportError:
         raise SystemExit("--postgres-server needs the pgserver package: pip install -e '.[test]'") from None
     with tempfile.TemporaryDirectory(prefix="stembot-bench-pg-") as folder:
-        server = pgserver.get_server(folder, cleanup_mode="stop")
+        server = get_server(folder, cleanup_mode="stop")
         try:
             yield PostgresURL(server.get_uri())
         finally:

@@ -17,10 +17,10 @@ import discord
 from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
-from bot.alerts import DiscordAlerter
 from bot.check import check
-from bot.client import StemBot, make_bot
-from bot.delivery import DiscordDeliverer
+from bot.discord_side.alerts import DiscordAlerter
+from bot.discord_side.client import StemBot, make_bot
+from bot.discord_side.delivery import DiscordDeliverer
 from bot.keeper import DiscordPoster
 from bot.keeping import offers_keep_button
 from bot.logs import configure_logging

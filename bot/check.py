@@ -22,8 +22,8 @@ from bot.api import ApiError, SeparationClient
 from bot.invite import PERMISSIONS, SCOPES, invite_url
 from bot.product import Mode
 from bot.settings import PostgresURL, Settings, SettingsError, load_settings
-from bot.store import postgres
-from bot.store.migrations import applied_version, load_migrations
+from bot.store import StoreUnavailable, applied_version
+from bot.store.migrations import load_migrations
 
 OK, FAIL = "✓", "✗"
 CHECK_PATH_PREFIX = "stembot-check-"
@@ -85,8 +85,8 @@ async def database_line(settings: Settings) -> Line:
     latest = max(version for version, _ in load_migrations())
     if isinstance(target, PostgresURL):
         try:
-            current = await postgres.applied_version(target)
-        except postgres.StoreUnavailable as error:
+            current = await applied_version(target)
+        except StoreUnavailable as error:
             return Line(
                 False, f"Database {target} cannot be reached ({error}): check DATABASE_URL and the server"
             )
@@ -94,7 +94,7 @@ async def database_line(settings: Settings) -> Line:
         return Line(True, f"Database {target} does not exist yet: it is created at the first start")
     else:
         try:
-            current = applied_version(target)
+            current = await applied_version(target)
         except sqlite3.Error as error:
             return Line(
                 False, f"Database {target} cannot be read ({error}): check the file and its permissions"

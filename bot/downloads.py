@@ -34,6 +34,9 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+# Re-exported: callers found it here (a download's cap is a size); it is words, so it lives in render.
+from bot.render.text import format_size as format_size
+
 if TYPE_CHECKING:
     from aiohttp.abc import ResolveResult  # a TypedDict, only since aiohttp 3.10
 
@@ -95,13 +98,6 @@ class Downloaded:
     content_type: str
     kind: str
     """The audio format by its magic bytes, also the usual file extension: mp3, wav, flac, ogg, m4a."""
-
-
-def format_size(size: int) -> str:
-    """Bytes as Discord writes upload limits: MB of 1024 * 1024 bytes, one decimal at most."""
-    megabytes = size / (1024 * 1024)
-    text = f"{megabytes:.1f}".removesuffix(".0")
-    return f"{text} MB"
 
 
 def audio_kind(head: bytes) -> str | None:

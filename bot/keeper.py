@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.delivery import error_code, rendered, route_refused
+from bot.discord_side.delivery import error_code, rendered, route_refused
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem
 from bot.render import keep as words

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_expected_error
+from bot.discord_side.client import answer_expected_error
 from bot.render import common, quota
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 
 class CreditsCog(commands.Cog):
@@ -37,8 +37,10 @@ class CreditsCog(commands.Cog):
             ephemeral=True,
         )
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         await answer_expected_error(interaction, error, sandbox=self.bot.services.settings.sandbox)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import discord
 
-from bot.client import refuse_if_not_installed
+from bot.discord_side.client import refuse_if_not_installed
 from bot.errors import StemBotError
 from bot.render import common
 

@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import economy
-from bot.client import answer_expected_error
+from bot.discord_side.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
 from bot.models import KeepStems, LedgerKind, Period, ReuseCharge
@@ -37,7 +37,7 @@ from cogs.paging import Pager
 from cogs.people import actor_of, member_of
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 log = logging.getLogger(__name__)
 
@@ -341,8 +341,10 @@ class QuotaCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         return interaction.guild_id
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         """Refusals (not a moderator, a balance that would go negative, a bad setting) and options
         Discord could not resolve, answered privately: each command body is the happy path."""

@@ -7,14 +7,14 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import ACKNOWLEDGED, answer_expected_error
-from bot.delivery import token_usable_until
+from bot.discord_side.client import ACKNOWLEDGED, answer_expected_error
+from bot.discord_side.delivery import token_usable_until
 from bot.errors import AckTaken, SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, Accepted, clean_track_id
 from bot.models import AcknowledgedSplit, Job
@@ -23,7 +23,7 @@ from bot.render import common, library, results
 from cogs.people import role_ids
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,10 @@ class SplitCog(commands.Cog):
             choices.append(app_commands.Choice(name=library.track_suggestion(job, value, now), value=value))
         return choices[:25]
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         """Refusals and bad input, answered to the member alone: a refusal after the public
         "thinking…" swaps it for a private explanation, as refusals are nobody else's business."""
@@ -209,7 +211,7 @@ async def split_reserved(
         application_id=interaction.application_id,
         interaction_token=interaction.token,
         interaction_expires_at=token_usable_until(interaction.created_at.timestamp()),
-        # Where a late result replies (see bot.delivery), once the token above has expired.
+        # Where a late result replies (see bot.discord_side.delivery), once the token above has expired.
         response_message_id=deferred.message_id
         if isinstance(deferred, discord.InteractionCallbackResponse)
         else None,

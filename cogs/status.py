@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.budget import USE_DEFAULT
-from bot.client import answer_expected_error
+from bot.discord_side.client import answer_expected_error
 from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
 from bot.render import operators
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,10 @@ class StatusCog(commands.Cog):
         """The names of the servers the bot is in, for the owner's lists (ids alone otherwise)."""
         return {guild_id: guild.name for guild_id in guild_ids if (guild := self.bot.get_guild(guild_id))}
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         await answer_expected_error(interaction, error, sandbox=self.bot.services.settings.sandbox)
 

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import answer_expected_error, refuse_if_not_installed
+from bot.discord_side.client import answer_expected_error, refuse_if_not_installed
 from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
 from bot.models import CancelOutcome, JobState
@@ -23,7 +23,7 @@ from cogs.people import actor_of
 from cogs.split import split_refusal, start_split
 
 if TYPE_CHECKING:
-    from bot.client import StemBot
+    from bot.discord_side.client import StemBot
 
 JobNumber = app_commands.Range[int, 1, 2**53]
 AnyMember = discord.Member | discord.User
@@ -42,7 +42,7 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> Self:
         return cls(int(match["job"]))
 
@@ -259,8 +259,10 @@ class StemsCog(commands.Cog):
         now = time.time()
         return [app_commands.Choice(name=library.suggestion(job, now), value=job.id) for job in jobs]
 
+    # `Interaction[Any]`: discord.py declares this hook for any client type, so a narrower one here
+    # would not be a valid override (the bot's own client is `self.bot`).
     async def cog_app_command_error(
-        self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         public = bool(getattr(interaction.namespace, "public", False))
         await answer_expected_error(

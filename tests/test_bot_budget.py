@@ -18,8 +18,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot.alerts import DiscordAlerter
 from bot.budget import BudgetService
+from bot.discord_side.alerts import DiscordAlerter
 from bot.errors import BotBudgetUsedUp
 from bot.models import (
     BudgetLevel,
@@ -318,7 +318,7 @@ async def test_a_closed_dm_is_logged_once_and_the_other_owners_still_hear(
         roles = discord.TeamMemberRole
         client = OwnerClient(team=[(1, roles.admin), (2, roles.admin)])
         client.dms_closed.add(1)
-        with caplog.at_level(logging.WARNING, logger="bot.alerts"):
+        with caplog.at_level(logging.WARNING, logger="bot.discord_side.alerts"):
             await DiscordAlerter(client, store).bot_budget_alert(USED_UP)  # type: ignore[arg-type]
         assert client.attempts == [1, 2]  # tried once each, never again
         assert [user_id for user_id, _ in client.dms] == [2]

@@ -18,8 +18,8 @@ import discord
 import pytest
 
 from bot import economy
-from bot.alerts import DiscordAlerter
 from bot.budget import BudgetService, parse_server_id
+from bot.discord_side.alerts import DiscordAlerter
 from bot.errors import BudgetUsedUp, InsufficientCredits, InvalidOption
 from bot.models import (
     BudgetAlert,

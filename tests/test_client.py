@@ -13,7 +13,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.client import StemBot, answer_privately, installed_here, refuse_if_not_installed
+from bot.discord_side.client import StemBot, answer_privately, installed_here, refuse_if_not_installed
 from bot.render import common, results
 from tests.unit_helpers import USER_ID, Replies, make_interaction
 

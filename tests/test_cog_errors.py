@@ -19,7 +19,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.client import ERROR_ANSWERED, StemTree
+from bot.discord_side.client import ERROR_ANSWERED, StemTree
 from bot.errors import InvalidTrackId, MemberBlocked, NotAModerator, SplittingPaused, StemBotError
 from bot.render import common, results
 from cogs.credits import CreditsCog

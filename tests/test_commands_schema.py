@@ -9,7 +9,7 @@ from unittest.mock import AsyncMock
 import pytest
 from discord import app_commands
 
-from bot.client import EXTENSIONS, StemBot
+from bot.discord_side.client import EXTENSIONS, StemBot
 from bot.product import Mode
 from bot.store import Store
 

@@ -19,8 +19,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot import delivery
-from bot.delivery import DiscordDeliverer
+from bot.discord_side import delivery
+from bot.discord_side.delivery import DiscordDeliverer
 from bot.models import DeliveredMessage, DeliveryVia, Failure, Job, JobState, NewJob, Refund
 from bot.render import results
 from bot.runner import DeliveryOutcome, DeliveryResult

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.client import EXTENSIONS, StemBot
+from bot.discord_side.client import EXTENSIONS, StemBot
 
 SUBCOMMAND, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE = 1, 3, 4, 5, 6, 7, 8
 GUILD_TEXT, GUILD_ANNOUNCEMENT = 0, 5

@@ -11,9 +11,9 @@ import aiohttp
 import discord
 import pytest
 
-from bot.alerts import DiscordAlerter
 from bot.api import ApiError
-from bot.client import EXTENSIONS, StemBot
+from bot.discord_side.alerts import DiscordAlerter
+from bot.discord_side.client import EXTENSIONS, StemBot
 from bot.models import (
     ApiErrorNote,
     CallbackServerState,

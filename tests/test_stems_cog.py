@@ -14,7 +14,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.client import EXTENSIONS, StemBot
+from bot.discord_side.client import EXTENSIONS, StemBot
 from bot.models import SERVER_WIDE, CreditPolicy, Job, JobState, KeepPlace, Period, Refund, StemLink
 from bot.product import Mode
 from bot.render import common, results

@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import StemTree
+from bot.discord_side.client import StemTree
 from bot.models import Delivery, Failure, Job, JobState, StemLink
 from bot.product import Mode
 from bot.sandbox import STEMS_2, STEMS_12

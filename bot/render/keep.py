@@ -8,11 +8,10 @@ from typing import Literal
 
 import discord
 
-from bot.downloads import format_size
 from bot.models import DeliveryVia, Job, Keep, KeepState, KeptStem
 from bot.render.common import DONE, INFO, WORKING, moment
 from bot.render.results import kept_url, markdown_url
-from bot.render.text import plain
+from bot.render.text import format_size, plain
 
 THREAD_NAME_LIMIT = 100
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080

@@ -62,3 +62,10 @@ def code(text: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"
     return f"`{_defused(text) or ' '}`"
+
+
+def format_size(size: int) -> str:
+    """Bytes as Discord writes upload limits: MB of 1024 * 1024 bytes, one decimal at most."""
+    megabytes = size / (1024 * 1024)
+    text = f"{megabytes:.1f}".removesuffix(".0")
+    return f"{text} MB"

@@ -1,12 +1,13 @@
 """The store: the only package that speaks SQL.
 
-`Store` opens the database (the unit of work, `bot.store.database`: an SQLite file, or PostgreSQL
-through `bot.store.postgres`) and gives each aggregate its
-repository: `accounts` (credits and the ledger), `economy` (each server's settings and allowances),
-`jobs`, `budgets` (each server's monthly budget of API credits), `reservations` (the transactions
-that span jobs, accounts and budgets), `deliveries` (the messages results were shown in), `keeps`
-(results kept in Discord, stem by stem), `members` (members' own choices), `pause` (the pause
-switch every process shares), `acks` (splits acknowledged whose job is not stored yet) and `meta`.
+`Store` opens the database (the unit of work, `bot.store.database`: an SQLite file through
+`bot.store.sqlite`, or PostgreSQL through `bot.store.postgres`, as `bot.store.backends` chooses)
+and gives each aggregate its repository: `accounts` (credits and the ledger), `economy` (each
+server's settings and allowances), `jobs`, `budgets` (each server's monthly budget of API credits),
+`reservations` (the transactions that span jobs, accounts and budgets), `deliveries` (the messages
+results were shown in), `keeps` (results kept in Discord, stem by stem), `members` (members' own
+choices), `pause` (the pause switch every process shares), `acks` (splits acknowledged whose job is
+not stored yet) and `meta`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from bot.models import CreditPolicy
 from bot.settings import PostgresURL
 from bot.store.accounts import Accounts
 from bot.store.acks import AcknowledgedSplits
+from bot.store.backends import applied_version, open_database
 from bot.store.budgets import Budgets
-from bot.store.database import RECONNECTED, Clock, Database
+from bot.store.database import RECONNECTED, Clock, Database, StoreUnavailable
 from bot.store.deliveries import Deliveries
 from bot.store.jobs import Jobs
 from bot.store.keeps import Keeps
@@ -28,12 +30,11 @@ from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
 from bot.store.pause import PauseSwitch
-from bot.store.postgres import StoreUnavailable
 from bot.store.reservations import Reservations
 from bot.store.server_economy import CACHE_CHANNEL, ServerEconomy
 from bot.store.sharing import REUSE_MIN_LINK_LIFE
 
-__all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store", "StoreUnavailable"]
+__all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store", "StoreUnavailable", "applied_version"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Store:
         """Open and migrate the database: the SQLite file at a path (creating folder and file if
         needed), or the PostgreSQL database a URL names. The store listens for other processes'
         changes to what it caches from then on."""
-        store = cls(await Database.open(target, clock), policy or CreditPolicy())
+        store = cls(await open_database(target, clock), policy or CreditPolicy())
         try:
             await store.db.listen(CACHE_CHANNEL, store.changed_elsewhere)
         except BaseException:

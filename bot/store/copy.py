@@ -21,8 +21,8 @@ from bot.settings import PostgresURL
 from bot.store import Store
 from bot.store.accounts import ledger_mismatches
 from bot.store.budgets import bot_budget_mismatches, budget_mismatches
-from bot.store.database import Row
-from bot.store.postgres import PostgresTx, StoreUnavailable, describe_error
+from bot.store.database import Row, StoreUnavailable
+from bot.store.postgres import PostgresTx, describe_error
 
 TABLES = (
     "accounts",

@@ -29,13 +29,14 @@ from bot.product import DEFAULT_UPLOAD_LIMIT, Mode
 from bot.store.database import Database, Row, Tx
 
 UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
+"""Placeholders for `UNFINISHED_STATES` in an `IN (...)` list."""
+
 _NOT_KEPT = (
     "NOT EXISTS (SELECT 1 FROM keeps k WHERE k.job_id = j.id AND k.state = 'kept' "
     "AND NOT EXISTS (SELECT 1 FROM kept_stems s WHERE s.job_id = k.job_id AND s.state = 'skipped'))"
 )
 """Results kept in Discord get no expiry reminder: their files outlive the links. One with a stem
 that stayed a link (too large, not audio) still gets one: that stem expires with its link."""
-"""Placeholders for `UNFINISHED_STATES` in an `IN (...)` list."""
 
 # The same states written out: SQLite uses a partial index (`jobs_unfinished`) only for a query
 # whose condition names its values, never through bound parameters.

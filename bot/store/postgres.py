@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bot.store import migrations
-from bot.store.database import RECONNECTED, Clock, Database, Handler, Row, Tx
+from bot.store.database import RECONNECTED, Clock, Database, Handler, Row, StoreUnavailable, Tx
 from bot.tasks import log_failure
 
 if TYPE_CHECKING:
@@ -318,10 +318,6 @@ def numbered_placeholders(sql: str) -> str:
         out.append(sql[i : end + 1])
         i = end + 1
     return "".join(out)
-
-
-class StoreUnavailable(Exception):
-    """The PostgreSQL server cannot be reached or refused us; `str()` names why, never the password."""
 
 
 async def applied_version(url: PostgresURL) -> int:
