@@ -19,7 +19,16 @@ from bot.errors import MemberBlocked
 from bot.metrics import Metrics
 from bot.product import Mode
 from bot.runner import INVALID_CALLBACK_BASE
-from bot.sandbox import CREDIT_PATH, RECORD_PATH, SANDBOX_API_URL, STEMS_12, SUBMIT_PATH, SandboxApi, stem_wav
+from bot.sandbox import (
+    CREDIT_PATH,
+    RECORD_PATH,
+    SANDBOX_API_URL,
+    STEMS_12,
+    SUBMIT_PATH,
+    SandboxApi,
+    TaskBook,
+    stem_wav,
+)
 from bot.services import Services
 from bot.settings import Secret, load_settings
 from bot.store import Store
@@ -31,7 +40,7 @@ from tests.wiring import make_services, make_settings
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[SandboxApi, WebServer, SeparationClient, aiohttp.ClientSession]]:
-    sandbox = SandboxApi(api_key="sandbox-key", processing_seconds=0.1, charge=False)
+    sandbox = SandboxApi(api_key="sandbox-key", processing_seconds=0.1)
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     async with aiohttp.ClientSession() as session:
@@ -395,18 +404,18 @@ async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_can
         mode=Mode.SEPARATE_VOCAL,
         callback_url=services.web.local_url + "/callback/t",
     )
-    timer = sandbox._timers[task_id]
+    timer = sandbox.book.timers[task_id]
     assert (await services.api.record(task_id)).flag == "PENDING"
     await asyncio.sleep(1.5)
     assert task_id not in sandbox.tasks, "dropped from memory without another request"
-    assert timer.cancelled() and sandbox._timers == {}
+    assert timer.cancelled() and sandbox.book.timers == {}
     with pytest.raises(ApiError) as gone:
         await services.api.record(task_id)
     assert gone.value.code == 400
 
 
 async def test_the_number_of_tasks_is_capped() -> None:
-    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, charge=False, max_tasks=3, task_lifetime=1.5)
+    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, tasks=TaskBook(lifetime=1.5, capacity=3))
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     try:
