@@ -100,6 +100,8 @@ __all__ = [
     "Call",
     "CallbackAttempt",
     "Fault",
+    "LoggedCall",
+    "LoggedSubmit",
     "SandboxApi",
     "SeparationApiSimulator",
     "SimTask",
@@ -146,6 +148,20 @@ def stem_sha256(name: str, size: int) -> str:
     for piece in stem_content(name, size):
         digest.update(piece)
     return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class LoggedCall(Call):
+    """One request received, and the scripted fault applied to it, if any."""
+
+    fault: str | None = None
+
+
+@dataclass
+class LoggedSubmit(SubmitCall):
+    """One submit request, and the scripted fault applied to it, if any."""
+
+    fault: str | None = None
 
 
 @dataclass
@@ -236,8 +252,8 @@ class SeparationApiSimulator:
         self.outcome_for_audio: dict[str, str] = dict(outcome_for_audio or {})
         self.processing_for_audio: dict[str, float] = dict(processing_for_audio or {})
         self.unknown_ids: set[str] = set()
-        self.submits: list[SubmitCall] = []
-        self.calls: deque[Call] = deque(maxlen=max_calls)
+        self.submits: list[LoggedSubmit] = []
+        self.calls: deque[LoggedCall] = deque(maxlen=max_calls)
         self.callback_log: deque[CallbackAttempt] = deque(maxlen=max_calls)
         self.base_url: str = ""
         self._charged = 0
@@ -347,7 +363,7 @@ class SeparationApiSimulator:
         """Not called: every call here arrives through this simulator's routes, logged on arrival."""
 
     def submitted(self, submit: SubmitCall) -> None:
-        self.submits.append(submit)
+        """Not called: every submit arrives through this simulator's routes, logged there."""
 
     def polled(self, task_id: str | None) -> None:
         self._polls_total += 1
@@ -419,9 +435,9 @@ class SeparationApiSimulator:
 
     # ------------------------------------------------------------------ routes
 
-    def _log_call(self, request: web.Request, endpoint: str) -> Call:
+    def _log_call(self, request: web.Request, endpoint: str) -> LoggedCall:
         path = ENDPOINT_PATHS.get(endpoint) or request.path
-        call = Call(request.method, path, time.time(), endpoint)
+        call = LoggedCall(request.method, path, time.time(), endpoint)
         self.calls.append(call)
         return call
 
@@ -464,8 +480,8 @@ class SeparationApiSimulator:
                 call.status = call.code = 408
                 return http_limits.body_timeout_response(envelope(408, "request body not received in time"))
             parsed_ok, body = read
-        rec = SubmitCall(time=call.time, body=body)
-        self.submitted(rec)
+        rec = LoggedSubmit(time=call.time, body=body)
+        self.submits.append(rec)
 
         def process(_call: Call) -> tuple[int, bytes]:
             if not authorized:
@@ -484,7 +500,9 @@ class SeparationApiSimulator:
             rec.code = call.code
             rec.fault = call.fault
 
-    async def _run(self, request: web.Request, call: Call, endpoint: str, process: Processor) -> web.Response:
+    async def _run(
+        self, request: web.Request, call: LoggedCall, endpoint: str, process: Processor
+    ) -> web.Response:
         faults = self._faults[endpoint]
         if faults:
             fault = faults.popleft()

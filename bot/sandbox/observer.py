@@ -19,7 +19,6 @@ class Call:
     time: float
     endpoint: str  # "submit" | "record" | "credit" | "other"
     task_id: str | None = None  # record-info's query taskId
-    fault: str | None = None  # kind of the scripted fault applied, if any (tests)
     status: int | None = None  # HTTP status answered; None when no answer was sent
     code: int | None = None  # envelope code answered (HTTP status for non-JSON bodies)
 
@@ -32,7 +31,6 @@ class SubmitCall:
     body: Any  # the parsed JSON body, or the raw text when it did not parse
     code: int | None = None  # answered envelope code / HTTP status; None when no answer
     task_id: str | None = None  # separation task created by this call, if any
-    fault: str | None = None
 
 
 @dataclass
