@@ -1,6 +1,7 @@
 """The sandbox's observer seam: what it tells whoever watches it, one call per request or task
-event. The sandbox works the same whether anyone watches; the tests' simulator keeps its call
-logs, poll counts and callback log through it."""
+event. The sandbox works the same whether anyone watches; whatever wraps it (the tests' simulator,
+which serves its own routes around the sandbox's checks and task book) hears the task events,
+completions and callbacks, through it."""
 
 from __future__ import annotations
 
