@@ -18,7 +18,6 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
-COPY testing ./testing
 RUN pip install --no-cache-dir --no-deps .
 
 USER stembot

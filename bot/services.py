@@ -29,7 +29,7 @@ from bot.operations import AccountApi, Alerter, ApiCalls, Operations
 from bot.quota import QuotaService
 from bot.reminders import Reminders, ReminderSender
 from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
-from bot.sandbox import SandboxApi
+from bot.sandbox import SandboxApi, TaskBook
 from bot.settings import Settings
 from bot.store import Store
 from bot.web import HealthCheck, WebServer
@@ -123,9 +123,8 @@ def build_services(
         sandbox = SandboxApi(
             api_key=settings.sandbox_api_key.reveal(),
             processing_seconds=settings.sandbox_seconds,
-            charge=False,
             public_url=settings.callback_public_url,
-            task_lifetime=2 * settings.job_timeout,
+            tasks=TaskBook(lifetime=2 * settings.job_timeout),
         )
     if api is None:
         base_url: str | Callable[[], str] = settings.api_url

@@ -33,7 +33,7 @@ import asyncpg
 
 from bot.render.results import RESULT_MARK
 from testing.discord_standin import DiscordStandIn, InteractionRecord, MessageRecord, MessageVersion
-from testing.provider_api import SeparationApiSimulator, SubmitCall
+from testing.provider_api import LoggedSubmit, SeparationApiSimulator
 
 FAILED_TITLE = "The split didn't work"  # bot.render.results.failed and the late-result pointer
 WORKING_TITLE = "Splitting:"  # the queued and processing messages (bot.render.results)
@@ -64,7 +64,7 @@ class Evidence:
 
     splits: list[InteractionRecord]  # every /split dispatched to a bot
     messages: list[MessageRecord]  # every message the bots created
-    submits: list[SubmitCall]  # every submit the API received
+    submits: list[LoggedSubmit]  # every submit the API received
     jobs: list[Row]
     ledger: list[Row]
     accounts: list[Row]
@@ -266,7 +266,7 @@ def _check_submits(evidence: Evidence, jobs: Mapping[int, Row], findings: Findin
     findings.submits = len(evidence.submits)
     paid = [submit for submit in evidence.submits if submit.task_id]
     findings.paid_tasks = len(paid)
-    tasks_of: dict[int, list[SubmitCall]] = defaultdict(list)
+    tasks_of: dict[int, list[LoggedSubmit]] = defaultdict(list)
     for submit in paid:
         body = submit.body if isinstance(submit.body, dict) else {}
         match = CALLBACK_TOKEN.search(str(body.get("callBackUrl", "")))

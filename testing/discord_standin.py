@@ -357,7 +357,9 @@ class _Waiters:
     def __init__(self) -> None:
         self._items: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
 
-    async def wait(self, predicate: Callable[[], T], timeout: float | None, describe: Callable[[], str]) -> T:
+    async def wait(
+        self, predicate: Callable[[], T | None], timeout: float | None, describe: Callable[[], str]
+    ) -> T:
         value = predicate()
         if value:
             return value
@@ -683,7 +685,9 @@ class InteractionRecord:
     def _notify(self) -> None:
         self._waiters.notify()
 
-    async def wait_for(self, predicate: Callable[[InteractionRecord], T], timeout: float | None = 10.0) -> T:
+    async def wait_for(
+        self, predicate: Callable[[InteractionRecord], T | None], timeout: float | None = 10.0
+    ) -> T:
         """Wait until ``predicate(record)`` is truthy (re-checked on every change); return it."""
         return await self._waiters.wait(lambda: predicate(self), timeout, lambda: repr(self))
 
@@ -1447,7 +1451,7 @@ class DiscordStandIn:
             record._notify()
         self._waiters.notify()
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float | None = 10.0) -> T:
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float | None = 10.0) -> T:
         """Wait until ``predicate()`` is truthy (re-checked on every state change); return it."""
         return await self._waiters.wait(predicate, timeout, self._describe)
 
@@ -3679,10 +3683,10 @@ class DiscordStandIn:
             await conn.close(4001, b"Unknown opcode.")
 
     def _token_ok(self, token: Any) -> bool:
-        token = str(token or "")
-        if token.startswith("Bot "):
-            token = token[4:]
-        return token == self.token
+        text = str(token or "")
+        if text.startswith("Bot "):
+            text = text[4:]
+        return text == self.token
 
     async def _identify(self, conn: _Conn, data: JSON) -> None:
         if conn.session is not None:
@@ -3795,6 +3799,6 @@ def _find_component(components: Iterable[JSON], custom_id: str) -> JSON | None:
         if found is not None:
             return found
         accessory = comp.get("accessory")
-        if accessory and accessory.get("custom_id") == custom_id:
+        if isinstance(accessory, dict) and accessory.get("custom_id") == custom_id:
             return accessory
     return None

@@ -1,11 +1,15 @@
-"""The API simulator for tests and benchmarks: the bot's sandbox (`bot.sandbox`, the documented
-contract of `/work/shared/provider-api.md`) with fault injection and call logs on top.
+"""The API simulator for tests and benchmarks: the bot's sandbox (`bot.sandbox`, the provider's
+documented contract) wrapped with fault injection and call logs.
 
-It adds, for tests only:
+It serves its own routes, which log each call, consult the fault plan, then delegate to the
+sandbox's checks and its task book; it adds, for tests only:
 
 * scripted faults per endpoint (`script`), consumed one per request;
-* logs of every call, submit and callback attempt; poll counts; `finish_now`, `wait_callbacks`;
-* per-audio outcomes and processing times, unknown ids, CDN-like stem URLs of a chosen length;
+* logs of every call, submit and callback attempt (the latter through the sandbox's observer);
+  poll counts; `finish_now`, `wait_callbacks`;
+* a paying account (credits charged per submit, 429 when too few), per-audio outcomes and
+  processing times, unknown ids, CDN-like stem URLs of a chosen length, callbacks shaped like
+  other providers' (duplicates, another key, retries, another failure code);
 * its own server on 127.0.0.1, and callbacks only to 127.0.0.1 / localhost / ::1 (any other host,
   and anything under the reserved `.invalid` TLD, is skipped and the reason recorded).
 
@@ -20,10 +24,11 @@ import contextlib
 import hashlib
 import json
 import math
+import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -31,11 +36,13 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from bot import http_limits
 from bot.sandbox import (
     ALL_STEMS,
     CALLBACK_EXCEPTION,
     CREATE_TASK_FAILED,
     CREDIT_PATH,
+    ENDPOINT_PATHS,
     ENDPOINTS,
     FAILURE_MESSAGES,
     FAILURE_OUTCOMES,
@@ -52,16 +59,24 @@ from bot.sandbox import (
     SUCCESS,
     Call,
     CallbackAttempt,
-    Processor,
+    Refusal,
     SandboxApi,
-    SimTask,
+    SandboxTask,
     SubmitCall,
+    TaskBook,
+    callback_block_reason,
     camel_key,
     envelope,
     json_response,
     parse_stem_name,
+    parse_submit,
     snake_key,
 )
+
+SimTask = SandboxTask
+"""The simulator's name for a sandbox task."""
+Processor = Callable[[Call], tuple[int, bytes]]
+"""What answers a request once the fault plan lets it through: (envelope code, body)."""
 
 __all__ = [
     "ALL_STEMS",
@@ -85,6 +100,8 @@ __all__ = [
     "Call",
     "CallbackAttempt",
     "Fault",
+    "LoggedCall",
+    "LoggedSubmit",
     "SandboxApi",
     "SeparationApiSimulator",
     "SimTask",
@@ -133,6 +150,20 @@ def stem_sha256(name: str, size: int) -> str:
     return digest.hexdigest()
 
 
+@dataclass(slots=True)
+class LoggedCall(Call):
+    """One request received, and the scripted fault applied to it, if any."""
+
+    fault: str | None = None
+
+
+@dataclass
+class LoggedSubmit(SubmitCall):
+    """One submit request, and the scripted fault applied to it, if any."""
+
+    fault: str | None = None
+
+
 @dataclass
 class Fault:
     """One scripted answer for an endpoint; faults are consumed in order, one per request.
@@ -165,8 +196,9 @@ class Fault:
     body: Any = None
 
 
-class SeparationApiSimulator(SandboxApi):
-    """The simulated API. Use ``async with SeparationApiSimulator(...) as sim:``."""
+class SeparationApiSimulator:
+    """The simulated API: a `SandboxApi` it wraps, behind its own routes and fault plan.
+    Use ``async with SeparationApiSimulator(...) as sim:``."""
 
     def __init__(
         self,
@@ -181,36 +213,29 @@ class SeparationApiSimulator(SandboxApi):
         callback_key: str = "vocal_removal_info",
         outcome_for_audio: dict[str, str] | None = None,
         processing_for_audio: dict[str, float] | None = None,
-        callback_timeout: float = 15.0,
         callback_retries: int = 0,
         callback_retry_delay: float = 0.5,
         callback_failure_code: int = 500,
         seed: int = 0,
         max_calls: int = 200_000,
-        failure_ids: bool = False,
         stem_files: bool = False,
         stem_bytes: int = 64 * 1024,
     ) -> None:
-        super().__init__(
-            api_key=api_key,
-            processing_seconds=processing_seconds,
-            outcome=outcome,
-            account_credits=account_credits,
-            charge=True,
-            callbacks=callbacks,
-            callback_duplicates=callback_duplicates,
-            callback_key=callback_key,
-            callback_timeout=callback_timeout,
-            callback_retries=callback_retries,
-            callback_retry_delay=callback_retry_delay,
-            callback_failure_code=callback_failure_code,
-            failure_ids=failure_ids,
-            # The tests' API keeps every task for the whole test (they look back at them), bounded
-            # by the call log's own cap.
-            task_lifetime=math.inf,
-            max_tasks=max_calls,
-            seed=seed,
+        # The tests' API keeps every task for the whole test (they look back at them), bounded by
+        # the call log's own cap.
+        book = TaskBook(lifetime=math.inf, capacity=max_calls, rng=random.Random(seed))
+        self.sandbox = SandboxApi(
+            api_key=api_key, processing_seconds=processing_seconds, tasks=book, observer=self
         )
+        self.processing_seconds = processing_seconds
+        self.outcome = outcome
+        self.account_credits = account_credits
+        self.callbacks = callbacks
+        self.callback_duplicates = callback_duplicates
+        self.callback_key = callback_key
+        self.callback_retries = callback_retries
+        self.callback_retry_delay = callback_retry_delay
+        self.callback_failure_code = callback_failure_code
         self.url_length = url_length
         #: Serve the stems: their URLs point here (`/files/<task>/<uuid>_<Label>.mp3`) and each is
         #: `stem_bytes` bytes of MP3-looking data made from its name (see `stem_content`), streamed.
@@ -227,14 +252,19 @@ class SeparationApiSimulator(SandboxApi):
         self.outcome_for_audio: dict[str, str] = dict(outcome_for_audio or {})
         self.processing_for_audio: dict[str, float] = dict(processing_for_audio or {})
         self.unknown_ids: set[str] = set()
-        self.submits: list[SubmitCall] = []
-        self.calls: deque[Call] = deque(maxlen=max_calls)
+        self.submits: list[LoggedSubmit] = []
+        self.calls: deque[LoggedCall] = deque(maxlen=max_calls)
         self.callback_log: deque[CallbackAttempt] = deque(maxlen=max_calls)
         self.base_url: str = ""
+        self._charged = 0
         self._faults: dict[str, deque[Fault]] = {name: deque() for name in ENDPOINTS}
         self._polls: dict[str, int] = {}
         self._polls_total = 0
         self._runner: web.AppRunner | None = None
+
+    @property
+    def tasks(self) -> dict[str, SandboxTask]:
+        return self.sandbox.tasks
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,9 +272,12 @@ class SeparationApiSimulator(SandboxApi):
         """Bind and serve; returns ``base_url`` (``http://127.0.0.1:PORT``)."""
         if self._runner is not None:
             raise RuntimeError("simulator already started")
-        self.started()
+        self.sandbox.started()
         app = web.Application()
-        self.add_routes(app)
+        app.router.add_post(SUBMIT_PATH, self._handle_submit)
+        app.router.add_get(RECORD_PATH, self._handle_record)
+        app.router.add_get(CREDIT_PATH, self._handle_credit)
+        app.router.add_get("/files/{task_id}/{name}", self._handle_file)
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -258,7 +291,7 @@ class SeparationApiSimulator(SandboxApi):
 
     async def stop(self) -> None:
         """Stop serving, cancel pending callbacks and wake every hanging request."""
-        await super().stop()
+        await self.sandbox.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -302,77 +335,94 @@ class SeparationApiSimulator(SandboxApi):
         """Credits charged to the simulated account in total."""
         return self._charged
 
+    def set_outcome(self, task: SandboxTask, outcome: str) -> None:
+        task.set_outcome(outcome)
+
     def finish_now(self, task_id: str, outcome: str | None = None) -> None:
         """Complete a pending task immediately (optionally with another outcome).
 
         On an already finished task only the outcome is changed; no new callback is sent.
         """
-        task = self.tasks[task_id]
-        if task.is_complete():
-            if outcome is not None and outcome != task.outcome:
-                self.set_outcome(task, outcome)
-            return
-        if outcome is not None:
-            self.set_outcome(task, outcome)
-        task.complete_at = time.time()
-        task.completed_at_monotonic = time.monotonic()
-        task.done_body = None
-        handle = self._timers.pop(task_id, None)
-        if handle is not None:
-            handle.cancel()
-            self._on_complete(task)
-        else:
-            task.finished = True
+        self.sandbox.book.finish_now(task_id, outcome)
 
     async def wait_callbacks(self, wait_seconds: float = 5.0) -> None:
         """Test helper: wait until no callback timer or delivery is outstanding."""
+        book = self.sandbox.book
         deadline = time.monotonic() + wait_seconds
-        while self._timers or self._deliveries:
+        while book.timers or book.deliveries:
             if time.monotonic() >= deadline:
                 raise TimeoutError("callbacks still outstanding")
-            if self._deliveries:
-                await asyncio.wait(set(self._deliveries), timeout=max(0.0, deadline - time.monotonic()))
+            if book.deliveries:
+                await asyncio.wait(set(book.deliveries), timeout=max(0.0, deadline - time.monotonic()))
             else:
                 await asyncio.sleep(0.005)
 
-    # ------------------------------------------------------------------ the sandbox's hooks
+    # ------------------------------------------------------------------ the sandbox's observer
 
-    def _log_call(self, request: web.Request, endpoint: str) -> Call:
-        call = super()._log_call(request, endpoint)
-        self.calls.append(call)
-        return call
+    def requested(self, call: Call) -> None:
+        """Not called: every call here arrives through this simulator's routes, logged on arrival."""
 
-    def _log_submit(self, submit: SubmitCall) -> None:
-        self.submits.append(submit)
+    def submitted(self, submit: SubmitCall) -> None:
+        """Not called: every submit arrives through this simulator's routes, logged there."""
 
-    def _log_poll(self, task_id: str | None) -> None:
+    def polled(self, task_id: str | None) -> None:
         self._polls_total += 1
         if task_id is not None:
             self._polls[task_id] = self._polls.get(task_id, 0) + 1
 
-    def _log_callback(self, attempt: CallbackAttempt) -> None:
+    def completed(self, task: SandboxTask) -> None:
+        pass
+
+    def callback_sent(self, attempt: CallbackAttempt) -> None:
         self.callback_log.append(attempt)
 
-    def _refused_ids(self, source_task_id: str, audio_id: str) -> bool:
-        if source_task_id in self.unknown_ids or audio_id in self.unknown_ids:
-            return True
-        return super()._refused_ids(source_task_id, audio_id)
+    # ------------------------------------------------------------------ the simulated account
 
-    def _outcome_for(self, source_task_id: str, audio_id: str) -> str:
-        if audio_id in self.outcome_for_audio:
-            return self.outcome_for_audio[audio_id]
-        return super()._outcome_for(source_task_id, audio_id)
+    def _create_task(self, body: dict[str, Any]) -> SandboxTask | Refusal:
+        """The sandbox's submit rules, with this account's: any callback address is accepted
+        (callbacks only go to this machine), unknown ids, credits charged, per-audio outcomes and
+        processing times, callbacks shaped as configured."""
+        request = parse_submit(body)
+        if isinstance(request, Refusal):
+            return request
+        source, audio = request.source_task_id, request.audio_id
+        if source in self.unknown_ids or audio in self.unknown_ids:
+            return Refusal(400, "taskId or audioId not found")
+        if self.account_credits < request.price:
+            return Refusal(429, "credits insufficient")
+        book = self.sandbox.book
+        if book.full:
+            return Refusal(430, f"too many tasks at once (at most {book.capacity}): try again later")
+        self.account_credits -= request.price
+        self._charged += request.price
+        task = book.new_task(
+            request,
+            processing=self.processing_for_audio.get(audio, self.processing_seconds),
+            outcome=self.outcome_for_audio.get(audio, self.outcome),
+            stem_url=self.stem_url,
+        )
+        task.callback_key = self.callback_key
+        task.callback_duplicates = self.callback_duplicates
+        task.callback_retries = self.callback_retries
+        task.callback_retry_delay = self.callback_retry_delay
+        task.callback_failure_code = self.callback_failure_code
+        task.callback_skipped = (
+            "disabled" if not self.callbacks else self.callback_block_reason(request.parsed_callback)
+        )
+        book.add(task)
+        return task
 
-    def _processing_for(self, source_task_id: str, audio_id: str) -> float:
-        if audio_id in self.processing_for_audio:
-            return self.processing_for_audio[audio_id]
-        return super()._processing_for(source_task_id, audio_id)
+    def callback_block_reason(self, url: URL) -> str | None:
+        reason = callback_block_reason(url)
+        if reason is None and (url.host or "").lower().rstrip(".") not in LOCAL_HOSTS:
+            return "non_local_host"
+        return reason
 
     def stem_url(self, task_id: str, stem: str) -> str:
         """A CDN-like URL of ``url_length`` characters (the real API's links run long); with
         `stem_files`, one this simulator serves."""
         file_label = STEM_LABELS[stem].replace(" ", "_")
-        ident = uuid.UUID(int=self._rng.getrandbits(128), version=4)
+        ident = uuid.UUID(int=self.sandbox.book.rng.getrandbits(128), version=4)
         prefix = f"{self.base_url}/files/{task_id[:64]}/" if self.stem_files else URL_PREFIX
         url = f"{prefix}{ident}_{file_label}.mp3"
         need = self.url_length - len(url)
@@ -383,18 +433,76 @@ class SeparationApiSimulator(SandboxApi):
         filler = ident.hex * (need // 32 + 1)
         return url + "?p=" + filler[: need - 3]
 
-    def callback_refusal(self, url: URL) -> str | None:
-        """Like the real API, any `callBackUrl` is accepted; `callback_block_reason` keeps the
-        callbacks on this machine."""
-        return None
+    # ------------------------------------------------------------------ routes
 
-    def callback_block_reason(self, url: URL) -> str | None:
-        reason = super().callback_block_reason(url)
-        if reason is None and (url.host or "").lower().rstrip(".") not in LOCAL_HOSTS:
-            return "non_local_host"
-        return reason
+    def _log_call(self, request: web.Request, endpoint: str) -> LoggedCall:
+        path = ENDPOINT_PATHS.get(endpoint) or request.path
+        call = LoggedCall(request.method, path, time.time(), endpoint)
+        self.calls.append(call)
+        return call
 
-    async def _run(self, request: web.Request, call: Call, endpoint: str, process: Processor) -> web.Response:
+    def _answer(self, call: Call, status: int, code: int, body: bytes) -> web.Response:
+        call.status = status
+        call.code = code
+        return json_response(status, body)
+
+    async def _handle_credit(self, request: web.Request) -> web.Response:
+        call = self._log_call(request, "credit")
+
+        def process(_call: Call) -> tuple[int, bytes]:
+            if not self.sandbox.authorized(request):
+                return 401, envelope(401, "Unauthorized: invalid or missing API key")
+            return 200, envelope(200, "success", self.account_credits)
+
+        return await self._run(request, call, "credit", process)
+
+    async def _handle_record(self, request: web.Request) -> web.Response:
+        call = self._log_call(request, "record")
+        task_id = request.query.get("taskId")
+        call.task_id = task_id
+        self.polled(task_id)
+
+        def process(_call: Call) -> tuple[int, bytes]:
+            if not self.sandbox.authorized(request):
+                return 401, envelope(401, "Unauthorized: invalid or missing API key")
+            return self.sandbox.record_answer(task_id)
+
+        return await self._run(request, call, "record", process)
+
+    async def _handle_submit(self, request: web.Request) -> web.Response:
+        call = self._log_call(request, "submit")
+        authorized = self.sandbox.authorized(request)
+        body: Any = None
+        parsed_ok = False
+        if authorized:  # a stranger's body is never even read
+            read = await self.sandbox.read_submit(request)
+            if read is None:
+                call.status = call.code = 408
+                return http_limits.body_timeout_response(envelope(408, "request body not received in time"))
+            parsed_ok, body = read
+        rec = LoggedSubmit(time=call.time, body=body)
+        self.submits.append(rec)
+
+        def process(_call: Call) -> tuple[int, bytes]:
+            if not authorized:
+                return 401, envelope(401, "Unauthorized: invalid or missing API key")
+            if not parsed_ok or not isinstance(body, dict):
+                return 400, envelope(400, "request body must be a JSON object")
+            task = self._create_task(body)
+            if isinstance(task, Refusal):
+                return task.code, envelope(task.code, task.msg)
+            rec.task_id = task.task_id
+            return 200, envelope(200, "success", {"taskId": task.task_id})
+
+        try:
+            return await self._run(request, call, "submit", process)
+        finally:
+            rec.code = call.code
+            rec.fault = call.fault
+
+    async def _run(
+        self, request: web.Request, call: LoggedCall, endpoint: str, process: Processor
+    ) -> web.Response:
         faults = self._faults[endpoint]
         if faults:
             fault = faults.popleft()
@@ -414,7 +522,8 @@ class SeparationApiSimulator(SandboxApi):
                 return self._drop(request, call)
             else:
                 return self._fault_response(fault, call)
-        return await super()._run(request, call, endpoint, process)
+        code, body = process(call)
+        return self._answer(call, 200, code, body)
 
     # ------------------------------------------------------------------ stem files
 
@@ -423,7 +532,7 @@ class SeparationApiSimulator(SandboxApi):
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if not self.stem_files:
-            return await super()._handle_file(request)
+            return await self.sandbox.handle_file(request)
         name = request.match_info["name"]
         label = _file_label(name)
         if self.failing_stems.get(label, 0) > 0:
@@ -464,10 +573,11 @@ class SeparationApiSimulator(SandboxApi):
 
     async def _hang(self, request: web.Request, seconds: float) -> bool:
         """Sleep (waking early on stop). True if the client is still there to be answered."""
-        assert self._stopping is not None
+        stopping = self.sandbox.book.stopping
+        assert stopping is not None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        if self._stopping.is_set():
+            await asyncio.wait_for(stopping.wait(), timeout=seconds)
+        if stopping.is_set():
             return False
         transport = request.transport
         return transport is not None and not transport.is_closing()

@@ -4,6 +4,7 @@ through the bot's real API client; its generated WAV stems; sandbox jobs never s
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import json
 import wave
@@ -19,7 +20,20 @@ from bot.errors import MemberBlocked
 from bot.metrics import Metrics
 from bot.product import Mode
 from bot.runner import INVALID_CALLBACK_BASE
-from bot.sandbox import CREDIT_PATH, RECORD_PATH, SANDBOX_API_URL, STEMS_12, SUBMIT_PATH, SandboxApi, stem_wav
+from bot.sandbox import (
+    CREDIT_PATH,
+    RECORD_PATH,
+    SANDBOX_API_URL,
+    STEMS_12,
+    SUBMIT_PATH,
+    Call,
+    CallbackAttempt,
+    SandboxApi,
+    SandboxTask,
+    SubmitCall,
+    TaskBook,
+    stem_wav,
+)
 from bot.services import Services
 from bot.settings import Secret, load_settings
 from bot.store import Store
@@ -31,7 +45,7 @@ from tests.wiring import make_services, make_settings
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[SandboxApi, WebServer, SeparationClient, aiohttp.ClientSession]]:
-    sandbox = SandboxApi(api_key="sandbox-key", processing_seconds=0.1, charge=False)
+    sandbox = SandboxApi(api_key="sandbox-key", processing_seconds=0.1)
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     async with aiohttp.ClientSession() as session:
@@ -126,6 +140,70 @@ async def test_sandbox_sends_callbacks_to_the_callback_url(served) -> None:
         assert set(received[0]["data"]["vocal_removal_info"]) >= {"vocal_url", "instrumental_url"}
     finally:
         await runner.cleanup()
+
+
+class Watcher:
+    """An observer that writes down what the sandbox tells it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    def requested(self, call: Call) -> None:
+        self.events.append(("requested", (call.endpoint, call.status, call.code)))
+
+    def submitted(self, submit: SubmitCall) -> None:
+        self.events.append(("submitted", submit))
+
+    def polled(self, task_id: str | None) -> None:
+        self.events.append(("polled", task_id))
+
+    def completed(self, task: SandboxTask) -> None:
+        self.events.append(("completed", task.task_id))
+
+    def callback_sent(self, attempt: CallbackAttempt) -> None:
+        self.events.append(("callback_sent", (attempt.task_id, attempt.status)))
+
+
+async def test_an_observer_is_told_of_each_request_and_task_event() -> None:
+    received: list[str] = []
+
+    async def handler(request: aioweb.Request) -> aioweb.Response:
+        received.append(request.path)
+        return aioweb.json_response({"ok": True})
+
+    app = aioweb.Application()
+    app.router.add_post("/callback/{token}", handler)
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
+    own = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    watcher = Watcher()
+    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, public_url=own, observer=watcher)
+    web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
+    await web.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = SeparationClient(session, lambda: sandbox.api_url, Secret("k"), timeout=5)
+            task_id = await client.submit(
+                task_id="gen", audio_id="a", mode=Mode.SEPARATE_VOCAL, callback_url=own + "/callback/t"
+            )
+            await wait_done(client, task_id)
+            async with asyncio.timeout(5):
+                while not any(kind == "callback_sent" for kind, _ in watcher.events):
+                    await asyncio.sleep(0.02)
+    finally:
+        await web.stop()
+        await runner.cleanup()
+    kinds = [kind for kind, _ in watcher.events]
+    submits = [event for kind, event in watcher.events if kind == "submitted"]
+    assert len(submits) == 1 and isinstance(submits[0], SubmitCall)
+    assert submits[0].task_id == task_id and submits[0].code == 200
+    assert kinds.index("submitted") < kinds.index("requested") < kinds.index("polled")
+    assert ("requested", ("submit", 200, 200)) in watcher.events
+    assert ("polled", task_id) in watcher.events and ("requested", ("record", 200, 200)) in watcher.events
+    assert watcher.events.count(("completed", task_id)) == 1
+    assert ("callback_sent", (task_id, 200)) in watcher.events and received == ["/callback/t"]
+    assert kinds.index("completed") < kinds.index("callback_sent")
 
 
 async def test_unknown_sandbox_files_are_404(served) -> None:
@@ -395,18 +473,18 @@ async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_can
         mode=Mode.SEPARATE_VOCAL,
         callback_url=services.web.local_url + "/callback/t",
     )
-    timer = sandbox._timers[task_id]
+    timer = sandbox.book.timers[task_id]
     assert (await services.api.record(task_id)).flag == "PENDING"
     await asyncio.sleep(1.5)
     assert task_id not in sandbox.tasks, "dropped from memory without another request"
-    assert timer.cancelled() and sandbox._timers == {}
+    assert timer.cancelled() and sandbox.book.timers == {}
     with pytest.raises(ApiError) as gone:
         await services.api.record(task_id)
     assert gone.value.code == 400
 
 
 async def test_the_number_of_tasks_is_capped() -> None:
-    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, charge=False, max_tasks=3, task_lifetime=1.5)
+    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, tasks=TaskBook(lifetime=1.5, capacity=3))
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     try:
@@ -429,3 +507,19 @@ async def test_the_number_of_tasks_is_capped() -> None:
         await web.stop()
     assert full.value.code == 430 and full.value.retryable and "tasks" in full.value.message
     assert len(sandbox.tasks) == 1
+
+
+def test_the_sandbox_takes_only_what_the_product_sets_and_the_simulator_wraps_it() -> None:
+    # Fault injection, call logs, charging and callback shapes are the tests' simulator's: the
+    # product's constructor takes its settings, its task book and an observer, nothing more.
+    from testing.provider_api import SeparationApiSimulator
+
+    assert set(inspect.signature(SandboxApi).parameters) == {
+        "api_key",
+        "processing_seconds",
+        "public_url",
+        "tasks",
+        "observer",
+    }
+    assert not issubclass(SeparationApiSimulator, SandboxApi)
+    assert isinstance(SeparationApiSimulator().sandbox, SandboxApi)

@@ -252,7 +252,7 @@ async def bounded(monkeypatch) -> AsyncIterator[tuple[WebServer, float, float, f
     monkeypatch.setattr(http_limits, "IDLE_SECONDS", 0.5)
     monkeypatch.setattr(http_limits, "BODY_SECONDS", 0.5)
     monkeypatch.setattr(http_limits, "LINGER_SECONDS", 0.3)
-    sandbox = SandboxApi(api_key="k", charge=False)
+    sandbox = SandboxApi(api_key="k")
     web = WebServer(
         host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=SinkDouble(), sandbox=sandbox
     )
