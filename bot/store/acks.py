@@ -1,6 +1,6 @@
 """Acknowledged splits: a /split the bot acknowledged whose job is not stored yet (see `bot.acks`).
 
-A record is written alongside the acknowledgement, claimed by the process that took the split (the
+A record is written before the acknowledgement is sent, claimed by the process that took the split (the
 claim and its lease as on jobs, `bot.leases`), and removed in the transaction that stores the job,
 or once the member was told why there is none. One left behind by a process that died is claimed
 by another (or by the next start), which answers the member and removes it.
