@@ -11,16 +11,15 @@ whose submit may have reached the API but whose answer was never stored is never
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from bot.api import ApiError, SeparationClient, SeparationRecord
+from bot.job_delivery import Deliverer, JobDelivery, log_job
 from bot.leases import Lease
-from bot.models import UNFINISHED_STATES, Delivery, DeliveryVia, Failure, Job, JobState, Refund
+from bot.models import UNFINISHED_STATES, Delivery, Failure, Job, JobState
 from bot.operations import Operations
 from bot.product import LINK_LIFETIME
 from bot.store import Store
@@ -30,36 +29,7 @@ log = logging.getLogger("bot.runner")
 
 MAX_SUBMIT_ATTEMPTS = 6
 """Transient submit failures tolerated before giving up (maintenance waits for the timeout)."""
-MAX_DELIVERY_ATTEMPTS = 30
 MAX_BACKOFF = 300.0
-MAX_DELIVERY_BACKOFF = 600.0
-
-class DeliveryResult(enum.Enum):
-    DELIVERED = "delivered"
-    RETRY = "retry"
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    result: DeliveryResult
-    via: DeliveryVia | None = None
-
-
-class Deliverer(Protocol):
-    """Shows a job to its member. Implemented by the Discord side."""
-
-    async def deliver(self, job: Job) -> DeliveryOutcome:
-        """Tell the member the finished job's outcome (links or failure)."""
-        ...
-
-    async def show_progress(self, job: Job) -> None:
-        """Best-effort: tell the member the job is now being processed."""
-        ...
-
-    async def show_cancelled(self, job: Job, refund: Refund | None = None) -> None:
-        """Best-effort: the job's public message says it was cancelled (and loses its button), and
-        what came back (`refund`, when known)."""
-        ...
 
 
 def failure_for(error: ApiError) -> Failure:
@@ -112,15 +82,22 @@ class JobSteps:
         self._store = store
         self._client = client
         self._deliverer = deliverer
+        self._delivery = JobDelivery(
+            store,
+            deliverer,
+            operations,
+            retry_base=delivery_retry_base,
+            clock=clock,
+            on_delivered=on_delivered,
+            schedule=driver.schedule,
+        )
         self._operations = operations
         self._driver = driver
         self._lease = lease
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout
         self._callback_base_url = callback_base_url.rstrip("/")
-        self._delivery_retry_base = delivery_retry_base
         self._clock = clock
-        self._on_delivered = on_delivered
         self._limit = asyncio.Semaphore(max_concurrency)  # API calls in flight at once
         self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
         self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
@@ -160,7 +137,7 @@ class JobSteps:
         """Even handling a step's failure failed (the database is unreachable, say). The step's
         own failure was counted and logged; try the whole step again later."""
         failures = self._step_failures.setdefault(job_id, 1)
-        delay = self._backoff(failures)
+        delay = backoff(self.poll_interval, failures)
         log.warning(
             "job %s: handling a failed step failed too (%s: %.200s); retry in %.1fs",
             job_id,
@@ -192,7 +169,7 @@ class JobSteps:
         )
         if job.state is JobState.SUBMITTING:
             # The step may have sent the submit (the API may have the paid task): never resend.
-            self._log(
+            log_job(
                 job,
                 "%s while submitting; outcome unknown, refunding (the API may have charged it once)",
                 what,
@@ -201,16 +178,17 @@ class JobSteps:
             await self._fail(job, Failure.UNCONFIRMED, f"the submit step failed: {detail}")
             self._step_failures.pop(job_id, None)
         elif not job.state.finished:
-            if self._expired(job):
-                self._log(job, "%s; giving up at the job's timeout", what, level=logging.WARNING)
+            if expired(job, self._clock(), self.job_timeout):
+                log_job(job, "%s; giving up at the job's timeout", what, level=logging.WARNING)
                 await self._fail(job, Failure.SERVICE_ERROR, f"kept failing until the timeout: {detail}")
                 self._step_failures.pop(job_id, None)
                 return
-            delay = self._backoff(failures)
-            self._log(job, "%s; retry in %.1fs", what, delay, level=logging.WARNING)
+            delay = backoff(self.poll_interval, failures)
+            log_job(job, "%s; retry in %.1fs", what, delay, level=logging.WARNING)
             self._driver.schedule(job.id, delay)
         elif job.delivery is Delivery.PENDING:
-            await self._delivery_failed(job, what)
+            if await self._delivery.failed(job, what):
+                self._step_failures.pop(job_id, None)
         else:
             self._step_failures.pop(job_id, None)  # nothing left to do for this job
 
@@ -251,13 +229,13 @@ class JobSteps:
             # leader was stored, they are settled here, before the leader's own delivery (one
             # indexed read when there are none).
             await self._settle_followers(job)
-            await self._deliver(job)
+            await self._delivery.deliver(job)
 
     async def _submit(self, job: Job) -> None:
         if self._operations.paused:
             await self._fail(job, Failure.SERVICE_ACCOUNT, f"splitting paused: {self._operations.paused}")
             return
-        if self._expired(job):
+        if expired(job, self._clock(), self.job_timeout):
             await self._fail(job, Failure.TIMED_OUT, "could not submit before the job timed out")
             return
         async with self._limit:
@@ -294,7 +272,7 @@ class JobSteps:
         if not stored:
             await self._orphaned(job, api_task_id)
             return
-        self._log(job, "submitted as API task %s", api_task_id)
+        log_job(job, "submitted as API task %s", api_task_id)
         self._driver.schedule(job.id, self.poll_interval)
         submitted = await self._store.jobs.get(job.id)
         # Only while the job is still this process's and waiting for the API: its holder alone
@@ -325,15 +303,15 @@ class JobSteps:
 
     async def _submit_failed(self, job: Job, error: ApiError) -> None:
         if error.maybe_processed:
-            self._log(job, "submit outcome unknown (%s); not resubmitting, refunding", error)
+            log_job(job, "submit outcome unknown (%s); not resubmitting, refunding", error)
             await self._fail(job, Failure.UNCONFIRMED, str(error))
             return
         attempts = self._attempts.get(job.id, 0) + 1
         if error.retryable and (error.maintenance or attempts < MAX_SUBMIT_ATTEMPTS):
             self._attempts[job.id] = attempts
             await self._store.jobs.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
-            delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
-            self._log(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
+            delay = backoff(self.poll_interval, self._attempts[job.id], maintenance=error.maintenance)
+            log_job(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
             self._driver.schedule(job.id, delay)
             return
         if error.account_problem:
@@ -356,15 +334,15 @@ class JobSteps:
         except ApiError as error:
             # The task exists and is paid for: whatever record-info says now, keep asking (with
             # backoff) until the job's timeout rather than abandon it on one bad answer.
-            if self._expired(job):
+            if expired(job, self._clock(), self.job_timeout):
                 await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
                 return
             reason = error.pause_reason
             if reason:
                 self._operations.pause(reason)
             self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
-            delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
-            self._log(job, "poll failed (%s); retry in %.1fs", error, delay)
+            delay = backoff(self.poll_interval, self._attempts[job.id], maintenance=error.maintenance)
+            log_job(job, "poll failed (%s); retry in %.1fs", error, delay)
             self._driver.schedule(job.id, delay)
             return
         self._attempts.pop(job.id, None)
@@ -373,11 +351,11 @@ class JobSteps:
         elif record.failed:
             detail = record.error_message or record.flag
             await self._fail(job, Failure.SEPARATION_FAILED, detail)
-        elif self._expired(job):
+        elif expired(job, self._clock(), self.job_timeout):
             await self._fail(job, Failure.TIMED_OUT, f"still {record.flag} at timeout")
         else:
             if record.flag != "PENDING":
-                self._log(job, "unexpected successFlag %r; still waiting", record.flag)
+                log_job(job, "unexpected successFlag %r; still waiting", record.flag)
             self._driver.schedule(job.id, self.poll_interval)
 
     async def _succeed(self, job: Job, record: SeparationRecord) -> None:
@@ -395,7 +373,7 @@ class JobSteps:
         )
         if done is None:
             return
-        self._log(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
+        log_job(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
         self._count_credits("charged", done.cost)
         await self._settle_followers(done)
         await self._deliver_now(done)
@@ -409,7 +387,7 @@ class JobSteps:
         self._attempts.pop(job.id, None)
         if done is None:
             return
-        self._log(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
+        log_job(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
         self._count_credits("refunded", done.cost)
         await self._settle_followers(done)
         await self._deliver_now(done)
@@ -417,7 +395,7 @@ class JobSteps:
     async def _settle_followers(self, leader: Job) -> None:
         """Members who asked for the same track and mode while `leader` ran get its outcome."""
         for follower in await self._store.reservations.settle_followers(leader):
-            self._log(follower, "shares the outcome of job %s (%s)", leader.id, follower.state)
+            log_job(follower, "shares the outcome of job %s (%s)", leader.id, follower.state)
             self._count_credits(
                 "charged" if follower.state is JobState.SUCCEEDED else "refunded", follower.cost
             )
@@ -431,57 +409,18 @@ class JobSteps:
         """Deliver a job just finished (the store returned it as stored); when stopping, the
         next start delivers it instead."""
         if not self._driver.stopping:
-            await self._deliver(job)
+            await self._delivery.deliver(job)
 
-    async def _deliver(self, job: Job) -> None:
-        outcome = await self._deliverer.deliver(job)
-        if outcome.result is DeliveryResult.DELIVERED:
-            await self._store.jobs.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
-            self._on_delivered()
-            self._log(job, "delivered via %s", outcome.via)
-            if job.finished_at:
-                self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))
-            return
-        await self._delivery_failed(job, "delivery failed")
 
-    async def _delivery_failed(self, job: Job, what: str) -> None:
-        """Count one failed delivery attempt; retry later, or give up after the last one."""
-        if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
-            await self._store.jobs.record_delivery(job.id, Delivery.UNDELIVERABLE)
-            self._step_failures.pop(job.id, None)
-            log.error(
-                "job %s guild=%s member=%s: could not reach the member after %s attempts; "
-                "giving up (the result stays in the database)",
-                job.id,
-                job.guild_id,
-                job.user_id,
-                MAX_DELIVERY_ATTEMPTS,
-            )
-            return
-        await self._store.jobs.record_delivery(job.id, Delivery.PENDING)
-        delay = min(self._delivery_retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
-        self._log(job, "%s; delivery retry in %.1fs", what, delay)
-        self._driver.schedule(job.id, delay)
+def expired(job: Job, now: float, timeout: float) -> bool:
+    """Past the job's timeout: counted from its submission once the API has it (a job that
+    waited out a maintenance window still gets its full time), else from its creation."""
+    start = job.submitted_at if job.submitted_at is not None else job.created_at
+    return now - start > timeout
 
-    def _expired(self, job: Job) -> bool:
-        """Past the job's timeout: counted from its submission once the API has it (a job that
-        waited out a maintenance window still gets its full time), else from its creation."""
-        start = job.submitted_at if job.submitted_at is not None else job.created_at
-        return self._clock() - start > self.job_timeout
 
-    def _backoff(self, attempts: int, *, maintenance: bool = False) -> float:
-        """The pause after the `attempts`-th failure in a row: doubling from the poll interval."""
-        base = self.poll_interval * (4 if maintenance else 1)
-        doublings = min(max(1, attempts) - 1, 30)  # past MAX_BACKOFF long before; no float overflow
-        return min(base * 2.0**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)
-
-    def _log(self, job: Job, message: str, *args: object, level: int = logging.INFO) -> None:
-        log.log(
-            level,
-            "job %s guild=%s member=%s mode=%s: " + message,
-            job.id,
-            job.guild_id,
-            job.user_id,
-            job.mode,
-            *args,
-        )
+def backoff(poll_interval: float, attempts: int, *, maintenance: bool = False) -> float:
+    """The pause after the `attempts`-th failure in a row: doubling from the poll interval."""
+    base = poll_interval * (4 if maintenance else 1)
+    doublings = min(max(1, attempts) - 1, 30)  # past MAX_BACKOFF long before; no float overflow
+    return min(base * 2.0**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)

@@ -19,17 +19,14 @@ from collections.abc import Callable
 
 from bot.api import SeparationClient
 from bot.callbacks import Callback, CallbackVerdict
-from bot.job_steps import (
-    MAX_BACKOFF,
+from bot.job_delivery import (
     MAX_DELIVERY_ATTEMPTS,
     MAX_DELIVERY_BACKOFF,
-    MAX_SUBMIT_ATTEMPTS,
     Deliverer,
     DeliveryOutcome,
     DeliveryResult,
-    JobSteps,
-    failure_for,
 )
+from bot.job_steps import MAX_BACKOFF, MAX_SUBMIT_ATTEMPTS, JobSteps, failure_for
 from bot.leases import Beat, Lease
 from bot.models import Job, JobState
 from bot.operations import Operations
