@@ -62,6 +62,10 @@ class Driver(Protocol):
 
 
 class JobSteps:
+    """One step of a job: what its stored state says comes next (submit, poll, settle, deliver),
+    run by the driver one at a time per job. Failures in a row are counted per job in memory, as
+    before the split: a restart starts them again from the job's stored state."""
+
     def __init__(
         self,
         store: Store,
@@ -374,7 +378,7 @@ class JobSteps:
         if done is None:
             return
         log_job(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
-        self._count_credits("charged", done.cost)
+        count_credits(self._operations, "charged", done.cost)
         await self._settle_followers(done)
         await self._deliver_now(done)
 
@@ -388,7 +392,7 @@ class JobSteps:
         if done is None:
             return
         log_job(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
-        self._count_credits("refunded", done.cost)
+        count_credits(self._operations, "refunded", done.cost)
         await self._settle_followers(done)
         await self._deliver_now(done)
 
@@ -396,14 +400,9 @@ class JobSteps:
         """Members who asked for the same track and mode while `leader` ran get its outcome."""
         for follower in await self._store.reservations.settle_followers(leader):
             log_job(follower, "shares the outcome of job %s (%s)", leader.id, follower.state)
-            self._count_credits(
-                "charged" if follower.state is JobState.SUCCEEDED else "refunded", follower.cost
-            )
+            kind = "charged" if follower.state is JobState.SUCCEEDED else "refunded"
+            count_credits(self._operations, kind, follower.cost)
             await self._driver.wake(follower)
-
-    def _count_credits(self, kind: str, amount: int) -> None:
-        if amount:
-            self._operations.metrics.credits.labels(kind=kind).inc(amount)
 
     async def _deliver_now(self, job: Job) -> None:
         """Deliver a job just finished (the store returned it as stored); when stopping, the
@@ -424,3 +423,9 @@ def backoff(poll_interval: float, attempts: int, *, maintenance: bool = False) -
     base = poll_interval * (4 if maintenance else 1)
     doublings = min(max(1, attempts) - 1, 30)  # past MAX_BACKOFF long before; no float overflow
     return min(base * 2.0**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)
+
+
+def count_credits(operations: Operations, kind: str, amount: int) -> None:
+    """Credits charged or refunded, in the metrics."""
+    if amount:
+        operations.metrics.credits.labels(kind=kind).inc(amount)

@@ -45,6 +45,8 @@ class KeepRequest:
 
 
 class KeepRequests:
+    """Asking to keep a result: the rules, and the wish recorded."""
+
     def __init__(
         self,
         store: Store,

@@ -9,6 +9,8 @@ from bot.store import Store
 
 
 class Twins:
+    """The keeps of the same stems next to a result."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 

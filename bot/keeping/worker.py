@@ -31,6 +31,8 @@ IDLE_SECONDS = 3600.0
 
 
 class KeepWorker:
+    """The keep worker: one round of work per keep due, under this process's claim."""
+
     def __init__(
         self,
         store: Store,
