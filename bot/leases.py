@@ -10,7 +10,6 @@ beat. Lease moments come from the database's clock, never this machine's (see
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
@@ -18,7 +17,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.tasks import log_failure
+from bot.worker import Loop
 
 log = logging.getLogger(__name__)
 
@@ -45,41 +44,19 @@ class Lease:
 
 class Beat:
     """A background task that runs `action` every `interval` seconds until stopped; a failing beat
-    is logged and the next one runs as usual."""
+    is logged and the next one runs as usual (a `bot.worker.Loop` whose round is the action)."""
 
     def __init__(self, action: Callable[[], Awaitable[None]], interval: float, *, name: str) -> None:
         self._action = action
         self._interval = interval
-        self._name = name
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop(self._beat, name=name, error_delay=interval, first_delay=interval)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self._name)
-            self._task.add_done_callback(log_failure)
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self._action()
-            except Exception as error:
-                failures += 1
-                # Once with the traceback, then a line per beat: a database outage fails every beat.
-                log.warning(
-                    "%s failed (%s in a row): %s: %.200s",
-                    self._name,
-                    failures,
-                    type(error).__name__,
-                    error,
-                    exc_info=error if failures == 1 else None,
-                )
-            else:
-                failures = 0
+    async def _beat(self) -> float:
+        await self._action()
+        return self._interval

@@ -1,14 +1,15 @@
 """Expiry reminders: `EXPIRY_REMINDER_HOURS` before a result's links expire, its member gets one
 reminder with the links (by DM, or in the channel where DMs are closed).
 
-Scheduled from the database, not from memory: one task sleeps until the next reminder falls due
-(or until a result is delivered), sends what is due, and marks each reminder sent before sending
-it, so a restart never sends one twice. A reminder Discord would not take is tried again later.
+Scheduled from the database, not from memory (a `bot.worker.DurableWorker`): it sleeps until the
+next reminder falls due (or until a result is delivered), sends what is due, and marks each
+reminder sent before sending it, so a restart never sends one twice. A reminder Discord would not
+take is tried again later, up to `MAX_ATTEMPTS` times; its count and its next try are stored with
+the job, so a restart or another process taking over neither resends it early nor starts again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -16,13 +17,14 @@ from typing import Protocol
 
 from bot.models import DeliveredMessage, Job
 from bot.store import Store
-from bot.tasks import log_failure
+from bot.worker import Backoff, DurableWorker
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 300.0
 """How long a reminder Discord would not take waits before it is tried again."""
 MAX_ATTEMPTS = 5
+BACKOFF = Backoff(base=RETRY_SECONDS, cap=RETRY_SECONDS, max_attempts=MAX_ATTEMPTS)
 IDLE_SECONDS = 3600.0
 """The longest the task sleeps without looking, whatever it expects."""
 
@@ -44,88 +46,63 @@ class Reminders:
         self._sender = sender
         self.window = window
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._failures: dict[int, int] = {}
-        self._retry_at: dict[int, float] = {}
+        # One at a time, as Discord's rate limits would have it anyway.
+        self._worker: DurableWorker[Job] = DurableWorker(
+            name="reminders",
+            due=self._due,
+            key=lambda job: job.id,
+            step=self._remind,
+            next_due=self._next_due,
+            clock=clock,
+            concurrency=1,
+            idle=IDLE_SECONDS,
+            error_delay=RETRY_SECONDS,
+        )
 
     @property
     def enabled(self) -> bool:
         return self.window > 0
 
     def start(self) -> None:
-        if self.enabled and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="reminders")
-            self._task.add_done_callback(log_failure)
+        if self.enabled:
+            self._worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._worker.stop()
 
     def wake(self) -> None:
         """A result was just delivered: its reminder may be due sooner than the one awaited."""
-        self._wake.set()
+        self._worker.wake()
 
     async def send_due(self) -> int:
-        """Send every reminder due now; how many went out."""
-        now = self._clock()
-        sent = 0
-        for job in await self._store.jobs.to_remind(window=self.window, now=now):
-            if self._retry_at.get(job.id, 0.0) > now:
-                continue
-            if not await self._store.jobs.claim_reminder(job.id):
-                continue  # another sender has it
-            try:
-                result = await self._store.deliveries.result_messages(job.id)
-                delivered = await self._sender.remind(job, result)
-            except Exception:
-                log.exception("job %s: sending the expiry reminder failed", job.id)
-                delivered = False
-            if delivered:
-                sent += 1
-                self._failures.pop(job.id, None)
-                self._retry_at.pop(job.id, None)
-                log.info("job %s guild=%s member=%s: expiry reminder sent", job.id, job.guild_id, job.user_id)
-                continue
-            failures = self._failures.get(job.id, 0) + 1
-            if failures >= MAX_ATTEMPTS:
-                log.warning(
-                    "job %s: expiry reminder could not be delivered %s times; giving up", job.id, failures
-                )
-                self._failures.pop(job.id, None)
-                continue  # stays claimed: never tried again
-            self._failures[job.id] = failures
-            self._retry_at[job.id] = now + RETRY_SECONDS
-            await self._store.jobs.unclaim_reminder(job.id)
-        return sent
+        """Send every reminder due now, one after another, with the worker's own step; how many
+        went out (the worker's round, waited for: tests drive it)."""
+        return sum([await self._remind(job) for job in await self._due()])
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.send_due()
-                delay = await self._until_next()
-            except Exception:
-                log.exception("Expiry reminders: a round failed; trying again later")
-                delay = RETRY_SECONDS
-            try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that races
-                # with the event being set, and stop() would then wait for ever.
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+    async def _due(self) -> list[Job]:
+        return await self._store.jobs.to_remind(window=self.window, now=self._clock())
 
-    async def _until_next(self) -> float:
-        now = self._clock()
-        due = await self._store.jobs.next_reminder_at(window=self.window, now=now)
-        waits = [IDLE_SECONDS]
-        if self._retry_at:
-            waits.append(min(self._retry_at.values()) - now)
-        if due is not None and (due > now or not self._retry_at):
-            # A reminder already due is one waiting for its retry (those are counted above), or
-            # one that fell due a moment ago: look again at once.
-            waits.append(due - now)
-        return max(0.05, min(waits))
+    async def _next_due(self) -> float | None:
+        return await self._store.jobs.next_reminder_at(window=self.window, now=self._clock())
+
+    async def _remind(self, job: Job) -> bool:
+        """Send one reminder; whether it went out."""
+        if not await self._store.jobs.claim_reminder(job.id):
+            return False  # another sender has it
+        try:
+            result = await self._store.deliveries.result_messages(job.id)
+            delivered = await self._sender.remind(job, result)
+        except Exception:
+            log.exception("job %s: sending the expiry reminder failed", job.id)
+            delivered = False
+        if delivered:
+            log.info("job %s guild=%s member=%s: expiry reminder sent", job.id, job.guild_id, job.user_id)
+            return True
+        failures = await self._store.jobs.reminder_failed(
+            job.id, retry_at=self._clock() + BACKOFF.delay(0), max_attempts=MAX_ATTEMPTS
+        )
+        if BACKOFF.exhausted(failures):
+            log.warning(
+                "job %s: expiry reminder could not be delivered %s times; giving up", job.id, failures
+            )
+        return False

@@ -1,9 +1,9 @@
-"""The job runner: one dispatcher drives every unfinished job through the API and to the member.
+"""The job runner's driver: one dispatcher drives every unfinished job through its steps.
 
-The database is the source of truth; the runner keeps only a schedule in memory (`bot.scheduler`:
-when each job next needs attention), rebuilt from the database at start-up. This module holds the
-job's steps: submit, poll, settle, deliver. A job whose submit may have reached the API but whose
-answer was never stored is never submitted again (see README, "Unconfirmed submissions").
+The database is the source of truth; the driver keeps only a schedule in memory (`bot.scheduler`:
+when each job next needs attention), rebuilt from the database at start-up. The job's steps
+(submit, poll, settle, deliver: the state machine) are `bot.job_steps`; this module decides when a
+job is stepped and by which process, and hears the API's callbacks.
 
 Several processes may share one database (PostgreSQL): each works only on the jobs it claimed
 (`bot.leases`), renews those claims while it runs, takes over jobs whose holder's lease lapsed, and
@@ -13,77 +13,47 @@ settled) with a notification.
 
 from __future__ import annotations
 
-import asyncio
-import enum
 import logging
-import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
 
-from bot.api import ApiError, SeparationClient, SeparationRecord
+from bot.api import SeparationClient
 from bot.callbacks import Callback, CallbackVerdict
+from bot.job_delivery import (
+    MAX_DELIVERY_ATTEMPTS,
+    MAX_DELIVERY_BACKOFF,
+    Deliverer,
+    DeliveryOutcome,
+    DeliveryResult,
+)
+from bot.job_steps import MAX_BACKOFF, MAX_SUBMIT_ATTEMPTS, JobSteps, failure_for
 from bot.leases import Beat, Lease
-from bot.models import UNFINISHED_STATES, Delivery, DeliveryVia, Failure, Job, JobState, Refund
+from bot.models import Job, JobState
 from bot.operations import Operations
-from bot.product import LINK_LIFETIME
 from bot.scheduler import Scheduler
 from bot.store import Store
+
+__all__ = [
+    "INVALID_CALLBACK_BASE",
+    "JOB_CHANNEL",
+    "MAX_BACKOFF",
+    "MAX_DELIVERY_ATTEMPTS",
+    "MAX_DELIVERY_BACKOFF",
+    "MAX_SUBMIT_ATTEMPTS",
+    "Deliverer",
+    "DeliveryOutcome",
+    "DeliveryResult",
+    "JobRunner",
+    "failure_for",
+]
 
 log = logging.getLogger(__name__)
 
 INVALID_CALLBACK_BASE = "https://stembot-callback.invalid"
 """Where callbacks go until the bot receives them itself: a reserved TLD that never resolves."""
 
-MAX_SUBMIT_ATTEMPTS = 6
-"""Transient submit failures tolerated before giving up (maintenance waits for the timeout)."""
-MAX_DELIVERY_ATTEMPTS = 30
-MAX_BACKOFF = 300.0
-MAX_DELIVERY_BACKOFF = 600.0
-
 JOB_CHANNEL = "stembot_job"
 """The notification channel on which a process wakes the holder of a job (payload: the job id)."""
-
-
-class DeliveryResult(enum.Enum):
-    DELIVERED = "delivered"
-    RETRY = "retry"
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    result: DeliveryResult
-    via: DeliveryVia | None = None
-
-
-class Deliverer(Protocol):
-    """Shows a job to its member. Implemented by the Discord side."""
-
-    async def deliver(self, job: Job) -> DeliveryOutcome:
-        """Tell the member the finished job's outcome (links or failure)."""
-        ...
-
-    async def show_progress(self, job: Job) -> None:
-        """Best-effort: tell the member the job is now being processed."""
-        ...
-
-    async def show_cancelled(self, job: Job, refund: Refund | None = None) -> None:
-        """Best-effort: the job's public message says it was cancelled (and loses its button), and
-        what came back (`refund`, when known)."""
-        ...
-
-
-def failure_for(error: ApiError) -> Failure:
-    if error.maybe_processed:
-        return Failure.UNCONFIRMED
-    if error.account_problem:
-        return Failure.SERVICE_ACCOUNT
-    if error.code == 400:
-        return Failure.INVALID_IDS
-    if error.code == 413:
-        return Failure.INPUT_TOO_LONG
-    return Failure.SERVICE_ERROR
 
 
 class JobRunner:
@@ -108,20 +78,25 @@ class JobRunner:
         member (expiry reminders wake on it)."""
         self._store = store
         self._lease = lease
-        self._client = client
         self._deliverer = deliverer
         self._operations = operations
-        self.poll_interval = poll_interval
-        self.job_timeout = job_timeout
-        self._callback_base_url = callback_base_url.rstrip("/")
-        self._delivery_retry_base = delivery_retry_base
         self._stop_grace = stop_grace
-        self._clock = clock
-        self._on_delivered = on_delivered
-        self._limit = asyncio.Semaphore(max_concurrency)  # API calls in flight at once
-        self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
-        self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
-        self._scheduler = Scheduler(self._step, on_error=self._step_crashed, name="job")
+        self._steps = JobSteps(
+            store,
+            client,
+            deliverer,
+            operations,
+            self,
+            lease=lease,
+            poll_interval=poll_interval,
+            job_timeout=job_timeout,
+            callback_base_url=callback_base_url,
+            max_concurrency=max_concurrency,
+            delivery_retry_base=delivery_retry_base,
+            clock=clock,
+            on_delivered=on_delivered,
+        )
+        self._scheduler = Scheduler(self._steps.step, on_error=self._steps.step_crashed, name="job")
         self._beat = Beat(self._keep_claims, lease.renew_every, name="job leases")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -131,15 +106,23 @@ class JobRunner:
         return self._scheduler.running
 
     @property
-    def _stopping(self) -> bool:
+    def stopping(self) -> bool:
         return self._scheduler.stopping
+
+    @property
+    def poll_interval(self) -> float:
+        return self._steps.poll_interval
+
+    @property
+    def job_timeout(self) -> float:
+        return self._steps.job_timeout
 
     async def start(self) -> None:
         """Claim and resume every job the database says is unfinished or undelivered and no other
         live process holds, then dispatch. (On SQLite, whatever an earlier process held: it is
         gone. On PostgreSQL, the jobs of a process that died are taken when their lease lapses.)"""
         jobs = await self._store.jobs.claim_needing_work(self._lease, starting=True)
-        await self._adopt(jobs, "after restart")
+        await self._steps.adopt(jobs, "after restart")
         if jobs:
             log.info("Resuming %s job(s) from the database", len(jobs))
         await self._store.db.listen(JOB_CHANNEL, self._heard)
@@ -165,46 +148,23 @@ class JobRunner:
         except Exception as error:  # the database is down: the claims lapse instead
             log.warning("Could not release this process's jobs (%s: %.200s)", type(error).__name__, error)
 
-    async def _adopt(self, jobs: Sequence[Job], how: str) -> None:
-        """Work on jobs just claimed. One found 'submitting' was being submitted by a process that
-        stopped before storing the answer: submitting again could pay twice, and the API cannot
-        say which task it made, so the member is refunded and told (the unconfirmed rule)."""
-        for job in jobs:
-            if job.state is JobState.SUBMITTING:
-                log.warning(
-                    "job %s guild=%s member=%s mode=%s: submit outcome unknown %s; "
-                    "refunding (the API may have charged the account once)",
-                    job.id,
-                    job.guild_id,
-                    job.user_id,
-                    job.mode,
-                    how,
-                )
-                await self._fail(
-                    job,
-                    Failure.UNCONFIRMED,
-                    "interrupted while submitting",
-                    from_states=[JobState.SUBMITTING],
-                )
-            self.schedule(job.id)
-
     async def _keep_claims(self) -> None:
         """Every third of the lease: renew this process's claims, and take over the jobs nobody
         holds any more (released, or their process died and the lease lapsed)."""
         await self._store.jobs.renew(self._lease)
-        if self._stopping:
+        if self.stopping:
             return
         taken = await self._store.jobs.claim_needing_work(self._lease)
         if taken:
             log.info("Took over %s job(s) no process was holding: %s", len(taken), [job.id for job in taken])
-            await self._adopt(taken, "after its process stopped")
+            await self._steps.adopt(taken, "after its process stopped")
 
     def _heard(self, payload: str) -> None:
         """Another process asks whoever holds a job to look at it now (the step checks it is ours)."""
-        if payload.isdigit() and not self._stopping:
+        if payload.isdigit() and not self.stopping:
             self.schedule(int(payload))
 
-    async def _wake(self, job: Job) -> None:
+    async def wake(self, job: Job) -> None:
         """Have `job` looked at now, by this process if it holds it (or nobody does), else by its
         holder. If the notification cannot be sent, the holder's next poll is the safety net."""
         if job.claimed_by in (None, self._lease.holder):
@@ -235,325 +195,6 @@ class JobRunner:
         """Ask for `job_id` to be looked at after `delay` seconds (sooner wins)."""
         self._scheduler.schedule(job_id, delay)
 
-    # -- one step of a job ------------------------------------------------------------------
-
-    def _step_crashed(self, job_id: int, error: BaseException) -> None:
-        """Even handling a step's failure failed (the database is unreachable, say). The step's
-        own failure was counted and logged; try the whole step again later."""
-        failures = self._step_failures.setdefault(job_id, 1)
-        delay = self._backoff(failures)
-        log.warning(
-            "job %s: handling a failed step failed too (%s: %.200s); retry in %.1fs",
-            job_id,
-            type(error).__name__,
-            error,
-            delay,
-        )
-        if not self._stopping:
-            self.schedule(job_id, delay)
-
-    async def _step(self, job_id: int) -> None:
-        try:
-            await self._advance(job_id)
-        except Exception as error:
-            await self._step_failed(job_id, error)
-        else:
-            self._step_failures.pop(job_id, None)
-
-    async def _step_failed(self, job_id: int, error: Exception) -> None:
-        """A step raised something unplanned (a bug, a full disk). Retrying it for ever would hold
-        the member's credits and a slot, so each failure counts: an unsettled job is retried with
-        growing pauses until its timeout, then refunded; a settled one spends a delivery attempt.
-        The traceback is logged the first time, then one line per retry.
-        """
-        failures = self._step_failures.get(job_id, 0) + 1
-        self._step_failures[job_id] = failures
-        detail = f"{type(error).__name__}: {error}"
-        if failures == 1:
-            log.error("job %s: unexpected error in its step", job_id, exc_info=error)
-        job = await self._store.jobs.get(job_id)
-        if job is None or job.claimed_by != self._lease.holder:
-            return  # another process took it over meanwhile: it is theirs to handle
-        what = (
-            "step failed"
-            if failures == 1
-            else f"step failed again ({detail:.200}), {failures} times in a row"
-        )
-        if job.state is JobState.SUBMITTING:
-            # The step may have sent the submit (the API may have the paid task): never resend.
-            self._log(
-                job,
-                "%s while submitting; outcome unknown, refunding (the API may have charged it once)",
-                what,
-                level=logging.WARNING,
-            )
-            await self._fail(job, Failure.UNCONFIRMED, f"the submit step failed: {detail}")
-            self._step_failures.pop(job_id, None)
-        elif not job.state.finished:
-            if self._expired(job):
-                self._log(job, "%s; giving up at the job's timeout", what, level=logging.WARNING)
-                await self._fail(job, Failure.SERVICE_ERROR, f"kept failing until the timeout: {detail}")
-                self._step_failures.pop(job_id, None)
-                return
-            delay = self._backoff(failures)
-            self._log(job, "%s; retry in %.1fs", what, delay, level=logging.WARNING)
-            self.schedule(job.id, delay)
-        elif job.delivery is Delivery.PENDING:
-            await self._delivery_failed(job, what)
-        else:
-            self._step_failures.pop(job_id, None)  # nothing left to do for this job
-
-    async def _advance(self, job_id: int) -> None:
-        job = await self._store.jobs.get(job_id)
-        if job is None:
-            return
-        if job.claimed_by != self._lease.holder:
-            # Ours only if nobody holds it, or its holder's lease lapsed; else its holder works it.
-            claimed = await self._store.jobs.claim(job.id, self._lease)
-            if claimed is None:
-                return
-            if claimed.state is JobState.SUBMITTING:
-                await self._adopt([claimed], "after its process stopped")
-                return
-            job = claimed
-        if job.state is JobState.RESERVED:
-            await self._submit(job)
-        elif job.state is JobState.SUBMITTING:
-            # Only reachable if a submit step died half-way (its own task is gone): whether the
-            # API took it is unknown, so it is refunded rather than sent again.
-            await self._fail(job, Failure.UNCONFIRMED, "the submit step stopped before storing its answer")
-        elif job.state is JobState.SUBMITTED:
-            await self._poll(job)
-        elif job.state is JobState.FOLLOWING:
-            # Settled when the job it follows finishes; after a restart, check that now.
-            leader = await self._store.jobs.get(job.source_job_id) if job.source_job_id else None
-            if leader is None:
-                await self._fail(job, Failure.SERVICE_ERROR, "the shared job is missing")
-            elif leader.state.finished:
-                await self._settle_followers(leader)
-            else:
-                # Whoever settles the leader wakes this job; if that wake is lost (another
-                # process's notification while this one was reconnecting), this look is the net.
-                self.schedule(job.id, self.poll_interval)
-        elif job.state.finished and job.delivery is Delivery.PENDING:
-            # Followers are settled in the step that settles their leader; if that failed after the
-            # leader was stored, they are settled here, before the leader's own delivery (one
-            # indexed read when there are none).
-            await self._settle_followers(job)
-            await self._deliver(job)
-
-    # -- steps ------------------------------------------------------------------------------
-
-    async def _submit(self, job: Job) -> None:
-        if self._operations.paused:
-            await self._fail(job, Failure.SERVICE_ACCOUNT, f"splitting paused: {self._operations.paused}")
-            return
-        if self._expired(job):
-            await self._fail(job, Failure.TIMED_OUT, "could not submit before the job timed out")
-            return
-        async with self._limit:
-            # Written just before the request (with a slot to send it at once): if we die while
-            # it is on the wire, the restart knows its outcome is unknown.
-            # Only while this process holds the job: a process that lost its claim (it stalled past
-            # the lease and another took over) can never send a second paid submit.
-            submitting = await self._store.jobs.transition(
-                job.id, [JobState.RESERVED], JobState.SUBMITTING, durable=True, holder=self._lease.holder
-            )
-            if not submitting:
-                return
-            try:
-                api_task_id = await self._client.submit(
-                    task_id=job.source_task_id,
-                    audio_id=job.audio_id,
-                    mode=job.mode,
-                    callback_url=f"{self._callback_base_url}/callback/{job.callback_token}",
-                )
-            except ApiError as error:
-                await self._submit_failed(job, error)
-                return
-            # Not conditional on holding the claim: while the job is still 'submitting', the
-            # answer is stored whoever holds it now (its new holder then polls the task).
-            stored = await self._store.jobs.transition(
-                job.id,
-                [JobState.SUBMITTING],
-                JobState.SUBMITTED,
-                durable=True,
-                api_task_id=api_task_id,
-                submitted_at=self._clock(),
-            )
-        self._attempts.pop(job.id, None)
-        if not stored:
-            await self._orphaned(job, api_task_id)
-            return
-        self._log(job, "submitted as API task %s", api_task_id)
-        self.schedule(job.id, self.poll_interval)
-        submitted = await self._store.jobs.get(job.id)
-        # Only while the job is still this process's and waiting for the API: its holder alone
-        # delivers it, one step at a time, so no result can be shown before this edit lands.
-        if (
-            submitted is not None
-            and submitted.state is JobState.SUBMITTED
-            and submitted.claimed_by == self._lease.holder
-        ):
-            await self._deliverer.show_progress(submitted)
-
-    async def _orphaned(self, job: Job, api_task_id: str) -> None:
-        """The API accepted a submit this process sent after it had lost the job: it stalled past
-        its lease, another process took the job over, found it 'submitting' and settled it (the
-        unconfirmed rule) and told the member. The task is paid for but no job holds it: say so
-        loudly, keep it for the operator (`/stembot status`), and show the member nothing."""
-        log.error(
-            "job %s guild=%s member=%s mode=%s: the API accepted the submit as task %s, but the job "
-            "was settled by another process meanwhile (this one had lost its claim): the API task "
-            "is paid for and orphaned; recorded in orphaned_tasks",
-            job.id,
-            job.guild_id,
-            job.user_id,
-            job.mode,
-            api_task_id,
-        )
-        await self._store.jobs.record_orphan(job.id, api_task_id, holder=self._lease.holder)
-
-    async def _submit_failed(self, job: Job, error: ApiError) -> None:
-        if error.maybe_processed:
-            self._log(job, "submit outcome unknown (%s); not resubmitting, refunding", error)
-            await self._fail(job, Failure.UNCONFIRMED, str(error))
-            return
-        attempts = self._attempts.get(job.id, 0) + 1
-        if error.retryable and (error.maintenance or attempts < MAX_SUBMIT_ATTEMPTS):
-            self._attempts[job.id] = attempts
-            await self._store.jobs.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
-            delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
-            self._log(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
-            self.schedule(job.id, delay)
-            return
-        if error.account_problem:
-            log.error(
-                "job %s: the separation API refused our account (%s): check SEPARATION_API_KEY "
-                "and the API account's credits",
-                job.id,
-                error,
-            )
-        await self._fail(job, failure_for(error), str(error))
-        reason = error.pause_reason
-        if reason:
-            self._operations.pause(reason)
-
-    async def _poll(self, job: Job) -> None:
-        assert job.api_task_id is not None
-        try:
-            async with self._limit:
-                record = await self._client.record(job.api_task_id)
-        except ApiError as error:
-            # The task exists and is paid for: whatever record-info says now, keep asking (with
-            # backoff) until the job's timeout rather than abandon it on one bad answer.
-            if self._expired(job):
-                await self._fail(job, Failure.TIMED_OUT, f"still failing at timeout: {error}")
-                return
-            reason = error.pause_reason
-            if reason:
-                self._operations.pause(reason)
-            self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
-            delay = self._backoff(self._attempts[job.id], maintenance=error.maintenance)
-            self._log(job, "poll failed (%s); retry in %.1fs", error, delay)
-            self.schedule(job.id, delay)
-            return
-        self._attempts.pop(job.id, None)
-        if record.succeeded:
-            await self._succeed(job, record)
-        elif record.failed:
-            detail = record.error_message or record.flag
-            await self._fail(job, Failure.SEPARATION_FAILED, detail)
-        elif self._expired(job):
-            await self._fail(job, Failure.TIMED_OUT, f"still {record.flag} at timeout")
-        else:
-            if record.flag != "PENDING":
-                self._log(job, "unexpected successFlag %r; still waiting", record.flag)
-            self.schedule(job.id, self.poll_interval)
-
-    async def _succeed(self, job: Job, record: SeparationRecord) -> None:
-        now = self._clock()
-        # The links last 14 days from the API's finish. A finish time from before the job was
-        # even submitted (an hour's clock skew allowed) or from the future is nonsense: use ours.
-        earliest = (job.submitted_at or job.created_at) - 3600
-        completed = record.completed_at
-        finished = completed if completed is not None and earliest <= completed <= now else now
-        done = await self._store.reservations.settle(
-            job.id,
-            succeeded=True,
-            stems=record.stems,
-            links_expire_at=finished + LINK_LIFETIME.total_seconds(),
-        )
-        if done is None:
-            return
-        self._log(done, "succeeded with %s stems; charged %s credits", len(record.stems), done.cost)
-        self._count_credits("charged", done.cost)
-        await self._settle_followers(done)
-        await self._deliver_now(done)
-
-    async def _fail(
-        self, job: Job, failure: Failure, detail: str, *, from_states: Sequence[JobState] = UNFINISHED_STATES
-    ) -> None:
-        done = await self._store.reservations.settle(
-            job.id, succeeded=False, failure=failure, failure_detail=detail[:500], from_states=from_states
-        )
-        self._attempts.pop(job.id, None)
-        if done is None:
-            return
-        self._log(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
-        self._count_credits("refunded", done.cost)
-        await self._settle_followers(done)
-        await self._deliver_now(done)
-
-    async def _settle_followers(self, leader: Job) -> None:
-        """Members who asked for the same track and mode while `leader` ran get its outcome."""
-        for follower in await self._store.reservations.settle_followers(leader):
-            self._log(follower, "shares the outcome of job %s (%s)", leader.id, follower.state)
-            self._count_credits(
-                "charged" if follower.state is JobState.SUCCEEDED else "refunded", follower.cost
-            )
-            await self._wake(follower)
-
-    def _count_credits(self, kind: str, amount: int) -> None:
-        if amount:
-            self._operations.metrics.credits.labels(kind=kind).inc(amount)
-
-    async def _deliver_now(self, job: Job) -> None:
-        """Deliver a job just finished (the store returned it as stored); when stopping, the
-        next start delivers it instead."""
-        if not self._stopping:
-            await self._deliver(job)
-
-    async def _deliver(self, job: Job) -> None:
-        outcome = await self._deliverer.deliver(job)
-        if outcome.result is DeliveryResult.DELIVERED:
-            await self._store.jobs.record_delivery(job.id, Delivery.DELIVERED, outcome.via)
-            self._on_delivered()
-            self._log(job, "delivered via %s", outcome.via)
-            if job.finished_at:
-                self._operations.metrics.delivery_lag.observe(max(0.0, self._clock() - job.finished_at))
-            return
-        await self._delivery_failed(job, "delivery failed")
-
-    async def _delivery_failed(self, job: Job, what: str) -> None:
-        """Count one failed delivery attempt; retry later, or give up after the last one."""
-        if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
-            await self._store.jobs.record_delivery(job.id, Delivery.UNDELIVERABLE)
-            self._step_failures.pop(job.id, None)
-            log.error(
-                "job %s guild=%s member=%s: could not reach the member after %s attempts; "
-                "giving up (the result stays in the database)",
-                job.id,
-                job.guild_id,
-                job.user_id,
-                MAX_DELIVERY_ATTEMPTS,
-            )
-            return
-        await self._store.jobs.record_delivery(job.id, Delivery.PENDING)
-        delay = min(self._delivery_retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
-        self._log(job, "%s; delivery retry in %.1fs", what, delay)
-        self.schedule(job.id, delay)
-
     # -- callbacks --------------------------------------------------------------------------
 
     async def knows_token(self, token: str) -> bool:
@@ -573,32 +214,7 @@ class JobRunner:
             verdict = CallbackVerdict.DUPLICATE
         else:
             if job.state in (JobState.SUBMITTING, JobState.SUBMITTED):
-                await self._wake(job)
+                await self.wake(job)
             verdict = CallbackVerdict.ACCEPTED
         self._operations.callback_received(verdict)
         return verdict
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _expired(self, job: Job) -> bool:
-        """Past the job's timeout: counted from its submission once the API has it (a job that
-        waited out a maintenance window still gets its full time), else from its creation."""
-        start = job.submitted_at if job.submitted_at is not None else job.created_at
-        return self._clock() - start > self.job_timeout
-
-    def _backoff(self, attempts: int, *, maintenance: bool = False) -> float:
-        """The pause after the `attempts`-th failure in a row: doubling from the poll interval."""
-        base = self.poll_interval * (4 if maintenance else 1)
-        doublings = min(max(1, attempts) - 1, 30)  # past MAX_BACKOFF long before; no float overflow
-        return min(base * 2.0**doublings, MAX_BACKOFF) * random.uniform(0.9, 1.1)
-
-    def _log(self, job: Job, message: str, *args: object, level: int = logging.INFO) -> None:
-        log.log(
-            level,
-            "job %s guild=%s member=%s mode=%s: " + message,
-            job.id,
-            job.guild_id,
-            job.user_id,
-            job.mode,
-            *args,
-        )

@@ -97,9 +97,7 @@ def build_services(
     api: SeparationClient | None = None,
     account_api: AccountApi | None = None,
     queue: JobQueue | None = None,
-    delivery_retry_base: float = 2.0,
     download: Downloader | None = None,
-    keep_retry_base: float | None = None,
     lease: Lease | None = None,
     clock: Clock = time.time,
 ) -> Services:
@@ -162,7 +160,7 @@ def build_services(
         folder=settings.keep_folder,
         concurrency=settings.keep_concurrency,
         clock=clock,
-        **({"retry_base": keep_retry_base} if keep_retry_base is not None else {}),
+        retry_base=settings.keep_retry,
     )
     runner = JobRunner(
         store,
@@ -173,7 +171,7 @@ def build_services(
         poll_interval=settings.effective_poll_interval,
         job_timeout=settings.job_timeout,
         callback_base_url=settings.callback_public_url or INVALID_CALLBACK_BASE,
-        delivery_retry_base=delivery_retry_base,
+        delivery_retry_base=settings.delivery_retry,
         stop_grace=settings.api_timeout + 10,  # a submit on the wire gets its answer stored
         clock=clock,
         on_delivered=lambda: _wake(reminders, keeper),

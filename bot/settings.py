@@ -121,6 +121,8 @@ class Settings:
     shard_count: int | None = None  # Discord shards across every process; None: one unsharded process
     shard_ids: tuple[int, ...] | None = None  # the shards this process runs; None: all of them
     job_lease: float = 30.0  # seconds a claimed job stays with a process that stopped renewing it
+    delivery_retry: float = 2.0  # seconds before a failed delivery is tried again, doubling each time
+    keep_retry: float = 5.0  # seconds before a failed round of keeping is tried again, doubling
 
     @property
     def runs_shard_zero(self) -> bool:
@@ -315,6 +317,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         shard_ids=shard_ids,
         job_lease=parsed(
             "JOB_LEASE_SECONDS", _bounded_float(5, 3600), 30.0, "a number of seconds from 5 to 3600"
+        ),
+        delivery_retry=parsed(
+            "DELIVERY_RETRY_SECONDS", _bounded_float(0.05, 60), 2.0, "a number of seconds from 0.05 to 60"
+        ),
+        keep_retry=parsed(
+            "KEEP_RETRY_SECONDS", _bounded_float(0.05, 600), 5.0, "a number of seconds from 0.05 to 600"
         ),
     )
 

@@ -5,6 +5,7 @@ sent once, also across a restart."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bot.errors import NotAModerator, NotYourJob, UnknownJob
 from bot.models import CancelOutcome, CreditPolicy, Delivery, DeliveryVia, JobState, LedgerKind
 from bot.product import LINK_LIFETIME, Mode
 from bot.quota import Actor
-from bot.reminders import Reminders
+from bot.reminders import MAX_ATTEMPTS, RETRY_SECONDS, Reminders
 from bot.services import Services
 from bot.store import Store
 from testing.provider_api import Fault, SeparationApiSimulator
@@ -163,15 +164,38 @@ async def test_a_reminder_comes_due_and_is_sent_once_also_after_a_restart(world:
 
 async def test_a_reminder_discord_would_not_take_is_tried_again(world: World) -> None:
     sender = RecordingReminders(refusals=1)
+    offset = [0.0]
     await world.split(ANA)
     await world.deliverer.wait_for(1)
-    reminders = Reminders(world.store, sender, window=LIFETIME - 0.1)
+    reminders = Reminders(world.store, sender, window=LIFETIME - 0.1, clock=lambda: time.time() + offset[0])
     await asyncio.sleep(0.2)
 
     assert await reminders.send_due() == 0  # refused: put back
-    reminders._retry_at.clear()  # (the retry would come RETRY_SECONDS later)
+    offset[0] += RETRY_SECONDS  # the retry comes RETRY_SECONDS later
     assert await reminders.send_due() == 1
     assert await reminders.send_due() == 0
+
+
+async def test_a_reminders_back_off_survives_a_restart(world: World) -> None:
+    """A reminder Discord refused waits out its pause and counts towards giving up even when the
+    process restarts (or another takes over) in between: the retry state is in the database."""
+    sender = RecordingReminders(refusals=100)
+    offset = [0.0]
+    clock = lambda: time.time() + offset[0]  # noqa: E731
+    await world.split(ANA)
+    await world.deliverer.wait_for(1)
+    await asyncio.sleep(0.2)
+
+    first = Reminders(world.store, sender, window=LIFETIME - 0.1, clock=clock)
+    assert await first.send_due() == 0 and sender.refusals == 99  # refused once
+    restarted = Reminders(world.store, sender, window=LIFETIME - 0.1, clock=clock)
+    assert await restarted.send_due() == 0
+    assert sender.refusals == 99  # not asked again before its pause is over
+    for tries in range(2, MAX_ATTEMPTS + 2):
+        offset[0] += RETRY_SECONDS + 1
+        restarted = Reminders(world.store, sender, window=LIFETIME - 0.1, clock=clock)
+        assert await restarted.send_due() == 0
+        assert sender.refusals == 100 - min(tries, MAX_ATTEMPTS)  # given up after the last try
 
 
 async def test_no_reminder_for_members_who_turned_them_off(world: World) -> None:

@@ -211,6 +211,25 @@ async def test_an_unsent_reminder_can_be_tried_again(store: Store, clock: FakeCl
     assert await store.jobs.claim_reminder(job.id)
 
 
+async def test_a_failed_reminder_waits_for_its_retry_and_is_given_up_at_the_last_attempt(
+    store: Store, clock: FakeClock
+) -> None:
+    window = LINK_LIFETIME.total_seconds() - 60
+    job = await succeeded(store, clock)
+    clock.advance(61)
+    assert await store.jobs.claim_reminder(job.id)
+    assert await store.jobs.reminder_failed(job.id, retry_at=clock() + 300, max_attempts=2) == 1
+    assert await store.jobs.to_remind(window=window, now=clock()) == []  # waits for its retry
+    assert await store.jobs.next_reminder_at(window=window, now=clock()) == pytest.approx(clock() + 300)
+    clock.advance(300)
+    assert [j.id for j in await store.jobs.to_remind(window=window, now=clock())] == [job.id]
+    assert await store.jobs.claim_reminder(job.id)
+    assert await store.jobs.reminder_failed(job.id, retry_at=clock() + 300, max_attempts=2) == 2
+    clock.advance(300)
+    assert await store.jobs.to_remind(window=window, now=clock()) == []  # given up: stays claimed
+    assert await store.jobs.next_reminder_at(window=window, now=clock()) is None
+
+
 async def test_no_reminder_for_short_lived_results_failed_jobs_or_members_who_said_no(
     store: Store, clock: FakeClock
 ) -> None:

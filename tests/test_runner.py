@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import runner as runner_module
+from bot import job_delivery
 from bot.models import CreditPolicy, Delivery, Failure, Job, JobState, LedgerKind
 from bot.product import LINK_LIFETIME, Mode
 from bot.render import results
@@ -556,7 +556,7 @@ async def test_a_submitting_job_whose_step_raised_is_refunded_not_resubmitted(ha
 async def test_a_delivery_that_keeps_raising_counts_its_attempts_and_ends_undeliverable(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner_module, "MAX_DELIVERY_ATTEMPTS", 3)
+    monkeypatch.setattr(job_delivery, "MAX_DELIVERY_ATTEMPTS", 3)
     deliverer = RaisingDeliverer()
     await harness.start_runner(deliverer=deliverer)
     job = await harness.split()

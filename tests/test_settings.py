@@ -148,6 +148,11 @@ INVALID = [
     ("JOB_LEASE_SECONDS", "3601"),
     ("JOB_LEASE_SECONDS", "nan"),
     ("JOB_LEASE_SECONDS", "soon"),
+    ("DELIVERY_RETRY_SECONDS", "0"),
+    ("DELIVERY_RETRY_SECONDS", "61"),
+    ("KEEP_RETRY_SECONDS", "0.01"),
+    ("KEEP_RETRY_SECONDS", "601"),
+    ("KEEP_RETRY_SECONDS", "soon"),
 ]
 
 
@@ -429,3 +434,9 @@ def test_job_lease_defaults_to_thirty_seconds_and_is_read() -> None:
     assert load_settings(BASE).job_lease == 30.0
     assert settings_with(JOB_LEASE_SECONDS="5").job_lease == 5.0
     assert settings_with(JOB_LEASE_SECONDS="90.5").job_lease == 90.5
+
+
+def test_retry_pauses_default_to_what_they_were_and_are_read() -> None:
+    assert (load_settings(BASE).delivery_retry, load_settings(BASE).keep_retry) == (2.0, 5.0)
+    assert settings_with(DELIVERY_RETRY_SECONDS="0.05").delivery_retry == 0.05
+    assert settings_with(KEEP_RETRY_SECONDS="600").keep_retry == 600.0

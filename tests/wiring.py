@@ -4,6 +4,7 @@ with the Discord side replaced by recorders."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
@@ -160,6 +161,13 @@ def make_services(
     (A new process on PostgreSQL waits for the old one's leases to lapse: tests/test_processes.py.)
     """
     settings = settings or make_settings()
+    # The retry bases are settings; tests that want retries fast still say so here.
+    retries = {
+        field: overrides.pop(name)
+        for name, field in (("delivery_retry_base", "delivery_retry"), ("keep_retry_base", "keep_retry"))
+        if name in overrides
+    }
+    settings = dataclasses.replace(settings, **retries)
     overrides.setdefault("lease", Lease(TEST_HOLDER, settings.job_lease))
     return build_services(
         settings,

@@ -199,32 +199,35 @@ class Jobs:
 
     async def to_remind(self, *, window: float, now: float, limit: int = 100) -> list[Job]:
         """Succeeded jobs whose reminder is due by `now` (their links expire within `window`
-        seconds and have not yet), not yet reminded, oldest expiry first. Left out for good: jobs
-        whose links had less than `window` left when they finished (a reused result near its
-        end: its message said so), results kept in Discord (the files outlive the links), and
-        members who turned reminders off."""
+        seconds and have not yet), not yet reminded and not waiting for a retry, oldest expiry
+        first. Left out for good: jobs whose links had less than `window` left when they finished
+        (a reused result near its end: its message said so), results kept in Discord (the files
+        outlive the links), and members who turned reminders off."""
         rows = await self._db.fetchall(
             "SELECT j.* FROM jobs j LEFT JOIN member_preferences p ON p.user_id = j.user_id "
             "WHERE j.state = 'succeeded' AND j.reminded_at IS NULL "
             "AND j.links_expire_at <= ? AND j.links_expire_at > ? "
+            "AND (j.reminder_retry_at IS NULL OR j.reminder_retry_at <= ?) "
             "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1 "
             f"AND {_NOT_KEPT} ORDER BY j.links_expire_at LIMIT ?",
-            (now + window, now, window, limit),
+            (now + window, now, now, window, limit),
         )
         return [job_from_row(row) for row in rows]
 
     async def next_reminder_at(self, *, window: float, now: float) -> float | None:
-        """When the next reminder falls due (None: none is waiting)."""
+        """When the next reminder falls due: its links' expiry less `window`, or its retry if that
+        is later (None: none is waiting)."""
         due = await self._db.fetchall(
-            "SELECT MIN(j.links_expire_at) AS expires FROM jobs j "
+            "SELECT MIN(CASE WHEN j.reminder_retry_at > j.links_expire_at - ? THEN j.reminder_retry_at "
+            "ELSE j.links_expire_at - ? END) AS due FROM jobs j "
             "LEFT JOIN member_preferences p ON p.user_id = j.user_id "
             "WHERE j.state = 'succeeded' AND j.reminded_at IS NULL AND j.links_expire_at > ? "
             "AND j.links_expire_at - j.finished_at > ? AND COALESCE(p.reminders, 1) = 1 "
             f"AND {_NOT_KEPT}",
-            (now, window),
+            (window, window, now, window),
         )
-        expires = due[0]["expires"] if due else None
-        return None if expires is None else float(expires) - window
+        at = due[0]["due"] if due else None
+        return None if at is None else float(at)
 
     async def claim_reminder(self, job_id: int) -> bool:
         """Mark the job's reminder as sent, if nobody did yet: send it only when this is True."""
@@ -237,8 +240,27 @@ class Jobs:
         )
 
     async def unclaim_reminder(self, job_id: int) -> None:
-        """The reminder could not be sent after all: let it be tried again."""
+        """Let the job's reminder be sent again (its retry state stands)."""
         await self._db.write("UPDATE jobs SET reminded_at = NULL WHERE id = ?", (job_id,))
+
+    async def reminder_failed(self, job_id: int, *, retry_at: float, max_attempts: int) -> int:
+        """The reminder could not be sent after all: count the failure and, below `max_attempts`,
+        let it be tried again from `retry_at` (at the last, it stays marked sent: never tried
+        again). How many sends failed so far. Stored, so a restart or a takeover keeps the count
+        and the pause."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET reminder_attempts = reminder_attempts + 1 WHERE id = ?", (job_id,)
+            )
+            attempts = int(
+                await tx.scalar("SELECT reminder_attempts FROM jobs WHERE id = ?", (job_id,)) or 0
+            )
+            if attempts < max_attempts:
+                await tx.execute(
+                    "UPDATE jobs SET reminded_at = NULL, reminder_retry_at = ? WHERE id = ?",
+                    (retry_at, job_id),
+                )
+        return attempts
 
     async def transition(
         self,

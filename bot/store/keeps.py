@@ -167,15 +167,16 @@ class Keeps:
 
     async def set_place(
         self, job_id: int, place: KeepPlace, *, channel_id: int, anchor_message_id: int | None
-    ) -> None:
-        await self._db.write(
+    ) -> Keep:
+        """Where the keep's files go; the keep as it is now."""
+        return await self._transition(
             "UPDATE keeps SET place = ?, channel_id = ?, anchor_message_id = ? WHERE job_id = ?",
             (place, channel_id, anchor_message_id, job_id),
         )
 
-    async def lower_limit(self, job_id: int, upload_limit: int) -> None:
+    async def lower_limit(self, job_id: int, upload_limit: int) -> Keep:
         """Discord refused a pack the limit allowed: pack smaller from now on."""
-        await self._db.write(
+        return await self._transition(
             "UPDATE keeps SET upload_limit = CASE WHEN upload_limit < ? THEN upload_limit ELSE ? END "
             "WHERE job_id = ?",
             (upload_limit, upload_limit, job_id),
@@ -215,25 +216,25 @@ class Keeps:
             only_state=StemKeepState.POSTING,
         )
 
-    async def finish(self, job_id: int) -> None:
+    async def finish(self, job_id: int) -> Keep:
         """Every stem is posted or noted: the result is kept."""
-        await self._db.write(
+        return await self._transition(
             "UPDATE keeps SET state = 'kept', finished_at = ?, failure = NULL, retry_at = NULL "
             "WHERE job_id = ? AND state IN ('pending', 'working')",
             (self._db.now(), job_id),
         )
 
-    async def link(self, job_id: int, to: Keep) -> None:
+    async def link(self, job_id: int, to: Keep) -> Keep:
         """The same stems are already kept with another job here: this keep points there."""
-        await self._db.write(
+        return await self._transition(
             "UPDATE keeps SET state = 'kept', linked_to = ?, place = ?, channel_id = ?, "
             "anchor_message_id = ?, finished_at = ?, failure = NULL, retry_at = NULL "
             "WHERE job_id = ? AND state IN ('pending', 'working')",
             (to.job_id, to.place, to.channel_id, to.anchor_message_id, self._db.now(), job_id),
         )
 
-    async def fail(self, job_id: int, why: str) -> None:
-        await self._db.write(
+    async def fail(self, job_id: int, why: str) -> Keep:
+        return await self._transition(
             "UPDATE keeps SET state = 'failed', failure = ?, finished_at = ?, retry_at = NULL "
             "WHERE job_id = ? AND state IN ('pending', 'working')",
             (why, self._db.now(), job_id),
@@ -251,9 +252,21 @@ class Keeps:
             attempts = await tx.scalar("SELECT attempts FROM keeps WHERE job_id = ?", (job_id,))
         return int(attempts or 0)
 
-    async def mark(self, job_id: int) -> None:
+    async def mark(self, job_id: int) -> Keep:
         """The result message now says the stems are kept, with a link."""
-        await self._db.write("UPDATE keeps SET marked = 1, retry_at = NULL WHERE job_id = ?", (job_id,))
+        return await self._transition(
+            "UPDATE keeps SET marked = 1, retry_at = NULL WHERE job_id = ?", (job_id,)
+        )
+
+    async def _transition(self, sql: str, params: Sequence[object]) -> Keep:
+        """One change of the keep (its job id the last parameter) and the keep as it stands after,
+        read in the same transaction: the worker carries the keep a transition returns instead of
+        reading it again."""
+        async with self._db.transaction() as tx:
+            await tx.execute(sql, params)
+            row = await tx.fetchone("SELECT * FROM keeps WHERE job_id = ?", (params[-1],))
+        assert row is not None
+        return keep_from_row(row)
 
     async def _stems_write(
         self,

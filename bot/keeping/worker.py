@@ -1,0 +1,244 @@
+"""The keep worker: takes up the keeps the database says are due (a `bot.worker.DurableWorker`),
+each under this process's claim with a lease, one round of work per keep: choose the place, post
+the stems, mark the result kept; a failure that may pass is stored with its next try, so a restart
+or another process carries on where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.downloads import clear_leftovers
+from bot.keeping.poster import Downloader, PlaceRefused, Poster, PostRetry, ThreadsUnavailable
+from bot.keeping.posting import StemPosting, filename
+from bot.keeping.twins import Twins
+from bot.leases import Beat, Lease
+from bot.models import DeliveryVia, Job, Keep, KeepPlace, KeepState, StemKeepState
+from bot.store import Store
+from bot.worker import Backoff, DurableWorker
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+"""Rounds that failed in a way that may pass before a keep gives up."""
+RETRY_BASE = 5.0
+RETRY_CAP = 900.0
+WAIT_FOR_TWIN = 5.0
+"""How long a keep waits while the same stems are being kept for another job here."""
+IDLE_SECONDS = 3600.0
+
+
+class KeepWorker:
+    """The keep worker: one round of work per keep due, under this process's claim."""
+
+    def __init__(
+        self,
+        store: Store,
+        poster: Poster,
+        download: Downloader,
+        twins: Twins,
+        *,
+        lease: Lease,
+        folder: Path,
+        concurrency: int,
+        clock: Callable[[], float],
+        retry_base: float = RETRY_BASE,
+    ) -> None:
+        """`lease`: this process's claims on keeps; a keep is worked on only by the process that
+        claimed it (several processes on one PostgreSQL database)."""
+        self._store = store
+        self._lease = lease
+        self._poster = poster
+        self._twins = twins
+        self._folder = folder
+        self._clock = clock
+        self._backoff = Backoff(base=retry_base, cap=RETRY_CAP, max_attempts=MAX_ATTEMPTS)
+        self._posting = StemPosting(store, poster, download, folder)
+        self._beat = Beat(self._keep_claims, lease.renew_every, name="keep leases")
+        self._worker: DurableWorker[Keep] = DurableWorker(
+            name="keeper",
+            due=lambda: store.keeps.to_do(clock(), holder=lease.holder),
+            key=lambda keep: keep.job_id,
+            step=self._work_on,
+            # A keep due by now was just taken up (or waits for one to end, which wakes the
+            # worker): looking again while it works would only poll.
+            next_due=lambda: store.keeps.next_retry_at(after=clock()),
+            clock=clock,
+            concurrency=concurrency,
+            idle=IDLE_SECONDS,
+            error_delay=RETRY_BASE,
+        )
+
+    def start(self) -> None:
+        """Empty the download folder (files left by a crash) and start working on the keeps."""
+        if not self._worker.running:
+            removed = clear_leftovers(self._folder)
+            if removed:
+                log.info("Removed %s unfinished stem download(s) left from before", removed)
+            self._worker.start()
+            self._beat.start()
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop working; the keeps stopped mid-way are released to other processes (`release=False`
+        leaves their claims to lapse, as a crash would, for tests) and resume where they stopped."""
+        await self._worker.stop()
+        await self._beat.stop()
+        if release:
+            try:
+                await self._store.keeps.release(self._lease.holder)
+            except Exception as error:  # the database is down: the claims lapse instead
+                log.warning(
+                    "Could not release this process's keeps (%s: %.200s)", type(error).__name__, error
+                )
+
+    def wake(self) -> None:
+        """Something may be due now: a keep was asked for, or a result delivered."""
+        self._worker.wake()
+
+    async def run_due(self) -> int:
+        """Start every keep due now that is not already being worked on; wait for them all. How
+        many were taken up (for tests and the worker loop)."""
+        return len(await self._worker.run_due())
+
+    async def _keep_claims(self) -> None:
+        """Every third of the lease: renew the claims on the keeps being worked on here, and look
+        for keeps whose process died (their lease lapsed)."""
+        await self._store.keeps.renew(self._lease)
+        self.wake()
+
+    async def _work_on(self, keep: Keep) -> bool:
+        """One round of work on a keep, under this process's claim (released when the round ends,
+        so any process may take the next one; a round cut short by stopping keeps it until then)."""
+        job_id = keep.job_id
+        if not await self._store.keeps.claim(job_id, self._lease):
+            return True  # another process took it up first
+        try:
+            await self._work_on_claimed(job_id)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await self._store.keeps.release(self._lease.holder, job_id)
+            raise
+        await self._store.keeps.release(self._lease.holder, job_id)
+        return True
+
+    async def _work_on_claimed(self, job_id: int) -> None:
+        keep = await self._require(job_id)
+        job = await self._store.jobs.get(job_id)
+        assert job is not None
+        try:
+            if keep.state in (KeepState.PENDING, KeepState.WORKING):
+                keep = await self._keep(job, keep)
+            if keep.state is KeepState.KEPT and not keep.marked:
+                await self._poster.show_kept(job, keep, await self._store.deliveries.result_messages(job.id))
+                await self._store.keeps.mark(job.id)
+                log.info("job %s: kept in Discord (%s %s)", job.id, keep.place, keep.channel_id)
+        except PostRetry as error:
+            await self._later(job, str(error) or "Discord did not answer")
+        except PlaceRefused as error:
+            if await self._fall_back_to_replies(job, error):
+                return
+            log.info("job %s: keeping in Discord refused: %s", job.id, error.reason)
+            await self._store.keeps.fail(job.id, error.reason)
+        except _Wait:
+            pass
+        except Exception:
+            # A defect or the disk (full, say): never a tight loop; the stems' states stand.
+            log.exception("job %s: keeping in Discord failed unexpectedly; will try again", job.id)
+            await self._later(job, "an unexpected error")
+
+    async def _later(self, job: Job, why: str) -> None:
+        keep = await self._require(job.id)
+        delay = self._backoff.delay(keep.attempts)
+        attempts = await self._store.keeps.retry_later(job.id, self._clock() + delay, why)
+        if self._backoff.exhausted(attempts) and keep.state is KeepState.KEPT:
+            log.warning("job %s: could not show on the result that it is kept (%s); leaving it", job.id, why)
+            await self._store.keeps.mark(job.id)
+        elif self._backoff.exhausted(attempts):
+            log.warning("job %s: keeping in Discord failed %s times (%s); giving up", job.id, attempts, why)
+            await self._store.keeps.fail(job.id, why)
+        else:
+            log.info("job %s: keeping in Discord will try again in %.0f s (%s)", job.id, delay, why)
+
+    async def _keep(self, job: Job, keep: Keep) -> Keep:
+        """Post every stem not yet posted, then the note about those that stay links; the keep
+        as it stands after."""
+        twin = await self._twins.kept(job)
+        if twin is not None:
+            return await self._store.keeps.link(job.id, twin)
+        if await self._twins.at_work(job, keep):
+            await self._store.keeps.retry_later(
+                job.id, self._clock() + WAIT_FOR_TWIN, "the same stems are being kept", count=False
+            )
+            raise _Wait()
+        stems = await self._store.keeps.start(
+            job.id, [(index, filename(stem.key, stem.url)) for index, stem in enumerate(job.stems)]
+        )
+        if keep.place is None:
+            keep = await self._choose_place(job)
+        if any(stem.state is StemKeepState.POSTING for stem in stems):
+            stems = await self._posting.recover(job, keep, stems)
+        await self._posting.post_files(job, keep, stems)
+        stems = await self._store.keeps.stems(job.id)
+        unnoted = [s for s in stems if s.state is StemKeepState.SKIPPED and s.message_id is None]
+        if unnoted:
+            await self._posting.post_note(job, keep, unnoted)
+        return await self._store.keeps.finish(job.id)
+
+    async def _fall_back_to_replies(self, job: Job, error: PlaceRefused) -> bool:
+        """The bot could open the thread but not post in it (no Send Messages in Threads, say):
+        if nothing is in the thread yet, post the files as replies to the result instead. Whether
+        it did (the keep then goes on at once)."""
+        keep = await self._require(job.id)
+        if keep.place is not KeepPlace.THREAD or keep.anchor_message_id is None:
+            return False
+        stems = await self._store.keeps.stems(job.id)
+        if any(
+            stem.state in (StemKeepState.POSTED, StemKeepState.POSTING) or stem.message_id for stem in stems
+        ):
+            return False  # something is in the thread (or may be): the files stay together there
+        result = await self._store.deliveries.result_messages(job.id)
+        if not result or result[0].channel_id is None:
+            return False
+        log.info("job %s: the thread refused the files (%s); posting them as replies", job.id, error.reason)
+        await self._store.keeps.set_place(
+            job.id,
+            KeepPlace.REPLIES,
+            channel_id=result[0].channel_id,
+            anchor_message_id=keep.anchor_message_id,
+        )
+        self.wake()
+        return True
+
+    async def _choose_place(self, job: Job) -> Keep:
+        """A thread on the first message of the result; replies to it where threads cannot be
+        made; the DM for a result delivered by DM."""
+        result = await self._store.deliveries.result_messages(job.id)
+        if not result or result[0].channel_id is None:
+            raise PlaceRefused("the result message could not be found")
+        anchor = result[0]
+        assert anchor.channel_id is not None
+        if anchor.via is DeliveryVia.DM:
+            place, channel_id = KeepPlace.DM, anchor.channel_id
+        else:
+            try:
+                place, channel_id = KeepPlace.THREAD, await self._poster.open_thread(job, anchor)
+            except ThreadsUnavailable as error:
+                log.info("job %s: no thread (%s); posting the files as replies", job.id, error.reason)
+                place, channel_id = KeepPlace.REPLIES, anchor.channel_id
+        return await self._store.keeps.set_place(
+            job.id, place, channel_id=channel_id, anchor_message_id=anchor.message_id
+        )
+
+    async def _require(self, job_id: int) -> Keep:
+        """The keep as stored: read where a round begins, or where a failure may have left it in
+        any state (a transition returns the keep everywhere else)."""
+        keep = await self._store.keeps.get(job_id)
+        assert keep is not None
+        return keep
+
+
+class _Wait(Exception):
+    """This keep waits (for another), without counting as a failure."""

@@ -1,0 +1,217 @@
+"""One shape for the bot's background workers: a loop that wakes, does a round, and sleeps until
+the next due time or until woken; and, on it, a durable worker of items kept in the database.
+
+The durable worker knows nothing of what it works on. It is given:
+
+- a due query (`due()`: the items due now, from the database, so a restart carries on);
+- a step (`step(item)`: one round of work on one item; it claims the item first, with a lease or
+  a conditional update, so two processes never work on one item at once, and stores its outcome
+  and any retry state in the database: a restart or a takeover keeps the back-off);
+- the next due time (`next_due()`: when the earliest item not due yet falls due, on `clock`);
+- a bound on concurrency: at most `concurrency` steps at once, one per item (an item due while its
+  step runs is not started twice).
+
+A finished step wakes the loop (its item, or one waiting for a free slot, may be due); so does
+`wake()` (something was just asked for). The loop never sleeps longer than `idle`, and a round
+that fails is logged and tried again after `error_delay`. `leases.Beat` (renewing claims),
+the keeper and the expiry reminders are all this shape; the job runner keeps its in-memory
+per-job schedule (`bot.scheduler`), with its lease beat on the same loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from bot.tasks import log_failure
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+
+MIN_DELAY = 0.05
+"""The shortest sleep between rounds: something due a moment ago is looked at again at once, but
+the loop never spins."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Pauses between retries of one item, doubling from `base` up to `cap`, given up after
+    `max_attempts` failures. The count lives in the database, next to the item."""
+
+    base: float
+    cap: float
+    max_attempts: int
+
+    def delay(self, failures: int) -> float:
+        """The pause after `failures` earlier failures (0: the first retry waits `base`)."""
+        return min(self.cap, self.base * 2.0 ** min(max(0, failures), 60))
+
+    def exhausted(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts
+
+
+class Loop:
+    """A background task that runs `round()` and then sleeps for the seconds it returns, or until
+    `wake()`. A failing round is logged (with its traceback the first time, then a line per round:
+    a database outage fails every round) and the next comes after `error_delay`."""
+
+    def __init__(
+        self,
+        round: Callable[[], Awaitable[float]],
+        *,
+        name: str,
+        error_delay: float,
+        first_delay: float = 0.0,
+    ) -> None:
+        self._round = round
+        self.name = name
+        self._error_delay = error_delay
+        self._first_delay = first_delay
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+            self._task.add_done_callback(log_failure)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def wake(self) -> None:
+        """Run the next round now (or as soon as the current one ends)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        delay = self._first_delay
+        failures = 0
+        while True:
+            if delay > 0:
+                try:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that
+                    # races with the event being set, and stop() would then wait for ever.
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            try:
+                delay = await self._round()
+            except Exception as error:
+                failures += 1
+                log.warning(
+                    "%s failed (%s in a row): %s: %.200s; trying again later",
+                    self.name,
+                    failures,
+                    type(error).__name__,
+                    error,
+                    exc_info=error if failures == 1 else None,
+                )
+                delay = self._error_delay
+            else:
+                failures = 0
+
+
+class DurableWorker(Generic[Item]):
+    """Works on items stored in the database, due by time, with a bounded number of steps at once
+    (see the module's docstring)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        due: Callable[[], Awaitable[Sequence[Item]]],
+        key: Callable[[Item], Hashable],
+        step: Callable[[Item], Coroutine[Any, Any, bool]],
+        next_due: Callable[[], Awaitable[float | None]],
+        clock: Callable[[], float],
+        concurrency: int,
+        idle: float,
+        error_delay: float,
+    ) -> None:
+        """`step(item)` says whether it did the item's work (False: another process had it, or it
+        could not be done now); `run_due` counts those."""
+        self.name = name
+        self._due = due
+        self._key = key
+        self._step = step
+        self._next_due = next_due
+        self._clock = clock
+        self._concurrency = max(1, concurrency)
+        self._idle = idle
+        self._loop = Loop(self._round, name=name, error_delay=error_delay)
+        self._working: dict[Hashable, asyncio.Task[bool]] = {}
+
+    @property
+    def running(self) -> bool:
+        return self._loop.running
+
+    def start(self) -> None:
+        self._loop.start()
+
+    async def stop(self) -> None:
+        """Stop looking, and cancel the steps in flight (each item's stored state stands: the next
+        start, here or in another process, carries on from it)."""
+        await self._loop.stop()
+        tasks = list(self._working.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._working.clear()
+
+    def wake(self) -> None:
+        """Something may be due now: look again."""
+        self._loop.wake()
+
+    async def run_due(self) -> list[bool]:
+        """Start the items due now (as many as the bound allows, none already in work) and wait
+        for those steps; what each returned. The loop's round, waited for (tests drive it)."""
+        started = self._start(await self._due())
+        results = await asyncio.gather(*started, return_exceptions=True)
+        return [result is True for result in results]  # a step that raised did nothing
+
+    async def _round(self) -> float:
+        self._start(await self._due())
+        return await self._until_next()
+
+    def _start(self, items: Sequence[Item]) -> list[asyncio.Task[bool]]:
+        started = []
+        for item in items:
+            if len(self._working) >= self._concurrency:
+                break  # the rest wait for a free slot (a step ending wakes the loop)
+            key = self._key(item)
+            if key in self._working:
+                continue
+            task = asyncio.create_task(self._step(item), name=f"{self.name}-{key}")
+            self._working[key] = task
+            task.add_done_callback(functools.partial(self._finished, key))
+            started.append(task)
+        return started
+
+    def _finished(self, key: Hashable, task: asyncio.Task[bool]) -> None:
+        if self._working.get(key) is task:
+            del self._working[key]
+        log_failure(task)
+        self._loop.wake()  # its next step (or an item waiting for a slot) may be due
+
+    async def _until_next(self) -> float:
+        at = await self._next_due()
+        if at is None:
+            return self._idle
+        delay = at - self._clock()
+        if delay <= 0 and self._working:
+            # Due now but waiting for a step to end: that step's end wakes the loop.
+            return self._idle
+        return max(MIN_DELAY, min(self._idle, delay))
