@@ -21,7 +21,7 @@ from bot.check import check
 from bot.discord_side.alerts import DiscordAlerter
 from bot.discord_side.client import StemBot, make_bot
 from bot.discord_side.delivery import DiscordDeliverer
-from bot.keeper import DiscordPoster
+from bot.discord_side.keeper import DiscordPoster
 from bot.keeping import offers_keep_button
 from bot.logs import configure_logging
 from bot.models import CreditPolicy

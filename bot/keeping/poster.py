@@ -1,5 +1,5 @@
 """What the keeper needs from Discord and from the file host: the `Poster` (implemented by the
-Discord side, `bot.keeper`), the `Downloader`, and the outcomes they report."""
+Discord side, `bot.discord_side.keeper`), the `Downloader`, and the outcomes they report."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class PostedMessage:
 
 
 class Poster(Protocol):
-    """Posts a kept result's files (the Discord side, `bot.keeper`)."""
+    """Posts a kept result's files (the Discord side, `bot.discord_side.keeper`)."""
 
     async def open_thread(self, job: Job, anchor: DeliveredMessage) -> int:
         """Open a thread on the result message `anchor`, or find the one already on it; its id.
