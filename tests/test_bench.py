@@ -71,6 +71,7 @@ def test_a_small_load_run_sees_every_split_delivered_once_paid_once() -> None:
     assert figures["api_submits_per_job"] == 1.0
 
 
+@pytest.mark.postgres  # a throw-away server of the benchmark's own (`--postgres-server`)
 def test_a_small_load_run_on_postgresql_with_two_bot_processes_delivers_once_paid_once() -> None:
     # Two bot processes (a shard each) on a throw-away PostgreSQL: each part of the run gets a
     # database of its own, so neither process resumes the ledger burst's jobs as its own.
