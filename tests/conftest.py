@@ -11,6 +11,23 @@ from tests.postgres import PostgresServer
 
 Databases = Callable[..., Awaitable[DatabaseTarget]]
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs, so `pytest -m "not e2e and not postgres"` is the fast loop:
+    `e2e` for everything under tests/e2e/ (real bot processes; tests/test_bench.py marks its
+benchmark runs by hand), `postgres` for every test that
+    starts the session's PostgreSQL, whether it asks for `postgres_server` itself or reaches it
+    through `databases` on the `postgresql` backend (which asks for the server only at run time)."""
+    for item in items:
+        if E2E in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("backend") == "postgresql"
+        if "postgres_server" in getattr(item, "fixturenames", ()) or on_postgresql:
+            item.add_marker(pytest.mark.postgres)
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:

@@ -4,7 +4,9 @@ a fresh database per test, copied from a template the migrations were applied to
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,8 +25,14 @@ class PostgresServer:
         import pgserver  # only the PostgreSQL tests need it
 
         # A short folder of its own: the server's Unix socket lives there (paths are capped ~100 bytes).
-        self.folder = Path(tempfile.mkdtemp(prefix="stembot-pg-"))
-        self._server: Any = pgserver.get_server(self.folder, cleanup_mode="stop")
+        # Each xdist worker starts a server of its own, in its own folder (named after the worker).
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.folder = Path(tempfile.mkdtemp(prefix=f"stembot-pg-{worker}-"))
+        # One start at a time on this machine: as root, pgserver first creates its system user, and
+        # two workers creating it at once would fail the second.
+        with open(Path(tempfile.gettempdir()) / "stembot-pgserver-start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._server: Any = pgserver.get_server(self.folder, cleanup_mode="stop")
         self.admin_url: str = self._server.get_uri()
         self._serial = itertools.count(1)
         self._template_ready = False

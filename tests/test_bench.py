@@ -53,6 +53,7 @@ def test_benchmarks_import_nothing_from_the_test_suite() -> None:
         assert "from tests" not in text and "import tests" not in text, path.name
 
 
+@pytest.mark.e2e  # the benchmark drives the real bot process against the stand-ins
 def test_a_small_load_run_sees_every_split_delivered_once_paid_once() -> None:
     # The benchmark recognises a delivered result by its words: if they drift from what the bot
     # sends, every run "delivers" nothing and waits out its timeout.
@@ -71,6 +72,8 @@ def test_a_small_load_run_sees_every_split_delivered_once_paid_once() -> None:
     assert figures["api_submits_per_job"] == 1.0
 
 
+@pytest.mark.e2e  # the benchmark drives the real bot processes against the stand-ins
+@pytest.mark.postgres  # on a throw-away server of the benchmark's own (`--postgres-server`)
 def test_a_small_load_run_on_postgresql_with_two_bot_processes_delivers_once_paid_once() -> None:
     # Two bot processes (a shard each) on a throw-away PostgreSQL: each part of the run gets a
     # database of its own, so neither process resumes the ledger burst's jobs as its own.
@@ -113,6 +116,7 @@ def run_keep_benchmark(*options: str) -> tuple[subprocess.CompletedProcess[str],
     return result, json.loads(lines[-1])
 
 
+@pytest.mark.e2e  # the benchmark drives the real bot process against the stand-ins
 def test_a_small_keep_run_posts_every_stem_once_with_the_apis_bytes() -> None:
     # 12 stems of 64 KiB under a 256 KiB limit: three messages per result, packed and checked.
     result, figures = run_keep_benchmark("--upload-limit", "256KiB")
@@ -125,6 +129,7 @@ def test_a_small_keep_run_posts_every_stem_once_with_the_apis_bytes() -> None:
     assert 0 < figures["rss_mb_baseline"] <= figures["rss_mb_peak"] <= figures["vmhwm_mb"] + 1
 
 
+@pytest.mark.e2e  # the benchmark drives the real bot process against the stand-ins
 def test_the_keep_benchmark_fails_when_the_bot_uses_more_memory_than_the_target() -> None:
     result, figures = run_keep_benchmark("--target-mb", "1")
 

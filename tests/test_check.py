@@ -15,6 +15,7 @@ from bot.invite import PERMISSIONS_VALUE
 from bot.store.migrations import load_migrations
 from testing.discord_standin import DiscordStandIn
 from testing.provider_api import SeparationApiSimulator
+from tests.ports import free_port
 
 KEY = "check-api-key-0123"
 
@@ -29,11 +30,6 @@ async def standin() -> AsyncIterator[DiscordStandIn]:
 async def sim() -> AsyncIterator[SeparationApiSimulator]:
     async with SeparationApiSimulator(api_key=KEY, callbacks=False) as s:
         yield s
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
 
 
 def env(standin: DiscordStandIn, tmp_path: Path, **more: str) -> dict[str, str]:

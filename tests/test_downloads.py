@@ -289,7 +289,9 @@ async def fetch(
     *,
     max_bytes: int = CAP,
     allowed_host: str | None = "127.0.0.1",
-    timeout: float = 0.5,
+    # Generous unless a test is about stalls (those pass their own): on a loaded machine a connect
+    # can take longer than half a second, and an attempt lost to that is not the failure under test.
+    timeout: float = 5.0,
     attempts: int = 3,
     resolver: MapResolver | None = None,
 ) -> Downloaded:

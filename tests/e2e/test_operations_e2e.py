@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 
 import aiohttp
 
 from testing.discord_standin import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 from tests.e2e.conftest import Stack
+from tests.ports import free_port
 
 READY = "download now, they cannot be renewed"  # leads every result message
 WORKING = "working on your track"
 MANAGER = 0x20  # Manage Server
 ALICE, BOB = DEFAULT_USER_ID, DEFAULT_USER_ID + 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def start_with_callbacks(stack: Stack, **settings: object) -> int:

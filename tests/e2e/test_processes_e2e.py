@@ -19,8 +19,8 @@ import pytest
 
 from testing.discord_standin import DEFAULT_USER_ID, BotProcess, InteractionRecord
 from tests.e2e.conftest import Stack
-from tests.e2e.test_operations_e2e import free_port
 from tests.e2e.test_split_e2e import READY, WORKING
+from tests.ports import free_port
 from tests.postgres import PostgresServer
 
 SHARDS = (0, 1)

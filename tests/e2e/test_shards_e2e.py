@@ -14,8 +14,8 @@ import aiohttp
 
 from testing.discord_standin import DEFAULT_USER_ID, BotProcess
 from tests.e2e.conftest import Stack
-from tests.e2e.test_operations_e2e import free_port
 from tests.e2e.test_split_e2e import READY
+from tests.ports import free_port
 
 SHARDS = (0, 1)
 
