@@ -264,17 +264,22 @@ class JobSteps:
                 return
             # Not conditional on holding the claim: while the job is still 'submitting', the
             # answer is stored whoever holds it now (its new holder then polls the task).
-            stored = await self._store.jobs.transition(
-                job.id,
-                [JobState.SUBMITTING],
-                JobState.SUBMITTED,
-                durable=True,
-                api_task_id=api_task_id,
-                submitted_at=self._clock(),
-            )
+            try:
+                stored = await self._store.jobs.transition(
+                    job.id,
+                    [JobState.SUBMITTING],
+                    JobState.SUBMITTED,
+                    durable=True,
+                    api_task_id=api_task_id,
+                    submitted_at=self._clock(),
+                )
+            except Exception:
+                # The task is paid for and its id is only in memory: never let it go unrecorded.
+                await keep_orphan(self._store, job, api_task_id, self._lease.holder, LOST_WRITE)
+                raise
         self._attempts.pop(job.id, None)
         if not stored:
-            await self._orphaned(job, api_task_id)
+            await keep_orphan(self._store, job, api_task_id, self._lease.holder, LOST_CLAIM)
             return
         log_job(job, "submitted as API task %s", api_task_id)
         self._driver.schedule(job.id, self.poll_interval)
@@ -287,23 +292,6 @@ class JobSteps:
             and submitted.claimed_by == self._lease.holder
         ):
             await self._deliverer.show_progress(submitted)
-
-    async def _orphaned(self, job: Job, api_task_id: str) -> None:
-        """The API accepted a submit this process sent after it had lost the job: it stalled past
-        its lease, another process took the job over, found it 'submitting' and settled it (the
-        unconfirmed rule) and told the member. The task is paid for but no job holds it: say so
-        loudly, keep it for the operator (`/stembot status`), and show the member nothing."""
-        log.error(
-            "job %s guild=%s member=%s mode=%s: the API accepted the submit as task %s, but the job "
-            "was settled by another process meanwhile (this one had lost its claim): the API task "
-            "is paid for and orphaned; recorded in orphaned_tasks",
-            job.id,
-            job.guild_id,
-            job.user_id,
-            job.mode,
-            api_task_id,
-        )
-        await self._store.jobs.record_orphan(job.id, api_task_id, holder=self._lease.holder)
 
     async def _submit_failed(self, job: Job, error: ApiError) -> None:
         if error.maybe_processed:
@@ -429,3 +417,31 @@ def count_credits(operations: Operations, kind: str, amount: int) -> None:
     """Credits charged or refunded, in the metrics."""
     if amount:
         operations.metrics.credits.labels(kind=kind).inc(amount)
+
+
+LOST_CLAIM = (
+    "the job was settled by another process meanwhile (this one had lost its claim): the API task is "
+    "paid for and orphaned"
+)
+LOST_WRITE = "storing it failed: the job is refunded as unconfirmed and the paid API task is orphaned"
+
+
+async def keep_orphan(store: Store, job: Job, api_task_id: str, holder: str, why: str) -> None:
+    """The API accepted a submit that no job will follow: this process had lost the job (it stalled
+    past its lease; another process found it 'submitting', settled it by the unconfirmed rule and
+    told the member), or storing the task id failed. The task is paid for: say so loudly, keep it
+    for the operator (`/stembot status`) if the database takes it, and show the member nothing."""
+    log.error(
+        "job %s guild=%s member=%s mode=%s: the API accepted the submit as task %s, but %s; "
+        "recorded in orphaned_tasks",
+        job.id,
+        job.guild_id,
+        job.user_id,
+        job.mode,
+        api_task_id,
+        why,
+    )
+    try:
+        await store.jobs.record_orphan(job.id, api_task_id, holder=holder)
+    except Exception:
+        log.exception("job %s: could not record the orphaned API task %s", job.id, api_task_id)

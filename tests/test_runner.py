@@ -553,6 +553,23 @@ async def test_a_submitting_job_whose_step_raised_is_refunded_not_resubmitted(ha
     assert "couldn't confirm" in (embed.description or "")
 
 
+async def test_a_paid_task_whose_id_could_not_be_stored_is_kept_as_an_orphan_and_logged(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The job is refunded as unconfirmed, but the API task it paid for must not vanish with it.
+    harness.store.faults["jobs.transition"] = first(
+        1, lambda job_id, sources, to, **f: to is JobState.SUBMITTED
+    )
+    await harness.start_runner()
+    with caplog.at_level(logging.ERROR):
+        job = await harness.split()
+        await assert_refunded(harness, Failure.UNCONFIRMED)
+    [task_id] = harness.sim.tasks
+    orphans, total = await harness.store.jobs.orphans()
+    assert total == 1 and (orphans[0].job_id, orphans[0].api_task_id) == (job.id, task_id)
+    assert any(task_id in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
+
 async def test_a_delivery_that_keeps_raising_counts_its_attempts_and_ends_undeliverable(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

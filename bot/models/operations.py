@@ -28,7 +28,8 @@ class ApiErrorNote:
 @dataclass(frozen=True, slots=True)
 class OrphanedTask:
     """A paid API task no job holds: the API accepted a submit from a process that had lost its
-    claim on the job, which another process had settled meanwhile (see `bot.runner`)."""
+    claim on the job, which another process had settled meanwhile, or whose task id could not be
+    stored (see `bot.job_steps.keep_orphan`)."""
 
     job_id: int
     api_task_id: str
