@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 RECORD_BEFORE_ACK_SECONDS = 1.0
 """How long a /split's acknowledgement waits for its record to be stored (usually milliseconds)."""
+ACK_DEADLINE_SECONDS = 2.0
+"""The acknowledgement never waits for the record past this long after Discord made the
+interaction (Discord allows 3 seconds, the way back included)."""
 
 TrackId = app_commands.Range[str, 1, MAX_ID_LENGTH]
 MODE_CHOICES = [app_commands.Choice(name=common.mode_label(mode), value=mode.value) for mode in Mode]
@@ -136,12 +139,16 @@ async def start_split(
     except AckTaken:
         # This process stalled past its lease and another one told the member the split did not
         # start: nothing was stored, and the member must not hear otherwise from here.
+        services.acks.taken(interaction.id)
         log.warning("interaction %s: answered by another process meanwhile; not splitting", interaction.id)
         return
     except BaseException:
-        # The error handler answers the member, then the record goes (see `ACKNOWLEDGED`).
+        # The error handler answers the member, then the record goes (see `ACKNOWLEDGED`); if no
+        # handler answers, the record's claim lapses and the next look tells the member.
+        services.acks.taken(interaction.id)
         interaction.extras[ACKNOWLEDGED] = functools.partial(services.acks.answered, interaction.id)
         raise
+    services.acks.taken(interaction.id)  # the record went with the job's insert
     job = accepted.job
     try:
         await interaction.edit_original_response(
@@ -177,7 +184,9 @@ async def acknowledge(
         expires_at=token_usable_until(created),
     )
     recording = asyncio.ensure_future(bot.services.acks.record(ack))
-    await asyncio.wait({recording}, timeout=RECORD_BEFORE_ACK_SECONDS)
+    # Counted from when Discord made the interaction: a lagging burst must not eat its 3 seconds.
+    left = created + ACK_DEADLINE_SECONDS - time.time()
+    await asyncio.wait({recording}, timeout=max(0.0, min(RECORD_BEFORE_ACK_SECONDS, left)))
     if recording.done():
         recording.result()  # a failed write raises here: the error handler answers the member
     try:

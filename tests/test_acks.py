@@ -216,3 +216,23 @@ async def test_a_failed_record_write_fails_every_acknowledgement_waiting_for_it(
         assert all(isinstance(r, OSError) for r in results)
     finally:
         await store.close()
+
+
+async def test_a_record_its_live_process_let_go_of_is_answered_by_that_process(tmp_path: Path) -> None:
+    """An error nobody answered (a button's unexpected failure, Discord refusing the error's
+    answer): the process stops renewing that record, its claim lapses, and its own look answers."""
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        answerer = RecordingAnswerer()
+        live = Acknowledgements(store, answerer, lease=Lease("live", LEASE))
+        await live.start()
+        await live.record(ack(4001))
+        await live.record(ack(4002))
+        live.taken(4001)  # handed to an error handler that never answered
+        await asyncio.sleep(LEASE * 3)  # looks every third of the lease meanwhile
+        await live.stop()
+
+        assert [a.interaction_id for a in answerer.answered] == [4001]
+        assert await left(store) == [4002]  # still being taken: renewed, not answered
+    finally:
+        await store.close()

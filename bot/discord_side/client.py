@@ -67,11 +67,12 @@ ACKNOWLEDGED = "stembot.acknowledged"
 that became no job (an async callable); the error handler calls it once it answered the member."""
 
 
-async def forget_acknowledgement(interaction: discord.Interaction[Any]) -> None:
+async def forget_acknowledgement(interaction: discord.Interaction[Any], *, answered: bool = True) -> None:
     """The member has been answered: their split's acknowledgement record, if any, goes. If that
-    fails, the record lapses and another look tells them once more that it did not start (true)."""
+    fails, the record lapses and another look tells them once more that it did not start (true).
+    Not `answered` (Discord refused the answer): the record stays, to be answered by that look."""
     forget: Callable[[], Awaitable[None]] | None = interaction.extras.pop(ACKNOWLEDGED, None)
-    if forget is None:
+    if forget is None or not answered:
         return
     try:
         await forget()
@@ -113,6 +114,7 @@ async def answer_expected_error(
         return
     common.mark_sandbox(embed, sandbox)
     interaction.extras[ERROR_ANSWERED] = True
+    answered = True
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -121,12 +123,13 @@ async def answer_expected_error(
         else:  # a private "thinking…": the follow-up fills it, privately
             await interaction.followup.send(embed=embed, ephemeral=True)
     except (discord.HTTPException, discord.ClientException) as exc:
+        answered = False
         log.warning(
             "Could not tell member %s why their command was refused (%s)",
             interaction.user.id,
             type(exc).__name__,
         )
-    await forget_acknowledgement(interaction)
+    await forget_acknowledgement(interaction, answered=answered)
 
 
 SERVERS_ONLY = app_commands.AppInstallationType(guild=True, user=False)
@@ -199,6 +202,7 @@ class StemTree(app_commands.CommandTree["StemBot"]):
                 exc_info=error,
             )
             text = common.unexpected_error()
+        answered = True
         try:
             if not interaction.response.is_done():
                 await interaction.response.send_message(text, ephemeral=True)
@@ -207,8 +211,9 @@ class StemTree(app_commands.CommandTree["StemBot"]):
             else:  # a private "thinking…", or a reply already there: a follow-up is a private message
                 await interaction.followup.send(text, ephemeral=True)
         except (discord.HTTPException, discord.ClientException):
+            answered = False
             log.warning("Could not tell member %s about the failed /%s", interaction.user.id, command)
-        await forget_acknowledgement(interaction)
+        await forget_acknowledgement(interaction, answered=answered)
 
 
 ServicesFactory = Callable[["StemBot"], Services]

@@ -65,11 +65,10 @@ class AcknowledgedSplits:
             if starting and not self._db.shared:
                 claimable, params = "TRUE", ()
             else:
-                claimable = (
-                    "(claimed_by IS NULL OR (claimed_by <> ? AND "
-                    f"COALESCE(lease_until, 0) < {tx.current_time}))"
-                )
-                params = (lease.holder,)
+                # A lapsed claim is anyone's, this process's own included: it renews the splits it
+                # is still taking, so one of its own that lapsed was let go of.
+                claimable = f"(claimed_by IS NULL OR COALESCE(lease_until, 0) < {tx.current_time})"
+                params = ()
             rows = await tx.fetchall(
                 f"UPDATE acknowledged_splits SET claimed_by = ?, lease_until = {tx.current_time} + ? "
                 "WHERE interaction_id IN (SELECT interaction_id FROM acknowledged_splits WHERE "
@@ -78,14 +77,20 @@ class AcknowledgedSplits:
             )
         return sorted((_from_row(row) for row in rows), key=lambda ack: ack.acknowledged_at)
 
-    async def renew(self, lease: Lease) -> int:
-        """Extend the claims of `lease.holder` (splits it is taking right now); how many."""
+    async def renew(self, lease: Lease, interaction_ids: Sequence[int]) -> int:
+        """Extend the claims of `lease.holder` on the splits it is taking right now; how many. The
+        records it holds but let go of lapse, so a look answers them. Rows locked by a reservation
+        storing its job are skipped, not waited for (that reservation removes them anyway)."""
+        if not interaction_ids:
+            return 0
+        marks = ", ".join("?" * len(interaction_ids))
         async with self._db.reading() as tx:
             return await tx.execute(
-                f"UPDATE acknowledged_splits SET lease_until = {tx.current_time} + ? WHERE interaction_id IN "
-                f"(SELECT interaction_id FROM acknowledged_splits WHERE claimed_by = ? "
-                f"ORDER BY interaction_id{tx.for_update}) AND claimed_by = ?",
-                (lease.seconds, lease.holder, lease.holder),
+                f"UPDATE acknowledged_splits SET lease_until = {tx.current_time} + ? "
+                "WHERE interaction_id IN (SELECT interaction_id FROM acknowledged_splits "
+                f"WHERE claimed_by = ? AND interaction_id IN ({marks}) "
+                f"ORDER BY interaction_id{tx.skip_locked}) AND claimed_by = ?",
+                (lease.seconds, lease.holder, *interaction_ids, lease.holder),
             )
 
     async def release(self, interaction_id: int, holder: str) -> None:

@@ -24,7 +24,7 @@ two transactions never wait for each other (a deadlock):
 A transaction that reads a row it will not lock (a candidate job to follow, say) may read it in
 any order; it locks it in its place. Rows that only one job's transactions touch, and that wait for
 nothing else while locked, may come anywhere: the job a reservation inserts, the record of the
-split it came from (`acknowledged_splits`, taken by other processes only with SKIP LOCKED), a
+split it came from (`acknowledged_splits`, claimed and renewed only with SKIP LOCKED), a
 job's keep. PostgreSQL may still abort a transaction for a deadlock or a
 serialization failure (another lock order nobody wrote down, a future change): `Database.transact`
 runs such a transaction again from the start, and `Database.write` its lone statement.
