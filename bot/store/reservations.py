@@ -115,10 +115,14 @@ class Reservations:
             )
         except _BotBudgetSpent as spent:  # rolled back: nothing was charged or recorded
             # The owner's alert, if one is due, is recorded apart: the reservation's writes are gone.
-            async with self._db.transaction() as tx:
+            refusal = spent.refusal
+
+            async def record_alert(tx: Tx) -> Reservation:
                 bot_budget = await self._budgets.bot_read(tx, self._db.now())
                 alert = await self._budgets.bot_alert_due(tx, bot_budget)
-            return replace(spent.refusal, bot_budget=bot_budget, bot_budget_alert=alert)
+                return replace(refusal, bot_budget=bot_budget, bot_budget_alert=alert)
+
+            return await self._db.transact(record_alert, what="the bot's budget alert")
 
     async def _reserve(self, new: NewJob, role_ids: Sequence[int], lease: Lease | None) -> Reservation:
         """One run of the reservation's transaction (see `Database.transact`)."""
