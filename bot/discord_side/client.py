@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -308,6 +309,12 @@ class StemBot(commands.Bot):
         """Stop taking splits, let in-flight database writes finish, then disconnect. Every
         unfinished job stays in the database and resumes on the next start."""
         await self.services.stop()
+        # discord.py waits a moment after READY before dispatching it; stopped within that moment,
+        # its waiting task would dispatch into a closed client ('_MissingSentinel' has no
+        # create_task: an ERROR on a quick restart). Nothing waits for READY once we stop.
+        ready: asyncio.Task[None] | None = getattr(self._connection, "_ready_task", None)
+        if ready is not None:
+            ready.cancel()
         await super().close()
 
 
