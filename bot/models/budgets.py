@@ -14,8 +14,24 @@ class BudgetLevel(enum.StrEnum):
     USED_UP = "used_up"  # too little left for even the cheapest split
 
 
+class MonthlyCap:
+    """What a month's budget leaves (a server's or the whole bot's): `spent` against `budget`,
+    where None is no cap."""
+
+    __slots__ = ()
+    spent: int
+    budget: int | None
+
+    @property
+    def left(self) -> int | None:
+        return None if self.budget is None else max(self.budget - self.spent, 0)
+
+    def fits(self, cost: int) -> bool:
+        return self.budget is None or self.spent + cost <= self.budget
+
+
 @dataclass(frozen=True, slots=True)
-class ServerBudget:
+class ServerBudget(MonthlyCap):
     """One server's budget of API credits for one calendar month (UTC), and what it has spent."""
 
     guild_id: int
@@ -24,13 +40,6 @@ class ServerBudget:
     budget: int | None  # in force this month; None: no cap
     own: bool  # set by the bot's owner for this server (else the bot's default)
     renews_at: float  # the first of next month, 00:00 UTC
-
-    @property
-    def left(self) -> int | None:
-        return None if self.budget is None else max(self.budget - self.spent, 0)
-
-    def fits(self, cost: int) -> bool:
-        return self.budget is None or self.spent + cost <= self.budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +51,7 @@ class BudgetAlert:
 
 
 @dataclass(frozen=True, slots=True)
-class DeploymentBudget:
+class DeploymentBudget(MonthlyCap):
     """The bot's budget of API credits for one calendar month (UTC), `MONTHLY_BUDGET`, and what all
     servers together have spent: the sum of their spends."""
 
@@ -50,13 +59,6 @@ class DeploymentBudget:
     spent: int  # API credits of the paid jobs counted this month, in every server
     budget: int | None  # MONTHLY_BUDGET; None: no cap
     renews_at: float  # the first of next month, 00:00 UTC
-
-    @property
-    def left(self) -> int | None:
-        return None if self.budget is None else max(self.budget - self.spent, 0)
-
-    def fits(self, cost: int) -> bool:
-        return self.budget is None or self.spent + cost <= self.budget
 
 
 @dataclass(frozen=True, slots=True)
