@@ -46,8 +46,6 @@ from bot.keeping.twins import Twins
 from bot.keeping.worker import MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, WAIT_FOR_TWIN, KeepWorker
 from bot.leases import Lease
 from bot.library import LibraryService
-from bot.models import KeepStems
-from bot.quota import Actor
 from bot.store import Store
 
 __all__ = [
@@ -102,24 +100,9 @@ class Keeper:
             retry_base=retry_base,
         )
         self.requests = KeepRequests(store, library, twins, clock=clock, asked=self.worker.wake)
-
-    async def setting(self, guild_id: int) -> KeepStems:
-        return await self.requests.setting(guild_id)
-
-    async def request(
-        self,
-        guild_id: int | None,
-        actor: Actor,
-        job_id: int,
-        *,
-        channel_id: int | None = None,
-        attach_here: bool = True,
-        upload_limit: int | None = None,
-    ) -> KeepRequest:
-        """See `KeepRequests.request`."""
-        return await self.requests.request(
-            guild_id, actor, job_id, channel_id=channel_id, attach_here=attach_here, upload_limit=upload_limit
-        )
+        # The requests' own methods, not wrappers that repeat their signatures.
+        self.request = self.requests.request
+        self.setting = self.requests.setting
 
     def start(self) -> None:
         self.worker.start()
