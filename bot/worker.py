@@ -12,8 +12,9 @@ The durable worker knows nothing of what it works on. It is given:
 - a bound on concurrency: at most `concurrency` steps at once, one per item (an item due while its
   step runs is not started twice).
 
-A finished step wakes the loop (its item, or one waiting for a free slot, may be due); so does
-`wake()` (something was just asked for). Three things live in memory only, for the moment they
+A finished step wakes the loop (its item, or one waiting for a free slot, may be due), within
+`MIN_DELAY`, so that the steps ending meanwhile share one look; `wake()` wakes it at once
+(something was just asked for). Three things live in memory only, for the moment they
 matter, never as the item's schedule: `wake(key)` has one item stepped now, whatever its stored
 due time says (a hint that it may be done: if its step is running, it runs again as soon as that
 ends); `hold(key)` keeps a new item from being started until `release(key)` (its requester is
@@ -167,6 +168,9 @@ class DurableWorker(Generic[Item]):
         self._woken: set[Hashable] = set()  # to step now, whatever their stored due time
         self._held: set[Hashable] = set()
         self._resting: dict[Hashable, float] = {}  # not started again before then (on `clock`)
+        self._look_soon: asyncio.TimerHandle | None = None
+        self._must_look = True  # asked to look (or a step ended); else only when `_look_at` comes
+        self._look_at = 0.0  # on `clock`: when the loop's sleep ends, by the last look
 
     @property
     def running(self) -> bool:
@@ -186,6 +190,9 @@ class DurableWorker(Generic[Item]):
         (each item's stored state stands: the next start, here or in another process, carries on
         from it)."""
         await self._loop.stop()
+        if self._look_soon is not None:
+            self._look_soon.cancel()
+            self._look_soon = None
         tasks = list(self._working.values())
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
@@ -193,11 +200,17 @@ class DurableWorker(Generic[Item]):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._working.clear()
+        if self._look_soon is not None:  # set by the steps just cancelled
+            self._look_soon.cancel()
+            self._look_soon = None
 
     def wake(self, key: Hashable | None = None) -> None:
         """Something may be due now: look again. With `key`: step that item now (or as soon as
-        its step in work ends, or it is released), whatever its stored due time says."""
-        if key is not None:
+        its step in work ends, or it is released), whatever its stored due time says, without
+        asking the database what else is due."""
+        if key is None:
+            self._must_look = True
+        else:
             assert self._item is not None, "a worker whose keys are woken needs `item`"
             self._woken.add(key)
             self._resting.pop(key, None)
@@ -225,6 +238,23 @@ class DurableWorker(Generic[Item]):
         return [result is True for result in results]  # a step that raised did nothing
 
     async def _round(self) -> float:
+        now = self._clock()
+        if not self._must_look and now < self._look_at:
+            # Woken for one item (a release, a callback): it is started without asking the
+            # database again, and the loop sleeps on until the look it had planned.
+            self._start([])
+            return self._look_at - now
+        self._must_look = False
+        try:
+            delay = await self._look()
+        except BaseException:
+            self._must_look = True  # the next round (after the loop's error delay) looks again
+            raise
+        self._look_at = self._clock() + delay
+        return delay
+
+    async def _look(self) -> float:
+        """Ask the database what is due, start it, and say how long to sleep."""
         looked_again = False
         while True:
             started = self._start(await self._due())
@@ -279,4 +309,12 @@ class DurableWorker(Generic[Item]):
             # Its step could not store what comes next: not again at once (a hot loop).
             self._resting.setdefault(key, self._clock() + self._error_delay)
         log_failure(task)
-        self._loop.wake()  # its next step (or an item waiting for a slot) may be due
+        # Its next step (or an item waiting for a slot) may be due: look again shortly. The steps
+        # that end meanwhile share that look (a busy worker's steps end many times a second, and
+        # each look is a query or two).
+        if self._look_soon is None or self._look_soon.cancelled():
+            self._look_soon = asyncio.get_running_loop().call_later(MIN_DELAY, self._look_again)
+
+    def _look_again(self) -> None:
+        self._look_soon = None
+        self.wake()
