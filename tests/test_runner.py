@@ -663,3 +663,39 @@ async def test_a_callback_wakes_a_job_at_once_even_in_the_middle_of_a_long_pause
     [delivered] = await harness.deliverer.wait_for(1, timeout=3)
     assert delivered.state is JobState.SUCCEEDED and time.time() - woken < 3
     assert harness.sim.polls() == polls + 1
+
+
+async def test_a_job_handed_over_after_its_queued_message_costs_no_due_query(
+    tmp_path: Path, sim: SeparationApiSimulator
+) -> None:
+    # The /split's path: reserve (the job is stored and held), "queued" shown, released. The
+    # runner starts that job at once from memory, without asking the database what is due.
+    store = await Store.open(tmp_path / "handover.db")
+    try:
+        async with aiohttp.ClientSession() as session:
+            settings = make_settings(api_url=sim.base_url, api_timeout=1, poll_interval=60, job_timeout=600)
+            services = make_services(store, session, settings, deliverer=RecordingDeliverer())
+            await services.runner.start()
+            try:
+                await asyncio.sleep(0.2)  # the first look is done; the next is a minute away
+                statements: list[str] = []
+                await store.db._conn.set_trace_callback(statements.append)
+                accepted = await services.split.reserve(
+                    guild_id=GUILD,
+                    channel_id=1,
+                    user_id=MEMBER,
+                    mode=Mode.SEPARATE_VOCAL,
+                    task_id="g",
+                    audio_id="a",
+                )
+                services.split.start(accepted.job)
+                async with asyncio.timeout(5):
+                    while not any(s.startswith("UPDATE jobs SET state = 'submitted'") for s in statements):
+                        await asyncio.sleep(0.01)
+                await store.db._conn.set_trace_callback(None)
+            finally:
+                await services.runner.stop()
+    finally:
+        await store.close()
+    looks = [s for s in statements if "next_step_at" in s and s.startswith("SELECT")]
+    assert looks == []
