@@ -112,7 +112,9 @@ class JobSteps:
     async def adopt(self, jobs: Sequence[Job], how: str) -> None:
         """Work on jobs just claimed. One found 'submitting' was being submitted by a process that
         stopped before storing the answer: submitting again could pay twice, and the API cannot
-        say which task it made, so the member is refunded and told (the unconfirmed rule)."""
+        say which task it made, so the member is refunded (the unconfirmed rule), and told by the
+        job's next step, due now: a job is shown to its member only in its own steps, one at a
+        time (a takeover runs beside them)."""
         for job in jobs:
             if job.state is JobState.SUBMITTING:
                 log.warning(
@@ -129,6 +131,7 @@ class JobSteps:
                     Failure.UNCONFIRMED,
                     "interrupted while submitting",
                     from_states=[JobState.SUBMITTING],
+                    deliver=False,
                 )
 
     async def step(self, job_id: int) -> bool:
@@ -386,8 +389,15 @@ class JobSteps:
         await self._deliver_now(done)
 
     async def _fail(
-        self, job: Job, failure: Failure, detail: str, *, from_states: Sequence[JobState] = UNFINISHED_STATES
+        self,
+        job: Job,
+        failure: Failure,
+        detail: str,
+        *,
+        from_states: Sequence[JobState] = UNFINISHED_STATES,
+        deliver: bool = True,
     ) -> None:
+        """Settle the job as failed (refunded) and, in its own step (`deliver`), show it."""
         done = await self._store.reservations.settle(
             job.id, succeeded=False, failure=failure, failure_detail=detail[:500], from_states=from_states
         )
@@ -396,7 +406,8 @@ class JobSteps:
         log_job(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
         count_credits(self._operations, "refunded", done.cost)
         await self._settle_followers(done)
-        await self._deliver_now(done)
+        if deliver:
+            await self._deliver_now(done)
 
     async def _next_step(self, job: Job, delay: float, *, api_failures: int | None = None) -> None:
         """Look at the job again after `delay` seconds, stored (while this process holds it)."""

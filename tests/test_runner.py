@@ -699,3 +699,51 @@ async def test_a_job_handed_over_after_its_queued_message_costs_no_due_query(
         await store.close()
     looks = [s for s in statements if "next_step_at" in s and s.startswith("SELECT")]
     assert looks == []
+
+
+class SlowDeliverer(RecordingDeliverer):
+    """Discord takes a while to show each result."""
+
+    async def deliver(self, job: Job) -> DeliveryOutcome:
+        await asyncio.sleep(0.3)
+        return await super().deliver(job)
+
+
+async def test_a_job_taken_over_while_submitting_is_shown_to_its_member_once(
+    tmp_path: Path, sim: SeparationApiSimulator
+) -> None:
+    # A job left 'submitting' by a process that stopped: the process taking it over refunds it
+    # (the unconfirmed rule) beside its running steps, and its member is told once, by the job's
+    # own step, however slow Discord is meanwhile.
+    from bot.leases import Lease
+
+    store = await Store.open(tmp_path / "takeover.db")
+    try:
+        async with aiohttp.ClientSession() as session:
+            settings = make_settings(api_url=sim.base_url, api_timeout=1, poll_interval=0.05, job_timeout=600)
+            deliverer = SlowDeliverer()
+            services = make_services(store, session, settings, deliverer=deliverer, lease=Lease("b", 0.3))
+            await services.runner.start()
+            try:
+                gone = make_services(store, session, settings, lease=Lease("a", 0.3))
+                job = (
+                    await gone.split.reserve(
+                        guild_id=GUILD,
+                        channel_id=1,
+                        user_id=MEMBER,
+                        mode=Mode.SEPARATE_VOCAL,
+                        task_id="g",
+                        audio_id="a",
+                    )
+                ).job
+                assert await store.jobs.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+                assert await store.jobs.release("a") == 1  # it stopped with the submit on the wire
+                [delivered] = await deliverer.wait_for(1)
+                await asyncio.sleep(0.5)  # any second showing would be under way by now
+            finally:
+                await services.runner.stop()
+    finally:
+        await store.close()
+    assert delivered.id == job.id and delivered.failure is Failure.UNCONFIRMED
+    assert len(deliverer.delivered) == 1 and deliverer.attempts == 1
+    assert sim.submits == []
