@@ -144,10 +144,9 @@ class Jobs:
             )
 
     async def due(self, holder: str, *, now: float, limit: int) -> list[int]:
-        """The jobs `holder` holds whose next step is due by `now` (at most `limit`), the longest
-        due first: the job runner's due query (through the `jobs_claimed` index: work in hand). A
-        new job (`next_step_at` NULL) is not due: its process hands it over in memory once its
-        member was shown it is queued, or whoever claims it later finds it due."""
+        """The runner's due query: the jobs `holder` holds due by `now` (at most `limit`), longest due
+        first. A new job (`next_step_at` NULL) is not: its process hands it over in memory once its
+        member saw "queued", or whoever claims it later finds it due."""
         rows = await self._db.fetchall(
             f"SELECT id FROM jobs WHERE claimed_by = ? AND {_NEEDING_WORK} AND next_step_at <= ? "
             "ORDER BY next_step_at, id LIMIT ?",
@@ -168,9 +167,8 @@ class Jobs:
     async def next_step(
         self, job_id: int, at: float, *, holder: str, api_failures: int | None = None
     ) -> bool:
-        """Look at the job again at `at` (with its API calls failed in a row so far, when given),
-        if `holder` still holds it. Stored, so a restart or a takeover keeps the pause and the
-        count; whether it was."""
+        """Look at the job again at `at` (and its API calls failed in a row, when given), if
+        `holder` holds it: a restart or a takeover keeps the pause and the count. Whether it was."""
         failures = ", api_failures = ?" if api_failures is not None else ""
         changed = await self._db.write(
             f"UPDATE jobs SET next_step_at = ?{failures} WHERE id = ? AND claimed_by = ?",
