@@ -1,6 +1,6 @@
 """Showing a finished job to its member: the Discord side's `Deliverer`, and the delivery attempts
-counted in the database, retried with growing pauses until the last one (`MAX_DELIVERY_ATTEMPTS`)
-leaves the result undeliverable (it stays in the database)."""
+counted in the database with the next one's time, retried with growing pauses until the last one
+(`MAX_DELIVERY_ATTEMPTS`) leaves the result undeliverable (it stays in the database)."""
 
 from __future__ import annotations
 
@@ -59,17 +59,14 @@ class JobDelivery:
         retry_base: float,
         clock: Callable[[], float],
         on_delivered: Callable[[], None],
-        schedule: Callable[[int, float], None],
     ) -> None:
-        """`on_delivered` hears of every result shown; `schedule(job_id, delay)` has the job
-        looked at again (its next delivery attempt)."""
+        """`on_delivered` hears of every result shown."""
         self._store = store
         self._deliverer = deliverer
         self._operations = operations
         self._retry_base = retry_base
         self._clock = clock
         self._on_delivered = on_delivered
-        self._schedule = schedule
 
     async def deliver(self, job: Job) -> None:
         outcome = await self._deliverer.deliver(job)
@@ -95,10 +92,10 @@ class JobDelivery:
                 MAX_DELIVERY_ATTEMPTS,
             )
             return True
-        await self._store.jobs.record_delivery(job.id, Delivery.PENDING)
         delay = min(self._retry_base * 2**job.delivery_attempts, MAX_DELIVERY_BACKOFF)
+        # The count and the next attempt are stored together: a restart or a takeover keeps both.
+        await self._store.jobs.record_delivery(job.id, Delivery.PENDING, retry_at=self._clock() + delay)
         log_job(job, "%s; delivery retry in %.1fs", what, delay)
-        self._schedule(job.id, delay)
         return False
 
 

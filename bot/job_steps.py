@@ -1,11 +1,14 @@
 """A job's steps: the state machine that takes it through the API and to its member.
 
 Submit, poll, settle (charge or refund, and the followers sharing its outcome), deliver; each
-failure counted, with growing pauses, until the job's timeout or its last delivery attempt. The
-driver (`bot.runner.JobRunner`) decides when a job is stepped and by which process; a step only
-asks it to look again later (`Driver.schedule`) or to wake the job's holder (`Driver.wake`). A job
-whose submit may have reached the API but whose answer was never stored is never submitted again
-(see README, "Unconfirmed submissions").
+failure counted, with growing pauses, until the job's timeout or its last delivery attempt. Each
+step stores when the job is next due, with its API calls' failures in a row (`next_step_at`,
+`api_failures`), in the write that records its outcome where there is one: a restart or a takeover
+keeps the pause and the count. The driver (`bot.runner.JobRunner`) steps the jobs its due query
+finds, one step at a time per job; a step only asks it to wake a job's holder (`Driver.wake`), or,
+when even storing the retry failed, to rest the job a while (`Driver.rest`). A job whose submit
+may have reached the API but whose answer was never stored is never submitted again (see README,
+"Unconfirmed submissions").
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ class Driver(Protocol):
         """The process is stopping: what is left is for the next start."""
         ...
 
-    def schedule(self, job_id: int, delay: float = 0.0) -> None:
-        """Look at the job again after `delay` seconds (sooner wins)."""
+    def rest(self, job_id: int, seconds: float) -> None:
+        """Look at the job no sooner than `seconds` from now (its next due time could not be
+        stored)."""
         ...
 
     async def wake(self, job: Job) -> None:
@@ -63,8 +67,9 @@ class Driver(Protocol):
 
 class JobSteps:
     """One step of a job: what its stored state says comes next (submit, poll, settle, deliver),
-    run by the driver one at a time per job. Failures in a row are counted per job in memory, as
-    before the split: a restart starts them again from the job's stored state."""
+    run by the driver one at a time per job. The API calls failed in a row are stored with the
+    job; steps that raised something unplanned are counted in memory (a new process logs its own
+    first traceback), the pause they chose stored."""
 
     def __init__(
         self,
@@ -93,7 +98,6 @@ class JobSteps:
             retry_base=delivery_retry_base,
             clock=clock,
             on_delivered=on_delivered,
-            schedule=driver.schedule,
         )
         self._operations = operations
         self._driver = driver
@@ -103,13 +107,14 @@ class JobSteps:
         self._callback_base_url = callback_base_url.rstrip("/")
         self._clock = clock
         self._limit = asyncio.Semaphore(max_concurrency)  # API calls in flight at once
-        self._attempts: dict[int, int] = {}  # API calls failed in a row, per job
         self._step_failures: dict[int, int] = {}  # steps that raised something unplanned, in a row
 
     async def adopt(self, jobs: Sequence[Job], how: str) -> None:
         """Work on jobs just claimed. One found 'submitting' was being submitted by a process that
         stopped before storing the answer: submitting again could pay twice, and the API cannot
-        say which task it made, so the member is refunded and told (the unconfirmed rule)."""
+        say which task it made, so the member is refunded (the unconfirmed rule), and told by the
+        job's next step, due now: a job is shown to its member only in its own steps, one at a
+        time (a takeover runs beside them)."""
         for job in jobs:
             if job.state is JobState.SUBMITTING:
                 log.warning(
@@ -126,20 +131,27 @@ class JobSteps:
                     Failure.UNCONFIRMED,
                     "interrupted while submitting",
                     from_states=[JobState.SUBMITTING],
+                    deliver=False,
                 )
-            self._driver.schedule(job.id)
 
-    async def step(self, job_id: int) -> None:
+    async def step(self, job_id: int) -> bool:
+        """One step of the job; whether it did one (False: another process holds the job, or
+        nothing is left to do)."""
         try:
-            await self._advance(job_id)
+            stepped = await self._advance(job_id)
         except Exception as error:
-            await self._step_failed(job_id, error)
-        else:
-            self._step_failures.pop(job_id, None)
+            try:
+                await self._step_failed(job_id, error)
+            except Exception as crash:
+                self._step_crashed(job_id, crash)
+            return True
+        self._step_failures.pop(job_id, None)
+        return stepped
 
-    def step_crashed(self, job_id: int, error: BaseException) -> None:
-        """Even handling a step's failure failed (the database is unreachable, say). The step's
-        own failure was counted and logged; try the whole step again later."""
+    def _step_crashed(self, job_id: int, error: BaseException) -> None:
+        """Even handling a step's failure failed (the database is unreachable, say): its pause
+        could not be stored. The step's own failure was counted and logged; try the whole step
+        again later."""
         failures = self._step_failures.setdefault(job_id, 1)
         delay = backoff(self.poll_interval, failures)
         log.warning(
@@ -149,8 +161,7 @@ class JobSteps:
             error,
             delay,
         )
-        if not self._driver.stopping:
-            self._driver.schedule(job_id, delay)
+        self._driver.rest(job_id, delay)
 
     async def _step_failed(self, job_id: int, error: Exception) -> None:
         """A step raised something unplanned (a bug, a full disk). Retrying it for ever would hold
@@ -189,25 +200,25 @@ class JobSteps:
                 return
             delay = backoff(self.poll_interval, failures)
             log_job(job, "%s; retry in %.1fs", what, delay, level=logging.WARNING)
-            self._driver.schedule(job.id, delay)
+            await self._next_step(job, delay)
         elif job.delivery is Delivery.PENDING:
             if await self._delivery.failed(job, what):
                 self._step_failures.pop(job_id, None)
         else:
             self._step_failures.pop(job_id, None)  # nothing left to do for this job
 
-    async def _advance(self, job_id: int) -> None:
+    async def _advance(self, job_id: int) -> bool:
         job = await self._store.jobs.get(job_id)
         if job is None:
-            return
+            return False
         if job.claimed_by != self._lease.holder:
             # Ours only if nobody holds it, or its holder's lease lapsed; else its holder works it.
             claimed = await self._store.jobs.claim(job.id, self._lease)
             if claimed is None:
-                return
+                return False
             if claimed.state is JobState.SUBMITTING:
                 await self.adopt([claimed], "after its process stopped")
-                return
+                return True
             job = claimed
         if job.state is JobState.RESERVED:
             await self._submit(job)
@@ -227,13 +238,16 @@ class JobSteps:
             else:
                 # Whoever settles the leader wakes this job; if that wake is lost (another
                 # process's notification while this one was reconnecting), this look is the net.
-                self._driver.schedule(job.id, self.poll_interval)
+                await self._next_step(job, self.poll_interval)
         elif job.state.finished and job.delivery is Delivery.PENDING:
             # Followers are settled in the step that settles their leader; if that failed after the
             # leader was stored, they are settled here, before the leader's own delivery (one
             # indexed read when there are none).
             await self._settle_followers(job)
             await self._delivery.deliver(job)
+        else:
+            return False
+        return True
 
     async def _submit(self, job: Job) -> None:
         if self._operations.paused:
@@ -265,24 +279,25 @@ class JobSteps:
             # Not conditional on holding the claim: while the job is still 'submitting', the
             # answer is stored whoever holds it now (its new holder then polls the task).
             try:
+                now = self._clock()
                 stored = await self._store.jobs.transition(
                     job.id,
                     [JobState.SUBMITTING],
                     JobState.SUBMITTED,
                     durable=True,
                     api_task_id=api_task_id,
-                    submitted_at=self._clock(),
+                    submitted_at=now,
+                    next_step_at=now + self.poll_interval,
+                    api_failures=0,
                 )
             except Exception:
                 # The task is paid for and its id is only in memory: never let it go unrecorded.
                 await keep_orphan(self._store, job, api_task_id, self._lease.holder, LOST_WRITE)
                 raise
-        self._attempts.pop(job.id, None)
         if not stored:
             await keep_orphan(self._store, job, api_task_id, self._lease.holder, LOST_CLAIM)
             return
         log_job(job, "submitted as API task %s", api_task_id)
-        self._driver.schedule(job.id, self.poll_interval)
         submitted = await self._store.jobs.get(job.id)
         # Only while the job is still this process's and waiting for the API: its holder alone
         # delivers it, one step at a time, so no result can be shown before this edit lands.
@@ -298,13 +313,17 @@ class JobSteps:
             log_job(job, "submit outcome unknown (%s); not resubmitting, refunding", error)
             await self._fail(job, Failure.UNCONFIRMED, str(error))
             return
-        attempts = self._attempts.get(job.id, 0) + 1
+        attempts = job.api_failures + 1  # stored with the job: a restart keeps counting
         if error.retryable and (error.maintenance or attempts < MAX_SUBMIT_ATTEMPTS):
-            self._attempts[job.id] = attempts
-            await self._store.jobs.transition(job.id, [JobState.SUBMITTING], JobState.RESERVED)
-            delay = backoff(self.poll_interval, self._attempts[job.id], maintenance=error.maintenance)
+            delay = backoff(self.poll_interval, attempts, maintenance=error.maintenance)
+            await self._store.jobs.transition(
+                job.id,
+                [JobState.SUBMITTING],
+                JobState.RESERVED,
+                api_failures=attempts,
+                next_step_at=self._clock() + delay,
+            )
             log_job(job, "submit failed (%s); retry %s in %.1fs", error, attempts, delay)
-            self._driver.schedule(job.id, delay)
             return
         if error.account_problem:
             log.error(
@@ -332,12 +351,11 @@ class JobSteps:
             reason = error.pause_reason
             if reason:
                 self._operations.pause(reason)
-            self._attempts[job.id] = self._attempts.get(job.id, 0) + 1
-            delay = backoff(self.poll_interval, self._attempts[job.id], maintenance=error.maintenance)
+            attempts = job.api_failures + 1
+            delay = backoff(self.poll_interval, attempts, maintenance=error.maintenance)
             log_job(job, "poll failed (%s); retry in %.1fs", error, delay)
-            self._driver.schedule(job.id, delay)
+            await self._next_step(job, delay, api_failures=attempts)
             return
-        self._attempts.pop(job.id, None)
         if record.succeeded:
             await self._succeed(job, record)
         elif record.failed:
@@ -348,7 +366,7 @@ class JobSteps:
         else:
             if record.flag != "PENDING":
                 log_job(job, "unexpected successFlag %r; still waiting", record.flag)
-            self._driver.schedule(job.id, self.poll_interval)
+            await self._next_step(job, self.poll_interval, api_failures=0)
 
     async def _succeed(self, job: Job, record: SeparationRecord) -> None:
         now = self._clock()
@@ -371,18 +389,31 @@ class JobSteps:
         await self._deliver_now(done)
 
     async def _fail(
-        self, job: Job, failure: Failure, detail: str, *, from_states: Sequence[JobState] = UNFINISHED_STATES
+        self,
+        job: Job,
+        failure: Failure,
+        detail: str,
+        *,
+        from_states: Sequence[JobState] = UNFINISHED_STATES,
+        deliver: bool = True,
     ) -> None:
+        """Settle the job as failed (refunded) and, in its own step (`deliver`), show it."""
         done = await self._store.reservations.settle(
             job.id, succeeded=False, failure=failure, failure_detail=detail[:500], from_states=from_states
         )
-        self._attempts.pop(job.id, None)
         if done is None:
             return
         log_job(done, "failed (%s: %s); refunded %s credits", failure, detail, done.cost)
         count_credits(self._operations, "refunded", done.cost)
         await self._settle_followers(done)
-        await self._deliver_now(done)
+        if deliver:
+            await self._deliver_now(done)
+
+    async def _next_step(self, job: Job, delay: float, *, api_failures: int | None = None) -> None:
+        """Look at the job again after `delay` seconds, stored (while this process holds it)."""
+        await self._store.jobs.next_step(
+            job.id, self._clock() + delay, holder=self._lease.holder, api_failures=api_failures
+        )
 
     async def _settle_followers(self, leader: Job) -> None:
         """Members who asked for the same track and mode while `leader` ran get its outcome."""

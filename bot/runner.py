@@ -1,9 +1,15 @@
-"""The job runner's driver: one dispatcher drives every unfinished job through its steps.
+"""The job runner's driver: a durable worker (`bot.worker.DurableWorker`) drives every unfinished
+job through its steps.
 
-The database is the source of truth; the driver keeps only a schedule in memory (`bot.scheduler`:
-when each job next needs attention), rebuilt from the database at start-up. The job's steps
-(submit, poll, settle, deliver: the state machine) are `bot.job_steps`; this module decides when a
-job is stepped and by which process, and hears the API's callbacks.
+The database is the source of truth, its schedule too: each job stores when it is next due
+(`next_step_at`) and its API calls' failures in a row, so a restart or a takeover keeps a job's
+pause and count. The driver's due query finds the jobs this process holds that are due, steps them
+one at a time per job with a bounded number at once, and sleeps until the next one falls due. In
+memory it keeps only what is not a schedule: a new job held while its member is shown "queued"
+(no database round trip on the acknowledgement's path), a job woken at once by a callback or a
+settled leader, and a job resting after even storing its retry failed. The job's steps (submit,
+poll, settle, deliver: the state machine) are `bot.job_steps`; this module decides when a job is
+stepped and by which process, and hears the API's callbacks.
 
 Several processes may share one database (PostgreSQL): each works only on the jobs it claimed
 (`bot.leases`), renews those claims while it runs, takes over jobs whose holder's lease lapsed, and
@@ -16,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import cast
 
 from bot.api import SeparationClient
 from bot.callbacks import Callback, CallbackVerdict
@@ -30,8 +37,8 @@ from bot.job_steps import MAX_BACKOFF, MAX_SUBMIT_ATTEMPTS, JobSteps, failure_fo
 from bot.leases import Beat, Lease
 from bot.models import Job, JobState
 from bot.operations import Operations
-from bot.scheduler import Scheduler
 from bot.store import Store
+from bot.worker import DurableWorker
 
 __all__ = [
     "INVALID_CALLBACK_BASE",
@@ -54,6 +61,10 @@ INVALID_CALLBACK_BASE = "https://stembot-callback.invalid"
 
 JOB_CHANNEL = "stembot_job"
 """The notification channel on which a process wakes the holder of a job (payload: the job id)."""
+
+STEPS_AT_ONCE = 256
+"""Job steps at once (API calls are bounded apart, by `max_concurrency`): deliveries waiting on
+Discord's rate limits must not keep due polls waiting for a slot."""
 
 
 class JobRunner:
@@ -81,6 +92,8 @@ class JobRunner:
         self._deliverer = deliverer
         self._operations = operations
         self._stop_grace = stop_grace
+        self._clock = clock
+        self.stopping = False
         self._steps = JobSteps(
             store,
             client,
@@ -96,18 +109,27 @@ class JobRunner:
             clock=clock,
             on_delivered=on_delivered,
         )
-        self._scheduler = Scheduler(self._steps.step, on_error=self._steps.step_crashed, name="job")
+        self._worker: DurableWorker[int] = DurableWorker(
+            name="job",
+            due=self._due,
+            key=lambda job_id: job_id,
+            item=lambda job_id: cast(int, job_id),  # a woken key is the job's id
+            step=self._steps.step,
+            next_due=self._next_due,
+            clock=clock,
+            concurrency=STEPS_AT_ONCE,
+            # The net under a lost wake (another process's notification while reconnecting): the
+            # due query runs at least every poll interval, as the holder's next poll was before.
+            idle=poll_interval,
+            error_delay=poll_interval,
+        )
         self._beat = Beat(self._keep_claims, lease.renew_every, name="job leases")
 
     # -- lifecycle --------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._scheduler.running
-
-    @property
-    def stopping(self) -> bool:
-        return self._scheduler.stopping
+        return self._worker.running
 
     @property
     def poll_interval(self) -> float:
@@ -126,7 +148,7 @@ class JobRunner:
         if jobs:
             log.info("Resuming %s job(s) from the database", len(jobs))
         await self._store.db.listen(JOB_CHANNEL, self._heard)
-        self._scheduler.start()
+        self._worker.start()
         self._beat.start()
 
     async def stop(self, grace: float | None = None, *, release: bool = True) -> None:
@@ -137,7 +159,8 @@ class JobRunner:
         Claims are renewed until the steps are done. `release=False` leaves them to lapse, as a
         crash would (for tests).
         """
-        await self._scheduler.stop(self._stop_grace if grace is None else grace)
+        self.stopping = True
+        await self._worker.stop(self._stop_grace if grace is None else grace)
         await self._beat.stop()
         try:
             await self._store.db.unlisten(JOB_CHANNEL, self._heard)
@@ -158,17 +181,19 @@ class JobRunner:
         if taken:
             log.info("Took over %s job(s) no process was holding: %s", len(taken), [job.id for job in taken])
             await self._steps.adopt(taken, "after its process stopped")
+            self._worker.wake()  # each at its stored due time: a pause in progress stands
 
     def _heard(self, payload: str) -> None:
         """Another process asks whoever holds a job to look at it now (the step checks it is ours)."""
-        if payload.isdigit() and not self.stopping:
-            self.schedule(int(payload))
+        if payload.isdigit() and len(payload) < 20 and not self.stopping:
+            self._worker.wake(int(payload))
 
     async def wake(self, job: Job) -> None:
         """Have `job` looked at now, by this process if it holds it (or nobody does), else by its
         holder. If the notification cannot be sent, the holder's next poll is the safety net."""
         if job.claimed_by in (None, self._lease.holder):
-            self.schedule(job.id)
+            if not self.stopping:
+                self._worker.wake(job.id)
             return
         try:
             await self._store.db.notify(JOB_CHANNEL, str(job.id))
@@ -186,14 +211,26 @@ class JobRunner:
         Called right after the job is stored, before anything else can run, so not even a shared
         job's early result can overtake the "queued" message and be hidden under it.
         """
-        self._scheduler.hold(job_id)
+        self._worker.hold(job_id)
 
     def release(self, job_id: int) -> None:
-        self._scheduler.release(job_id)
+        """The member was shown the job is queued: work on it now (in memory: no database round
+        trip on the acknowledgement's path)."""
+        self._worker.release(job_id)
 
-    def schedule(self, job_id: int, delay: float = 0.0) -> None:
-        """Ask for `job_id` to be looked at after `delay` seconds (sooner wins)."""
-        self._scheduler.schedule(job_id, delay)
+    def rest(self, job_id: int, seconds: float) -> None:
+        """Leave the job alone for `seconds` (a step could not store its next due time)."""
+        if not self.stopping:
+            self._worker.rest(job_id, seconds)
+
+    async def _due(self) -> list[int]:
+        return await self._store.jobs.due(self._lease.holder, now=self._clock(), limit=STEPS_AT_ONCE)
+
+    async def _next_due(self) -> float | None:
+        # The jobs in work store their own next due time when their step ends (which wakes the
+        # worker): until then theirs says nothing.
+        busy = [key for key in self._worker.busy if isinstance(key, int)]
+        return await self._store.jobs.next_due(self._lease.holder, excluding=busy)
 
     # -- callbacks --------------------------------------------------------------------------
 

@@ -7,15 +7,23 @@ The durable worker knows nothing of what it works on. It is given:
 - a step (`step(item)`: one round of work on one item; it claims the item first, with a lease or
   a conditional update, so two processes never work on one item at once, and stores its outcome
   and any retry state in the database: a restart or a takeover keeps the back-off);
-- the next due time (`next_due()`: when the earliest item not due yet falls due, on `clock`);
+- the next due time (`next_due()`: when the earliest item not due yet falls due, on `clock`; it
+  may leave out the items in `busy`, whose stored due time says nothing of when they start next);
 - a bound on concurrency: at most `concurrency` steps at once, one per item (an item due while its
   step runs is not started twice).
 
-A finished step wakes the loop (its item, or one waiting for a free slot, may be due); so does
-`wake()` (something was just asked for). The loop never sleeps longer than `idle`, and a round
-that fails is logged and tried again after `error_delay`. `leases.Beat` (renewing claims),
-the keeper and the expiry reminders are all this shape; the job runner keeps its in-memory
-per-job schedule (`bot.scheduler`), with its lease beat on the same loop.
+A finished step wakes the loop (its item, or one waiting for a free slot, may be due), within
+`MIN_DELAY`, so that the steps ending meanwhile share one look; `wake()` wakes it at once
+(something was just asked for). Three things live in memory only, for the moment they
+matter, never as the item's schedule: `wake(key)` has one item stepped now, whatever its stored
+due time says (a hint that it may be done: if its step is running, it runs again as soon as that
+ends); `hold(key)` keeps a new item from being started until `release(key)` (its requester is
+still being answered); `rest(key, seconds)` keeps an item whose step could not store its own retry
+(the database refused the write) from being started again at once. The loop never sleeps longer
+than `idle`, and a round that fails is logged and tried again after `error_delay`.
+
+`leases.Beat` (renewing claims) is the plain loop; the job runner, the keeper and the expiry
+reminders are durable workers.
 """
 
 from __future__ import annotations
@@ -140,9 +148,11 @@ class DurableWorker(Generic[Item]):
         concurrency: int,
         idle: float,
         error_delay: float,
+        item: Callable[[Hashable], Item] | None = None,
     ) -> None:
         """`step(item)` says whether it did the item's work (False: another process had it, or it
-        could not be done now); `run_due` counts those."""
+        could not be done now); `run_due` counts those. `item(key)`: the item to step for a key
+        woken by `wake(key)` (needed only by a worker whose keys are woken one by one)."""
         self.name = name
         self._due = due
         self._key = key
@@ -151,29 +161,74 @@ class DurableWorker(Generic[Item]):
         self._clock = clock
         self._concurrency = max(1, concurrency)
         self._idle = idle
+        self._error_delay = error_delay
+        self._item = item
         self._loop = Loop(self._round, name=name, error_delay=error_delay)
         self._working: dict[Hashable, asyncio.Task[bool]] = {}
+        self._woken: set[Hashable] = set()  # to step now, whatever their stored due time
+        self._held: set[Hashable] = set()
+        self._resting: dict[Hashable, float] = {}  # not started again before then (on `clock`)
+        self._look_soon: asyncio.TimerHandle | None = None
+        self._must_look = True  # asked to look (or a step ended); else only when `_look_at` comes
+        self._look_at = 0.0  # on `clock`: when the loop's sleep ends, by the last look
 
     @property
     def running(self) -> bool:
         return self._loop.running
 
+    @property
+    def busy(self) -> frozenset[Hashable]:
+        """The keys whose stored due time does not say when they start next: in work (their step
+        stores the next one), held, or resting. A `next_due` may leave them out."""
+        return frozenset(self._working.keys() | self._held | self._resting.keys())
+
     def start(self) -> None:
         self._loop.start()
 
-    async def stop(self) -> None:
-        """Stop looking, and cancel the steps in flight (each item's stored state stands: the next
-        start, here or in another process, carries on from it)."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop looking; give the steps in flight `grace` seconds to end, then cancel the rest
+        (each item's stored state stands: the next start, here or in another process, carries on
+        from it)."""
         await self._loop.stop()
+        if self._look_soon is not None:
+            self._look_soon.cancel()
+            self._look_soon = None
         tasks = list(self._working.values())
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._working.clear()
+        if self._look_soon is not None:  # set by the steps just cancelled
+            self._look_soon.cancel()
+            self._look_soon = None
 
-    def wake(self) -> None:
-        """Something may be due now: look again."""
+    def wake(self, key: Hashable | None = None) -> None:
+        """Something may be due now: look again. With `key`: step that item now (or as soon as
+        its step in work ends, or it is released), whatever its stored due time says, without
+        asking the database what else is due."""
+        if key is None:
+            self._must_look = True
+        else:
+            assert self._item is not None, "a worker whose keys are woken needs `item`"
+            self._woken.add(key)
+            self._resting.pop(key, None)
         self._loop.wake()
+
+    def hold(self, key: Hashable) -> None:
+        """Start nothing for `key` until `release(key)`, whatever is due or woken meanwhile."""
+        self._held.add(key)
+
+    def release(self, key: Hashable) -> None:
+        """Let a held key be worked on again, now."""
+        self._held.discard(key)
+        self.wake(key)
+
+    def rest(self, key: Hashable, seconds: float) -> None:
+        """Start nothing for `key` for `seconds` (its step could not store when it is next due)."""
+        self._resting[key] = self._clock() + seconds
+        self._woken.discard(key)
 
     async def run_due(self) -> list[bool]:
         """Start the items due now (as many as the bound allows, none already in work) and wait
@@ -183,17 +238,64 @@ class DurableWorker(Generic[Item]):
         return [result is True for result in results]  # a step that raised did nothing
 
     async def _round(self) -> float:
-        self._start(await self._due())
-        return await self._until_next()
+        now = self._clock()
+        if not self._must_look and now < self._look_at:
+            # Woken for one item (a release, a callback): it is started without asking the
+            # database again, and the loop sleeps on until the look it had planned.
+            self._start([])
+            return self._look_at - now
+        self._must_look = False
+        try:
+            delay = await self._look()
+        except BaseException:
+            self._must_look = True  # the next round (after the loop's error delay) looks again
+            raise
+        self._look_at = self._clock() + delay
+        return delay
+
+    async def _look(self) -> float:
+        """Ask the database what is due, start it, and say how long to sleep."""
+        looked_again = False
+        while True:
+            started = self._start(await self._due())
+            if looked_again and not started:
+                # Still due now, and nothing of it could start: it is in work, held or resting,
+                # or waits for a slot. A step's end, a release or a rest's end wakes the loop.
+                return self._wait()
+            at = await self._next_due()
+            if at is None:
+                return self._wait()
+            delay = at - self._clock()
+            if delay > 0:
+                return max(MIN_DELAY, min(self._wait(), delay))
+            if len(self._working) >= self._concurrency:
+                return self._wait()  # a step's end frees a slot and wakes the loop
+            looked_again = True  # due now: it came due since the query, or it is busy
+
+    def _wait(self) -> float:
+        """The longest sleep: `idle`, or until the first rest ends."""
+        if not self._resting:
+            return self._idle
+        return max(MIN_DELAY, min(self._idle, min(self._resting.values()) - self._clock()))
 
     def _start(self, items: Sequence[Item]) -> list[asyncio.Task[bool]]:
+        now = self._clock()
+        for key, until in list(self._resting.items()):
+            if until <= now:
+                del self._resting[key]
+        # Woken keys first (a hint that they may be done); each stays woken until it starts.
+        candidates: list[tuple[Hashable, Item | None]] = [(key, None) for key in self._woken]
+        candidates += [(self._key(item), item) for item in items]
         started = []
-        for item in items:
+        for key, item in candidates:
             if len(self._working) >= self._concurrency:
                 break  # the rest wait for a free slot (a step ending wakes the loop)
-            key = self._key(item)
-            if key in self._working:
+            if key in self._working or key in self._held or key in self._resting:
                 continue
+            if item is None:
+                assert self._item is not None
+                item = self._item(key)
+            self._woken.discard(key)
             task = asyncio.create_task(self._step(item), name=f"{self.name}-{key}")
             self._working[key] = task
             task.add_done_callback(functools.partial(self._finished, key))
@@ -203,15 +305,16 @@ class DurableWorker(Generic[Item]):
     def _finished(self, key: Hashable, task: asyncio.Task[bool]) -> None:
         if self._working.get(key) is task:
             del self._working[key]
+        if not task.cancelled() and task.exception() is not None:
+            # Its step could not store what comes next: not again at once (a hot loop).
+            self._resting.setdefault(key, self._clock() + self._error_delay)
         log_failure(task)
-        self._loop.wake()  # its next step (or an item waiting for a slot) may be due
+        # Its next step (or an item waiting for a slot) may be due: look again shortly. The steps
+        # that end meanwhile share that look (a busy worker's steps end many times a second, and
+        # each look is a query or two).
+        if self._look_soon is None or self._look_soon.cancelled():
+            self._look_soon = asyncio.get_running_loop().call_later(MIN_DELAY, self._look_again)
 
-    async def _until_next(self) -> float:
-        at = await self._next_due()
-        if at is None:
-            return self._idle
-        delay = at - self._clock()
-        if delay <= 0 and self._working:
-            # Due now but waiting for a step to end: that step's end wakes the loop.
-            return self._idle
-        return max(MIN_DELAY, min(self._idle, delay))
+    def _look_again(self) -> None:
+        self._look_soon = None
+        self.wake()

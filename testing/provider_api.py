@@ -221,9 +221,9 @@ class SeparationApiSimulator:
         stem_files: bool = False,
         stem_bytes: int = 64 * 1024,
     ) -> None:
-        # The tests' API keeps every task for the whole test (they look back at them), bounded by
-        # the call log's own cap.
-        book = TaskBook(lifetime=math.inf, capacity=max_calls, rng=random.Random(seed))
+        # The tests' API keeps every task for the whole test (they look back at them), at most the
+        # sandbox's MAX_TASKS at once, as the bot's own sandbox does.
+        book = TaskBook(lifetime=math.inf, rng=random.Random(seed))
         self.sandbox = SandboxApi(
             api_key=api_key, processing_seconds=processing_seconds, tasks=book, observer=self
         )

@@ -974,3 +974,36 @@ async def test_the_worker_does_not_poll_while_a_keep_that_was_due_is_at_work(wor
         while not (keep := await world.store.keeps.get(job.id)) or not keep.marked:
             await asyncio.sleep(0.01)
     assert sorted(world.poster.files()) == sorted(TWELVE)
+
+
+# -- the keep's transitions ----------------------------------------------------------------------
+
+
+async def test_a_round_reads_its_keep_once_and_carries_what_each_transition_returns(world: World) -> None:
+    job = await delivered(world, stems=STEMS_2)
+    await ask(world, job)
+    statements: list[str] = []
+    await world.store.db._conn.set_trace_callback(statements.append)
+    await world.keeper.run_due()  # place, post, keep and show it kept: one round
+    await world.store.db._conn.set_trace_callback(None)
+
+    keep = await world.store.keeps.get(job.id)
+    assert keep is not None and keep.state is KeepState.KEPT and keep.marked
+    reads = [s for s in statements if s.startswith("SELECT * FROM keeps WHERE job_id")]
+    assert len(reads) == 1, reads  # where the round began; no read after each write
+
+
+def test_the_keeps_transitions_say_what_comes_next() -> None:
+    keep = Keep(job_id=1, guild_id=GUILD, state=KeepState.WORKING, requested_by=ANA, upload_limit=1000)
+
+    assert keep.packed_smaller(700).after.upload_limit == 700
+    assert keep.packed_smaller(700).after.packed_smaller(900).after.upload_limit == 700  # never larger
+    waiting = keep.retrying(50.0, "the same stems are being kept", count=False).after
+    failing = waiting.retrying(60.0, "Discord did not answer").after
+    assert (waiting.attempts, failing.attempts, failing.retry_at) == (0, 1, 60.0)
+    kept = failing.kept(70.0)
+    assert kept.only_from == (KeepState.PENDING, KeepState.WORKING)
+    assert (kept.after.state, kept.after.failure, kept.after.retry_at) == (KeepState.KEPT, None, None)
+    late = kept.after.failed("too late", 80.0)  # a finished keep does not change
+    assert late.after == kept.after and not late.fields
+    assert kept.after.shown_kept().after.marked

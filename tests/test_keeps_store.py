@@ -26,7 +26,7 @@ from bot.models import (
 from bot.product import DEFAULT_UPLOAD_LIMIT, LINK_LIFETIME, Mode
 from bot.store import Store
 from bot.store.keeps import _TO_DO
-from tests.unit_helpers import FakeClock
+from tests.unit_helpers import FakeClock, keep_change
 
 GUILD, OTHER_GUILD, ANA, BOB, MOD = 10, 11, 21, 22, 90
 _serial = itertools.count(1)
@@ -94,9 +94,9 @@ async def test_a_failed_keep_asked_again_starts_over_and_a_kept_one_does_not(
     for job in (failing, done):
         await store.keeps.request(job, requested_by=ANA, upload_limit=1000)
         await store.keeps.start(job.id, [(0, "Vocals.mp3")])
-    await store.keeps.retry_later(failing.id, clock() + 60, "Discord did not answer")
-    await store.keeps.fail(failing.id, "gave up")
-    await store.keeps.finish(done.id)
+    await keep_change(store, failing.id, lambda k: k.retrying(clock() + 60, "Discord did not answer"))
+    await keep_change(store, failing.id, lambda k: k.failed("gave up", clock()))
+    await keep_change(store, done.id, lambda k: k.kept(clock()))
 
     again, started = await store.keeps.request(failing, requested_by=MOD, upload_limit=1000)
     kept, restarted = await store.keeps.request(done, requested_by=MOD, upload_limit=1000)
@@ -111,11 +111,11 @@ async def test_the_worker_is_given_keeps_with_work_left_once_due(store: Store, c
     for job in (pending, waiting, unmarked, marked, failed):
         await store.keeps.request(job, requested_by=ANA, upload_limit=1000)
         clock.advance(1)  # asked in this order
-    await store.keeps.retry_later(waiting.id, clock() + 60, "Discord did not answer")
-    await store.keeps.finish(unmarked.id)
-    await store.keeps.finish(marked.id)
-    await store.keeps.mark(marked.id)
-    await store.keeps.fail(failed.id, "no permission")
+    await keep_change(store, waiting.id, lambda k: k.retrying(clock() + 60, "Discord did not answer"))
+    await keep_change(store, unmarked.id, lambda k: k.kept(clock()))
+    await keep_change(store, marked.id, lambda k: k.kept(clock()))
+    await keep_change(store, marked.id, lambda k: k.shown_kept())
+    await keep_change(store, failed.id, lambda k: k.failed("no permission", clock()))
 
     assert [k.job_id for k in await store.keeps.to_do(clock())] == [pending.id, unmarked.id]
     assert await store.keeps.next_retry_at(after=clock()) == pytest.approx(clock() + 60)
@@ -127,9 +127,15 @@ async def test_a_keep_waiting_for_another_is_not_counted_as_failing(store: Store
     job = await succeeded(store, clock)
     await store.keeps.request(job, requested_by=ANA, upload_limit=1000)
 
-    assert await store.keeps.retry_later(job.id, clock() + 5, "waiting", count=False) == 0
-    assert await store.keeps.retry_later(job.id, clock() + 5, "Discord did not answer") == 1
-    assert await store.keeps.retry_later(job.id, clock() + 5, "Discord did not answer") == 2
+    assert (
+        await keep_change(store, job.id, lambda k: k.retrying(clock() + 5, "waiting", count=False))
+    ).attempts == 0
+    assert (
+        await keep_change(store, job.id, lambda k: k.retrying(clock() + 5, "Discord did not answer"))
+    ).attempts == 1
+    assert (
+        await keep_change(store, job.id, lambda k: k.retrying(clock() + 5, "Discord did not answer"))
+    ).attempts == 2
 
 
 async def test_starting_again_keeps_each_stems_state(store: Store, clock: FakeClock) -> None:
@@ -194,8 +200,8 @@ async def test_the_upload_limit_is_only_ever_lowered(store: Store, clock: FakeCl
     job = await succeeded(store, clock)
     await store.keeps.request(job, requested_by=ANA, upload_limit=1000)
 
-    await store.keeps.lower_limit(job.id, 700)
-    await store.keeps.lower_limit(job.id, 900)
+    await keep_change(store, job.id, lambda k: k.packed_smaller(700))
+    await keep_change(store, job.id, lambda k: k.packed_smaller(900))
 
     keep = await store.keeps.get(job.id)
     assert keep is not None and keep.upload_limit == 700
@@ -205,14 +211,16 @@ async def test_a_finished_keep_is_not_failed_or_linked_afterwards(store: Store, 
     job, twin = await succeeded(store, clock), await succeeded(store, clock)
     for each in (job, twin):
         await store.keeps.request(each, requested_by=ANA, upload_limit=1000)
-    await store.keeps.set_place(twin.id, KeepPlace.THREAD, channel_id=77, anchor_message_id=77)
-    await store.keeps.finish(job.id)
-    await store.keeps.finish(twin.id)
+    await keep_change(
+        store, twin.id, lambda k: k.placed(KeepPlace.THREAD, channel_id=77, anchor_message_id=77)
+    )
+    await keep_change(store, job.id, lambda k: k.kept(clock()))
+    await keep_change(store, twin.id, lambda k: k.kept(clock()))
     twin_keep = await store.keeps.get(twin.id)
     assert twin_keep is not None
 
-    await store.keeps.fail(job.id, "late failure")
-    await store.keeps.link(job.id, twin_keep)
+    await keep_change(store, job.id, lambda k: k.failed("late failure", clock()))
+    await keep_change(store, job.id, lambda k: k.linked(twin_keep, clock()))
 
     keep = await store.keeps.get(job.id)
     assert keep is not None and keep.state is KeepState.KEPT and keep.failure is None
@@ -224,11 +232,13 @@ async def test_linking_points_a_keep_at_its_twins_place(store: Store, clock: Fak
     for each in (job, twin):
         await store.keeps.request(each, requested_by=ANA, upload_limit=1000)
         clock.advance(1)
-    await store.keeps.set_place(twin.id, KeepPlace.REPLIES, channel_id=77, anchor_message_id=78)
+    await keep_change(
+        store, twin.id, lambda k: k.placed(KeepPlace.REPLIES, channel_id=77, anchor_message_id=78)
+    )
     twin_keep = await store.keeps.get(twin.id)
     assert twin_keep is not None
 
-    await store.keeps.link(job.id, twin_keep)
+    await keep_change(store, job.id, lambda k: k.linked(twin_keep, clock()))
 
     keep = await store.keeps.get(job.id)
     assert keep is not None and keep.state is KeepState.KEPT and keep.linked_to == twin.id
@@ -253,7 +263,9 @@ async def test_the_messages_other_keeps_recorded_in_a_channel(store: Store, cloc
     mine, other, elsewhere = [await succeeded(store, clock) for _ in range(3)]
     for job, channel in ((mine, 5), (other, 5), (elsewhere, 6)):
         await store.keeps.request(job, requested_by=ANA, upload_limit=1000)
-        await store.keeps.set_place(job.id, KeepPlace.DM, channel_id=channel, anchor_message_id=None)
+        keep = await store.keeps.get(job.id)
+        assert keep is not None
+        await store.keeps.apply(keep.placed(KeepPlace.DM, channel_id=channel, anchor_message_id=None))
         await store.keeps.start(job.id, [(0, "Vocals.mp3"), (1, "Instrumental.mp3")])
     await store.keeps.posted(mine.id, [0], 100)
     await store.keeps.posted(other.id, [0], 200)

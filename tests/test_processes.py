@@ -35,6 +35,7 @@ from bot.models import (
 )
 from bot.product import Mode
 from bot.quota import Actor
+from bot.runner import MAX_SUBMIT_ATTEMPTS
 from bot.services import Services
 from bot.settings import PostgresURL
 from bot.store import Store
@@ -239,6 +240,52 @@ async def test_a_crashed_process_job_is_taken_over_when_its_lease_lapses_and_fin
     assert a.deliverer.delivered == []
     await asyncio.sleep(0.3)
     assert len(b.deliverer.delivered) == 1
+
+
+async def test_a_failing_submits_count_and_pause_are_taken_over_with_the_job(
+    deployment: Deployment,
+) -> None:
+    # Every submit fails with a 500. A's count and pause are stored with the job: B, taking it
+    # over, neither retries before the pause ends nor starts counting again, so the job is still
+    # given up after MAX_SUBMIT_ATTEMPTS submits in all.
+    deployment.sim.script("submit", *[Fault("code", 500)] * (MAX_SUBMIT_ATTEMPTS + 4))
+    a = await deployment.process("a", poll_interval=0.1)
+    b = await deployment.process("b", poll_interval=0.1)
+    await a.start()
+    await b.start()
+    job = await a.split()
+    paused = await until(lambda: _failed_calls(a, job.id, 3))
+    await a.crash()
+    assert paused.state is JobState.RESERVED and paused.next_step_at is not None
+    assert len(deployment.sim.submits) == 3
+
+    [delivered] = await b.deliverer.wait_for(1, timeout=2 * LEASE + 10)
+    assert delivered.id == job.id and delivered.failure is Failure.SERVICE_ERROR
+    assert len(deployment.sim.submits) == MAX_SUBMIT_ATTEMPTS
+    assert deployment.sim.submits[3].time >= paused.next_step_at
+    assert await ledger_kinds(b.store, job) == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
+async def test_a_failing_polls_count_is_taken_over_with_the_job(deployment: Deployment) -> None:
+    deployment.sim.script("record", *[Fault("code", 500)] * 4)
+    a = await deployment.process("a", poll_interval=0.1)
+    b = await deployment.process("b", poll_interval=0.1)
+    await a.start()
+    await b.start()
+    job = await a.split()
+    paused = await until(lambda: _failed_calls(a, job.id, 3))
+    await a.crash()
+    assert paused.state is JobState.SUBMITTED
+
+    again = await until(lambda: _failed_calls(b, job.id, 4), timeout=2 * LEASE + 10)
+    assert again.claimed_by == "b"  # B's first poll failed too: the fourth in a row
+    [delivered] = await b.deliverer.wait_for(1, timeout=10)
+    assert delivered.state is JobState.SUCCEEDED and len(deployment.sim.submits) == 1
+
+
+async def _failed_calls(process: Process, job_id: int, failures: int) -> Job | None:
+    job = await stored(process, job_id)
+    return job if job.api_failures == failures else None
 
 
 async def test_a_job_taken_over_while_submitting_is_refunded_never_resubmitted(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -587,3 +588,162 @@ async def test_a_delivery_that_keeps_raising_counts_its_attempts_and_ends_undeli
     assert await harness.ledger_kinds(job.id) == [LedgerKind.RESERVE, LedgerKind.CHARGE]
     await asyncio.sleep(0.3)
     assert deliverer.attempts == 3  # and then left alone
+
+
+# -- the retry state is stored with the job --------------------------------------------------
+
+
+async def until_stored(harness: Harness, job_id: int, condition: Callable[[Job], bool]) -> Job:
+    async with asyncio.timeout(10):
+        while not ((job := await harness.store.jobs.get(job_id)) and condition(job)):
+            await asyncio.sleep(0.01)
+    return job
+
+
+async def test_a_failing_submits_count_and_pause_survive_a_restart(harness: Harness) -> None:
+    # Every submit fails with a 500: a runner gives up after MAX_SUBMIT_ATTEMPTS in all, however
+    # many times the bot restarts meanwhile, and a restart waits out the pause it found stored.
+    harness.sim.script("submit", *[Fault("code", 500)] * (MAX_SUBMIT_ATTEMPTS + 4))
+    runner = await harness.start_runner()
+    job = await harness.split()
+    paused = await until_stored(harness, job.id, lambda j: j.api_failures == 3)
+    await runner.stop()  # the bot goes away in the middle of the back-off
+    assert paused.state is JobState.RESERVED and paused.next_step_at is not None
+    assert len(harness.sim.submits) == 3
+
+    await harness.start_runner()  # a new process's runner on the same database
+    await assert_refunded(harness, Failure.SERVICE_ERROR)
+    assert len(harness.sim.submits) == MAX_SUBMIT_ATTEMPTS  # counted on, not started again
+    assert harness.sim.submits[3].time >= paused.next_step_at  # and the pause was kept
+
+
+async def test_a_failing_polls_count_and_pause_survive_a_restart(harness: Harness) -> None:
+    harness.sim.script("record", *[Fault("code", 500)] * 4)
+    runner = await harness.start_runner()
+    job = await harness.split()
+    paused = await until_stored(harness, job.id, lambda j: j.api_failures == 3)
+    await runner.stop()
+    assert paused.state is JobState.SUBMITTED and paused.next_step_at is not None
+    polls = harness.sim.polls()
+
+    await harness.start_runner()
+    # The fourth failure in a row is counted as the fourth: its pause is the fourth's.
+    again = await until_stored(harness, job.id, lambda j: j.api_failures != 3)
+    assert again.api_failures == 4
+    [delivered] = await harness.deliverer.wait_for(1)
+    assert delivered.state is JobState.SUCCEEDED and len(harness.sim.submits) == 1
+    first_poll_after = [c for c in harness.sim.calls if c.endpoint == "record"][polls]
+    assert first_poll_after.time >= paused.next_step_at
+
+
+async def test_a_callback_wakes_a_job_at_once_even_in_the_middle_of_a_long_pause(
+    harness: Harness,
+) -> None:
+    from bot.callbacks import Callback, CallbackVerdict
+
+    # Failed polls left the job paused for an hour (stored); a restarted runner waits the pause
+    # out, but the API's callback says the task may be done: the job asks at once.
+    harness.sim.processing_seconds = 60
+    harness.sim.script("record", Fault("code", 500))
+    runner = await harness.start_runner()
+    job = await harness.split()
+    paused = await until_stored(harness, job.id, lambda j: j.api_failures == 1)
+    await runner.stop(release=False)  # as a crash leaves it
+    assert paused.api_task_id is not None and paused.claimed_by is not None
+    assert await harness.store.jobs.next_step(job.id, time.time() + 3600, holder=paused.claimed_by)
+    runner = await harness.start_runner()
+    polls = harness.sim.polls()
+    await asyncio.sleep(0.3)
+    assert harness.sim.polls() == polls  # the stored pause stands across the restart
+
+    harness.sim.finish_now(paused.api_task_id)
+    woken = time.time()
+    callback = Callback(200, paused.api_task_id, {})
+    assert await runner.callback_received(job.callback_token, callback) is CallbackVerdict.ACCEPTED
+    [delivered] = await harness.deliverer.wait_for(1, timeout=3)
+    assert delivered.state is JobState.SUCCEEDED and time.time() - woken < 3
+    assert harness.sim.polls() == polls + 1
+
+
+async def test_a_job_handed_over_after_its_queued_message_costs_no_due_query(
+    tmp_path: Path, sim: SeparationApiSimulator
+) -> None:
+    # The /split's path: reserve (the job is stored and held), "queued" shown, released. The
+    # runner starts that job at once from memory, without asking the database what is due.
+    store = await Store.open(tmp_path / "handover.db")
+    try:
+        async with aiohttp.ClientSession() as session:
+            settings = make_settings(api_url=sim.base_url, api_timeout=1, poll_interval=60, job_timeout=600)
+            services = make_services(store, session, settings, deliverer=RecordingDeliverer())
+            await services.runner.start()
+            try:
+                await asyncio.sleep(0.2)  # the first look is done; the next is a minute away
+                statements: list[str] = []
+                await store.db._conn.set_trace_callback(statements.append)
+                accepted = await services.split.reserve(
+                    guild_id=GUILD,
+                    channel_id=1,
+                    user_id=MEMBER,
+                    mode=Mode.SEPARATE_VOCAL,
+                    task_id="g",
+                    audio_id="a",
+                )
+                services.split.start(accepted.job)
+                async with asyncio.timeout(5):
+                    while not any(s.startswith("UPDATE jobs SET state = 'submitted'") for s in statements):
+                        await asyncio.sleep(0.01)
+                await store.db._conn.set_trace_callback(None)
+            finally:
+                await services.runner.stop()
+    finally:
+        await store.close()
+    looks = [s for s in statements if "next_step_at" in s and s.startswith("SELECT")]
+    assert looks == []
+
+
+class SlowDeliverer(RecordingDeliverer):
+    """Discord takes a while to show each result."""
+
+    async def deliver(self, job: Job) -> DeliveryOutcome:
+        await asyncio.sleep(0.3)
+        return await super().deliver(job)
+
+
+async def test_a_job_taken_over_while_submitting_is_shown_to_its_member_once(
+    tmp_path: Path, sim: SeparationApiSimulator
+) -> None:
+    # A job left 'submitting' by a process that stopped: the process taking it over refunds it
+    # (the unconfirmed rule) beside its running steps, and its member is told once, by the job's
+    # own step, however slow Discord is meanwhile.
+    from bot.leases import Lease
+
+    store = await Store.open(tmp_path / "takeover.db")
+    try:
+        async with aiohttp.ClientSession() as session:
+            settings = make_settings(api_url=sim.base_url, api_timeout=1, poll_interval=0.05, job_timeout=600)
+            deliverer = SlowDeliverer()
+            services = make_services(store, session, settings, deliverer=deliverer, lease=Lease("b", 0.3))
+            await services.runner.start()
+            try:
+                gone = make_services(store, session, settings, lease=Lease("a", 0.3))
+                job = (
+                    await gone.split.reserve(
+                        guild_id=GUILD,
+                        channel_id=1,
+                        user_id=MEMBER,
+                        mode=Mode.SEPARATE_VOCAL,
+                        task_id="g",
+                        audio_id="a",
+                    )
+                ).job
+                assert await store.jobs.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
+                assert await store.jobs.release("a") == 1  # it stopped with the submit on the wire
+                [delivered] = await deliverer.wait_for(1)
+                await asyncio.sleep(0.5)  # any second showing would be under way by now
+            finally:
+                await services.runner.stop()
+    finally:
+        await store.close()
+    assert delivered.id == job.id and delivered.failure is Failure.UNCONFIRMED
+    assert len(deliverer.delivered) == 1 and deliverer.attempts == 1
+    assert sim.submits == []

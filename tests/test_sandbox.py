@@ -34,6 +34,7 @@ from bot.sandbox import (
     TaskBook,
     stem_wav,
 )
+from bot.sandbox import tasks as sandbox_tasks
 from bot.services import Services
 from bot.settings import Secret, load_settings
 from bot.store import Store
@@ -483,8 +484,9 @@ async def test_tasks_expire_after_twice_the_job_timeout_and_their_timers_are_can
     assert gone.value.code == 400
 
 
-async def test_the_number_of_tasks_is_capped() -> None:
-    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, tasks=TaskBook(lifetime=1.5, capacity=3))
+async def test_the_number_of_tasks_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox_tasks, "MAX_TASKS", 3)
+    sandbox = SandboxApi(api_key="k", processing_seconds=0.1, tasks=TaskBook(lifetime=1.5))
     web = WebServer(host="127.0.0.1", port=0, metrics=Metrics(), health=[], callbacks=None, sandbox=sandbox)
     await web.start()
     try:
@@ -523,3 +525,6 @@ def test_the_sandbox_takes_only_what_the_product_sets_and_the_simulator_wraps_it
     }
     assert not issubclass(SeparationApiSimulator, SandboxApi)
     assert isinstance(SeparationApiSimulator().sandbox, SandboxApi)
+    # Its task book: the lifetime the bot derives from its job timeout, and randomness injected
+    # (seeded, a run is reproducible); how many tasks it keeps is the product's constant.
+    assert set(inspect.signature(TaskBook).parameters) == {"lifetime", "rng"}

@@ -5,6 +5,7 @@ track-id suggestions."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +28,7 @@ from tests.unit_helpers import (
     USER_ID,
     RecordingScheduler,
     embed_text,
+    keep_change,
     make_interaction,
     run_command,
 )
@@ -93,10 +95,12 @@ class World:
         """Keep the job's stems in Discord, as the keep worker records it."""
         await self.store.keeps.request(job, requested_by=job.user_id, upload_limit=10 * 2**20)
         await self.store.keeps.start(job.id, [(0, "Vocals.mp3"), (1, "Instrumental.mp3")])
-        await self.store.keeps.set_place(job.id, place, channel_id=channel_id, anchor_message_id=99)
+        await keep_change(
+            self.store, job.id, lambda k: k.placed(place, channel_id=channel_id, anchor_message_id=99)
+        )
         if finish:
             await self.store.keeps.posted(job.id, [0, 1], message_id=100)
-            await self.store.keeps.finish(job.id)
+            await keep_change(self.store, job.id, lambda k: k.kept(time.time()))
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from bot.product import Mode
 from bot.store import Store
 from bot.store.migrations import load_migrations, split_sql
 from bot.store.postgres import numbered_placeholders, rowcount
+from tests.unit_helpers import keep_change
 
 GUILD, MEMBER = 1000, 2000
 
@@ -442,14 +443,14 @@ async def test_a_kept_result_records_each_stem_once_and_its_upload_limit_only_sh
     again, started_again = await store.keeps.request(done, requested_by=MEMBER, upload_limit=25_000_000)
     stems = await store.keeps.start(job.id, [(0, "vocals.mp3"), (1, "instrumental.mp3")])
     assert await store.keeps.start(job.id, [(0, "other.mp3")]) == stems  # rows made once
-    await store.keeps.lower_limit(job.id, 10_000_000)
-    await store.keeps.lower_limit(job.id, 20_000_000)
+    await keep_change(store, job.id, lambda k: k.packed_smaller(10_000_000))
+    await keep_change(store, job.id, lambda k: k.packed_smaller(20_000_000))
     await store.keeps.posting(job.id, [0])
     await store.keeps.posted(job.id, [0], big_id)
     await store.keeps.skipped(job.id, 1, "too big", size=30_000_000)
     await store.keeps.noted(job.id, [1], big_id + 1)
-    await store.keeps.finish(job.id)
-    await store.keeps.mark(job.id)
+    await keep_change(store, job.id, lambda k: k.kept(time.time()))
+    await keep_change(store, job.id, lambda k: k.shown_kept())
 
     assert (started, started_again, keep.state, again.job_id) == (True, False, KeepState.PENDING, job.id)
     kept = await store.keeps.get(job.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -19,9 +20,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_side.client import StemTree
-from bot.models import Delivery, Failure, Job, JobState, StemLink
+from bot.models import Delivery, Failure, Job, JobState, Keep, KeepChange, StemLink
 from bot.product import Mode
 from bot.sandbox import STEMS_2, STEMS_12
+from bot.store import Store
 
 GUILD_ID = 111_111_111_111_111_111
 CHANNEL_ID = 222_222_222_222_222_222
@@ -367,3 +369,10 @@ def markdown_dangers(text: str) -> list[str]:
     if _MASS_MENTION.search(text):
         found.append("mass mention")
     return found
+
+
+async def keep_change(store: Store, job_id: int, transition: Callable[[Keep], KeepChange]) -> Keep:
+    """Apply one of a keep's transitions to the keep as stored, as the keep worker does."""
+    keep = await store.keeps.get(job_id)
+    assert keep is not None
+    return await store.keeps.apply(transition(keep))

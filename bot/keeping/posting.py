@@ -62,22 +62,23 @@ class StemPosting:
         )
         return await self._store.keeps.stems(job.id)
 
-    async def post_files(self, job: Job, keep: Keep, stems: list[KeptStem]) -> None:
+    async def post_files(self, job: Job, keep: Keep, stems: list[KeptStem]) -> Keep:
         """Download the pending stems in order and post them, as many per message as Discord
         allows, the first message led by a few words; a stem that cannot be downloaded, or is
-        too large, is marked to stay a link."""
+        too large, is marked to stay a link. The keep as it stands after (its upload limit may
+        have come down)."""
         pending = [stem for stem in stems if stem.state is StemKeepState.PENDING]
         first = not any(stem.state is StemKeepState.POSTED for stem in stems)
         folder = self._folder
         folder.mkdir(parents=True, exist_ok=True)
         batch: list[tuple[KeptStem, Downloaded]] = []
-        # The upload limit only ever comes down (a 413), and only in `_send`, which returns it.
-        limit = keep.upload_limit
+        # The upload limit only ever comes down (a 413), and only in `_send`, which returns the
+        # keep with it.
         try:
             for stem in pending:
                 dest = folder / f"{job.id}-{stem.position}{PART_SUFFIX}"
                 try:
-                    downloaded = await self._download(job.stems[stem.position].url, dest, limit)
+                    downloaded = await self._download(job.stems[stem.position].url, dest, keep.upload_limit)
                 except DownloadRefused as error:
                     log.info("job %s: stem %s not kept: %s", job.id, stem.filename, error.reason)
                     await self._store.keeps.skipped(job.id, stem.position, error.reason, size=error.size)
@@ -89,16 +90,18 @@ class StemPosting:
                     await self._store.keeps.skipped(job.id, stem.position, error.reason)
                     continue
                 stem = await self._named(job, stem, downloaded)
-                if batch and not fits_in_one_message([d.size for _, d in batch] + [downloaded.size], limit):
-                    limit = await self._send(job, keep, batch, limit, first=first)
+                sizes = [d.size for _, d in batch] + [downloaded.size]
+                if batch and not fits_in_one_message(sizes, keep.upload_limit):
+                    keep = await self._send(job, keep, batch, first=first)
                     batch, first = [], False
                 batch.append((stem, downloaded))
             if batch:
-                await self._send(job, keep, batch, limit, first=first)
+                keep = await self._send(job, keep, batch, first=first)
                 batch = []
         finally:
             for _, downloaded in batch:
                 remove_file(downloaded.path)
+        return keep
 
     async def _named(self, job: Job, stem: KeptStem, downloaded: Downloaded) -> KeptStem:
         """A stem whose link showed no audio extension is named by what its bytes are."""
@@ -113,12 +116,11 @@ class StemPosting:
         job: Job,
         keep: Keep,
         batch: list[tuple[KeptStem, Downloaded]],
-        limit: int,
         *,
         first: bool = False,
-    ) -> int:
+    ) -> Keep:
         """Upload one message of files; if Discord says it is too large, pack smaller and retry.
-        The files are removed once posted. The upload limit after (lowered by a 413)."""
+        The files are removed once posted. The keep after (its upload limit lowered by a 413)."""
         positions = [stem.position for stem, _ in batch]
         await self._store.keeps.posting(job.id, positions)
         try:
@@ -135,20 +137,20 @@ class StemPosting:
             if len(batch) == 1:
                 stem, downloaded = batch[0]
                 remove_file(downloaded.path)
-                lowered = await self._store.keeps.lower_limit(job.id, max(1, downloaded.size - 1))
+                lowered = await self._store.keeps.apply(keep.packed_smaller(max(1, downloaded.size - 1)))
                 await self._store.keeps.skipped(
                     job.id, stem.position, "larger than Discord accepts here", size=downloaded.size
                 )
-                return lowered.upload_limit
-            limit = (await self._store.keeps.lower_limit(job.id, max(1, total - 1))).upload_limit
+                return lowered
+            keep = await self._store.keeps.apply(keep.packed_smaller(max(1, total - 1)))
             log.info(
                 "job %s: Discord refused %s of files as too large; packing smaller",
                 job.id,
                 format_size(total),
             )
             middle = len(batch) // 2
-            limit = await self._send(job, keep, batch[:middle], limit, first=first)
-            return await self._send(job, keep, batch[middle:], limit)
+            keep = await self._send(job, keep, batch[:middle], first=first)
+            return await self._send(job, keep, batch[middle:])
         except PlaceRefused:
             await self._store.keeps.unsent(job.id, positions)
             for _, downloaded in batch:
@@ -161,7 +163,7 @@ class StemPosting:
         await self._store.keeps.posted(job.id, positions, message_id)
         for _, downloaded in batch:
             remove_file(downloaded.path)
-        return limit
+        return keep
 
     async def post_note(self, job: Job, keep: Keep, stems: list[KeptStem]) -> None:
         positions = [stem.position for stem in stems]

@@ -108,7 +108,7 @@ class KeepRequests:
         limit = _positive(job.filesize_limit) or _positive(upload_limit) or DEFAULT_UPLOAD_LIMIT
         keep, started = await self._store.keeps.request(job, requested_by=actor.user_id, upload_limit=limit)
         if started and twin is not None:
-            keep = await self._store.keeps.link(job.id, twin)
+            keep = await self._store.keeps.apply(keep.linked(twin, self._clock()))
         log.info(
             "job %s guild=%s: keep in Discord asked by %s (%s)",
             job.id,

@@ -125,73 +125,81 @@ class KeepWorker:
         return True
 
     async def _work_on_claimed(self, job_id: int) -> None:
-        keep = await self._require(job_id)
-        job = await self._store.jobs.get(job_id)
-        assert job is not None
+        # The keep is read once, where the round begins; each transition returns it as it stands
+        # after, and the round carries that on (through a failure too).
+        round = _Round(await self._store.jobs.get(job_id), await self._require(job_id))
+        job = round.job
         try:
-            if keep.state in (KeepState.PENDING, KeepState.WORKING):
-                keep = await self._keep(job, keep)
-            if keep.state is KeepState.KEPT and not keep.marked:
-                await self._poster.show_kept(job, keep, await self._store.deliveries.result_messages(job.id))
-                await self._store.keeps.mark(job.id)
-                log.info("job %s: kept in Discord (%s %s)", job.id, keep.place, keep.channel_id)
+            if round.keep.unfinished:
+                await self._keep(round)
+            if round.keep.state is KeepState.KEPT and not round.keep.marked:
+                await self._poster.show_kept(
+                    job, round.keep, await self._store.deliveries.result_messages(job.id)
+                )
+                round.keep = await self._store.keeps.apply(round.keep.shown_kept())
+                log.info("job %s: kept in Discord (%s %s)", job.id, round.keep.place, round.keep.channel_id)
         except PostRetry as error:
-            await self._later(job, str(error) or "Discord did not answer")
+            await self._later(round, str(error) or "Discord did not answer")
         except PlaceRefused as error:
-            if await self._fall_back_to_replies(job, error):
+            if await self._fall_back_to_replies(round, error):
                 return
             log.info("job %s: keeping in Discord refused: %s", job.id, error.reason)
-            await self._store.keeps.fail(job.id, error.reason)
+            await self._store.keeps.apply(round.keep.failed(error.reason, self._clock()))
         except _Wait:
             pass
         except Exception:
             # A defect or the disk (full, say): never a tight loop; the stems' states stand.
             log.exception("job %s: keeping in Discord failed unexpectedly; will try again", job.id)
-            await self._later(job, "an unexpected error")
+            await self._later(round, "an unexpected error")
 
-    async def _later(self, job: Job, why: str) -> None:
-        keep = await self._require(job.id)
-        delay = self._backoff.delay(keep.attempts)
-        attempts = await self._store.keeps.retry_later(job.id, self._clock() + delay, why)
-        if self._backoff.exhausted(attempts) and keep.state is KeepState.KEPT:
+    async def _later(self, round: _Round, why: str) -> None:
+        job = round.job
+        delay = self._backoff.delay(round.keep.attempts)
+        keep = await self._store.keeps.apply(round.keep.retrying(self._clock() + delay, why))
+        if self._backoff.exhausted(keep.attempts) and keep.state is KeepState.KEPT:
             log.warning("job %s: could not show on the result that it is kept (%s); leaving it", job.id, why)
-            await self._store.keeps.mark(job.id)
-        elif self._backoff.exhausted(attempts):
-            log.warning("job %s: keeping in Discord failed %s times (%s); giving up", job.id, attempts, why)
-            await self._store.keeps.fail(job.id, why)
+            await self._store.keeps.apply(keep.shown_kept())
+        elif self._backoff.exhausted(keep.attempts):
+            log.warning(
+                "job %s: keeping in Discord failed %s times (%s); giving up", job.id, keep.attempts, why
+            )
+            await self._store.keeps.apply(keep.failed(why, self._clock()))
         else:
             log.info("job %s: keeping in Discord will try again in %.0f s (%s)", job.id, delay, why)
 
-    async def _keep(self, job: Job, keep: Keep) -> Keep:
-        """Post every stem not yet posted, then the note about those that stay links; the keep
-        as it stands after."""
+    async def _keep(self, round: _Round) -> None:
+        """Post every stem not yet posted, then the note about those that stay links; the round's
+        keep is the keep as it stands after each step."""
+        job, keep = round.job, round.keep
         twin = await self._twins.kept(job)
         if twin is not None:
-            return await self._store.keeps.link(job.id, twin)
+            round.keep = await self._store.keeps.apply(keep.linked(twin, self._clock()))
+            return
         if await self._twins.at_work(job, keep):
-            await self._store.keeps.retry_later(
-                job.id, self._clock() + WAIT_FOR_TWIN, "the same stems are being kept", count=False
+            waiting = keep.retrying(
+                self._clock() + WAIT_FOR_TWIN, "the same stems are being kept", count=False
             )
+            round.keep = await self._store.keeps.apply(waiting)
             raise _Wait()
         stems = await self._store.keeps.start(
             job.id, [(index, filename(stem.key, stem.url)) for index, stem in enumerate(job.stems)]
         )
         if keep.place is None:
-            keep = await self._choose_place(job)
+            keep = round.keep = await self._choose_place(job, keep)
         if any(stem.state is StemKeepState.POSTING for stem in stems):
             stems = await self._posting.recover(job, keep, stems)
-        await self._posting.post_files(job, keep, stems)
+        keep = round.keep = await self._posting.post_files(job, keep, stems)
         stems = await self._store.keeps.stems(job.id)
         unnoted = [s for s in stems if s.state is StemKeepState.SKIPPED and s.message_id is None]
         if unnoted:
             await self._posting.post_note(job, keep, unnoted)
-        return await self._store.keeps.finish(job.id)
+        round.keep = await self._store.keeps.apply(keep.kept(self._clock()))
 
-    async def _fall_back_to_replies(self, job: Job, error: PlaceRefused) -> bool:
+    async def _fall_back_to_replies(self, round: _Round, error: PlaceRefused) -> bool:
         """The bot could open the thread but not post in it (no Send Messages in Threads, say):
         if nothing is in the thread yet, post the files as replies to the result instead. Whether
         it did (the keep then goes on at once)."""
-        keep = await self._require(job.id)
+        job, keep = round.job, round.keep
         if keep.place is not KeepPlace.THREAD or keep.anchor_message_id is None:
             return False
         stems = await self._store.keeps.stems(job.id)
@@ -203,16 +211,14 @@ class KeepWorker:
         if not result or result[0].channel_id is None:
             return False
         log.info("job %s: the thread refused the files (%s); posting them as replies", job.id, error.reason)
-        await self._store.keeps.set_place(
-            job.id,
-            KeepPlace.REPLIES,
-            channel_id=result[0].channel_id,
-            anchor_message_id=keep.anchor_message_id,
+        replies = keep.placed(
+            KeepPlace.REPLIES, channel_id=result[0].channel_id, anchor_message_id=keep.anchor_message_id
         )
+        round.keep = await self._store.keeps.apply(replies)
         self.wake()
         return True
 
-    async def _choose_place(self, job: Job) -> Keep:
+    async def _choose_place(self, job: Job, keep: Keep) -> Keep:
         """A thread on the first message of the result; replies to it where threads cannot be
         made; the DM for a result delivered by DM."""
         result = await self._store.deliveries.result_messages(job.id)
@@ -228,16 +234,24 @@ class KeepWorker:
             except ThreadsUnavailable as error:
                 log.info("job %s: no thread (%s); posting the files as replies", job.id, error.reason)
                 place, channel_id = KeepPlace.REPLIES, anchor.channel_id
-        return await self._store.keeps.set_place(
-            job.id, place, channel_id=channel_id, anchor_message_id=anchor.message_id
+        return await self._store.keeps.apply(
+            keep.placed(place, channel_id=channel_id, anchor_message_id=anchor.message_id)
         )
 
     async def _require(self, job_id: int) -> Keep:
-        """The keep as stored: read where a round begins, or where a failure may have left it in
-        any state (a transition returns the keep everywhere else)."""
+        """The keep as stored, read where a round begins (a transition returns it after that)."""
         keep = await self._store.keeps.get(job_id)
         assert keep is not None
         return keep
+
+
+class _Round:
+    """One round of work on a keep: its job, and the keep as its last transition left it."""
+
+    def __init__(self, job: Job | None, keep: Keep) -> None:
+        assert job is not None
+        self.job = job
+        self.keep = keep
 
 
 class _Wait(Exception):

@@ -56,6 +56,7 @@ from bot.models.jobs import (
 )
 from bot.models.keeps import (
     Keep,
+    KeepChange,
     KeepPlace,
     KeepState,
     KeepStems,
@@ -109,6 +110,7 @@ __all__ = [
     "Job",
     "JobState",
     "Keep",
+    "KeepChange",
     "KeepPlace",
     "KeepState",
     "KeepStems",

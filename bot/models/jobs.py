@@ -115,6 +115,8 @@ class Job:
     filesize_limit: int | None = None  # the upload limit Discord reported at /split, in bytes
     claimed_by: str | None = None  # the process working on it (see `bot.leases`); None: nobody
     lease_until: float | None = None  # when that claim lapses unless renewed (the database's clock)
+    next_step_at: float | None = None  # the runner looks at it again then (None: new, not handed over yet)
+    api_failures: int = 0  # its submit or poll calls failed in a row (the retry state)
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (

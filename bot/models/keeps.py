@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 class KeepStems(enum.StrEnum):
@@ -40,9 +42,18 @@ class StemKeepState(enum.StrEnum):
     SKIPPED = "skipped"  # stays a link (why is stored); noted in the thread once its note is sent
 
 
+UNFINISHED_KEEP_STATES = (KeepState.PENDING, KeepState.WORKING)
+"""A keep still being worked on: it may yet be kept, linked or failed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Keep:
-    """Keeping one result's stems in Discord (see `bot.keeping`)."""
+    """Keeping one result's stems in Discord (see `bot.keeping`).
+
+    Its transitions say what comes next (`placed`, `packed_smaller`, `kept`, `linked`, `failed`,
+    `retrying`, `shown_kept`): each returns the change, which the store applies
+    (`Keeps.apply`), and the keep as it stands after, which the worker carries on with instead of
+    reading it again."""
 
     job_id: int
     guild_id: int
@@ -59,6 +70,68 @@ class Keep:
     marked: bool = False  # the result message says it is kept
     created_at: float = 0.0
     finished_at: float | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        return self.state in UNFINISHED_KEEP_STATES
+
+    def placed(self, place: KeepPlace, *, channel_id: int, anchor_message_id: int | None) -> KeepChange:
+        """Its files go there (a thread, replies to the result, the DM)."""
+        return self._change(place=place, channel_id=channel_id, anchor_message_id=anchor_message_id)
+
+    def packed_smaller(self, upload_limit: int) -> KeepChange:
+        """Discord refused a pack the limit allowed: pack smaller from now on (never larger)."""
+        return self._change(upload_limit=min(self.upload_limit, upload_limit))
+
+    def kept(self, now: float) -> KeepChange:
+        """Every stem is posted or noted: the result is kept (if it was still being worked on)."""
+        return self._finish(state=KeepState.KEPT, finished_at=now, failure=None, retry_at=None)
+
+    def linked(self, to: Keep, now: float) -> KeepChange:
+        """The same stems are already kept with another job here: this keep points there."""
+        return self._finish(
+            state=KeepState.KEPT,
+            linked_to=to.job_id,
+            place=to.place,
+            channel_id=to.channel_id,
+            anchor_message_id=to.anchor_message_id,
+            finished_at=now,
+            failure=None,
+            retry_at=None,
+        )
+
+    def failed(self, why: str, now: float) -> KeepChange:
+        """Given up, for `why` (asking again starts over)."""
+        return self._finish(state=KeepState.FAILED, failure=why, finished_at=now, retry_at=None)
+
+    def retrying(self, at: float, why: str, *, count: bool = True) -> KeepChange:
+        """Discord or the download failed in a way that may pass: try again at `at`. `count`:
+        this attempt is one of the failures (a keep waiting for another is not failing)."""
+        return self._change(attempts=self.attempts + int(count), retry_at=at, failure=why)
+
+    def shown_kept(self) -> KeepChange:
+        """The result message now says the stems are kept, with a link."""
+        return self._change(marked=True, retry_at=None)
+
+    def _change(self, **fields: Any) -> KeepChange:
+        return KeepChange(self, replace(self, **fields), fields)
+
+    def _finish(self, **fields: Any) -> KeepChange:
+        """A change to a finished state, made only while the keep is unfinished (else none)."""
+        if not self.unfinished:
+            return KeepChange(self, self, {})
+        return KeepChange(self, replace(self, **fields), fields, only_from=UNFINISHED_KEEP_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepChange:
+    """One transition of a keep: the fields it writes, the states it may be made from (None: any),
+    and the keep as it stands after."""
+
+    before: Keep
+    after: Keep
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    only_from: tuple[KeepState, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

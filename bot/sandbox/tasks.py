@@ -42,18 +42,12 @@ StemUrl = Callable[[str, str], str]
 
 
 class TaskBook:
-    """The tasks of one sandbox. A task is forgotten `lifetime` seconds after its submit, and at
-    most `capacity` are kept; ids come from `rng` (seeded, a run is reproducible)."""
+    """The tasks of one sandbox. A task is forgotten `lifetime` seconds after its submit (the bot
+    passes twice its job timeout), and at most `MAX_TASKS` are kept; ids come from `rng` (seed it
+    and a run is reproducible)."""
 
-    def __init__(
-        self,
-        *,
-        lifetime: float = DEFAULT_TASK_LIFETIME,
-        capacity: int = MAX_TASKS,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, *, lifetime: float = DEFAULT_TASK_LIFETIME, rng: random.Random | None = None) -> None:
         self.lifetime = lifetime
-        self.capacity = capacity
         self.rng = rng or random.Random()
         self.observer: SandboxObserver = Unobserved()
         self.tasks: dict[str, SandboxTask] = {}
@@ -68,6 +62,12 @@ class TaskBook:
         """Call from the serving event loop before the first request."""
         self._loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
+
+    @property
+    def capacity(self) -> int:
+        """The most tasks kept at once: `MAX_TASKS` (a module constant, read when asked, so a
+        test may lower it)."""
+        return MAX_TASKS
 
     @property
     def full(self) -> bool:

@@ -7,7 +7,7 @@ Finishing a job moves credits too, so it lives with the other cross-aggregate tr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from bot.leases import Lease
@@ -48,6 +48,11 @@ NEEDING_WORK_SQL = (
 """What the runner carries on with at start-up; through the two partial indexes, not the table."""
 
 _NEEDING_WORK = f"(state IN ({_UNFINISHED_LITERAL}) OR delivery = '{Delivery.PENDING.value}')"
+
+
+_DUE_IF_NEW = "next_step_at = COALESCE(next_step_at, 0)"
+"""A job claimed from the database is due now unless it stores a later time (a pause in progress
+stands): one never handed to the runner (its process stopped while showing "queued") too."""
 
 
 def _claimable(tx: Tx) -> str:
@@ -93,7 +98,8 @@ class Jobs:
             else:
                 claimable, params = _claimable(tx), (lease.holder,)
             rows = await tx.fetchall(
-                f"UPDATE jobs SET claimed_by = ?, lease_until = {tx.current_time} + ? WHERE id IN ("
+                f"UPDATE jobs SET claimed_by = ?, lease_until = {tx.current_time} + ?, {_DUE_IF_NEW} "
+                "WHERE id IN ("
                 f"SELECT id FROM jobs WHERE {_NEEDING_WORK} AND {claimable} ORDER BY id{tx.skip_locked}"
                 f") AND {claimable} RETURNING *",
                 (lease.holder, lease.seconds, *params, *params),
@@ -106,7 +112,7 @@ class Jobs:
         left to do for it)."""
         async with self._db.reading() as tx:
             row = await tx.fetchone(
-                f"UPDATE jobs SET claimed_by = ?, lease_until = {tx.current_time} + ? "
+                f"UPDATE jobs SET claimed_by = ?, lease_until = {tx.current_time} + ?, {_DUE_IF_NEW} "
                 f"WHERE id = ? AND {_NEEDING_WORK} AND (claimed_by = ? OR {_claimable(tx)}) RETURNING *",
                 (lease.holder, lease.seconds, job_id, lease.holder, lease.holder),
             )
@@ -136,6 +142,39 @@ class Jobs:
                 ),
                 what=f"releasing the claims of {holder}",
             )
+
+    async def due(self, holder: str, *, now: float, limit: int) -> list[int]:
+        """The runner's due query: the jobs `holder` holds due by `now` (at most `limit`), longest due
+        first. A new job (`next_step_at` NULL) is not: its process hands it over in memory once its
+        member saw "queued", or whoever claims it later finds it due."""
+        rows = await self._db.fetchall(
+            f"SELECT id FROM jobs WHERE claimed_by = ? AND {_NEEDING_WORK} AND next_step_at <= ? "
+            "ORDER BY next_step_at, id LIMIT ?",
+            (holder, now, limit),
+        )
+        return [int(row["id"]) for row in rows]
+
+    async def next_due(self, holder: str, *, excluding: Collection[int] = ()) -> float | None:
+        """When the next step of a job `holder` holds falls due (None: none is waiting), leaving
+        out the jobs `excluding` (those it is working on)."""
+        unless = f" AND id NOT IN ({', '.join('?' for _ in excluding)})" if excluding else ""
+        at = await self._db.fetchall(
+            f"SELECT MIN(next_step_at) AS at FROM jobs WHERE claimed_by = ? AND {_NEEDING_WORK}" + unless,
+            (holder, *excluding),
+        )
+        return None if not at or at[0]["at"] is None else float(at[0]["at"])
+
+    async def next_step(
+        self, job_id: int, at: float, *, holder: str, api_failures: int | None = None
+    ) -> bool:
+        """Look at the job again at `at` (and its API calls failed in a row, when given), if
+        `holder` holds it: a restart or a takeover keeps the pause and the count. Whether it was."""
+        failures = ", api_failures = ?" if api_failures is not None else ""
+        changed = await self._db.write(
+            f"UPDATE jobs SET next_step_at = ?{failures} WHERE id = ? AND claimed_by = ?",
+            (at, *([api_failures] if api_failures is not None else []), job_id, holder),
+        )
+        return changed == 1
 
     async def count_by_state(self) -> dict[JobState, int]:
         """Every server's jobs in each state (states with none left out), for the bot's operator.
@@ -252,9 +291,7 @@ class Jobs:
             await tx.execute(
                 "UPDATE jobs SET reminder_attempts = reminder_attempts + 1 WHERE id = ?", (job_id,)
             )
-            attempts = int(
-                await tx.scalar("SELECT reminder_attempts FROM jobs WHERE id = ?", (job_id,)) or 0
-            )
+            attempts = int(await tx.scalar("SELECT reminder_attempts FROM jobs WHERE id = ?", (job_id,)) or 0)
             if attempts < max_attempts:
                 await tx.execute(
                     "UPDATE jobs SET reminded_at = NULL, reminder_retry_at = ? WHERE id = ?",
@@ -311,13 +348,22 @@ class Jobs:
             )
         return [OrphanedTask(r["job_id"], r["api_task_id"], r["created_at"]) for r in rows], total
 
-    async def record_delivery(self, job_id: int, delivery: Delivery, via: DeliveryVia | None = None) -> None:
+    async def record_delivery(
+        self,
+        job_id: int,
+        delivery: Delivery,
+        via: DeliveryVia | None = None,
+        *,
+        retry_at: float | None = None,
+    ) -> None:
         """Record a delivery outcome; the interaction token is dropped once it is of no more use.
-        A success delivered in a server whose `keep_stems` is 'always' is queued to be kept in
-        Discord in the same transaction, so a restart cannot lose it."""
+        A failed attempt (`PENDING`) is tried again at `retry_at`. A success delivered in a server
+        whose `keep_stems` is 'always' is queued to be kept in Discord in the same transaction, so
+        a restart cannot lose it."""
         if delivery is Delivery.PENDING:
             await self._db.write(
-                "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ?", (job_id,)
+                "UPDATE jobs SET delivery_attempts = delivery_attempts + 1, next_step_at = ? WHERE id = ?",
+                (retry_at, job_id),
             )
             return
         async with self._db.transaction() as tx:
@@ -377,12 +423,13 @@ async def finish(
 ) -> Job | None:
     """Mark a job in one of `from_states` finished with its outcome; None if it was elsewhere
     (already finished, say). Credits are the caller's business: see `bot.store.reservations`. A
-    cancelled job has nothing to deliver, so nobody holds it any more."""
+    cancelled job has nothing to deliver, so nobody holds it any more; any other is due to be
+    delivered now, its API calls' retry count done with."""
     sources = ", ".join("?" for _ in from_states)
     release = ", claimed_by = NULL, lease_until = NULL" if outcome.cancelled else ""
     rows = await tx.fetchall(
         "UPDATE jobs SET state = ?, stems = ?, links_expire_at = ?, failure = ?, "
-        f"failure_detail = ?, finished_at = ?, delivery = ?{release} "
+        f"failure_detail = ?, finished_at = ?, delivery = ?, next_step_at = 0, api_failures = 0{release} "
         f"WHERE id = ? AND state IN ({sources}) RETURNING *",
         (
             outcome.state,
@@ -442,4 +489,6 @@ def job_from_row(row: Row) -> Job:
         filesize_limit=row["filesize_limit"],
         claimed_by=row["claimed_by"],
         lease_until=row["lease_until"],
+        next_step_at=row["next_step_at"],
+        api_failures=row["api_failures"],
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from bot.leases import Lease
-from bot.models import Job, Keep, KeepPlace, KeepState, KeptStem, StemKeepState
+from bot.models import Job, Keep, KeepChange, KeepPlace, KeepState, KeptStem, StemKeepState
 from bot.store.database import Database, Row, Tx
 
 _TO_DO = "(state IN ('pending', 'working') OR (state = 'kept' AND marked = 0))"
@@ -165,23 +165,6 @@ class Keeps:
         )
         return {row["message_id"] for row in rows}
 
-    async def set_place(
-        self, job_id: int, place: KeepPlace, *, channel_id: int, anchor_message_id: int | None
-    ) -> Keep:
-        """Where the keep's files go; the keep as it is now."""
-        return await self._transition(
-            "UPDATE keeps SET place = ?, channel_id = ?, anchor_message_id = ? WHERE job_id = ?",
-            (place, channel_id, anchor_message_id, job_id),
-        )
-
-    async def lower_limit(self, job_id: int, upload_limit: int) -> Keep:
-        """Discord refused a pack the limit allowed: pack smaller from now on."""
-        return await self._transition(
-            "UPDATE keeps SET upload_limit = CASE WHEN upload_limit < ? THEN upload_limit ELSE ? END "
-            "WHERE job_id = ?",
-            (upload_limit, upload_limit, job_id),
-        )
-
     async def rename(self, job_id: int, position: int, filename: str) -> None:
         """A stem whose link showed no extension is named by its downloaded bytes."""
         await self._stems_write("filename = ?", job_id, [position], filename)
@@ -216,57 +199,25 @@ class Keeps:
             only_state=StemKeepState.POSTING,
         )
 
-    async def finish(self, job_id: int) -> Keep:
-        """Every stem is posted or noted: the result is kept."""
-        return await self._transition(
-            "UPDATE keeps SET state = 'kept', finished_at = ?, failure = NULL, retry_at = NULL "
-            "WHERE job_id = ? AND state IN ('pending', 'working')",
-            (self._db.now(), job_id),
+    async def apply(self, change: KeepChange) -> Keep:
+        """Store one transition of a keep (see `Keep`'s): the keep as it stands after, without
+        reading it again. A transition to a finished state is made only from an unfinished one: if
+        the keep was finished meanwhile, nothing changes and the keep as stored is returned."""
+        if not change.fields:
+            return change.after
+        keep = change.before
+        assignments = ", ".join(f"{name} = ?" for name in change.fields)
+        values = [_column(value) for value in change.fields.values()]
+        sources = change.only_from or ()
+        guard = f" AND state IN ({', '.join('?' for _ in sources)})" if sources else ""
+        changed = await self._db.write(
+            f"UPDATE keeps SET {assignments} WHERE job_id = ?{guard}", (*values, keep.job_id, *sources)
         )
-
-    async def link(self, job_id: int, to: Keep) -> Keep:
-        """The same stems are already kept with another job here: this keep points there."""
-        return await self._transition(
-            "UPDATE keeps SET state = 'kept', linked_to = ?, place = ?, channel_id = ?, "
-            "anchor_message_id = ?, finished_at = ?, failure = NULL, retry_at = NULL "
-            "WHERE job_id = ? AND state IN ('pending', 'working')",
-            (to.job_id, to.place, to.channel_id, to.anchor_message_id, self._db.now(), job_id),
-        )
-
-    async def fail(self, job_id: int, why: str) -> Keep:
-        return await self._transition(
-            "UPDATE keeps SET state = 'failed', failure = ?, finished_at = ?, retry_at = NULL "
-            "WHERE job_id = ? AND state IN ('pending', 'working')",
-            (why, self._db.now(), job_id),
-        )
-
-    async def retry_later(self, job_id: int, at: float, why: str, *, count: bool = True) -> int:
-        """Discord or the download failed in a way that may pass: try again at `at`. How many
-        attempts failed so far (`count`: this one is one of them; a keep waiting for another is
-        not failing)."""
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE keeps SET attempts = attempts + ?, retry_at = ?, failure = ? WHERE job_id = ?",
-                (int(count), at, why, job_id),
-            )
-            attempts = await tx.scalar("SELECT attempts FROM keeps WHERE job_id = ?", (job_id,))
-        return int(attempts or 0)
-
-    async def mark(self, job_id: int) -> Keep:
-        """The result message now says the stems are kept, with a link."""
-        return await self._transition(
-            "UPDATE keeps SET marked = 1, retry_at = NULL WHERE job_id = ?", (job_id,)
-        )
-
-    async def _transition(self, sql: str, params: Sequence[object]) -> Keep:
-        """One change of the keep (its job id the last parameter) and the keep as it stands after,
-        read in the same transaction: the worker carries the keep a transition returns instead of
-        reading it again."""
-        async with self._db.transaction() as tx:
-            await tx.execute(sql, params)
-            row = await tx.fetchone("SELECT * FROM keeps WHERE job_id = ?", (params[-1],))
-        assert row is not None
-        return keep_from_row(row)
+        if changed == 1:
+            return change.after
+        stored = await self.get(keep.job_id)
+        assert stored is not None
+        return stored
 
     async def _stems_write(
         self,
@@ -287,6 +238,11 @@ class Keeps:
             (*values, job_id, *positions, *([only_state] if only_state else [])),
             durable=durable,
         )
+
+
+def _column(value: object) -> object:
+    """A keep's field as its column stores it (a flag as 0 or 1)."""
+    return int(value) if isinstance(value, bool) else value
 
 
 def keep_from_row(row: Row) -> Keep:
