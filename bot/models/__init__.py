@@ -75,6 +75,7 @@ from bot.models.operations import (
     ServerStatus,
     StatusReport,
 )
+from bot.models.songs import Song, TaskTracks, Track
 
 __all__ = [
     "CANCELLABLE_STATES",
@@ -129,7 +130,10 @@ __all__ = [
     "ServerStatus",
     "SettingsUpdate",
     "Share",
+    "Song",
     "StatusReport",
     "StemKeepState",
     "StemLink",
+    "TaskTracks",
+    "Track",
 ]

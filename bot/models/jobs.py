@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from bot.models.songs import Song
 from bot.product import Mode
 
 
@@ -115,6 +116,7 @@ class Job:
     filesize_limit: int | None = None  # the upload limit Discord reported at /split, in bytes
     claimed_by: str | None = None  # the process working on it (see `bot.leases`); None: nobody
     lease_until: float | None = None  # when that claim lapses unless renewed (the database's clock)
+    song: Song | None = None  # the track's title, duration and cover, once known (`bot.songs`)
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (

@@ -27,6 +27,7 @@ from bot.models import (
 )
 from bot.product import DEFAULT_UPLOAD_LIMIT, Mode
 from bot.store.database import Database, Row, Tx
+from bot.store.songs import song_from_row
 
 UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
 """Placeholders for `UNFINISHED_STATES` in an `IN (...)` list."""
@@ -442,4 +443,5 @@ def job_from_row(row: Row) -> Job:
         filesize_limit=row["filesize_limit"],
         claimed_by=row["claimed_by"],
         lease_until=row["lease_until"],
+        song=song_from_row(row),
     )
