@@ -359,3 +359,11 @@ def test_the_sandbox_path_is_the_documented_one(tmp_path: Path) -> None:
     from bot.sandbox import GENERATION_PATH as SANDBOX_PATH
 
     assert GENERATION_PATH == SANDBOX_PATH == "/api/v1/generate/record-info"
+
+
+async def test_history_lines_of_a_job_carry_its_songs_title(store) -> None:
+    job_id = await _new_job(store, "gen-h", "audio-h")
+    await store.songs.name_job(job_id, Song("Midnight Drive", 194.0, None, 1, 2))
+    page = await store.accounts.history_page(1, 3, page=0, page_size=10)
+    reserve = next(entry for entry in page.entries if entry.job_id == job_id)
+    assert reserve.job_song == "Midnight Drive"

@@ -108,9 +108,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 def sent_text(interaction: MagicMock) -> str:
+    """What was sent, as a member reads it: text, embeds, and link buttons as "[label](url)"."""
     call = interaction.followup.send.await_args
     embeds = call.kwargs.get("embeds") or [call.kwargs["embed"]]
-    return "\n".join([call.kwargs.get("content") or "", *(embed_text(e) for e in embeds)])
+    view = call.kwargs.get("view")
+    buttons = [
+        f"[{item.label}]({item.url})" for item in getattr(view, "children", ()) if getattr(item, "url", None)
+    ]
+    return "\n".join([call.kwargs.get("content") or "", *(embed_text(e) for e in embeds), *buttons])
 
 
 async def test_list_shows_the_members_splits_privately_newest_first(world: World) -> None:

@@ -7,6 +7,9 @@ balance: that is in `/credits` and in the private refusals.
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 import discord
 
 from bot.errors import CooldownActive, InsufficientCredits, MemberBlocked, SplitRefused, TooManyJobsInFlight
@@ -47,6 +50,7 @@ from bot.render.common import (
     not_before,
     price_list,
 )
+from bot.render.songs import add_song, song_markdown, song_title
 from bot.render.text import code, plain
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
@@ -106,8 +110,7 @@ def unavailable(reason: str) -> discord.Embed:
 
 
 _QUEUED_TEXT = {
-    None: "Queued. This message will show your download links when the stems are ready "
-    "(usually one to three minutes).",
+    None: "Queued. This message will show your stems when they are ready (usually one to three minutes).",
     Share.COALESCED: "Someone is already splitting this exact track in this mode, so you'll share "
     "their result instead of paying for the same stems twice. Your links will appear here.",
     Share.REUSED: "This track was already split in this mode recently, so the stored links are "
@@ -115,8 +118,14 @@ _QUEUED_TEXT = {
 }
 
 
+SANDBOX_QUEUED = "Queued. In the sandbox a split takes seconds; this message will show the stems then."
 SANDBOX_PREFIX = "Sandbox · "
 SANDBOX_NOTE = "Sandbox: a free try-out, the stems are short generated sounds, not your track."
+LOCAL_LINKS_NOTE = (
+    "These sandbox links work only on the machine running the bot. To hear the stems on a phone, "
+    "press **Keep in Discord**: they are posted here as files."
+)
+EMBED_TITLE_LIMIT = 256
 
 
 def _title(job: Job, title: str) -> str:
@@ -124,11 +133,16 @@ def _title(job: Job, title: str) -> str:
     return SANDBOX_PREFIX + title if job.sandbox else title
 
 
+def _working_title(job: Job) -> str:
+    """ "Splitting: Midnight Drive (take 2 · 3:14)", or the mode where the song is not known."""
+    room = EMBED_TITLE_LIMIT - len("Splitting: ") - (len(SANDBOX_PREFIX) if job.sandbox else 0)
+    return _title(job, f"Splitting: {song_title(job, room) or job.mode.label}")
+
+
 def queued(job: Job) -> discord.Embed:
     """The public answer to `/split`: what is happening and what it costs; never the balance."""
-    embed = discord.Embed(
-        title=_title(job, f"Splitting: {job.mode.label}"), description=_QUEUED_TEXT[job.share], colour=WORKING
-    )
+    text = SANDBOX_QUEUED if job.sandbox and job.share is None else _QUEUED_TEXT[job.share]
+    embed = discord.Embed(title=_working_title(job), description=text, colour=WORKING)
     _describe_job(embed, job)
     embed.set_footer(text=_working_footer(job))
     return embed
@@ -151,9 +165,9 @@ def charge_text(job: Job) -> str:
 
 def processing(job: Job) -> discord.Embed:
     embed = discord.Embed(
-        title=_title(job, f"Splitting: {job.mode.label}"),
+        title=_working_title(job),
         description="The separation service is working on your track. This message will show your "
-        "download links when the stems are ready.",
+        "stems when they are ready.",
         colour=WORKING,
     )
     _describe_job(embed, job)
@@ -162,6 +176,13 @@ def processing(job: Job) -> discord.Embed:
 
 
 def _describe_job(embed: discord.Embed, job: Job) -> None:
+    """The song (its cover as the thumbnail) and the mode; the ids where no title is known."""
+    song = song_markdown(job)
+    if song is not None:
+        embed.add_field(name="Song", value=song)
+        embed.add_field(name="Split", value=job.mode.label)
+        add_song(embed, job)
+        return
     # Ids are checked at the door; older ones, or any other way in, still show as words only.
     embed.add_field(name="Task id", value=code(job.source_task_id))
     embed.add_field(name="Audio id", value=code(job.audio_id))
@@ -230,16 +251,26 @@ def stems_ready(
     keep_button: bool = False,
     kept_url: str | None = None,
 ) -> list[Message]:
-    """The download links, led by when they expire (and, once kept, where the files are for
-    good), each named for its stem, packed into as few embeds and messages as Discord allows."""
+    """The stems, led by the song's name and when the links expire (and, once kept, where the files
+    are for good). Each stem is shown once: as a link button where Discord allows (a button is
+    easier to tap on a phone than a link in text), else as a text link, packed into as few embeds
+    and messages as Discord allows."""
     count = len(job.stems)
-    title = _title(job, f"{job.mode.short_label}: {count} stem{'' if count == 1 else 's'}")
+    what = f"{count} stem{'' if count == 1 else 's'}"
+    room = EMBED_TITLE_LIMIT - len(f": {what} (part 10 of 10)") - (len(SANDBOX_PREFIX) if job.sandbox else 0)
+    title = _title(job, f"{song_title(job, room) or job.mode.short_label}: {what}")
     lead = links_expire_line(job)
     if kept_url is not None:
         lead = f"{lead}\n{kept_line(kept_url)}"
-    footer = f"Job #{job.id} · {charge_text(job)} · audio id {job.audio_id}"
+    elif job.sandbox and keep_button and local_links(job):
+        lead = f"{lead}\n{LOCAL_LINKS_NOTE}"
+    named = job.song is not None and bool(job.song.title)
+    # Named after its song, the mode is what remains to say; otherwise the audio id, as always.
+    which = job.mode.short_label if named else f"audio id {job.audio_id}"
+    footer = f"Job #{job.id} · {charge_text(job)} · {which}"
     if job.sandbox:
         footer = f"{SANDBOX_NOTE}\n{footer}"
+    buttons = stem_buttons_fit(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
     # Room for the lines once the title (with a part number), the lead and footer are counted.
     description_budget = EMBED_DESCRIPTION_LIMIT - len(lead) - 2
     message_budget = (
@@ -248,7 +279,8 @@ def stems_ready(
 
     groups: list[list[list[str]]] = [[[]]]  # messages -> embeds -> lines
     used = 0  # characters of lines in the current message
-    for line in (_stem_line(stem.key, stem.url) for stem in job.stems):
+    lines = [] if buttons else [_stem_line(stem.key, stem.url) for stem in job.stems]
+    for line in lines:
         message = groups[-1]
         cost = len(line) + 1
         fits_message = used + cost <= message_budget
@@ -270,9 +302,29 @@ def stems_ready(
         embeds[0].description = f"{lead}\n\n{embeds[0].description}".rstrip()
         embeds[-1].set_footer(text=footer)
         messages.append(Message(embeds=embeds))
+    add_song(messages[0].embeds[0], job)
     messages[0].content = mention_prefix(job, mention)
-    messages[-1].view = _result_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+    messages[-1].view = result_view(
+        job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, stem_buttons=buttons
+    )
     return messages
+
+
+def local_links(job: Job) -> bool:
+    """Whether the job's stem links point at the machine running the bot (the sandbox without a
+    public address): a phone cannot open them."""
+    hosts = {urlsplit(stem.url).hostname or "" for stem in job.stems}
+    return any(_local_host(host) for host in hosts)
+
+
+def _local_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
 
 
 def kept_line(url: str) -> str:
@@ -293,25 +345,46 @@ def markdown_url(url: str) -> str:
     return url.replace("(", "%28").replace(")", "%29")
 
 
-def _result_buttons(
-    job: Job, *, in_server: bool, keep_button: bool = False, kept_url: str | None = None
-) -> discord.ui.View | None:
-    """A link button per stem (where the links are short enough for one); on a 2-stem result in a
-    server, the button that splits the same track into up to 12 stems; Keep in Discord (or, once
-    kept, a link to the files)."""
-    view = discord.ui.View(timeout=None)
-    upgrade = in_server and job.mode is Mode.SEPARATE_VOCAL
-    keep = kept_url is not None or keep_button
-    links = (
+def stem_buttons_fit(job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None) -> bool:
+    """Whether every stem gets a link button (else they are text links): all of them fit beside
+    the result's other buttons, and no URL is longer than a link button takes."""
+    others = len(_action_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url))
+    return (
         bool(job.stems)
-        and len(job.stems) + upgrade + keep <= BUTTONS_PER_MESSAGE
+        and len(job.stems) + others <= BUTTONS_PER_MESSAGE
         and all(len(stem.url) <= LINK_BUTTON_URL_LIMIT for stem in job.stems)
-    )  # else the text links above carry them
-    if links:
+    )
+
+
+def result_view(
+    job: Job,
+    *,
+    in_server: bool,
+    keep_button: bool = False,
+    kept_url: str | None = None,
+    stem_buttons: bool | None = None,
+) -> discord.ui.View | None:
+    """The result's buttons: a link button per stem (`stem_buttons`; by default where they fit),
+    then the actions (`_action_buttons`). Another action is one more entry there."""
+    if stem_buttons is None:
+        stem_buttons = stem_buttons_fit(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+    view = discord.ui.View(timeout=None)
+    if stem_buttons:
         for stem in job.stems:
             view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
-    if upgrade:
-        view.add_item(
+    for button in _action_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url):
+        view.add_item(button)
+    return view if view.children else None
+
+
+def _action_buttons(
+    job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None
+) -> list[discord.ui.Button[discord.ui.View]]:
+    """On a 2-stem result in a server, the button that splits the same track into up to 12 stems;
+    Keep in Discord (or, once kept, a link to the files)."""
+    buttons: list[discord.ui.Button[discord.ui.View]] = []
+    if in_server and job.mode is Mode.SEPARATE_VOCAL:
+        buttons.append(
             discord.ui.Button(
                 label=UPGRADE_BUTTON_LABEL,
                 style=discord.ButtonStyle.primary,
@@ -319,9 +392,9 @@ def _result_buttons(
             )
         )
     if kept_url is not None:
-        view.add_item(discord.ui.Button(label=KEPT_BUTTON_LABEL, emoji="📌", url=kept_url))
+        buttons.append(discord.ui.Button(label=KEPT_BUTTON_LABEL, emoji="📌", url=kept_url))
     elif keep_button:
-        view.add_item(
+        buttons.append(
             discord.ui.Button(
                 label=KEEP_BUTTON_LABEL,
                 emoji="📌",
@@ -329,7 +402,7 @@ def _result_buttons(
                 custom_id=KEEP_BUTTON_ID.format(job=job.id),
             )
         )
-    return view if view.children else None
+    return buttons
 
 
 def queued_view(job: Job) -> discord.ui.View | None:
@@ -410,8 +483,10 @@ def reminder(job: Job, result: list[DeliveredMessage], *, mention: bool = False)
     where = None
     if result:
         where = jump_url(None if result[0].via is DeliveryVia.DM else job.guild_id, result[0])
+    song = song_markdown(job)
+    which = f"{song} (job #{job.id})" if song else f"Job #{job.id}"
     note = (
-        f"⏰ Reminder: the links of Job #{job.id} expire {moment(job.links_expire_at)}. "
+        f"⏰ Reminder: the links of {which} expire {moment(job.links_expire_at)}. "
         "Download what you need now: they cannot be renewed."
     )
     if where:
