@@ -91,6 +91,10 @@ class SongBook:
         except TimeoutError:
             return None
 
+    def asking(self, task_id: str) -> bool:
+        """Whether a lookup of the task is under way (a caller that stopped waiting may wait again)."""
+        return task_id in self._asking
+
     async def known(self, task_id: str) -> TaskTracks | None:
         """The task's tracks if they are known for good (memory, then the database); never asks
         the API."""

@@ -7,14 +7,10 @@ balance: that is in `/credits` and in the private refusals.
 
 from __future__ import annotations
 
-import ipaddress
-from urllib.parse import urlsplit
-
 import discord
 
 from bot.errors import CooldownActive, InsufficientCredits, MemberBlocked, SplitRefused, TooManyJobsInFlight
 from bot.models import (
-    CANCELLABLE_STATES,
     DeliveredMessage,
     DeliveryVia,
     Failure,
@@ -25,22 +21,14 @@ from bot.models import (
     Share,
 )
 from bot.product import LINK_LIFETIME, Mode, stem_name
+from bot.render.buttons import result_view, stem_buttons_fit
 from bot.render.common import (
-    BUTTONS_PER_MESSAGE,
-    CANCEL_BUTTON_ID,
-    CANCEL_BUTTON_LABEL,
     DONE,
     EMBED_DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
     FAILED,
-    KEEP_BUTTON_ID,
-    KEEP_BUTTON_LABEL,
-    KEPT_BUTTON_LABEL,
-    LINK_BUTTON_URL_LIMIT,
     MESSAGE_EMBED_TOTAL_LIMIT,
     REFUSED_WAIT,
-    UPGRADE_BUTTON_ID,
-    UPGRADE_BUTTON_LABEL,
     WORKING,
     Message,
     credit_amount,
@@ -50,7 +38,7 @@ from bot.render.common import (
     not_before,
     price_list,
 )
-from bot.render.songs import add_song, song_markdown, song_title
+from bot.render.songs import add_song, local_links, song_markdown, song_title
 from bot.render.text import code, plain
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
@@ -310,23 +298,6 @@ def stems_ready(
     return messages
 
 
-def local_links(job: Job) -> bool:
-    """Whether the job's stem links point at the machine running the bot (the sandbox without a
-    public address): a phone cannot open them."""
-    hosts = {urlsplit(stem.url).hostname or "" for stem in job.stems}
-    return any(_local_host(host) for host in hosts)
-
-
-def _local_host(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
-
-
 def kept_line(url: str) -> str:
     """What a kept result says about where its files are."""
     return f"📌 **Kept in Discord:** every stem plays and downloads in [this thread]({url}), for good."
@@ -343,81 +314,6 @@ def _stem_line(key: str, url: str) -> str:
 def markdown_url(url: str) -> str:
     """A URL safe inside a Markdown link's parentheses."""
     return url.replace("(", "%28").replace(")", "%29")
-
-
-def stem_buttons_fit(job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None) -> bool:
-    """Whether every stem gets a link button (else they are text links): all of them fit beside
-    the result's other buttons, and no URL is longer than a link button takes."""
-    others = len(_action_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url))
-    return (
-        bool(job.stems)
-        and len(job.stems) + others <= BUTTONS_PER_MESSAGE
-        and all(len(stem.url) <= LINK_BUTTON_URL_LIMIT for stem in job.stems)
-    )
-
-
-def result_view(
-    job: Job,
-    *,
-    in_server: bool,
-    keep_button: bool = False,
-    kept_url: str | None = None,
-    stem_buttons: bool | None = None,
-) -> discord.ui.View | None:
-    """The result's buttons: a link button per stem (`stem_buttons`; by default where they fit),
-    then the actions (`_action_buttons`). Another action is one more entry there."""
-    if stem_buttons is None:
-        stem_buttons = stem_buttons_fit(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
-    view = discord.ui.View(timeout=None)
-    if stem_buttons:
-        for stem in job.stems:
-            view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
-    for button in _action_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url):
-        view.add_item(button)
-    return view if view.children else None
-
-
-def _action_buttons(
-    job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None
-) -> list[discord.ui.Button[discord.ui.View]]:
-    """On a 2-stem result in a server, the button that splits the same track into up to 12 stems;
-    Keep in Discord (or, once kept, a link to the files)."""
-    buttons: list[discord.ui.Button[discord.ui.View]] = []
-    if in_server and job.mode is Mode.SEPARATE_VOCAL:
-        buttons.append(
-            discord.ui.Button(
-                label=UPGRADE_BUTTON_LABEL,
-                style=discord.ButtonStyle.primary,
-                custom_id=UPGRADE_BUTTON_ID.format(job=job.id),
-            )
-        )
-    if kept_url is not None:
-        buttons.append(discord.ui.Button(label=KEPT_BUTTON_LABEL, emoji="📌", url=kept_url))
-    elif keep_button:
-        buttons.append(
-            discord.ui.Button(
-                label=KEEP_BUTTON_LABEL,
-                emoji="📌",
-                style=discord.ButtonStyle.secondary,
-                custom_id=KEEP_BUTTON_ID.format(job=job.id),
-            )
-        )
-    return buttons
-
-
-def queued_view(job: Job) -> discord.ui.View | None:
-    """The Cancel button under a queued split, while cancelling is possible."""
-    if job.state not in CANCELLABLE_STATES:
-        return None
-    view = discord.ui.View(timeout=None)
-    view.add_item(
-        discord.ui.Button(
-            label=CANCEL_BUTTON_LABEL,
-            style=discord.ButtonStyle.secondary,
-            custom_id=CANCEL_BUTTON_ID.format(job=job.id),
-        )
-    )
-    return view
 
 
 _FAILURE_TEXT: dict[Failure, str] = {

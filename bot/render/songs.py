@@ -9,8 +9,10 @@ defuses mass mentions. A cover is used only if its scheme is http or https.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import discord
 
@@ -225,3 +227,20 @@ def matching(tracks: TaskTracks, typed: str) -> Sequence[Track]:
         for track in tracks.tracks
         if not typed or typed in track.audio_id.lower() or typed in (track.title or "").lower()
     ]
+
+
+def local_links(job: Job) -> bool:
+    """Whether the job's stem links point at the machine running the bot (the sandbox without a
+    public address): a phone cannot open them."""
+    hosts = {urlsplit(stem.url).hostname or "" for stem in job.stems}
+    return any(_local_host(host) for host in hosts)
+
+
+def _local_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
