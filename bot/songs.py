@@ -33,6 +33,9 @@ REMEMBERED_TASKS = 2048
 """Tasks remembered in memory (kept ones are in the database too): the oldest are forgotten."""
 MAX_NAMING = 200
 """Jobs being named in the background at once; beyond it a job keeps its ids (nothing is lost)."""
+MAX_CALLS = 8
+"""Calls to the API at once (different tasks; one task's lookups share one call): the lookup counts
+against the API's rate limits, so a burst of new task ids queues here instead."""
 
 
 class TrackSource(Protocol):
@@ -66,6 +69,7 @@ class SongBook:
         self._unknown: OrderedDict[str, float] = OrderedDict()  # task -> asked again from then
         self._asking: dict[str, asyncio.Task[TaskTracks | None]] = {}
         self._naming: set[asyncio.Task[None]] = set()
+        self._calls = asyncio.Semaphore(MAX_CALLS)
 
     @property
     def timeout(self) -> float:
@@ -114,10 +118,12 @@ class SongBook:
 
     async def _ask(self, task_id: str) -> TaskTracks | None:
         try:
-            found = await self._api.tracks(task_id, within=self._timeout)
-        except ApiError as error:
+            async with asyncio.timeout(self._timeout):  # the wait for a turn counts too
+                async with self._calls:
+                    found = await self._api.tracks(task_id, within=self._timeout)
+        except (ApiError, TimeoutError) as error:
             self._metrics.song_lookups.labels(outcome="failed").inc()
-            log.info("Could not look up the tracks of a generation task: %s", error)
+            log.info("Could not look up the tracks of a generation task: %s", error or "no answer in time")
             self._not_known(task_id)
             return None
         if found is None:

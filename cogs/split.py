@@ -191,10 +191,11 @@ async def start_split(
         interaction.extras[ACKNOWLEDGED] = functools.partial(services.acks.answered, interaction.id)
         raise
     services.acks.taken(interaction.id)  # the record went with the job's insert
-    # The song's name when it is known already (never the API here: a lookup, if needed, runs in
-    # the background and names the messages that follow).
-    job = await services.songs.named(accepted.job)
+    job = accepted.job
     try:
+        # The song's name when it is known already (never the API here: a lookup, if needed, runs
+        # in the background and names the messages that follow).
+        job = await services.songs.named(job)
         await interaction.edit_original_response(
             embed=results.queued(job), view=buttons.queued_view(job) or discord.utils.MISSING
         )

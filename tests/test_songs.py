@@ -16,7 +16,7 @@ from bot.metrics import Metrics
 from bot.models import NewJob, Song
 from bot.product import Mode
 from bot.settings import DatabaseTarget, Secret
-from bot.songs import SongBook
+from bot.songs import MAX_CALLS, SongBook
 from bot.store import Store
 from testing.provider_api import Fault, SeparationApiSimulator
 
@@ -220,6 +220,17 @@ async def test_concurrent_lookups_of_one_task_make_one_call(store, client, sim) 
     answers = await asyncio.gather(*(songs.tracks("gen-c") for _ in range(8)))
     assert lookups(sim, "gen-c") == 1
     assert all(answer is not None and len(answer.tracks) == 2 for answer in answers)
+
+
+async def test_at_most_a_few_calls_run_at_once(store, client, sim) -> None:
+    for n in range(12):
+        sim.add_generation(f"gen-many-{n}", titles=("Many",))
+    sim.script("tracks", *[Fault("hang", seconds=0.4)] * 12)
+    songs = book(store, client)
+    answers = await asyncio.gather(*(songs.tracks(f"gen-many-{n}") for n in range(12)))
+    assert all(answer is not None for answer in answers)
+    times = sorted(call.time for call in sim.calls if call.endpoint == "tracks")
+    assert times[MAX_CALLS] - times[0] >= 0.3  # the ninth waited for a turn
 
 
 async def test_a_finished_task_is_kept_in_the_database_and_never_asked_again(
