@@ -75,9 +75,9 @@ def test_a_single_take_is_not_numbered() -> None:
 
 
 def test_the_keep_thread_is_named_after_the_song() -> None:
-    job = succeeded_job(TWELVE_STEMS, 120, job_id=12, song=Song("Midnight Drive", None, None, 1, 1))
+    job = succeeded_job(TWELVE_STEMS, 120, job_id=12, song=MIDNIGHT)
     assert keep_words.thread_name(job) == "Midnight Drive · 12 stems · job #12"
-    assert keep_words.first_post(job).startswith("**Midnight Drive** · Full split")
+    assert keep_words.first_post(job).startswith("**Midnight Drive** (take 2 · 3:14) · Full split")
     assert keep_words.thread_name(succeeded_job(TWELVE_STEMS, 120, job_id=12)) == "Stems · 12 stems · job #12"
 
 

@@ -25,7 +25,7 @@ def thread_name(job: Job) -> str:
     thread is named: whatever else posts in that thread calls this."""
     count = len(job.stems)
     tail = f" · {count} stem{'' if count == 1 else 's'} · job #{job.id}"
-    title = song_title(job, THREAD_NAME_LIMIT - len(tail))
+    title = song_title(job, THREAD_NAME_LIMIT - len(tail), details=False)  # the job number tells twins apart
     return (f"{title}{tail}" if title else f"Stems{tail}")[:THREAD_NAME_LIMIT]
 
 

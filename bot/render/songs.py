@@ -68,14 +68,14 @@ def _details(take: int | None, takes: int | None, seconds: float | None) -> str:
     return " · ".join(parts)
 
 
-def song_title(job: Job, limit: int) -> str | None:
-    """The job's song as Discord shows it as written ("Midnight Drive (take 2 · 3:14)"), within
-    `limit`; None when no title is known (show the ids)."""
+def song_title(job: Job, limit: int, *, details: bool = True) -> str | None:
+    """The job's song as Discord shows it as written ("Midnight Drive (take 2 · 3:14)", or just
+    the title without `details`), within `limit`; None when no title is known (show the ids)."""
     song = job.song
     if song is None or not song.title:
         return None
-    details = _details(song.take, song.takes, song.duration)
-    tail = f" ({details})" if details else ""
+    details_text = _details(song.take, song.takes, song.duration) if details else ""
+    tail = f" ({details_text})" if details_text else ""
     return shown(song.title, max(limit - len(tail), 1)) + tail
 
 

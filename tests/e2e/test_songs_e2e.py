@@ -168,3 +168,20 @@ async def test_a_hung_lookup_never_delays_the_acknowledgement(stack: Stack) -> N
     answer = await alone.wait_for_response(lambda m: "Give the audio id too" in m.text(), timeout=TIMEOUT)
     assert answer.ephemeral
     assert len(stack.jobs()) == 1
+
+
+async def test_the_keep_thread_and_its_files_message_are_named_after_the_song(stack: Stack) -> None:
+    stack.api.add_generation("gen-keep", titles=("Midnight Drive", "Midnight Drive"))
+    stack.serve_stem_files(24 * 1024)
+    await stack.start_bot()
+    record = await stack.split("gen-keep", "gen-keep-audio-2")
+    result = await record.wait_for_edit(lambda m: READY in m.text(), timeout=TIMEOUT)
+    [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
+    keep = next(
+        c for row in result.components for c in row["components"] if c.get("label") == "Keep in Discord"
+    )
+    await stack.standin.click(result, keep["custom_id"])
+    thread = await stack.eventually(lambda: stack.standin.thread_on(result.id), timeout=TIMEOUT)
+    assert thread.name == f"Midnight Drive · 2 stems · job #{job['id']}"
+    files = await stack.eventually(lambda: stack.standin.messages_in(thread.id), timeout=TIMEOUT)
+    assert "**Midnight Drive** (take 2 · 3:26)" in files[0].text()
