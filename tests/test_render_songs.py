@@ -69,6 +69,14 @@ def test_the_result_is_named_after_the_song_with_its_cover() -> None:
     assert "audio id" not in text_of([message])
 
 
+def test_a_late_results_pointer_names_the_song() -> None:
+    job = succeeded_job(TWELVE_STEMS, 120, song=MIDNIGHT)
+    assert (
+        results.pointer(job, "https://discord.com/channels/1/2/3").title
+        == "Done: Midnight Drive (take 2 · 3:14)"
+    )
+
+
 def test_a_single_take_is_not_numbered() -> None:
     job = make_job(state=JobState.RESERVED, song=Song("Alone", 61, None, 1, 1))
     assert results.queued(job).title == "Splitting: Alone (1:01)"

@@ -378,3 +378,21 @@ async def test_history_lines_of_a_job_carry_its_songs_title(store) -> None:
     page = await store.accounts.history_page(1, 3, page=0, page_size=10)
     reserve = next(entry for entry in page.entries if entry.job_id == job_id)
     assert reserve.job_song == "Midnight Drive"
+
+
+async def test_an_unknown_task_is_counted_but_not_listed_among_the_operators_api_errors(sim) -> None:
+    from bot.operations import ApiCalls
+
+    metrics = Metrics()
+    calls = ApiCalls(metrics)
+    sim.script("tracks", Fault("code", status=500))
+    async with aiohttp.ClientSession() as session:
+        client = SeparationClient(session, sim.base_url, Secret("test-key"), timeout=5.0, observer=calls)
+        for _ in range(2):
+            with pytest.raises(ApiError):
+                await client.tracks("nobody-knows", within=2.0)
+    assert [(note.endpoint, note.code) for note in calls.recent_errors] == [("tracks", 500)]
+    assert (
+        metrics.registry.get_sample_value("stembot_api_calls_total", {"endpoint": "tracks", "code": "400"})
+        == 1
+    )

@@ -209,7 +209,8 @@ def outcome(
 def pointer(job: Job, jump_url: str) -> discord.Embed:
     """What the original `/split` reply becomes once a late result was posted separately."""
     if job.state is JobState.SUCCEEDED:
-        title, colour, what = f"Done: {job.mode.short_label}", DONE, "Your download links are"
+        name = song_title(job, EMBED_TITLE_LIMIT - 20) or job.mode.short_label
+        title, colour, what = f"Done: {name}", DONE, "Your download links are"
     else:
         title, colour, what = "The split didn't work", FAILED, "The details are"
     embed = discord.Embed(
