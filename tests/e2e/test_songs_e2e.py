@@ -185,3 +185,29 @@ async def test_the_keep_thread_and_its_files_message_are_named_after_the_song(st
     assert thread.name == f"Midnight Drive · 2 stems · job #{job['id']}"
     files = await stack.eventually(lambda: stack.standin.messages_in(thread.id), timeout=TIMEOUT)
     assert "**Midnight Drive** (take 2 · 3:26)" in files[0].text()
+
+
+async def test_a_hostile_and_overlong_title_reaches_members_as_words_within_discords_limits(
+    stack: Stack,
+) -> None:
+    from tests.unit_helpers import HOSTILE, markdown_dangers
+
+    title = f"{HOSTILE} {'L' * 400}"
+    stack.api.add_generation("gen-evil", titles=(title, title))
+    await stack.start_bot()
+    record = await by_task(stack, "gen-evil")
+    menu = await record.wait_for_response(lambda m: m.components)
+    select = select_of(menu)
+    assert all(len(option["label"]) <= 100 for option in select["options"])
+    choice = await stack.standin.click(menu, select["custom_id"], values=["gen-evil-audio-1"])
+    result = await choice.wait_for_response(lambda m: READY in m.text(), timeout=TIMEOUT)
+    assert len(result.embeds[0]["title"]) <= 256
+    assert "<@42>" not in result.embeds[0]["title"] and "@everyone" not in result.embeds[0]["title"]
+    descriptions = "\n".join(
+        [e.get("description", "") for e in result.embeds]
+        + [f["value"] for e in result.embeds for f in e.get("fields", [])]
+    )
+    assert markdown_dangers(descriptions) == []
+    for message in [menu, result]:
+        assert message.pinged_user_ids == []
+    # The stand-in refused nothing (limits) and nobody was pinged: checked at teardown too.
