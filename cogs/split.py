@@ -335,7 +335,7 @@ class TrackMenu(
             if task_id is None:
                 await _private(interaction, song_words.track_gone(), sandbox)
                 return
-            if not menus.take(self.menu_id):
+            if await self._chosen_before(bot, interaction, task_id) or not menus.take(self.menu_id):
                 await _private(interaction, song_words.menu_used(), sandbox)
                 return
             try:
@@ -352,6 +352,16 @@ class TrackMenu(
         track = tracks.track(audio_id) if tracks is not None else None
         if tracks is not None and track is not None:
             await menus.chosen(self.menu_id, song_words.chosen_words(track, tracks))
+
+    async def _chosen_before(self, bot: StemBot, interaction: discord.Interaction[Any], task_id: str) -> bool:
+        """Whether this menu already started a split: the member has a split of this task made
+        since the menu was shown. The database's word, so it holds after a restart (when the menu
+        could not be changed) and across processes; a second split needs `/split` again."""
+        if interaction.guild_id is None:
+            return False
+        shown_at = self.until - MENU_SECONDS
+        recent = await bot.services.library.own_recent(interaction.guild_id, interaction.user.id)
+        return any(job.source_task_id == task_id and job.created_at >= shown_at for job in recent)
 
 
 def _menus(bot: StemBot) -> Menus:

@@ -103,6 +103,12 @@ async def test_the_menu_works_after_a_restart(stack: Stack) -> None:
     result = await choice.wait_for_response(lambda m: READY in m.text(), timeout=TIMEOUT)
     assert "Later (take 1" in result.embeds[0]["title"]
     assert submitted_audio_ids(stack) == ["gen-later-audio-1"]
+    # The menu could not be changed (its /split belonged to the process before), but it starts
+    # nothing more: the database knows a split came from it.
+    again = await stack.standin.click(menu, select_of(menu)["custom_id"], values=["gen-later-audio-2"])
+    answer = await again.wait_for_response()
+    assert answer.ephemeral and "already chosen" in answer.text()
+    assert len(stack.jobs()) == 1
     assert len([call for call in stack.api.calls if call.endpoint == "tracks"]) == 1  # kept in the database
 
 
