@@ -183,3 +183,13 @@ def test_sandbox_says_seconds_and_that_local_links_need_keep_in_discord() -> Non
     assert "only on the machine" not in text_of(
         results.stems_ready(make_job(stems=public, sandbox=True), keep_button=True)
     )
+
+
+def test_as_written_defuses_mentions_and_cuts_to_the_limit() -> None:
+    from bot.render.text import as_written
+
+    shown = as_written("a  <@42>\n<#7> <@&9> <:e:1> <t:1:R> @everyone @here " + "z" * 200, 60)
+    assert "<@42>" not in shown and "<#7>" not in shown and "<@&9>" not in shown
+    assert "<:e:1>" not in shown and "<t:1:R>" not in shown
+    assert "@everyone" not in shown and "@here" not in shown
+    assert len(shown) == 60 and shown.endswith("…") and "\n" not in shown

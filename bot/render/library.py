@@ -20,8 +20,7 @@ from bot.models import (
 from bot.render import results
 from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
 from bot.render.songs import add_song, song_markdown, song_title
-from bot.render.songs import shown as shown_as_written
-from bot.render.text import code
+from bot.render.text import as_written, code
 
 SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
 _ID_SHOWN = 12  # characters of each id shown in a list line
@@ -217,7 +216,7 @@ def track_suggestion(job: Job, value: str, now: float) -> str:
     shared = "" if job.share is not Share.REUSED else " (shared)"
     tail = f" · {job.mode.label}{shared} · {_age(now - job.created_at)}"
     title = song_title(job, 60)
-    text = f"{shown_as_written(title, 60)} · {value}{tail}" if title else f"{value}{tail}"
+    text = f"{as_written(title, 60)} · {value}{tail}" if title else f"{value}{tail}"
     return text if len(text) <= SUGGESTION_LIMIT else text[: SUGGESTION_LIMIT - 1] + "…"
 
 

@@ -25,6 +25,7 @@ from bot.render.buttons import result_view, stem_buttons_fit
 from bot.render.common import (
     DONE,
     EMBED_DESCRIPTION_LIMIT,
+    EMBED_TITLE_LIMIT,
     EMBEDS_PER_MESSAGE,
     FAILED,
     MESSAGE_EMBED_TOTAL_LIMIT,
@@ -113,7 +114,6 @@ LOCAL_LINKS_NOTE = (
     "These sandbox links work only on the machine running the bot. To hear the stems on a phone, "
     "press **Keep in Discord**: they are posted here as files."
 )
-EMBED_TITLE_LIMIT = 256
 
 
 def _title(job: Job, title: str) -> str:

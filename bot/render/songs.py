@@ -3,8 +3,8 @@ duration; the menu of a task's tracks; what a member is told when the tracks can
 
 Titles and cover URLs come from the API and are untrusted. In Markdown (descriptions, fields,
 message text) a title goes through `plain`; where Discord shows text as written (embed titles,
-footers, thread names, menu labels) it goes through `shown`, which cuts it to the place's limit and
-defuses mass mentions. A cover is used only if its scheme is http or https.
+footers, thread names, menu labels) it goes through `as_written`, which cuts it to the place's
+limit and defuses mentions. A cover is used only if its scheme is http or https.
 """
 
 from __future__ import annotations
@@ -19,26 +19,14 @@ import discord
 from bot.models import Job, Song, TaskTracks, Track
 from bot.product import Mode
 from bot.render.common import FAILED, INFO, REFUSED_WAIT, credit_amount
-from bot.render.text import plain
+from bot.render.text import as_written, plain
 
-EMBED_TITLE_LIMIT = 256
 SELECT_LABEL_LIMIT = 100
 SELECT_OPTIONS_LIMIT = 25
 MENU_MINUTES = 10
 """How long a menu of tracks can be used (it says so when pressed later)."""
 
-_MASS_MENTION = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
-_MENTION_START = re.compile(r"<([@#:]|a:|t:)")
 _HTTP_URL = re.compile(r"https?://[^\s<>\"'`\\]+", re.IGNORECASE)
-
-
-def shown(text: str, limit: int) -> str:
-    """Untrusted text where Discord shows it as written (not Markdown): one line, mass mentions and
-    mention syntax (`<@…>`, `<#…>`, emoji, timestamps) defused, at most `limit` characters (cut
-    with "…")."""
-    text = _MASS_MENTION.sub(lambda m: f"@\u200b{m[1]}", " ".join(text.split()))
-    text = _MENTION_START.sub(lambda m: f"<\u200b{m[1]}", text)
-    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
 
 
 def duration(seconds: float | None) -> str | None:
@@ -76,7 +64,7 @@ def song_title(job: Job, limit: int, *, details: bool = True) -> str | None:
         return None
     details_text = _details(song.take, song.takes, song.duration) if details else ""
     tail = f" ({details_text})" if details_text else ""
-    return shown(song.title, max(limit - len(tail), 1)) + tail
+    return as_written(song.title, max(limit - len(tail), 1)) + tail
 
 
 def song_markdown(job: Job, limit: int = 300) -> str | None:
@@ -113,7 +101,7 @@ def track_label(track: Track, tracks: TaskTracks) -> str:
         details = f"take {track.take}"
     tail = f" — {details}" if details else ""
     title = track.title or f"Untitled ({track.audio_id})"
-    return shown(title, SELECT_LABEL_LIMIT - len(tail)) + tail
+    return as_written(title, SELECT_LABEL_LIMIT - len(tail)) + tail
 
 
 def menu_options(tracks: TaskTracks, mode: Mode) -> list[discord.SelectOption]:
@@ -121,14 +109,16 @@ def menu_options(tracks: TaskTracks, mode: Mode) -> list[discord.SelectOption]:
         discord.SelectOption(
             label=track_label(track, tracks),
             value=track.audio_id,
-            description=shown(f"{mode.label} · {credit_amount(mode.cost)} · audio id {track.audio_id}", 100),
+            description=as_written(
+                f"{mode.label} · {credit_amount(mode.cost)} · audio id {track.audio_id}", 100
+            ),
         )
         for track in tracks.tracks[:SELECT_OPTIONS_LIMIT]
     ]
 
 
 def menu_placeholder(mode: Mode) -> str:
-    return shown(f"Choose the take to split ({mode.label}, {credit_amount(mode.cost)})", 150)
+    return as_written(f"Choose the take to split ({mode.label}, {credit_amount(mode.cost)})", 150)
 
 
 def menu(tracks: TaskTracks, mode: Mode) -> discord.Embed:
