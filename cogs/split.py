@@ -40,7 +40,7 @@ QUICK_ANSWER_SECONDS = 1.5
 """`/split` with the task id alone: how long after Discord made the interaction the lookup may run
 before the bot must answer (Discord allows 3 s). Tracks known by then get their menu, or the one
 track its split, at once; otherwise the member sees a private "thinking…", then the menu."""
-AUTOCOMPLETE_SECONDS = 2.0
+AUTOCOMPLETE_SECONDS = 1.5
 """Autocomplete cannot be deferred: the lookup gets this long from the interaction's creation, then
 the suggestions go without it (the lookup carries on, for the next keystroke)."""
 MENU_SECONDS = song_words.MENU_MINUTES * 60

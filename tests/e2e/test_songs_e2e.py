@@ -165,7 +165,7 @@ async def test_a_hung_lookup_never_delays_the_acknowledgement(stack: Stack) -> N
         "split", {"task_id": "gen-1", "audio_id": ""}, focused="audio_id"
     )
     await suggest.wait_for(lambda r: r.acks, timeout=5)
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 2.5  # room for the way to Discord within its 3 s
     assert [c["value"] for c in suggest.choices] == ["audio-1"]
 
     alone = await by_task(stack, "gen-hung")
