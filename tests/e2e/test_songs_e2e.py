@@ -104,7 +104,11 @@ async def test_the_menu_works_after_a_restart(stack: Stack) -> None:
     assert "Later (take 1" in result.embeds[0]["title"]
     assert submitted_audio_ids(stack) == ["gen-later-audio-1"]
     # The menu could not be changed (its /split belonged to the process before), but it starts
-    # nothing more: the database knows a split came from it.
+    # nothing more, even from yet another process: the database knows a split came from it.
+    second = stack.bots[-1]
+    second.proc.send_signal(signal.SIGTERM)
+    await second.proc.wait()
+    await stack.start_bot()
     again = await stack.standin.click(menu, select_of(menu)["custom_id"], values=["gen-later-audio-2"])
     answer = await again.wait_for_response()
     assert answer.ephemeral and "already chosen" in answer.text()
