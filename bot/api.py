@@ -18,7 +18,8 @@ from typing import Any, NoReturn, Protocol, TypeGuard
 
 import aiohttp
 
-from bot.models import PauseReason, StemLink
+from bot.generation import parse_generation
+from bot.models import PauseReason, StemLink, TaskTracks
 from bot.product import STEM_ORDER, Mode
 from bot.settings import Secret
 
@@ -27,9 +28,13 @@ log = logging.getLogger(__name__)
 SUBMIT_PATH = "/api/v1/vocal-removal/generate"
 RECORD_PATH = "/api/v1/vocal-removal/record-info"
 CREDIT_PATH = "/api/v1/generate/credit"
+GENERATION_PATH = "/api/v1/generate/record-info"
+"""Get Music Generation Details: a generation task's tracks, by title (see `tracks`)."""
 
 RETRYABLE_CODES = frozenset({405, 408, 430, 455, 500, 502, 503, 504})
 """Rate limits, maintenance and server trouble: the same call may succeed later."""
+MAX_GENERATION_BYTES = 256 * 1024
+"""A generation's details are a few kilobytes; a longer answer is refused unread."""
 MAINTENANCE_CODE = 455
 ACCOUNT_CODES = frozenset({401, 402, 429})
 """Our API key is refused or the API account is out of credits: the operator must act."""
@@ -163,6 +168,22 @@ class SeparationClient:
             raise ApiError("record-info answered without data", code=200, retryable=True)
         return parse_record(separation_task_id, data)
 
+    async def tracks(self, task_id: str, *, within: float) -> TaskTracks | None:
+        """A music-generation task's tracks, when the API knows them for good (`SUCCESS`); None
+        while it is not finished or failed. Bounded: `within` seconds and `MAX_GENERATION_BYTES`
+        of answer. An unknown task, an error or a malformed answer raises `ApiError`."""
+        data = await self._request(
+            "tracks",
+            "GET",
+            GENERATION_PATH,
+            params={"taskId": task_id},
+            within=within,
+            max_bytes=MAX_GENERATION_BYTES,
+        )
+        if not isinstance(data, dict):
+            raise ApiError("generation details answered without data", code=200)
+        return parse_generation(task_id, data)
+
     async def account_credits(self) -> int:
         data = await self._request("credit", "GET", CREDIT_PATH)
         if isinstance(data, bool) or not isinstance(data, int | float):
@@ -177,9 +198,13 @@ class SeparationClient:
         *,
         json_body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        within: float | None = None,
+        max_bytes: int | None = None,
     ) -> Any:
         try:
-            data = await self._send(method, path, json_body=json_body, params=params)
+            data = await self._send(
+                method, path, json_body=json_body, params=params, within=within, max_bytes=max_bytes
+            )
         except ApiError as error:
             if self._observer:
                 self._observer.api_call(endpoint, error)
@@ -195,7 +220,11 @@ class SeparationClient:
         *,
         json_body: dict[str, Any] | None,
         params: dict[str, str] | None,
+        within: float | None = None,
+        max_bytes: int | None = None,
     ) -> Any:
+        """One request. `within`: this call's own time limit (else the client's); `max_bytes`: an answer
+        longer than this is refused unread (it cannot be the API's)."""
         headers = {"Authorization": f"Bearer {self._api_key.reveal()}", "Accept": "application/json"}
         try:
             async with self._session.request(
@@ -204,10 +233,12 @@ class SeparationClient:
                 json=json_body,
                 params=params,
                 headers=headers,
-                timeout=self._timeout,
+                timeout=self._timeout
+                if within is None
+                else aiohttp.ClientTimeout(total=within, sock_connect=min(10.0, within)),
             ) as response:
                 status = response.status
-                raw = await response.read()
+                raw = await response.read() if max_bytes is None else await _read_capped(response, max_bytes)
         except aiohttp.ConnectionTimeoutError as exc:
             raise ApiError(f"could not connect in time ({type(exc).__name__})", retryable=True) from None
         except aiohttp.ClientConnectorError as exc:
@@ -221,6 +252,17 @@ class SeparationClient:
                 maybe_processed=True,
             ) from None
         return _unwrap(status, raw)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    if response.content_length is not None and response.content_length > limit:
+        raise ApiError(f"answer larger than {limit} bytes", http_status=response.status)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(f"answer larger than {limit} bytes", http_status=response.status)
+    return bytes(body)
 
 
 def _unwrap(status: int, raw: bytes) -> Any:

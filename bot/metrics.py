@@ -39,6 +39,14 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
             registry=self.registry,
         )
+        self.song_lookups = Counter(
+            "stembot_song_lookups",
+            "Looking up a generation's tracks by title, by outcome: 'kept' (from the database), "
+            "'found' (asked the API, final), 'not_final' (the API answered, not finished), "
+            "'failed' (an error, a timeout, an unknown task or a malformed answer).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.submissions_paused = Gauge(
             "stembot_submissions_paused",
             "1 while new splits are paused because the API refused our account.",

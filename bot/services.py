@@ -31,6 +31,7 @@ from bot.reminders import Reminders, ReminderSender
 from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
 from bot.sandbox import SandboxApi, TaskBook
 from bot.settings import Settings
+from bot.songs import SongBook
 from bot.store import Store
 from bot.web import HealthCheck, WebServer
 
@@ -56,6 +57,7 @@ class Services:
     web: WebServer
     lease: Lease
     acks: Acknowledgements
+    songs: SongBook
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
@@ -73,6 +75,7 @@ class Services:
         """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks.
         A keep stopped mid-way resumes at the next start."""
         self.split.close()
+        await self.songs.stop()
         await self.acks.stop()
         await self.runner.stop()
         await self.reminders.stop()
@@ -208,6 +211,13 @@ def build_services(
         web=web,
         lease=lease,
         acks=Acknowledgements(store, split_answerer, lease=lease, clock=clock),
+        songs=SongBook(
+            store.songs,
+            api,
+            metrics,
+            timeout=settings.track_lookup_timeout,
+            sandbox=settings.sandbox,
+        ),
     )
 
 

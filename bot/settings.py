@@ -105,6 +105,7 @@ class Settings:
     poll_interval: float = 10.0
     job_timeout: float = 30 * 60.0
     api_timeout: float = 20.0
+    track_lookup_timeout: float = 8.0  # one "which tracks has this task" call (see `bot.songs`)
     jobs_per_member: int = 2
     dev_guild_id: int | None = None
     log_level: int = logging.INFO
@@ -266,6 +267,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ),
         api_timeout=parsed(
             "API_TIMEOUT_SECONDS", _bounded_float(0.1, 300), 20.0, "a number of seconds from 0.1 to 300"
+        ),
+        track_lookup_timeout=parsed(
+            "TRACK_LOOKUP_SECONDS", _bounded_float(0.1, 60), 8.0, "a number of seconds from 0.1 to 60"
         ),
         jobs_per_member=parsed("JOBS_PER_MEMBER", _bounded_int(1, 100), 2, "a whole number from 1 to 100"),
         dev_guild_id=parsed("DEV_GUILD_ID", _parse_snowflake, None, "a Discord server id (digits only)"),

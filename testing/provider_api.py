@@ -10,6 +10,9 @@ sandbox's checks and its task book; it adds, for tests only:
 * a paying account (credits charged per submit, 429 when too few), per-audio outcomes and
   processing times, unknown ids, CDN-like stem URLs of a chosen length, callbacks shaped like
   other providers' (duplicates, another key, retries, another failure code);
+* music generations (`add_generation`) for "Get Music Generation Details", whose tracks have
+  titles, durations and covers; any other task id is answered `code` 400 (unknown), so jobs keep
+  their id-based names unless a test gives their task a generation;
 * its own server on 127.0.0.1, and callbacks only to 127.0.0.1 / localhost / ::1 (any other host,
   and anything under the reserved `.invalid` TLD, is skipped and the reason recorded).
 
@@ -47,6 +50,7 @@ from bot.sandbox import (
     FAILURE_MESSAGES,
     FAILURE_OUTCOMES,
     GENERATE_AUDIO_FAILED,
+    GENERATION_PATH,
     MODES,
     PENDING,
     PRICES,
@@ -252,6 +256,8 @@ class SeparationApiSimulator:
         self.outcome_for_audio: dict[str, str] = dict(outcome_for_audio or {})
         self.processing_for_audio: dict[str, float] = dict(processing_for_audio or {})
         self.unknown_ids: set[str] = set()
+        #: Music-generation task id -> record-info `data` (see `add_generation`).
+        self.generations: dict[str, dict[str, Any]] = {}
         self.submits: list[LoggedSubmit] = []
         self.calls: deque[LoggedCall] = deque(maxlen=max_calls)
         self.callback_log: deque[CallbackAttempt] = deque(maxlen=max_calls)
@@ -277,6 +283,7 @@ class SeparationApiSimulator:
         app.router.add_post(SUBMIT_PATH, self._handle_submit)
         app.router.add_get(RECORD_PATH, self._handle_record)
         app.router.add_get(CREDIT_PATH, self._handle_credit)
+        app.router.add_get(GENERATION_PATH, self._handle_generation)
         app.router.add_get("/files/{task_id}/{name}", self._handle_file)
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -311,7 +318,7 @@ class SeparationApiSimulator:
     # ------------------------------------------------------------------ test controls
 
     def script(self, endpoint: str, *faults: Fault) -> None:
-        """Queue faults for ``endpoint`` ("submit", "record" or "credit")."""
+        """Queue faults for ``endpoint`` ("submit", "record", "credit" or "tracks")."""
         if endpoint not in self._faults:
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {ENDPOINTS}")
         for fault in faults:
@@ -324,6 +331,45 @@ class SeparationApiSimulator:
     def pending_faults(self, endpoint: str) -> int:
         """How many scripted faults are still queued for ``endpoint``."""
         return len(self._faults[endpoint])
+
+    def add_generation(
+        self,
+        task_id: str,
+        tracks: list[dict[str, Any]] | None = None,
+        *,
+        status: str = SUCCESS,
+        titles: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Make `task_id` a music generation the details endpoint knows: `tracks` as `sunoData`
+        items as they are (any shape, for malformed answers), or one documented track per title in
+        `titles` (ids, durations and covers made up). Returns the tracks."""
+        if tracks is None:
+            tracks = [
+                {
+                    "id": f"{task_id}-audio-{take}",
+                    "audioUrl": f"{URL_PREFIX}{task_id}-{take}.mp3",
+                    "streamAudioUrl": f"{URL_PREFIX}{task_id}-{take}",
+                    "imageUrl": f"https://cdn.example.test/covers/{task_id}-{take}.jpeg",
+                    "prompt": "[Verse] ...",
+                    "modelName": "chirp-v3-5",
+                    "title": title,
+                    "tags": "electrifying, rock",
+                    "createTime": "2025-01-01 00:00:00",
+                    "duration": 180.5 + 13 * take,
+                }
+                for take, title in enumerate(titles, start=1)
+            ]
+        self.generations[task_id] = {
+            "taskId": task_id,
+            "parentMusicId": "",
+            "param": "{}",
+            "response": {"taskId": task_id, "sunoData": tracks},
+            "status": status,
+            "type": "GENERATE",
+            "errorCode": None,
+            "errorMessage": None,
+        }
+        return tracks
 
     def polls(self, task_id: str | None = None) -> int:
         """Number of record-info requests received (for one taskId, or in total)."""
@@ -468,6 +514,21 @@ class SeparationApiSimulator:
             return self.sandbox.record_answer(task_id)
 
         return await self._run(request, call, "record", process)
+
+    async def _handle_generation(self, request: web.Request) -> web.Response:
+        call = self._log_call(request, "tracks")
+        task_id = request.query.get("taskId")
+        call.task_id = task_id
+
+        def process(_call: Call) -> tuple[int, bytes]:
+            if not self.sandbox.authorized(request):
+                return 401, envelope(401, "Unauthorized: invalid or missing API key")
+            data = self.generations.get(task_id or "")
+            if data is None:
+                return 400, envelope(400, "task not found")
+            return 200, envelope(200, "success", data)
+
+        return await self._run(request, call, "tracks", process)
 
     async def _handle_submit(self, request: web.Request) -> web.Response:
         call = self._log_call(request, "submit")

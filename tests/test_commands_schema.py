@@ -49,12 +49,14 @@ def test_split_options_are_task_id_audio_id_and_mode_in_that_order(commands):
     assert [o["name"] for o in commands["split"]["options"]] == ["task_id", "audio_id", "mode"]
 
 
-@pytest.mark.parametrize("name", ["task_id", "audio_id"])
-def test_track_id_options_are_required_strings_of_1_to_100_chars(commands, name):
+@pytest.mark.parametrize(("name", "required"), [("task_id", True), ("audio_id", False)])
+def test_track_id_options_are_strings_of_1_to_100_chars_and_only_the_task_id_is_required(
+    commands, name, required
+):
     option = next(o for o in commands["split"]["options"] if o["name"] == name)
 
     assert option["type"] == STRING
-    assert option["required"] is True
+    assert option.get("required", False) is required  # without audio_id, the track is chosen by title
     assert (option["min_length"], option["max_length"]) == (1, 100)
     # Suggestions (the member's own recent ids) while typing; any value may still be typed.
     assert "choices" not in option and option.get("autocomplete") is True

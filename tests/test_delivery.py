@@ -710,7 +710,10 @@ async def test_without_embed_links_the_result_is_posted_as_plain_text(fake, deli
 
     [(route, kwargs)] = fake.shown
     assert route == "channel" and kwargs["embeds"] == []
-    assert "[Vocals](" in kwargs["content"] and f"<@{USER_ID}>" in kwargs["content"]
+    assert "Links expire" in kwargs["content"] and f"<@{USER_ID}>" in kwargs["content"]
+    # The stems stay with it, once each: as link buttons (they need no Embed Links).
+    buttons = [item for item in kwargs["view"].children if getattr(item, "url", None)]
+    assert {button.label for button in buttons} == {"Vocals", "Instrumental"}
     assert len(kwargs["content"]) <= 2000
 
 

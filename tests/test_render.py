@@ -132,6 +132,12 @@ def link_buttons(messages: list[common.Message]) -> list[dict]:
     return found
 
 
+def shown(messages: list[common.Message]) -> str:
+    """A result as a member sees it: its text and the labels and links of its link buttons."""
+    buttons = [f"{b['label']}: {b['url']}" for b in link_buttons(messages)]
+    return "\n".join([all_text(messages), *buttons])
+
+
 STEM_CASES = [
     pytest.param(TWELVE_STEMS, 400, id="12-stems-400-char-urls"),
     pytest.param(TWELVE_STEMS, 500, id="12-stems-500-char-urls"),
@@ -166,18 +172,28 @@ def test_stem_messages_fit_every_discord_limit(keys, url_length, mention):
 
 
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
-def test_every_stem_url_appears_exactly_once_in_the_text(keys, url_length):
+@pytest.mark.parametrize("keep_button", [False, True], ids=["", "keep"])
+def test_every_stem_is_shown_exactly_once_as_a_button_or_a_text_link(keys, url_length, keep_button):
     job = succeeded_job(keys, url_length)
 
-    text = all_text(results.stems_ready(job))
+    messages = results.stems_ready(job, keep_button=keep_button)
+    text, buttons = all_text(messages), [b["url"] for b in link_buttons(messages)]
 
     for stem in job.stems:
-        assert text.count(stem.url) == 1, stem.key
+        assert text.count(stem.url) + buttons.count(stem.url) == 1, stem.key
+
+
+def test_a_twelve_stem_result_is_short_on_a_phone():
+    """Every stem once: twelve link buttons and a few lines, not 42 (issue 19)."""
+    messages = results.stems_ready(succeeded_job(TWELVE_STEMS, 120), keep_button=True)
+
+    assert len(messages) == 1 and len(link_buttons(messages)) == 12
+    assert len(all_text(messages).strip().splitlines()) <= 4
 
 
 @pytest.mark.parametrize(("keys", "url_length"), STEM_CASES)
 def test_every_stem_is_named_in_words(keys, url_length):
-    text = all_text(results.stems_ready(succeeded_job(keys, url_length)))
+    text = shown(results.stems_ready(succeeded_job(keys, url_length)))
 
     for key in keys:
         assert re.search(rf"(?<![\w ]){re.escape(STEM_WORDS[key])}(?![\w ])", text), STEM_WORDS[key]
@@ -185,7 +201,7 @@ def test_every_stem_is_named_in_words(keys, url_length):
 
 
 def test_each_url_is_introduced_by_its_own_stem_name():
-    job = succeeded_job(TWELVE_STEMS, 400)
+    job = succeeded_job(TWELVE_STEMS, 900)  # too long for buttons: text links
 
     text = all_text(results.stems_ready(job))
 
@@ -197,7 +213,7 @@ def test_each_url_is_introduced_by_its_own_stem_name():
 def test_an_unknown_stem_key_is_shown_in_readable_words():
     job = make_job(stems=(StemLink("lead_guitar", stem_url("lead_guitar", 200)),))
 
-    text = all_text(results.stems_ready(job))
+    text = shown(results.stems_ready(job))
 
     assert "Lead guitar" in text
     assert text.count(job.stems[0].url) == 1
@@ -286,7 +302,7 @@ def test_outcome_of_a_succeeded_job_is_the_stem_messages():
 
     messages = results.outcome(job, mention=True)
 
-    assert all(all_text(messages).count(s.url) == 1 for s in job.stems)
+    assert all(shown(messages).count(s.url) == 1 for s in job.stems)
     assert f"<@{USER_ID}>" in (messages[0].content or "")
 
 

@@ -18,7 +18,7 @@ import pytest
 from bot.discord_side.client import EXTENSIONS, StemBot
 from bot.models import SERVER_WIDE, CreditPolicy, Job, JobState, KeepPlace, Period, Refund, StemLink
 from bot.product import Mode
-from bot.render import common, results
+from bot.render import buttons, common, results
 from bot.store import Store
 from cogs.paging import Pager
 from cogs.split import SplitCog
@@ -112,9 +112,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 def sent_text(interaction: MagicMock) -> str:
+    """What was sent, as a member reads it: text, embeds, and link buttons as "[label](url)"."""
     call = interaction.followup.send.await_args
     embeds = call.kwargs.get("embeds") or [call.kwargs["embed"]]
-    return "\n".join([call.kwargs.get("content") or "", *(embed_text(e) for e in embeds)])
+    view = call.kwargs.get("view")
+    buttons = [
+        f"[{item.label}]({item.url})" for item in getattr(view, "children", ()) if getattr(item, "url", None)
+    ]
+    return "\n".join([call.kwargs.get("content") or "", *(embed_text(e) for e in embeds), *buttons])
 
 
 async def test_list_shows_the_members_splits_privately_newest_first(world: World) -> None:
@@ -342,9 +347,9 @@ async def test_a_two_stem_result_in_a_server_offers_the_full_split_and_a_dm_does
 
 async def test_a_queued_split_has_a_cancel_button_until_it_is_sent(world: World) -> None:
     job = await world.job()
-    assert custom_ids(results.queued_view(job)) == [f"stembot:cancel:{job.id}"]
+    assert custom_ids(buttons.queued_view(job)) == [f"stembot:cancel:{job.id}"]
     await world.store.jobs.transition(job.id, [JobState.RESERVED], JobState.SUBMITTING)
-    assert results.queued_view(await world.store.jobs.get(job.id)) is None
+    assert buttons.queued_view(await world.store.jobs.get(job.id)) is None
 
 
 async def test_pressing_split_into_12_stems_starts_the_pressers_own_full_split(world: World) -> None:

@@ -179,7 +179,12 @@ def test_a_result_is_titled_with_the_actual_stem_count_and_names_each_link():
     embed = message.embeds[0]
     assert embed.title == "Full split: 12 stems"
     assert "up to" not in embed.title
-    assert "[Drums](https://" in embed.description and "[download](" not in embed.description
+    # Each link named for its stem: a button labelled "Drums" (text links where buttons cannot be).
+    labels = [item.label for item in message.view.children] if message.view else []
+    assert "Drums" in labels and "download" not in labels
+    text_links = results.stems_ready(succeeded_job(TWELVE_STEMS, 900))
+    description = "\n".join(embed.description or "" for m in text_links for embed in m.embeds)
+    assert "[Drums](https://" in description and "[download](" not in description
 
 
 def test_two_stems_read_as_such():

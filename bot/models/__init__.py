@@ -76,6 +76,7 @@ from bot.models.operations import (
     ServerStatus,
     StatusReport,
 )
+from bot.models.songs import Song, TaskTracks, Track
 
 __all__ = [
     "CANCELLABLE_STATES",
@@ -131,7 +132,10 @@ __all__ = [
     "ServerStatus",
     "SettingsUpdate",
     "Share",
+    "Song",
     "StatusReport",
     "StemKeepState",
     "StemLink",
+    "TaskTracks",
+    "Track",
 ]

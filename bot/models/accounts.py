@@ -85,6 +85,7 @@ class LedgerEntry:
     created_at: float
     allowance_change: int = 0
     bonus_change: int = 0
+    job_song: str | None = None  # the title of the song its job split, where known (history pages)
 
     @property
     def balance_before(self) -> int:

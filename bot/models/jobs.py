@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from bot.models.songs import Song
 from bot.product import Mode
 
 
@@ -117,6 +118,7 @@ class Job:
     lease_until: float | None = None  # when that claim lapses unless renewed (the database's clock)
     next_step_at: float | None = None  # the runner looks at it again then (None: new, not handed over yet)
     api_failures: int = 0  # its submit or poll calls failed in a row (the retry state)
+    song: Song | None = None  # the track's title, duration and cover, once known (`bot.songs`)
 
     def __repr__(self) -> str:  # the interaction token is a credential: keep it out of reprs
         return (

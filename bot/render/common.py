@@ -17,6 +17,9 @@ from bot.render.text import plain
 EMBEDS_PER_MESSAGE = 10
 
 
+EMBED_TITLE_LIMIT = 256
+
+
 EMBED_DESCRIPTION_LIMIT = 4096
 
 

@@ -11,6 +11,7 @@ import discord
 from bot.models import DeliveryVia, Job, Keep, KeepState, KeptStem
 from bot.render.common import DONE, INFO, WORKING, moment
 from bot.render.results import kept_url, markdown_url
+from bot.render.songs import song_markdown, song_title
 from bot.render.text import format_size, plain
 
 THREAD_NAME_LIMIT = 100
@@ -19,17 +20,23 @@ AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
 
 
 def thread_name(job: Job) -> str:
+    """The keep thread's name: "Midnight Drive · 12 stems · job #12" ("Stems · …" where the song is
+    not known), at most Discord's 100 characters, the title cut first. The one place a result's
+    thread is named: whatever else posts in that thread calls this."""
     count = len(job.stems)
-    name = f"Stems · {count} stem{'' if count == 1 else 's'} · job #{job.id}"
-    return name[:THREAD_NAME_LIMIT]
+    tail = f" · {count} stem{'' if count == 1 else 's'} · job #{job.id}"
+    title = song_title(job, THREAD_NAME_LIMIT - len(tail), details=False)  # the job number tells twins apart
+    return (f"{title}{tail}" if title else f"Stems{tail}")[:THREAD_NAME_LIMIT]
 
 
 def first_post(job: Job) -> str:
     """The words above the first files."""
+    song = song_markdown(job)
+    what = f"{song} · {job.mode.short_label}" if song else f"**Job #{job.id} · {job.mode.short_label}**"
     return (
-        f"**Job #{job.id} · {job.mode.short_label}**: the stems, kept in Discord. Press play on any of "
+        f"{what}: the stems, kept in Discord. Press play on any of "
         "them, or download it. They stay here as long as this thread does, long after the links expire."
-    )
+    )[:2000]
 
 
 def skipped_note(job: Job, stems: Sequence[tuple[KeptStem, str]]) -> str:

@@ -19,7 +19,8 @@ from bot.models import (
 )
 from bot.render import results
 from bot.render.common import DONE, INFO, WORKING, Message, credit_amount, refusal, timestamp
-from bot.render.text import code
+from bot.render.songs import add_song, song_markdown, song_title
+from bot.render.text import as_written, code
 
 SUGGESTION_LIMIT = 100  # Discord's limit on an autocomplete choice's name
 _ID_SHOWN = 12  # characters of each id shown in a list line
@@ -72,10 +73,12 @@ def kept_link(keep: Keep | None) -> str | None:
 
 
 def library_line(job: Job, now: float, keep: Keep | None = None) -> str:
+    """One split in `/stems list`: its song (the ids where no title is known), mode, state, age."""
+    song = song_markdown(job, limit=80)
     parts = [
         f"**Job #{job.id}**",
+        song or f"{code(_short(job.source_task_id))} / {code(_short(job.audio_id))}",
         job.mode.label,
-        f"{code(_short(job.source_task_id))} / {code(_short(job.audio_id))}",
         state_words(job),
         timestamp(job.created_at, "R"),
     ]
@@ -124,20 +127,24 @@ def shown(job: Job, now: float, keep: Keep | None = None, refund: Refund | None 
         return [results.failed(job)]
     if job.state is JobState.CANCELLED:
         return [Message(embeds=[cancelled(job, refund)])]
+    song = song_markdown(job)
     embed = discord.Embed(
         title=f"Job #{job.id}: {state_words(job)}",
-        description=f"{job.mode.label}, asked {timestamp(job.created_at, 'R')}. "
+        description=(f"{song}\n" if song else "")
+        + f"{job.mode.label}, asked {timestamp(job.created_at, 'R')}. "
         "The result appears where you ran `/split` as soon as it is ready.",
         colour=WORKING,
     )
-    return [Message(embeds=[embed])]
+    return [Message(embeds=[add_song(embed, job)])]
 
 
 def cancelled(job: Job, refund: Refund | None = None) -> discord.Embed:
     """A cancelled job, with what came back of its credits when that is known (`refund`)."""
+    song = song_markdown(job)
     return discord.Embed(
         title=f"Job #{job.id} cancelled",
-        description=f"It was never sent to the separation service. {refund_words(job, refund)}",
+        description=(f"{song}: " if song else "")
+        + f"It was never sent to the separation service. {refund_words(job, refund)}",
         colour=DONE,
     )
 
@@ -192,16 +199,24 @@ def reminders_answer(enabled: bool, hours: float) -> discord.Embed:
 
 
 def suggestion(job: Job, now: float) -> str:
-    """How a job is offered while someone types a job number (at most 100 characters)."""
+    """How a job is offered while someone types a job number (at most 100 characters): by its
+    song where known, else by its ids."""
     age = _age(now - job.created_at)
+    tail = f" · {job.mode.label} · {age}"
+    title = song_title(job, SUGGESTION_LIMIT - len(f"#{job.id} · ") - len(tail))
+    if title:
+        return f"#{job.id} · {title}{tail}"
     text = f"#{job.id} · {job.mode.label} · {job.source_task_id} / {job.audio_id} · {age}"
     return text if len(text) <= SUGGESTION_LIMIT else text[: SUGGESTION_LIMIT - 1] + "…"
 
 
 def track_suggestion(job: Job, value: str, now: float) -> str:
-    """An id offered for `/split` while typing, labelled with the split it comes from."""
+    """An id offered for `/split` while typing, labelled with the split it comes from (its song's
+    title first, where known)."""
     shared = "" if job.share is not Share.REUSED else " (shared)"
-    text = f"{value} · {job.mode.label}{shared} · {_age(now - job.created_at)}"
+    tail = f" · {job.mode.label}{shared} · {_age(now - job.created_at)}"
+    title = song_title(job, 60)
+    text = f"{as_written(title, 60)} · {value}{tail}" if title else f"{value}{tail}"
     return text if len(text) <= SUGGESTION_LIMIT else text[: SUGGESTION_LIMIT - 1] + "…"
 
 

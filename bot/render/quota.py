@@ -390,14 +390,21 @@ def audit_settings(actor_id: int, update: SettingsUpdate) -> str:
     )
 
 
+HISTORY_SONG_SHOWN = 60
+"""Characters of a song's title a history line shows, escapes included."""
+
+
 def _history_what(entry: LedgerEntry) -> str:
     kind = entry.kind
+    job = f"Job #{entry.job_id}"
+    if entry.job_song:
+        job += f" ({plain(entry.job_song, limit=HISTORY_SONG_SHOWN)})"
     if kind is LedgerKind.RESERVE:
-        return f"Job #{entry.job_id} started (credits held)"
+        return f"{job} started (credits held)"
     if kind is LedgerKind.REFUND:
-        return f"Job #{entry.job_id} failed (credits returned)"
+        return f"{job} failed (credits returned)"
     if kind is LedgerKind.CHARGE:
-        return f"Job #{entry.job_id} done"
+        return f"{job} done"
     what = {
         LedgerKind.ALLOWANCE: "starting credits",
         LedgerKind.REFILL: "allowance refilled",

@@ -11,7 +11,6 @@ import discord
 
 from bot.errors import CooldownActive, InsufficientCredits, MemberBlocked, SplitRefused, TooManyJobsInFlight
 from bot.models import (
-    CANCELLABLE_STATES,
     DeliveredMessage,
     DeliveryVia,
     Failure,
@@ -22,22 +21,15 @@ from bot.models import (
     Share,
 )
 from bot.product import LINK_LIFETIME, Mode, stem_name
+from bot.render.buttons import result_view, stem_buttons_fit
 from bot.render.common import (
-    BUTTONS_PER_MESSAGE,
-    CANCEL_BUTTON_ID,
-    CANCEL_BUTTON_LABEL,
     DONE,
     EMBED_DESCRIPTION_LIMIT,
+    EMBED_TITLE_LIMIT,
     EMBEDS_PER_MESSAGE,
     FAILED,
-    KEEP_BUTTON_ID,
-    KEEP_BUTTON_LABEL,
-    KEPT_BUTTON_LABEL,
-    LINK_BUTTON_URL_LIMIT,
     MESSAGE_EMBED_TOTAL_LIMIT,
     REFUSED_WAIT,
-    UPGRADE_BUTTON_ID,
-    UPGRADE_BUTTON_LABEL,
     WORKING,
     Message,
     credit_amount,
@@ -47,6 +39,7 @@ from bot.render.common import (
     not_before,
     price_list,
 )
+from bot.render.songs import add_song, local_links, song_markdown, song_title
 from bot.render.text import code, plain
 
 NOT_STARTED = "This split didn't start; the details were sent privately."
@@ -106,8 +99,7 @@ def unavailable(reason: str) -> discord.Embed:
 
 
 _QUEUED_TEXT = {
-    None: "Queued. This message will show your download links when the stems are ready "
-    "(usually one to three minutes).",
+    None: "Queued. This message will show your stems when they are ready (usually one to three minutes).",
     Share.COALESCED: "Someone is already splitting this exact track in this mode, so you'll share "
     "their result instead of paying for the same stems twice. Your links will appear here.",
     Share.REUSED: "This track was already split in this mode recently, so the stored links are "
@@ -115,8 +107,13 @@ _QUEUED_TEXT = {
 }
 
 
+SANDBOX_QUEUED = "Queued. In the sandbox a split takes seconds; this message will show the stems then."
 SANDBOX_PREFIX = "Sandbox · "
 SANDBOX_NOTE = "Sandbox: a free try-out, the stems are short generated sounds, not your track."
+LOCAL_LINKS_NOTE = (
+    "These sandbox links work only on the machine running the bot. To hear the stems on a phone, "
+    "press **Keep in Discord**: they are posted here as files."
+)
 
 
 def _title(job: Job, title: str) -> str:
@@ -124,11 +121,16 @@ def _title(job: Job, title: str) -> str:
     return SANDBOX_PREFIX + title if job.sandbox else title
 
 
+def _working_title(job: Job) -> str:
+    """ "Splitting: Midnight Drive (take 2 · 3:14)", or the mode where the song is not known."""
+    room = EMBED_TITLE_LIMIT - len("Splitting: ") - (len(SANDBOX_PREFIX) if job.sandbox else 0)
+    return _title(job, f"Splitting: {song_title(job, room) or job.mode.label}")
+
+
 def queued(job: Job) -> discord.Embed:
     """The public answer to `/split`: what is happening and what it costs; never the balance."""
-    embed = discord.Embed(
-        title=_title(job, f"Splitting: {job.mode.label}"), description=_QUEUED_TEXT[job.share], colour=WORKING
-    )
+    text = SANDBOX_QUEUED if job.sandbox and job.share is None else _QUEUED_TEXT[job.share]
+    embed = discord.Embed(title=_working_title(job), description=text, colour=WORKING)
     _describe_job(embed, job)
     embed.set_footer(text=_working_footer(job))
     return embed
@@ -151,9 +153,9 @@ def charge_text(job: Job) -> str:
 
 def processing(job: Job) -> discord.Embed:
     embed = discord.Embed(
-        title=_title(job, f"Splitting: {job.mode.label}"),
+        title=_working_title(job),
         description="The separation service is working on your track. This message will show your "
-        "download links when the stems are ready.",
+        "stems when they are ready.",
         colour=WORKING,
     )
     _describe_job(embed, job)
@@ -162,6 +164,13 @@ def processing(job: Job) -> discord.Embed:
 
 
 def _describe_job(embed: discord.Embed, job: Job) -> None:
+    """The song (its cover as the thumbnail) and the mode; the ids where no title is known."""
+    song = song_markdown(job)
+    if song is not None:
+        embed.add_field(name="Song", value=song)
+        embed.add_field(name="Split", value=job.mode.label)
+        add_song(embed, job)
+        return
     # Ids are checked at the door; older ones, or any other way in, still show as words only.
     embed.add_field(name="Task id", value=code(job.source_task_id))
     embed.add_field(name="Audio id", value=code(job.audio_id))
@@ -200,7 +209,8 @@ def outcome(
 def pointer(job: Job, jump_url: str) -> discord.Embed:
     """What the original `/split` reply becomes once a late result was posted separately."""
     if job.state is JobState.SUCCEEDED:
-        title, colour, what = f"Done: {job.mode.short_label}", DONE, "Your download links are"
+        name = song_title(job, EMBED_TITLE_LIMIT - 20) or job.mode.short_label
+        title, colour, what = f"Done: {name}", DONE, "Your download links are"
     else:
         title, colour, what = "The split didn't work", FAILED, "The details are"
     embed = discord.Embed(
@@ -230,16 +240,26 @@ def stems_ready(
     keep_button: bool = False,
     kept_url: str | None = None,
 ) -> list[Message]:
-    """The download links, led by when they expire (and, once kept, where the files are for
-    good), each named for its stem, packed into as few embeds and messages as Discord allows."""
+    """The stems, led by the song's name and when the links expire (and, once kept, where the files
+    are for good). Each stem is shown once: as a link button where Discord allows (a button is
+    easier to tap on a phone than a link in text), else as a text link, packed into as few embeds
+    and messages as Discord allows."""
     count = len(job.stems)
-    title = _title(job, f"{job.mode.short_label}: {count} stem{'' if count == 1 else 's'}")
+    what = f"{count} stem{'' if count == 1 else 's'}"
+    room = EMBED_TITLE_LIMIT - len(f": {what} (part 10 of 10)") - (len(SANDBOX_PREFIX) if job.sandbox else 0)
+    title = _title(job, f"{song_title(job, room) or job.mode.short_label}: {what}")
     lead = links_expire_line(job)
     if kept_url is not None:
         lead = f"{lead}\n{kept_line(kept_url)}"
-    footer = f"Job #{job.id} · {charge_text(job)} · audio id {job.audio_id}"
+    elif job.sandbox and keep_button and local_links(job):
+        lead = f"{lead}\n{LOCAL_LINKS_NOTE}"
+    named = job.song is not None and bool(job.song.title)
+    # Named after its song, the mode is what remains to say; otherwise the audio id, as always.
+    which = job.mode.short_label if named else f"audio id {job.audio_id}"
+    footer = f"Job #{job.id} · {charge_text(job)} · {which}"
     if job.sandbox:
         footer = f"{SANDBOX_NOTE}\n{footer}"
+    buttons = stem_buttons_fit(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
     # Room for the lines once the title (with a part number), the lead and footer are counted.
     description_budget = EMBED_DESCRIPTION_LIMIT - len(lead) - 2
     message_budget = (
@@ -248,7 +268,8 @@ def stems_ready(
 
     groups: list[list[list[str]]] = [[[]]]  # messages -> embeds -> lines
     used = 0  # characters of lines in the current message
-    for line in (_stem_line(stem.key, stem.url) for stem in job.stems):
+    lines = [] if buttons else [_stem_line(stem.key, stem.url) for stem in job.stems]
+    for line in lines:
         message = groups[-1]
         cost = len(line) + 1
         fits_message = used + cost <= message_budget
@@ -270,8 +291,11 @@ def stems_ready(
         embeds[0].description = f"{lead}\n\n{embeds[0].description}".rstrip()
         embeds[-1].set_footer(text=footer)
         messages.append(Message(embeds=embeds))
+    add_song(messages[0].embeds[0], job)
     messages[0].content = mention_prefix(job, mention)
-    messages[-1].view = _result_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+    messages[-1].view = result_view(
+        job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, stem_buttons=buttons
+    )
     return messages
 
 
@@ -291,60 +315,6 @@ def _stem_line(key: str, url: str) -> str:
 def markdown_url(url: str) -> str:
     """A URL safe inside a Markdown link's parentheses."""
     return url.replace("(", "%28").replace(")", "%29")
-
-
-def _result_buttons(
-    job: Job, *, in_server: bool, keep_button: bool = False, kept_url: str | None = None
-) -> discord.ui.View | None:
-    """A link button per stem (where the links are short enough for one); on a 2-stem result in a
-    server, the button that splits the same track into up to 12 stems; Keep in Discord (or, once
-    kept, a link to the files)."""
-    view = discord.ui.View(timeout=None)
-    upgrade = in_server and job.mode is Mode.SEPARATE_VOCAL
-    keep = kept_url is not None or keep_button
-    links = (
-        bool(job.stems)
-        and len(job.stems) + upgrade + keep <= BUTTONS_PER_MESSAGE
-        and all(len(stem.url) <= LINK_BUTTON_URL_LIMIT for stem in job.stems)
-    )  # else the text links above carry them
-    if links:
-        for stem in job.stems:
-            view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
-    if upgrade:
-        view.add_item(
-            discord.ui.Button(
-                label=UPGRADE_BUTTON_LABEL,
-                style=discord.ButtonStyle.primary,
-                custom_id=UPGRADE_BUTTON_ID.format(job=job.id),
-            )
-        )
-    if kept_url is not None:
-        view.add_item(discord.ui.Button(label=KEPT_BUTTON_LABEL, emoji="📌", url=kept_url))
-    elif keep_button:
-        view.add_item(
-            discord.ui.Button(
-                label=KEEP_BUTTON_LABEL,
-                emoji="📌",
-                style=discord.ButtonStyle.secondary,
-                custom_id=KEEP_BUTTON_ID.format(job=job.id),
-            )
-        )
-    return view if view.children else None
-
-
-def queued_view(job: Job) -> discord.ui.View | None:
-    """The Cancel button under a queued split, while cancelling is possible."""
-    if job.state not in CANCELLABLE_STATES:
-        return None
-    view = discord.ui.View(timeout=None)
-    view.add_item(
-        discord.ui.Button(
-            label=CANCEL_BUTTON_LABEL,
-            style=discord.ButtonStyle.secondary,
-            custom_id=CANCEL_BUTTON_ID.format(job=job.id),
-        )
-    )
-    return view
 
 
 _FAILURE_TEXT: dict[Failure, str] = {
@@ -410,8 +380,10 @@ def reminder(job: Job, result: list[DeliveredMessage], *, mention: bool = False)
     where = None
     if result:
         where = jump_url(None if result[0].via is DeliveryVia.DM else job.guild_id, result[0])
+    song = song_markdown(job)
+    which = f"{song} (job #{job.id})" if song else f"Job #{job.id}"
     note = (
-        f"⏰ Reminder: the links of Job #{job.id} expire {moment(job.links_expire_at)}. "
+        f"⏰ Reminder: the links of {which} expire {moment(job.links_expire_at)}. "
         "Download what you need now: they cannot be renewed."
     )
     if where:

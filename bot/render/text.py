@@ -54,6 +54,19 @@ def _defused(text: str) -> str:
     return _MASS_MENTION.sub(lambda m: f"@{_ZERO_WIDTH_SPACE}{m[1]}", text)
 
 
+_MENTION_START = re.compile(r"<([@#:]|a:|t:)")
+"""What opens a mention, a channel link, a custom emoji or a timestamp."""
+
+
+def as_written(text: str, limit: int) -> str:
+    """Untrusted text where Discord shows it as written, not as Markdown (embed titles and
+    footers, thread names, menu labels, autocomplete choices): one line, mass mentions and mention
+    syntax defused with an invisible space, at most `limit` characters (cut with "…")."""
+    text = _defused(" ".join(text.split()))
+    text = _MENTION_START.sub(lambda m: f"<{_ZERO_WIDTH_SPACE}{m[1]}", text)
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
+
+
 def code(text: str, limit: int | None = None) -> str:
     """Untrusted text in a code span: nothing inside one is Markdown, but a backtick would end it
     (a code span cannot escape one), so backticks become U+02CB, a look-alike that ends nothing.

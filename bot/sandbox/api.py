@@ -19,6 +19,7 @@ from bot.sandbox.contract import (
     FAIL_PREFIX,
     FILE_LABELS,
     GENERATE_AUDIO_FAILED,
+    GENERATION_PATH,
     NEVER,
     RECORD_PATH,
     SANDBOX_CREDITS,
@@ -35,6 +36,7 @@ from bot.sandbox.contract import (
     reserved_invalid,
 )
 from bot.sandbox.observer import Call, SandboxObserver, SubmitCall
+from bot.sandbox.songs import generation_answer
 from bot.sandbox.sound import stem_wav
 from bot.sandbox.tasks import TaskBook
 
@@ -89,6 +91,7 @@ class SandboxApi:
         app.router.add_post(prefix + SUBMIT_PATH, self.handle_submit)
         app.router.add_get(prefix + RECORD_PATH, self.handle_record)
         app.router.add_get(prefix + CREDIT_PATH, self.handle_credit)
+        app.router.add_get(prefix + GENERATION_PATH, self.handle_generation)
         app.router.add_get(prefix + "/files/{task_id}/{name}", self.handle_file)
 
     def started(self) -> None:
@@ -214,6 +217,15 @@ class SandboxApi:
         if not self.authorized(request):
             return self._answer(call, 401, UNAUTHORIZED)
         return self._answer(call, *self.record_answer(task_id))
+
+    async def handle_generation(self, request: web.Request) -> web.Response:
+        """Get Music Generation Details: two made-up takes for any task (`bot.sandbox.songs`)."""
+        call = self._call(request, "tracks")
+        task_id = request.query.get("taskId")
+        call.task_id = task_id
+        if not self.authorized(request):
+            return self._answer(call, 401, UNAUTHORIZED)
+        return self._answer(call, *generation_answer(task_id))
 
     async def read_submit(self, request: web.Request) -> tuple[bool, Any] | None:
         """The submit's body: (parsed as JSON, the JSON or the raw text); None when it did not

@@ -56,8 +56,14 @@ MODES = tuple(PRICES)
 SUBMIT_PATH = "/api/v1/vocal-removal/generate"
 RECORD_PATH = "/api/v1/vocal-removal/record-info"
 CREDIT_PATH = "/api/v1/generate/credit"
-ENDPOINTS = ("submit", "record", "credit")
-ENDPOINT_PATHS = {"submit": SUBMIT_PATH, "record": RECORD_PATH, "credit": CREDIT_PATH}
+GENERATION_PATH = "/api/v1/generate/record-info"
+ENDPOINTS = ("submit", "record", "credit", "tracks")
+ENDPOINT_PATHS = {
+    "submit": SUBMIT_PATH,
+    "record": RECORD_PATH,
+    "credit": CREDIT_PATH,
+    "tracks": GENERATION_PATH,
+}
 
 # successFlag values.
 PENDING = "PENDING"

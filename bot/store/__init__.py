@@ -7,7 +7,7 @@ server's settings and allowances), `jobs`, `budgets` (each server's monthly budg
 `reservations` (the transactions that span jobs, accounts and budgets), `deliveries` (the messages
 results were shown in), `keeps` (results kept in Discord, stem by stem), `members` (members' own
 choices), `pause` (the pause switch every process shares), `acks` (splits acknowledged whose job is
-not stored yet) and `meta`.
+not stored yet), `songs` (the tracks of generations by title) and `meta`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from bot.store.pause import PauseSwitch
 from bot.store.reservations import Reservations
 from bot.store.server_economy import CACHE_CHANNEL, ServerEconomy
 from bot.store.sharing import REUSE_MIN_LINK_LIFE
+from bot.store.songs import Songs
 
 __all__ = ["REUSE_MIN_LINK_LIFE", "MigrationError", "Store", "StoreUnavailable", "applied_version"]
 
@@ -58,6 +59,7 @@ class Store:
         self.meta = Meta(db)
         self.pause = PauseSwitch(db)
         self.acks = AcknowledgedSplits(db)
+        self.songs = Songs(db)
 
     @classmethod
     async def open(

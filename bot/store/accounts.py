@@ -316,10 +316,12 @@ class Accounts:
             pages = max(1, -(-total // page_size))
             page = min(max(page, 0), pages - 1)
             rows = await tx.fetchall(
-                f"SELECT * FROM ledger WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                "SELECT *, (SELECT song_title FROM jobs WHERE jobs.id = ledger.job_id) AS job_song "
+                f"FROM ledger WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
                 (*params, page_size, page * page_size),
             )
-        return HistoryPage(tuple(_ledger_entry(row) for row in rows), page, pages, total, newest_id)
+        entries = tuple(replace(_ledger_entry(row), job_song=row["job_song"]) for row in rows)
+        return HistoryPage(entries, page, pages, total, newest_id)
 
     async def ledger_mismatches(self) -> list[tuple[int, int, int, int]]:
         """Where the ledger and the balances disagree (see `ledger_mismatches`): empty when the

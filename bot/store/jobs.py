@@ -27,6 +27,7 @@ from bot.models import (
 )
 from bot.product import DEFAULT_UPLOAD_LIMIT, Mode
 from bot.store.database import Database, Row, Tx
+from bot.store.songs import song_from_row
 
 UNFINISHED = ", ".join("?" for _ in UNFINISHED_STATES)
 """Placeholders for `UNFINISHED_STATES` in an `IN (...)` list."""
@@ -491,4 +492,5 @@ def job_from_row(row: Row) -> Job:
         lease_until=row["lease_until"],
         next_step_at=row["next_step_at"],
         api_failures=row["api_failures"],
+        song=song_from_row(row),
     )

@@ -25,8 +25,9 @@ async def test_sandbox_split_delivers_playable_stems(stack: Stack, mode: str | N
     message = await record.wait_for_edit(lambda m: "/sandbox/files/" in m.text())
     text = message.text()
     assert "Sandbox" in text
-    urls = re.findall(r"\((http://127\.0\.0\.1:\d+/sandbox/files/[^)\s]+\.wav)\)", text)
-    assert len(urls) == stems
+    # Each stem once (a link button, see bot.render.results.stems_ready).
+    urls = re.findall(r"(http://127\.0\.0\.1:\d+/sandbox/files/[^)\s]+\.wav)", text)
+    assert len(urls) == len(set(urls)) == stems
     async with aiohttp.ClientSession() as session, session.get(urls[0]) as response:
         assert response.status == 200
         with wave.open(io.BytesIO(await response.read())) as reader:
@@ -111,3 +112,19 @@ async def test_the_sandbox_is_no_relay_and_a_members_split_still_delivers(stack:
     assert key not in bot.output()
     [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
     assert job["sandbox"] == 1
+
+
+async def test_the_sandbox_offers_two_made_up_takes_by_title_and_names_the_result(stack: Stack) -> None:
+    """The whole by-title flow, for free: any task id has two takes of a made-up song."""
+    await stack.start_bot(**SANDBOX)
+    record = await stack.standin.invoke("split", {"task_id": "my-first-try"})
+    menu = await record.wait_for_response(lambda m: m.components)
+    [select] = [c for row in menu.components for c in row["components"] if c["type"] == 3]
+    labels = [option["label"] for option in select["options"]]
+    assert len(labels) == 2 and "take 1" in labels[0] and "take 2" in labels[1]
+    title = labels[0].split(" — ")[0]
+    choice = await stack.standin.click(menu, select["custom_id"], values=[select["options"][1]["value"]])
+    result = await choice.wait_for_response(lambda m: "/sandbox/files/" in m.text(), timeout=20)
+    assert f"{title} (take 2" in result.embeds[0]["title"]
+    assert "only on the machine running the bot" in result.text() and "Keep in Discord" in result.text()
+    assert stack.api.submits == [], "the test simulator was not used"
