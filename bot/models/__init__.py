@@ -67,6 +67,7 @@ from bot.models.library import (
     CancelOutcome,
     LibraryPage,
 )
+from bot.models.mixes import Mix, MixState, MixStems, mask_of, positions_of
 from bot.models.operations import (
     ApiErrorNote,
     CallbackServerState,
@@ -116,6 +117,9 @@ __all__ = [
     "LedgerEntry",
     "LedgerKind",
     "LibraryPage",
+    "Mix",
+    "MixState",
+    "MixStems",
     "NewJob",
     "OrphanedTask",
     "Outcome",
@@ -132,4 +136,6 @@ __all__ = [
     "StatusReport",
     "StemKeepState",
     "StemLink",
+    "mask_of",
+    "positions_of",
 ]

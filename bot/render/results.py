@@ -35,6 +35,8 @@ from bot.render.common import (
     KEPT_BUTTON_LABEL,
     LINK_BUTTON_URL_LIMIT,
     MESSAGE_EMBED_TOTAL_LIMIT,
+    MIX_BUTTON_ID,
+    MIX_BUTTON_LABEL,
     REFUSED_WAIT,
     UPGRADE_BUTTON_ID,
     UPGRADE_BUTTON_LABEL,
@@ -181,13 +183,22 @@ def outcome(
     in_server: bool = True,
     keep_button: bool = False,
     kept_url: str | None = None,
+    mix_button: bool = False,
 ) -> list[Message]:
     """The messages that tell the member how a finished job ended. `late`: they go out as new
     messages in the channel rather than in the `/split` reply, so the first one says why.
     `in_server`: shown in the server (not a DM), so the result's server buttons belong on it.
-    `keep_button`: a success offers the Keep in Discord button; `kept_url`: it is kept, there."""
+    `keep_button`: a success offers the Keep in Discord button; `kept_url`: it is kept, there;
+    `mix_button`: a full split in a server offers Mix stems."""
     messages = (
-        stems_ready(job, mention=mention, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+        stems_ready(
+            job,
+            mention=mention,
+            in_server=in_server,
+            keep_button=keep_button,
+            kept_url=kept_url,
+            mix_button=mix_button,
+        )
         if job.state is JobState.SUCCEEDED
         else [failed(job, mention=mention)]
     )
@@ -229,6 +240,7 @@ def stems_ready(
     in_server: bool = True,
     keep_button: bool = False,
     kept_url: str | None = None,
+    mix_button: bool = False,
 ) -> list[Message]:
     """The download links, led by when they expire (and, once kept, where the files are for
     good), each named for its stem, packed into as few embeds and messages as Discord allows."""
@@ -271,7 +283,9 @@ def stems_ready(
         embeds[-1].set_footer(text=footer)
         messages.append(Message(embeds=embeds))
     messages[0].content = mention_prefix(job, mention)
-    messages[-1].view = _result_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+    messages[-1].view = _result_buttons(
+        job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, mix_button=mix_button
+    )
     return messages
 
 
@@ -294,7 +308,12 @@ def markdown_url(url: str) -> str:
 
 
 def _result_buttons(
-    job: Job, *, in_server: bool, keep_button: bool = False, kept_url: str | None = None
+    job: Job,
+    *,
+    in_server: bool,
+    keep_button: bool = False,
+    kept_url: str | None = None,
+    mix_button: bool = False,
 ) -> discord.ui.View | None:
     """A link button per stem (where the links are short enough for one); on a 2-stem result in a
     server, the button that splits the same track into up to 12 stems; Keep in Discord (or, once
@@ -302,9 +321,10 @@ def _result_buttons(
     view = discord.ui.View(timeout=None)
     upgrade = in_server and job.mode is Mode.SEPARATE_VOCAL
     keep = kept_url is not None or keep_button
+    mix = in_server and mix_button
     links = (
         bool(job.stems)
-        and len(job.stems) + upgrade + keep <= BUTTONS_PER_MESSAGE
+        and len(job.stems) + upgrade + keep + mix <= BUTTONS_PER_MESSAGE
         and all(len(stem.url) <= LINK_BUTTON_URL_LIMIT for stem in job.stems)
     )  # else the text links above carry them
     if links:
@@ -327,6 +347,15 @@ def _result_buttons(
                 emoji="📌",
                 style=discord.ButtonStyle.secondary,
                 custom_id=KEEP_BUTTON_ID.format(job=job.id),
+            )
+        )
+    if mix:
+        view.add_item(
+            discord.ui.Button(
+                label=MIX_BUTTON_LABEL,
+                emoji="🎚️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=MIX_BUTTON_ID.format(job=job.id),
             )
         )
     return view if view.children else None
