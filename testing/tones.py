@@ -34,9 +34,14 @@ TONES: dict[str, float] = {
 }
 
 
+_BY_NAME = {label.lower(): freq for label, freq in TONES.items()}
+
+
 def tone_of(label: str) -> float:
-    """The tone of a stem label; labels not listed get one of their own from their name."""
-    return TONES.get(label, 200.0 + 10.0 * (sum(label.encode()) % 120))
+    """The tone of a stem, by its file label or its name as members see it ("Backing_Vocals",
+    "Backing vocals"); labels not listed get one of their own from their name."""
+    key = label.replace(" ", "_").lower()
+    return _BY_NAME.get(key, 200.0 + 10.0 * (sum(key.encode()) % 120))
 
 
 def sine(
