@@ -1,9 +1,7 @@
-"""Mix stems (issue 20): the button under a full split's result and `/stems mix` answer with a
-private stem picker; choosing stems asks for the mix, which is posted in the result's thread.
-
-Both the button and the picker are `DynamicItem`s: the job is in their custom ids, so they keep
-working after a restart.
-"""
+"""Mix stems (issue 20): the button under a full split's result (`cogs.stems.MixButton`) and
+`/stems mix` answer with a private stem picker; choosing stems asks for the mix, which is posted
+in the result's thread. The picker is a `DynamicItem`: the job is in its custom id, so it keeps
+working after a restart."""
 
 from __future__ import annotations
 
@@ -23,33 +21,6 @@ from cogs.people import actor_of
 
 if TYPE_CHECKING:
     from bot.discord_side.client import StemBot
-
-
-class MixButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=common.MIX_BUTTON_PATTERN):
-    """Mix stems under a full split's result: any member of the server gets the stem picker."""
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=common.MIX_BUTTON_LABEL,
-                emoji="🎚️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=common.MIX_BUTTON_ID.format(job=job_id),
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> Self:
-        return cls(int(match["job"]))
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        return not await refuse_if_not_installed(interaction)
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await show_picker(interaction.client, interaction, self.job_id)
 
 
 class MixPicker(discord.ui.DynamicItem[discord.ui.Select[Any]], template=common.MIX_PICKER_PATTERN):

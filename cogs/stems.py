@@ -18,7 +18,7 @@ from bot.models import CancelOutcome, JobState
 from bot.product import Mode
 from bot.render import common, library, results
 from bot.render import keep as keep_words
-from cogs.mixing import MixButton, MixPicker, show_picker
+from cogs.mixing import MixPicker, show_picker
 from cogs.paging import Pager
 from cogs.people import actor_of
 from cogs.split import split_refusal, start_split
@@ -112,6 +112,16 @@ class KeepButton(_JobButton, template=common.KEEP_BUTTON_PATTERN):
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await keep_stems(interaction.client, interaction, self.job_id)
+
+
+class MixButton(_JobButton, template=common.MIX_BUTTON_PATTERN):
+    """Mix stems under a full split's result: any member of the server gets the stem picker."""
+
+    LABEL = common.MIX_BUTTON_LABEL
+    CUSTOM_ID = common.MIX_BUTTON_ID
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await show_picker(interaction.client, interaction, self.job_id)
 
 
 async def keep_stems(bot: StemBot, interaction: discord.Interaction[Any], job_id: int) -> None:

@@ -57,18 +57,11 @@ class Mixer:
             retry_base=retry_base,
         )
         self.requests = MixRequests(store, clock=clock, asked=self.worker.wake)
+        # The parts' own methods, not wrappers that repeat their signatures.
         self.job = self.requests.job
         self.price = self.requests.price
         self.request = self.requests.request
-
-    def start(self) -> None:
-        self.worker.start()
-
-    async def stop(self, *, release: bool = True) -> None:
-        await self.worker.stop(release=release)
-
-    def wake(self) -> None:
-        self.worker.wake()
-
-    async def run_due(self) -> int:
-        return await self.worker.run_due()
+        self.start = self.worker.start
+        self.stop = self.worker.stop
+        self.wake = self.worker.wake
+        self.run_due = self.worker.run_due
