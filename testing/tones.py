@@ -8,6 +8,7 @@ tells them apart even after MP3 encoding.
 from __future__ import annotations
 
 import functools
+import tempfile
 from pathlib import Path
 
 import av
@@ -83,24 +84,30 @@ def write_audio(
 
 @functools.cache
 def tone_file_bytes(label: str, seconds: float, kind: str = "mp3", rate: int = DEFAULT_RATE) -> bytes:
-    """The bytes of a stem's tone file (made once per process, then kept)."""
-    import tempfile
-
+    """The bytes of a stem's tone file, stereo like the API's stems, 192 kbps for MP3 (made once
+    per process, then kept)."""
+    tone = sine(tone_of(label), seconds, rate)
     with tempfile.TemporaryDirectory() as folder:
-        path = write_audio(
-            Path(folder) / f"tone.{kind}", sine(tone_of(label), seconds, rate), rate=rate, kind=kind
-        )
+        path = Path(folder) / f"tone.{kind}"
+        write_audio(path, np.stack([tone, tone]), rate=rate, kind=kind, kbps=192)
         return path.read_bytes()
 
 
-def decode(path: Path) -> tuple[np.ndarray, int]:
-    """Every sample of an audio file as float32 (channels, n), and its rate (small files only)."""
+def decode(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """The samples of an audio file as float32 (channels, n), and its rate: all of them, or about
+    the first `seconds` (small files, or the head of a large one)."""
+    blocks: list[np.ndarray] = []
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
-        blocks = [frame.to_ndarray() for frame in container.decode(stream)]
         rate = int(stream.codec_context.sample_rate)
-    planar = [b if b.shape[0] <= 2 and b.ndim == 2 else b.reshape(1, -1) for b in blocks]
-    return np.concatenate(planar, axis=1).astype(np.float32), rate
+        got = 0
+        for frame in container.decode(stream):
+            block = frame.to_ndarray()
+            blocks.append(block if block.ndim == 2 else block.reshape(1, -1))
+            got += blocks[-1].shape[1]
+            if seconds is not None and got >= seconds * rate:
+                break
+    return np.concatenate(blocks, axis=1).astype(np.float32), rate
 
 
 def spectrum_levels(samples: np.ndarray, rate: int, freqs: list[float]) -> dict[float, float]:

@@ -186,6 +186,16 @@ async def test_a_mix_and_keeping_share_one_thread(stack: Stack) -> None:
     names = [a.filename for a in stack.standin.attachments_in(thread.id)]
     assert len(names) == 13 and f"Job {job_id} - Vocals + Bass.mp3" in names
     assert [t for t in [stack.standin.thread_on(m.id) for m in stack.standin.all_messages()] if t] == [thread]
+    # The result now says it is kept, and still offers Mix stems.
+    shown = await stack.standin.wait_for(
+        lambda: (
+            (labels := [c.get("label") for row in result.components for c in row.get("components") or []])
+            and "Kept in Discord" in labels
+            and labels
+        ),
+        timeout=TIMEOUT,
+    )
+    assert MIX in shown
 
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
