@@ -5,12 +5,21 @@ fits the upload limit (a lower bitrate, or nothing at all)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bot.mixing.audio import BITRATES_KBPS, MixTooLarge, StemUnreadable, bitrate_for, mix_files, mp3_bytes
+from bot.mixing.audio import (
+    BITRATES_KBPS,
+    MixStopped,
+    MixTooLarge,
+    StemUnreadable,
+    bitrate_for,
+    mix_files,
+    mp3_bytes,
+)
 from testing.tones import decode, sine, spectrum_levels, write_audio
 
 RATE = 44_100
@@ -124,3 +133,15 @@ def test_bitrate_for_picks_the_highest_that_fits() -> None:
     assert bitrate_for(240.0, mp3_bytes(240.0, 112)) == 112
     assert bitrate_for(240.0, mp3_bytes(240.0, 96) - 1) is None
     assert BITRATES_KBPS[0] == 192 and BITRATES_KBPS[-1] == 96
+
+
+def test_a_mix_stops_at_the_next_block_when_the_bot_stops(tmp_path: Path) -> None:
+    files = stems(tmp_path)
+    stopping = threading.Event()
+    stopping.set()
+
+    with pytest.raises(MixStopped):
+        mix_files(list(files.values()), tmp_path / "mix.mp3", max_bytes=10_000_000, stopping=stopping)
+
+    assert not (tmp_path / "mix.mp3").exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".mp3")] == []

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,10 @@ class MixTooLarge(MixError):
     """Even the lowest bitrate would make a file over the upload limit."""
 
 
+class MixStopped(Exception):
+    """The bot is stopping: the mix was dropped between two blocks (made again after the restart)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MixResult:
     path: Path
@@ -83,11 +88,14 @@ def bitrate_for(seconds: float, max_bytes: int) -> int | None:
     return next((kbps for kbps in BITRATES_KBPS if mp3_bytes(seconds, kbps) <= max_bytes), None)
 
 
-def mix_files(inputs: Sequence[Path], dest: Path, *, max_bytes: int) -> MixResult:
+def mix_files(
+    inputs: Sequence[Path], dest: Path, *, max_bytes: int, stopping: threading.Event | None = None
+) -> MixResult:
     """Mix the audio files `inputs` into the MP3 `dest`, at most `max_bytes` long: aligned at
     their start (shorter ones padded with silence), resampled to one rate in stereo, summed and
     scaled by the sum's peak so no sample clips. Raises StemUnreadable, MixTooLarge (nothing is
-    left at `dest` then)."""
+    left at `dest` then). `stopping`, once set, drops the mix at the next block (MixStopped)."""
+    stopping = stopping or threading.Event()
     if not inputs:
         raise MixError("there is nothing to mix")
     rate, longest = _probe(inputs)
@@ -98,13 +106,13 @@ def mix_files(inputs: Sequence[Path], dest: Path, *, max_bytes: int) -> MixResul
     handle, scratch = tempfile.mkstemp(prefix=f"{dest.name}.", suffix=".sum", dir=dest.parent)
     os.close(handle)
     try:
-        frames, peak = _sum_to(Path(scratch), inputs, rate)
+        frames, peak = _sum_to(Path(scratch), inputs, rate, stopping)
         seconds = frames / rate
         gain = 1.0 if peak <= HEADROOM else HEADROOM / peak
         for kbps in BITRATES_KBPS:
             if mp3_bytes(seconds, kbps) > max_bytes:
                 continue
-            _encode(Path(scratch), dest, rate=rate, kbps=kbps, gain=gain)
+            _encode(Path(scratch), dest, rate=rate, kbps=kbps, gain=gain, stopping=stopping)
             size = dest.stat().st_size
             if size <= max_bytes:
                 return MixResult(dest, size, kbps, seconds, rate, gain)
@@ -172,7 +180,9 @@ class _StemReader:
         # FFmpeg's own upmix puts a mono stem 3 dB lower in each channel; copied into both channels
         # it keeps its level. More than two channels are folded to stereo by FFmpeg.
         layout = "stereo" if channels > CHANNELS else stream.codec_context.layout.name
-        resampler = AudioResampler(format="fltp", layout=layout, rate=rate)
+        # Handed out in blocks of BLOCK_FRAMES: the MP3 decoder's frames are 1152 samples, and
+        # turning each into an array of its own costs more than decoding it.
+        resampler = AudioResampler(format="fltp", layout=layout, rate=rate, frame_size=BLOCK_FRAMES)
         try:
             for frame in self._container.decode(stream):
                 for out in resampler.resample(frame):
@@ -211,7 +221,7 @@ def _stereo(block: np.ndarray) -> np.ndarray:
     return np.repeat(block, CHANNELS, axis=0) if block.shape[0] == 1 else block
 
 
-def _sum_to(scratch: Path, inputs: Sequence[Path], rate: int) -> tuple[int, float]:
+def _sum_to(scratch: Path, inputs: Sequence[Path], rate: int, stopping: threading.Event) -> tuple[int, float]:
     """Sum every input block by block into `scratch` (float32, interleaved stereo); how many
     sample frames, and the sum's peak (absolute)."""
     readers: list[_StemReader] = []
@@ -223,6 +233,8 @@ def _sum_to(scratch: Path, inputs: Sequence[Path], rate: int) -> tuple[int, floa
         with scratch.open("wb") as out:
             total = np.zeros((CHANNELS, BLOCK_FRAMES), dtype=np.float32)
             while True:
+                if stopping.is_set():
+                    raise MixStopped()
                 total.fill(0.0)
                 length = 0
                 for reader in readers:
@@ -243,13 +255,17 @@ def _sum_to(scratch: Path, inputs: Sequence[Path], rate: int) -> tuple[int, floa
     return frames, peak
 
 
-def _encode(scratch: Path, dest: Path, *, rate: int, kbps: int, gain: float) -> None:
+def _encode(
+    scratch: Path, dest: Path, *, rate: int, kbps: int, gain: float, stopping: threading.Event
+) -> None:
     """Encode the summed samples in `scratch`, times `gain`, as an MP3 at `kbps` into `dest`."""
     with av.open(str(dest), "w", format="mp3") as container:
         stream = container.add_stream("libmp3lame", rate=rate, layout="stereo")
         stream.bit_rate = kbps * 1000
         with scratch.open("rb") as source:
             while True:
+                if stopping.is_set():
+                    raise MixStopped()
                 raw = source.read(BLOCK_FRAMES * CHANNELS * 4)
                 if not raw:
                     break
