@@ -6,9 +6,11 @@ Runs the real `python -m bot` process between the local Discord stand-in and the
 (`testing.tones`), `--seconds` long. One member splits a track into 12 stems; then `--mixes`
 mixes of eleven stems each (a different stem left out every time) are asked one after another
 through the Mix stems button and its picker, each timed from the choice to the file in the
-result's thread. Meanwhile a burst of `--burst` members runs `/split` every `--burst-every`
-seconds; the same bursts are first measured with the bot idle, so the two ack latencies compare.
-The bot's resident memory (VmRSS of the bot and of any child process) is sampled every 50 ms.
+result's thread, and by the CPU seconds of the bot's mixing thread (which the machine's other
+load does not inflate). While each mix is made, a burst of `--burst` members runs `/split` every
+`--burst-every` seconds; before each, `--bursts` such bursts run with the bot idle: idle and
+mixing windows alternate, so the two ack latencies compare under the same background load. The
+bot's resident memory (VmRSS of the bot and of any child process) is sampled every 50 ms.
 Every posted mix is decoded and checked: the stem left out is not in it, the others are.
 
 Prints a table, then one JSON line; exits 1 if a mix is missing or wrong, or over the targets
@@ -39,6 +41,7 @@ if str(REPO_ROOT) not in sys.path:  # run as `python bench/mix.py`: import the c
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.load import API_KEY, bot_env, free_port, percentile, print_rows, say  # noqa: E402
+from bot.mixing.worker import MIXING_NICENESS  # noqa: E402
 from bot.product import stem_name  # noqa: E402
 from bot.render.common import MIX_BUTTON_LABEL  # noqa: E402
 from bot.render.results import RESULT_MARK  # noqa: E402
@@ -101,6 +104,7 @@ class Figures:
     mixes: int
     concurrency: int
     mix_seconds: list[float] = field(default_factory=list)
+    mix_cpu_seconds: list[float] = field(default_factory=list)
     posted: int = 0
     wrong: int = 0
     sizes: list[int] = field(default_factory=list)
@@ -122,6 +126,7 @@ class Figures:
             "wrong": self.wrong,
             "mix_seconds": [round(s, 2) for s in self.mix_seconds],
             "mix_seconds_max": round(max(self.mix_seconds, default=0.0), 2),
+            "mix_cpu_seconds": [round(s, 2) for s in self.mix_cpu_seconds],
             "mix_mb": [round(s / MiB, 2) for s in self.sizes],
             "rss_mb_baseline": round(self.baseline_rss / MiB, 1),
             "rss_mb_peak": round(self.peak_rss / MiB, 1),
@@ -180,6 +185,22 @@ class Bursts:
             except TimeoutError:
                 pass
         return [r.ack_latency * 1000 for r in self.records if r.ack_latency is not None]
+
+
+def mixing_threads_cpu(pid: int) -> float:
+    """CPU seconds used so far by the bot's mixing threads: those it runs below the event loop's
+    priority (`MIXING_NICENESS`), read from /proc per thread."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state is field 3; utime 14, stime 15, nice 19 (1-based, man 5 proc).
+        if int(fields[16]) == MIXING_NICENESS:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def mix_button(message: MessageRecord) -> str | None:
@@ -241,30 +262,31 @@ async def run(args: argparse.Namespace) -> Figures:
             if mix_button(result) is None:
                 raise RuntimeError("the 12-stem result did not arrive with a Mix stems button")
             await asyncio.sleep(1.0)
-            say("Idle: /split bursts without mixing…")
+            # Idle and mixing windows alternate, so whatever else the machine runs weighs on both.
             idle = Bursts(standin, args.burst, args.burst_every, first_member=DEFAULT_USER_ID + 1000)
-            for _ in range(args.bursts):
-                await idle.burst()
-                await asyncio.sleep(args.burst_every)
-            figures.idle_acks_ms = await idle.latencies_ms()
-            await asyncio.sleep(2.0)  # the bursts' jobs delivered: the bot settles
-            started_all = time.monotonic()
-            figures.baseline_rss = sampler.peak(since=started_all - 1.0)
+            mixing = Bursts(standin, args.burst, args.burst_every, first_member=DEFAULT_USER_ID + 500_000)
+            baseline_at = time.monotonic()
             cpu_before = sum(process.cpu_times()[:2])
-            done = asyncio.Event()
-            mixing = Bursts(standin, args.burst, args.burst_every, first_member=DEFAULT_USER_ID + 5000)
-            bursting = asyncio.create_task(mixing.run(done))
             thread = None
             to_check: list[tuple[Any, str]] = []
             for index in range(args.mixes):
+                for _ in range(args.bursts):  # idle: the bot is not mixing
+                    await idle.burst()
+                    await asyncio.sleep(args.burst_every)
+                await asyncio.sleep(1.0)  # the idle bursts' jobs delivered
+                if index == 0:
+                    figures.baseline_rss = sampler.peak(since=baseline_at)
                 left_out = names[index % len(names)]
                 click = await standin.click(result, mix_button(result) or "", user_id=member)
                 answer = await click.wait_for_response(timeout=30)
                 select = picker(answer)
                 values = [o["value"] for o in select["options"] if o["label"] != left_out]
                 before = len(standin.attachments_in(thread)) if thread is not None else 0
+                mixer_cpu = mixing_threads_cpu(bot.pid)
+                done = asyncio.Event()
                 started = time.monotonic()
                 await standin.click(answer, select["custom_id"], values=values, user_id=member)
+                bursting = asyncio.create_task(mixing.run(done))
                 posted = None
                 while time.monotonic() - started < args.timeout:
                     thread = thread or (t.id if (t := standin.thread_on(result.id)) else None)
@@ -273,22 +295,25 @@ async def run(args: argparse.Namespace) -> Figures:
                         posted = files[-1]
                         break
                     await asyncio.sleep(0.02)
+                done.set()
+                await bursting
                 if posted is None:
                     figures.notes.append(f"mix {index + 1} (without {left_out}) was not posted in time")
                     break
                 figures.mix_seconds.append(time.monotonic() - started)
+                figures.mix_cpu_seconds.append(mixing_threads_cpu(bot.pid) - mixer_cpu)
                 figures.posted += 1
                 figures.sizes.append(posted.size)
                 say(
-                    f"  mix {index + 1}: without {left_out}, {figures.mix_seconds[-1]:.2f} s, "
+                    f"  mix {index + 1}: without {left_out}, {figures.mix_seconds[-1]:.2f} s "
+                    f"({figures.mix_cpu_seconds[-1]:.2f} s CPU in the mixing thread), "
                     f"{posted.size / MiB:.2f} MiB, rss peak {sampler.peak() / MiB:.0f} MB"
                 )
                 to_check.append((posted, left_out))
-            done.set()
-            await bursting
             figures.bot_cpu = sum(process.cpu_times()[:2]) - cpu_before
-            figures.peak_rss = sampler.peak(since=started_all)
+            figures.peak_rss = sampler.peak(since=baseline_at)
             figures.children = sampler.children_seen
+            figures.idle_acks_ms = await idle.latencies_ms()
             figures.mixing_acks_ms = await mixing.latencies_ms()
             # Checked once every mix is done: decoding here would compete with the bot for the CPU.
             for posted, left_out in to_check:
@@ -314,6 +339,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("stems per mix / length", f"11 of {result['stems']} / {result['stem_seconds']:g} s"),
         ("MIX_CONCURRENCY", result["concurrency"]),
         ("time per mix (s)", ", ".join(str(s) for s in result["mix_seconds"])),
+        ("CPU per mix, mixing thread (s)", ", ".join(str(s) for s in result["mix_cpu_seconds"])),
         ("mix file (MiB)", ", ".join(str(s) for s in result["mix_mb"])),
         ("bot RSS before mixing (MB)", result["rss_mb_baseline"]),
         (
@@ -329,7 +355,7 @@ def print_table(result: dict[str, Any]) -> None:
             f"{result['ack_ms_p50_mixing']} / {result['ack_ms_p99_mixing']} / {result['ack_ms_max_mixing']} "
             f"({result['acks_mixing']} acks)",
         ),
-        ("bot CPU s while mixing", result["bot_cpu_s"]),
+        ("bot CPU s, whole run", result["bot_cpu_s"]),
         (
             "targets",
             f"{result['target_seconds']} s per mix, {result['target_mb']} MB: "
@@ -347,7 +373,7 @@ def main() -> None:
     parser.add_argument("--upload-limit", type=int, default=25 * MiB, help="the upload limit, bytes")
     parser.add_argument("--burst", type=int, default=10, help="members in each /split burst")
     parser.add_argument("--burst-every", type=float, default=1.0, help="seconds between bursts")
-    parser.add_argument("--bursts", type=int, default=10, help="bursts measured with the bot idle")
+    parser.add_argument("--bursts", type=int, default=5, help="idle bursts before each mix")
     parser.add_argument("--api-seconds", type=float, default=0.5, help="simulated processing time")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds one mix may take at most")
     parser.add_argument("--target-seconds", type=float, default=TARGET_SECONDS)

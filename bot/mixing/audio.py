@@ -1,15 +1,17 @@
-"""Mixing audio files: decode each stem with PyAV, sum them with NumPy block by block, scale the sum
-so it never clips, and encode it as MP3 at the highest bitrate that fits the upload limit.
+"""Mixing audio files: decode each stem with PyAV, sum them, scale the sum so it never clips, and
+encode it as MP3 at the highest bitrate that fits the upload limit.
 
-Plain, blocking code with no asyncio and no Discord: the mix worker runs `mix_files` in a worker
-thread, so the event loop goes on answering while FFmpeg and NumPy work (both release the GIL
-for their heavy parts).
+Plain, blocking code with no asyncio and no Discord: the mix worker runs `mix_files` in a thread
+of its own, so the event loop goes on answering while FFmpeg works (PyAV releases the GIL while
+it decodes, filters and encodes).
 
-Memory stays bounded whatever the stems' length: every stem is read `BLOCK_FRAMES` at a time and
-only one block of each is decoded at once; the sum goes to a temporary file of 32-bit floats (its
-peak is known only at the end), read back block by block for the encoder. The disk holds that
-file (about 21 MB per minute at 44.1 kHz) for as long as the mix takes; `mix_files` refuses
-before decoding when the stems are longer than even the lowest bitrate could post.
+The decoding and summing happen inside one FFmpeg filter graph (`amovie` per stem, `amix`),
+handed back `BLOCK_FRAMES` at a time: no Python step per decoded frame, and memory bounded
+whatever the stems' length (FFmpeg holds a few frames of each stem). The sum goes to a temporary
+file of 32-bit floats (its peak is known only at the end), read back block by block for the
+encoder (NumPy scales each block). The disk holds that file (about 21 MB per minute at 44.1 kHz)
+while the mix is made; `mix_files` refuses before decoding when the stems are longer than even
+the lowest bitrate could post.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import math
 import os
 import tempfile
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
-from av.audio.resampler import AudioResampler
+from av.filter import Graph
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def mix_files(
     stopping = stopping or threading.Event()
     if not inputs:
         raise MixError("there is nothing to mix")
-    rate, longest = _probe(inputs)
+    rate, longest, channels = _probe(inputs)
     floor = BITRATES_KBPS[-1]
     if longest is not None and mp3_bytes(longest, floor) > max_bytes:
         raise MixTooLarge(f"the mix would be too large to post here, even at {floor} kbps")
@@ -106,7 +108,7 @@ def mix_files(
     handle, scratch = tempfile.mkstemp(prefix=f"{dest.name}.", suffix=".sum", dir=dest.parent)
     os.close(handle)
     try:
-        frames, peak = _sum_to(Path(scratch), inputs, rate, stopping)
+        frames, peak = _sum_to(Path(scratch), inputs, rate, channels, stopping)
         seconds = frames / rate
         gain = 1.0 if peak <= HEADROOM else HEADROOM / peak
         for kbps in BITRATES_KBPS:
@@ -127,10 +129,12 @@ def mix_files(
             os.unlink(scratch)
 
 
-def _probe(inputs: Sequence[Path]) -> tuple[int, float | None]:
-    """The rate to mix at (the highest of the stems', within MIN_RATE..MAX_RATE) and the longest
-    stem's length in seconds as its container announces it (None where none says)."""
+def _probe(inputs: Sequence[Path]) -> tuple[int, float | None, list[int]]:
+    """The rate to mix at (the highest of the stems', within MIN_RATE..MAX_RATE), the longest
+    stem's length in seconds as its container announces it (None where none says), and each
+    stem's number of channels."""
     rates: list[int] = []
+    channels: list[int] = []
     longest: float | None = None
     for index, path in enumerate(inputs):
         try:
@@ -139,6 +143,7 @@ def _probe(inputs: Sequence[Path]) -> tuple[int, float | None]:
                     raise StemUnreadable(index, "the file holds no audio")
                 stream = container.streams.audio[0]
                 rates.append(int(stream.codec_context.sample_rate or stream.rate or 0))
+                channels.append(stream.codec_context.layout.nb_channels)
                 seconds = _announced_seconds(container, stream)
                 if seconds is not None:
                     longest = max(longest or 0.0, seconds)
@@ -147,7 +152,7 @@ def _probe(inputs: Sequence[Path]) -> tuple[int, float | None]:
                 index, f"the file could not be read as audio ({type(error).__name__})"
             ) from None
     rate = max((r for r in rates if r > 0), default=44_100)
-    return min(MAX_RATE, max(MIN_RATE, rate)), longest
+    return min(MAX_RATE, max(MIN_RATE, rate)), longest, channels
 
 
 def _announced_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
@@ -158,101 +163,72 @@ def _announced_seconds(container: av.container.InputContainer, stream: av.AudioS
     return None
 
 
-class _StemReader:
-    """One stem decoded at the mix's rate in stereo, handed out in blocks of a given length."""
-
-    def __init__(self, index: int, path: Path, rate: int) -> None:
-        self.index = index
+def _mixing_graph(inputs: Sequence[Path], rate: int, channels: Sequence[int]) -> Graph:
+    """FFmpeg's filter graph that reads every input (`amovie`), brings it to stereo at `rate`,
+    and sums them sample by sample (`amix`, unscaled), padding the shorter ones with silence: the
+    decoding and summing happen in FFmpeg, without a Python step per decoded frame. Options go
+    in as a dictionary, never parsed from a string, so a file name is only a file name."""
+    graph = Graph()
+    mix = graph.add("amix", inputs=str(len(inputs)), duration="longest", normalize="0")
+    for index, (path, count) in enumerate(zip(inputs, channels, strict=True)):
         try:
-            self._container = av.open(str(path))
+            source = graph.add("amovie", filename=str(path))
         except av.FFmpegError as error:
             raise StemUnreadable(
                 index, f"the file could not be read as audio ({type(error).__name__})"
             ) from None
-        self._frames = self._decoded(rate)
-        self._pending: list[np.ndarray] = []
-        self._pending_frames = 0
-        self.done = False
-
-    def _decoded(self, rate: int) -> Generator[np.ndarray, None, None]:
-        stream = self._container.streams.audio[0]
-        channels = stream.codec_context.layout.nb_channels
-        # FFmpeg's own upmix puts a mono stem 3 dB lower in each channel; copied into both channels
-        # it keeps its level. More than two channels are folded to stereo by FFmpeg.
-        layout = "stereo" if channels > CHANNELS else stream.codec_context.layout.name
-        # Handed out in blocks of BLOCK_FRAMES: the MP3 decoder's frames are 1152 samples, and
-        # turning each into an array of its own costs more than decoding it.
-        resampler = AudioResampler(format="fltp", layout=layout, rate=rate, frame_size=BLOCK_FRAMES)
-        try:
-            for frame in self._container.decode(stream):
-                for out in resampler.resample(frame):
-                    yield _stereo(out.to_ndarray())
-            for out in resampler.resample(None):
-                yield _stereo(out.to_ndarray())
-        except av.FFmpegError as error:
-            raise StemUnreadable(
-                self.index, f"the audio could not be decoded ({type(error).__name__})"
-            ) from None
-
-    def read(self, frames: int) -> np.ndarray:
-        """The next `frames` sample frames, shape (2, n); fewer only at the end (0: finished)."""
-        while self._pending_frames < frames and not self.done:
-            try:
-                block = next(self._frames)
-            except StopIteration:
-                self.done = True
-                break
-            self._pending.append(block)
-            self._pending_frames += block.shape[1]
-        if not self._pending:
-            return np.zeros((CHANNELS, 0), dtype=np.float32)
-        joined = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
-        out, rest = joined[:, :frames], joined[:, frames:]
-        self._pending = [rest] if rest.shape[1] else []
-        self._pending_frames = rest.shape[1]
-        return out
-
-    def close(self) -> None:
-        self._frames.close()
-        self._container.close()
+        if count == 1:
+            # FFmpeg's own upmix puts a mono stem 3 dB lower in each channel; copied into both
+            # channels it keeps its level.
+            widened = graph.add("pan", "stereo|c0=c0|c1=c0")
+            source.link_to(widened)
+            source = widened
+        # More than two channels are folded to stereo by FFmpeg's own downmix.
+        shaped = graph.add("aformat", sample_fmts="fltp", sample_rates=str(rate), channel_layouts="stereo")
+        source.link_to(shaped)
+        shaped.link_to(mix, 0, index)
+    sink = graph.add("abuffersink")
+    mix.link_to(sink)
+    graph.configure()
+    graph.set_audio_frame_size(BLOCK_FRAMES)
+    return graph
 
 
-def _stereo(block: np.ndarray) -> np.ndarray:
-    return np.repeat(block, CHANNELS, axis=0) if block.shape[0] == 1 else block
-
-
-def _sum_to(scratch: Path, inputs: Sequence[Path], rate: int, stopping: threading.Event) -> tuple[int, float]:
+def _sum_to(
+    scratch: Path, inputs: Sequence[Path], rate: int, channels: Sequence[int], stopping: threading.Event
+) -> tuple[int, float]:
     """Sum every input block by block into `scratch` (float32, interleaved stereo); how many
     sample frames, and the sum's peak (absolute)."""
-    readers: list[_StemReader] = []
+    graph = _mixing_graph(inputs, rate, channels)
     frames = 0
     peak = 0.0
-    try:
-        for index, path in enumerate(inputs):
-            readers.append(_StemReader(index, path, rate))
-        with scratch.open("wb") as out:
-            total = np.zeros((CHANNELS, BLOCK_FRAMES), dtype=np.float32)
-            while True:
-                if stopping.is_set():
-                    raise MixStopped()
-                total.fill(0.0)
-                length = 0
-                for reader in readers:
-                    if reader.done and not reader._pending:
-                        continue
-                    block = reader.read(BLOCK_FRAMES)
-                    total[:, : block.shape[1]] += block
-                    length = max(length, block.shape[1])
-                if length == 0:
-                    break
-                part = total[:, :length]
-                peak = max(peak, float(np.max(np.abs(part))))
-                out.write(np.ascontiguousarray(part.T).tobytes())
-                frames += length
-    finally:
-        for reader in readers:
-            reader.close()
+    with scratch.open("wb") as out:
+        while True:
+            if stopping.is_set():
+                raise MixStopped()
+            try:
+                block = graph.pull().to_ndarray()
+            except (EOFError, av.error.EOFError):
+                break
+            except av.FFmpegError as error:
+                raise _which_stem_fails(inputs, error) from None
+            peak = max(peak, float(np.max(np.abs(block)))) if block.size else peak
+            out.write(np.ascontiguousarray(block.T).tobytes())
+            frames += block.shape[1]
     return frames, peak
+
+
+def _which_stem_fails(inputs: Sequence[Path], error: av.FFmpegError) -> MixError:
+    """The graph failed while decoding: find the stem that does (rare, so decoding each again is
+    fine), to name it."""
+    for index, path in enumerate(inputs):
+        try:
+            with av.open(str(path)) as container:
+                for _ in container.decode(container.streams.audio[0]):
+                    pass
+        except av.FFmpegError as own:
+            return StemUnreadable(index, f"the audio could not be decoded ({type(own).__name__})")
+    return MixError(f"the stems could not be mixed ({type(error).__name__})")
 
 
 def _encode(
