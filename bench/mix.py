@@ -28,7 +28,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as `python bench/mix.py`: import the checkout, as -m does
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.keep import RssSampler  # noqa: E402
 from bench.load import API_KEY, bot_env, free_port, percentile, print_rows, say  # noqa: E402
 from bot.mixing.worker import MIXING_NICENESS  # noqa: E402
 from bot.product import stem_name  # noqa: E402
@@ -51,50 +51,10 @@ from testing.provider_api import SeparationApiSimulator  # noqa: E402
 from testing.tones import decode, spectrum_levels, tone_file_bytes, tone_of  # noqa: E402
 
 MiB = 2**20
-SAMPLE_SECONDS = 0.05
 TARGET_SECONDS = 10.0
 TARGET_MB = 200.0
 CHECK_SECONDS = 10.0
 """How much of each mix is decoded to check its tones (the whole would only take longer)."""
-
-
-class RssSampler:
-    """The bot's resident memory, with its children's (a worker process, if one is used), every
-    `interval` seconds from a thread (the bench's event loop is busy serving files)."""
-
-    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
-        self._process = psutil.Process(pid)
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.samples: list[tuple[float, int]] = []
-        self.children_seen = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def peak(self, since: float = 0.0, until: float = float("inf")) -> int:
-        return max((rss for at, rss in self.samples if since <= at <= until), default=0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                total = self._process.memory_info().rss
-                children = self._process.children(recursive=True)
-                self.children_seen = max(self.children_seen, len(children))
-                for child in children:
-                    try:
-                        total += child.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                return
-            self.samples.append((time.monotonic(), total))
-            self._stop.wait(self._interval)
 
 
 @dataclass
@@ -111,6 +71,7 @@ class Figures:
     baseline_rss: int = 0
     peak_rss: int = 0
     children: int = 0
+    folder_peak: int = 0
     idle_acks_ms: list[float] = field(default_factory=list)
     mixing_acks_ms: list[float] = field(default_factory=list)
     bot_cpu: float = 0.0
@@ -131,6 +92,7 @@ class Figures:
             "rss_mb_baseline": round(self.baseline_rss / MiB, 1),
             "rss_mb_peak": round(self.peak_rss / MiB, 1),
             "child_processes": self.children,
+            "disk_mb_peak": round(self.folder_peak / MiB, 1),
             "acks_idle": len(self.idle_acks_ms),
             "ack_ms_p50_idle": round(percentile(self.idle_acks_ms, 50), 1),
             "ack_ms_p99_idle": round(percentile(self.idle_acks_ms, 99), 1),
@@ -248,7 +210,7 @@ async def run(args: argparse.Namespace) -> Figures:
         env = bot_env(sim.base_url, poll_interval=0.2, callback_port=free_port())
         env.update(MIX_CONCURRENCY=str(args.concurrency), DEFAULT_CREDITS="1000")
         bot = await standin.spawn("bot.__main__:main", extra_env=env, python=sys.executable, cwd=workdir)
-        sampler = RssSampler(bot.pid)
+        sampler = RssSampler(bot.pid, workdir / "data" / "mix-work")
         try:
             await standin.wait_ready(timeout=60)
             sampler.start()
@@ -312,7 +274,9 @@ async def run(args: argparse.Namespace) -> Figures:
                 to_check.append((posted, left_out))
             figures.bot_cpu = sum(process.cpu_times()[:2]) - cpu_before
             figures.peak_rss = sampler.peak(since=baseline_at)
-            figures.children = sampler.children_seen
+            # A mix is made in a thread of the bot: a worker process would count here too.
+            figures.children = len(psutil.Process(bot.pid).children(recursive=True))
+            figures.folder_peak = sampler.folder_peak
             figures.idle_acks_ms = await idle.latencies_ms()
             figures.mixing_acks_ms = await mixing.latencies_ms()
             # Checked once every mix is done: decoding here would compete with the bot for the CPU.
@@ -355,6 +319,7 @@ def print_table(result: dict[str, Any]) -> None:
             f"{result['ack_ms_p50_mixing']} / {result['ack_ms_p99_mixing']} / {result['ack_ms_max_mixing']} "
             f"({result['acks_mixing']} acks)",
         ),
+        ("files waiting on disk, peak (MB)", result["disk_mb_peak"]),
         ("bot CPU s, whole run", result["bot_cpu_s"]),
         (
             "targets",
