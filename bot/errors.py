@@ -314,3 +314,12 @@ class MixBlocked(MixRefused):
             text += f" Reason given: {plain(reason)}"
         super().__init__(text)
         self.reason = reason
+
+
+class MixOfADmResult(MixRefused):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"Job #{job_id}'s result was sent to its member by DM, where its mixes go too: only they can "
+            "mix it."
+        )
+        self.job_id = job_id

@@ -11,10 +11,28 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadMixChoice, InsufficientCredits, MixingOff, MixSourcesGone, NothingToMix, UnknownJob
+from bot.errors import (
+    BadMixChoice,
+    InsufficientCredits,
+    MixingOff,
+    MixOfADmResult,
+    MixSourcesGone,
+    NothingToMix,
+    UnknownJob,
+)
 from bot.keeping import Upload
 from bot.mixing import Reply
-from bot.models import DeliveredMessage, Job, Keep, KeepPlace, LedgerKind, Mix, MixState, MixStems
+from bot.models import (
+    DeliveredMessage,
+    DeliveryVia,
+    Job,
+    Keep,
+    KeepPlace,
+    LedgerKind,
+    Mix,
+    MixState,
+    MixStems,
+)
 from bot.product import LINK_LIFETIME, stem_name
 from bot.quota import Actor
 from bot.sandbox import STEMS_2, STEMS_12
@@ -201,6 +219,10 @@ async def test_the_rules_of_asking(world: World) -> None:
     with pytest.raises(MixingOff):
         await mixer.request(GUILD, Actor(BOB), job.id, [0])
     await world.store.economy.update_settings(GUILD, {"mix_stems": MixStems.ON, "mix_price": 0}, actor_id=ANA)
+    by_dm = await delivered(world, via=DeliveryVia.DM)
+    with pytest.raises(MixOfADmResult):
+        await mixer.request(GUILD, Actor(BOB), by_dm.id, [0])  # its mixes go to ANA's DM
+    assert (await mixer.request(GUILD, Actor(ANA), by_dm.id, [0])).started
     world.clock.advance(LINK_LIFETIME.total_seconds() + 1)
     with pytest.raises(MixSourcesGone):
         await mixer.request(GUILD, Actor(BOB), job.id, [0])

@@ -18,6 +18,7 @@ from bot.errors import (
     InsufficientCredits,
     MixBlocked,
     MixingOff,
+    MixOfADmResult,
     MixSourcesGone,
     NothingToMix,
     UnknownJob,
@@ -120,6 +121,8 @@ class MixRequests:
         if not await self.sources_kept(job, chosen) and self._links_expired(job):
             assert job.links_expire_at is not None
             raise MixSourcesGone(job.id, job.links_expire_at)
+        if job.delivered_via is DeliveryVia.DM and actor.user_id != job.user_id:
+            raise MixOfADmResult(job.id)  # the mix would go to their DM, out of this member's sight
         if job.delivered_via is not DeliveryVia.DM and not may_attach(job, channel_id, attach_here):
             raise CannotAttachFiles()
         settings, _ = await self._store.economy.get(guild_id)
