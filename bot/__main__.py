@@ -24,6 +24,7 @@ from bot.discord_side.delivery import DiscordDeliverer
 from bot.discord_side.keeper import DiscordPoster
 from bot.keeping import offers_keep_button
 from bot.logs import configure_logging
+from bot.mixing import offers_mix_button
 from bot.models import CreditPolicy
 from bot.operations import Operations
 from bot.services import Services, build_services
@@ -185,8 +186,12 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
 
             def services_for(client: StemBot) -> Services:
                 deliverer = DiscordDeliverer(
-                    client, store.deliveries, offers_keep=functools.partial(offers_keep_button, store)
+                    client,
+                    store.deliveries,
+                    offers_keep=functools.partial(offers_keep_button, store),
+                    offers_mix=functools.partial(offers_mix_button, store),
                 )
+                poster = DiscordPoster(client, offers_mix=functools.partial(offers_mix_button, store))
                 return build_services(
                     settings,
                     store=store,
@@ -194,7 +199,8 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     deliverer=deliverer,
                     reminder_sender=deliverer,
                     split_answerer=deliverer,
-                    keep_poster=DiscordPoster(client),
+                    keep_poster=poster,
+                    mix_poster=poster,
                     alerter=DiscordAlerter(client, store),
                     gateway_connected=client.gateway_connected,
                 )

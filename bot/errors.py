@@ -267,3 +267,59 @@ class CannotAttachFiles(KeepRefused):
             "I can't attach files in this channel (I don't have the Attach Files permission here), so I "
             "can't keep the stems in Discord. Ask a moderator to allow it; nothing was changed."
         )
+
+
+class MixRefused(StemBotError):
+    """A mix of a result's stems cannot start; nothing was charged."""
+
+
+class MixingOff(MixRefused):
+    def __init__(self) -> None:
+        super().__init__(
+            "Mixing stems is turned off in this server. A moderator can turn it on with "
+            "`/quota settings mix_stems`."
+        )
+
+
+class NothingToMix(MixRefused):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"Job #{job_id} has nothing to mix: only a finished full split with at least two stems "
+            "can be mixed."
+        )
+        self.job_id = job_id
+
+
+class BadMixChoice(MixRefused):
+    def __init__(self, stems: int) -> None:
+        super().__init__(
+            f"Choose the stems to keep in the mix: at least one, and at most {stems - 1} of the {stems} "
+            "(a mix of them all is the song itself)."
+        )
+
+
+class MixSourcesGone(MixRefused):
+    def __init__(self, job_id: int, expired_at: float) -> None:
+        super().__init__(
+            f"The links of Job #{job_id} expired {_relative_time(expired_at)} and its stems were not kept "
+            "in Discord, so there is nothing left to mix. Nothing was charged."
+        )
+        self.job_id = job_id
+
+
+class MixBlocked(MixRefused):
+    def __init__(self, reason: str | None) -> None:
+        text = "A moderator has blocked you in this server, so you can't ask for mixes here."
+        if reason:
+            text += f" Reason given: {plain(reason)}"
+        super().__init__(text)
+        self.reason = reason
+
+
+class MixOfADmResult(MixRefused):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"Job #{job_id}'s result was sent to its member by DM, where its mixes go too: only they can "
+            "mix it."
+        )
+        self.job_id = job_id

@@ -31,6 +31,7 @@ from bot.models import (
     EconomySettings,
     HistoryPage,
     KeepStems,
+    MixStems,
     Period,
     ReuseCharge,
     SettingsUpdate,
@@ -88,6 +89,8 @@ class SettingsChange:
     audit_channel_id: int | None = None
     reuse_charge: ReuseCharge | None = None
     keep_stems: KeepStems | None = None
+    mix_stems: MixStems | None = None
+    mix_price: int | None = None
     clear: frozenset[Clearable] = frozenset()
 
     @property
@@ -350,6 +353,14 @@ class QuotaService:
             changes["reuse_charge"] = change.reuse_charge
         if change.keep_stems is not None:
             changes["keep_stems"] = change.keep_stems
+        if change.mix_stems is not None:
+            changes["mix_stems"] = change.mix_stems
+        if change.mix_price is not None:
+            if not 0 <= change.mix_price <= MAX_AMOUNT:
+                raise InvalidOption(
+                    "mix_price", f"must be a whole number of credits from 0 to {MAX_AMOUNT:,}."
+                )
+            changes["mix_price"] = change.mix_price
         for cleared in change.clear:
             name = {
                 Clearable.MODERATOR_ROLE: "moderator_role_id",

@@ -25,6 +25,7 @@ from bot.keeping import Downloader, Keeper, Poster
 from bot.leases import Lease
 from bot.library import LibraryService
 from bot.metrics import Metrics
+from bot.mixing import Mixer, MixPoster
 from bot.operations import AccountApi, Alerter, ApiCalls, Operations
 from bot.quota import QuotaService
 from bot.reminders import Reminders, ReminderSender
@@ -53,6 +54,7 @@ class Services:
     library: LibraryService
     reminders: Reminders
     keeper: Keeper
+    mixer: Mixer
     operations: Operations
     web: WebServer
     lease: Lease
@@ -70,6 +72,7 @@ class Services:
         await self.acks.start()
         self.reminders.start()
         self.keeper.start()
+        self.mixer.start()
 
     async def stop(self) -> None:
         """Take no new splits, let work in flight finish (see `JobRunner.stop`), stop the checks.
@@ -80,6 +83,7 @@ class Services:
         await self.runner.stop()
         await self.reminders.stop()
         await self.keeper.stop()
+        await self.mixer.stop()
         if self.downloads is not None:
             await self.downloads.close()
         await self.operations.stop()
@@ -94,6 +98,7 @@ def build_services(
     reminder_sender: ReminderSender,
     split_answerer: SplitAnswerer,
     keep_poster: Poster,
+    mix_poster: MixPoster,
     alerter: Alerter,
     gateway_connected: Callable[[], bool],
     metrics: Metrics | None = None,
@@ -106,8 +111,8 @@ def build_services(
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
 
-    `deliverer`, `reminder_sender`, `split_answerer`, `keep_poster` and `alerter` are the Discord
-    side (or a test's recorders); `gateway_connected` feeds `/healthz`. The keyword overrides
+    `deliverer`, `reminder_sender`, `split_answerer`, `keep_poster`, `mix_poster` and `alerter`
+    are the Discord side (or a test's recorders); `gateway_connected` feeds `/healthz`. The keyword overrides
     replace a part a test or benchmark wants to control: its own `metrics` registry, an `api`
     client, what the pause switch asks for the account's credits, where accepted splits wait
     (`queue`: the runner unless a test records them), faster delivery or keep retries, how stems
@@ -165,6 +170,17 @@ def build_services(
         clock=clock,
         retry_base=settings.keep_retry,
     )
+    mixer = Mixer(
+        store,
+        mix_poster,
+        download,
+        lease=lease,
+        folder=settings.mix_folder,
+        concurrency=settings.mix_concurrency,
+        max_stem_bytes=settings.mix_max_stem_bytes,
+        clock=clock,
+        retry_base=settings.keep_retry,
+    )
     runner = JobRunner(
         store,
         api,
@@ -206,6 +222,7 @@ def build_services(
         library=library,
         reminders=reminders,
         keeper=keeper,
+        mixer=mixer,
         downloads=downloads,
         operations=operations,
         web=web,

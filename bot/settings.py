@@ -124,6 +124,8 @@ class Settings:
     job_lease: float = 30.0  # seconds a claimed job stays with a process that stopped renewing it
     delivery_retry: float = 2.0  # seconds before a failed delivery is tried again, doubling each time
     keep_retry: float = 5.0  # seconds before a failed round of keeping is tried again, doubling
+    mix_concurrency: int = 1  # mixes of stems made at once, for the whole process
+    mix_max_stem_bytes: int = 100 * 1024 * 1024  # the most one stem downloaded for a mix may be
 
     @property
     def runs_shard_zero(self) -> bool:
@@ -141,8 +143,16 @@ class Settings:
         """Where stems being kept in Discord wait between download and upload, emptied at every
         start: beside an SQLite database, else in `data/` under the working folder; one folder per
         set of shards, so processes sharing a disk never empty each other's."""
+        return self._work_folder("keep-downloads")
+
+    @property
+    def mix_folder(self) -> Path:
+        """Where a mix's stems and its file wait while it is made (as `keep_folder`)."""
+        return self._work_folder("mix-work")
+
+    def _work_folder(self, name: str) -> Path:
         base = self.database.parent if isinstance(self.database, Path) else Path("data")
-        folder = base / "keep-downloads"
+        folder = base / name
         if self.shard_ids is not None:
             folder = folder / f"shards-{'-'.join(map(str, self.shard_ids))}"
         return folder
@@ -328,6 +338,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         keep_retry=parsed(
             "KEEP_RETRY_SECONDS", _bounded_float(0.05, 600), 5.0, "a number of seconds from 0.05 to 600"
         ),
+        mix_concurrency=parsed(
+            "MIX_CONCURRENCY", _bounded_int(1, 8), 1, "a whole number of mixes at once, from 1 to 8"
+        ),
+        mix_max_stem_bytes=1024
+        * 1024
+        * parsed("MIX_MAX_STEM_MB", _bounded_int(1, 1024), 100, "a whole number of megabytes from 1 to 1024"),
     )
 
 

@@ -23,7 +23,7 @@ from bot import economy
 from bot.discord_side.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
-from bot.models import KeepStems, LedgerKind, Period, ReuseCharge
+from bot.models import KeepStems, LedgerKind, MixStems, Period, ReuseCharge
 from bot.quota import (
     MAX_COOLDOWN_SECONDS,
     MAX_JOBS_PER_MEMBER,
@@ -72,6 +72,10 @@ KEEP_STEMS_CHOICES = [
         name="Always: every successful split is kept in Discord", value=KeepStems.ALWAYS.value
     ),
     app_commands.Choice(name="Off: no button", value=KeepStems.OFF.value),
+]
+MIX_STEMS_CHOICES = [
+    app_commands.Choice(name="On: a Mix stems button on each full split", value=MixStems.ON.value),
+    app_commands.Choice(name="Off: no button, no /stems mix", value=MixStems.OFF.value),
 ]
 REASON_HELP = "Why (shown in the member's history and the audit channel)"
 
@@ -282,10 +286,15 @@ class QuotaCog(commands.Cog):
         audit_channel="Manage Server only: where every moderator action is posted as one line",
         reuse_charge="What members pay for stems this server already split (default: free)",
         keep_stems="Stems posted as files in Discord, so they outlive the links (default: members choose)",
+        mix_stems="Members mix a full split's stems into one file, e.g. without drums (default: on)",
+        mix_price="Credits a member pays for each mix (default: 0, free)",
         clear="Unset one of the settings (moderator role, audit channel: Manage Server only)",
     )
     @app_commands.choices(
-        clear=CLEAR_CHOICES, reuse_charge=REUSE_CHARGE_CHOICES, keep_stems=KEEP_STEMS_CHOICES
+        clear=CLEAR_CHOICES,
+        reuse_charge=REUSE_CHARGE_CHOICES,
+        keep_stems=KEEP_STEMS_CHOICES,
+        mix_stems=MIX_STEMS_CHOICES,
     )
     async def settings(
         self,
@@ -298,6 +307,8 @@ class QuotaCog(commands.Cog):
         audit_channel: discord.TextChannel | None = None,
         reuse_charge: app_commands.Choice[str] | None = None,
         keep_stems: app_commands.Choice[str] | None = None,
+        mix_stems: app_commands.Choice[str] | None = None,
+        mix_price: app_commands.Range[int, 0, MAX_AMOUNT] | None = None,
         clear: app_commands.Choice[str] | None = None,
     ) -> None:
         """Show this server's credit settings, or change them with the options."""
@@ -312,6 +323,8 @@ class QuotaCog(commands.Cog):
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
             reuse_charge=ReuseCharge(reuse_charge.value) if reuse_charge else None,
             keep_stems=KeepStems(keep_stems.value) if keep_stems else None,
+            mix_stems=MixStems(mix_stems.value) if mix_stems else None,
+            mix_price=mix_price,
             clear=frozenset({Clearable(clear.value)}) if clear else frozenset(),
         )
         update = await self._service.update_settings(guild_id, actor, change)

@@ -18,6 +18,7 @@ from bot.models import CancelOutcome, JobState
 from bot.product import Mode
 from bot.render import common, library, results
 from bot.render import keep as keep_words
+from cogs.mixing import MixPicker, show_picker
 from cogs.paging import Pager
 from cogs.people import actor_of
 from cogs.split import split_refusal, start_split
@@ -113,6 +114,16 @@ class KeepButton(_JobButton, template=common.KEEP_BUTTON_PATTERN):
         await keep_stems(interaction.client, interaction, self.job_id)
 
 
+class MixButton(_JobButton, template=common.MIX_BUTTON_PATTERN):
+    """Mix stems under a full split's result: any member of the server gets the stem picker."""
+
+    LABEL = common.MIX_BUTTON_LABEL
+    CUSTOM_ID = common.MIX_BUTTON_ID
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await show_picker(interaction.client, interaction, self.job_id)
+
+
 async def keep_stems(bot: StemBot, interaction: discord.Interaction[Any], job_id: int) -> None:
     """Ask to keep a result in Discord; the answer is private."""
     try:
@@ -138,7 +149,7 @@ async def keep_stems(bot: StemBot, interaction: discord.Interaction[Any], job_id
 class StemsCog(commands.Cog):
     stems = app_commands.Group(
         name="stems",
-        description="Your splits in this server: find them, show or keep one, cancel one",
+        description="Your splits in this server: find them, show, keep or mix one, cancel one",
         guild_only=True,
         allowed_contexts=app_commands.AppCommandContext(guild=True),
     )
@@ -148,7 +159,7 @@ class StemsCog(commands.Cog):
 
     async def cog_load(self) -> None:
         # Every result's and queued message's buttons, whenever they were posted.
-        self.bot.add_dynamic_items(UpgradeButton, CancelButton, KeepButton)
+        self.bot.add_dynamic_items(UpgradeButton, CancelButton, KeepButton, MixButton, MixPicker)
 
     @property
     def _library(self) -> LibraryService:
@@ -234,6 +245,14 @@ class StemsCog(commands.Cog):
         """Post a finished split's stems as files in a thread on its result, so they outlive the links."""
         await keep_stems(self.bot, interaction, job)
 
+    @stems.command(
+        name="mix", description="Mix some stems of a full split here into one file: the song without drums"
+    )
+    @app_commands.describe(job="The job number (any split of this server; suggested as you type)")
+    async def mix(self, interaction: discord.Interaction[StemBot], job: JobNumber) -> None:
+        """Choose stems of a full split to mix into one audio file, posted in the result's thread."""
+        await show_picker(self.bot, interaction, job)
+
     @stems.command(name="reminders", description="Turn your reminders before download links expire on or off")
     @app_commands.describe(enabled="True: remind me before my links expire; False: don't")
     async def reminders(self, interaction: discord.Interaction[StemBot], enabled: bool) -> None:
@@ -250,6 +269,7 @@ class StemsCog(commands.Cog):
     @show.autocomplete("job")
     @cancel.autocomplete("job")
     @keep.autocomplete("job")
+    @mix.autocomplete("job")
     async def job_autocomplete(
         self, interaction: discord.Interaction[StemBot], current: str
     ) -> list[app_commands.Choice[int]]:

@@ -1326,6 +1326,10 @@ class DiscordStandIn:
         self._threads: dict[int, ThreadRecord] = {}
         #: sha256 of every uploaded file, by attachment id.
         self._upload_sha256: dict[str, str] = {}
+        #: Keep every uploaded file's bytes (by sha256) for `attachment_bytes`: for tests that
+        #: look inside a file (decode a mix, say). Off by default: files stream by unkept.
+        self.keep_upload_bytes = False
+        self._kept_bytes: dict[str, bytes] = {}
         #: Nonces of the bot's channel messages: nonce -> (message, monotonic time).
         self._nonces: dict[str, tuple[MessageRecord, float]] = {}
         self._sessions: dict[str, _Session] = {}
@@ -2471,6 +2475,10 @@ class DiscordStandIn:
                 )
         return out
 
+    def attachment_bytes(self, attachment: AttachmentRecord) -> bytes:
+        """The bytes of an uploaded file (only with `keep_upload_bytes` on when it was sent)."""
+        return self._kept_bytes[attachment.sha256]
+
     def thread_on(self, message_id: int) -> ThreadRecord | None:
         """The thread opened on a message (its id is the message's), if any."""
         return self._threads.get(message_id)
@@ -2731,10 +2739,15 @@ class DiscordStandIn:
             file_parts += 1
             digest = hashlib.sha256()
             size = 0
+            kept: list[bytes] = []
             while chunk := await part.read_chunk(_UPLOAD_CHUNK):
                 size += len(chunk)
                 if total + size <= self.upload_limit and file_parts <= MAX_FILES_PER_MESSAGE:
                     digest.update(chunk)
+                    if self.keep_upload_bytes:
+                        kept.append(chunk)
+            if self.keep_upload_bytes:
+                self._kept_bytes[digest.hexdigest()] = b"".join(kept)
             total += size
             ctype = part.headers.get(hdrs.CONTENT_TYPE, "")
             uploads.append((name[len("files[") : -1], part.filename, size, ctype, digest.hexdigest()))

@@ -76,6 +76,7 @@ from bot.sandbox import (
     parse_submit,
     snake_key,
 )
+from testing.tones import tone_file_bytes
 
 SimTask = SandboxTask
 """The simulator's name for a sandbox task."""
@@ -247,6 +248,9 @@ class SeparationApiSimulator:
         self.stem_bytes = stem_bytes
         #: Per stem label ("Backing_Vocals"): its size instead of `stem_bytes`.
         self.stem_sizes: dict[str, int] = {}
+        #: Seconds of real, decodable audio per stem instead of `stem_content`'s bytes: an MP3 of
+        #: the stem's own sine tone (`testing.tones`), for mixes. None: the made-up bytes.
+        self.stem_audio_seconds: float | None = None
         #: Stem labels served as an HTML page (status 200, text/html) instead of audio.
         self.html_stems: set[str] = set()
         #: Stem label -> how many more requests for it answer 503 before it is served.
@@ -606,6 +610,9 @@ class SeparationApiSimulator:
                 text=_HTML_PAGE.format(status=200, msg="Not the file"), content_type="text/html"
             )
         self.file_requests.append((name, 200))
+        if self.stem_audio_seconds is not None:
+            body = tone_file_bytes(label, self.stem_audio_seconds)
+            return web.Response(body=body, headers={"Content-Type": "audio/mpeg"})
         size = self.stem_size(name)
         response = web.StreamResponse(headers={"Content-Type": "audio/mpeg", "Content-Length": str(size)})
         await response.prepare(request)

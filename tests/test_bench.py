@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
         ([sys.executable, "-m", "bench.keep", "--help"], "repo"),
         ([sys.executable, str(REPO / "bench" / "chaos.py"), "--help"], "elsewhere"),
         ([sys.executable, "-m", "bench.chaos", "--help"], "repo"),
+        ([sys.executable, str(REPO / "bench" / "mix.py"), "--help"], "elsewhere"),
+        ([sys.executable, "-m", "bench.mix", "--help"], "repo"),
     ],
     ids=[
         "script",
@@ -31,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
         "keep-module",
         "chaos-script",
         "chaos-module",
+        "mix-script",
+        "mix-module",
     ],
 )
 def test_the_benchmarks_start(command: list[str], cwd: str, tmp_path: Path) -> None:
@@ -136,3 +140,23 @@ def test_the_keep_benchmark_fails_when_the_bot_uses_more_memory_than_the_target(
     assert figures["attachments"] == figures["expected"] == 24
     assert result.returncode == 1
     assert "NOT MET" in result.stdout
+
+
+@pytest.mark.e2e  # the benchmark drives the real bot process against the stand-ins
+def test_a_small_mix_run_posts_each_mix_once_holding_the_kept_tones() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "mix.py"), "--seconds", "3", "--mixes", "2", "--bursts", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    figures = json.loads(lines[-1])
+
+    assert result.returncode == 0, result.stderr
+    assert (figures["posted"], figures["wrong"], figures["child_processes"]) == (2, 0, 0)
+    assert len(figures["mix_cpu_seconds"]) == 2 and all(s > 0 for s in figures["mix_cpu_seconds"])
+    assert figures["acks_idle"] > 0 and figures["acks_mixing"] > 0
+    assert 0 < figures["rss_mb_baseline"] <= figures["rss_mb_peak"]

@@ -17,6 +17,7 @@ from bot.product import Mode
 from bot.settings import PostgresURL
 from bot.store import Store
 from bot.store.copy import TABLES, CopyRefused, copy_sqlite_to_postgresql
+from bot.store.mixes import NewMix
 from testing.provider_api import Fault, SeparationApiSimulator
 from tests.postgres import PostgresServer
 from tests.wiring import RecordingDeliverer, make_services, make_settings
@@ -68,6 +69,8 @@ async def populated_sqlite(path: Path) -> None:
         done = await store.jobs.get(done.id)
         await store.keeps.request(done, requested_by=ANA, upload_limit=10 * 2**20)
         await store.keeps.start(done.id, [(0, "Vocals.mp3"), (1, "Instrumental.mp3")])
+        mix = NewMix(done, 0b1, BEN, (), price=5, upload_limit=10 * 2**20, filename="Job 1 - Vocals.mp3")
+        assert (await store.mixes.request(mix)).started  # a mix, and its charge in the ledger
         await store.members.set_reminders(ANA, False)
         await store.meta.set("commands_synced:global", "abc")
     await store.close()

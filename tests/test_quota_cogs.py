@@ -15,14 +15,14 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.models import Delivery, KeepState, KeepStems, LedgerKind, Period, StemLink
+from bot.models import Delivery, KeepState, KeepStems, LedgerKind, MixStems, Period, StemLink
 from bot.product import Mode
 from bot.quota import HISTORY_PAGE_SIZE, Actor
 from bot.render import common
 from bot.store import Store
 from cogs.credits import CreditsCog
 from cogs.paging import Pager
-from cogs.quota import KEEP_STEMS_CHOICES, PERIOD_CHOICES, QuotaCog
+from cogs.quota import KEEP_STEMS_CHOICES, MIX_STEMS_CHOICES, PERIOD_CHOICES, QuotaCog
 from cogs.split import SplitCog
 from tests.unit_helpers import (
     GUILD_ID,
@@ -833,3 +833,25 @@ async def test_the_ledger_agrees_with_balances_after_a_mixed_session(world, cloc
     text = embed_text(reply(await world.credits(world.member_interaction(role_ids=(VIP_ROLE,)))))
     assert re.search(r"\*\*\d+\*\* credits", text)
     assert await world.store.accounts.ledger_mismatches() == []
+
+
+async def test_settings_say_that_members_may_mix_stems_for_free_by_default(world):
+    text = reply_text(await world.run("settings", world.mod_interaction()))
+
+    assert "Mix stems\nOn, free: each full split has a Mix stems button" in text
+
+
+async def test_a_moderator_turns_mixing_off_and_prices_it(world):
+    interaction = await world.run(
+        "settings", world.mod_interaction(), mix_stems=mix_choice("off"), mix_price=20
+    )
+
+    text = reply_text(interaction)
+    assert "mix stems on → off" in text and "mix price free → 20 credits" in text
+    assert "Off: no Mix stems button" in text
+    settings, _ = await world.store.economy.get(GUILD_ID)
+    assert (settings.mix_stems, settings.mix_price) == (MixStems.OFF, 20)
+
+
+def mix_choice(value: str) -> app_commands.Choice[str]:
+    return next(c for c in MIX_STEMS_CHOICES if c.value == value)

@@ -83,6 +83,8 @@ def test_quota_is_visible_to_members_because_view_and_history_are_for_everyone(c
                 ("audit_channel", CHANNEL, False),
                 ("reuse_charge", STRING, False),
                 ("keep_stems", STRING, False),
+                ("mix_stems", STRING, False),
+                ("mix_price", INTEGER, False),
                 ("clear", STRING, False),
             ],
         ),

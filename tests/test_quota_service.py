@@ -10,7 +10,7 @@ import pytest
 from bot import economy
 from bot.credits import CreditService
 from bot.errors import InvalidOption, NeedsManageServer, NotAModerator
-from bot.models import KeepStems, Period
+from bot.models import KeepStems, MixStems, Period
 from bot.quota import Actor, Clearable, Member, QuotaService, SettingsChange, clean_reason
 from bot.store import Store
 from tests.unit_helpers import FakeClock
@@ -194,3 +194,28 @@ async def test_a_time_zone_that_cannot_be_loaded_is_refused_and_nothing_is_store
 
     settings = (await quota.overview(GUILD)).settings
     assert (settings.timezone, settings.refill_time) == ("UTC", "00:00")
+
+
+async def test_mixing_is_on_and_free_until_a_moderator_changes_it(quota):
+    settings = (await quota.overview(GUILD)).settings
+    assert (settings.mix_stems, settings.mix_price) == (MixStems.ON, 0)
+
+    update = await quota.update_settings(GUILD, MOD, SettingsChange(mix_stems=MixStems.OFF, mix_price=15))
+
+    assert (update.before.mix_stems, update.before.mix_price) == (MixStems.ON, 0)
+    assert (update.after.settings.mix_stems, update.after.settings.mix_price) == (MixStems.OFF, 15)
+    settings = (await quota.overview(GUILD)).settings
+    assert (settings.mix_stems, settings.mix_price) == (MixStems.OFF, 15)
+
+
+@pytest.mark.parametrize("price", [-1, economy.MAX_AMOUNT + 1])
+async def test_a_mix_price_out_of_bounds_is_refused(quota, price):
+    with pytest.raises(InvalidOption, match="mix_price"):
+        await quota.update_settings(GUILD, MOD, SettingsChange(mix_price=price))
+
+    assert (await quota.overview(GUILD)).settings.mix_price == 0
+
+
+async def test_a_member_cannot_change_the_mix_settings(quota):
+    with pytest.raises(NotAModerator):
+        await quota.update_settings(GUILD, Actor(3), SettingsChange(mix_price=5))

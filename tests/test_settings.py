@@ -440,3 +440,19 @@ def test_retry_pauses_default_to_what_they_were_and_are_read() -> None:
     assert (load_settings(BASE).delivery_retry, load_settings(BASE).keep_retry) == (2.0, 5.0)
     assert settings_with(DELIVERY_RETRY_SECONDS="0.05").delivery_retry == 0.05
     assert settings_with(KEEP_RETRY_SECONDS="600").keep_retry == 600.0
+
+
+def test_mixes_are_made_one_at_a_time_with_stems_up_to_100_mb_by_default(tmp_path: Path) -> None:
+    settings = settings_with(DATABASE_URL=f"sqlite:///{tmp_path}/bot.db")
+
+    assert (settings.mix_concurrency, settings.mix_max_stem_bytes) == (1, 100 * 1024 * 1024)
+    assert settings.mix_folder == tmp_path / "mix-work"
+    assert settings.mix_folder != settings.keep_folder
+
+
+def test_mix_concurrency_and_the_stem_cap_are_read_and_bounded() -> None:
+    settings = settings_with(MIX_CONCURRENCY="3", MIX_MAX_STEM_MB="20")
+
+    assert (settings.mix_concurrency, settings.mix_max_stem_bytes) == (3, 20 * 1024 * 1024)
+    assert "MIX_CONCURRENCY must be" in settings_error({**BASE, "MIX_CONCURRENCY": "0"})
+    assert "MIX_MAX_STEM_MB must be" in settings_error({**BASE, "MIX_MAX_STEM_MB": "lots"})

@@ -54,12 +54,13 @@ async def test_stems_has_the_subcommands_and_options_the_issue_names() -> None:
             for o in subs[name].get("options", [])
         ]
 
-    assert sorted(subs) == ["cancel", "keep", "list", "reminders", "show"]
+    assert sorted(subs) == ["cancel", "keep", "list", "mix", "reminders", "show"]
     assert all(sub["type"] == SUBCOMMAND and 1 <= len(sub["description"]) <= 100 for sub in subs.values())
     assert shape("list") == [("member", USER, False, False)]
     assert shape("show") == [("job", INTEGER, True, True), ("public", BOOLEAN, False, False)]
     assert shape("cancel") == [("job", INTEGER, True, True)]
     assert shape("keep") == [("job", INTEGER, True, True)]
+    assert shape("mix") == [("job", INTEGER, True, True)]
     assert shape("reminders") == [("enabled", BOOLEAN, True, False)]
     assert stems["contexts"] == [0]  # servers only: a library belongs to a server
 

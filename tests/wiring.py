@@ -151,6 +151,7 @@ def make_services(
     reminder_sender: Any = None,
     alerter: Any = None,
     keep_poster: Any = None,
+    mix_poster: Any = None,
     split_answerer: Any = None,
     **overrides: Any,
 ) -> Services:
@@ -177,6 +178,7 @@ def make_services(
         reminder_sender=reminder_sender or RecordingReminders(),
         split_answerer=split_answerer or RecordingAnswerer(),
         keep_poster=keep_poster or RecordingPoster(),
+        mix_poster=mix_poster or keep_poster or RecordingPoster(),
         alerter=alerter or AlerterDouble(),
         gateway_connected=lambda: True,
         **overrides,

@@ -67,7 +67,12 @@ def _may_embed(job: Job) -> bool:
 
 
 def rendered(
-    job: Job, via: DeliveryVia, *, keep_button: bool = False, kept_url: str | None = None
+    job: Job,
+    via: DeliveryVia,
+    *,
+    keep_button: bool = False,
+    kept_url: str | None = None,
+    mix_button: bool = False,
 ) -> list[common.Message]:
     """The job's result as shown through `via`: in the /split response; as a late reply in the
     channel that mentions the member (plain text where the bot may not embed); or by DM."""
@@ -79,6 +84,7 @@ def rendered(
         in_server=via is not DeliveryVia.DM,
         keep_button=keep_button,
         kept_url=kept_url,
+        mix_button=mix_button,
     )
     if in_channel and not _may_embed(job):
         messages = common.as_plain_text(messages)  # no Embed Links here: embeds would vanish
@@ -93,12 +99,15 @@ class DiscordDeliverer:
         clock: Callable[[], float] = time.time,
         *,
         offers_keep: Callable[[Job], Awaitable[bool]] | None = None,
+        offers_mix: Callable[[Job], Awaitable[bool]] | None = None,
     ) -> None:
-        """`offers_keep`: whether a job's result carries the Keep in Discord button."""
+        """`offers_keep`, `offers_mix`: whether a job's result carries the Keep in Discord and the
+        Mix stems buttons."""
         self._client = client
         self._parts = parts
         self._clock = clock
         self._offers_keep = offers_keep
+        self._offers_mix = offers_mix
 
     async def deliver(self, job: Job) -> DeliveryOutcome:
         outcome = DeliveryOutcome(DeliveryResult.RETRY)
@@ -197,8 +206,16 @@ class DiscordDeliverer:
     async def _keep_button(self, job: Job) -> bool:
         return self._offers_keep is not None and await self._offers_keep(job)
 
+    async def _mix_button(self, job: Job) -> bool:
+        return self._offers_mix is not None and await self._offers_mix(job)
+
     async def _edit_interaction(self, job: Job) -> bool:
-        messages = rendered(job, DeliveryVia.INTERACTION, keep_button=await self._keep_button(job))
+        messages = rendered(
+            job,
+            DeliveryVia.INTERACTION,
+            keep_button=await self._keep_button(job),
+            mix_button=await self._mix_button(job),
+        )
         webhook = self._webhook(job)
         try:
             for index in range(await self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
@@ -281,7 +298,9 @@ class DiscordDeliverer:
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
         in_channel = via is DeliveryVia.CHANNEL
-        messages = rendered(job, via, keep_button=await self._keep_button(job))
+        messages = rendered(
+            job, via, keep_button=await self._keep_button(job), mix_button=await self._mix_button(job)
+        )
         try:
             for index in range(await self._resume_at(job, via), len(messages)):
                 message = messages[index]

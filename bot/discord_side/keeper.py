@@ -13,15 +13,17 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import aiohttp
 import discord
 
-from bot.discord_side.delivery import error_code, rendered, route_refused
+from bot.discord_side.delivery import ORIGINAL_RESPONSE, error_code, rendered, route_refused
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
-from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem
+from bot.keeping.posting import comparable_filename
+from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, Mix
 from bot.render import keep as words
 from bot.render import results
 
@@ -38,11 +40,32 @@ latest, or, for replies in a busy channel, those after the result message."""
 EDIT_TIMEOUT = 15.0
 
 
-class DiscordPoster:
-    def __init__(self, client: discord.Client) -> None:
-        self._client = client
+class Where(Protocol):
+    """Where a keep's or a mix's files go (both carry these)."""
 
-    def _place(self, keep: Keep) -> discord.PartialMessageable:
+    @property
+    def guild_id(self) -> int: ...
+    @property
+    def place(self) -> KeepPlace | None: ...
+    @property
+    def channel_id(self) -> int | None: ...
+    @property
+    def anchor_message_id(self) -> int | None: ...
+
+
+class DiscordPoster:
+    """Posts kept stems (`bot.keeping.Poster`) and mixes (`bot.mixing.MixPoster`) alike: one
+    thread per result for both."""
+
+    def __init__(
+        self, client: discord.Client, *, offers_mix: Callable[[Job], Awaitable[bool]] | None = None
+    ) -> None:
+        """`offers_mix`: whether a result carries the Mix stems button (kept on it when the result
+        is edited to say it is kept)."""
+        self._client = client
+        self._offers_mix = offers_mix
+
+    def _place(self, keep: Where) -> discord.PartialMessageable:
         """Where the keep's files go: its thread, channel or DM."""
         assert keep.channel_id is not None
         return self._client.get_partial_messageable(
@@ -85,8 +108,48 @@ class DiscordPoster:
     ) -> int:
         return await self._send(keep, key, content=words.skipped_note(job, stems))
 
+    async def post_mix(self, job: Job, mix: Mix, upload: Upload, *, content: str, key: str) -> int:
+        with upload.path.open("rb") as file:
+            return await self._send(
+                mix, key, content=content, files=[discord.File(file, filename=upload.filename)]
+            )
+
+    async def attachment_url(self, keep: Keep, message_id: int, filename: str) -> str | None:
+        """The kept file's URL as the message has it now (Discord signs them for a while only)."""
+        try:
+            message = await self._place(keep).fetch_message(message_id)
+        except discord.HTTPException as exc:
+            if not route_refused(exc):
+                raise PostRetry(f"Discord failed while reading a kept file ({error_code(exc)})") from None
+            return None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+        wanted = comparable_filename(filename)
+        return next((a.url for a in message.attachments if comparable_filename(a.filename) == wanted), None)
+
+    async def tell(self, mix: Mix, text: str) -> bool:
+        """Edit the member's private answer to say `text` (once its token is gone, they see the
+        file's line in the thread instead)."""
+        if mix.reply_token is None or mix.reply_application_id is None:
+            return False
+        if mix.reply_until is None or mix.reply_until <= time.time():
+            return False
+        webhook = discord.Webhook.partial(mix.reply_application_id, mix.reply_token, client=self._client)
+        try:
+            async with asyncio.timeout(EDIT_TIMEOUT):
+                await webhook.edit_message(
+                    ORIGINAL_RESPONSE,
+                    content=text,
+                    view=None,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("job %s: mix %s: the member's answer was not edited (%s)", mix.job_id, mix.id, exc)
+            return False
+        return True
+
     async def _send(
-        self, keep: Keep, key: str, *, content: str | None, files: list[discord.File] | None = None
+        self, keep: Where, key: str, *, content: str | None, files: list[discord.File] | None = None
     ) -> int:
         channel = self._place(keep)
         # Only what applies is passed: discord.py's send takes None, not MISSING, for "none".
@@ -118,7 +181,7 @@ class DiscordPoster:
             raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
         return message.id
 
-    async def recent(self, keep: Keep) -> list[PostedMessage]:
+    async def recent(self, keep: Where) -> list[PostedMessage]:
         channel = self._place(keep)
         me = self._client.user.id if self._client.user else self._client.application_id
         found: list[PostedMessage] = []
@@ -149,7 +212,8 @@ class DiscordPoster:
         if not result:
             return
         url = results.kept_url(keep)
-        messages = rendered(job, result[0].via, kept_url=url)
+        mix_button = self._offers_mix is not None and await self._offers_mix(job)
+        messages = rendered(job, result[0].via, kept_url=url, mix_button=mix_button)
         for shown, message in zip(result, messages, strict=False):
             if shown.channel_id is None:
                 continue

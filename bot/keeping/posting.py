@@ -42,12 +42,12 @@ class StemPosting:
         found_files: dict[str, int] = {}
         for message in recent:
             for name in message.filenames:
-                found_files.setdefault(_comparable(name), message.message_id)
+                found_files.setdefault(comparable_filename(name), message.message_id)
         for stem in stems:
             if stem.state is not StemKeepState.POSTING:
                 continue
             if stem.skipped_why is None:
-                message_id = found_files.get(_comparable(stem.filename))
+                message_id = found_files.get(comparable_filename(stem.filename))
                 if message_id is not None:
                     await self._store.keeps.posted(job.id, [stem.position], message_id)
                     continue
@@ -190,13 +190,13 @@ def filename(key: str, url: str) -> str:
     return f"{name}.{extension}" if extension in AUDIO_EXTENSIONS else name
 
 
-def _comparable(filename: str) -> str:
+def comparable_filename(filename: str) -> str:
     """A filename as Discord may store it (it replaces spaces and some characters)."""
     return re.sub(r"[^0-9a-z.]+", "_", filename.lower())
 
 
 def _note_mentions(content: str, filename: str) -> bool:
-    return filename in content or _comparable(filename) in _comparable(content)
+    return filename in content or comparable_filename(filename) in comparable_filename(content)
 
 
 def fits_in_one_message(sizes: Sequence[int], limit: int) -> bool:

@@ -103,9 +103,9 @@ class KeepRequests:
         if twin is None:
             if job.links_expire_at is not None and job.links_expire_at <= self._clock():
                 raise LinksExpired(job.id, job.links_expire_at)
-            if job.delivered_via is not DeliveryVia.DM and not _may_attach(job, channel_id, attach_here):
+            if job.delivered_via is not DeliveryVia.DM and not may_attach(job, channel_id, attach_here):
                 raise CannotAttachFiles()
-        limit = _positive(job.filesize_limit) or _positive(upload_limit) or DEFAULT_UPLOAD_LIMIT
+        limit = positive(job.filesize_limit) or positive(upload_limit) or DEFAULT_UPLOAD_LIMIT
         keep, started = await self._store.keeps.request(job, requested_by=actor.user_id, upload_limit=limit)
         if started and twin is not None:
             keep = await self._store.keeps.apply(keep.linked(twin, self._clock()))
@@ -121,7 +121,7 @@ class KeepRequests:
         return KeepRequest(job, keep, started, last_failure)
 
 
-def _may_attach(job: Job, channel_id: int | None, attach_here: bool) -> bool:
+def may_attach(job: Job, channel_id: int | None, attach_here: bool) -> bool:
     """Whether the bot may attach files in the job's channel: Discord's word with this ask if it
     came from there, else its word at the /split (jobs from before that was stored: assumed)."""
     if channel_id == job.channel_id:
@@ -129,5 +129,5 @@ def _may_attach(job: Job, channel_id: int | None, attach_here: bool) -> bool:
     return job.app_permissions is None or bool(job.app_permissions & PERMISSIONS["Attach Files"])
 
 
-def _positive(value: int | None) -> int | None:
+def positive(value: int | None) -> int | None:
     return value if isinstance(value, int) and value > 0 else None

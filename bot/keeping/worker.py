@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.downloads import clear_leftovers
-from bot.keeping.poster import Downloader, PlaceRefused, Poster, PostRetry, ThreadsUnavailable
+from bot.keeping.place import place_beside
+from bot.keeping.poster import Downloader, PlaceRefused, Poster, PostRetry
 from bot.keeping.posting import StemPosting, filename
 from bot.keeping.twins import Twins
 from bot.leases import Beat, Lease
-from bot.models import DeliveryVia, Job, Keep, KeepPlace, KeepState, StemKeepState
+from bot.models import Job, Keep, KeepPlace, KeepState, StemKeepState
 from bot.store import Store
 from bot.worker import Backoff, DurableWorker
 
@@ -219,23 +220,11 @@ class KeepWorker:
         return True
 
     async def _choose_place(self, job: Job, keep: Keep) -> Keep:
-        """A thread on the first message of the result; replies to it where threads cannot be
-        made; the DM for a result delivered by DM."""
-        result = await self._store.deliveries.result_messages(job.id)
-        if not result or result[0].channel_id is None:
-            raise PlaceRefused("the result message could not be found")
-        anchor = result[0]
-        assert anchor.channel_id is not None
-        if anchor.via is DeliveryVia.DM:
-            place, channel_id = KeepPlace.DM, anchor.channel_id
-        else:
-            try:
-                place, channel_id = KeepPlace.THREAD, await self._poster.open_thread(job, anchor)
-            except ThreadsUnavailable as error:
-                log.info("job %s: no thread (%s); posting the files as replies", job.id, error.reason)
-                place, channel_id = KeepPlace.REPLIES, anchor.channel_id
+        """Where the files go (`bot.keeping.place`): the thread a mix of this result opened, or
+        one it opens now; replies where threads cannot be made; the DM for a DM result."""
+        where = await place_beside(keep, self._store, self._poster, job)
         return await self._store.keeps.apply(
-            keep.placed(place, channel_id=channel_id, anchor_message_id=anchor.message_id)
+            keep.placed(where.place, channel_id=where.channel_id, anchor_message_id=where.anchor_message_id)
         )
 
     async def _require(self, job_id: int) -> Keep:

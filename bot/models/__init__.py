@@ -68,6 +68,7 @@ from bot.models.library import (
     CancelOutcome,
     LibraryPage,
 )
+from bot.models.mixes import Mix, MixState, MixStems, mask_of, positions_of
 from bot.models.operations import (
     ApiErrorNote,
     CallbackServerState,
@@ -119,6 +120,9 @@ __all__ = [
     "LedgerEntry",
     "LedgerKind",
     "LibraryPage",
+    "Mix",
+    "MixState",
+    "MixStems",
     "NewJob",
     "OrphanedTask",
     "Outcome",
@@ -138,4 +142,6 @@ __all__ = [
     "StemLink",
     "TaskTracks",
     "Track",
+    "mask_of",
+    "positions_of",
 ]

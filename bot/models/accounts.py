@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.models.budgets import BudgetAlert, DeploymentAlert, DeploymentBudget, ServerBudget
 from bot.models.jobs import Job, ReuseCharge
 from bot.models.keeps import KeepStems
+from bot.models.mixes import MixStems
 
 
 class LedgerKind(enum.StrEnum):
@@ -22,6 +23,8 @@ class LedgerKind(enum.StrEnum):
     RESET = "reset"  # a moderator put the member back to their allowance, bonus cleared
     BLOCK = "block"  # a moderator stopped the member from splitting (amount 0)
     UNBLOCK = "unblock"  # ... and let them again (amount 0)
+    MIX_CHARGE = "mix_charge"  # a priced mix of a result's stems (`mix_id`; one per mix)
+    MIX_REFUND = "mix_refund"  # ... given back because the mix failed (one per mix)
 
     @property
     def by_moderator(self) -> bool:
@@ -145,6 +148,8 @@ class EconomySettings:
     audit_channel_id: int | None = None
     reuse_charge: ReuseCharge = ReuseCharge.FREE
     keep_stems: KeepStems = KeepStems.BUTTON
+    mix_stems: MixStems = MixStems.ON
+    mix_price: int = 0  # credits a member pays for a mix of a result's stems
 
     @property
     def refill_time(self) -> str:

@@ -1,6 +1,6 @@
 """The buttons under a split's messages: a result's link buttons (one per stem, where they fit)
-and its actions (Split into 12 stems, Keep in Discord or Kept in Discord), and Cancel under a queued
-split. One place builds each view, so another action is one more entry in `_action_buttons`."""
+and its actions (Split into 12 stems, Keep in Discord or Kept in Discord, Mix stems), and Cancel
+under a queued split. One place builds each view, so another action is one more entry in `_action_buttons`."""
 
 from __future__ import annotations
 
@@ -16,15 +16,23 @@ from bot.render.common import (
     KEEP_BUTTON_LABEL,
     KEPT_BUTTON_LABEL,
     LINK_BUTTON_URL_LIMIT,
+    MIX_BUTTON_ID,
+    MIX_BUTTON_LABEL,
     UPGRADE_BUTTON_ID,
     UPGRADE_BUTTON_LABEL,
 )
 
 
-def stem_buttons_fit(job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None) -> bool:
+def stem_buttons_fit(
+    job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None, mix_button: bool = False
+) -> bool:
     """Whether every stem gets a link button (else they are text links): all of them fit beside
     the result's other buttons, and no URL is longer than a link button takes."""
-    others = len(_action_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url))
+    others = len(
+        _action_buttons(
+            job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, mix_button=mix_button
+        )
+    )
     return (
         bool(job.stems)
         and len(job.stems) + others <= BUTTONS_PER_MESSAGE
@@ -39,25 +47,31 @@ def result_view(
     keep_button: bool = False,
     kept_url: str | None = None,
     stem_buttons: bool | None = None,
+    mix_button: bool = False,
 ) -> discord.ui.View | None:
     """The result's buttons: a link button per stem (`stem_buttons`; by default where they fit),
     then the actions (`_action_buttons`). Another action is one more entry there."""
     if stem_buttons is None:
-        stem_buttons = stem_buttons_fit(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+        stem_buttons = stem_buttons_fit(
+            job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, mix_button=mix_button
+        )
     view = discord.ui.View(timeout=None)
     if stem_buttons:
         for stem in job.stems:
             view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
-    for button in _action_buttons(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url):
+    actions = _action_buttons(
+        job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, mix_button=mix_button
+    )
+    for button in actions:
         view.add_item(button)
     return view if view.children else None
 
 
 def _action_buttons(
-    job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None
+    job: Job, *, in_server: bool, keep_button: bool, kept_url: str | None, mix_button: bool = False
 ) -> list[discord.ui.Button[discord.ui.View]]:
     """On a 2-stem result in a server, the button that splits the same track into up to 12 stems;
-    Keep in Discord (or, once kept, a link to the files)."""
+    Keep in Discord (or, once kept, a link to the files); Mix stems (`mix_button`, in a server)."""
     buttons: list[discord.ui.Button[discord.ui.View]] = []
     if in_server and job.mode is Mode.SEPARATE_VOCAL:
         buttons.append(
@@ -76,6 +90,15 @@ def _action_buttons(
                 emoji="📌",
                 style=discord.ButtonStyle.secondary,
                 custom_id=KEEP_BUTTON_ID.format(job=job.id),
+            )
+        )
+    if in_server and mix_button:
+        buttons.append(
+            discord.ui.Button(
+                label=MIX_BUTTON_LABEL,
+                emoji="🎚️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=MIX_BUTTON_ID.format(job=job.id),
             )
         )
     return buttons

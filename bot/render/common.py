@@ -317,6 +317,11 @@ KEEP_BUTTON_LABEL = "Keep in Discord"
 KEEP_BUTTON_ID = "stembot:keep:{job}"
 KEEP_BUTTON_PATTERN = r"stembot:keep:(?P<job>[0-9]{1,19})"
 KEPT_BUTTON_LABEL = "Kept in Discord"
+MIX_BUTTON_LABEL = "Mix stems"
+MIX_BUTTON_ID = "stembot:mix:{job}"
+MIX_BUTTON_PATTERN = r"stembot:mix:(?P<job>[0-9]{1,19})"
+MIX_PICKER_ID = "stembot:mixpick:{job}"
+MIX_PICKER_PATTERN = r"stembot:mixpick:(?P<job>[0-9]{1,19})"
 
 
 SANDBOX_TITLE = "Sandbox · "

@@ -17,6 +17,7 @@ from bot.models import (
     KeepStems,
     LedgerEntry,
     LedgerKind,
+    MixStems,
     Period,
     ReuseCharge,
     ServerBudget,
@@ -282,6 +283,8 @@ def _setting_values(s: EconomySettings) -> dict[str, str]:
         "audit channel": f"<#{s.audit_channel_id}>" if s.audit_channel_id else "none",
         "shared results": _REUSE_CHARGE_TEXT[s.reuse_charge],
         "keep in Discord": _KEEP_STEMS_TEXT[s.keep_stems],
+        "mix stems": s.mix_stems.value,
+        "mix price": credit_amount(s.mix_price) if s.mix_price else "free",
     }
 
 
@@ -306,6 +309,16 @@ _KEEP_STEMS_EXPLAINED = {
     "thread on the result, where they stay after the links expire.",
     KeepStems.OFF: f"Off: no button; stems are links only, which expire after {LINK_LIFETIME.days} days.",
 }
+
+
+def _mix_text(s: EconomySettings) -> str:
+    if s.mix_stems is MixStems.OFF:
+        return "Off: no Mix stems button, and `/stems mix` is refused."
+    price = f"{credit_amount(s.mix_price)} per mix" if s.mix_price else "free"
+    return (
+        f"On, {price}: each full split has a Mix stems button; any member picks stems to keep and "
+        "StemBot posts their mix as one audio file in the result's thread."
+    )
 
 
 def settings_overview(update: SettingsUpdate) -> list[Message]:
@@ -351,6 +364,7 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
     if s.keep_stems is not KeepStems.OFF:
         keep += f" StemBot needs {KEEP_STEMS_PERMISSIONS} in the channel."
     embed.add_field(name="Keep in Discord", value=keep, inline=False)
+    embed.add_field(name="Mix stems", value=_mix_text(s), inline=False)
     if overview.budget is not None:
         embed.add_field(name="Monthly StemBot budget", value=_budget_text(overview.budget), inline=False)
     embeds = [embed]
@@ -405,6 +419,10 @@ def _history_what(entry: LedgerEntry) -> str:
         return f"{job} failed (credits returned)"
     if kind is LedgerKind.CHARGE:
         return f"{job} done"
+    if kind is LedgerKind.MIX_CHARGE:
+        return f"mix of {job}"
+    if kind is LedgerKind.MIX_REFUND:
+        return f"mix of {job} failed (credits returned)"
     what = {
         LedgerKind.ALLOWANCE: "starting credits",
         LedgerKind.REFILL: "allowance refilled",

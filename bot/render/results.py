@@ -190,13 +190,22 @@ def outcome(
     in_server: bool = True,
     keep_button: bool = False,
     kept_url: str | None = None,
+    mix_button: bool = False,
 ) -> list[Message]:
     """The messages that tell the member how a finished job ended. `late`: they go out as new
     messages in the channel rather than in the `/split` reply, so the first one says why.
     `in_server`: shown in the server (not a DM), so the result's server buttons belong on it.
-    `keep_button`: a success offers the Keep in Discord button; `kept_url`: it is kept, there."""
+    `keep_button`: a success offers the Keep in Discord button; `kept_url`: it is kept, there;
+    `mix_button`: a full split in a server offers Mix stems."""
     messages = (
-        stems_ready(job, mention=mention, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+        stems_ready(
+            job,
+            mention=mention,
+            in_server=in_server,
+            keep_button=keep_button,
+            kept_url=kept_url,
+            mix_button=mix_button,
+        )
         if job.state is JobState.SUCCEEDED
         else [failed(job, mention=mention)]
     )
@@ -239,6 +248,7 @@ def stems_ready(
     in_server: bool = True,
     keep_button: bool = False,
     kept_url: str | None = None,
+    mix_button: bool = False,
 ) -> list[Message]:
     """The stems, led by the song's name and when the links expire (and, once kept, where the files
     are for good). Each stem is shown once: as a link button where Discord allows (a button is
@@ -259,7 +269,9 @@ def stems_ready(
     footer = f"Job #{job.id} · {charge_text(job)} · {which}"
     if job.sandbox:
         footer = f"{SANDBOX_NOTE}\n{footer}"
-    buttons = stem_buttons_fit(job, in_server=in_server, keep_button=keep_button, kept_url=kept_url)
+    buttons = stem_buttons_fit(
+        job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, mix_button=mix_button
+    )
     # Room for the lines once the title (with a part number), the lead and footer are counted.
     description_budget = EMBED_DESCRIPTION_LIMIT - len(lead) - 2
     message_budget = (
@@ -294,7 +306,12 @@ def stems_ready(
     add_song(messages[0].embeds[0], job)
     messages[0].content = mention_prefix(job, mention)
     messages[-1].view = result_view(
-        job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, stem_buttons=buttons
+        job,
+        in_server=in_server,
+        keep_button=keep_button,
+        kept_url=kept_url,
+        stem_buttons=buttons,
+        mix_button=mix_button,
     )
     return messages
 

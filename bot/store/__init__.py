@@ -29,6 +29,7 @@ from bot.store.keeps import Keeps
 from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
+from bot.store.mixes import Mixes
 from bot.store.pause import PauseSwitch
 from bot.store.reservations import Reservations
 from bot.store.server_economy import CACHE_CHANNEL, ServerEconomy
@@ -56,6 +57,7 @@ class Store:
         self.deliveries = Deliveries(db)
         self.members = MemberPreferences(db)
         self.keeps = Keeps(db)
+        self.mixes = Mixes(db, self.accounts)
         self.meta = Meta(db)
         self.pause = PauseSwitch(db)
         self.acks = AcknowledgedSplits(db)

@@ -379,6 +379,7 @@ async def move(
     *,
     now: float,
     job_id: int | None = None,
+    mix_id: int | None = None,
     actor_id: int | None = None,
     reason: str | None = None,
     period_allowance: int | None = None,
@@ -413,7 +414,8 @@ async def move(
     if record:
         await tx.execute(
             "INSERT INTO ledger (guild_id, user_id, kind, amount, allowance_change, bonus_change, "
-            "balance_after, job_id, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "balance_after, job_id, mix_id, actor_id, reason, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 account.guild_id,
                 account.user_id,
@@ -423,6 +425,7 @@ async def move(
                 bonus_change,
                 after.total,
                 job_id,
+                mix_id,
                 actor_id,
                 reason,
                 now,

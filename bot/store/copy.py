@@ -27,6 +27,7 @@ from bot.store.postgres import PostgresTx, describe_error
 TABLES = (
     "accounts",
     "jobs",  # before everything that names a job; a job names only older ones
+    "mixes",  # before the ledger, whose mix rows name them
     "ledger",
     "economy_settings",
     "allowance_rules",

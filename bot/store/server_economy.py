@@ -22,6 +22,7 @@ from bot.models import (
     AllowanceUpdate,
     EconomySettings,
     KeepStems,
+    MixStems,
     Period,
     ReuseCharge,
 )
@@ -44,6 +45,8 @@ ADJUSTABLE_SETTINGS = frozenset(
         "audit_channel_id",
         "reuse_charge",
         "keep_stems",
+        "mix_stems",
+        "mix_price",
     }
 )
 
@@ -202,4 +205,5 @@ def _settings_from_row(row: Row) -> EconomySettings:
     values["period"] = Period(values["period"])
     values["reuse_charge"] = ReuseCharge(values["reuse_charge"])
     values["keep_stems"] = KeepStems(values["keep_stems"])
+    values["mix_stems"] = MixStems(values["mix_stems"])
     return EconomySettings(**values)

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web as aioweb
 
 from bot.sandbox import derive_api_key, stem_wav
+from testing.tones import decode
 from tests.e2e.conftest import Stack, button
 
 SANDBOX = {"SEPARATION_API_URL": "sandbox", "SEPARATION_API_KEY": "", "SANDBOX_SECONDS": "0.3"}
@@ -68,6 +69,30 @@ async def test_sandbox_results_can_be_kept_in_discord(stack: Stack) -> None:
     assert [f.sha256 for f in files] == [
         hashlib.sha256(stem_wav(stem)).hexdigest() for stem in ("vocal", "instrumental")
     ]
+
+
+async def test_sandbox_results_can_be_mixed(stack: Stack) -> None:
+    """The sandbox's mono WAVs at 22.05 kHz are mixed like any stems: one stereo MP3 in the thread."""
+    stack.standin.keep_upload_bytes = True
+    await stack.start_bot(**SANDBOX)
+    record = await stack.split(mode="split_stem")
+    result = await record.wait_for_edit(lambda m: "/sandbox/files/" in m.text())
+    [job] = await stack.eventually(lambda: [j for j in stack.jobs() if j["delivery"] == "delivered"])
+
+    click = await stack.standin.click(result, button(result, "Mix stems")["custom_id"])
+    picker = await click.wait_for_response()
+    [select] = [c for row in picker.components for c in row.get("components") or [] if c.get("type") == 3]
+    chosen = [o["value"] for o in select["options"] if o["label"] in ("Vocals", "Bass")]
+    await stack.standin.click(picker, select["custom_id"], values=chosen)
+
+    thread = await stack.standin.wait_for(lambda: stack.standin.thread_on(result.id), timeout=20)
+    [mix] = await stack.standin.wait_for(lambda: stack.standin.attachments_in(thread.id), timeout=20)
+    assert mix.filename == f"Job {job['id']} - Vocals + Bass.mp3"
+    path = stack.tmp_path / "mix.mp3"
+    path.write_bytes(stack.standin.attachment_bytes(mix))
+    samples, rate = decode(path)
+    assert samples.shape[0] == 2 and rate == 22_050
+    assert samples.shape[1] / rate == pytest.approx(3.0, abs=0.1)  # the sandbox's stems' length
 
 
 async def test_the_sandbox_is_no_relay_and_a_members_split_still_delivers(stack: Stack) -> None:

@@ -1,0 +1,67 @@
+"""Mixes of a result's stems (issue 20): "the song without drums" in two clicks, summed by the bot
+and posted as one playable file in the result's thread, the thread keeping uses.
+
+Who may mix what: any member of the server, any full split there, where `mix_stems` is 'on';
+a price (`mix_price`) is charged through the ledger under the mix's own key and refunded once if
+the mix fails. Asking stores the mix (`store.mixes`) before any work; a durable worker does the
+rest, like the keeper: a restart or another process carries on, and the file is posted once.
+
+The parts: `requests` (the rules of asking), `worker` (fetching, mixing off the event loop,
+posting once), `audio` (PyAV and NumPy: decode, sum in blocks, encode), `names` (the file's name),
+`poster` (what Discord must provide). `Mixer` is what the rest of the bot holds. Nothing here
+knows Discord.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.keeping.poster import Downloader
+from bot.leases import Lease
+from bot.mixing.poster import MixPoster
+from bot.mixing.requests import MixRequest, MixRequests, Reply, offers_mix_button, stem_names
+from bot.mixing.worker import RETRY_BASE, MixWorker
+from bot.store import Store
+
+__all__ = ["MixPoster", "MixRequest", "Mixer", "Reply", "offers_mix_button", "stem_names"]
+
+
+class Mixer:
+    """Mixing stems: the requests (`job`, `price`, `request`) and the worker (`start`, `stop`, `wake`,
+    `run_due`) over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        poster: MixPoster,
+        download: Downloader,
+        *,
+        lease: Lease,
+        folder: Path,
+        concurrency: int = 1,
+        max_stem_bytes: int = 100 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+        retry_base: float = RETRY_BASE,
+    ) -> None:
+        self.worker = MixWorker(
+            store,
+            poster,
+            download,
+            lease=lease,
+            folder=folder,
+            concurrency=concurrency,
+            max_stem_bytes=max_stem_bytes,
+            clock=clock,
+            retry_base=retry_base,
+        )
+        self.requests = MixRequests(store, clock=clock, asked=self.worker.wake)
+        # The parts' own methods, not wrappers that repeat their signatures.
+        self.job = self.requests.job
+        self.price = self.requests.price
+        self.request = self.requests.request
+        self.start = self.worker.start
+        self.stop = self.worker.stop
+        self.wake = self.worker.wake
+        self.run_due = self.worker.run_due

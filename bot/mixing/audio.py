@@ -1,0 +1,256 @@
+"""Mixing audio files: decode each stem with PyAV, sum them, scale the sum so it never clips, and
+encode it as MP3 at the highest bitrate that fits the upload limit.
+
+Plain, blocking code with no asyncio and no Discord: the mix worker runs `mix_files` in a thread
+of its own, so the event loop goes on answering while FFmpeg works (PyAV releases the GIL while
+it decodes, filters and encodes).
+
+The decoding and summing happen inside one FFmpeg filter graph (`amovie` per stem, `amix`),
+handed back `BLOCK_FRAMES` at a time: no Python step per decoded frame, and memory bounded
+whatever the stems' length (FFmpeg holds a few frames of each stem). The sum goes to a temporary
+file of 32-bit floats (its peak is known only at the end), read back block by block for the
+encoder (NumPy scales each block). The disk holds that file (about 21 MB per minute at 44.1 kHz)
+while the mix is made; `mix_files` refuses before decoding when the stems are longer than even
+the lowest bitrate could post.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from av.filter import Graph
+
+log = logging.getLogger(__name__)
+
+BITRATES_KBPS = (192, 160, 128, 112, 96)
+"""Tried from the first: the mix is posted at the highest of these whose file fits the limit."""
+HEADROOM = 0.98
+"""The sum's peak after scaling (as a fraction of full scale): a little room for the MP3 encoder's
+own overshoot. A sum that peaks lower is left at its level: no stem is ever made louder."""
+BLOCK_FRAMES = 1 << 16
+"""Sample frames per stem decoded and summed at once (about 1.5 s at 44.1 kHz)."""
+MAX_RATE = 48_000
+MIN_RATE = 8_000
+CHANNELS = 2
+CONTAINER_OVERHEAD = 16 * 1024
+"""Bytes an MP3 file carries besides its audio frames (tags, the Xing header), with room to spare."""
+
+
+class MixError(Exception):
+    """The mix could not be made. `reason` (also `str()`) is plain words, safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StemUnreadable(MixError):
+    """One stem's file could not be decoded; `index` is its place in the inputs."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+
+
+class MixTooLarge(MixError):
+    """Even the lowest bitrate would make a file over the upload limit."""
+
+
+class MixStopped(Exception):
+    """The bot is stopping: the mix was dropped between two blocks (made again after the restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MixResult:
+    path: Path
+    size: int  # bytes
+    bitrate_kbps: int
+    seconds: float
+    sample_rate: int
+    gain: float  # what the sum was multiplied by (1.0: it did not need scaling)
+
+
+def mp3_bytes(seconds: float, kbps: int) -> int:
+    """How large an MP3 of `seconds` at `kbps` is, at most (constant bitrate, plus its headers)."""
+    return math.ceil(seconds * kbps * 1000 / 8) + CONTAINER_OVERHEAD
+
+
+def bitrate_for(seconds: float, max_bytes: int) -> int | None:
+    """The highest bitrate whose MP3 of `seconds` fits in `max_bytes` (None: not even the lowest)."""
+    return next((kbps for kbps in BITRATES_KBPS if mp3_bytes(seconds, kbps) <= max_bytes), None)
+
+
+def mix_files(
+    inputs: Sequence[Path], dest: Path, *, max_bytes: int, stopping: threading.Event | None = None
+) -> MixResult:
+    """Mix the audio files `inputs` into the MP3 `dest`, at most `max_bytes` long: aligned at
+    their start (shorter ones padded with silence), resampled to one rate in stereo, summed and
+    scaled by the sum's peak so no sample clips. Raises StemUnreadable, MixTooLarge (nothing is
+    left at `dest` then). `stopping`, once set, drops the mix at the next block (MixStopped)."""
+    stopping = stopping or threading.Event()
+    if not inputs:
+        raise MixError("there is nothing to mix")
+    rate, longest, channels = _probe(inputs)
+    floor = BITRATES_KBPS[-1]
+    if longest is not None and mp3_bytes(longest, floor) > max_bytes:
+        raise MixTooLarge(f"the mix would be too large to post here, even at {floor} kbps")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(prefix=f"{dest.name}.", suffix=".sum", dir=dest.parent)
+    os.close(handle)
+    try:
+        frames, peak = _sum_to(Path(scratch), inputs, rate, channels, stopping)
+        seconds = frames / rate
+        gain = 1.0 if peak <= HEADROOM else HEADROOM / peak
+        for kbps in BITRATES_KBPS:
+            if mp3_bytes(seconds, kbps) > max_bytes:
+                continue
+            _encode(Path(scratch), dest, rate=rate, kbps=kbps, gain=gain, stopping=stopping)
+            size = dest.stat().st_size
+            if size <= max_bytes:
+                return MixResult(dest, size, kbps, seconds, rate, gain)
+            log.info(
+                "mix of %.0f s at %s kbps is %s bytes, over %s; trying lower", seconds, kbps, size, max_bytes
+            )
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        raise MixTooLarge(f"the mix would be too large to post here, even at {floor} kbps")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(scratch)
+
+
+def _probe(inputs: Sequence[Path]) -> tuple[int, float | None, list[int]]:
+    """The rate to mix at (the highest of the stems', within MIN_RATE..MAX_RATE), the longest
+    stem's length in seconds as its container announces it (None where none says), and each
+    stem's number of channels."""
+    rates: list[int] = []
+    channels: list[int] = []
+    longest: float | None = None
+    for index, path in enumerate(inputs):
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.audio:
+                    raise StemUnreadable(index, "the file holds no audio")
+                stream = container.streams.audio[0]
+                rates.append(int(stream.codec_context.sample_rate or stream.rate or 0))
+                channels.append(stream.codec_context.layout.nb_channels)
+                seconds = _announced_seconds(container, stream)
+                if seconds is not None:
+                    longest = max(longest or 0.0, seconds)
+        except av.FFmpegError as error:
+            raise StemUnreadable(
+                index, f"the file could not be read as audio ({type(error).__name__})"
+            ) from None
+    rate = max((r for r in rates if r > 0), default=44_100)
+    return min(MAX_RATE, max(MIN_RATE, rate)), longest, channels
+
+
+def _announced_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _mixing_graph(inputs: Sequence[Path], rate: int, channels: Sequence[int]) -> Graph:
+    """FFmpeg's filter graph that reads every input (`amovie`), brings it to stereo at `rate`,
+    and sums them sample by sample (`amix`, unscaled), padding the shorter ones with silence: the
+    decoding and summing happen in FFmpeg, without a Python step per decoded frame. Options go
+    in as a dictionary, never parsed from a string, so a file name is only a file name."""
+    graph = Graph()
+    mix = graph.add("amix", inputs=str(len(inputs)), duration="longest", normalize="0")
+    for index, (path, count) in enumerate(zip(inputs, channels, strict=True)):
+        try:
+            source = graph.add("amovie", filename=str(path))
+        except av.FFmpegError as error:
+            raise StemUnreadable(
+                index, f"the file could not be read as audio ({type(error).__name__})"
+            ) from None
+        if count == 1:
+            # FFmpeg's own upmix puts a mono stem 3 dB lower in each channel; copied into both
+            # channels it keeps its level.
+            widened = graph.add("pan", "stereo|c0=c0|c1=c0")
+            source.link_to(widened)
+            source = widened
+        # More than two channels are folded to stereo by FFmpeg's own downmix.
+        shaped = graph.add("aformat", sample_fmts="fltp", sample_rates=str(rate), channel_layouts="stereo")
+        source.link_to(shaped)
+        shaped.link_to(mix, 0, index)
+    sink = graph.add("abuffersink")
+    mix.link_to(sink)
+    graph.configure()
+    graph.set_audio_frame_size(BLOCK_FRAMES)
+    return graph
+
+
+def _sum_to(
+    scratch: Path, inputs: Sequence[Path], rate: int, channels: Sequence[int], stopping: threading.Event
+) -> tuple[int, float]:
+    """Sum every input block by block into `scratch` (float32, interleaved stereo); how many
+    sample frames, and the sum's peak (absolute)."""
+    graph = _mixing_graph(inputs, rate, channels)
+    frames = 0
+    peak = 0.0
+    with scratch.open("wb") as out:
+        while True:
+            if stopping.is_set():
+                raise MixStopped()
+            try:
+                block = graph.pull().to_ndarray()
+            except (EOFError, av.error.EOFError):
+                break
+            except av.FFmpegError as error:
+                raise _which_stem_fails(inputs, error) from None
+            peak = max(peak, float(np.max(np.abs(block)))) if block.size else peak
+            out.write(np.ascontiguousarray(block.T).tobytes())
+            frames += block.shape[1]
+    return frames, peak
+
+
+def _which_stem_fails(inputs: Sequence[Path], error: av.FFmpegError) -> MixError:
+    """The graph failed while decoding: find the stem that does (rare, so decoding each again is
+    fine), to name it."""
+    for index, path in enumerate(inputs):
+        try:
+            with av.open(str(path)) as container:
+                for _ in container.decode(container.streams.audio[0]):
+                    pass
+        except av.FFmpegError as own:
+            return StemUnreadable(index, f"the audio could not be decoded ({type(own).__name__})")
+    return MixError(f"the stems could not be mixed ({type(error).__name__})")
+
+
+def _encode(
+    scratch: Path, dest: Path, *, rate: int, kbps: int, gain: float, stopping: threading.Event
+) -> None:
+    """Encode the summed samples in `scratch`, times `gain`, as an MP3 at `kbps` into `dest`."""
+    with av.open(str(dest), "w", format="mp3") as container:
+        stream = container.add_stream("libmp3lame", rate=rate, layout="stereo")
+        stream.bit_rate = kbps * 1000
+        with scratch.open("rb") as source:
+            while True:
+                if stopping.is_set():
+                    raise MixStopped()
+                raw = source.read(BLOCK_FRAMES * CHANNELS * 4)
+                if not raw:
+                    break
+                samples = np.frombuffer(raw, dtype=np.float32).reshape(-1, CHANNELS).T * np.float32(gain)
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(samples), format="fltp", layout="stereo"
+                )
+                frame.sample_rate = rate
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)

@@ -1,0 +1,147 @@
+"""Mixing audio (`bot.mixing.audio`) on synthetic signals: real files made with PyAV, decoded
+back and checked with an FFT. A mix holds exactly the chosen stems' tones, never clips, aligns
+stems of different lengths, rates and channel counts, leaves a single stem at its level, and
+fits the upload limit (a lower bitrate, or nothing at all)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.mixing.audio import (
+    BITRATES_KBPS,
+    MixStopped,
+    MixTooLarge,
+    StemUnreadable,
+    bitrate_for,
+    mix_files,
+    mp3_bytes,
+)
+from testing.tones import decode, sine, spectrum_levels, write_audio
+
+RATE = 44_100
+TONES = {"vocals": 440.0, "drums": 660.0, "bass": 110.0, "guitar": 990.0}
+PRESENT = 0.2  # an FFT level above this: the tone is in the mix
+ABSENT = 0.01  # below this: it is not
+
+
+def stems(folder: Path, seconds: float = 2.0, amplitude: float = 0.3) -> dict[str, Path]:
+    return {
+        name: write_audio(folder / f"{name}.mp3", sine(freq, seconds, RATE, amplitude))
+        for name, freq in TONES.items()
+    }
+
+
+def test_a_mix_holds_exactly_the_chosen_stems_tones(tmp_path: Path) -> None:
+    files = stems(tmp_path)
+    chosen = ["vocals", "bass", "guitar"]  # everything but the drums
+
+    result = mix_files([files[n] for n in chosen], tmp_path / "mix.mp3", max_bytes=10_000_000)
+
+    samples, rate = decode(result.path)
+    levels = spectrum_levels(samples, rate, list(TONES.values()))
+    for name, freq in TONES.items():
+        if name in chosen:
+            assert levels[freq] > PRESENT, (name, levels)
+        else:
+            assert levels[freq] < ABSENT, (name, levels)
+    assert result.bitrate_kbps == 192 and result.path.stat().st_size == result.size
+
+
+def test_a_loud_sum_is_scaled_so_no_sample_clips(tmp_path: Path) -> None:
+    files = stems(tmp_path, amplitude=0.9)  # four stems near full scale: the raw sum reaches ~3
+
+    result = mix_files(list(files.values()), tmp_path / "mix.mp3", max_bytes=10_000_000)
+
+    samples, _ = decode(result.path)
+    assert result.gain < 0.5
+    assert float(np.max(np.abs(samples))) <= 1.0
+    assert float(np.max(np.abs(samples))) > 0.8  # scaled to its peak, not squashed
+
+
+def test_a_single_stem_passes_through_at_its_level(tmp_path: Path) -> None:
+    # A lossless stem, so the only loss measured is the mix's own (one MP3 encoding).
+    only = write_audio(tmp_path / "vocals.wav", sine(440.0, 2.0, RATE, 0.3), kind="wav")
+
+    result = mix_files([only], tmp_path / "mix.mp3", max_bytes=10_000_000)
+
+    samples, _ = decode(result.path)
+    assert result.gain == 1.0
+    peak = float(np.max(np.abs(samples[:, RATE // 4 : -RATE // 4])))
+    assert peak == pytest.approx(0.3, rel=0.05)
+
+
+def test_stems_of_different_lengths_rates_and_channels_are_aligned_at_their_start(tmp_path: Path) -> None:
+    long = write_audio(tmp_path / "long.mp3", sine(440.0, 2.0, RATE))
+    short_mono_wav = write_audio(tmp_path / "short.wav", sine(660.0, 1.0, 22_050), rate=22_050, kind="wav")
+    stereo = np.stack([sine(110.0, 1.5, 48_000), sine(110.0, 1.5, 48_000)])
+    wide = write_audio(tmp_path / "stereo.mp3", stereo, rate=48_000)
+
+    result = mix_files([long, short_mono_wav, wide], tmp_path / "mix.mp3", max_bytes=10_000_000)
+
+    samples, rate = decode(result.path)
+    assert rate == 48_000  # the highest of the stems' rates
+    assert samples.shape[0] == 2
+    assert samples.shape[1] / rate == pytest.approx(2.0, abs=0.06)  # the longest stem's length
+    head = samples[:, : int(0.9 * rate)]
+    tail = samples[:, int(1.6 * rate) : int(1.95 * rate)]
+    assert spectrum_levels(head, rate, [660.0])[660.0] > PRESENT  # the short stem starts with the rest
+    assert spectrum_levels(tail, rate, [660.0, 110.0, 440.0]) == pytest.approx(
+        {660.0: 0.0, 110.0: 0.0, 440.0: 1.0}, abs=0.02
+    )  # after the short ones end, only the long stem sounds (they were padded with silence)
+    # The mono stem sits in both channels at its own level, not 3 dB lower.
+    mono_part = spectrum_levels(samples[:1, : int(0.9 * rate)], rate, [660.0, 440.0])
+    assert mono_part[660.0] == pytest.approx(mono_part[440.0], rel=0.15)
+
+
+def test_the_bitrate_comes_down_to_fit_the_upload_limit(tmp_path: Path) -> None:
+    files = stems(tmp_path, seconds=4.0)
+    limit = mp3_bytes(4.0, 128) + 2_000  # 192 and 160 do not fit, 128 does
+
+    result = mix_files(list(files.values()), tmp_path / "mix.mp3", max_bytes=limit)
+
+    assert result.bitrate_kbps == 128 and result.size <= limit
+
+
+def test_a_mix_that_would_not_fit_even_at_96_kbps_makes_no_file(tmp_path: Path) -> None:
+    files = stems(tmp_path, seconds=4.0)
+    dest = tmp_path / "mix.mp3"
+
+    with pytest.raises(MixTooLarge, match="96 kbps"):
+        mix_files(list(files.values()), dest, max_bytes=mp3_bytes(4.0, 96) - 4_000)
+
+    assert not dest.exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".mp3")] == []  # no scratch left
+
+
+def test_a_stem_that_is_not_audio_is_named_by_its_place(tmp_path: Path) -> None:
+    files = stems(tmp_path)
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\x00not audio at all" * 100)
+
+    with pytest.raises(StemUnreadable) as raised:
+        mix_files([files["vocals"], broken], tmp_path / "mix.mp3", max_bytes=10_000_000)
+
+    assert raised.value.index == 1
+
+
+def test_bitrate_for_picks_the_highest_that_fits() -> None:
+    assert bitrate_for(240.0, 25 * 1024 * 1024) == 192
+    assert bitrate_for(240.0, mp3_bytes(240.0, 112)) == 112
+    assert bitrate_for(240.0, mp3_bytes(240.0, 96) - 1) is None
+    assert BITRATES_KBPS[0] == 192 and BITRATES_KBPS[-1] == 96
+
+
+def test_a_mix_stops_at_the_next_block_when_the_bot_stops(tmp_path: Path) -> None:
+    files = stems(tmp_path)
+    stopping = threading.Event()
+    stopping.set()
+
+    with pytest.raises(MixStopped):
+        mix_files(list(files.values()), tmp_path / "mix.mp3", max_bytes=10_000_000, stopping=stopping)
+
+    assert not (tmp_path / "mix.mp3").exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".mp3")] == []
