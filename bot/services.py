@@ -28,6 +28,7 @@ from bot.metrics import Metrics
 from bot.operations import AccountApi, Alerter, ApiCalls, Operations
 from bot.quota import QuotaService
 from bot.reminders import Reminders, ReminderSender
+from bot.reports import ReportService
 from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
 from bot.sandbox import SandboxApi, TaskBook
 from bot.settings import Settings
@@ -56,6 +57,7 @@ class Services:
     web: WebServer
     lease: Lease
     acks: Acknowledgements
+    reports: ReportService
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
@@ -79,6 +81,7 @@ class Services:
         await self.keeper.stop()
         if self.downloads is not None:
             await self.downloads.close()
+        self.reports.close()
         await self.operations.stop()
 
 
@@ -208,6 +211,7 @@ def build_services(
         web=web,
         lease=lease,
         acks=Acknowledgements(store, split_answerer, lease=lease, clock=clock),
+        reports=ReportService(store, quota, operations.check_account, clock=clock),
     )
 
 
