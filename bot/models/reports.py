@@ -157,3 +157,12 @@ class ExportFile:
     filename: str
     rows: int
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """What `/metrics` reads from the database at each scrape (indexed reads of a few rows)."""
+
+    keeps_unfinished: dict[str, int]  # keeps waiting or being posted, by state
+    oldest_unfinished_job_at: float | None  # when the oldest unfinished job was asked for
+    jobs_held: int  # unfinished jobs the asking process holds a lease on

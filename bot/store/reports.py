@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from bot.models import JobState
-from bot.models.reports import BudgetDay, ExportRow, JobOutcomes, LedgerDay, OffsetSpan, Spender
+from bot.models import UNFINISHED_STATES, JobState, KeepState
+from bot.models.reports import BudgetDay, ExportRow, Gauges, JobOutcomes, LedgerDay, OffsetSpan, Spender
 from bot.store.database import Database, Tx
 
 EPOCH = date(1970, 1, 1)
@@ -177,6 +177,26 @@ class Reports:
             )
             for r in rows
         ]
+
+    # -- monitoring -------------------------------------------------------------------------
+
+    async def gauges(self, holder: str) -> Gauges:
+        """The figures `/metrics` reads at each scrape, each from an index of unfinished work."""
+        async with self._db.reading() as tx:
+            keeps = await tx.fetchall(
+                "SELECT state, COUNT(*) AS n FROM keeps WHERE state IN (?, ?) GROUP BY state",
+                (KeepState.PENDING, KeepState.WORKING),
+            )
+            states = ", ".join("?" * len(UNFINISHED_STATES))
+            oldest = await tx.scalar(
+                f"SELECT MIN(created_at) FROM jobs WHERE state IN ({states})", UNFINISHED_STATES
+            )
+            held = await tx.scalar("SELECT COUNT(*) FROM jobs WHERE claimed_by = ?", (holder,))
+        return Gauges(
+            keeps_unfinished={str(r["state"]): int(r["n"]) for r in keeps},
+            oldest_unfinished_job_at=None if oldest is None else float(oldest),
+            jobs_held=int(held or 0),
+        )
 
     # -- the export -------------------------------------------------------------------------
 
