@@ -73,8 +73,12 @@ def draw(spec: ChartSpec) -> bytes:
 
     matplotlib.use("Agg")  # no display, no GUI toolkit: before pyplot is imported
     from matplotlib.figure import Figure  # no pyplot: nothing global to leak between charts
+    from matplotlib.ticker import FuncFormatter
 
-    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, facecolor=BACKGROUND)
+    # Constrained layout keeps both axes' labels and the legend below inside the picture.
+    figure = Figure(
+        figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, facecolor=BACKGROUND, layout="constrained"
+    )
     axes = figure.add_subplot(facecolor=BACKGROUND)
     style: dict[str, Any] = {"color": TEXT, "fontfamily": FONT}
     days = list(range(len(spec.day_labels)))
@@ -104,6 +108,8 @@ def draw(spec: ChartSpec) -> bytes:
             )
         )
     axes.axhline(0, color=TEXT, linewidth=0.8)
+    # Refunds are drawn below zero but are amounts: label them without a minus sign.
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):,.0f}"))
     axes.set_ylabel(spec.y_label, fontsize=12, **style)
     axes.grid(axis="y", color=GRID, linewidth=0.6)
     axes.set_axisbelow(True)
@@ -122,25 +128,28 @@ def draw(spec: ChartSpec) -> bytes:
                     spec.limit[1], color=LINE_COLOUR, linestyle="--", linewidth=1.6, label=spec.limit[0]
                 )
             )
-        top = max([*spec.line.values, spec.limit[1] if spec.limit else 0, 1])
-        second.set_ylim(0, top * 1.15)
+        top = max([*spec.line.values, spec.limit[1] if spec.limit else 0, 1]) * 1.15
+        low, high = axes.get_ylim()
+        # Both zeros on one height, so the line never seems to dip below the bars' axis.
+        second.set_ylim(top * low / high if high > 0 else 0, top)
+        second.yaxis.set_major_formatter(
+            FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 0 else "")
+        )
         second.set_ylabel(spec.line_axis_label, fontsize=12, **style)
         second.tick_params(colors=TEXT, labelsize=11)
         second.spines["top"].set_visible(False)
-    figure.suptitle(legible(spec.title), fontsize=16, fontweight="bold", x=0.02, ha="left", **style)
+    figure.suptitle(legible(spec.title), fontsize=16, fontweight="bold", ha="left", x=0.02, **style)
     axes.set_title(spec.subtitle, fontsize=11, loc="left", **style)
     if handles:
-        axes.legend(
+        # Below the chart, never over the bars.
+        figure.legend(
             handles=handles,
-            loc="upper left",
-            fontsize=10,
-            frameon=True,
-            facecolor=BACKGROUND,
-            edgecolor=GRID,
+            loc="outside lower center",
+            ncols=min(2, len(handles)),
+            frameon=False,
             labelcolor=TEXT,
             prop={"family": FONT, "size": 10},
         )
-    figure.subplots_adjust(left=0.11, right=0.89 if spec.line is not None else 0.97, top=0.86, bottom=0.12)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, facecolor=BACKGROUND)
     return buffer.getvalue()

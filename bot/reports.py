@@ -200,7 +200,8 @@ class ReportService:
         spans = offset_spans(zone, since, until)
         reports = self._store.reports
         ledger = await reports.ledger_days(guild_id, since, until, spans, member_id)
-        spent, refunded = spending_series(day_list, ledger)
+        modes = await reports.mode_days(guild_id, since, until, spans, member_id)
+        spent, refunded = spending_series(day_list, ledger, modes)
         api_daily: list[int] = []
         api_month: list[int] = []
         budget = None
@@ -343,21 +344,32 @@ class ReportService:
 
 
 def spending_series(
-    days: Sequence[date], ledger: Sequence[LedgerDay]
+    days: Sequence[date], ledger: Sequence[LedgerDay], modes: Sequence[LedgerDay] = ()
 ) -> tuple[tuple[Series, ...], tuple[int, ...]]:
-    """The ledger's sums as series per category and the refunds per day (see `NOT_SPENDING`)."""
+    """The ledger's sums as series per category and the refunds per day (see `NOT_SPENDING`).
+
+    The ledger's reservations are split by mode as their jobs' costs say (`modes`: the store's
+    `mode_days`); whatever of a day's reservations the jobs do not account for stays a category of
+    its own ("reserve"), so the series always add up to the ledger."""
     index = {day: i for i, day in enumerate(days)}
     spent: dict[str, list[int]] = {}
     refunded = [0] * len(days)
+    by_mode: dict[int, int] = defaultdict(int)
+    for row in modes:
+        if row.day in index and row.mode is not None and row.debited:
+            spent.setdefault(row.mode, [0] * len(days))[index[row.day]] += row.debited
+            by_mode[index[row.day]] += row.debited
     for row in ledger:
         if row.kind in NOT_SPENDING or row.day not in index:
             continue
         i = index[row.day]
-        category = (row.mode or row.kind) if row.kind == LedgerKind.RESERVE else row.kind
-        if row.debited:
-            spent.setdefault(category, [0] * len(days))[i] += row.debited
+        debited = row.debited
+        if row.kind == LedgerKind.RESERVE:
+            debited -= by_mode[i]  # already in the modes' series
+        if debited > 0:
+            spent.setdefault(row.kind, [0] * len(days))[i] += debited
         refunded[i] += row.credited
-    order = sorted(spent, key=_category_order)
+    order = sorted((c for c in spent if any(spent[c])), key=_category_order)
     return tuple(Series(c, tuple(spent[c])) for c in order), tuple(refunded)
 
 

@@ -4,9 +4,11 @@ PostgreSQL; the chart as a PNG; the CSV read back; who may see what; empty perio
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +25,7 @@ from bot.credits import CreditService
 from bot.errors import ExportTooLarge, NotAModerator
 from bot.ledger_csv import HEADER
 from bot.models import CreditPolicy, Failure, NewJob
+from bot.models.reports import OffsetSpan
 from bot.product import Mode
 from bot.quota import Actor, Member, QuotaService, SettingsChange
 from bot.render import usage
@@ -325,3 +328,19 @@ async def test_the_owner_sees_every_servers_api_credits_per_utc_day(world: World
     assert counted[date(2025, 3, 30)] == 50 and counted[date(2025, 3, 31)] == 50
     assert dict(zip(report.days, report.released, strict=True))[date(2025, 4, 1)] == 50
     assert report.total == 60 and report.server_monthly_budget == 900
+
+
+async def test_on_sqlite_the_reports_read_beside_the_bots_connection_never_waiting_for_it(tmp_path) -> None:
+    store = await Store.open(tmp_path / "side.db")
+    try:
+        async with store.db.transaction() as tx:  # the bot's connection busy with a write
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+            days = await asyncio.wait_for(
+                store.reports.ledger_days(GUILD, 0, 2e9, [OffsetSpan(0, 0)]), timeout=5
+            )
+        assert days == []
+        async with store.db.reporting() as side:  # read-only: a report can never write
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await side.execute("INSERT INTO meta (key, value) VALUES ('z', 'w')")
+    finally:
+        await store.close()

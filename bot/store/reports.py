@@ -75,25 +75,48 @@ class Reports:
         spans: Sequence[OffsetSpan],
         user_id: int | None = None,
     ) -> list[LedgerDay]:
-        """The server's (or a member's) ledger from `since` until `until`, summed per local day,
-        ledger kind and (for a job's rows) the job's mode."""
-        async with self._db.reading() as tx:
-            day, day_params = _local_day(tx, "l.created_at", spans)
-            member = " AND l.user_id = ?" if user_id is not None else ""
+        """The server's (or a member's) ledger from `since` until `until`, summed per local day and
+        ledger kind (read from the `ledger_guild_report` index alone)."""
+        async with self._db.reporting() as tx:
+            day, day_params = _local_day(tx, "created_at", spans)
+            member = " AND user_id = ?" if user_id is not None else ""
             rows = await tx.fetchall(
-                f"SELECT {day} AS day, l.kind, j.mode, "
-                "SUM(CASE WHEN l.amount < 0 THEN -l.amount ELSE 0 END) AS debited, "
-                "SUM(CASE WHEN l.amount > 0 THEN l.amount ELSE 0 END) AS credited, COUNT(*) AS n "
-                "FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id "
-                f"WHERE l.guild_id = ? AND l.created_at >= ? AND l.created_at < ?{member} "
-                "GROUP BY 1, 2, 3",
+                f"SELECT {day} AS day, kind, "
+                "SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END) AS debited, "
+                "SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS credited, COUNT(*) AS n "
+                f"FROM ledger WHERE guild_id = ? AND created_at >= ? AND created_at < ?{member} "
+                "GROUP BY 1, 2",
                 (*day_params, guild_id, since, until, *(() if user_id is None else (user_id,))),
             )
         return [
             LedgerDay(
-                _day(r["day"]), str(r["kind"]), r["mode"], int(r["debited"]), int(r["credited"]), int(r["n"])
+                _day(r["day"]), str(r["kind"]), None, int(r["debited"]), int(r["credited"]), int(r["n"])
             )
             for r in rows
+        ]
+
+    async def mode_days(
+        self,
+        guild_id: int,
+        since: float,
+        until: float,
+        spans: Sequence[OffsetSpan],
+        user_id: int | None = None,
+    ) -> list[LedgerDay]:
+        """What the jobs asked for in the period cost their members, per local day and mode: how
+        the ledger's reservations (one per job that cost anything, in the same transaction) split
+        by mode, without joining every ledger row to its job."""
+        async with self._db.reporting() as tx:
+            day, day_params = _local_day(tx, "created_at", spans)
+            member = " AND user_id = ?" if user_id is not None else ""
+            rows = await tx.fetchall(
+                f"SELECT {day} AS day, mode, SUM(cost) AS cost, COUNT(*) AS n FROM jobs "
+                f"WHERE guild_id = ? AND created_at >= ? AND created_at < ? AND cost > 0{member} "
+                "GROUP BY 1, 2",
+                (*day_params, guild_id, since, until, *(() if user_id is None else (user_id,))),
+            )
+        return [
+            LedgerDay(_day(r["day"]), "reserve", str(r["mode"]), int(r["cost"]), 0, int(r["n"])) for r in rows
         ]
 
     async def top_spenders(
@@ -102,7 +125,7 @@ class Reports:
         """The members who spent the most credits in the period (every ledger kind but
         `not_spending`, net of refunds), most first, with the names the bot last saw."""
         kinds = ", ".join("?" * len(not_spending))
-        async with self._db.reading() as tx:
+        async with self._db.reporting() as tx:
             rows = await tx.fetchall(
                 "SELECT s.user_id, s.spent, n.name FROM ("
                 "SELECT user_id, SUM(-amount) AS spent FROM ledger "
@@ -120,7 +143,7 @@ class Reports:
         """Of the jobs asked for in the period, how many finished (succeeded or failed; a cancel is
         neither) and how many failed."""
         member = " AND user_id = ?" if user_id is not None else ""
-        async with self._db.reading() as tx:
+        async with self._db.reporting() as tx:
             row = await tx.fetchone(
                 "SELECT COUNT(*) AS finished, SUM(CASE WHEN state = ? THEN 1 ELSE 0 END) AS failed "
                 "FROM jobs WHERE guild_id = ? AND created_at >= ? AND created_at < ? "
@@ -146,7 +169,7 @@ class Reports:
         until `until`; one server's or every server's."""
         server = " AND guild_id = ?" if guild_id is not None else ""
         one = () if guild_id is None else (guild_id,)
-        async with self._db.reading() as tx:
+        async with self._db.reporting() as tx:
             counted_day, counted_params = _local_day(tx, "created_at", spans)
             released_day, released_params = _local_day(tx, "finished_at", spans)
             rows = await tx.fetchall(
@@ -216,7 +239,7 @@ class Reports:
         if after is not None:
             where += " AND (l.created_at > ? OR (l.created_at = ? AND l.id > ?))"
             params += (after[0], after[0], after[1])
-        async with self._db.reading() as tx:
+        async with self._db.reporting() as tx:
             rows = await tx.fetchall(
                 "SELECT l.id, l.created_at, l.user_id, n.name, l.amount, l.balance_after, l.kind, "
                 "l.job_id, l.reason, l.actor_id FROM ledger l "
@@ -241,7 +264,7 @@ class Reports:
         ]
 
     async def ledger_count(self, guild_id: int, since: float, until: float) -> int:
-        async with self._db.reading() as tx:
+        async with self._db.reporting() as tx:
             return int(
                 await tx.scalar(
                     "SELECT COUNT(*) FROM ledger WHERE guild_id = ? AND created_at >= ? AND created_at < ?",
