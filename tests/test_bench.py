@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
         ([sys.executable, "-m", "bench.keep", "--help"], "repo"),
         ([sys.executable, str(REPO / "bench" / "chaos.py"), "--help"], "elsewhere"),
         ([sys.executable, "-m", "bench.chaos", "--help"], "repo"),
+        ([sys.executable, str(REPO / "bench" / "report.py"), "--help"], "elsewhere"),
+        ([sys.executable, "-m", "bench.report", "--help"], "repo"),
     ],
     ids=[
         "script",
@@ -31,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
         "keep-module",
         "chaos-script",
         "chaos-module",
+        "report-script",
+        "report-module",
     ],
 )
 def test_the_benchmarks_start(command: list[str], cwd: str, tmp_path: Path) -> None:
