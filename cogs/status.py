@@ -23,6 +23,7 @@ from bot import reports
 from bot.budget import USE_DEFAULT
 from bot.discord_side.client import answer_expected_error
 from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
+from bot.models.reports import OTHER_SERVERS
 from bot.render import operators, usage
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 
@@ -129,7 +130,8 @@ class StatusCog(commands.Cog):
         service = self.bot.services.reports
         shown = await service.owner(days)
         # The names this process sees now are fresher than the stored ones.
-        shown = replace(shown, names={**shown.names, **self._names(map(int, shown.names))})
+        listed = [int(series.label) for series in shown.servers if series.label != OTHER_SERVERS]
+        shown = replace(shown, names={**shown.names, **self._names(listed)})
         if shown.empty:
             await interaction.followup.send(
                 embed=usage.owner_summary(shown, with_chart=False), ephemeral=True

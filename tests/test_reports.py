@@ -344,3 +344,22 @@ async def test_on_sqlite_the_reports_read_beside_the_bots_connection_never_waiti
                 await side.execute("INSERT INTO meta (key, value) VALUES ('z', 'w')")
     finally:
         await store.close()
+
+
+async def test_the_owners_report_attaches_its_chart_with_the_names_this_process_sees(world: World) -> None:
+    await build_ledger(world)
+    await world.reports.saw(GUILD, "Old Name", [])
+
+    async def is_owner(user: discord.abc.User) -> bool:
+        return True
+
+    guilds = {GUILD: SimpleNamespace(name="Live *Name*")}
+    bot = cog_bot(world, is_owner=is_owner, get_guild=guilds.get)
+    owner = make_interaction(user_id=999, guild_id=GUILD + 1)
+    await run_command(StatusCog(bot), StatusCog.report, owner, days=10)  # type: ignore[arg-type]
+
+    reply = owner.followup.send.await_args.kwargs
+    assert reply["ephemeral"] is True and reply["file"].filename == usage.CHART_FILENAME
+    text = embed_text(reply["embed"])
+    assert r"Live \*Name\*" in text and "Old Name" not in text and "days in UTC" in text
+    assert "MONTHLY_BUDGET:** not set (no cap)" in text and "SERVER_MONTHLY_BUDGET:** 900" in text
