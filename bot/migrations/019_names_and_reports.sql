@@ -19,9 +19,9 @@ CREATE TABLE server_names (
 
 -- The reports' grouped queries over a period read only these indexes (covering: no table lookups),
 -- so a year of a busy server's ledger is summed from the index alone. The ledger's also pages the
--- export (by moment); the jobs' give the modes and the failure rate; the budget ones give the API
+-- export in its order (moment, then id: a page starts where the last ended); the jobs' give the modes and the failure rate; the budget ones give the API
 -- credits counted per day (by when the job was asked for) and given back (by when it finished).
-CREATE INDEX ledger_guild_report ON ledger (guild_id, created_at, kind, amount, user_id);
+CREATE INDEX ledger_guild_report ON ledger (guild_id, created_at, id, kind, amount, user_id);
 CREATE INDEX jobs_guild_report ON jobs (guild_id, created_at, state, mode, cost);
 CREATE INDEX jobs_budget_counted ON jobs (created_at, guild_id, budget_month, budget_cost) WHERE budget_cost > 0;
 CREATE INDEX jobs_budget_released ON jobs (finished_at, state, guild_id, budget_month, budget_cost)

@@ -237,7 +237,9 @@ class Reports:
         where = "l.guild_id = ? AND l.created_at >= ? AND l.created_at < ?"
         params: tuple[Any, ...] = (guild_id, since, until)
         if after is not None:
-            where += " AND (l.created_at > ? OR (l.created_at = ? AND l.id > ?))"
+            # The lower bound alone lets the index start at the page's first moment; the rest skips
+            # the rows of that moment already written.
+            where += " AND l.created_at >= ? AND (l.created_at > ? OR l.id > ?)"
             params += (after[0], after[0], after[1])
         async with self._db.reporting() as tx:
             rows = await tx.fetchall(
