@@ -29,7 +29,7 @@ from bot.models.reports import OffsetSpan
 from bot.product import Mode
 from bot.quota import Actor, Member, QuotaService, SettingsChange
 from bot.render import usage
-from bot.reports import MAX_MEMBER_NAME, ReportService, clean_name, offset_spans, zone_of
+from bot.reports import MAX_MEMBER_NAME, UPLOAD_HEADROOM, ReportService, clean_name, offset_spans, zone_of
 from bot.store import Store
 from cogs.quota import QuotaCog
 from cogs.status import StatusCog
@@ -262,16 +262,26 @@ async def test_the_csv_reads_back_as_the_ledger_exactly_with_hostile_names(world
 
 
 async def test_an_export_over_the_upload_limit_is_refused_and_leaves_no_file(world: World, tmp_path) -> None:
-    for n in range(60):
-        await split(world, 100 + n, TWO, "2025-03-05 09:00", audio=f"x{n}")
+    for n in range(30):  # 60 ledger rows yesterday, 60 today
+        await split(world, 100 + n, TWO, "2025-03-04 09:00", audio=f"x{n}")
+    for n in range(30):
+        await split(world, 200 + n, TWO, "2025-03-05 09:00", audio=f"y{n}")
     folder = tmp_path / "exports"
     folder.mkdir()
+    whole = await world.reports.export(GUILD, MOD, 2, upload_limit=10 * 1024 * 1024, folder=folder)
+    os.unlink(whole.path)
+    limit = UPLOAD_HEADROOM + whole.size * 6 // 10  # room for about 60% of it
 
     with pytest.raises(ExportTooLarge, match="Try fewer days") as refused:
-        await world.reports.export(GUILD, MOD, 2, upload_limit=64 * 1024 + 2000, folder=folder)
+        await world.reports.export(GUILD, MOD, 2, upload_limit=limit, folder=folder)
 
     assert refused.value.entries == 120 and refused.value.fitting_days == 1
     assert list(folder.iterdir()) == []
+    fewer = await world.reports.export(
+        GUILD, MOD, refused.value.fitting_days, upload_limit=limit, folder=folder
+    )
+    assert fewer.rows == 60 and fewer.size <= limit
+    os.unlink(fewer.path)
 
 
 # -- the commands: empty periods, the owner ---------------------------------------------------------
