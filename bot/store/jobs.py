@@ -252,7 +252,9 @@ class Jobs:
             await tx.execute(
                 "UPDATE jobs SET reminder_attempts = reminder_attempts + 1 WHERE id = ?", (job_id,)
             )
-            attempts = int(await tx.scalar("SELECT reminder_attempts FROM jobs WHERE id = ?", (job_id,)) or 0)
+            attempts = int(
+                await tx.scalar("SELECT reminder_attempts FROM jobs WHERE id = ?", (job_id,)) or 0
+            )
             if attempts < max_attempts:
                 await tx.execute(
                     "UPDATE jobs SET reminded_at = NULL, reminder_retry_at = ? WHERE id = ?",
