@@ -197,11 +197,24 @@ class ShuttingDown(SplittingUnavailable):
 
 
 class NotTheBotOwner(StemBotError):
-    def __init__(self) -> None:
+    def __init__(
+        self, what: str = "see or set the servers' monthly budgets: they pay for every split"
+    ) -> None:
+        super().__init__(f"Only the bot's owner can {what}. Nothing was changed.")
+
+
+class ExportTooLarge(StemBotError):
+    """The ledger of the period would not fit one file under the upload limit."""
+
+    def __init__(self, days: int, entries: int, fitting_days: int, limit: int) -> None:
         super().__init__(
-            "Only the bot's owner can see or set the servers' monthly budgets: they pay for every "
-            "split. Nothing was changed."
+            f"The ledger of the last {days} days has {entries:,} entries: too many for one file "
+            f"within this server's upload limit ({limit / 1024 / 1024:.0f} MiB). Try fewer days, "
+            f"such as `days:{fitting_days}`."
         )
+        self.days = days
+        self.entries = entries
+        self.fitting_days = fitting_days
 
 
 class UnknownJob(StemBotError):

@@ -113,6 +113,8 @@ class Operations:
         self.web_server_error: str | None = None
         self._alerts: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
+        self._account_asked_at: float | None = None  # when the account's credits were last asked for
+        self._account_check: asyncio.Task[None] | None = None
 
     def callback_received(self, verdict: str) -> None:
         self.metrics.callbacks.labels(verdict=verdict).inc()
@@ -258,6 +260,7 @@ class Operations:
 
         Returns the credits, or None when the API would not say.
         """
+        self._account_asked_at = self._clock()
         try:
             credits = await self._api.account_credits()
         except ApiError as error:
@@ -265,6 +268,7 @@ class Operations:
             if reason is not None and self.paused is not None:
                 self.pause(reason)
             return None
+        self.metrics.set_account_credits(credits, sandbox=self.sandbox)
         if self.paused is not None:
             # Resume only when any split can be paid for, or the next 12-stem job pauses us again.
             if credits >= max(mode.api_price for mode in Mode):
@@ -272,6 +276,19 @@ class Operations:
             else:
                 self.pause(PauseReason.OUT_OF_CREDITS)
         return credits
+
+    def refresh_account_credits(self) -> None:
+        """Ask for the account's credits on the side (for `/metrics`) when nobody asked for longer
+        than the account check interval; one question at a time."""
+        stale = (
+            self._account_asked_at is None or self._clock() - self._account_asked_at >= self.check_interval
+        )
+        if stale and (self._account_check is None or self._account_check.done()):
+            self._account_check = asyncio.create_task(self._ask_account(), name="account-credits")
+            self._account_check.add_done_callback(log_failure)
+
+    async def _ask_account(self) -> None:
+        await self.check_account()
 
     async def report(
         self,
@@ -327,6 +344,9 @@ class Operations:
             await self.check_account()
 
     async def stop(self) -> None:
+        if self._account_check is not None:
+            self._account_check.cancel()
+            await asyncio.gather(self._account_check, return_exceptions=True)
         await self._settle_records()
         if self._watch:
             self._watch.cancel()

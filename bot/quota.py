@@ -136,7 +136,7 @@ class QuotaService:
         settings, _ = await self._store.economy.get(guild_id)
         return _is_moderator(settings, actor)
 
-    async def _require_moderator(self, guild_id: int, actor: Actor, action: str) -> None:
+    async def require_moderator(self, guild_id: int, actor: Actor, action: str) -> None:
         settings, _ = await self._store.economy.get(guild_id)
         if not _is_moderator(settings, actor):
             log.info("guild=%s member=%s: refused, not a moderator: %s", guild_id, actor.user_id, action)
@@ -148,7 +148,7 @@ class QuotaService:
         """A member's credits. Anyone may view their own; others' need a moderator."""
         subject = member or actor.member
         if subject.user_id != actor.user_id:
-            await self._require_moderator(guild_id, actor, "view other members' credits")
+            await self.require_moderator(guild_id, actor, "view other members' credits")
         return await self._credits.summary(guild_id, subject.user_id, role_ids=subject.role_ids)
 
     async def history(
@@ -156,7 +156,7 @@ class QuotaService:
     ) -> HistoryPage:
         """A page of a member's credit history, newest first. Anyone may see their own."""
         if member_id != actor.user_id:
-            await self._require_moderator(guild_id, actor, "see other members' history")
+            await self.require_moderator(guild_id, actor, "see other members' history")
         return await self._store.accounts.history_page(
             guild_id, member_id, page=page, page_size=HISTORY_PAGE_SIZE, newest_id=newest_id
         )
@@ -175,7 +175,7 @@ class QuotaService:
         self, guild_id: int, actor: Actor, member: Member, amount: int, reason: str | None = None
     ) -> Correction:
         """Add bonus credits (kept until spent), or take credits away with a negative amount."""
-        await self._require_moderator(guild_id, actor, "grant credits")
+        await self.require_moderator(guild_id, actor, "grant credits")
         if amount == 0 or abs(amount) > MAX_AMOUNT:
             raise InvalidOption(
                 "amount",
@@ -199,7 +199,7 @@ class QuotaService:
     async def set_balance(
         self, guild_id: int, actor: Actor, member: Member, amount: int, reason: str | None = None
     ) -> Correction:
-        await self._require_moderator(guild_id, actor, "set balances")
+        await self.require_moderator(guild_id, actor, "set balances")
         _check_amount(amount, low=0)
         reason = clean_reason(reason)
         adjustment = await self._store.accounts.set_balance(
@@ -216,7 +216,7 @@ class QuotaService:
     async def reset(
         self, guild_id: int, actor: Actor, member: Member, reason: str | None = None
     ) -> Correction:
-        await self._require_moderator(guild_id, actor, "reset balances")
+        await self.require_moderator(guild_id, actor, "reset balances")
         reason = clean_reason(reason)
         adjustment = await self._store.accounts.reset_balance(
             guild_id,
@@ -231,11 +231,11 @@ class QuotaService:
     async def block(
         self, guild_id: int, actor: Actor, member: Member, reason: str | None = None
     ) -> BlockChange:
-        await self._require_moderator(guild_id, actor, "block members")
+        await self.require_moderator(guild_id, actor, "block members")
         return await self._set_blocked(guild_id, actor, member, True, clean_reason(reason))
 
     async def unblock(self, guild_id: int, actor: Actor, member: Member) -> BlockChange:
-        await self._require_moderator(guild_id, actor, "unblock members")
+        await self.require_moderator(guild_id, actor, "unblock members")
         return await self._set_blocked(guild_id, actor, member, False, None)
 
     async def _set_blocked(
@@ -267,7 +267,7 @@ class QuotaService:
     ) -> AllowanceUpdate:
         """Set the server's allowance (and period), or a role's allowance. It takes effect at the
         next refill, or at once for everyone it concerns with `apply_now`."""
-        await self._require_moderator(guild_id, actor, "change allowances")
+        await self.require_moderator(guild_id, actor, "change allowances")
         _check_amount(amount, low=0)
         if role_id is not None and period is not None:
             settings, _ = await self._store.economy.get(guild_id)
@@ -306,7 +306,7 @@ class QuotaService:
         Who moderates (`moderator_role`) and where their actions are recorded (`audit_channel`)
         need Manage Server: a member who moderates only through the role could otherwise hand the
         role to everyone, or silence the audit channel before granting themselves credits."""
-        await self._require_moderator(guild_id, actor, "see or change the server's credit settings")
+        await self.require_moderator(guild_id, actor, "see or change the server's credit settings")
         if not actor.manage_guild and change.touches_oversight:
             log.info(
                 "guild=%s member=%s: refused, no Manage Server: moderator role or audit channel",

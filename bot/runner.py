@@ -180,6 +180,7 @@ class JobRunner:
         taken = await self._store.jobs.claim_needing_work(self._lease)
         if taken:
             log.info("Took over %s job(s) no process was holding: %s", len(taken), [job.id for job in taken])
+            self._operations.metrics.takeovers.inc(len(taken))
             await self._steps.adopt(taken, "after its process stopped")
             self._worker.wake()  # each at its stored due time: a pause in progress stands
 

@@ -26,9 +26,11 @@ from bot.leases import Lease
 from bot.library import LibraryService
 from bot.metrics import Metrics
 from bot.mixing import Mixer, MixPoster
+from bot.models import KeepState
 from bot.operations import AccountApi, Alerter, ApiCalls, Operations
 from bot.quota import QuotaService
 from bot.reminders import Reminders, ReminderSender
+from bot.reports import ReportService
 from bot.runner import INVALID_CALLBACK_BASE, Deliverer, JobRunner
 from bot.sandbox import SandboxApi, TaskBook
 from bot.settings import Settings
@@ -60,6 +62,7 @@ class Services:
     lease: Lease
     acks: Acknowledgements
     songs: SongBook
+    reports: ReportService
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
@@ -86,6 +89,7 @@ class Services:
         await self.mixer.stop()
         if self.downloads is not None:
             await self.downloads.close()
+        self.reports.close()
         await self.operations.stop()
 
 
@@ -119,6 +123,7 @@ def build_services(
     are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
     """
     metrics = metrics or Metrics()
+    metrics.job_timeout.set(settings.job_timeout)
     lease = lease or Lease.for_this_process(settings.job_lease)
     calls = ApiCalls(metrics, clock)
     sandbox: SandboxApi | None = None
@@ -205,7 +210,7 @@ def build_services(
             HealthCheck("runner", _async(lambda: runner.running)),
         ],
         callbacks=runner if settings.callbacks_enabled else None,
-        refresh_metrics=lambda: _refresh_job_counts(store, metrics),
+        refresh_metrics=lambda: _refresh_metrics(store, metrics, operations, lease),
         sandbox=sandbox,
     )
     return Services(
@@ -235,6 +240,7 @@ def build_services(
             timeout=settings.track_lookup_timeout,
             sandbox=settings.sandbox,
         ),
+        reports=ReportService(store, quota, operations.check_account, clock=clock),
     )
 
 
@@ -244,8 +250,21 @@ def _wake(reminders: Reminders, keeper: Keeper) -> None:
     keeper.wake()
 
 
-async def _refresh_job_counts(store: Store, metrics: Metrics) -> None:
+async def _refresh_metrics(store: Store, metrics: Metrics, operations: Operations, lease: Lease) -> None:
+    """What `/metrics` reads at each scrape: the database's figures, and the API account's credits
+    when they were last asked for longer ago than the account check interval (asked on the side:
+    a scrape never waits on the API)."""
     metrics.set_job_counts(await store.jobs.count_by_state())
+    gauges = await store.reports.gauges(lease.holder)
+    metrics.set_keeps_unfinished({KeepState(k): n for k, n in gauges.keeps_unfinished.items()})
+    oldest = gauges.oldest_unfinished_job_at
+    metrics.oldest_unfinished_job_age.set(max(0.0, store.db.now() - oldest) if oldest is not None else 0)
+    metrics.jobs_held.set(gauges.jobs_held)
+    overview = await store.budgets.overview()
+    used_up = sum(1 for s in overview.servers if s.budget is not None and s.spent >= s.budget)
+    bot = overview.bot if overview.bot is not None else await store.budgets.bot()
+    metrics.set_monthly_budget(bot.spent, bot.budget, used_up)
+    operations.refresh_account_credits()
 
 
 def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:

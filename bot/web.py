@@ -104,6 +104,7 @@ class WebServer:
             return web.json_response({"error": "body too large"}, status=413)
         except InvalidCallback as error:
             log.info("Rejected a callback body: %.100r", str(error))
+            self._metrics.callbacks.labels(verdict="invalid").inc()  # for the "callbacks failing" alert
             return web.json_response({"error": "invalid callback"}, status=400)
         verdict = await self._callbacks.callback_received(token, callback)
         if verdict is CallbackVerdict.UNKNOWN:

@@ -12,14 +12,17 @@ moderators").
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import economy
+from bot import economy, reports
 from bot.discord_side.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
@@ -32,7 +35,7 @@ from bot.quota import (
     QuotaService,
     SettingsChange,
 )
-from bot.render import common, quota
+from bot.render import common, quota, usage
 from cogs.paging import Pager
 from cogs.people import actor_of, member_of
 
@@ -145,6 +148,59 @@ class QuotaCog(commands.Cog):
             refused=quota.pager_refused(),
         )
         pager.message = await interaction.followup.send(embed=embed, view=pager, ephemeral=True, wait=True)
+
+    # -- moderators: usage ---------------------------------------------------------------------
+
+    @quota.command(name="report", description="Moderators: a chart of credits spent per day, with totals")
+    @app_commands.describe(
+        days=f"How many days back, today included (default {reports.DEFAULT_DAYS})",
+        member="Only this member's days (default: the whole server)",
+    )
+    async def report(
+        self,
+        interaction: discord.Interaction[StemBot],
+        days: app_commands.Range[int, 1, reports.MAX_DAYS] = reports.DEFAULT_DAYS,
+        member: AnyUser | None = None,
+    ) -> None:
+        """A chart of the credits spent per day by mode, refunds and the monthly budget, with the
+        totals, the top members and the failure rate below it."""
+        guild_id = await self._defer(interaction)
+        service = self.bot.services.reports
+        shown = await service.usage(guild_id, actor_of(interaction), days, member.id if member else None)
+        if shown.empty:
+            await interaction.followup.send(
+                embed=usage.usage_summary(shown, with_chart=False), ephemeral=True
+            )
+            return
+        chart = await service.draw(usage.usage_chart(shown))
+        embed = usage.usage_summary(shown, with_chart=True).set_image(
+            url=f"attachment://{usage.CHART_FILENAME}"
+        )
+        await interaction.followup.send(
+            embed=embed, file=discord.File(io.BytesIO(chart), filename=usage.CHART_FILENAME), ephemeral=True
+        )
+
+    @quota.command(name="export", description="Moderators: the credit ledger as a spreadsheet (CSV) file")
+    @app_commands.describe(days=f"How many days back, today included (default {reports.DEFAULT_DAYS})")
+    async def export(
+        self,
+        interaction: discord.Interaction[StemBot],
+        days: app_commands.Range[int, 1, reports.MAX_DAYS] = reports.DEFAULT_DAYS,
+    ) -> None:
+        """Every credit change of the last days as a CSV file: time (UTC), member, change, balance
+        after, kind, job, reason and who made it."""
+        guild_id = await self._defer(interaction)
+        made = await self.bot.services.reports.export(
+            guild_id, actor_of(interaction), days, upload_limit=interaction.filesize_limit
+        )
+        try:
+            await interaction.followup.send(
+                usage.export_ready(made, days),
+                file=discord.File(made.path, filename=made.filename),
+                ephemeral=True,
+            )
+        finally:
+            await asyncio.to_thread(os.unlink, made.path)
 
     # -- moderators: one member ---------------------------------------------------------------
 

@@ -2,24 +2,29 @@
 
 `status`: a server's managers see their server's jobs and whether splitting is paused; the bot's
 owner also sees the API account, every server's jobs, API errors and the callback server.
+`report`: the bot's owner alone sees every server's API credits per day as a chart.
 `budget`: the bot's owner alone sees and sets each server's monthly budget of API credits, and sees
 the bot's own (`MONTHLY_BUDGET`, every server together) beside it.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import reports
 from bot.budget import USE_DEFAULT
 from bot.discord_side.client import answer_expected_error
 from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
-from bot.render import operators
+from bot.models.reports import OTHER_SERVERS
+from bot.render import operators, usage
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 
 if TYPE_CHECKING:
@@ -104,6 +109,41 @@ class StatusCog(commands.Cog):
             names = self._names(server.guild_id for server in overview.servers)
             embed = operators.budget_overview(overview, names)
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    @stembot.command(name="report", description="The bot's owner: a chart of API credits per server per day")
+    @app_commands.describe(days=f"How many days back, today included (default {reports.DEFAULT_DAYS})")
+    async def report(
+        self,
+        interaction: discord.Interaction[StemBot],
+        days: app_commands.Range[int, 1, reports.MAX_DAYS] = reports.DEFAULT_DAYS,
+    ) -> None:
+        """The bot's owner, in any server: every server's API credits per day (the top servers, the
+        rest together), the account's credits and the monthly budgets."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self._is_owner(interaction):
+            log.info(
+                "guild=%s member=%s: refused /stembot report, not the bot's owner",
+                interaction.guild_id,
+                interaction.user.id,
+            )
+            raise NotTheBotOwner("see every server's usage: it is the API account's spending")
+        service = self.bot.services.reports
+        shown = await service.owner(days)
+        # The names this process sees now are fresher than the stored ones.
+        listed = [int(series.label) for series in shown.servers if series.label != OTHER_SERVERS]
+        shown = replace(shown, names={**shown.names, **self._names(listed)})
+        if shown.empty:
+            await interaction.followup.send(
+                embed=usage.owner_summary(shown, with_chart=False), ephemeral=True
+            )
+            return
+        chart = await service.draw(usage.owner_chart(shown))
+        embed = usage.owner_summary(shown, with_chart=True).set_image(
+            url=f"attachment://{usage.CHART_FILENAME}"
+        )
+        await interaction.followup.send(
+            embed=embed, file=discord.File(io.BytesIO(chart), filename=usage.CHART_FILENAME), ephemeral=True
+        )
 
     async def _is_owner(self, interaction: discord.Interaction[StemBot]) -> bool:
         """Whether the application's owner (or a member of its team) runs the command."""

@@ -30,7 +30,8 @@ Threads, files and history behave as on Discord, for keeping stems in Discord:
   as ``app_permissions``, what discord.py's cache computes (a member overwrite for the bot on the
   channel), and what REST enforces: Send Messages (in Threads, in a thread), Attach Files for any
   upload, Read Message History for history, Create Public Threads for a thread: else 403 50013.
-* Uploads are streamed and hashed (sha256), never kept: at most 10 files per message (400 50035)
+* Uploads are streamed and hashed (sha256), kept only when small (``upload_content``, up to
+  ``KEEP_UPLOAD_BYTES``, for charts and exports): at most 10 files per message (400 50035)
   and all files of one request together within ``enforced_upload_limit`` (default: the
   ``attachment_size_limit`` interactions report), else 413 40005.  ``attachments_in(cid)`` lists
   what a channel shows, with each file's size and hash.  ``enforce_nonce`` is honoured.
@@ -220,6 +221,8 @@ MAX_FILES_PER_MESSAGE = 10
 #: How long Discord remembers a message's nonce for ``enforce_nonce`` ("the past few minutes").
 NONCE_WINDOW_SECONDS = 5 * 60.0
 _UPLOAD_CHUNK = 256 * 1024
+KEEP_UPLOAD_BYTES = 4 * 1024 * 1024
+"""Uploads up to this size are kept whole (`upload_content`), so tests can read a chart or a CSV back."""
 
 _MENTION_RE = re.compile(r"<@!?(\d{1,21})>")
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
@@ -1327,9 +1330,11 @@ class DiscordStandIn:
         #: sha256 of every uploaded file, by attachment id.
         self._upload_sha256: dict[str, str] = {}
         #: Keep every uploaded file's bytes (by sha256) for `attachment_bytes`: for tests that
-        #: look inside a file (decode a mix, say). Off by default: files stream by unkept.
+        #: look inside a large file (decode a mix, say). Off by default: files stream by unkept.
         self.keep_upload_bytes = False
         self._kept_bytes: dict[str, bytes] = {}
+        #: The bytes of small uploads (at most ``KEEP_UPLOAD_BYTES``: charts, exports), by attachment id.
+        self._upload_bytes: dict[str, bytes] = {}
         #: Nonces of the bot's channel messages: nonce -> (message, monotonic time).
         self._nonces: dict[str, tuple[MessageRecord, float]] = {}
         self._sessions: dict[str, _Session] = {}
@@ -2454,6 +2459,11 @@ class DiscordStandIn:
             key=lambda m: m.id,
         )
 
+    def upload_content(self, attachment_id: int | str) -> bytes | None:
+        """The bytes of an uploaded file of at most ``KEEP_UPLOAD_BYTES`` (None: larger, or unknown).
+        Larger uploads are only hashed, as before."""
+        return self._upload_bytes.get(str(attachment_id))
+
     def attachments_in(self, channel_id: int) -> list[AttachmentRecord]:
         """The files the messages of ``messages_in(channel_id)`` carry now, oldest first."""
         out: list[AttachmentRecord] = []
@@ -2706,9 +2716,10 @@ class DiscordStandIn:
     async def _read_body(self, request: web.Request) -> tuple[Any, list[JSON], web.Response | None]:
         """Parse a JSON or multipart body: (payload, uploaded attachments, error response).
 
-        Files stream through a sha256 and are not kept.  Like Discord: at most 10 files (400
-        50035) whose sizes together fit ``upload_limit`` (413 40005).  A refused body is still
-        read to its end, so that the client sees the answer rather than a broken pipe."""
+        Files stream through a sha256; only small ones are kept (``upload_content``).  Like
+        Discord: at most 10 files (400 50035) whose sizes together fit ``upload_limit`` (413
+        40005).  A refused body is still read to its end, so that the client sees the answer
+        rather than a broken pipe."""
         if not request.content_type.startswith("multipart/"):
             if not request.can_read_body:
                 return {}, [], None
@@ -2719,6 +2730,7 @@ class DiscordStandIn:
         payload: Any = {}
         # (index in files[n], filename, size, content type, sha256) of each file part.
         uploads: list[tuple[str, str, int, str, str]] = []
+        small: list[bytes | None] = []  # each upload's bytes, when at most KEEP_UPLOAD_BYTES
         total = 0
         file_parts = 0
         reader = await request.multipart()
@@ -2739,18 +2751,24 @@ class DiscordStandIn:
             file_parts += 1
             digest = hashlib.sha256()
             size = 0
-            kept: list[bytes] = []
+            whole: list[bytes] = []
+            kept: bytearray | None = bytearray()
             while chunk := await part.read_chunk(_UPLOAD_CHUNK):
                 size += len(chunk)
                 if total + size <= self.upload_limit and file_parts <= MAX_FILES_PER_MESSAGE:
                     digest.update(chunk)
                     if self.keep_upload_bytes:
-                        kept.append(chunk)
+                        whole.append(chunk)
+                if kept is not None and size <= KEEP_UPLOAD_BYTES:
+                    kept += chunk
+                else:
+                    kept = None
             if self.keep_upload_bytes:
-                self._kept_bytes[digest.hexdigest()] = b"".join(kept)
+                self._kept_bytes[digest.hexdigest()] = b"".join(whole)
             total += size
             ctype = part.headers.get(hdrs.CONTENT_TYPE, "")
             uploads.append((name[len("files[") : -1], part.filename, size, ctype, digest.hexdigest()))
+            small.append(None if kept is None else bytes(kept))
         path = request.path[len(API_PREFIX) :]
         if total > self.upload_limit:
             errors = {"files": {"_errors": [{"code": "FILE_TOO_LARGE", "message": f"{total} bytes"}]}}
@@ -2771,7 +2789,7 @@ class DiscordStandIn:
         if isinstance(holder, dict):
             declared = {str(a.get("id")): a for a in (holder.get("attachments") or []) if "id" in a}
         files: list[JSON] = []
-        for index, part_filename, size, ctype, sha256 in uploads:
+        for (index, part_filename, size, ctype, sha256), content in zip(uploads, small, strict=True):
             aid = self._next_id()
             spec = declared.get(index, {})
             filename = str(spec.get("filename") or part_filename)
@@ -2790,6 +2808,8 @@ class DiscordStandIn:
             if spec.get("description"):
                 attachment["description"] = spec["description"]
             self._upload_sha256[str(aid)] = sha256
+            if content is not None:
+                self._upload_bytes[str(aid)] = content
             files.append(attachment)
         return payload, files, None
 

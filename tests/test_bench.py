@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
         ([sys.executable, "-m", "bench.chaos", "--help"], "repo"),
         ([sys.executable, str(REPO / "bench" / "mix.py"), "--help"], "elsewhere"),
         ([sys.executable, "-m", "bench.mix", "--help"], "repo"),
+        ([sys.executable, str(REPO / "bench" / "report.py"), "--help"], "elsewhere"),
+        ([sys.executable, "-m", "bench.report", "--help"], "repo"),
     ],
     ids=[
         "script",
@@ -35,6 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
         "chaos-module",
         "mix-script",
         "mix-module",
+        "report-script",
+        "report-module",
     ],
 )
 def test_the_benchmarks_start(command: list[str], cwd: str, tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ async def test_a_free_port_is_listened_on(caplog, store) -> None:
             await web.stop()
 
 
-async def test_a_metrics_scrape_reads_the_job_counts_without_touching_job_rows(store) -> None:
+async def test_a_metrics_scrape_reads_the_job_counts_and_only_the_unfinished_jobs_indexes(store) -> None:
     for n in range(3):
         job = NewJob(1, 2, 3 + n, Mode.SEPARATE_VOCAL, "t", f"a-{n}", Mode.SEPARATE_VOCAL.cost, f"cb-{n}")
         await store.reservations.reserve(job)
@@ -113,7 +113,16 @@ async def test_a_metrics_scrape_reads_the_job_counts_without_touching_job_rows(s
             await web.stop()
 
     assert 'stembot_jobs{state="reserved"} 3.0' in text
-    assert statements and not [s for s in statements if re.search(r"\bFROM jobs\b", s, re.IGNORECASE)]
+    # The job counts come from the counts table; what else reads `jobs` (the oldest unfinished job,
+    # the jobs this process holds) reads only the partial indexes of unfinished work, never a scan
+    # of every job however many there have been.
+    on_jobs = [s for s in statements if re.search(r"\bFROM jobs\b", s, re.IGNORECASE)]
+    assert statements and len(on_jobs) == 2
+    for statement in on_jobs:
+        plan = " ".join(
+            str(row[3]) for row in await store.db._conn.execute_fetchall("EXPLAIN QUERY PLAN " + statement)
+        )
+        assert "SCAN" not in plan and ("jobs_unfinished" in plan or "jobs_claimed" in plan), plan
 
 
 # -- one process per SQLite file ---------------------------------------------------------------

@@ -37,7 +37,19 @@ def test_the_bot_has_credits_quota_and_split(commands):
 
 def test_quota_has_the_subcommands_the_issue_names(quota):
     assert sorted(quota) == sorted(
-        ["view", "grant", "set", "reset", "allowance", "history", "block", "unblock", "settings"]
+        [
+            "view",
+            "grant",
+            "set",
+            "reset",
+            "allowance",
+            "history",
+            "block",
+            "unblock",
+            "settings",
+            "report",
+            "export",
+        ]
     )
     assert all(sub["type"] == SUBCOMMAND for sub in quota.values())
 

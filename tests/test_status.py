@@ -267,7 +267,7 @@ async def test_stembot_status_command_is_for_server_managers_by_default() -> Non
         await bot.load_extension(extension)
     [group] = [c.to_dict(bot.tree) for c in bot.tree.get_commands() if c.name == "stembot"]
     assert int(group["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
-    assert [o["name"] for o in group["options"]] == ["status", "budget"]
+    assert [o["name"] for o in group["options"]] == ["status", "budget", "report"]
     assert group["contexts"] == [0]
 
 

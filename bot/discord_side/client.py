@@ -14,11 +14,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side.names import seen_names
 from bot.errors import StemBotError
 from bot.invite import invite_url
 from bot.models import ServerStatus, StatusReport
 from bot.render import common
 from bot.services import Services
+from bot.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +179,12 @@ async def refuse_if_not_installed(interaction: discord.Interaction[Any]) -> bool
 
 class StemTree(app_commands.CommandTree["StemBot"]):
     async def interaction_check(self, interaction: discord.Interaction[StemBot], /) -> bool:
-        """Commands and autocomplete run only where a server added the bot."""
-        return not await refuse_if_not_installed(interaction)
+        """Commands and autocomplete run only where a server added the bot. The names a command
+        shows are remembered on the side (for the usage reports), never delaying its answer."""
+        if await refuse_if_not_installed(interaction):
+            return False
+        interaction.client.remember_names(interaction)
+        return True
 
     async def on_error(
         self, interaction: discord.Interaction[StemBot], error: app_commands.AppCommandError
@@ -249,6 +255,19 @@ class StemBot(commands.Bot):
         self.dev_guild_id = dev_guild_id
         self.force_sync = force_sync
         self.syncs_commands = syncs_commands
+        self._name_writes: set[asyncio.Task[None]] = set()
+
+    def remember_names(self, interaction: discord.Interaction[Any]) -> None:
+        """Store the names the interaction shows, in a task of its own (owned, logged if it fails)."""
+        seen = seen_names(interaction)
+        if seen is None or self.is_closed():
+            return
+        task = asyncio.create_task(
+            self.services.reports.saw(seen.guild_id, seen.server_name, seen.members), name="remember names"
+        )
+        self._name_writes.add(task)
+        task.add_done_callback(self._name_writes.discard)
+        task.add_done_callback(log_failure)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -308,6 +327,8 @@ class StemBot(commands.Bot):
     async def close(self) -> None:
         """Stop taking splits, let in-flight database writes finish, then disconnect. Every
         unfinished job stays in the database and resumes on the next start."""
+        if self._name_writes:
+            await asyncio.wait(set(self._name_writes), timeout=5)
         await self.services.stop()
         # discord.py waits a moment after READY before dispatching it; stopped within that moment,
         # its waiting task would dispatch into a closed client ('_MissingSentinel' has no

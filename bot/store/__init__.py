@@ -7,7 +7,8 @@ server's settings and allowances), `jobs`, `budgets` (each server's monthly budg
 `reservations` (the transactions that span jobs, accounts and budgets), `deliveries` (the messages
 results were shown in), `keeps` (results kept in Discord, stem by stem), `members` (members' own
 choices), `pause` (the pause switch every process shares), `acks` (splits acknowledged whose job is
-not stored yet), `songs` (the tracks of generations by title) and `meta`.
+not stored yet), `songs` (the tracks of generations by title), `mixes` (mixes of a result's
+stems), `reports` (usage summed per day, the ledger export, the names the bot saw) and `meta`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
 from bot.store.mixes import Mixes
 from bot.store.pause import PauseSwitch
+from bot.store.reports import Reports
 from bot.store.reservations import Reservations
 from bot.store.server_economy import CACHE_CHANNEL, ServerEconomy
 from bot.store.sharing import REUSE_MIN_LINK_LIFE
@@ -62,6 +64,7 @@ class Store:
         self.pause = PauseSwitch(db)
         self.acks = AcknowledgedSplits(db)
         self.songs = Songs(db)
+        self.reports = Reports(db)
 
     @classmethod
     async def open(

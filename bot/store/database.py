@@ -199,6 +199,13 @@ class Database(ABC):
     def reading(self) -> AbstractAsyncContextManager[Tx]:
         """Statements without a transaction of their own: reads, and writes atomic by themselves."""
 
+    def reporting(self) -> AbstractAsyncContextManager[Tx]:
+        """Long reads that must not hold up the bot's own work (the usage reports, which sum a year
+        of a server's ledger): statements without a transaction, never a write. On SQLite a
+        read-only connection of their own, which WAL lets read while the bot's connection writes;
+        on PostgreSQL a connection of the pool, as `reading`."""
+        return self.reading()
+
     @abstractmethod
     async def write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
         """One statement on its own (atomic by itself); the row count.

@@ -62,6 +62,9 @@ class SQLiteDatabase(Database):
         self._lock = asyncio.Lock()
         self._path = path.resolve() if path is not None else None
         self._handlers: dict[str, list[Handler]] = {}
+        # The reports' own read-only connection (see `reporting`), opened on first use.
+        self._report_conn: aiosqlite.Connection | None = None
+        self._report_lock = asyncio.Lock()
 
     @classmethod
     async def open_file(cls, path: Path, clock: Clock = time.time) -> SQLiteDatabase:
@@ -86,6 +89,10 @@ class SQLiteDatabase(Database):
     async def close(self) -> None:
         if self._path is not None:
             _open_files.get(self._path, set()).discard(self)
+        async with self._report_lock:
+            if self._report_conn is not None:
+                await self._report_conn.close()
+                self._report_conn = None
         async with self._lock:
             await self._conn.close()
 
@@ -124,6 +131,25 @@ class SQLiteDatabase(Database):
     async def reading(self) -> AsyncIterator[Tx]:
         async with self._lock:
             yield SQLiteTx(self._conn)
+
+    @asynccontextmanager
+    async def reporting(self) -> AsyncIterator[Tx]:
+        """A second connection, read-only (`mode=ro`), for the reports' long reads: the bot's own
+        connection and its lock stay free for splits meanwhile (WAL lets both run). One report's
+        statement at a time on it."""
+        if self._path is None:
+            async with self.reading() as tx:
+                yield tx
+            return
+        async with self._report_lock:
+            if self._report_conn is None:
+                conn = await aiosqlite.connect(
+                    f"{self._path.as_uri()}?mode=ro", uri=True, isolation_level=None
+                )
+                conn.row_factory = aiosqlite.Row
+                await conn.execute("PRAGMA busy_timeout = 5000")
+                self._report_conn = conn
+            yield SQLiteTx(self._report_conn)
 
     async def write(self, sql: str, params: Sequence[Any] = (), *, durable: bool = False) -> int:
         """The database runs at `synchronous = NORMAL`, where WAL keeps it consistent; `durable`
