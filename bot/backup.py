@@ -80,6 +80,9 @@ def _copy(source: Path, target: Path) -> tuple[tuple[str, int], ...]:
             # All pages in one step: one read transaction, so one instant of the database (in steps,
             # a write between them would restart the copy; a busy bot could starve it).
             reader.backup(copy)
+            # One self-contained file, openable even where it cannot be written (read-only media):
+            # the copy leaves WAL mode, which the bot turns back on when it opens a restored copy.
+            copy.execute("PRAGMA journal_mode = DELETE")
             problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
             if problems != ["ok"]:
                 raise BackupFailed(f"the copy fails its integrity check: {'; '.join(problems[:3])}")
