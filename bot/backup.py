@@ -59,6 +59,8 @@ def backup_sqlite(source: Path, destination: Path) -> Backup:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial.unlink(missing_ok=True)  # left by an earlier backup of this pid that was killed
         tables = _copy(source, partial)
+        # The copy holds what the database holds: readable by whom the database is, no more.
+        partial.chmod(source.stat().st_mode & 0o777)
         os.link(partial, destination)
     except FileExistsError:
         raise BackupRefused(f"{destination} already exists; a backup never overwrites a file") from None

@@ -91,6 +91,7 @@ async def test_backups_taken_while_the_store_is_written_are_whole_and_open_as_a_
 def test_a_backup_runs_while_a_bot_holds_the_lock_and_says_what_it_copied(tmp_path: Path) -> None:
     database = tmp_path / "data" / "stembot.db"
     asyncio.run(made_database(database))
+    database.chmod(0o600)
     process = holder(database)  # as a running bot holds it
     try:
         result = run_bot(
@@ -103,6 +104,7 @@ def test_a_backup_runs_while_a_bot_holds_the_lock_and_says_what_it_copied(tmp_pa
     assert result.returncode == 0, result.stderr
     copy = tmp_path / "saved" / "stembot-backup.db"
     assert sorted(p.name for p in copy.parent.iterdir()) == ["stembot-backup.db"]  # one file, no partial
+    assert copy.stat().st_mode & 0o777 == 0o600  # no more readable than the database
     lines = result.stdout.splitlines()
     assert (
         lines[0]
