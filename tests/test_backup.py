@@ -17,6 +17,7 @@ import pytest
 
 from bot.backup import BackupRefused, backup_sqlite, size_text
 from bot.store import Store
+from tests.postgres import PostgresServer
 from tests.test_main import holder
 from tests.test_settings import REPO
 
@@ -204,3 +205,43 @@ def test_sizes_read_as_people_read_them() -> None:
         "3.1 MB",
         "1.4 GB",
     ]
+
+
+async def run_tool(tool: Path, *args: str) -> None:
+    """One of PostgreSQL's own tools, which must succeed."""
+    process = await asyncio.create_subprocess_exec(tool, *args, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+
+
+async def test_the_postgresql_way_pg_dump_then_pg_restore_gives_the_same_books_back(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    # What --backup tells a PostgreSQL operator to run, and the restore the docs give, on a real server.
+    import pgserver
+
+    tools = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    source = await postgres_server.new_database()
+    store = await Store.open(source)
+    try:
+        for user in range(1, 4):
+            await store.accounts.grant(GUILD, user, 5 * user, actor_id=9, reason=None, role_ids=())
+        balances = [await store.accounts.balance(GUILD, user) for user in range(1, 4)]
+        ledger = [await store.accounts.ledger(GUILD, user) for user in range(1, 4)]
+    finally:
+        await store.close()
+    dump = tmp_path / "stembot.dump"
+    await run_tool(tools / "pg_dump", "--format=custom", f"--file={dump}", source.reveal())
+    target = await postgres_server.new_database(migrated=False)  # an empty database
+    try:
+        await run_tool(tools / "pg_restore", "--no-owner", f"--dbname={target.reveal()}", str(dump))
+        restored = await Store.open(target)
+        try:
+            assert [await restored.accounts.balance(GUILD, user) for user in range(1, 4)] == balances
+            assert [await restored.accounts.ledger(GUILD, user) for user in range(1, 4)] == ledger
+            assert await restored.accounts.ledger_mismatches() == []
+        finally:
+            await restored.close()
+    finally:
+        await postgres_server.drop(source)
+        await postgres_server.drop(target)
