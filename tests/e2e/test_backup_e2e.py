@@ -16,7 +16,8 @@ from bot.models.jobs import UNFINISHED_STATES
 from testing.discord_standin import InteractionRecord
 from tests.e2e.conftest import REPO_ROOT, Stack
 
-BURST = 8
+BURST = 12
+SPACING = 0.4  # seconds between splits: the burst outlasts a backup's start-up several times
 FIRST_USER = 1300000000000000500
 
 
@@ -63,20 +64,22 @@ async def test_a_backup_during_a_burst_of_splits_is_whole_and_a_bot_resumes_from
             records.append(
                 await stack.split(task_id=f"gen-{n}", audio_id=f"audio-{n}", user_id=FIRST_USER + n)
             )
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(SPACING)
         return records
 
-    async def backups() -> list[tuple[int, str, str]]:
+    async def backups(burst: asyncio.Task[list[InteractionRecord]]) -> list[tuple[int, str, str]]:
         taken = []
-        for n in range(3):
-            taken.append(await run_backup(stack, f"backups/copy-{n}.db"))
+        while not burst.done() or len(taken) < 2:
+            taken.append(await run_backup(stack, f"backups/copy-{len(taken)}.db"))
         return taken
 
     # The bot holds the one-process lock all along: the backups never wait for it.
-    records, taken = await asyncio.gather(burst(), backups())
+    splitting = asyncio.create_task(burst())
+    taken = await backups(splitting)
+    records = await splitting
     for record in records:
         await record.wait_for_ack()
-    with_jobs = None
+    mid_burst = None
     for n, (code, out, err) in enumerate(taken):
         assert code == 0, err
         copy = stack.tmp_path / "backups" / f"copy-{n}.db"
@@ -87,17 +90,17 @@ async def test_a_backup_during_a_burst_of_splits_is_whole_and_a_bot_resumes_from
             assert "jobs" in shown and "ledger" in shown
             for table, rows in shown.items():
                 assert conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] == int(rows)
-        if unfinished(copy):
-            with_jobs = copy
-    assert with_jobs is not None, "no backup was taken while splits were unfinished"
-    resumed = unfinished(with_jobs)
+        if 0 < int(shown["jobs"]) < BURST and unfinished(copy):
+            mid_burst = copy
+    assert mid_burst is not None, "no backup was taken in the middle of the burst"
+    resumed = unfinished(mid_burst)
 
     # Restore as the docs say: stop the bot, put the copy in the database's place, start the bot.
     bot.proc.send_signal(signal.SIGKILL)
     await bot.proc.wait()
     for leftover in ("stembot.db", "stembot.db-wal", "stembot.db-shm"):
         (stack.db_path.parent / leftover).unlink(missing_ok=True)
-    shutil.copyfile(with_jobs, stack.db_path)
+    shutil.copyfile(mid_burst, stack.db_path)
     await stack.start_bot()
 
     def taken_up() -> bool:
