@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -196,6 +197,33 @@ def test_version_prints_the_installed_version_and_exits_0(tmp_path: Path) -> Non
     assert result.returncode == 0
     assert result.stdout == f"StemBot {metadata.version('stembot')}\n"
     assert metadata.version("stembot") == declared
+
+
+def test_version_of_a_checkout_never_installed_is_its_pyprojects(tmp_path: Path) -> None:
+    # A checkout of the code with no package installed: the dependencies' folder without StemBot's
+    # own metadata (`-S`: no site folder but that one), the code copied beside a pyproject.toml.
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    bare = tmp_path / "site"
+    bare.mkdir()
+    for entry in site.iterdir():
+        if "stembot" not in entry.name:
+            (bare / entry.name).symlink_to(entry)
+    checkout = tmp_path / "checkout"
+    for package in ("bot", "cogs"):
+        shutil.copytree(REPO / package, checkout / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (checkout / "pyproject.toml").write_text('[project]\nname = "stembot"\nversion = "9.8.7"\n')
+
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "bot", "--version"],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{checkout}{os.pathsep}{bare}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "StemBot 9.8.7\n"
 
 
 def test_sizes_read_as_people_read_them() -> None:
