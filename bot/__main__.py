@@ -10,6 +10,8 @@ import logging
 import os
 import signal
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +19,7 @@ import discord
 from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
+from bot.backup import BackupFailed, BackupRefused, backup_sqlite, size_text
 from bot.check import check
 from bot.discord_side.alerts import DiscordAlerter
 from bot.discord_side.client import StemBot, make_bot
@@ -28,7 +31,14 @@ from bot.mixing import offers_mix_button
 from bot.models import CreditPolicy
 from bot.operations import Operations
 from bot.services import Services, build_services
-from bot.settings import PostgresURL, Settings, SettingsError, load_settings, parse_database_url
+from bot.settings import (
+    DEFAULT_DATABASE_URL,
+    PostgresURL,
+    Settings,
+    SettingsError,
+    load_settings,
+    parse_database_url,
+)
 from bot.store import MigrationError, Store, StoreUnavailable
 from bot.store.copy import CopyRefused, copy_sqlite_to_postgresql
 from bot.web import WebServer
@@ -38,6 +48,7 @@ log = logging.getLogger("bot")
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run StemBot.")
+    parser.add_argument("--version", action="version", version=f"StemBot {installed_version()}")
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands to Discord even if they look unchanged"
     )
@@ -50,10 +61,18 @@ def main(argv: list[str] | None = None) -> None:
         help="copy everything from this SQLite database (sqlite:///data/stembot.db) into the empty "
         "PostgreSQL database DATABASE_URL names, then exit; stop the bot first",
     )
+    parser.add_argument(
+        "--backup",
+        metavar="FILE",
+        help="copy the SQLite database DATABASE_URL names to the new file FILE, consistently, while "
+        "the bot runs (never overwrites), then exit",
+    )
     args = parser.parse_args(argv)
 
     # The .env of the working directory; real environment variables win over it.
     load_dotenv(find_dotenv(usecwd=True), override=False)
+    if args.backup is not None:
+        raise SystemExit(backup(Path(args.backup), os.environ.get("DATABASE_URL", "")))
     if args.migrate_from is not None:
         raise SystemExit(migrate(args.migrate_from, os.environ.get("DATABASE_URL", "")))
     if args.check:
@@ -88,6 +107,52 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if sqlite_lock is not None:
             os.close(sqlite_lock)
+
+
+def installed_version() -> str:
+    """StemBot's version: the installed package's, else (run from a checkout that was never
+    installed) the one pyproject.toml declares, which the package's is built from."""
+    try:
+        return metadata.version("stembot")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, tomllib.TOMLDecodeError, KeyError):
+        return __version__
+
+
+def backup(destination: Path, database_url: str) -> int:
+    """`--backup FILE`: a consistent copy of the SQLite database (`bot.backup`), even while a bot
+    runs on it (its lock is not taken), saying what it copied; the exit code (0: copied, 1: FILE
+    exists, nothing written, 2: cannot, PostgreSQL included)."""
+    try:
+        source = parse_database_url(database_url.strip() or DEFAULT_DATABASE_URL)
+    except ValueError as error:
+        print(f"Cannot back up: {error}", file=sys.stderr)
+        return 2
+    if isinstance(source, PostgresURL):
+        print(
+            "Cannot back up: DATABASE_URL is PostgreSQL, and --backup copies SQLite files only. Back "
+            "PostgreSQL up with its own tool, while the bot runs: pg_dump --format=custom --file=FILE "
+            '"$DATABASE_URL" (restore into an empty database with pg_restore).',
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        copied = backup_sqlite(source, destination)
+    except BackupRefused as error:
+        print(f"Nothing was written: {error}. Choose a new file name.", file=sys.stderr)
+        return 1
+    except BackupFailed as error:
+        print(f"Cannot back up: {error}", file=sys.stderr)
+        return 2
+    print(f"Backed up {source} to {destination}: one consistent copy, integrity check ok.")
+    for table, rows in copied.tables:
+        print(f"  {table}: {rows} rows")
+    print(f"{len(copied.tables)} tables, {copied.rows} rows, {size_text(copied.size)} ({copied.size} bytes).")
+    return 0
 
 
 def migrate(source_url: str, target_url: str) -> int:

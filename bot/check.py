@@ -1,18 +1,21 @@
 """`python -m bot --check`: the whole set-up checked before go-live, without starting the bot.
 
 One line per check, ✓ or ✗ with what to do. Nothing is changed: the database is opened read-only
-(a missing one is fine, it is made at first start) and pending migrations are only reported. The
+(a missing one is fine, it is made at first start, if its folder can be made and written) and
+pending migrations are only reported. The
 Discord token is tried over REST only (no gateway session). Secrets are never printed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import socket
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -90,6 +93,8 @@ async def database_line(settings: Settings) -> Line:
             return Line(
                 False, f"Database {target} cannot be reached ({error}): check DATABASE_URL and the server"
             )
+    elif (unwritable := folder_problem(target)) is not None:
+        return Line(False, f"Database {target} cannot be used: {unwritable}")
     elif not target.exists():
         return Line(True, f"Database {target} does not exist yet: it is created at the first start")
     else:
@@ -111,6 +116,24 @@ async def database_line(settings: Settings) -> Line:
             "applied at the next start",
         )
     return Line(True, f"Database {target} opens; schema current ({latest})")
+
+
+def folder_problem(database: Path) -> str | None:
+    """Why the SQLite file's folder cannot hold it, or None. The bot writes there, besides the
+    file itself: its lock, `<database>.lock`, and SQLite's `-wal` and `-shm` files. A missing
+    folder is fine if it can be made: the nearest folder that exists must be writable."""
+    folder = database.parent
+    while not folder.exists() and folder != folder.parent:
+        if folder.is_symlink():  # a dangling link: nothing can be made through it
+            return f"{folder} is a link to nothing"
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder, so the database's folder cannot be created there"
+    # os.access answers for this process's user (root passes it; the path test above still holds).
+    if not os.access(folder, os.W_OK | os.X_OK):
+        made = "" if folder == database.parent else ", so its folder cannot be created"
+        return f"this user cannot write in {folder}{made}: fix the folder's owner or permissions"
+    return None
 
 
 async def _discord_get(session: aiohttp.ClientSession, base: str, path: str, token: str) -> tuple[int, Any]:

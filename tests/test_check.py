@@ -3,6 +3,7 @@ API simulator; nothing changed, nothing secret printed."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
@@ -186,3 +187,32 @@ async def test_the_check_says_plainly_when_nothing_caps_the_api_accounts_spend(s
     assert "nothing caps all servers together" in per_server
     capped = line(await check(standin, env(standin, tmp_path, MONTHLY_BUDGET="5000")), "MONTHLY_BUDGET:")
     assert "all servers together spend at most 5000 API credits a month" in capped
+
+
+async def test_a_database_folder_that_cannot_be_created_fails(standin, tmp_path) -> None:
+    # A regular file where a folder should be: no user, root included, can create the folder.
+    (tmp_path / "afile").write_text("not a folder")
+    for url in (f"sqlite:///{tmp_path}/afile/db.sqlite", f"sqlite:///{tmp_path}/afile/sub/db.sqlite"):
+        database = line(await check(standin, env(standin, tmp_path, DATABASE_URL=url)), "Database")
+        assert database.startswith("✗") and "created at the first start" not in database
+        assert f"{tmp_path}/afile is not a folder" in database
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder whatever its permission bits")
+async def test_a_database_folder_this_user_cannot_write_fails(standin, tmp_path) -> None:
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    (folder / "old.db").write_bytes(b"")
+    folder.chmod(0o555)
+    try:
+        for name, says in (
+            ("stembot.db", f"this user cannot write in {folder}: fix"),
+            ("old.db", f"this user cannot write in {folder}: fix"),  # its lock and -wal go beside it
+            ("data/stembot.db", f"this user cannot write in {folder}, so its folder cannot be created"),
+        ):
+            url = f"sqlite:///{folder}/{name}"
+            database = line(await check(standin, env(standin, tmp_path, DATABASE_URL=url)), "Database")
+            assert database.startswith("✗") and says in database
+    finally:
+        folder.chmod(0o755)
