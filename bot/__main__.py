@@ -19,7 +19,6 @@ import discord
 from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
-from bot.backup import BackupFailed, BackupRefused, backup_sqlite, size_text
 from bot.check import check
 from bot.discord_side.alerts import DiscordAlerter
 from bot.discord_side.client import StemBot, make_bot
@@ -40,6 +39,7 @@ from bot.settings import (
     parse_database_url,
 )
 from bot.store import MigrationError, Store, StoreUnavailable
+from bot.store.backup import BackupFailed, BackupRefused, backup_sqlite, size_text
 from bot.store.copy import CopyRefused, copy_sqlite_to_postgresql
 from bot.web import WebServer
 
@@ -124,7 +124,7 @@ def installed_version() -> str:
 
 
 def backup(destination: Path, database_url: str) -> int:
-    """`--backup FILE`: a consistent copy of the SQLite database (`bot.backup`), even while a bot
+    """`--backup FILE`: a consistent copy of the SQLite database (`bot.store.backup`), even while a bot
     runs on it (its lock is not taken), saying what it copied; the exit code (0: copied, 1: FILE
     exists, nothing written, 2: cannot, PostgreSQL included)."""
     try:

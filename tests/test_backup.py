@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import BackupRefused, backup_sqlite, size_text
 from bot.store import Store
+from bot.store.backup import BackupRefused, backup_sqlite, size_text
 from tests.postgres import PostgresServer
 from tests.test_main import holder
 from tests.test_settings import REPO
