@@ -238,3 +238,22 @@ async def test_a_mix_of_a_named_song_is_filed_under_its_title(world: World) -> N
     mix = await request(world, job, [p for p in range(12) if p != drums])
 
     assert mix.filename == "Midnight Drive - without Drums.mp3"
+
+
+@pytest.mark.parametrize(
+    ("values", "chosen"),
+    [
+        (["0", "3", "11"], [0, 3, 11]),
+        (["²", "1"], [1]),  # a digit to str.isdigit, not to int(): dropped, not a crash
+        (["-1", "x", "123", 5, None], []),
+        ("0", []),
+    ],
+)
+def test_the_pickers_values_are_read_as_small_numbers_whatever_is_sent(values, chosen) -> None:
+    """The stem picker's values come from the interaction's payload (untrusted): anything but a
+    small ASCII number is dropped, never raised on, so the member gets an answer."""
+    from types import SimpleNamespace
+
+    from cogs.mixing import _chosen
+
+    assert _chosen(SimpleNamespace(data={"values": values})) == chosen  # type: ignore[arg-type]
