@@ -18,7 +18,7 @@ from typing import Any, NoReturn, Protocol, TypeGuard
 
 import aiohttp
 
-from bot.generation import parse_generation
+from bot.generation import MalformedGeneration, parse_generation
 from bot.models import PauseReason, StemLink, TaskTracks
 from bot.product import STEM_ORDER, Mode
 from bot.settings import Secret
@@ -182,7 +182,10 @@ class SeparationClient:
         )
         if not isinstance(data, dict):
             raise ApiError("generation details answered without data", code=200)
-        return parse_generation(task_id, data)
+        try:
+            return parse_generation(task_id, data)
+        except MalformedGeneration as error:
+            raise ApiError(str(error), code=200) from None
 
     async def account_credits(self) -> int:
         data = await self._request("credit", "GET", CREDIT_PATH)

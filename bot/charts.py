@@ -164,10 +164,18 @@ def _day_ticks(axes: Any, labels: Sequence[str]) -> None:
 
 
 def legible(label: Label) -> str:
-    """The label's text where the chart's font can draw every character of it, else its fallback."""
+    """The label's text where the chart's font can draw every character of it, else its fallback;
+    drawn as written (`as_written`)."""
     if label.fallback is None or covers(label.text):
-        return label.text
-    return label.fallback
+        return as_written(label.text)
+    return as_written(label.fallback)
+
+
+def as_written(text: str) -> str:
+    """Text (names are untrusted) that matplotlib draws as written: a pair of dollar signs would
+    make it mathtext, a formula in italics or an error that fails the whole chart. An escaped one
+    is drawn as a plain dollar sign."""
+    return text.replace("$", "\\$")
 
 
 def covers(text: str) -> bool:

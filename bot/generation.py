@@ -28,15 +28,24 @@ _COVER_URL = re.compile(r"https?://[^\s<>\"'`\\]+", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+class MalformedGeneration(ValueError):
+    """A `SUCCESS` answer whose tracks cannot be read: not final (a finished task's tracks are kept
+    for good, so a glitch read as "no tracks" would hide the song for good)."""
+
+
 def parse_generation(task_id: str, data: dict[str, Any]) -> TaskTracks | None:
-    """The tracks of a finished generation; None when the answer is not final (another status)."""
+    """The tracks of a finished generation; None when the answer is not final (another status).
+    Raises MalformedGeneration when a `SUCCESS` has no `sunoData` list, or a non-empty one without
+    a single usable track."""
     if data.get("status") != FINAL_STATUS:
         return None
     response = data.get("response")
     items = response.get("sunoData") if isinstance(response, dict) else None
+    if not isinstance(items, list):
+        raise MalformedGeneration("a finished generation without a list of tracks")
     tracks: list[Track] = []
     seen: set[str] = set()
-    for item in items if isinstance(items, list) else ():
+    for item in items:
         if len(tracks) >= MAX_TRACKS:
             break
         if not isinstance(item, dict):
@@ -54,6 +63,8 @@ def parse_generation(task_id: str, data: dict[str, Any]) -> TaskTracks | None:
                 take=len(tracks) + 1,
             )
         )
+    if items and not tracks:
+        raise MalformedGeneration("a finished generation's tracks were all unreadable")
     return TaskTracks(task_id, tuple(tracks))
 
 

@@ -71,6 +71,11 @@ class LibraryService:
         member = None if await self._quota.is_moderator(guild_id, actor) else actor.user_id
         return await self._store.jobs.recent(guild_id, member, SUGGESTIONS, number=typed)
 
+    async def server_suggestions(self, guild_id: int, typed: str = "") -> list[Job]:
+        """Jobs of the whole server to offer as someone types a job number, for what any member may
+        do with any job there (`/stems mix`: remix channels are shared)."""
+        return await self._store.jobs.recent(guild_id, None, SUGGESTIONS, number=typed)
+
     async def own_recent(self, guild_id: int, user_id: int) -> list[Job]:
         """The member's own recent splits here, for suggesting the ids of a new one."""
         return await self._store.jobs.recent(guild_id, user_id, SUGGESTIONS)

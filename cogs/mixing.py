@@ -83,7 +83,8 @@ def _chosen(interaction: discord.Interaction[Any]) -> list[int]:
     raw = data.get("values", []) if isinstance(data, dict) else []
     chosen: list[int] = []
     for value in raw[:25] if isinstance(raw, list) else []:
-        if isinstance(value, str) and value.isdigit() and len(value) <= 2:
+        # ASCII digits only: str.isdigit also accepts "²", which int() refuses.
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 2:
             chosen.append(int(value))
     return chosen
 

@@ -354,14 +354,18 @@ class TrackMenu(
             await menus.chosen(self.menu_id, song_words.chosen_words(track, tracks))
 
     async def _chosen_before(self, bot: StemBot, interaction: discord.Interaction[Any], task_id: str) -> bool:
-        """Whether this menu already started a split: the member has a split of this task made
-        since the menu was shown. The database's word, so it holds after a restart (when the menu
-        could not be changed) and across processes; a second split needs `/split` again."""
+        """Whether this menu already started a split: the member has a split of this task in this
+        menu's mode made since the menu was shown (one of another mode came from another menu). The
+        database's word, so it holds after a restart (when the menu could not be changed) and
+        across processes; a second split needs `/split` again."""
         if interaction.guild_id is None:
             return False
         shown_at = self.until - MENU_SECONDS
         recent = await bot.services.library.own_recent(interaction.guild_id, interaction.user.id)
-        return any(job.source_task_id == task_id and job.created_at >= shown_at for job in recent)
+        return any(
+            job.source_task_id == task_id and job.mode.value == self.mode and job.created_at >= shown_at
+            for job in recent
+        )
 
 
 def _menus(bot: StemBot) -> Menus:

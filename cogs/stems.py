@@ -269,13 +269,23 @@ class StemsCog(commands.Cog):
     @show.autocomplete("job")
     @cancel.autocomplete("job")
     @keep.autocomplete("job")
-    @mix.autocomplete("job")
     async def job_autocomplete(
         self, interaction: discord.Interaction[StemBot], current: str
     ) -> list[app_commands.Choice[int]]:
         if interaction.guild_id is None:
             return []
         jobs = await self._library.suggestions(interaction.guild_id, actor_of(interaction), current)
+        now = time.time()
+        return [app_commands.Choice(name=library.suggestion(job, now), value=job.id) for job in jobs]
+
+    @mix.autocomplete("job")
+    async def mix_job_autocomplete(
+        self, interaction: discord.Interaction[StemBot], current: str
+    ) -> list[app_commands.Choice[int]]:
+        """As `job_autocomplete`, but any job of the server: any member may mix any result here."""
+        if interaction.guild_id is None:
+            return []
+        jobs = await self._library.server_suggestions(interaction.guild_id, current)
         now = time.time()
         return [app_commands.Choice(name=library.suggestion(job, now), value=job.id) for job in jobs]
 

@@ -152,3 +152,20 @@ async def test_the_database_refuses_a_second_charge_or_refund_of_one_mix(store: 
     await row("mix_refund")
     with pytest.raises(Exception, match=r"(?i)unique"):
         await row("mix_refund")
+
+
+async def test_priced_mixes_count_in_what_the_member_spent_this_period(store: Store) -> None:
+    """/credits and /quota view show what the member spent this period beside what is left: a
+    priced mix is spending too (net of its refund), or the figures would not add up."""
+    job = await full_split(store, member=BOB)
+    paid = (await store.mixes.request(ask(job, ANA, [0, 1], price=7))).mix
+    failed = (await store.mixes.request(ask(job, ANA, [2], price=5))).mix
+    assert paid is not None and failed is not None
+    await store.mixes.fail(failed.id, "Drums could not be fetched")  # 5 back
+
+    summary = await store.accounts.summary(GUILD, ANA, role_ids=())
+
+    assert summary.allowance_left + summary.bonus == 100 - 7
+    assert summary.spent_this_period == 7
+    bob = await store.accounts.summary(GUILD, BOB, role_ids=())
+    assert bob.spent_this_period == Mode.SPLIT_STEM.cost  # the job's owner pays nothing for others' mixes

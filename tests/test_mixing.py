@@ -22,6 +22,7 @@ from bot.errors import (
 )
 from bot.keeping import Upload
 from bot.mixing import Reply
+from bot.mixing.worker import MAX_ATTEMPTS
 from bot.models import (
     DeliveredMessage,
     DeliveryVia,
@@ -238,3 +239,42 @@ async def test_a_mix_of_a_named_song_is_filed_under_its_title(world: World) -> N
     mix = await request(world, job, [p for p in range(12) if p != drums])
 
     assert mix.filename == "Midnight Drive - without Drums.mp3"
+
+
+@pytest.mark.parametrize(
+    ("values", "chosen"),
+    [
+        (["0", "3", "11"], [0, 3, 11]),
+        (["²", "1"], [1]),  # a digit to str.isdigit, not to int(): dropped, not a crash
+        (["-1", "x", "123", 5, None], []),
+        ("0", []),
+    ],
+)
+def test_the_pickers_values_are_read_as_small_numbers_whatever_is_sent(values, chosen) -> None:
+    """The stem picker's values come from the interaction's payload (untrusted): anything but a
+    small ASCII number is dropped, never raised on, so the member gets an answer."""
+    from types import SimpleNamespace
+
+    from cogs.mixing import _chosen
+
+    assert _chosen(SimpleNamespace(data={"values": values})) == chosen  # type: ignore[arg-type]
+
+
+async def test_a_mix_whose_last_upload_landed_unanswered_is_posted_not_failed_and_refunded(
+    world: World,
+) -> None:
+    """Discord failed the upload on every attempt but the last, which it took and whose answer
+    was lost (an unknown outcome). Before giving up, the place is read once more: the file is
+    there, so the mix is posted, the member told where, and nothing is refunded for a file they
+    have."""
+    await world.store.economy.update_settings(GUILD, {"mix_price": 4}, actor_id=ANA)
+    job = await delivered(world)
+    poster(world).fail_before += ["mix"] * (MAX_ATTEMPTS - 1)
+    poster(world).lose_answer.append("mix")
+
+    mix = await mix_to_the_end(world, (await request(world, job, [0, 1])).id)
+
+    assert len(poster(world).mix_bytes) == 1  # posted once
+    assert mix.state is MixState.POSTED and mix.message_id in poster(world).mix_bytes
+    assert [e.kind for e in await world.store.accounts.ledger(GUILD, BOB)][-1] is LedgerKind.MIX_CHARGE
+    assert "is ready" in poster(world).told[-1]

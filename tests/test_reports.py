@@ -210,6 +210,27 @@ def test_names_in_a_script_the_font_lacks_fall_back_to_the_id() -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["A $x^$ B", "Mo$ney$", "$\\nosuchcommand$", "Ca$h \\$ Crew$"])
+def test_names_with_dollar_signs_are_drawn_as_written_not_as_math(name: str) -> None:
+    """Names are untrusted: a pair of dollar signs would make matplotlib read a name as mathtext,
+    drawn in italics as a formula, or failing the whole chart (the report with it) when it does
+    not parse."""
+    from matplotlib import cbook
+
+    shown = charts.legible(charts.Label(name, "Server 1"))
+    assert not cbook.is_math_text(shown)
+    spec = charts.ChartSpec(
+        title=charts.Label(f"Credits spent · {name}", "Credits spent · member 7"),
+        subtitle="Last 2 days · days in UTC",
+        day_labels=("1 Dec", "2 Dec"),
+        y_label="Member credits per day",
+        stacks=(charts.Stack(charts.Label(name, "Server 1"), (3, 4)),),
+        below=charts.Stack(charts.Label("Refunded"), (1, 0)),
+    )
+    image = Image.open(io.BytesIO(charts.draw(spec)))
+    assert image.size == charts.SIZE
+
+
 async def test_the_chart_says_the_time_zone_and_draws_the_budget_line(world: World) -> None:
     await build_ledger(world)
     spec = usage.usage_chart(await world.reports.usage(GUILD, MOD, days=5))

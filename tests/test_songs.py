@@ -95,10 +95,6 @@ async def test_only_a_success_answer_is_final(client, sim, status) -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        # sunoData missing, or not a list: no tracks
-        ({"status": "SUCCESS", "response": {"taskId": "x"}}, []),
-        ({"status": "SUCCESS", "response": {"sunoData": "nope"}}, []),
-        ({"status": "SUCCESS", "response": None}, []),
         # duration as a string, nulls everywhere: the track stays, without what is unusable
         (
             {"status": "SUCCESS", "response": {"sunoData": [{"id": "a1", "title": None, "duration": "198.4",
@@ -122,6 +118,23 @@ async def test_malformed_answers_are_read_defensively(client, sim, data, expecte
     found = await client.tracks("gen-x", within=2.0)
     assert found is not None
     assert [(t.audio_id, t.title, t.duration, t.cover_url) for t in found.tracks] == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"status": "SUCCESS", "response": {"taskId": "x"}},  # sunoData missing
+        {"status": "SUCCESS", "response": {"sunoData": "nope"}},  # not a list
+        {"status": "SUCCESS", "response": None},
+        {"status": "SUCCESS"},
+        {"status": "SUCCESS", "response": {"sunoData": [None, {"id": "bad id!"}, {"title": "no id"}]}},
+    ],
+)
+async def test_a_success_without_readable_tracks_is_malformed_not_final(client, sim, data) -> None:
+    """Only a well-formed SUCCESS is final: read as "no tracks", a glitch would be kept for good."""
+    sim.script("tracks", Fault("body", body={"code": 200, "msg": "success", "data": data}))
+    with pytest.raises(ApiError):
+        await client.tracks("gen-x", within=2.0)
 
 
 @pytest.mark.parametrize(
@@ -280,6 +293,19 @@ async def test_failures_are_counted_and_mean_not_known_now(store, client, sim, f
         metrics.registry.get_sample_value("stembot_api_calls_total", {"endpoint": "tracks", "code": "200"})
         is None
     )  # the client's own counting is the operations observer's, not wired here
+
+
+async def test_a_malformed_success_is_not_kept_and_the_task_is_asked_again_later(store, client, sim) -> None:
+    """A SUCCESS whose tracks cannot be read is "not known now": nothing is kept, so a later
+    lookup (after the pause, or another process) still finds the song."""
+    sim.add_generation("gen-m", titles=("Glitch",))
+    sim.script("tracks", Fault("body", body={"code": 200, "msg": "success", "data": {"status": "SUCCESS"}}))
+    metrics = Metrics()
+    assert await book(store, client, metrics).tracks("gen-m") is None
+    assert await store.songs.tracks("gen-m", sandbox=False) is None
+    assert counted(metrics, "failed") == 1
+    again = await book(store, client).tracks("gen-m")  # a fresh book: the next start, say
+    assert again is not None and [t.title for t in again.tracks] == ["Glitch"]
 
 
 async def test_an_unknown_task_is_not_known(store, client, sim) -> None:

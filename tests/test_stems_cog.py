@@ -315,6 +315,23 @@ async def test_job_suggestions_are_labelled_and_within_discords_limits(world: Wo
     assert choices[0].value == jobs[-1].id and re.match(rf"#{jobs[-1].id} · ", choices[0].name)
 
 
+async def test_mix_suggests_any_job_of_the_server_not_only_the_members_own(world: World) -> None:
+    """Any member may mix any result in the server (issue 20: "same `job` autocomplete as
+    `/stems show`, but any job of this server"), so a member who is no moderator is offered the
+    others' jobs too; `/stems show` still offers only their own."""
+    mine = await world.job(audio_id="mine")
+    theirs = await world.job(user_id=OTHER_ID, audio_id="theirs")
+    interaction = make_interaction()  # USER_ID: no moderator
+
+    mix = await StemsCog.mix._params["job"].autocomplete(world.cog, interaction, "")  # type: ignore[union-attr]
+    show = await StemsCog.show._params["job"].autocomplete(world.cog, interaction, "")  # type: ignore[union-attr]
+
+    assert [c.value for c in mix] == [theirs.id, mine.id]
+    assert [c.value for c in show] == [mine.id]
+    typed = await StemsCog.mix._params["job"].autocomplete(world.cog, interaction, str(theirs.id))  # type: ignore[union-attr]
+    assert [c.value for c in typed] == [theirs.id]
+
+
 async def test_split_suggests_the_members_own_recent_ids(world: World) -> None:
     await world.job(audio_id="mine-1")
     await world.job(user_id=OTHER_ID, audio_id="theirs")

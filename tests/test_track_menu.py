@@ -14,7 +14,7 @@ from bot.models import CreditPolicy
 from bot.store import Store
 from cogs.split import SplitCog, TrackMenu
 from testing.provider_api import SeparationApiSimulator
-from tests.unit_helpers import USER_ID, RecordingScheduler, embed_text, make_interaction
+from tests.unit_helpers import GUILD_ID, USER_ID, RecordingScheduler, embed_text, make_interaction
 from tests.wiring import make_services, make_settings
 
 
@@ -74,3 +74,28 @@ def test_the_menus_custom_id_fits_discord_and_matches_its_template() -> None:
     custom_id = menu.item.custom_id
     assert custom_id is not None and len(custom_id) <= 100
     assert TrackMenu.__discord_ui_compiled_template__.fullmatch(custom_id)
+
+
+async def test_menus_of_one_task_for_two_modes_each_start_their_own_split(world) -> None:
+    """A member who ran `/split` with the task id alone twice, once per mode, has two menus: a
+    choice from the second is not "already chosen" because the first menu started a split of
+    another mode (a menu's mode is in its custom id: that split cannot be this menu's)."""
+    world.sim.add_generation("gen-modes", titles=("Twin", "Twin"))
+    assert await world.services.songs.tracks("gen-modes") is not None
+    until = int(time.time()) + 600
+    vocals = TrackMenu(USER_ID, "separate_vocal", until, 90)
+    twelve = TrackMenu(USER_ID, "split_stem", until, 91)
+
+    await vocals.callback(first := chose(world, "gen-modes-audio-1"))
+    await twelve.callback(second := chose(world, "gen-modes-audio-1"))
+
+    for interaction in (first, second):
+        interaction.response.defer.assert_awaited_once()
+        interaction.response.send_message.assert_not_awaited()
+    jobs = await world.store.jobs.recent(GUILD_ID, USER_ID, limit=10)
+    assert sorted(job.mode.value for job in jobs) == ["separate_vocal", "split_stem"]
+
+    # The same menu (or another of the same mode) still starts nothing more.
+    await twelve.callback(again := chose(world, "gen-modes-audio-2"))
+    assert "already chosen" in embed_text(again.response.send_message.await_args.kwargs["embed"])
+    assert len(await world.store.jobs.recent(GUILD_ID, USER_ID, limit=10)) == 2

@@ -298,9 +298,25 @@ class MixWorker:
                 await self._store.mixes.told(mix_id)  # posted; the member's answer is past editing
             return
         if self._backoff.exhausted(attempts):
+            if mix.state is MixState.POSTING and await self._posted_after_all(job, mix):
+                return
             await self._fail(job, mix_id, why)
         else:
             log.info("job %s: mix %s will try again in %.0f s (%s)", job.id, mix_id, delay, why)
+
+    async def _posted_after_all(self, job: Job, mix: Mix) -> bool:
+        """A mix given up on while 'posting': its last upload may have landed with its answer lost.
+        Found in its place, it is posted (the member is told at its next round), not failed and
+        refunded for a file they have."""
+        try:
+            found = await self._find(mix, words.file_line(job, mix, stem_names(job)))
+        except PostRetry:
+            return False
+        if found is None:
+            return False
+        await self._store.mixes.posted(mix.id, found)
+        log.info("job %s: mix %s found posted after its last attempt", job.id, mix.id)
+        return True
 
     async def _require(self, mix_id: int) -> Mix:
         mix = await self._store.mixes.get(mix_id)

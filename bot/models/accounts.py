@@ -167,7 +167,7 @@ class CreditSummary:
     period: Period
     next_refill_at: float | None  # None when the allowance never refills
     period_started_at: float
-    spent_this_period: int  # on splits started this period, refunds deducted
+    spent_this_period: int  # on splits and priced mixes asked for this period, refunds deducted
     jobs_in_flight: int
     jobs_per_member: int
     blocked: bool = False

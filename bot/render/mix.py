@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.models import Job, KeepPlace, Mix, MixState
+from bot.render.text import plain
 
 PLACEHOLDER = "Choose the stems to keep in the mix"
 """The stem picker's placeholder (at most 150 characters)."""
@@ -32,7 +33,7 @@ def asked_answer(job: Job, mix: Mix, *, started: bool) -> str:
     """The private answer to choosing stems."""
     url = mix_url(mix)
     if mix.state is MixState.POSTED and url is not None:
-        return f"This mix of Job #{job.id} is already made: [{mix.filename}]({url})."
+        return f"This mix of Job #{job.id} is already made: [{plain(mix.filename)}]({url})."
     if started:
         paid = (
             f" {mix.price:,} credit{'s' if mix.price != 1 else ''} charged (refunded if it fails)."
@@ -40,11 +41,11 @@ def asked_answer(job: Job, mix: Mix, *, started: bool) -> str:
             else ""
         )
         return (
-            f"Mixing **{mix.filename}**. It will be posted in the result's thread; this message will "
+            f"Mixing **{plain(mix.filename)}**. It will be posted in the result's thread; this message will "
             f"link to it.{paid}"
         )
     return (
-        f"This mix of Job #{job.id} (**{mix.filename}**) is already on its way: it will be posted in "
+        f"This mix of Job #{job.id} (**{plain(mix.filename)}**) is already on its way: it will be posted in "
         "the result's thread."
     )
 
@@ -62,7 +63,9 @@ def file_line(job: Job, mix: Mix, stem_names: Sequence[str]) -> str:
 
 def posted_answer(job: Job, mix: Mix) -> str:
     url = mix_url(mix)
-    where = f"[{mix.filename}]({url})" if url else f"**{mix.filename}**"
+    # The file's name holds the song's title (the API's, untrusted): escaped in Markdown.
+    name = plain(mix.filename)
+    where = f"[{name}]({url})" if url else f"**{name}**"
     return f"Your mix of Job #{job.id} is ready: {where}."
 
 

@@ -161,6 +161,14 @@ class Accounts:
                     (guild_id, user_id, LedgerKind.RESERVE, LedgerKind.REFUND, account.period_start),
                 )
             )
+            # Priced mixes are spending too, counted (as jobs are) in the period they were asked in.
+            spent += int(
+                await tx.scalar(
+                    "SELECT COALESCE(SUM(-l.amount), 0) FROM ledger l JOIN mixes m ON m.id = l.mix_id "
+                    "WHERE l.guild_id = ? AND l.user_id = ? AND l.kind IN (?, ?) AND m.created_at >= ?",
+                    (guild_id, user_id, LedgerKind.MIX_CHARGE, LedgerKind.MIX_REFUND, account.period_start),
+                )
+            )
             in_flight = await jobs.in_flight(tx, guild_id, user_id)
             cooldown_until = await jobs.cooldown_until(tx, settings, user_id, now)
         return CreditSummary(
