@@ -1,1 +1,1 @@
-"""Benchmarks of the whole stack and of the ledger (docs/benchmarks.md): `python -m bench.<name>`."""
+"""Benchmarks of the whole stack and of the ledger (docs/internals/benchmarks.md): `python -m bench.<name>`."""
