@@ -223,8 +223,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL", "database", parse_database_url, DEFAULT_DATABASE_URL,
         "an SQLite URL such as sqlite:///data/stembot.db, or postgresql://user:password@host:5432/dbname",
-        "Where the database lives. A relative SQLite path is relative to the working folder, "
-        "whose folder is created; an absolute one has four slashes. PostgreSQL serves several "
+        "Where the database lives. A relative SQLite path is relative to the working folder (its "
+        "folder is created); an absolute one has four slashes. PostgreSQL serves several "
         "processes; SQLite one.",
     ),
     Setting(

@@ -463,7 +463,12 @@ def test_mix_concurrency_and_the_stem_cap_are_read_and_bounded() -> None:
 
 def test_every_invalid_setting_is_named_at_once_on_one_line():
     message = settings_error(
-        {"SEPARATION_API_KEY": API_KEY, "DEFAULT_CREDITS": "plenty", "LOG_LEVEL": "LOUD", "CALLBACK_PORT": "-1"}
+        {
+            "SEPARATION_API_KEY": API_KEY,
+            "DEFAULT_CREDITS": "plenty",
+            "LOG_LEVEL": "LOUD",
+            "CALLBACK_PORT": "-1",
+        }
     )
 
     for name in ("DISCORD_TOKEN", "DEFAULT_CREDITS", "LOG_LEVEL", "CALLBACK_PORT"):
