@@ -11,7 +11,7 @@ RUN useradd --create-home --uid 10001 stembot \
     && mkdir /data && chown stembot:stembot /data
 
 WORKDIR /app
-# Exact versions with their hashes from the lock (see "Dependencies" in the README), in a layer
+# Exact versions with their hashes from the lock (see "Dependencies" in docs/contributing/index.md), in a layer
 # of their own that a code change does not rebuild; then the project itself, adding nothing.
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock

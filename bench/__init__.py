@@ -1,1 +1,3 @@
-"""Benchmarks of the whole stack and of the ledger (docs/benchmarks.md): `python -m bench.<name>`."""
+"""Benchmarks of the whole stack and of the ledger (docs/internals/benchmarks.md).
+
+Run one with `python -m bench.<name>`."""

@@ -2,8 +2,9 @@
 hold its connections (aiohttp's own default keeps an idle connection for an hour).
 
 The web server reads these when it starts and when a handler reads a body, so they are one place
-to change. A buffering reverse proxy in front of the server (see the README) is still the real
-defence against many slow clients; these bounds keep the server itself from waiting on them.
+to change. A buffering reverse proxy in front of the server (see docs/operators/callbacks.md) is
+still the real defence against many slow clients; these bounds keep the server itself from waiting
+on them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What the bot asks for when a server adds it: the one place its scopes and permissions are
-written down (`python -m bot --check`, the start-up log and the README all show this URL)."""
+written down (`python -m bot --check`, the start-up log and the install docs all show this URL)."""
 
 from __future__ import annotations
 

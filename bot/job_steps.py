@@ -7,8 +7,8 @@ step stores when the job is next due, with its API calls' failures in a row (`ne
 keeps the pause and the count. The driver (`bot.runner.JobRunner`) steps the jobs its due query
 finds, one step at a time per job; a step only asks it to wake a job's holder (`Driver.wake`), or,
 when even storing the retry failed, to rest the job a while (`Driver.rest`). A job whose submit
-may have reached the API but whose answer was never stored is never submitted again (see README,
-"Unconfirmed submissions").
+may have reached the API but whose answer was never stored is never submitted again (see
+docs/internals/jobs.md, "Unconfirmed submissions").
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Settings from the environment (and `.env`, loaded by the composition root).
 
-`load_settings` reads a mapping, never `os.environ` directly, so tests pass their own. A missing or
-invalid setting raises `SettingsError`, whose message is one line naming the setting and what it
-expects; secret values are never part of any message or repr.
+Every setting is one row of `SETTINGS` (name, default, allowed values, description, parser): both
+`load_settings` and the docs' settings reference read that table. `load_settings` reads a mapping,
+never `os.environ` directly, so tests pass their own. Missing or invalid settings raise one
+`SettingsError` naming every one of them on one line with what each expects; secret values are
+never part of any message or repr.
 """
 
 from __future__ import annotations
@@ -11,13 +13,40 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-from bot.product import LINK_LIFETIME
 from bot.sandbox import SANDBOX_API_URL, derive_api_key
+from bot.setting_values import (
+    LIFETIME_HOURS,
+    DatabaseTarget,
+    PostgresURL,
+    Secret,
+    api_url,
+    bounded_float,
+    bounded_int,
+    http_url,
+    listen_host,
+    log_level_name,
+    megabytes,
+    minutes,
+    parse_database_url,
+    reminder_hours,
+    secret,
+    shard_ids_below,
+    snowflake,
+)
 
-T = TypeVar("T")
+__all__ = [
+    "SETTINGS",
+    "DatabaseTarget",
+    "PostgresURL",
+    "Secret",
+    "Setting",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "parse_database_url",
+]
 
 DEFAULT_API_URL = "https://api.sunoapi.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/stembot.db"
@@ -30,69 +59,12 @@ MAX_SHARD_COUNT = 10_000
 
 
 class SettingsError(Exception):
-    """A setting is missing or invalid; `str()` is one line safe to print."""
+    """Settings are missing or invalid: `problems` names each, and `str()` is them all on one line
+    safe to print."""
 
-
-class Secret:
-    """A string that never shows itself in a repr, str or f-string."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-class PostgresURL:
-    """`postgresql://user:password@host:5432/dbname`: where a PostgreSQL store lives. Shows itself
-    with the password masked; `reveal()` is for the driver alone."""
-
-    __slots__ = ("_url", "password", "shown")
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        has_host = bool(parts.hostname) or "host=" in parts.query  # ?host=/socket/folder: a local socket
-        if parts.scheme not in ("postgresql", "postgres") or not has_host or not parts.path.strip("/"):
-            raise ValueError("not a postgresql://user:password@host:port/dbname URL")
-        _ = parts.port  # a port that is not a number raises ValueError
-        self._url = url
-        self.password = Secret(unquote(parts.password or ""))
-        netloc = parts.netloc.rpartition("@")[2]
-        user = f"{parts.username}{':********' if parts.password else ''}@" if parts.username else ""
-        query = f"?{parts.query}" if parts.query else ""
-        self.shown = f"{parts.scheme}://{user}{netloc}{parts.path}{query}"
-
-    def reveal(self) -> str:
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"PostgresURL({self.shown!r})"
-
-    def __str__(self) -> str:
-        return self.shown
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PostgresURL) and other._url == self._url
-
-    def __hash__(self) -> int:
-        return hash(self._url)
-
-
-DatabaseTarget = Path | PostgresURL
-"""Where the store lives: an SQLite file, or a PostgreSQL database."""
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +163,215 @@ class Settings:
         return tuple(value for value in values if value)
 
 
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting as `.env` spells it: how it is read, and what the docs say of it.
+
+    `SETTINGS` is the one table both `load_settings` and the docs' settings reference read, so a
+    setting is described once, beside the code that parses it.
+    """
+
+    name: str
+    """The environment variable."""
+    field: str
+    """The `Settings` attribute it fills."""
+    parse: Callable[[str], Any]
+    """Turns the (stripped, non-empty) text into the value; raises ValueError when it is invalid."""
+    default: str | None
+    """The default as one would write it in `.env`; None: unset means none (or, if `required`, an error)."""
+    expected: str
+    """The allowed values, in words: the error message and the docs both show it."""
+    description: str
+    """What it does, for the operator reading the settings reference."""
+    required: bool = False
+    secret: bool = False
+    """Never echoed, and refused when it holds a space (a paste gone wrong)."""
+
+    @property
+    def default_value(self) -> Any:
+        """The value an unset setting takes."""
+        return None if self.default is None else self.parse(self.default)
+
+
+def _seconds(low: float, high: float) -> str:
+    return f"a number of seconds from {low:g} to {high:g}"
+
+
+SHARD_IDS_EXPECTED = "shard numbers from 0 to {last} separated by commas, each once"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DISCORD_TOKEN", "discord_token", secret, None,
+        "the bot token from the Discord developer portal",
+        "The bot's token (Discord developer portal → your application → Bot → Reset Token).",
+        required=True, secret=True,
+    ),
+    Setting(
+        "SEPARATION_API_KEY", "api_key", secret, None,
+        f"the API key of the separation service, or SEPARATION_API_URL={SANDBOX_API_URL} to try free",
+        "The separation API's key (the provider's dashboard → API keys). Not needed, and "
+        "ignored, in the sandbox.",
+        required=True, secret=True,
+    ),
+    Setting(
+        "SEPARATION_API_URL", "api_url", api_url, DEFAULT_API_URL,
+        f"an http(s) URL, or {SANDBOX_API_URL} to try for free",
+        f"The separation API's base URL. `{SANDBOX_API_URL}`: the bot simulates splits itself, "
+        "free, with no key.",
+    ),
+    Setting(
+        "DATABASE_URL", "database", parse_database_url, DEFAULT_DATABASE_URL,
+        "an SQLite URL such as sqlite:///data/stembot.db, or postgresql://user:password@host:5432/dbname",
+        "Where the database lives. A relative SQLite path is relative to the working folder (its "
+        "folder is created); an absolute one has four slashes. PostgreSQL serves several "
+        "processes; SQLite one.",
+    ),
+    Setting(
+        "DEFAULT_CREDITS", "default_credits", bounded_int(0, 1_000_000), "100",
+        "a whole number from 0 to 1000000",
+        "A server's allowance until its moderators set one with `/quota allowance`: the "
+        "credits each member gets once.",
+    ),
+    Setting(
+        "JOBS_PER_MEMBER", "jobs_per_member", bounded_int(1, 100), "2",
+        "a whole number from 1 to 100",
+        "How many splits one member may have running at once (a server can set its own).",
+    ),
+    Setting(
+        "POLL_INTERVAL_SECONDS", "poll_interval", bounded_float(0.05, 3600), "10",
+        _seconds(0.05, 3600),
+        "Seconds between checks on a running separation; keep it at 2 or more in production.",
+    ),
+    Setting(
+        "JOB_TIMEOUT_MINUTES", "job_timeout", minutes(0.05, 24 * 60), "30",
+        "a number of minutes from 0.05 to 1440",
+        "Minutes after which a separation that has not finished is given up and refunded.",
+    ),
+    Setting(
+        "API_TIMEOUT_SECONDS", "api_timeout", bounded_float(0.1, 300), "20",
+        _seconds(0.1, 300),
+        "Seconds to wait for one answer from the separation API before the call counts as failed.",
+    ),
+    Setting(
+        "TRACK_LOOKUP_SECONDS", "track_lookup_timeout", bounded_float(0.1, 60), "8",
+        _seconds(0.1, 60),
+        "Seconds one look-up of a task's tracks may take (`/split` without an audio id).",
+    ),
+    Setting(
+        "DEV_GUILD_ID", "dev_guild_id", snowflake, None,
+        "a Discord server id (digits only)",
+        "A server to sync the slash commands to at once, while developing.",
+    ),
+    Setting(
+        "LOG_LEVEL", "log_level", log_level_name, "INFO",
+        "DEBUG, INFO, WARNING or ERROR",
+        "How much the bot logs.",
+    ),
+    Setting(
+        "CALLBACK_PUBLIC_URL", "callback_public_url", http_url, None,
+        "the public http(s) base URL the API can reach",
+        "The public base URL at which the API reaches this bot's web server (through a "
+        "reverse proxy). Results then arrive within a second; unset: polling only.",
+    ),
+    Setting(
+        "CALLBACK_HOST", "callback_host", listen_host, "127.0.0.1",
+        "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0",
+        "Where the web server (callbacks, `/healthz`, `/metrics`) listens. 0.0.0.0 also shows "
+        "`/metrics` and `/healthz` to anyone who can reach the port.",
+    ),
+    Setting(
+        "CALLBACK_PORT", "callback_port", bounded_int(0, 65535), "8080",
+        "a port number from 0 to 65535",
+        "The web server's port.",
+    ),
+    Setting(
+        "CALLBACK_POLL_INTERVAL_SECONDS", "callback_poll_interval", bounded_float(0.05, 3600), "60",
+        _seconds(0.05, 3600),
+        "With callbacks on, polling is only the safety net and runs this often.",
+    ),
+    Setting(
+        "ACCOUNT_CHECK_SECONDS", "account_check_interval", bounded_float(0.05, 86400), "300",
+        _seconds(0.05, 86400),
+        "While splitting is paused (the API refused the key, or the account is out of "
+        "credits), how often to check whether the account works again.",
+    ),
+    Setting(
+        "MONTHLY_BUDGET", "monthly_budget", bounded_int(1, MAX_MONTHLY_BUDGET), None,
+        f"a whole number of API credits from 1 to {MAX_MONTHLY_BUDGET}, or empty for no cap",
+        "API credits all servers together may cost the API account per calendar month (UTC). "
+        "Unset: nothing caps what a public bot spends. The owner gets a DM at 80% and at 100%.",
+    ),
+    Setting(
+        "SERVER_MONTHLY_BUDGET", "server_monthly_budget", bounded_int(0, MAX_SERVER_MONTHLY_BUDGET),
+        None,
+        f"a whole number of API credits from 0 to {MAX_SERVER_MONTHLY_BUDGET}, or empty for no cap",
+        "API credits each server's splits may cost the API account per calendar month (UTC); "
+        "the owner can give one server its own with `/stembot budget`.",
+    ),
+    Setting(
+        "EXPIRY_REMINDER_HOURS", "expiry_reminder", reminder_hours, "24",
+        f"a number of hours from 0 (no reminders) to less than {LIFETIME_HOURS:g} (the links' lifetime)",
+        "How many hours before a result's download links expire its member gets one reminder. "
+        "0: no reminders.",
+    ),
+    Setting(
+        "KEEP_CONCURRENCY", "keep_concurrency", bounded_int(1, 16), "2",
+        "a whole number of downloads at once, from 1 to 16",
+        "Stem downloads and uploads at once when keeping stems in Discord, for the whole bot.",
+    ),
+    Setting(
+        "MIX_CONCURRENCY", "mix_concurrency", bounded_int(1, 8), "1",
+        "a whole number of mixes at once, from 1 to 8",
+        "Mixes of stems made at once, for the whole process.",
+    ),
+    Setting(
+        "MIX_MAX_STEM_MB", "mix_max_stem_bytes", megabytes(1, 1024), "100",
+        "a whole number of megabytes from 1 to 1024",
+        "The most one stem downloaded for a mix may be, in MB.",
+    ),
+    Setting(
+        "DELIVERY_RETRY_SECONDS", "delivery_retry", bounded_float(0.05, 60), "2",
+        _seconds(0.05, 60),
+        "The first pause before showing a finished job again when Discord failed; it doubles "
+        "each time, given up after 30 attempts.",
+    ),
+    Setting(
+        "KEEP_RETRY_SECONDS", "keep_retry", bounded_float(0.05, 600), "5",
+        _seconds(0.05, 600),
+        "The first pause before a failed round of keeping stems is tried again; it doubles, "
+        "up to 15 minutes apart, given up after 8.",
+    ),
+    Setting(
+        "SANDBOX_SECONDS", "sandbox_seconds", bounded_float(0.05, 3600), "5",
+        _seconds(0.05, 3600),
+        "In the sandbox, how long a simulated separation takes.",
+    ),
+    Setting(
+        "SHARD_COUNT", "shard_count", bounded_int(1, MAX_SHARD_COUNT), None,
+        f"a whole number of shards from 1 to {MAX_SHARD_COUNT}, or empty for one unsharded process",
+        "The number of Discord shards across every process. Unset: one unsharded process. "
+        "Several processes need PostgreSQL.",
+    ),
+    Setting(
+        "SHARD_IDS", "shard_ids", str, None,  # parsed against SHARD_COUNT in `load_settings`
+        SHARD_IDS_EXPECTED.format(last="SHARD_COUNT - 1"),
+        "The shards this process runs, e.g. `0,1`. Unset: all of them. The process that runs "
+        "shard 0 syncs the slash commands.",
+    ),
+    Setting(
+        "JOB_LEASE_SECONDS", "job_lease", bounded_float(5, 3600), "30",
+        _seconds(5, 3600),
+        "Seconds a job claimed by a process that stopped renewing its claim stays with it "
+        "before another process takes it over.",
+    ),
+)
+"""Every setting, in the order `.env.example` and the docs give them."""
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
-    """Build settings from an environment mapping, or raise `SettingsError` on the first problem."""
+    """Build settings from an environment mapping, or raise `SettingsError` naming every invalid
+    or missing setting at once (an operator fixes them all in one go)."""
 
     def get(name: str) -> str | None:
         value = env.get(name)
@@ -200,231 +379,52 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             return None
         return value.strip()
 
-    def required_secret(name: str, what: str) -> Secret:
-        value = get(name)
-        if value is None:
-            raise SettingsError(f"{name} is required: {what}")
-        if any(ch.isspace() for ch in value):
-            raise SettingsError(f"{name} must not contain spaces (check the value you pasted)")
-        return Secret(value)
-
-    def parsed(name: str, parse: Callable[[str], T], default: T, expected: str) -> T:
-        raw = get(name)
-        if raw is None:
-            return default
-        try:
-            return parse(raw)
-        except ValueError:
-            # Echo the value to help spot typos, unless it is a secret pasted into the wrong line.
-            shown = "" if raw in secret_values else f" (got {raw!r})"
-            raise SettingsError(f"{name} must be {expected}{shown}") from None
-
-    discord_token = required_secret("DISCORD_TOKEN", "the bot token from the Discord developer portal")
-    secret_values = {discord_token.reveal(), get("SEPARATION_API_KEY") or ""}
+    # Values never echoed in a message, even when pasted into the wrong line.
+    secret_values = {get(spec.name) or "" for spec in SETTINGS if spec.secret}
     if "@" in (get("DATABASE_URL") or ""):  # a URL with credentials in it
         secret_values.add(get("DATABASE_URL") or "")
-    api_url = parsed(
-        "SEPARATION_API_URL",
-        _parse_api_url,
-        DEFAULT_API_URL,
-        f"an http(s) URL, or {SANDBOX_API_URL} to try for free",
-    )
-    if api_url == SANDBOX_API_URL and get("SEPARATION_API_KEY") is None:
-        api_key = Secret("")  # the sandbox needs none: the bot uses `sandbox_api_key` with it
-    else:
-        api_key = required_secret(
-            "SEPARATION_API_KEY",
-            f"the API key of the separation service, or SEPARATION_API_URL={SANDBOX_API_URL} to try free",
-        )
-    shard_count = parsed(
-        "SHARD_COUNT",
-        _bounded_int(1, MAX_SHARD_COUNT),
-        None,
-        f"a whole number of shards from 1 to {MAX_SHARD_COUNT}, or empty for one unsharded process",
-    )
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for spec in SETTINGS:
+        raw = get(spec.name)
+        if raw is None:
+            if spec.required and not _optional_here(spec, env, get):
+                problems.append(f"{spec.name} is required: {spec.expected}")
+            values[spec.field] = Secret("") if spec.secret else spec.default_value
+            continue
+        try:
+            values[spec.field] = spec.parse(raw)
+        except ValueError as error:
+            if spec.secret:
+                problems.append(f"{spec.name} {error}")
+            else:
+                # Echo the value to help spot typos, unless it is a secret pasted into the wrong line.
+                shown = "" if raw in secret_values else f" (got {raw!r})"
+                problems.append(f"{spec.name} must be {spec.expected}{shown}")
+    _read_shard_ids(get("SHARD_IDS"), values, problems, secret_values)
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)
+
+
+def _optional_here(spec: Setting, env: Mapping[str, str], get: Callable[[str], str | None]) -> bool:
+    """The sandbox needs no API key: the bot uses `sandbox_api_key` with it."""
+    return spec.name == "SEPARATION_API_KEY" and (get("SEPARATION_API_URL") or "").lower() == SANDBOX_API_URL
+
+
+def _read_shard_ids(raw: str | None, values: dict[str, Any], problems: list[str], secrets: set[str]) -> None:
+    """SHARD_IDS is read against SHARD_COUNT, the one setting that depends on another."""
+    values["shard_ids"] = None
+    if raw is None:
+        return
+    shard_count = values.get("shard_count")
     if shard_count is None:
-        if get("SHARD_IDS") is not None:
-            raise SettingsError("SHARD_IDS needs SHARD_COUNT, the number of shards across every process")
-        shard_ids = None
-    else:
-        shard_ids = parsed(
-            "SHARD_IDS",
-            _shard_ids(shard_count),
-            None,
-            f"shard numbers from 0 to {shard_count - 1} separated by commas, each once",
-        )
-    return Settings(
-        discord_token=discord_token,
-        api_key=api_key,
-        api_url=api_url,
-        database=parsed(
-            "DATABASE_URL",
-            parse_database_url,
-            parse_database_url(DEFAULT_DATABASE_URL),
-            "an SQLite URL such as sqlite:///data/stembot.db, or postgresql://user:password@host:5432/dbname",
-        ),
-        default_credits=parsed(
-            "DEFAULT_CREDITS", _bounded_int(0, 1_000_000), 100, "a whole number from 0 to 1000000"
-        ),
-        poll_interval=parsed(
-            "POLL_INTERVAL_SECONDS", _bounded_float(0.05, 3600), 10.0, "a number of seconds from 0.05 to 3600"
-        ),
-        job_timeout=parsed(
-            "JOB_TIMEOUT_MINUTES",
-            lambda raw: _bounded_float(0.05, 24 * 60)(raw) * 60,
-            30 * 60.0,
-            "a number of minutes from 0.05 to 1440",
-        ),
-        api_timeout=parsed(
-            "API_TIMEOUT_SECONDS", _bounded_float(0.1, 300), 20.0, "a number of seconds from 0.1 to 300"
-        ),
-        track_lookup_timeout=parsed(
-            "TRACK_LOOKUP_SECONDS", _bounded_float(0.1, 60), 8.0, "a number of seconds from 0.1 to 60"
-        ),
-        jobs_per_member=parsed("JOBS_PER_MEMBER", _bounded_int(1, 100), 2, "a whole number from 1 to 100"),
-        dev_guild_id=parsed("DEV_GUILD_ID", _parse_snowflake, None, "a Discord server id (digits only)"),
-        log_level=parsed("LOG_LEVEL", _parse_log_level, logging.INFO, "DEBUG, INFO, WARNING or ERROR"),
-        callback_public_url=parsed(
-            "CALLBACK_PUBLIC_URL", _parse_http_url, None, "the public http(s) base URL the API can reach"
-        ),
-        callback_host=parsed(
-            "CALLBACK_HOST", _parse_host, "127.0.0.1", "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0"
-        ),
-        callback_port=parsed("CALLBACK_PORT", _bounded_int(0, 65535), 8080, "a port number from 0 to 65535"),
-        callback_poll_interval=parsed(
-            "CALLBACK_POLL_INTERVAL_SECONDS",
-            _bounded_float(0.05, 3600),
-            60.0,
-            "a number of seconds from 0.05 to 3600",
-        ),
-        account_check_interval=parsed(
-            "ACCOUNT_CHECK_SECONDS",
-            _bounded_float(0.05, 86400),
-            300.0,
-            "a number of seconds from 0.05 to 86400",
-        ),
-        server_monthly_budget=parsed(
-            "SERVER_MONTHLY_BUDGET",
-            _bounded_int(0, MAX_SERVER_MONTHLY_BUDGET),
-            None,
-            f"a whole number of API credits from 0 to {MAX_SERVER_MONTHLY_BUDGET}, or empty for no cap",
-        ),
-        monthly_budget=parsed(
-            "MONTHLY_BUDGET",
-            _bounded_int(1, MAX_MONTHLY_BUDGET),
-            None,
-            f"a whole number of API credits from 1 to {MAX_MONTHLY_BUDGET}, or empty for no cap",
-        ),
-        expiry_reminder=parsed(
-            "EXPIRY_REMINDER_HOURS",
-            _reminder_hours,
-            24 * 3600.0,
-            f"a number of hours from 0 (no reminders) to less than {_LIFETIME_HOURS:g} (the links' lifetime)",
-        ),
-        sandbox_seconds=parsed(
-            "SANDBOX_SECONDS", _bounded_float(0.05, 3600), 5.0, "a number of seconds from 0.05 to 3600"
-        ),
-        keep_concurrency=parsed(
-            "KEEP_CONCURRENCY", _bounded_int(1, 16), 2, "a whole number of downloads at once, from 1 to 16"
-        ),
-        shard_count=shard_count,
-        shard_ids=shard_ids,
-        job_lease=parsed(
-            "JOB_LEASE_SECONDS", _bounded_float(5, 3600), 30.0, "a number of seconds from 5 to 3600"
-        ),
-        delivery_retry=parsed(
-            "DELIVERY_RETRY_SECONDS", _bounded_float(0.05, 60), 2.0, "a number of seconds from 0.05 to 60"
-        ),
-        keep_retry=parsed(
-            "KEEP_RETRY_SECONDS", _bounded_float(0.05, 600), 5.0, "a number of seconds from 0.05 to 600"
-        ),
-        mix_concurrency=parsed(
-            "MIX_CONCURRENCY", _bounded_int(1, 8), 1, "a whole number of mixes at once, from 1 to 8"
-        ),
-        mix_max_stem_bytes=1024
-        * 1024
-        * parsed("MIX_MAX_STEM_MB", _bounded_int(1, 1024), 100, "a whole number of megabytes from 1 to 1024"),
-    )
+        if not any(problem.startswith("SHARD_COUNT ") for problem in problems):
+            problems.append("SHARD_IDS needs SHARD_COUNT, the number of shards across every process")
+        return
+    try:
+        values["shard_ids"] = shard_ids_below(shard_count)(raw)
+    except ValueError:
+        shown = "" if raw in secrets else f" (got {raw!r})"
+        problems.append(f"SHARD_IDS must be {SHARD_IDS_EXPECTED.format(last=shard_count - 1)}{shown}")
 
-
-_LIFETIME_HOURS = LINK_LIFETIME.total_seconds() / 3600
-
-
-def _reminder_hours(raw: str) -> float:
-    hours = float(raw)
-    if not 0 <= hours < _LIFETIME_HOURS:  # also refuses nan
-        raise ValueError(raw)
-    return hours * 3600
-
-
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw)
-        if not low <= value <= high:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def _bounded_float(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw)
-        if not low <= value <= high:  # also rejects nan
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def _shard_ids(shard_count: int) -> Callable[[str], tuple[int, ...]]:
-    def parse(raw: str) -> tuple[int, ...]:
-        ids = tuple(_bounded_int(0, shard_count - 1)(part.strip()) for part in raw.split(","))
-        if len(set(ids)) != len(ids):
-            raise ValueError(raw)
-        return tuple(sorted(ids))
-
-    return parse
-
-
-def _parse_http_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(raw)
-    return raw.rstrip("/")
-
-
-def _parse_api_url(raw: str) -> str:
-    if raw.lower() == SANDBOX_API_URL:
-        return SANDBOX_API_URL
-    return _parse_http_url(raw)
-
-
-def _parse_host(raw: str) -> str:
-    if any(ch.isspace() or ch in "/@" for ch in raw):
-        raise ValueError(raw)
-    return raw
-
-
-def parse_database_url(raw: str) -> DatabaseTarget:
-    """`sqlite:///path` (the file) or `postgresql://…` (a PostgreSQL database)."""
-    if raw.startswith(("postgresql://", "postgres://")):
-        return PostgresURL(raw)
-    prefix = "sqlite:///"
-    if not raw.startswith(prefix) or len(raw) == len(prefix):
-        raise ValueError("not an sqlite:/// or postgresql:// URL")
-    # sqlite:///relative/path and sqlite:////absolute/path, as in SQLAlchemy.
-    return Path(raw[len(prefix) :])
-
-
-def _parse_snowflake(raw: str) -> int:
-    if not raw.isdigit() or not 15 <= len(raw) <= 21:
-        raise ValueError(raw)
-    return int(raw)
-
-
-def _parse_log_level(raw: str) -> int:
-    level = logging.getLevelName(raw.upper())
-    if not isinstance(level, int):
-        raise ValueError(raw)
-    return level

@@ -6,8 +6,8 @@ also posts one line to the server's audit channel, if one is set.
 
 Why no `default_member_permissions` here: Discord applies it to a whole top-level command, and
 `/quota view` and `/quota history` must stay usable by every member for themselves. The service
-checks moderator rights in code for every moderator subcommand instead (see README, "For
-moderators").
+checks moderator rights in code for every moderator subcommand instead (see docs/moderators/index.md,
+"Who moderates").
 """
 
 from __future__ import annotations

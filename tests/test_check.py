@@ -131,11 +131,6 @@ async def test_pending_migrations_are_reported_not_applied(standin, tmp_path) ->
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 8
 
 
-def test_the_readme_shows_the_invite_permissions_of_the_code() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert f"permissions={PERMISSIONS_VALUE}" in readme
-
-
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 PG_PASSWORD = "check-pg-password-51"

@@ -3,7 +3,8 @@
 The lock pins every runtime package with hashes for the image. These tests catch it drifting:
 a dependency added to or narrowed in pyproject.toml without refreshing the lock fails here, and so
 does a floor in pyproject.toml that is not the locked version (a floor the tests never ran on).
-(.ci/run proves the lock installs with hashes required; the README gives the refresh command.)
+(.ci/run proves the lock installs with hashes required; the contributing docs give the refresh
+command.)
 """
 
 from __future__ import annotations
@@ -97,12 +98,12 @@ def test_every_locked_package_is_pinned_with_hashes():
         assert hashes and all(h.startswith("sha256:") for h in hashes), f"{name} has no sha256 hashes"
 
 
-def test_the_lock_was_made_with_the_refresh_command_the_readme_gives():
+def test_the_lock_was_made_with_the_refresh_command_the_docs_give():
     header = re.search(r"^#\s+(uv pip compile .+)$", LOCK.read_text(encoding="utf-8"), re.MULTILINE)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    contributing = (ROOT / "docs" / "contributing" / "index.md").read_text(encoding="utf-8")
 
     assert header, "requirements.lock does not record the command that made it"
-    assert header.group(1) in readme
+    assert header.group(1) in contributing
 
 
 def test_the_image_installs_the_lock_with_hashes_required_and_the_project_without_dependencies():

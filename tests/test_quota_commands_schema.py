@@ -61,7 +61,7 @@ def test_quota_is_guild_only(commands):
 
 def test_quota_is_visible_to_members_because_view_and_history_are_for_everyone(commands):
     # Discord sets default_member_permissions per top-level command only; the service checks
-    # moderator rights in code for every moderator subcommand (README, "For moderators").
+    # moderator rights in code for every moderator subcommand (docs/moderators/index.md).
     assert commands["quota"]["default_member_permissions"] is None
 
 

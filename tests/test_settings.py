@@ -456,3 +456,52 @@ def test_mix_concurrency_and_the_stem_cap_are_read_and_bounded() -> None:
     assert (settings.mix_concurrency, settings.mix_max_stem_bytes) == (3, 20 * 1024 * 1024)
     assert "MIX_CONCURRENCY must be" in settings_error({**BASE, "MIX_CONCURRENCY": "0"})
     assert "MIX_MAX_STEM_MB must be" in settings_error({**BASE, "MIX_MAX_STEM_MB": "lots"})
+
+
+# -- the settings table: every invalid setting at once ----------------------------------------
+
+
+def test_every_invalid_setting_is_named_at_once_on_one_line():
+    message = settings_error(
+        {
+            "SEPARATION_API_KEY": API_KEY,
+            "DEFAULT_CREDITS": "plenty",
+            "LOG_LEVEL": "LOUD",
+            "CALLBACK_PORT": "-1",
+        }
+    )
+
+    for name in ("DISCORD_TOKEN", "DEFAULT_CREDITS", "LOG_LEVEL", "CALLBACK_PORT"):
+        assert name in message
+    assert "\n" not in message and API_KEY not in message
+
+
+async def test_check_reports_every_invalid_setting_not_only_the_first():
+    from bot.check import run_checks
+
+    lines = await run_checks(
+        {**BASE, "POLL_INTERVAL_SECONDS": "often", "MIX_MAX_STEM_MB": "0", "SHARD_IDS": "0"},
+        discord_api="http://127.0.0.1:9",
+    )
+
+    shown = "\n".join(map(str, lines))
+    assert not any(line.ok for line in lines)
+    for name in ("POLL_INTERVAL_SECONDS", "MIX_MAX_STEM_MB", "SHARD_IDS"):
+        assert name in shown, shown
+    assert TOKEN not in shown and API_KEY not in shown
+
+
+def test_each_settings_default_is_the_one_the_settings_class_starts_from():
+    # One table feeds parsing and the docs; the dataclass's own defaults (for code that builds
+    # Settings directly) must say the same thing.
+    from dataclasses import MISSING, fields
+
+    from bot.settings import SETTINGS
+
+    defaults = {f.name: f.default for f in fields(Settings)}
+    assert sorted(spec.field for spec in SETTINGS) == sorted(defaults)
+    for spec in SETTINGS:
+        if not spec.required:
+            assert spec.default_value == defaults[spec.field], spec.name
+        else:
+            assert defaults[spec.field] is MISSING, spec.name

@@ -163,8 +163,8 @@ def status(report: StatusReport, server: ServerStatus | None = None) -> discord.
 
 
 def _orphans(report: StatusReport) -> str:
-    """The API tasks a process paid for after it had lost its job to another (see README, "Several
-    processes"): the newest, and how many there are in all."""
+    """The API tasks a process paid for after it had lost its job to another (see
+    docs/internals/jobs.md, "Several processes"): the newest, and how many there are in all."""
     lines = [
         f"{timestamp(task.at, 'R')} job {task.job_id}: API task `{_plain_id(task.api_task_id)}`"
         for task in report.orphaned_tasks
