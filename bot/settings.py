@@ -217,21 +217,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SEPARATION_API_URL", "api_url", api_url, DEFAULT_API_URL,
         f"an http(s) URL, or {SANDBOX_API_URL} to try for free",
-        f"The separation API's base URL. `{SANDBOX_API_URL}`: the bot simulates splits itself, "
-        "free, with no key.",
+        f"The separation API's base URL. `{SANDBOX_API_URL}`: the free built-in simulator, where the "
+        "bot simulates splits itself. No key is needed there: `SEPARATION_API_KEY` is ignored, the "
+        "bot's processes use a key made from `DISCORD_TOKEN`, and the sandbox's API answers no "
+        "other. The web server must start (`CALLBACK_PORT`).",
     ),
     Setting(
         "DATABASE_URL", "database", parse_database_url, DEFAULT_DATABASE_URL,
         "an SQLite URL such as sqlite:///data/stembot.db, or postgresql://user:password@host:5432/dbname",
         "Where the database lives. A relative SQLite path is relative to the working folder (its "
-        "folder is created); an absolute one has four slashes. PostgreSQL serves several "
-        "processes; SQLite one.",
+        "folder is created); an absolute one has four slashes (`sqlite:////abs/path.db`). A "
+        "PostgreSQL database must exist; StemBot creates its tables, and its password never appears "
+        "in logs, `--check` or messages. PostgreSQL serves several processes; SQLite one. Stems "
+        "being kept in Discord wait beside an SQLite file, or in `data/keep-downloads` under the "
+        "working folder with PostgreSQL.",
     ),
     Setting(
         "DEFAULT_CREDITS", "default_credits", bounded_int(0, 1_000_000), "100",
         "a whole number from 0 to 1000000",
         "A server's allowance until its moderators set one with `/quota allowance`: the "
-        "credits each member gets once.",
+        "credits each member gets once (period `never`).",
     ),
     Setting(
         "JOBS_PER_MEMBER", "jobs_per_member", bounded_int(1, 100), "2",
@@ -241,7 +246,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "POLL_INTERVAL_SECONDS", "poll_interval", bounded_float(0.05, 3600), "10",
         _seconds(0.05, 3600),
-        "Seconds between checks on a running separation; keep it at 2 or more in production.",
+        "Seconds between checks on a running separation (fractions allowed); keep it at 2 or more "
+        "in production.",
     ),
     Setting(
         "JOB_TIMEOUT_MINUTES", "job_timeout", minutes(0.05, 24 * 60), "30",
@@ -256,12 +262,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TRACK_LOOKUP_SECONDS", "track_lookup_timeout", bounded_float(0.1, 60), "8",
         _seconds(0.1, 60),
-        "Seconds one look-up of a task's tracks may take (`/split` without an audio id).",
+        "Seconds one look-up of a task's tracks by title may take (`/split` without `audio_id`, "
+        "the menu of tracks, song names in messages). Autocomplete waits at most 1.5 s and lets "
+        "the look-up finish for the next keystroke.",
     ),
     Setting(
         "DEV_GUILD_ID", "dev_guild_id", snowflake, None,
         "a Discord server id (digits only)",
-        "A server to sync the slash commands to at once, while developing.",
+        "Sync the slash commands to this server only, for instant updates while developing.",
     ),
     Setting(
         "LOG_LEVEL", "log_level", log_level_name, "INFO",
@@ -271,19 +279,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CALLBACK_PUBLIC_URL", "callback_public_url", http_url, None,
         "the public http(s) base URL the API can reach",
-        "The public base URL at which the API reaches this bot's web server (through a "
-        "reverse proxy). Results then arrive within a second; unset: polling only.",
+        "The public base URL at which the API reaches this bot's web server through a reverse "
+        "proxy, e.g. `https://stembot.example.org`. Results then arrive within a second. Unset: no "
+        "callbacks, polling only (the API is given an address under `.invalid` that can never "
+        "deliver anything to anyone).",
     ),
     Setting(
         "CALLBACK_HOST", "callback_host", listen_host, "127.0.0.1",
         "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0",
-        "Where the web server (callbacks, `/healthz`, `/metrics`) listens. 0.0.0.0 also shows "
-        "`/metrics` and `/healthz` to anyone who can reach the port.",
+        "The address the web server (callbacks, `/healthz`, `/metrics`) listens on: this machine "
+        "only, unless you set another (`0.0.0.0` for every interface, which the Docker image sets, "
+        "also shows `/metrics` and `/healthz` to anyone who can reach the port). Only `/callback/` "
+        "(and in the sandbox `/sandbox/files/`) belongs behind the public proxy.",
     ),
     Setting(
         "CALLBACK_PORT", "callback_port", bounded_int(0, 65535), "8080",
         "a port number from 0 to 65535",
-        "The web server's port.",
+        "The web server's port (`0`: any free port, for tests). If it is taken, start-up stops "
+        "when callbacks are on or in the sandbox; otherwise the bot runs on without the web "
+        "server (no `/healthz`, no `/metrics`) and says so in the log and in `/stembot status`.",
     ),
     Setting(
         "CALLBACK_POLL_INTERVAL_SECONDS", "callback_poll_interval", bounded_float(0.05, 3600), "60",
@@ -294,53 +308,66 @@ SETTINGS: tuple[Setting, ...] = (
         "ACCOUNT_CHECK_SECONDS", "account_check_interval", bounded_float(0.05, 86400), "300",
         _seconds(0.05, 86400),
         "While splitting is paused (the API refused the key, or the account is out of "
-        "credits), how often to check whether the account works again.",
+        "credits), how often to check whether the account works again. While Prometheus scrapes "
+        "`/metrics`, the longest `stembot_api_account_credits` goes without asking the API.",
     ),
     Setting(
         "MONTHLY_BUDGET", "monthly_budget", bounded_int(1, MAX_MONTHLY_BUDGET), None,
         f"a whole number of API credits from 1 to {MAX_MONTHLY_BUDGET}, or empty for no cap",
         "API credits all servers together may cost the API account per calendar month (UTC). "
-        "Unset: nothing caps what a public bot spends. The owner gets a DM at 80% and at 100%.",
+        "Once spent, new paid splits are refused in every server until the 1st; the bot's owner "
+        "gets a DM at 80% and when it is used up. Unset: no cap, so nothing caps what a public "
+        "bot spends: a public bot should set it (or `SERVER_MONTHLY_BUDGET`).",
     ),
     Setting(
         "SERVER_MONTHLY_BUDGET", "server_monthly_budget", bounded_int(0, MAX_SERVER_MONTHLY_BUDGET),
         None,
         f"a whole number of API credits from 0 to {MAX_SERVER_MONTHLY_BUDGET}, or empty for no cap",
-        "API credits each server's splits may cost the API account per calendar month (UTC); "
-        "the owner can give one server its own with `/stembot budget`.",
+        "API credits each server's splits may cost the API account per calendar month (UTC), "
+        "unless the bot's owner gives a server its own with `/stembot budget`. Unset: no cap. "
+        "`0`: no paid splits except where the owner sets a budget.",
     ),
     Setting(
         "EXPIRY_REMINDER_HOURS", "expiry_reminder", reminder_hours, "24",
         f"a number of hours from 0 (no reminders) to less than {LIFETIME_HOURS:g} (the links' lifetime)",
-        "How many hours before a result's download links expire its member gets one reminder. "
-        "0: no reminders.",
+        "How many hours before a result's download links expire its member gets one reminder "
+        "with the links (by DM, else in the split's channel). Fractions allowed; 0: no reminders. "
+        "Members can turn their own off with `/stems reminders`.",
     ),
     Setting(
         "KEEP_CONCURRENCY", "keep_concurrency", bounded_int(1, 16), "2",
         "a whole number of downloads at once, from 1 to 16",
-        "Stem downloads and uploads at once when keeping stems in Discord, for the whole bot.",
+        "Keeping stems in Discord: how many results are worked on at once for the whole bot, each "
+        "one download or upload at a time. Files wait on disk, never in memory (`keep-downloads/` "
+        "beside an SQLite database, `data/keep-downloads/` with PostgreSQL; a `shards-…` folder "
+        "per `SHARD_IDS`), emptied at every start; at most `KEEP_CONCURRENCY` times (the upload "
+        "limit + one file) at a time.",
     ),
     Setting(
         "MIX_CONCURRENCY", "mix_concurrency", bounded_int(1, 8), "1",
         "a whole number of mixes at once, from 1 to 8",
-        "Mixes of stems made at once, for the whole process.",
+        "Mixing stems: how many mixes are made at once for the whole process, each decoding, "
+        "summing and encoding in a worker thread. Files wait in `mix-work/` beside an SQLite "
+        "database (`data/mix-work/` with PostgreSQL; a `shards-…` folder per `SHARD_IDS`), emptied "
+        "at every start.",
     ),
     Setting(
         "MIX_MAX_STEM_MB", "mix_max_stem_bytes", megabytes(1, 1024), "100",
         "a whole number of megabytes from 1 to 1024",
-        "The most one stem downloaded for a mix may be, in MB.",
+        "The most one stem downloaded for a mix may be, in MB, whatever the upload limit.",
     ),
     Setting(
         "DELIVERY_RETRY_SECONDS", "delivery_retry", bounded_float(0.05, 60), "2",
         _seconds(0.05, 60),
-        "The first pause before showing a finished job again when Discord failed; it doubles "
-        "each time, given up after 30 attempts.",
+        "The first pause before a result Discord did not take is shown again; it doubles each "
+        "time, up to 10 minutes. After 30 attempts the result stays in the database, undeliverable.",
     ),
     Setting(
         "KEEP_RETRY_SECONDS", "keep_retry", bounded_float(0.05, 600), "5",
         _seconds(0.05, 600),
-        "The first pause before a failed round of keeping stems is tried again; it doubles, "
-        "up to 15 minutes apart, given up after 8.",
+        "The first pause before a round of keeping stems that failed in a way that may pass "
+        "(Discord or the download) is tried again; it doubles each time, up to 15 minutes. A keep "
+        "gives up after 8 such rounds.",
     ),
     Setting(
         "SANDBOX_SECONDS", "sandbox_seconds", bounded_float(0.05, 3600), "5",
@@ -356,14 +383,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SHARD_IDS", "shard_ids", str, None,  # parsed against SHARD_COUNT in `load_settings`
         SHARD_IDS_EXPECTED.format(last="SHARD_COUNT - 1"),
-        "The shards this process runs, e.g. `0,1`. Unset: all of them. The process that runs "
-        "shard 0 syncs the slash commands.",
+        "The shards this process runs, e.g. `0,1`; needs `SHARD_COUNT`. Unset: all of them. The "
+        "process that runs shard 0 syncs the slash commands; the others never do.",
     ),
     Setting(
         "JOB_LEASE_SECONDS", "job_lease", bounded_float(5, 3600), "30",
         _seconds(5, 3600),
         "Seconds a job claimed by a process that stopped renewing its claim stays with it "
-        "before another process takes it over.",
+        "before another process takes it over (renewed every third of it). For several processes "
+        "on PostgreSQL; keep it well above any pause a process may make.",
     ),
 )
 """Every setting, in the order `.env.example` and the docs give them."""
