@@ -117,22 +117,14 @@ class JobSteps:
         time (a takeover runs beside them)."""
         for job in jobs:
             if job.state is JobState.SUBMITTING:
-                log.warning(
-                    "job %s guild=%s member=%s mode=%s: submit outcome unknown %s; "
-                    "refunding (the API may have charged the account once)",
-                    job.id,
-                    job.guild_id,
-                    job.user_id,
-                    job.mode,
-                    how,
-                )
-                await self._fail(
+                log_job(
                     job,
-                    Failure.UNCONFIRMED,
-                    "interrupted while submitting",
-                    from_states=[JobState.SUBMITTING],
-                    deliver=False,
+                    "submit outcome unknown %s; refunding (the API may have charged the account once)",
+                    how,
+                    level=logging.WARNING,
                 )
+                why, states = "interrupted while submitting", [JobState.SUBMITTING]
+                await self._fail(job, Failure.UNCONFIRMED, why, from_states=states, deliver=False)
 
     async def step(self, job_id: int) -> bool:
         """One step of the job; whether it did one (False: another process holds the job, or
@@ -154,13 +146,8 @@ class JobSteps:
         again later."""
         failures = self._step_failures.setdefault(job_id, 1)
         delay = backoff(self.poll_interval, failures)
-        log.warning(
-            "job %s: handling a failed step failed too (%s: %.200s); retry in %.1fs",
-            job_id,
-            type(error).__name__,
-            error,
-            delay,
-        )
+        error_text = f"{type(error).__name__}: {str(error)[:200]}"
+        log.warning("job %s: handling its failed step failed (%s); retry in %.1fs", job_id, error_text, delay)
         self._driver.rest(job_id, delay)
 
     async def _step_failed(self, job_id: int, error: Exception) -> None:
@@ -177,11 +164,8 @@ class JobSteps:
         job = await self._store.jobs.get(job_id)
         if job is None or job.claimed_by != self._lease.holder:
             return  # another process took it over meanwhile: it is theirs to handle
-        what = (
-            "step failed"
-            if failures == 1
-            else f"step failed again ({detail:.200}), {failures} times in a row"
-        )
+        again = f"step failed again ({detail:.200}), {failures} times in a row"
+        what = "step failed" if failures == 1 else again
         if job.state is JobState.SUBMITTING:
             # The step may have sent the submit (the API may have the paid task): never resend.
             log_job(

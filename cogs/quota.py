@@ -261,8 +261,8 @@ class QuotaCog(commands.Cog):
             done = await self._service.set_balance(guild_id, actor, target, amount, reason)
         else:
             done = await self._service.reset(guild_id, actor, target, reason)
-        posted = await self._audit(interaction, quota.audit_correction(kind, actor.user_id, done))
-        await self._reply(interaction, [quota.correction(kind, done)], posted)
+        posted = await _audit(self.bot, interaction, quota.audit_correction(kind, actor.user_id, done))
+        await _reply(self.bot, interaction, [quota.correction(kind, done)], posted)
 
     @quota.command(name="block", description="Moderators: stop a member from starting splits")
     @app_commands.describe(
@@ -276,11 +276,11 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         change = await self._service.block(guild_id, actor, member_of(member), reason)
         posted = (
-            await self._audit(interaction, quota.audit_block(actor.user_id, change))
+            await _audit(self.bot, interaction, quota.audit_block(actor.user_id, change))
             if change.changed
             else None
         )
-        await self._reply(interaction, [quota.block_change(change)], posted)
+        await _reply(self.bot, interaction, [quota.block_change(change)], posted)
 
     @quota.command(name="unblock", description="Moderators: let a blocked member start splits again")
     @app_commands.describe(member="Who to unblock")
@@ -290,11 +290,11 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         change = await self._service.unblock(guild_id, actor, member_of(member))
         posted = (
-            await self._audit(interaction, quota.audit_block(actor.user_id, change))
+            await _audit(self.bot, interaction, quota.audit_block(actor.user_id, change))
             if change.changed
             else None
         )
-        await self._reply(interaction, [quota.block_change(change)], posted)
+        await _reply(self.bot, interaction, [quota.block_change(change)], posted)
 
     # -- moderators: the server ---------------------------------------------------------------
 
@@ -327,8 +327,8 @@ class QuotaCog(commands.Cog):
             role_id=role_id,
             apply_now=apply_now,
         )
-        posted = await self._audit(interaction, quota.audit_allowance(actor.user_id, update))
-        await self._reply(interaction, [quota.allowance_update(update)], posted)
+        posted = await _audit(self.bot, interaction, quota.audit_allowance(actor.user_id, update))
+        await _reply(self.bot, interaction, [quota.allowance_update(update)], posted)
 
     @quota.command(
         name="settings", description="Moderators: refill time, time zone, limits, moderator role, audit"
@@ -385,7 +385,7 @@ class QuotaCog(commands.Cog):
         )
         update = await self._service.update_settings(guild_id, actor, change)
         posted = (
-            await self._audit(interaction, quota.audit_settings(actor.user_id, update))
+            await _audit(self.bot, interaction, quota.audit_settings(actor.user_id, update))
             if update.changed
             else None
         )
@@ -395,7 +395,7 @@ class QuotaCog(commands.Cog):
                 embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],
                 ephemeral=True,
             )
-        await self._reply(interaction, last.embeds, posted)
+        await _reply(self.bot, interaction, last.embeds, posted)
 
     @settings.autocomplete("timezone")
     async def timezone_autocomplete(
@@ -421,42 +421,45 @@ class QuotaCog(commands.Cog):
             interaction, error, refusal=_refusal, sandbox=self.bot.services.settings.sandbox
         )
 
-    async def _reply(
-        self, interaction: discord.Interaction[StemBot], embeds: list[discord.Embed], posted: bool | None
-    ) -> None:
-        if posted is False:
-            embeds[-1].add_field(
-                name="Audit channel",
-                value="Couldn't post this in the audit channel: check that StemBot may view it and "
-                "send messages there.",
-                inline=False,
-            )
-        await interaction.followup.send(
-            embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in embeds],
-            ephemeral=True,
-        )
 
-    async def _audit(self, interaction: discord.Interaction[StemBot], line: str) -> bool | None:
-        """Post one line about a moderator action to the audit channel. None when the server has no
-        audit channel; False when posting failed (logged: it never undoes or blocks the action)."""
-        assert interaction.guild_id is not None
-        channel_id = await self._service.audit_channel_id(interaction.guild_id)
-        if channel_id is None:
-            return None
-        try:
-            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
-            if not isinstance(channel, discord.abc.Messageable):
-                raise TypeError(f"channel {channel_id} is a {type(channel).__name__}")
-            await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
-        except (discord.HTTPException, discord.InvalidData, TypeError) as error:
-            log.warning(
-                "guild=%s: could not post to the audit channel %s: %s",
-                interaction.guild_id,
-                channel_id,
-                error,
-            )
-            return False
-        return True
+async def _reply(
+    bot: StemBot, interaction: discord.Interaction[StemBot], embeds: list[discord.Embed], posted: bool | None
+) -> None:
+    """The moderator's private answer, saying so when its audit line could not be posted."""
+    if posted is False:
+        embeds[-1].add_field(
+            name="Audit channel",
+            value="Couldn't post this in the audit channel: check that StemBot may view it and "
+            "send messages there.",
+            inline=False,
+        )
+    await interaction.followup.send(
+        embeds=[common.mark_sandbox(e, bot.services.settings.sandbox) for e in embeds],
+        ephemeral=True,
+    )
+
+
+async def _audit(bot: StemBot, interaction: discord.Interaction[StemBot], line: str) -> bool | None:
+    """Post one line about a moderator action to the audit channel. None when the server has no
+    audit channel; False when posting failed (logged: it never undoes or blocks the action)."""
+    assert interaction.guild_id is not None
+    channel_id = await bot.services.quota.audit_channel_id(interaction.guild_id)
+    if channel_id is None:
+        return None
+    try:
+        channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise TypeError(f"channel {channel_id} is a {type(channel).__name__}")
+        await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
+    except (discord.HTTPException, discord.InvalidData, TypeError) as error:
+        log.warning(
+            "guild=%s: could not post to the audit channel %s: %s",
+            interaction.guild_id,
+            channel_id,
+            error,
+        )
+        return False
+    return True
 
 
 def _refusal(error: StemBotError) -> discord.Embed:
