@@ -120,6 +120,22 @@ def test_no_module_is_over_the_size_rule():
     assert over == {}
 
 
+CLASS_LINES = 350
+
+
+def test_no_class_is_over_the_size_rule():
+    # Our rule: a class of more than 350 lines does more than one job; split it.
+    over = {
+        f"{path.relative_to(ROOT)}:{node.name}": lines
+        for path in module_names(ROOT).values()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > CLASS_LINES
+    }
+
+    assert over == {}
+
+
 def test_every_module_of_bot_is_in_a_layer_the_contracts_name():
     # The import contracts (pyproject.toml) list the services and domain by name, so a new module
     # would escape them unnoticed: each top-level module or package of `bot` must be named, either
