@@ -5,7 +5,6 @@ or another process carries on where it stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from bot.keeping.place import place_beside
 from bot.keeping.poster import Downloader, PlaceRefused, Poster, PostRetry
 from bot.keeping.posting import StemPosting, filename
 from bot.keeping.twins import Twins
-from bot.leases import Beat, Lease
+from bot.leases import ClaimedWork, Lease
 from bot.models import Job, Keep, KeepPlace, KeepState, StemKeepState
 from bot.store import Store
 from bot.worker import Backoff, DurableWorker
@@ -50,14 +49,13 @@ class KeepWorker:
         """`lease`: this process's claims on keeps; a keep is worked on only by the process that
         claimed it (several processes on one PostgreSQL database)."""
         self._store = store
-        self._lease = lease
         self._poster = poster
         self._twins = twins
         self._folder = folder
         self._clock = clock
         self._backoff = Backoff(base=retry_base, cap=RETRY_CAP, max_attempts=MAX_ATTEMPTS)
         self._posting = StemPosting(store, poster, download, folder)
-        self._beat = Beat(self._keep_claims, lease.renew_every, name="keep leases")
+        self._claims = ClaimedWork(store.keeps, lease, what="keeps", renewed=self.wake)
         self._worker: DurableWorker[Keep] = DurableWorker(
             name="keeper",
             due=lambda: store.keeps.to_do(clock(), holder=lease.holder),
@@ -79,20 +77,13 @@ class KeepWorker:
             if removed:
                 log.info("Removed %s unfinished stem download(s) left from before", removed)
             self._worker.start()
-            self._beat.start()
+            self._claims.start()
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop working; the keeps stopped mid-way are released to other processes (`release=False`
         leaves their claims to lapse, as a crash would, for tests) and resume where they stopped."""
         await self._worker.stop()
-        await self._beat.stop()
-        if release:
-            try:
-                await self._store.keeps.release(self._lease.holder)
-            except Exception as error:  # the database is down: the claims lapse instead
-                log.warning(
-                    "Could not release this process's keeps (%s: %.200s)", type(error).__name__, error
-                )
+        await self._claims.stop(release=release)
 
     def wake(self) -> None:
         """Something may be due now: a keep was asked for, or a result delivered."""
@@ -103,27 +94,9 @@ class KeepWorker:
         many were taken up (for tests and the worker loop)."""
         return len(await self._worker.run_due())
 
-    async def _keep_claims(self) -> None:
-        """Every third of the lease: renew the claims on the keeps being worked on here, and look
-        for keeps whose process died (their lease lapsed)."""
-        await self._store.keeps.renew(self._lease)
-        self.wake()
-
     async def _work_on(self, keep: Keep) -> bool:
-        """One round of work on a keep, under this process's claim (released when the round ends,
-        so any process may take the next one; a round cut short by stopping keeps it until then)."""
-        job_id = keep.job_id
-        if not await self._store.keeps.claim(job_id, self._lease):
-            return True  # another process took it up first
-        try:
-            await self._work_on_claimed(job_id)
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
-            await self._store.keeps.release(self._lease.holder, job_id)
-            raise
-        await self._store.keeps.release(self._lease.holder, job_id)
-        return True
+        """One round of work on a keep, under this process's claim (`ClaimedWork`)."""
+        return await self._claims.run(keep.job_id, lambda: self._work_on_claimed(keep.job_id))
 
     async def _work_on_claimed(self, job_id: int) -> None:
         # The keep is read once, where the round begins; each transition returns it as it stands

@@ -25,7 +25,7 @@ from bot.downloads import PART_SUFFIX, DownloadError, clear_leftovers, remove_fi
 from bot.keeping.place import result_place
 from bot.keeping.poster import Downloader, PlaceRefused, PostRetry, Upload, UploadTooLarge
 from bot.keeping.posting import comparable_filename
-from bot.leases import Beat, Lease
+from bot.leases import ClaimedWork, Lease
 from bot.mixing.audio import MixError, MixResult, MixStopped, StemUnreadable, mix_files
 from bot.mixing.poster import MixPoster
 from bot.mixing.requests import stem_names
@@ -72,7 +72,6 @@ class MixWorker:
         self._store = store
         self._poster = poster
         self._download = download
-        self._lease = lease
         self._folder = folder
         self._max_stem_bytes = max_stem_bytes
         self._clock = clock
@@ -80,7 +79,7 @@ class MixWorker:
         self._threads: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._backoff = Backoff(base=retry_base, cap=RETRY_CAP, max_attempts=MAX_ATTEMPTS)
-        self._beat = Beat(self._keep_claims, lease.renew_every, name="mix leases")
+        self._claims = ClaimedWork(store.mixes, lease, what="mixes", renewed=self.wake)
         self._worker: DurableWorker[Mix] = DurableWorker(
             name="mixer",
             due=lambda: store.mixes.to_do(clock(), holder=lease.holder),
@@ -106,23 +105,16 @@ class MixWorker:
                 initializer=_below_the_event_loop,
             )
             self._worker.start()
-            self._beat.start()
+            self._claims.start()
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop working; mixes stopped mid-way resume at the next start (here or elsewhere)."""
         self._stopping.set()  # a mix in a thread stops at its next block
         await self._worker.stop()
-        await self._beat.stop()
         if self._threads is not None:
             await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
             self._threads = None
-        if release:
-            try:
-                await self._store.mixes.release(self._lease.holder)
-            except Exception as error:  # the database is down: the claims lapse instead
-                log.warning(
-                    "Could not release this process's mixes (%s: %.200s)", type(error).__name__, error
-                )
+        await self._claims.stop(release=release)
 
     def wake(self) -> None:
         self._worker.wake()
@@ -130,22 +122,8 @@ class MixWorker:
     async def run_due(self) -> int:
         return len(await self._worker.run_due())
 
-    async def _keep_claims(self) -> None:
-        await self._store.mixes.renew(self._lease)
-        self.wake()
-
     async def _work_on(self, mix: Mix) -> bool:
-        if not await self._store.mixes.claim(mix.id, self._lease):
-            return True  # another process took it up first
-        try:
-            await self._work_on_claimed(mix.id)
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
-            await self._store.mixes.release(self._lease.holder, mix.id)
-            raise
-        await self._store.mixes.release(self._lease.holder, mix.id)
-        return True
+        return await self._claims.run(mix.id, lambda: self._work_on_claimed(mix.id))
 
     async def _work_on_claimed(self, mix_id: int) -> None:
         mix = await self._require(mix_id)
