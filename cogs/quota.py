@@ -13,7 +13,6 @@ checks moderator rights in code for every moderator subcommand instead (see docs
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from bot.quota import (
     SettingsChange,
 )
 from bot.render import common, quota, usage
+from cogs.charts import send_report
 from cogs.paging import Pager
 from cogs.people import actor_of, member_of
 
@@ -167,17 +167,12 @@ class QuotaCog(commands.Cog):
         guild_id = await self._defer(interaction)
         service = self.bot.services.reports
         shown = await service.usage(guild_id, actor_of(interaction), days, member.id if member else None)
-        if shown.empty:
-            await interaction.followup.send(
-                embed=usage.usage_summary(shown, with_chart=False), ephemeral=True
-            )
-            return
-        chart = await service.draw(usage.usage_chart(shown))
-        embed = usage.usage_summary(shown, with_chart=True).set_image(
-            url=f"attachment://{usage.CHART_FILENAME}"
-        )
-        await interaction.followup.send(
-            embed=embed, file=discord.File(io.BytesIO(chart), filename=usage.CHART_FILENAME), ephemeral=True
+        await send_report(
+            interaction,
+            empty=shown.empty,
+            summary=lambda with_chart: usage.usage_summary(shown, with_chart=with_chart),
+            chart=lambda: usage.usage_chart(shown),
+            draw=service.draw,
         )
 
     @quota.command(name="export", description="Moderators: the credit ledger as a spreadsheet (CSV) file")

@@ -9,7 +9,6 @@ the bot's own (`MONTHLY_BUDGET`, every server together) beside it.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -26,6 +25,7 @@ from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
 from bot.models.reports import OTHER_SERVERS
 from bot.render import operators, usage
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
+from cogs.charts import send_report
 
 if TYPE_CHECKING:
     from bot.discord_side.client import StemBot
@@ -132,17 +132,12 @@ class StatusCog(commands.Cog):
         # The names this process sees now are fresher than the stored ones.
         listed = [int(series.label) for series in shown.servers if series.label != OTHER_SERVERS]
         shown = replace(shown, names={**shown.names, **self._names(listed)})
-        if shown.empty:
-            await interaction.followup.send(
-                embed=usage.owner_summary(shown, with_chart=False), ephemeral=True
-            )
-            return
-        chart = await service.draw(usage.owner_chart(shown))
-        embed = usage.owner_summary(shown, with_chart=True).set_image(
-            url=f"attachment://{usage.CHART_FILENAME}"
-        )
-        await interaction.followup.send(
-            embed=embed, file=discord.File(io.BytesIO(chart), filename=usage.CHART_FILENAME), ephemeral=True
+        await send_report(
+            interaction,
+            empty=shown.empty,
+            summary=lambda with_chart: usage.owner_summary(shown, with_chart=with_chart),
+            chart=lambda: usage.owner_chart(shown),
+            draw=service.draw,
         )
 
     async def _is_owner(self, interaction: discord.Interaction[StemBot]) -> bool:
