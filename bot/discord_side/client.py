@@ -14,7 +14,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import i18n
 from bot.discord_side.names import seen_names
+from bot.discord_side.translator import CommandTranslator, translated_commands
 from bot.errors import StemBotError
 from bot.invite import invite_url
 from bot.models import ServerStatus, StatusReport
@@ -156,7 +158,9 @@ async def refuse_if_not_installed(interaction: discord.Interaction[Any]) -> bool
     it privately (an autocomplete with no suggestions) and return True. False: carry on.
 
     Every entry point calls this first: the command tree for commands and autocomplete, each
-    persistent button or select and each view for components."""
+    persistent button or select and each view for components. So it is also where the task
+    starts speaking the member's language (`bot.i18n`): everything it says privately is in it."""
+    i18n.use(i18n.language_for(interaction.locale))
     if installed_here(interaction):
         return False
     log.info(
@@ -270,6 +274,7 @@ class StemBot(commands.Bot):
         task.add_done_callback(log_failure)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.syncs_commands:
@@ -290,7 +295,8 @@ class StemBot(commands.Bot):
         guild = discord.Object(self.dev_guild_id) if self.dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        # The payload with its translations: a changed translation is a changed command.
+        payload = await translated_commands(self.tree, guild)
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         scope = f"guild:{guild.id}" if guild else "global"
         key = f"commands_synced:{scope}"

@@ -1,0 +1,1 @@
+"""Developer tools run from the checkout (never installed with the bot)."""
