@@ -411,7 +411,11 @@ class QuotaService:
             if change.language == SERVER_LANGUAGE:
                 changes["language"] = None
             elif i18n.known_language(change.language) is None:
-                raise InvalidOption("language", "must be one of the languages in the list.")
+                raise InvalidOption(
+                    "language",
+                    # TRANSLATORS: follows the option's name: "`language` must be …".
+                    _("must be one of the languages in the list."),
+                )
             else:
                 changes["language"] = change.language
         for cleared in change.clear:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.i18n import N_, _, ngettext, number
+from bot.i18n import N_, _, known_language, ngettext, number
 from bot.models import (
     SERVER_WIDE,
     AllowanceUpdate,
@@ -176,6 +176,16 @@ _SHARED_RESULTS = N_("shared results")
 _KEEP_IN_DISCORD = N_("keep in Discord")
 _MIX_STEMS = N_("mix stems")
 _MIX_PRICE = N_("mix price")
+_LANGUAGE = N_("language")
+
+
+def _language_name(code: str | None) -> str:
+    """The public messages' language as moderators read it: its name in itself, or the server's
+    own Discord language."""
+    chosen = known_language(code)
+    # TRANSLATORS: the public messages' language when the moderators chose none: the server's own
+    # language, as set in Discord.
+    return chosen.name if chosen is not None else _("the server's own")
 
 
 def _setting_values(s: EconomySettings) -> dict[str, str]:
@@ -192,6 +202,7 @@ def _setting_values(s: EconomySettings) -> dict[str, str]:
         _KEEP_IN_DISCORD: _(_KEEP_STEMS_TEXT[s.keep_stems]),
         _MIX_STEMS: _(_MIX_STEMS_TEXT[s.mix_stems]),
         _MIX_PRICE: credit_amount(s.mix_price) if s.mix_price else _("free"),
+        _LANGUAGE: _language_name(s.language),
     }
 
 
@@ -329,6 +340,17 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
     )
     embed.add_field(name=_("Keep in Discord"), value=_keep_text(s), inline=False)
     embed.add_field(name=_("Mix stems"), value=_mix_text(s), inline=False)
+    embed.add_field(
+        name=_("Language"),
+        # TRANSLATORS: {language} is a language's name in itself ("Deutsch", "日本語"), or "the
+        # server's own".
+        value=_(
+            "{language}: what results, threads and the audit channel say in public here (each "
+            "member's own answers speak their Discord language)",
+            language=_language_name(s.language),
+        ),
+        inline=False,
+    )
     if overview.budget is not None:
         embed.add_field(
             name=_("Monthly {bot} budget", bot="StemBot"), value=_budget_text(overview.budget), inline=False
