@@ -25,6 +25,7 @@ from bot.discord_side.client import StemBot, make_bot
 from bot.discord_side.delivery import DiscordDeliverer
 from bot.discord_side.keeper import DiscordPoster
 from bot.keeping import offers_keep_button
+from bot.languages import Languages
 from bot.logs import configure_logging
 from bot.mixing import offers_mix_button
 from bot.models import CreditPolicy
@@ -257,6 +258,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     offers_mix=functools.partial(offers_mix_button, store),
                 )
                 poster = DiscordPoster(client, offers_mix=functools.partial(offers_mix_button, store))
+                languages = Languages(store)  # one memory of who speaks what, shared
                 return build_services(
                     settings,
                     store=store,
@@ -266,8 +268,9 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     split_answerer=deliverer,
                     keep_poster=poster,
                     mix_poster=poster,
-                    alerter=DiscordAlerter(client, store),
+                    alerter=DiscordAlerter(client, store, languages),
                     gateway_connected=client.gateway_connected,
+                    languages=languages,
                 )
 
             bot = make_bot(

@@ -113,6 +113,7 @@ def build_services(
     queue: JobQueue | None = None,
     download: Downloader | None = None,
     lease: Lease | None = None,
+    languages: Languages | None = None,
     clock: Clock = time.time,
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
@@ -122,7 +123,8 @@ def build_services(
     replace a part a test or benchmark wants to control: its own `metrics` registry, an `api`
     client, what the pause switch asks for the account's credits, where accepted splits wait
     (`queue`: the runner unless a test records them), faster delivery or keep retries, how stems
-    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
+    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`),
+    the `languages` the alerter built before the services shares (by default new ones).
     """
     metrics = metrics or Metrics()
     metrics.job_timeout.set(settings.job_timeout)
@@ -155,7 +157,10 @@ def build_services(
         clock=clock,
         sandbox=settings.sandbox,
     )
-    reminders = Reminders(store, reminder_sender, window=settings.expiry_reminder, clock=clock)
+    languages = languages or Languages(store)
+    reminders = Reminders(
+        store, reminder_sender, window=settings.expiry_reminder, clock=clock, languages=languages
+    )
     credits = CreditService(store.accounts)
     quota = QuotaService(store, credits, clock=clock)
     library = LibraryService(store, quota, deliverer)
@@ -243,7 +248,7 @@ def build_services(
             sandbox=settings.sandbox,
         ),
         reports=ReportService(store, quota, operations.check_account, clock=clock),
-        languages=Languages(store),
+        languages=languages,
     )
 
 
