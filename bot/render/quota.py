@@ -65,6 +65,7 @@ def _status_lines(summary: CreditSummary, *, own: bool) -> list[str]:
                 "a mistake."
             )
         elif reason:
+            # TRANSLATORS: {reason} is the moderator's own words, as they typed them.
             blocked = _("**Blocked from starting splits** by a moderator: {reason}", reason=reason)
         else:
             blocked = _("**Blocked from starting splits** by a moderator")
@@ -123,9 +124,10 @@ def credits(summary: CreditSummary, *, member_id: int | None = None) -> discord.
         else ngettext("{count} left", "{count} left", summary.allowance_left)
     )
     embed.add_field(name=_("Allowance"), value=f"{per_period(summary.allowance, summary.period)}\n{left}")
-    # TRANSLATORS: {credits} is an amount of bonus credits: "50 credits".
     embed.add_field(
-        name=_("Bonus"), value=_("{credits}\nkept until spent", credits=credit_amount(summary.bonus))
+        name=_("Bonus"),
+        # TRANSLATORS: {credits} is an amount of bonus credits: "50 credits".
+        value=_("{credits}\nkept until spent", credits=credit_amount(summary.bonus)),
     )
     embed.add_field(
         name=_("Spent this period") if summary.period is not Period.NEVER else _("Spent so far"),
@@ -242,8 +244,8 @@ def audit_correction(kind: LedgerKind, actor_id: int, done: Correction) -> str:
     before, after = done.adjustment.before, done.adjustment.after
     assert after is not None
     amount = done.amount or 0
-    # TRANSLATORS (the audit lines below): {moderator} and {member} are people, shown as their
-    # names; {before} → {after} the member's balance before and after.
+    # In the audit lines: {moderator} and {member} are people, shown as their names; {before} →
+    # {after} the member's balance before and after.
     values = {
         "moderator": f"<@{actor_id}>",
         "member": f"<@{done.member_id}>",
@@ -251,31 +253,36 @@ def audit_correction(kind: LedgerKind, actor_id: int, done: Correction) -> str:
         "after": number(after.total),
     }
     if kind is LedgerKind.GRANT and amount > 0:
-        # TRANSLATORS: {change} is the credits given: "+50 credits".
+        # TRANSLATORS: {moderator} and {member} are people, shown as their names; {change} the credits
+        # given ("+50 credits"); {before} → {after} the member's balance before and after.
         text = _(
             "{moderator} granted {member} {change}: {before} → {after}",
             change=credit_change(amount),
             **values,
         )
     elif kind is LedgerKind.GRANT:
-        # TRANSLATORS: {credits} is the credits taken: "50 credits".
+        # TRANSLATORS: {moderator} and {member} are people, shown as their names; {credits} the
+        # credits taken ("50 credits"); {before} → {after} the member's balance before and after.
         text = _(
             "{moderator} took {credits} from {member}: {before} → {after}",
             credits=credit_amount(-amount),
             **values,
         )
     elif kind is LedgerKind.SET:
+        # TRANSLATORS: {moderator} and {member} are people, shown as their names; {before} → {after}
+        # the member's balance before and after.
         text = _("{moderator} set the balance of {member}: {before} → {after}", **values)
     else:
+        # TRANSLATORS: as for "set the balance of" above.
         text = _("{moderator} reset the balance of {member}: {before} → {after}", **values)
     return audit_line(text, done.reason)
 
 
 def block_change(change: BlockChange) -> discord.Embed:
     who = f"<@{change.member_id}>"
-    # TRANSLATORS (the block answers below): {member} is a member, shown as their name.
     if change.blocked:
         if change.changed:
+            # TRANSLATORS: {member} (here and in the block answers below) is a member, shown as their name.
             text = _("{member} can no longer start splits here; they are told so if they try.", member=who)
             if change.reason:
                 text += "\n" + _("Reason: {reason}", reason=plain(change.reason))
@@ -324,8 +331,8 @@ def _history_job(entry: LedgerEntry) -> str:
         job = _("Job #{job} ({song})", job=entry.job_id, song=plain(entry.job_song, limit=HISTORY_SONG_SHOWN))
     else:
         job = _("Job #{job}", job=entry.job_id)
-    # TRANSLATORS (the history lines of a split): {job} is the split: "Job #7 (Midnight Drive)".
     if kind is LedgerKind.RESERVE:
+        # TRANSLATORS: {job} (here and in the history lines below) is a split: "Job #7 (Midnight Drive)".
         return _("{job} started (credits held)", job=job)
     if kind is LedgerKind.REFUND:
         return _("{job} failed (credits returned)", job=job)

@@ -49,7 +49,8 @@ def audit_line(text: str, reason: str | None = None) -> str:
     """One audit line: what was done, then the moderator's reason where they gave one."""
     if reason:
         # TRANSLATORS: {reason} is the moderator's own words, as they typed them.
-        return f"🧾 {text} · {_('Reason: {reason}', reason=plain(reason))}"
+        given = _("Reason: {reason}", reason=plain(reason))
+        return f"🧾 {text} · {given}"
     return f"🧾 {text}"
 
 
@@ -110,8 +111,8 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
             )
         )
     else:
-        # TRANSLATORS: `apply_now: True` is the command's option as typed: keep it as it is.
         lines.append(
+            # TRANSLATORS: `apply_now: True` is the command's option as typed: keep it as it is.
             _(
                 "**New members start with it.** The allowance is one-off, so existing members keep their "
                 "credits; run this again with `apply_now: True` to refill everyone now."
@@ -123,9 +124,9 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
 
 
 def audit_allowance(actor_id: int, update: AllowanceUpdate) -> str:
-    # TRANSLATORS (the four allowance audit lines): {moderator} is a person and {role} a role, each
-    # shown as its name; {credits} an amount ("100 credits"), {period} how often ("per day");
-    # {previous} the old amount (a number) and {previous_period} its period.
+    # In the four audit lines: {moderator} is a person and {role} a role, each shown as its name;
+    # {credits} an amount ("100 credits"), {period} how often ("per day"); {previous} the old amount
+    # (a number) and {previous_period} its period.
     values = {
         "moderator": f"<@{actor_id}>",
         "credits": credit_amount(update.amount),
@@ -135,6 +136,9 @@ def audit_allowance(actor_id: int, update: AllowanceUpdate) -> str:
     }
     role = f"<@&{update.role_id}>"
     if update.role_id == SERVER_WIDE and update.applied_now:
+        # TRANSLATORS: {moderator} is a person, shown as their name; {credits} an amount ("100
+        # credits"), {period} how often ("per day"); {previous} the old amount (a number) and
+        # {previous_period} its period. The same in the three lines that follow ({role}: a role).
         text = _(
             "{moderator} set the server allowance to {credits} {period} (was {previous} "
             "{previous_period}), applied now",
