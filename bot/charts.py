@@ -115,7 +115,7 @@ def draw(spec: ChartSpec) -> bytes:
     fonts = available(spec.fonts)
     if spec.english is not None and not all(covers(text, fonts) for text in words(spec)):
         return draw(spec.english)
-    # A Japanese font without a bold face is drawn at its regular weight: not worth a warning a chart.
+    # A Japanese font without a bold face is drawn at its regular weight: not worth a warning per chart.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     # Every text, tick labels included, falls back glyph by glyph along the fonts.
     with matplotlib.rc_context({"font.family": list(fonts)}):
