@@ -18,6 +18,7 @@ from bot import i18n
 from bot.discord_side.names import seen_names
 from bot.discord_side.translator import CommandTranslator, translated_commands
 from bot.errors import StemBotError
+from bot.i18n import _
 from bot.invite import invite_url
 from bot.models import ServerStatus, StatusReport
 from bot.render import common
@@ -199,11 +200,12 @@ class StemTree(app_commands.CommandTree["StemBot"]):
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, app_commands.NoPrivateMessage):
-            text = "This command works in servers only: credits belong to a server."
+            text = _("This command works in servers only: credits belong to a server.")
         elif isinstance(error, app_commands.CommandOnCooldown):
             text = common.command_cooldown(command, time.time() + error.retry_after)
         elif isinstance(error, app_commands.CheckFailure):
-            text = str(error) or "You can't use this command here."
+            # Our own words: a check's message is discord.py's English, never in the catalogs.
+            text = _("You can't use this command here.")
         else:
             log.error(
                 "Command /%s failed for member %s in guild %s",
