@@ -176,16 +176,13 @@ def menu(tracks: TaskTracks, mode: Mode) -> discord.Embed:
 
 def menu_chosen(track_title: str | None, details: str) -> str:
     """What the menu becomes once a track was chosen."""
-    if track_title and details:
+    song = f"**{plain(track_title, limit=200)}**" if track_title else None
+    if song and details:
         # TRANSLATORS: {song} is the chosen track's title (bold), {details} its take and length
         # ("take 2 · 3:14").
-        return _(
-            "You chose {song} ({details}): the split is below.",
-            song=f"**{plain(track_title, limit=200)}**",
-            details=details,
-        )
-    if track_title:
-        return _("You chose {song}: the split is below.", song=f"**{plain(track_title, limit=200)}**")
+        return _("You chose {song} ({details}): the split is below.", song=song, details=details)
+    if song:
+        return _("You chose {song}: the split is below.", song=song)
     if details:
         return _("You chose that track ({details}): the split is below.", details=details)
     return _("You chose that track: the split is below.")
