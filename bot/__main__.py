@@ -251,14 +251,15 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
         async with aiohttp.ClientSession() as session:
 
             def services_for(client: StemBot) -> Services:
+                languages = Languages(store)
                 deliverer = DiscordDeliverer(
                     client,
                     store.deliveries,
                     offers_keep=functools.partial(offers_keep_button, store),
                     offers_mix=functools.partial(offers_mix_button, store),
+                    languages=languages,
                 )
                 poster = DiscordPoster(client, offers_mix=functools.partial(offers_mix_button, store))
-                languages = Languages(store)  # one memory of who speaks what, shared
                 return build_services(
                     settings,
                     store=store,

@@ -1,6 +1,5 @@
 """Expiry reminders: `EXPIRY_REMINDER_HOURS` before a result's links expire, its member gets one
-reminder with the links (by DM, or in the channel where DMs are closed), in their language as last
-seen (`bot.languages`).
+reminder with the links (by DM, or in the channel where DMs are closed).
 
 Scheduled from the database, not from memory (a `bot.worker.DurableWorker`): it sleeps until the
 next reminder falls due (or until a result is delivered), sends what is due, and marks each
@@ -16,8 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from bot import i18n
-from bot.languages import Languages
 from bot.models import DeliveredMessage, Job
 from bot.store import Store
 from bot.worker import Backoff, DurableWorker
@@ -42,19 +39,11 @@ class ReminderSender(Protocol):
 
 class Reminders:
     def __init__(
-        self,
-        store: Store,
-        sender: ReminderSender,
-        *,
-        window: float,
-        clock: Callable[[], float] = time.time,
-        languages: Languages | None = None,
+        self, store: Store, sender: ReminderSender, *, window: float, clock: Callable[[], float] = time.time
     ) -> None:
-        """`window`: how long before the links expire the reminder is sent (0: never).
-        `languages`: the bot's (`Services.languages`); by default one of its own on `store`."""
+        """`window`: how long before the links expire the reminder is sent (0: never)."""
         self._store = store
         self._sender = sender
-        self._languages = languages or Languages(store)
         self.window = window
         self._clock = clock
         # One at a time, as Discord's rate limits would have it anyway.
@@ -102,10 +91,7 @@ class Reminders:
             return False  # another sender has it
         try:
             result = await self._store.deliveries.result_messages(job.id)
-            # No interaction to ask: the member's language as last seen, by DM or in the channel
-            # (there it is addressed to them, mentioned).
-            with i18n.speaking(await self._languages.member(job.user_id)):
-                delivered = await self._sender.remind(job, result)
+            delivered = await self._sender.remind(job, result)
         except Exception:
             log.exception("job %s: sending the expiry reminder failed", job.id)
             delivered = False

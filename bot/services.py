@@ -124,7 +124,7 @@ def build_services(
     client, what the pause switch asks for the account's credits, where accepted splits wait
     (`queue`: the runner unless a test records them), faster delivery or keep retries, how stems
     are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`),
-    the `languages` the alerter built before the services shares (by default new ones).
+    the `languages` the Discord side also speaks from (one instance: it caches what it saw).
     """
     metrics = metrics or Metrics()
     metrics.job_timeout.set(settings.job_timeout)
@@ -157,10 +157,7 @@ def build_services(
         clock=clock,
         sandbox=settings.sandbox,
     )
-    languages = languages or Languages(store)
-    reminders = Reminders(
-        store, reminder_sender, window=settings.expiry_reminder, clock=clock, languages=languages
-    )
+    reminders = Reminders(store, reminder_sender, window=settings.expiry_reminder, clock=clock)
     credits = CreditService(store.accounts)
     quota = QuotaService(store, credits, clock=clock)
     library = LibraryService(store, quota, deliverer)
@@ -248,7 +245,7 @@ def build_services(
             sandbox=settings.sandbox,
         ),
         reports=ReportService(store, quota, operations.check_account, clock=clock),
-        languages=languages,
+        languages=languages or Languages(store),
     )
 
 

@@ -1,12 +1,10 @@
-"""What is sent without an interaction speaks the language of whoever reads it: an expiry
-reminder the member's language as last seen; an alert in an audit channel the server's language
-(the moderators' choice, else the server's Discord language as last seen); the bot's budget alert
-by DM its owner's language; the log English. Each test records the language the real renderer
-was called in."""
+"""Alerts are sent without an interaction, in the language of whoever reads them: an alert in an
+audit channel the server's language (the moderators' choice, else the server's Discord language as
+last seen); the bot's budget alert by DM its owner's language; the log English. Each test records
+the language the real renderer was called in."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,29 +13,13 @@ import pytest
 
 from bot import i18n
 from bot.discord_side.alerts import DiscordAlerter
-from bot.models import BudgetAlert, BudgetLevel, DeliveredMessage, Job, PauseReason, ServerBudget
-from bot.reminders import Reminders
+from bot.models import BudgetAlert, BudgetLevel, PauseReason, ServerBudget
 from bot.render import operators
 from bot.store import Store
-from tests import test_library
 from tests.test_bot_budget import OWNER, USED_UP, OwnerClient
 from tests.test_budget import ChannelDouble
-from tests.test_library import ANA, LIFETIME, World
 
-world = test_library.world  # the library tests' world: real services, a split delivered
-
-JAPANESE, GERMAN, FRENCH = (i18n.known_language(code) for code in ("ja", "de", "fr"))
-
-
-class LanguageRecordingReminders:
-    """Stands in for Discord when reminding: notes the language each reminder was sent in."""
-
-    def __init__(self) -> None:
-        self.languages: list[i18n.Language] = []
-
-    async def remind(self, job: Job, result: list[DeliveredMessage]) -> bool:
-        self.languages.append(i18n.current())
-        return True
+GERMAN, FRENCH = i18n.known_language("de"), i18n.known_language("fr")
 
 
 @pytest.fixture
@@ -53,20 +35,6 @@ def rendered_in(monkeypatch) -> dict[str, list[i18n.Language]]:
 
         monkeypatch.setattr(operators, name, watched)
     return seen
-
-
-async def test_a_reminder_speaks_the_members_language_as_last_seen(world: World) -> None:
-    await world.store.languages.record(user_id=ANA, member="ja")
-    sender = LanguageRecordingReminders()
-    await world.split(ANA)
-    await world.deliverer.wait_for(1)
-    reminders = Reminders(world.store, sender, window=LIFETIME - 0.1)
-    await asyncio.sleep(0.2)
-
-    with i18n.speaking(FRENCH):  # whatever the task happened to speak before
-        assert await reminders.send_due() == 1
-
-    assert sender.languages == [JAPANESE]
 
 
 async def test_alerts_in_audit_channels_speak_each_servers_language_and_the_log_english(
