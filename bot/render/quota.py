@@ -33,8 +33,7 @@ from bot.render.common import (
     timestamp,
 )
 
-# The server's rules are drawn beside their settings; said here too, as every credit answer is.
-from bot.render.server_settings import KEEP_STEMS_PERMISSIONS as KEEP_STEMS_PERMISSIONS
+# The server's rules are drawn beside its settings; the cog takes every credit answer from here.
 from bot.render.server_settings import _budget_text as _budget_text
 from bot.render.server_settings import allowance_update as allowance_update
 from bot.render.server_settings import audit_allowance as audit_allowance
