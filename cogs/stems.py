@@ -16,7 +16,7 @@ from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
 from bot.models import CancelOutcome, JobState
 from bot.product import Mode
-from bot.render import common, library, results
+from bot.render import buttons, common, library, results
 from bot.render import keep as keep_words
 from cogs.mixing import MixPicker, show_picker
 from cogs.paging import Pager
@@ -38,7 +38,9 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
     CUSTOM_ID: str  # with a `{job}` field
 
     def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(label=self.LABEL, custom_id=self.CUSTOM_ID.format(job=job_id)))
+        super().__init__(
+            discord.ui.Button(label=buttons.label(self.LABEL), custom_id=self.CUSTOM_ID.format(job=job_id))
+        )
         self.job_id = job_id
 
     @classmethod
