@@ -100,6 +100,10 @@ MIX_TOO_LARGE = N_("the mix would be too large to post here, even at {floor} kbp
 NO_AUDIO_IN_FILE = N_("the file holds no audio")
 # TRANSLATORS: {error} is the name of the decoder's error, such as "InvalidDataError".
 FILE_NOT_AUDIO = N_("the file could not be read as audio ({error})")
+# TRANSLATORS: {error} is the name of the decoder's error.
+NOT_DECODED = N_("the audio could not be decoded ({error})")
+# TRANSLATORS: {error} is the name of the decoder's error.
+NOT_MIXED = N_("the stems could not be mixed ({error})")
 
 MESSAGES: tuple[str, ...] = tuple(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

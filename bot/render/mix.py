@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot import reasons
+from bot import i18n, reasons
 from bot.i18n import N_, _, listing, ngettext
 from bot.models import Job, KeepPlace, Mix, MixState
+from bot.product import stem_name
 from bot.render.text import plain
 
 PLACEHOLDER = N_("Choose the stems to keep in the mix")
@@ -89,6 +90,16 @@ def file_line(job: Job, mix: Mix, stem_names: Sequence[str]) -> str:
         kept=listing(kept),
         left=listing(left),
     )
+
+
+def file_lines(job: Job, mix: Mix) -> frozenset[str]:
+    """The mix's line in every language: the server's language may have changed since it was
+    posted, and the line is still how the mix is found again."""
+    lines = set()
+    for language in i18n.LANGUAGES:
+        with i18n.speaking(language):
+            lines.add(file_line(job, mix, [stem_name(stem.key) for stem in job.stems]))
+    return frozenset(lines)
 
 
 def posted_answer(job: Job, mix: Mix) -> str:
