@@ -82,10 +82,11 @@ def file_line(job: Job, mix: Mix, stem_names: Sequence[str]) -> str:
     found again after an unknown outcome (`file_lines`)."""
     kept = [stem_names[p] for p in mix.positions]
     left = [name for i, name in enumerate(stem_names) if i not in set(mix.positions)]
+    member = f"<@{mix.requested_by}>"
     # TRANSLATORS: above a posted mix. {member} mentions who asked; {kept} and {left} list stems.
     return _(
         "🎚️ {member} asked for a mix of Job #{job}: {kept} (without {left}).",
-        member=f"<@{mix.requested_by}>",
+        member=member,
         job=job.id,
         kept=listing(kept),
         left=listing(left),
