@@ -22,6 +22,7 @@ from bot.credits import CreditService
 from bot.downloads import StemDownloader
 from bot.jobs import JobQueue, SplitService
 from bot.keeping import Downloader, Keeper, Poster
+from bot.languages import Languages
 from bot.leases import Lease
 from bot.library import LibraryService
 from bot.metrics import Metrics
@@ -63,6 +64,7 @@ class Services:
     acks: Acknowledgements
     songs: SongBook
     reports: ReportService
+    languages: Languages
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
@@ -241,6 +243,7 @@ def build_services(
             sandbox=settings.sandbox,
         ),
         reports=ReportService(store, quota, operations.check_account, clock=clock),
+        languages=Languages(store),
     )
 
 

@@ -184,10 +184,13 @@ async def refuse_if_not_installed(interaction: discord.Interaction[Any]) -> bool
 class StemTree(app_commands.CommandTree["StemBot"]):
     async def interaction_check(self, interaction: discord.Interaction[StemBot], /) -> bool:
         """Commands and autocomplete run only where a server added the bot. The names a command
-        shows are remembered on the side (for the usage reports), never delaying its answer."""
+        shows are remembered on the side (for the usage reports), and so are the member's and the
+        server's languages (for what is sent later without an interaction), never delaying its
+        answer."""
         if await refuse_if_not_installed(interaction):
             return False
         interaction.client.remember_names(interaction)
+        interaction.client.remember_languages(interaction)
         return True
 
     async def on_error(
@@ -260,6 +263,19 @@ class StemBot(commands.Bot):
         self.force_sync = force_sync
         self.syncs_commands = syncs_commands
         self._name_writes: set[asyncio.Task[None]] = set()
+
+    def remember_languages(self, interaction: discord.Interaction[Any]) -> None:
+        """Store the member's and the server's Discord languages when they changed, in a task of
+        its own: what is later sent without an interaction speaks them (`bot.languages`)."""
+        languages = self.services.languages
+        user, guild = interaction.user.id, interaction.guild_id
+        member, server = interaction.locale, interaction.guild_locale
+        if self.is_closed() or not languages.changed(user, member, guild, server):
+            return
+        task = asyncio.create_task(languages.saw(user, member, guild, server), name="remember languages")
+        self._name_writes.add(task)
+        task.add_done_callback(self._name_writes.discard)
+        task.add_done_callback(log_failure)
 
     def remember_names(self, interaction: discord.Interaction[Any]) -> None:
         """Store the names the interaction shows, in a task of its own (owned, logged if it fails)."""
