@@ -73,6 +73,7 @@ class MixPicker(discord.ui.DynamicItem[discord.ui.Select[Any]], template=common.
                     interaction.token,
                     token_usable_until(interaction.created_at.timestamp()),
                 ),
+                server_locale=interaction.guild_locale,
             )
         except StemBotError as error:
             await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)

@@ -25,8 +25,9 @@ class ThreadOpener(Protocol):
 class Languages(Protocol):
     """Which language to speak where no interaction says it (`bot.languages.Languages`)."""
 
-    async def public(self, guild_id: int) -> Language:
-        """The server's language, for what everyone there reads."""
+    async def public(self, guild_id: int, seen: object = None) -> Language:
+        """The server's language, for what everyone there reads (`seen`: the server's Discord
+        locale as an interaction at hand shows it)."""
         ...
 
     async def member(self, user_id: int) -> Language:
@@ -37,7 +38,7 @@ class Languages(Protocol):
 class EnglishOnly:
     """Languages where none are known: English everywhere (tests that don't look at languages)."""
 
-    async def public(self, guild_id: int) -> Language:
+    async def public(self, guild_id: int, seen: object = None) -> Language:
         return ENGLISH
 
     async def member(self, user_id: int) -> Language:
@@ -47,12 +48,13 @@ class EnglishOnly:
 ENGLISH_ONLY = EnglishOnly()
 
 
-async def place_language(languages: Languages, job: Job) -> Language:
+async def place_language(languages: Languages, job: Job, *, seen: object = None) -> Language:
     """The language of what is posted beside the job's result (the thread's name and notes, the
-    files' names): the server's, or the member's for a result delivered in their DMs."""
+    files' names): the server's (`seen`: its Discord locale as an interaction at hand shows it),
+    or the member's for a result delivered in their DMs."""
     if job.delivered_via is DeliveryVia.DM:
         return await languages.member(job.user_id)
-    return await languages.public(job.guild_id)
+    return await languages.public(job.guild_id, seen)
 
 
 @dataclass(frozen=True, slots=True)

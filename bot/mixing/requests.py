@@ -122,10 +122,12 @@ class MixRequests:
         attach_here: bool = True,
         upload_limit: int | None = None,
         reply: Reply | None = None,
+        server_locale: object = None,
     ) -> MixRequest:
         """Mix the stems at `positions` of job #`job_id`, asked by `actor` in `guild_id`. Raises a
         MixRefused (or UnknownJob, InsufficientCredits) with plain words; nothing is stored or
-        charged then."""
+        charged then. `server_locale`: the server's Discord locale as the interaction shows it (the
+        file's name is public: named in the server's language)."""
         job = await self.job(guild_id, job_id)
         chosen = sorted(set(positions))
         if not chosen or len(chosen) >= len(job.stems) or chosen[0] < 0 or chosen[-1] >= len(job.stems):
@@ -139,7 +141,7 @@ class MixRequests:
             raise CannotAttachFiles()
         settings, _ = await self._store.economy.get(guild_id)
         limit = positive(job.filesize_limit) or positive(upload_limit) or DEFAULT_UPLOAD_LIMIT
-        with i18n.speaking(await place_language(self._languages, job)):
+        with i18n.speaking(await place_language(self._languages, job, seen=server_locale)):
             filename = mix_filename(job.song.title if job.song else None, job.id, stem_names(job), chosen)
         asked = await self._store.mixes.request(
             NewMix(
