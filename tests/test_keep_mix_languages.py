@@ -16,7 +16,7 @@ from babel.messages.catalog import Catalog
 from bot import i18n, reasons
 from bot.i18n import Language
 from bot.mixing.names import mix_filename
-from bot.models import KeepPlace, KeepState, MixState, Song, StemLink
+from bot.models import Keep, KeepPlace, KeepState, MixState, Song, StemLink
 from bot.product import stem_name
 from bot.reasons import because
 from bot.render import buttons, common
@@ -33,6 +33,9 @@ GERMAN = i18n.known_language("de")
 assert SPANISH is not None and GERMAN is not None
 
 Entries = Mapping[str | tuple[str, str], str | tuple[str, str]]
+
+TAIL = "einzeln getrennt und für immer in Discord aufbewahrt · Auftrag Nummer"
+"""A long German thread name's words after the title."""
 
 SPANISH_WORDS: Entries = {
     "Bass": "Bajo",
@@ -55,17 +58,19 @@ SPANISH_WORDS: Entries = {
     ),
 }
 GERMAN_WORDS: Entries = {
-    "Your mix of Job #{job} is ready: [{name}]({url}).": "Dein Mix von Auftrag #{job} ist fertig: [{name}]({url}).",
+    "Your mix of Job #{job} is ready: [{name}]({url}).": (
+        "Dein Mix von Auftrag #{job} ist fertig: [{name}]({url})."
+    ),
     (
         "The mix of Job #{job} couldn't be made: {why}. Nothing was posted. Your {count} credit came back.",
         "The mix of Job #{job} couldn't be made: {why}. Nothing was posted. Your {count} credits came back.",
     ): (
-        "Der Mix von Auftrag #{job} ging nicht: {why}. Nichts wurde gepostet. Dein {count} Credit ist zurück.",
-        "Der Mix von Auftrag #{job} ging nicht: {why}. Nichts wurde gepostet. Deine {count} Credits sind zurück.",
+        "Der Mix von Auftrag #{job} ging nicht: {why}. Nichts gepostet. Dein {count} Credit ist zurück.",
+        "Der Mix von Auftrag #{job} ging nicht: {why}. Nichts gepostet. Deine {count} Credits sind zurück.",
     ),
     ("{title} · {count} stem · job #{job}", "{title} · {count} stems · job #{job}"): (
-        "{title} · {count} Spur, einzeln getrennt und für immer in Discord aufbewahrt · Auftrag Nummer #{job}",
-        "{title} · {count} Spuren, einzeln getrennt und für immer in Discord aufbewahrt · Auftrag Nummer #{job}",
+        "{title} · {count} Spur, " + TAIL + " #{job}",
+        "{title} · {count} Spuren, " + TAIL + " #{job}",
     ),
     "Keep in Discord": "In Discord aufbewahren, " + "sehr lange " * 10,
 }
@@ -167,7 +172,9 @@ def test_a_button_label_is_cut_after_translation(spoken: None) -> None:
     assert common.KEEP_BUTTON_LABEL == "Keep in Discord"
 
 
-def test_a_mix_file_name_in_another_language_stays_file_system_safe(catalogs) -> None:  # type: ignore[no-untyped-def]
+def test_a_mix_file_name_in_another_language_stays_file_system_safe(
+    catalogs: Callable[[Language, Entries], None],
+) -> None:
     assert SPANISH is not None
     catalogs(SPANISH, {"{title} - without {stem}": "{title}: sin/{stem}"})
     with i18n.speaking(SPANISH):
@@ -261,9 +268,7 @@ async def test_a_mix_posted_before_the_server_changed_language_is_found_not_post
     assert "pidió una mezcla" in posted[0].content
 
 
-def _keep():  # type: ignore[no-untyped-def]
-    from bot.models import Keep
-
+def _keep() -> Keep:
     return Keep(
         job_id=42, guild_id=1, state=KeepState.KEPT, requested_by=BOB, upload_limit=10 * 2**20,
         place=KeepPlace.THREAD, channel_id=5, anchor_message_id=6,
