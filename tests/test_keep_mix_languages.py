@@ -28,9 +28,15 @@ from tests.test_keeping import BOB, GUILD, World, delivered, kept, notes, open_w
 from tests.test_mixing import MixRecorder, mix_to_the_end, poster, request
 from tests.unit_helpers import make_job
 
-SPANISH = i18n.known_language("es-ES")
-GERMAN = i18n.known_language("de")
-assert SPANISH is not None and GERMAN is not None
+
+def _language(code: str) -> Language:
+    language = i18n.known_language(code)
+    assert language is not None
+    return language
+
+
+SPANISH = _language("es-ES")
+GERMAN = _language("de")
 
 Entries = Mapping[str | tuple[str, str], str | tuple[str, str]]
 
@@ -94,7 +100,6 @@ def catalogs(monkeypatch: pytest.MonkeyPatch) -> Callable[[Language, Entries], N
 
 @pytest.fixture
 def spoken(catalogs: Callable[[Language, Entries], None]) -> None:
-    assert SPANISH is not None and GERMAN is not None
     catalogs(SPANISH, SPANISH_WORDS)
     catalogs(GERMAN, GERMAN_WORDS)
 
@@ -175,7 +180,6 @@ def test_a_button_label_is_cut_after_translation(spoken: None) -> None:
 def test_a_mix_file_name_in_another_language_stays_file_system_safe(
     catalogs: Callable[[Language, Entries], None],
 ) -> None:
-    assert SPANISH is not None
     catalogs(SPANISH, {"{title} - without {stem}": "{title}: sin/{stem}"})
     with i18n.speaking(SPANISH):
         name = mix_filename("Midnight Drive", 12, ["Vocals", "Drums"], [0])
