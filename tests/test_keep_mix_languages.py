@@ -10,23 +10,28 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 from babel.messages.catalog import Catalog
 
 from bot import i18n, reasons
 from bot.i18n import Language
 from bot.mixing.names import mix_filename
-from bot.models import Keep, KeepPlace, KeepState, MixState, Song, StemLink
+from bot.models import CreditPolicy, Keep, KeepPlace, KeepState, MixState, Song, StemLink
 from bot.product import stem_name
 from bot.reasons import because
 from bot.render import buttons, common
 from bot.render import keep as keep_words
+from bot.render import library as library_words
 from bot.render import mix as mix_words
 from bot.sandbox import STEMS_12
+from bot.store import Store
+from cogs.stems import CancelButton, StemsCog
 from testing.provider_api import SeparationApiSimulator
 from tests.test_keeping import BOB, GUILD, World, delivered, kept, notes, open_world
 from tests.test_mixing import MixRecorder, mix_to_the_end, poster, request
-from tests.unit_helpers import make_job
+from tests.test_stems_cog import World as StemsWorld
+from tests.unit_helpers import GUILD_ID, USER_ID, make_interaction, make_job, run_command
 
 
 def _language(code: str) -> Language:
@@ -277,3 +282,57 @@ def _keep() -> Keep:
         job_id=42, guild_id=1, state=KeepState.KEPT, requested_by=BOB, upload_limit=10 * 2**20,
         place=KeepPlace.THREAD, channel_id=5, anchor_message_id=6,
     )  # fmt: skip
+
+
+# -- /stems: what goes to the channel speaks the server's language ---------------------------------
+
+
+@pytest.fixture
+async def stems_world(tmp_path: Path) -> AsyncIterator[StemsWorld]:
+    store = await Store.open(tmp_path / "stems.db", CreditPolicy(default_credits=1000, jobs_per_member=50))
+    async with aiohttp.ClientSession() as session:
+        world = StemsWorld(store, session)
+        await world.services.languages.saw(USER_ID, "de", GUILD_ID, "es-ES")
+        yield world
+    await store.close()
+
+
+def spoken_while(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Language]:
+    """The language each call of the library's `name` renders in (the real function still renders)."""
+    heard: list[Language] = []
+    real = getattr(library_words, name)
+
+    def listening(*args: object, **kwargs: object) -> object:
+        heard.append(i18n.current())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(library_words, name, listening)
+    return heard
+
+
+async def test_a_split_shown_to_the_channel_speaks_the_servers_language_and_privately_the_members(
+    stems_world: StemsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard = spoken_while(monkeypatch, "shown")
+    job = await stems_world.job(succeed=True)
+
+    with i18n.speaking(GERMAN):  # the member's language, as the entry point sets it
+        await run_command(stems_world.cog, StemsCog.show, make_interaction(), job.id)
+        await run_command(stems_world.cog, StemsCog.show, make_interaction(), job.id, True)
+
+    assert heard == [GERMAN, SPANISH]
+
+
+async def test_the_cancel_button_marks_the_queued_message_in_the_servers_language(
+    stems_world: StemsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard = spoken_while(monkeypatch, "cancelled")
+    job = await stems_world.job()
+    member = make_interaction()
+    member.client = stems_world.bot
+
+    with i18n.speaking(GERMAN):
+        await CancelButton(job.id).callback(member)
+
+    assert heard == [SPANISH]
+    assert member.response.edit_message.await_args.kwargs["view"] is None
