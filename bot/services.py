@@ -113,6 +113,7 @@ def build_services(
     queue: JobQueue | None = None,
     download: Downloader | None = None,
     lease: Lease | None = None,
+    languages: Languages | None = None,
     clock: Clock = time.time,
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
@@ -122,7 +123,8 @@ def build_services(
     replace a part a test or benchmark wants to control: its own `metrics` registry, an `api`
     client, what the pause switch asks for the account's credits, where accepted splits wait
     (`queue`: the runner unless a test records them), faster delivery or keep retries, how stems
-    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
+    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`),
+    the `languages` the Discord side also speaks from (one instance: it caches what it saw).
     """
     metrics = metrics or Metrics()
     metrics.job_timeout.set(settings.job_timeout)
@@ -166,9 +168,9 @@ def build_services(
         downloads = download = StemDownloader(
             lambda: urlsplit(sandbox.api_url if sandbox is not None else settings.api_url).hostname
         )
-    # One for the whole bot: it caches the languages seen, and the keeper and the mixer speak the
-    # servers' languages with no interaction to say them.
-    languages = Languages(store)
+    # One for the whole bot (the Discord side's, where it gives one): it caches the languages
+    # seen, and the keeper and the mixer speak the servers' languages with no interaction to say them.
+    languages = languages or Languages(store)
     keeper = Keeper(
         store,
         library,

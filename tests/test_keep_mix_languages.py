@@ -216,11 +216,14 @@ async def test_a_keeps_note_speaks_the_servers_language(world: World, spoken: No
 
     await kept(world, job)
 
+    with i18n.speaking(SPANISH):
+        drums = f"{stem_name('drums')}.mp3"  # the posted files are named in the server's language
     [note] = notes(world.poster)
     assert note.startswith("Estas pistas se quedan como enlaces de descarga")
-    assert "Drums.mp3" in note and ": una página HTML. [Descargar" in note
+    assert f"• **{drums}**: una página HTML. [Descargar {drums}]" in note
     stems = {s.filename: s for s in await world.store.keeps.stems(job.id)}
-    assert stems["Drums.mp3"].skipped_why == "an HTML page"  # stored in English, said in Spanish
+    assert stems[drums].skipped_why == "an HTML page"  # stored in English, said in Spanish
+    assert drums in stems and "Batería.mp3" == drums
 
 
 async def test_a_mix_is_named_in_the_servers_language_and_answered_in_the_members(
@@ -249,7 +252,8 @@ async def test_a_failed_mix_tells_the_member_why_in_their_language(world: World,
     job = await delivered(world)
     await kept(world, job)
     world.clock.advance(60 * 60 * 24 * 15)  # the links expired: the kept files are the source
-    poster(world).gone.add("Bass.mp3")
+    with i18n.speaking(SPANISH):  # the kept files were named in the server's language
+        poster(world).gone.add(f"{stem_name('bass')}.mp3")
 
     mix = await mix_to_the_end(world, (await request(world, job, [0, STEMS_12.index("bass")])).id)
 
