@@ -5,7 +5,7 @@ translated by the caller, or marked with `N_` and translated here."""
 
 from __future__ import annotations
 
-from bot.i18n import N_, _, ngettext, number
+from bot.i18n import N_, _, ngettext, number, pgettext
 from bot.models import JobState
 from bot.product import Mode
 from bot.render.text import plain
@@ -33,13 +33,21 @@ ID_SHAPE = N_(
 """What a track id looks like (English msgid: `_(ID_SHAPE)` where shown)."""
 
 
+def option_name(option: str) -> str:
+    """An option's name as the member's command picker shows it (the same catalog entry the
+    synced commands carry), so a refusal names the option the member typed."""
+    return pgettext("option name", option)
+
+
 class InvalidTrackId(StemBotError):
     """A `/split` id that cannot be one; the words say what an id looks like, never the id."""
 
     def __init__(self, option: str, problem: str) -> None:
         # TRANSLATORS: {option} is the option's name (task_id, audio_id), {problem} the rest of the
         # sentence saying what is wrong with the id ("is empty."), {shape} what an id looks like.
-        super().__init__(_("`{option}` {problem} {shape}", option=option, problem=problem, shape=_(ID_SHAPE)))
+        super().__init__(
+            _("`{option}` {problem} {shape}", option=option_name(option), problem=problem, shape=_(ID_SHAPE))
+        )
         self.option = option
         self.problem = problem
 
@@ -257,7 +265,9 @@ class InvalidOption(StemBotError):
     def __init__(self, option: str, problem: str) -> None:
         # TRANSLATORS: {option} is an option's name as typed in the command (`reason`, `amount`);
         # {problem} the rest of the sentence, saying what is wrong with its value ("is too long.").
-        super().__init__(_("`{option}` {problem} Nothing was changed.", option=option, problem=problem))
+        super().__init__(
+            _("`{option}` {problem} Nothing was changed.", option=option_name(option), problem=problem)
+        )
         self.option = option
         self.problem = problem
 
@@ -329,19 +339,28 @@ class UnknownJob(StemBotError):
 
 
 class NotYourJob(StemBotError):
-    """`action`: an English msgid marked with `N_` (a verb: "cancel", "keep")."""
+    """Another member's job, asked for by someone who is not a moderator. `action`: what they
+    tried ("see", "cancel", "keep"), each refused in a whole sentence of its own."""
 
     def __init__(self, job_id: int, action: str) -> None:
-        super().__init__(
-            # TRANSLATORS: {action} is a verb said of the split: "cancel", "keep".
-            _(
-                "Job #{job} is another member's split: only they or a moderator can {action} it. "
-                "`/stems list` shows your own.",
-                job=job_id,
-                action=_(action),
-            )
-        )
+        super().__init__(_(_NOT_YOUR_JOB.get(action, _NOT_YOUR_JOB["see"]), job=job_id))
         self.job_id = job_id
+
+
+_NOT_YOUR_JOB: dict[str, str] = {
+    "see": N_(
+        "Job #{job} is another member's split: only they or a moderator can see it. "
+        "`/stems list` shows your own."
+    ),
+    "cancel": N_(
+        "Job #{job} is another member's split: only they or a moderator can cancel it. "
+        "`/stems list` shows your own."
+    ),
+    "keep": N_(
+        "Job #{job} is another member's split: only they or a moderator can keep it in Discord. "
+        "`/stems list` shows your own."
+    ),
+}
 
 
 class KeepRefused(StemBotError):

@@ -19,7 +19,7 @@ from typing import Any
 from bot import economy, i18n
 from bot.credits import CreditService
 from bot.economy import MAX_AMOUNT, RefillSchedule
-from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator
+from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator, option_name
 from bot.i18n import N_, _, number
 from bot.models import (
     SERVER_WIDE,
@@ -428,7 +428,7 @@ class QuotaService:
                     "clear",
                     # TRANSLATORS: follows the option's name: "`clear` can't …". {setting} is the
                     # setting's option name (moderator_role, audit_channel).
-                    _("can't clear {setting} while also setting it.", setting=cleared),
+                    _("can't clear {setting} while also setting it.", setting=option_name(str(cleared))),
                 )
             changes[name] = None
         if not changes:
