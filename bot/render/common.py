@@ -204,11 +204,12 @@ def unresolved_option(option_type: discord.AppCommandOptionType) -> discord.Embe
 
 
 def command_cooldown(command: str, retry_at: float) -> str:
+    shown = " ".join(pgettext("command name", word) for word in command.split())
     # TRANSLATORS: {command} is a command's name as the picker shows it ("split"); {when} a
     # Discord timestamp ("in 5 seconds").
     return _(
         "You're using `/{command}` too often. You can use it again {when}.",
-        command=" ".join(pgettext("command name", word) for word in command.split()),
+        command=shown,
         when=timestamp(retry_at, "R"),
     )
 
