@@ -11,7 +11,7 @@ from bot.product import Mode
 from bot.render.text import plain
 
 
-def _relative_time(epoch: float) -> str:
+def relative_time(epoch: float) -> str:
     """A Discord timestamp that each reader sees as "in 5 minutes" in their own locale."""
     return f"<t:{int(epoch + 0.999)}:R>"
 
@@ -66,7 +66,7 @@ class InsufficientCredits(SplitRefused):
     def __init__(self, needed: int, balance: int, refills_at: float | None = None) -> None:
         if refills_at is not None:
             # TRANSLATORS: {when} is a Discord timestamp each reader sees as "in 5 hours".
-            then = _("Your allowance refills {when}.", when=_relative_time(refills_at))
+            then = _("Your allowance refills {when}.", when=relative_time(refills_at))
         else:
             then = _("Your allowance is one-off: a moderator can grant you bonus credits.")
         # TRANSLATORS: {then} is the next sentence: when the member's allowance refills.
@@ -121,7 +121,7 @@ class CooldownActive(SplitRefused):
             # TRANSLATORS: {when} is a Discord timestamp each reader sees as "in 5 minutes".
             _(
                 "This server asks members to wait between splits. You can split again {when}.",
-                when=_relative_time(retry_at),
+                when=relative_time(retry_at),
             ),
             balance,
         )
@@ -132,7 +132,7 @@ class BudgetUsedUp(SplitRefused):
     """The server's monthly budget (set by the bot's owner) cannot pay for this split."""
 
     def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
-        when = _relative_time(renews_at)
+        when = relative_time(renews_at)
         if still_fits is None:
             # TRANSLATORS: {bot} is StemBot; {when} a Discord timestamp read as "in 3 days".
             text = _(
@@ -161,7 +161,7 @@ class BotBudgetUsedUp(SplitRefused):
     The member is told no figures: they are the bot's owner's business."""
 
     def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
-        when = _relative_time(renews_at)
+        when = relative_time(renews_at)
         if still_fits is None:
             # TRANSLATORS: {bot} is StemBot; {when} a Discord timestamp read as "in 3 days".
             text = _(
@@ -411,7 +411,7 @@ class LinksExpired(KeepRefused):
                 "The links of Job #{job} expired {when}, so there is nothing left to download and keep. "
                 "Run `/split` again with the same ids to get fresh stems.",
                 job=job_id,
-                when=_relative_time(expired_at),
+                when=relative_time(expired_at),
             )
         )
         self.job_id = job_id
@@ -425,85 +425,3 @@ class CannotAttachFiles(KeepRefused):
                 "so I can't keep the stems in Discord. Ask a moderator to allow it; nothing was changed."
             )
         )
-
-
-class MixRefused(StemBotError):
-    """A mix of a result's stems cannot start; nothing was charged."""
-
-
-class MixingOff(MixRefused):
-    def __init__(self) -> None:
-        super().__init__(
-            _(
-                "Mixing stems is turned off in this server. A moderator can turn it on with "
-                "`/quota settings mix_stems`."
-            )
-        )
-
-
-class NothingToMix(MixRefused):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            _(
-                "Job #{job} has nothing to mix: only a finished full split with at least two stems can "
-                "be mixed.",
-                job=job_id,
-            )
-        )
-        self.job_id = job_id
-
-
-class BadMixChoice(MixRefused):
-    def __init__(self, stems: int) -> None:
-        super().__init__(
-            # TRANSLATORS: {most} is {count} minus one; {count} the stems the split has (2 to 12).
-            ngettext(
-                "Choose the stems to keep in the mix: at least one, and at most {most} of the {count} "
-                "(a mix of them all is the song itself).",
-                "Choose the stems to keep in the mix: at least one, and at most {most} of the {count} "
-                "(a mix of them all is the song itself).",
-                stems,
-                most=number(stems - 1),
-            )
-        )
-
-
-class MixSourcesGone(MixRefused):
-    def __init__(self, job_id: int, expired_at: float) -> None:
-        super().__init__(
-            # TRANSLATORS: {when} is a Discord timestamp each reader sees as "2 days ago".
-            _(
-                "The links of Job #{job} expired {when} and its stems were not kept in Discord, so "
-                "there is nothing left to mix. Nothing was charged.",
-                job=job_id,
-                when=_relative_time(expired_at),
-            )
-        )
-        self.job_id = job_id
-
-
-class MixBlocked(MixRefused):
-    def __init__(self, reason: str | None) -> None:
-        if reason:
-            # TRANSLATORS: {reason} is the moderator's own words, as they typed them.
-            text = _(
-                "A moderator has blocked you in this server, so you can't ask for mixes here. Reason "
-                "given: {reason}",
-                reason=plain(reason),
-            )
-        else:
-            text = _("A moderator has blocked you in this server, so you can't ask for mixes here.")
-        super().__init__(text)
-        self.reason = reason
-
-
-class MixOfADmResult(MixRefused):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            _(
-                "Job #{job}'s result was sent to its member by DM, where its mixes go too: only they "
-                "can mix it.",
-                job=job_id,
-            )
-        )
-        self.job_id = job_id

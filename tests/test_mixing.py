@@ -11,17 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import (
-    BadMixChoice,
-    InsufficientCredits,
-    MixingOff,
-    MixOfADmResult,
-    MixSourcesGone,
-    NothingToMix,
-    UnknownJob,
-)
+from bot.errors import InsufficientCredits, UnknownJob
 from bot.keeping import Upload
 from bot.mixing import Reply
+from bot.mixing.refusals import BadMixChoice, MixingOff, MixOfADmResult, MixSourcesGone, NothingToMix
 from bot.mixing.worker import MAX_ATTEMPTS
 from bot.models import (
     DeliveredMessage,

@@ -13,20 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import i18n
-from bot.errors import (
+from bot.errors import CannotAttachFiles, InsufficientCredits, UnknownJob
+from bot.keeping.place import ENGLISH_ONLY, Languages, place_language
+from bot.keeping.requests import may_attach, positive
+from bot.mixing.names import mix_filename
+from bot.mixing.refusals import (
     BadMixChoice,
-    CannotAttachFiles,
-    InsufficientCredits,
     MixBlocked,
     MixingOff,
     MixOfADmResult,
     MixSourcesGone,
     NothingToMix,
-    UnknownJob,
 )
-from bot.keeping.place import ENGLISH_ONLY, Languages, place_language
-from bot.keeping.requests import may_attach, positive
-from bot.mixing.names import mix_filename
 from bot.models import Delivery, DeliveryVia, Job, JobState, KeepState, Mix, MixStems, StemKeepState, mask_of
 from bot.product import DEFAULT_UPLOAD_LIMIT, Mode, stem_name
 from bot.quota import Actor
