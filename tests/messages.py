@@ -148,6 +148,8 @@ REASON = ("Qwyzzle plorfing " * 12).strip()[:200]
 """A moderator's reason at `MAX_REASON_LENGTH`."""
 API_WORDS = "Zxqvy glorpnik vrumstream refuzzal " * 160
 """What the separation service said, far too long."""
+API_SENTENCE = " ".join(API_WORDS.split()[:40])
+"""The API's words, long, cut where words end (a mix's stored failure)."""
 MEMBER_NAME = "Ŋorbly Zqwaxxe Magnifikorr " * 3
 SERVER_NAME = "Hyperkrull Vandomir Kollektivoz " * 4
 TIMEZONE = "America/Argentina/ComodRivadavia"
@@ -158,6 +160,8 @@ ACTION = "vorpulate glimmerfax"
 product's, and the action is the service's own (made up here, so no English slips through)."""
 LONG_TASK_ID, LONG_AUDIO_ID = "t" * 100, "a" * 100
 API_TASK_ID = "api-task-" + "9" * 55
+TRACK_ID_TAIL = "x" * 80
+"""The long audio ids of a task's tracks end with it."""
 MIX_FILENAME = f"{TITLE[:80]} - without Drums and Bass.mp3"
 
 VALUES: tuple[str, ...] = (
@@ -182,6 +186,7 @@ VALUES: tuple[str, ...] = (
     "1.0.0",
     "lead_guitar",
     ACTION,
+    TRACK_ID_TAIL,
 )
 """Words the tests pass in: not the product's, so never a sign of a string that bypassed the
 catalog."""
@@ -421,9 +426,7 @@ def chart_words(spec: Any) -> list[Text]:
 
 TRACKS = TaskTracks(
     "task-1",
-    tuple(
-        Track(f"audio-{n}-" + "x" * 80, TITLE if n % 3 else None, 35_999.0, None, n + 1) for n in range(30)
-    ),
+    tuple(Track(f"{n}-{TRACK_ID_TAIL}", TITLE if n % 3 else None, 35_999.0, None, n + 1) for n in range(30)),
 )
 TWINS = TaskTracks("task-2", tuple(Track(f"audio-{n}", TITLE, 200.0 + n, None, n + 1) for n in range(2)))
 ONE_TRACK = TaskTracks("task-3", (Track("audio-1", TITLE, None, None, 1),))
@@ -467,7 +470,7 @@ def mix(state: MixState, **overrides: Any) -> Mix:
     values: dict[str, Any] = dict(
         id=SNOWFLAKE, job_id=JOB_ID, guild_id=SNOWFLAKE, stems=(1 << 11) - 1, state=state,
         requested_by=SNOWFLAKE, price=BIG, upload_limit=10 * 2**20, filename=MIX_FILENAME,
-        place=KeepPlace.THREAD, channel_id=SNOWFLAKE, message_id=SNOWFLAKE, failure=API_WORDS[:300],
+        place=KeepPlace.THREAD, channel_id=SNOWFLAKE, message_id=SNOWFLAKE, failure=API_SENTENCE,
     )  # fmt: skip
     values.update(overrides)
     return Mix(**values)

@@ -193,22 +193,23 @@ _ALLOWED = {
 _VALUE_WORDS = {word.lower() for value in VALUES for word in _ASCII_WORD.findall(value)}
 
 
-def _a_value(word: str, text: str) -> bool:
-    """A word of the values passed in, or the start of one cut off with "…"."""
+def _a_value(word: str, cut: bool) -> bool:
+    """A word of the values passed in, or the start of one where a value was cut (`cut`: the
+    word ends the text or "…" follows it)."""
     lower = word.lower()
-    return lower in _VALUE_WORDS or (
-        f"{word}…" in text and any(value.startswith(lower) for value in _VALUE_WORDS)
-    )
+    return lower in _VALUE_WORDS or (cut and any(value.startswith(lower) for value in _VALUE_WORDS))
 
 
 def bypassed(text: str) -> list[str]:
     """The English words in `text` that are neither values passed in nor code, links, mentions,
     units or identifiers in capitals (API, SEPARATION_API_KEY): words no translation saw."""
-    left = _NOT_WORDS.sub(" ", text.replace("\\", ""))
+    left = _NOT_WORDS.sub(" ", text.replace("\\", "")).rstrip()
     return [
-        word
-        for word in _ASCII_WORD.findall(left)
-        if word not in _ALLOWED and not word.isupper() and not _a_value(word, left)
+        found.group()
+        for found in _ASCII_WORD.finditer(left)
+        if found.group() not in _ALLOWED
+        and not found.group().isupper()
+        and not _a_value(found.group(), found.end() == len(left) or left.startswith("…", found.end()))
     ]
 
 
