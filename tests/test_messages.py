@@ -30,11 +30,6 @@ from tests.messages import LIMITLESS, VALUES, Rendered, Text
 from tests.test_render import discord_limit_violations
 from tools import catalogs
 
-SELECT = 3
-SELECT_OPTIONS_MAX = 25
-SELECT_TEXT_MAX = 100
-PLACEHOLDER_MAX = 150
-
 PSEUDO = i18n.Language("qps-ploc", "ru", "Pseudo", "Pseudo")
 """A throw-away language whose numbers, lists and plural rules are Russian's (three forms, and
 CLDR words that are not ASCII): whatever English is left came from the code."""
@@ -67,28 +62,13 @@ def components(message: common.Message) -> Iterator[dict[str, Any]]:
 
 
 def violations(item: Shown) -> list[str]:
-    """Everything about one message or piece of words that Discord would refuse: the message
-    limits (`tests.test_render`) and those of select menus."""
+    """Everything about one message (its embeds, buttons and menus: `tests.test_render`) or one
+    piece of words on its own (a thread name, a choice) that Discord would refuse."""
     if isinstance(item, Text):
         if not 1 <= len(item.text) <= item.limit:
             return [f"{item.place} of {len(item.text)} chars (1-{item.limit}): {item.text[:60]!r}"]
         return []
-    found = discord_limit_violations(item)
-    for component in components(item):
-        if component["type"] != SELECT:
-            continue
-        placeholder = component.get("placeholder") or ""
-        if len(placeholder) > PLACEHOLDER_MAX:
-            found.append(f"select placeholder of {len(placeholder)} chars")
-        options = component.get("options") or []
-        if not 1 <= len(options) <= SELECT_OPTIONS_MAX:
-            found.append(f"select with {len(options)} options")
-        for option in options:
-            for field in ("label", "value", "description"):
-                text = option.get(field)
-                if text is not None and not 1 <= len(text) <= SELECT_TEXT_MAX:
-                    found.append(f"select option {field} of {len(text)} chars: {text[:40]!r}")
-    return found
+    return discord_limit_violations(item)
 
 
 def words(item: Shown) -> list[str]:
