@@ -16,6 +16,7 @@ function of `bot/render/*` is called from this file or listed in `NOT_MESSAGES` 
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -476,6 +477,12 @@ def mix(state: MixState, **overrides: Any) -> Mix:
     return Mix(**values)
 
 
+def lazy(module: str) -> Any:
+    """A module imported when a builder runs, not when the registry is built: a module or name
+    renamed breaks that message's entry alone, not the whole registry."""
+    return importlib.import_module(module)
+
+
 def raised(check: Callable[..., Any], *args: Any, **kwargs: Any) -> StemBotError:
     """The refusal a product check raises for `args` (its words are the product's)."""
     try:
@@ -489,9 +496,8 @@ def errors() -> Iterator[tuple[str, Callable[[], StemBotError]]]:
     """Every refusal a member or moderator can be shown, at its worst; the checks that raise
     them where they are plain functions. Made when called: an error's words are in the language
     spoken when it is raised."""
-    from bot import jobs, reports
-    from bot import quota as quota_rules
-    from bot.budget import parse_server_id
+    jobs, quota_rules, reports = (lazy("bot.jobs"), lazy("bot.quota"), lazy("bot.reports"))
+    budget = lazy("bot.budget")
 
     yield "InvalidTrackId empty", lambda: raised(jobs.clean_track_id, "audio_id", " ")
     yield "InvalidTrackId long", lambda: raised(jobs.clean_track_id, "task_id", "x" * 5000)
@@ -500,7 +506,7 @@ def errors() -> Iterator[tuple[str, Callable[[], StemBotError]]]:
     yield "InvalidOption reason", lambda: raised(quota_rules.clean_reason, "x" * 5000)
     yield "InvalidOption amount", lambda: raised(quota_rules._check_amount, -(10**15), low=1)
     yield "InvalidOption days", lambda: raised(reports.check_days, 10**6)
-    yield "InvalidOption server_id", lambda: raised(parse_server_id, "x")
+    yield "InvalidOption server_id", lambda: raised(budget.parse_server_id, "x")
     yield "InsufficientCredits refilling", lambda: InsufficientCredits(BIG, BIG, LATER)
     yield "InsufficientCredits one-off", lambda: InsufficientCredits(BIG, BIG, None)
     yield "TooManyJobsInFlight one", lambda: TooManyJobsInFlight(1, BIG)
@@ -570,10 +576,8 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
     add("common.NOT_FINISHED", lambda: i18n._(common.NOT_FINISHED))
     for name, error in errors():
         add(f"common.refusal {name}", lambda error=error: common.refusal(str(error())))
-    from cogs.split import split_refusal
-
     for name, error in errors():
-        add(f"cogs.split.split_refusal {name}", lambda error=error: split_refusal(error()))
+        add(f"cogs.split.split_refusal {name}", lambda error=error: lazy("cogs.split").split_refusal(error()))
     add("results.unavailable", lambda: results.unavailable(str(SplittingPaused())))
     for share in (None, Share.COALESCED, Share.REUSED):
         for titled in (True, False):
@@ -732,11 +736,12 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
         "keep.skipped_note no expiry",
         lambda: keeping.skipped_note(succeeded(links_expire_at=None), skipped[:1]),
     )
-    from bot.keeping.posting import filename
-
     add(
         "keeping.posting.filename",
-        lambda: [Text(filename(key, stem_url(key, 200)), LIMITLESS, FILE_NAME) for key in TWELVE_STEMS],
+        lambda: [
+            Text(lazy("bot.keeping.posting").filename(key, stem_url(key, 200)), LIMITLESS, FILE_NAME)
+            for key in TWELVE_STEMS
+        ],
     )
     for state in KeepState:
         for started in (False, True):
@@ -758,8 +763,6 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
             replace(kept_keep(state=KeepState.WORKING), channel_id=None), succeeded(), started=False
         ),
     )
-    from bot.discord_side.keeper import _refusal as keeper_refusal
-
     for status in (403, 400, 404, 500):
         exc = discord.HTTPException(MagicMock(status=status, reason="x"), "x")
         exc.code = {403: 50013, 400: 50024, 404: 10003}.get(status, 0)
@@ -769,7 +772,7 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
                 kept_keep(state=KeepState.FAILED),
                 succeeded(),
                 started=True,
-                last_failure=keeper_refusal(ACTION, exc),
+                last_failure=lazy("bot.discord_side.keeper")._refusal(ACTION, exc),
             ),
         )
 
@@ -801,14 +804,12 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
     )
     add("mix.failed_answer", lambda: mixing.failed_answer(succeeded(), mix(MixState.FAILED), BIG))
     add("mix.failed_answer free", lambda: mixing.failed_answer(succeeded(), mix(MixState.FAILED), 0))
-    from bot.mixing.names import mix_filename
-
     for kept in ([0], [0, 1, 2], list(range(9)), list(range(10)), list(range(11))):
         add(
             f"mix file name keeping {len(kept)}",
             lambda kept=kept: [
-                Text(mix_filename(TITLE, JOB_ID, names, kept), LIMITLESS, FILE_NAME),
-                Text(mix_filename(None, JOB_ID, names, kept), LIMITLESS, FILE_NAME),
+                Text(lazy("bot.mixing.names").mix_filename(TITLE, JOB_ID, names, kept), LIMITLESS, FILE_NAME),
+                Text(lazy("bot.mixing.names").mix_filename(None, JOB_ID, names, kept), LIMITLESS, FILE_NAME),
             ],
         )
 
@@ -1133,9 +1134,10 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
             f"usage.export_ready {rows}",
             lambda rows=rows: usage.export_ready(ExportFile("/tmp/x.csv", "ledger.csv", rows, 10**9), 365),
         )
-    from bot.ledger_csv import HEADER
-
-    add("the CSV header", lambda: [Text(i18n._(column), LIMITLESS, "CSV header") for column in HEADER])
+    add(
+        "the CSV header",
+        lambda: [Text(i18n._(column), LIMITLESS, "CSV header") for column in lazy("bot.ledger_csv").HEADER],
+    )
     return entries
 
 
