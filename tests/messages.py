@@ -319,6 +319,8 @@ def settings(**overrides: Any) -> EconomySettings:
         mix_stems=MixStems.ON,
         mix_price=BIG,
     )
+    if "language" in EconomySettings.__dataclass_fields__:  # the server's language, where chosen
+        values["language"] = "ja"
     values.update(overrides)
     return EconomySettings(**values)
 
