@@ -25,6 +25,7 @@ from bot.discord_side.client import StemBot, make_bot
 from bot.discord_side.delivery import DiscordDeliverer
 from bot.discord_side.keeper import DiscordPoster
 from bot.keeping import offers_keep_button
+from bot.languages import Languages
 from bot.logs import configure_logging
 from bot.mixing import offers_mix_button
 from bot.models import CreditPolicy
@@ -250,11 +251,13 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
         async with aiohttp.ClientSession() as session:
 
             def services_for(client: StemBot) -> Services:
+                languages = Languages(store)
                 deliverer = DiscordDeliverer(
                     client,
                     store.deliveries,
                     offers_keep=functools.partial(offers_keep_button, store),
                     offers_mix=functools.partial(offers_mix_button, store),
+                    languages=languages,
                 )
                 poster = DiscordPoster(client, offers_mix=functools.partial(offers_mix_button, store))
                 return build_services(
@@ -268,6 +271,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     mix_poster=poster,
                     alerter=DiscordAlerter(client, store),
                     gateway_connected=client.gateway_connected,
+                    languages=languages,
                 )
 
             bot = make_bot(

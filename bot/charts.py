@@ -5,6 +5,12 @@ in a worker process (`ChartDrawer`), so matplotlib's import, its memory and the 
 drawing stay away from the event loop; matplotlib is imported there, lazily, never by the bot's
 own process unless a test draws in it.
 
+The words are the reader's language (built by `bot.render.usage`). Latin scripts are drawn in
+DejaVu Sans, which matplotlib ships; Japanese needs a font of its own, and the chart names the ones
+it may use (`fonts_for`): IPAexGothic, which the `matplotlib-fontja` package ships (so every host
+has it), else a Japanese font the host has installed. Where none of them is there, the chart is
+drawn with its English words instead (`ChartSpec.english`) rather than as empty boxes.
+
 Legible on Discord's dark and light themes alike: an opaque neutral card with dark text (never a
 transparent background, whose dark text would vanish on the dark theme), large type for phones,
 and the Okabe-Ito colours, which stay distinct for colour-blind readers.
@@ -14,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import multiprocessing
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +40,19 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 REFUND_COLOUR = "#7A7F87"
 LINE_COLOUR = "#B3261E"
 FONT = "DejaVu Sans"  # shipped with matplotlib, so every host draws the same
+JAPANESE_FONTS = ("IPAexGothic", "Noto Sans CJK JP", "IPAGothic", "TakaoGothic", "VL Gothic")
+"""Fonts with Japanese glyphs, in order of preference: the first is shipped by a dependency
+(`matplotlib-fontja`), the others are what a host may have installed."""
+_SHIPPED_FONT = ("matplotlib_fontja", "fonts/ipaexg.ttf")
+"""The package and file of the shipped Japanese font, registered without importing the package
+(importing it would make the font every chart's default)."""
+
+
+def fonts_for(locale: str) -> tuple[str, ...]:
+    """The fonts a chart in the language `locale` (Babel's code) may draw with, first choice
+    first: DejaVu Sans, which has every Latin letter, and for Japanese the fonts that have its
+    glyphs (DejaVu Sans has none)."""
+    return (FONT, *JAPANESE_FONTS) if locale == "ja" else (FONT,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +86,43 @@ class ChartSpec:
     line_axis_label: str = ""
     limit: tuple[str, int] | None = None
     notes: tuple[str, ...] = field(default=())
+    fonts: tuple[str, ...] = (FONT,)
+    """The font families to draw with, first choice first (`fonts_for`); those the host lacks are
+    skipped."""
+    english: ChartSpec | None = None
+    """The same chart in English, drawn instead where the fonts at hand cannot draw every word of
+    this one (a Japanese chart on a host without a Japanese font)."""
+
+
+def words(spec: ChartSpec) -> list[str]:
+    """Every text the chart must draw in its language: a label with a fallback counts by its
+    fallback, since that is drawn where the text cannot be."""
+    labels = [spec.title, *(stack.label for stack in spec.stacks)]
+    labels += [stack.label for stack in (spec.below, spec.line) if stack is not None]
+    texts = [label.text if label.fallback is None else label.fallback for label in labels]
+    texts += [spec.subtitle, spec.y_label, spec.line_axis_label, *spec.day_labels, *spec.notes]
+    if spec.limit is not None:
+        texts.append(spec.limit[0])
+    return texts
 
 
 def draw(spec: ChartSpec) -> bytes:
-    """The chart as a PNG of exactly `SIZE` pixels."""
+    """The chart as a PNG of exactly `SIZE` pixels, in its English twin's words where the fonts at
+    hand cannot draw its own."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display, no GUI toolkit: before pyplot is imported
+    fonts = available(spec.fonts)
+    if spec.english is not None and not all(covers(text, fonts) for text in words(spec)):
+        return draw(spec.english)
+    # A Japanese font without a bold face is drawn at its regular weight: not worth a warning per chart.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    # Every text, tick labels included, falls back glyph by glyph along the fonts.
+    with matplotlib.rc_context({"font.family": list(fonts)}):
+        return _draw(spec, fonts)
+
+
+def _draw(spec: ChartSpec, fonts: tuple[str, ...]) -> bytes:
     from matplotlib.figure import Figure  # no pyplot: nothing global to leak between charts
     from matplotlib.ticker import FuncFormatter
 
@@ -80,7 +131,7 @@ def draw(spec: ChartSpec) -> bytes:
         figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, facecolor=BACKGROUND, layout="constrained"
     )
     axes = figure.add_subplot(facecolor=BACKGROUND)
-    style: dict[str, Any] = {"color": TEXT, "fontfamily": FONT}
+    style: dict[str, Any] = {"color": TEXT, "fontfamily": list(fonts)}
     days = list(range(len(spec.day_labels)))
     bottom = [0] * len(days)
     handles: list[Any] = []
@@ -91,7 +142,7 @@ def draw(spec: ChartSpec) -> bytes:
             bottom=bottom,
             width=0.8,
             color=PALETTE[index % len(PALETTE)],
-            label=legible(stack.label),
+            label=legible(stack.label, fonts),
         )
         handles.append(bars)
         bottom = [b + v for b, v in zip(bottom, stack.values, strict=True)]
@@ -104,7 +155,7 @@ def draw(spec: ChartSpec) -> bytes:
                 color=REFUND_COLOUR,
                 hatch="//",
                 edgecolor=BACKGROUND,
-                label=legible(spec.below.label),
+                label=legible(spec.below.label, fonts),
             )
         )
     axes.axhline(0, color=TEXT, linewidth=0.8)
@@ -120,7 +171,7 @@ def draw(spec: ChartSpec) -> bytes:
     if spec.line is not None:
         second = axes.twinx()
         handles += second.plot(
-            days, spec.line.values, color=LINE_COLOUR, linewidth=2.2, label=legible(spec.line.label)
+            days, spec.line.values, color=LINE_COLOUR, linewidth=2.2, label=legible(spec.line.label, fonts)
         )
         if spec.limit is not None:
             handles.append(
@@ -138,7 +189,7 @@ def draw(spec: ChartSpec) -> bytes:
         second.set_ylabel(spec.line_axis_label, fontsize=12, **style)
         second.tick_params(colors=TEXT, labelsize=11)
         second.spines["top"].set_visible(False)
-    figure.suptitle(legible(spec.title), fontsize=16, fontweight="bold", ha="left", x=0.02, **style)
+    figure.suptitle(legible(spec.title, fonts), fontsize=16, fontweight="bold", ha="left", x=0.02, **style)
     axes.set_title(spec.subtitle, fontsize=11, loc="left", **style)
     if handles:
         # Below the chart, never over the bars.
@@ -148,7 +199,7 @@ def draw(spec: ChartSpec) -> bytes:
             ncols=min(2, len(handles)),
             frameon=False,
             labelcolor=TEXT,
-            prop={"family": FONT, "size": 10},
+            prop={"family": list(fonts), "size": 10},
         )
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, facecolor=BACKGROUND)
@@ -156,17 +207,29 @@ def draw(spec: ChartSpec) -> bytes:
 
 
 def _day_ticks(axes: Any, labels: Sequence[str]) -> None:
-    """At most about eight day labels, so they never overlap on a phone."""
-    step = max(1, -(-len(labels) // 8))
+    """As many day labels as fit side by side on a phone, at most about eight: fewer where the
+    language writes a day wider ("11月11日" is as wide as eight Latin letters)."""
+    widest = max((_width(label) for label in labels), default=1)
+    most = max(2, min(8, DAY_LABELS_ROOM // max(widest, 1)))
+    step = max(1, -(-len(labels) // most))
     ticks = list(range(0, len(labels), step))
     axes.set_xticks(ticks, [labels[i] for i in ticks])
     axes.set_xlim(-0.6, len(labels) - 0.4)
 
 
-def legible(label: Label) -> str:
-    """The label's text where the chart's font can draw every character of it, else its fallback;
+DAY_LABELS_ROOM = 52
+"""How many Latin letters' width of day labels fit under the chart with room between them."""
+
+
+def _width(text: str) -> int:
+    """A text's width in Latin letters: wide (East Asian) characters count as two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def legible(label: Label, fonts: tuple[str, ...] = (FONT,)) -> str:
+    """The label's text where the chart's fonts can draw every character of it, else its fallback;
     drawn as written (`as_written`)."""
-    if label.fallback is None or covers(label.text):
+    if label.fallback is None or covers(label.text, fonts):
         return as_written(label.text)
     return as_written(label.fallback)
 
@@ -178,18 +241,47 @@ def as_written(text: str) -> str:
     return text.replace("$", "\\$")
 
 
-def covers(text: str) -> bool:
-    """Whether the chart's font has a glyph for every character of `text` (spaces aside)."""
-    charmap = _charmap()
-    return all(ord(ch) in charmap for ch in text if not ch.isspace())
+def covers(text: str, fonts: tuple[str, ...] = (FONT,)) -> bool:
+    """Whether the chart's fonts (those of `fonts` the host has) have a glyph for every character
+    of `text` (spaces aside)."""
+    charmaps = [_charmap(font) for font in available(fonts)]
+    return all(any(ord(ch) in charmap for charmap in charmaps) for ch in text if not ch.isspace())
 
 
 @cache
-def _charmap() -> frozenset[int]:
+def available(fonts: tuple[str, ...]) -> tuple[str, ...]:
+    """The fonts of `fonts` this host can draw with, in the same order (DejaVu Sans always)."""
+    from matplotlib import font_manager
+
+    _register_shipped_font()
+    known = {entry.name for entry in font_manager.fontManager.ttflist}
+    return tuple(font for font in fonts if font in known) or (FONT,)
+
+
+@cache
+def _register_shipped_font() -> None:
+    """Make the Japanese font a dependency ships known to matplotlib, if it is installed."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    package, file = _SHIPPED_FONT
+    found = find_spec(package)
+    folders = list(found.submodule_search_locations or []) if found is not None else []
+    for folder in folders:
+        path = Path(folder) / file
+        if path.is_file():
+            font_manager.fontManager.addfont(str(path))
+            return
+
+
+@cache
+def _charmap(font: str) -> frozenset[int]:
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    path = font_manager.findfont(font_manager.FontProperties(family=FONT), fallback_to_default=False)
+    path = font_manager.findfont(font_manager.FontProperties(family=font), fallback_to_default=False)
     return frozenset(FT2Font(path).get_charmap())
 
 

@@ -20,6 +20,7 @@ from bot.errors import (
     SplittingPaused,
     TooManyJobsInFlight,
 )
+from bot.i18n import _, number
 from bot.leases import Lease
 from bot.models import Job, NewJob, Refusal, Reservation
 from bot.operations import Operations
@@ -41,16 +42,28 @@ def clean_track_id(option: str, value: str) -> str:
     """Return the id stripped, or raise `InvalidTrackId` saying what is wrong with it (never
     repeating it: the refusal shows no untrusted text)."""
     value = value.strip()
+    # Raised in the member's interaction, so said in their language. Each problem is the rest of a
+    # sentence that `InvalidTrackId` opens with the option's name.
     if not value:
-        raise InvalidTrackId(option, "is empty.")
+        # TRANSLATORS: follows an option's name: "`task_id` is empty."
+        raise InvalidTrackId(option, _("is empty."))
     if len(value) > MAX_ID_LENGTH:
+        # TRANSLATORS: follows an option's name: "`task_id` is too long (120 characters; ids have at
+        # most 100)."
         raise InvalidTrackId(
-            option, f"is too long ({len(value)} characters; ids have at most {MAX_ID_LENGTH})."
+            option,
+            _(
+                "is too long ({length} characters; ids have at most {limit}).",
+                length=number(len(value)),
+                limit=number(MAX_ID_LENGTH),
+            ),
         )
     if any(ch.isspace() for ch in value):
-        raise InvalidTrackId(option, "contains spaces; paste the id alone.")
+        # TRANSLATORS: follows an option's name: "`task_id` contains spaces; paste the id alone."
+        raise InvalidTrackId(option, _("contains spaces; paste the id alone."))
     if not _ID.fullmatch(value):
-        raise InvalidTrackId(option, "contains characters ids never have.")
+        # TRANSLATORS: follows an option's name: "`task_id` contains characters ids never have."
+        raise InvalidTrackId(option, _("contains characters ids never have."))
     return value
 
 

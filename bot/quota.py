@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot import economy
+from bot import economy, i18n
 from bot.credits import CreditService
 from bot.economy import MAX_AMOUNT, RefillSchedule
 from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator
@@ -45,6 +45,8 @@ HISTORY_PAGE_SIZE = 10
 MAX_REASON_LENGTH = 200
 MAX_COOLDOWN_SECONDS = 86_400
 MAX_JOBS_PER_MEMBER = 100
+SERVER_LANGUAGE = "server"
+"""`/quota settings language` back to the server's own Discord language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class SettingsChange:
     keep_stems: KeepStems | None = None
     mix_stems: MixStems | None = None
     mix_price: int | None = None
+    language: str | None = None  # a code of `bot.i18n.LANGUAGES`, or SERVER_LANGUAGE
     clear: frozenset[Clearable] = frozenset()
 
     @property
@@ -361,6 +364,13 @@ class QuotaService:
                     "mix_price", f"must be a whole number of credits from 0 to {MAX_AMOUNT:,}."
                 )
             changes["mix_price"] = change.mix_price
+        if change.language is not None:
+            if change.language == SERVER_LANGUAGE:
+                changes["language"] = None
+            elif i18n.known_language(change.language) is None:
+                raise InvalidOption("language", "must be one of the languages in the list.")
+            else:
+                changes["language"] = change.language
         for cleared in change.clear:
             name = {
                 Clearable.MODERATOR_ROLE: "moderator_role_id",

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from bot import economy
 from bot.charts import ChartDrawer, ChartSpec
 from bot.errors import ExportTooLarge, InvalidOption
+from bot.i18n import _
 from bot.ledger_csv import CsvLines
 from bot.models import LedgerKind
 from bot.models.reports import (
@@ -85,7 +86,8 @@ def clean_name(text: str | None, limit: int) -> str | None:
 
 def check_days(days: int) -> int:
     if not 1 <= days <= MAX_DAYS:
-        raise InvalidOption("days", f"must be a whole number from 1 to {MAX_DAYS}.")
+        # TRANSLATORS: follows the option's name: "`days` must be a whole number from 1 to 365."
+        raise InvalidOption("days", _("must be a whole number from 1 to {max}.", max=MAX_DAYS))
     return days
 
 
@@ -194,8 +196,9 @@ class ReportService:
     ) -> UsageReport:
         """The server's (or one member's) credits per local day over the last `days` days."""
         check_days(days)
-        await self._quota.require_moderator(guild_id, actor, "see the server's usage report")
-        settings, _ = await self._store.economy.get(guild_id)
+        # TRANSLATORS: completes "Only moderators can …".
+        await self._quota.require_moderator(guild_id, actor, _("see the server's usage report"))
+        settings, _offset = await self._store.economy.get(guild_id)
         zone_name, zone = zone_of(settings.timezone)
         since, until, day_list = local_days(zone, days, self._clock())
         spans = offset_spans(zone, since, until)
@@ -245,9 +248,10 @@ class ReportService:
         folder by default), written page by page; the caller sends and deletes it. Refused
         (`ExportTooLarge`) when it would not fit within `upload_limit`."""
         check_days(days)
-        await self._quota.require_moderator(guild_id, actor, "export the server's credit ledger")
-        settings, _ = await self._store.economy.get(guild_id)
-        _, zone = zone_of(settings.timezone)
+        # TRANSLATORS: completes "Only moderators can …".
+        await self._quota.require_moderator(guild_id, actor, _("export the server's credit ledger"))
+        settings, _offset = await self._store.economy.get(guild_id)
+        _zone_name, zone = zone_of(settings.timezone)
         since, until, day_list = local_days(zone, days, self._clock())
         room = max(upload_limit - UPLOAD_HEADROOM, 0)
         lines = CsvLines()

@@ -22,6 +22,7 @@ from bot.credits import CreditService
 from bot.downloads import StemDownloader
 from bot.jobs import JobQueue, SplitService
 from bot.keeping import Downloader, Keeper, Poster
+from bot.languages import Languages
 from bot.leases import Lease
 from bot.library import LibraryService
 from bot.metrics import Metrics
@@ -63,6 +64,7 @@ class Services:
     acks: Acknowledgements
     songs: SongBook
     reports: ReportService
+    languages: Languages
     downloads: StemDownloader | None = None
 
     async def start(self) -> None:
@@ -111,6 +113,7 @@ def build_services(
     queue: JobQueue | None = None,
     download: Downloader | None = None,
     lease: Lease | None = None,
+    languages: Languages | None = None,
     clock: Clock = time.time,
 ) -> Services:
     """Make every service for `settings` over an open `store` and HTTP `session`.
@@ -120,7 +123,8 @@ def build_services(
     replace a part a test or benchmark wants to control: its own `metrics` registry, an `api`
     client, what the pause switch asks for the account's credits, where accepted splits wait
     (`queue`: the runner unless a test records them), faster delivery or keep retries, how stems
-    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`).
+    are downloaded, this process's `lease` (by default a new holder id and `JOB_LEASE_SECONDS`),
+    the `languages` the Discord side also speaks from (one instance: it caches what it saw).
     """
     metrics = metrics or Metrics()
     metrics.job_timeout.set(settings.job_timeout)
@@ -241,6 +245,7 @@ def build_services(
             sandbox=settings.sandbox,
         ),
         reports=ReportService(store, quota, operations.check_account, clock=clock),
+        languages=languages or Languages(store),
     )
 
 

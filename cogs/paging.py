@@ -10,9 +10,20 @@ import discord
 
 from bot.discord_side.client import refuse_if_not_installed
 from bot.errors import StemBotError
+from bot.i18n import N_, _
 from bot.render import common
 
 PAGE_BUTTONS_TIMEOUT = 300.0
+LABEL_LIMIT = 80  # Discord's limit on a button's label
+# TRANSLATORS: the buttons under a list that has pages (at most 80 characters).
+PREVIOUS = N_("◀ Prev")
+NEXT = N_("Next ▶")
+
+
+def button_label(text: str) -> str:
+    """A button's label cut to Discord's limit: pass the translated text."""
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
+
 
 Turn = Callable[[discord.Interaction[Any], int], Awaitable[tuple[discord.Embed, int, int]]]
 """Shows page N: returns its embed, and the page actually shown and how many pages there are."""
@@ -36,6 +47,9 @@ class Pager(discord.ui.View):
         self._refused = refused
         self.page, self.pages = page, pages
         self.message: discord.WebhookMessage | None = None
+        # In the language of whoever asked: the view is made as their command is answered.
+        self.prev_page.label = button_label(_(PREVIOUS))
+        self.next_page.label = button_label(_(NEXT))
         self._sync_buttons()
 
     def _sync_buttons(self) -> None:
@@ -50,11 +64,11 @@ class Pager(discord.ui.View):
         await interaction.response.send_message(embed=self._refused, ephemeral=True)
         return False
 
-    @discord.ui.button(label="◀ Prev", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label=PREVIOUS, style=discord.ButtonStyle.secondary)
     async def prev_page(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
         await self._show(interaction, self.page - 1)
 
-    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label=NEXT, style=discord.ButtonStyle.secondary)
     async def next_page(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
         await self._show(interaction, self.page + 1)
 

@@ -14,7 +14,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_side.client import ACKNOWLEDGED, answer_expected_error, refuse_if_not_installed
+from bot import i18n
+from bot.discord_side.client import (
+    ACKNOWLEDGED,
+    answer_expected_error,
+    language_in_public,
+    refuse_if_not_installed,
+)
 from bot.discord_side.delivery import token_usable_until
 from bot.errors import AckTaken, SplitRefused, SplittingUnavailable, StemBotError
 from bot.jobs import MAX_ID_LENGTH, Accepted, clean_track_id
@@ -196,9 +202,10 @@ async def start_split(
         # The song's name when it is known already (never the API here: a lookup, if needed, runs
         # in the background and names the messages that follow).
         job = await services.songs.named(job)
-        await interaction.edit_original_response(
-            embed=results.queued(job), view=buttons.queued_view(job) or discord.utils.MISSING
-        )
+        # Public: in the channel, for everyone, so in the server's language.
+        with i18n.speaking(await language_in_public(interaction)):
+            embed, view = results.queued(job), buttons.queued_view(job)
+        await interaction.edit_original_response(embed=embed, view=view or discord.utils.MISSING)
     except discord.HTTPException as exc:
         log.warning("job %s: could not show the queued message (%s)", job.id, exc.status)
     finally:

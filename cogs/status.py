@@ -22,6 +22,7 @@ from bot import reports
 from bot.budget import USE_DEFAULT
 from bot.discord_side.client import answer_expected_error
 from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
+from bot.i18n import _
 from bot.models.reports import OTHER_SERVERS
 from bot.render import operators, usage
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
@@ -92,10 +93,14 @@ class StatusCog(commands.Cog):
         service = self.bot.services.budget
         if amount is not None:
             if server_id is None:
+                # TRANSLATORS: follows the option's name: "`amount` needs `server_id`: …"; {id} is this
+                # server's Discord id.
                 raise InvalidOption(
                     "amount",
-                    "needs `server_id`: the server whose budget to set "
-                    f"(this one's is {interaction.guild_id}).",
+                    _(
+                        "needs `server_id`: the server whose budget to set (this one's is {id}).",
+                        id=interaction.guild_id,
+                    ),
                 )
             change = await service.set_budget(server_id, amount, actor_id=interaction.user.id)
             names = self._names([change.after.guild_id])
@@ -126,7 +131,8 @@ class StatusCog(commands.Cog):
                 interaction.guild_id,
                 interaction.user.id,
             )
-            raise NotTheBotOwner("see every server's usage: it is the API account's spending")
+            # TRANSLATORS: completes "Only the bot's owner can …".
+            raise NotTheBotOwner(_("see every server's usage: it is the API account's spending"))
         service = self.bot.services.reports
         shown = await service.owner(days)
         # The names this process sees now are fresher than the stored ones.

@@ -40,13 +40,14 @@ KEYWORDS: dict[str, Any] = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext
 HEADER = "The messages of StemBot, the Discord bot that splits songs into stems."
 
 
-def code_messages() -> Iterable[tuple[str | tuple[str, ...], str | None, str]]:
-    """(message or (singular, plural), context, where) for every marked string in the code."""
+def code_messages() -> Iterable[tuple[str | tuple[str, ...], str | None, str, list[str]]]:
+    """(message or (singular, plural), context, where, notes to translators) for every marked
+    string in the code."""
     for source in SOURCES:
-        for filename, lineno, message, _comments, context in extract_from_dir(
+        for filename, lineno, message, comments, context in extract_from_dir(
             ROOT / source, method_map=[("**.py", "python")], keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)
         ):
-            yield message, context, f"{source}/{filename}:{lineno}"
+            yield message, context, f"{source}/{filename}:{lineno}", comments
 
 
 class _Recorder(app_commands.Translator):
@@ -82,9 +83,9 @@ def template() -> Catalog:
     catalog = Catalog(
         project="StemBot", version=__version__, domain=i18n.DOMAIN, header_comment=f"# {HEADER}", fuzzy=False
     )
-    for message, context, where in code_messages():
+    for message, context, where, notes in code_messages():
         path, line = where.rsplit(":", 1)
-        catalog.add(message, None, [(path, int(line))], context=context)
+        catalog.add(message, None, [(path, int(line))], auto_comments=notes, context=context)
     for message, context, where in asyncio.run(command_messages()):
         place = (f"slash-commands:{where}", None)  # no line: Babel then writes the place alone
         catalog.add(message, None, [place], context=context)  # type: ignore[list-item]

@@ -15,9 +15,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import i18n
+from bot.discord_side.language import public_language
 from bot.discord_side.names import seen_names
 from bot.discord_side.translator import CommandTranslator, translated_commands
 from bot.errors import StemBotError
+from bot.i18n import _
 from bot.invite import invite_url
 from bot.models import ServerStatus, StatusReport
 from bot.render import common
@@ -38,12 +40,17 @@ async def answer_privately(interaction: discord.Interaction[Any], public_words: 
     won't, ended with `public_words`, which tell others nothing; only then does the message go,
     as a private message of its own. If the public reply could be neither deleted nor edited,
     nothing is sent (it would land in public) and False is returned.
+
+    `public_words` is an English msgid marked with `N_` (`common.NOT_FINISHED`,
+    `results.NOT_STARTED`): shown in public, it is said in the server's language.
     """
     try:
         await interaction.delete_original_response()
     except discord.HTTPException:
+        with i18n.speaking(await language_in_public(interaction)):
+            words = _(public_words)
         try:
-            await interaction.edit_original_response(content=public_words, embed=None)
+            await interaction.edit_original_response(content=words, embed=None)
         except discord.HTTPException:
             log.warning(
                 "Could not end the public reply for member %s; not sending them the private answer",
@@ -59,6 +66,20 @@ async def thinking_in_public(interaction: discord.Interaction[Any]) -> bool:
     filled), which the next follow-up would fill in public."""
     message = await interaction.original_response()
     return message.flags.loading and not message.flags.ephemeral
+
+
+async def language_in_public(interaction: discord.Interaction[Any]) -> i18n.Language:
+    """The language of a public message this interaction leads to (`public_language`); should it
+    not be known now (the database failed), the one being spoken, so the message still goes."""
+    try:
+        return await public_language(interaction)
+    except Exception as error:
+        log.warning(
+            "interaction %s: the server's language is unknown (%s); speaking the member's",
+            interaction.id,
+            type(error).__name__,
+        )
+        return i18n.current()
 
 
 ERROR_ANSWERED = "stembot.error_answered"
@@ -184,10 +205,13 @@ async def refuse_if_not_installed(interaction: discord.Interaction[Any]) -> bool
 class StemTree(app_commands.CommandTree["StemBot"]):
     async def interaction_check(self, interaction: discord.Interaction[StemBot], /) -> bool:
         """Commands and autocomplete run only where a server added the bot. The names a command
-        shows are remembered on the side (for the usage reports), never delaying its answer."""
+        shows are remembered on the side (for the usage reports), and so are the member's and the
+        server's languages (for what is sent later without an interaction), never delaying its
+        answer."""
         if await refuse_if_not_installed(interaction):
             return False
         interaction.client.remember_names(interaction)
+        interaction.client.remember_languages(interaction)
         return True
 
     async def on_error(
@@ -199,11 +223,12 @@ class StemTree(app_commands.CommandTree["StemBot"]):
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, app_commands.NoPrivateMessage):
-            text = "This command works in servers only: credits belong to a server."
+            text = _("This command works in servers only: credits belong to a server.")
         elif isinstance(error, app_commands.CommandOnCooldown):
             text = common.command_cooldown(command, time.time() + error.retry_after)
         elif isinstance(error, app_commands.CheckFailure):
-            text = str(error) or "You can't use this command here."
+            # Our own words: a check's message is discord.py's English, never in the catalogs.
+            text = _("You can't use this command here.")
         else:
             log.error(
                 "Command /%s failed for member %s in guild %s",
@@ -260,6 +285,19 @@ class StemBot(commands.Bot):
         self.force_sync = force_sync
         self.syncs_commands = syncs_commands
         self._name_writes: set[asyncio.Task[None]] = set()
+
+    def remember_languages(self, interaction: discord.Interaction[Any]) -> None:
+        """Store the member's and the server's Discord languages when they changed, in a task of
+        its own: what is later sent without an interaction speaks them (`bot.languages`)."""
+        languages = self.services.languages
+        user, guild = interaction.user.id, interaction.guild_id
+        member, server = interaction.locale, interaction.guild_locale
+        if self.is_closed() or not languages.changed(user, member, guild, server):
+            return
+        task = asyncio.create_task(languages.saw(user, member, guild, server), name="remember languages")
+        self._name_writes.add(task)
+        task.add_done_callback(self._name_writes.discard)
+        task.add_done_callback(log_failure)
 
     def remember_names(self, interaction: discord.Interaction[Any]) -> None:
         """Store the names the interaction shows, in a task of its own (owned, logged if it fails)."""

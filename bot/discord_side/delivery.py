@@ -6,6 +6,10 @@ point to it; else a DM. Discord trouble that may pass (5xx, network,
 rate limits) is reported as RETRY so the runner tries again later: a result is never dropped.
 A result too long for one message goes out as several; a retry on the same route resumes after
 the last message that went through, so the member never gets a part twice.
+
+Sent without an interaction, every message says which language it speaks (`bot.i18n`): what is
+shown in the server (the /split response, a reply in the channel, its pointer, the cancelled
+mark) in the server's language, a DM in the member's; both as last seen (`Languages`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any, Protocol, cast
 import aiohttp
 import discord
 
+from bot import i18n
+from bot.i18n import Language
 from bot.models import AcknowledgedSplit, DeliveredMessage, DeliveryVia, Job, JobState, Refund
 from bot.render import common, library, results
 from bot.runner import DeliveryOutcome, DeliveryResult
@@ -58,6 +64,25 @@ class DeliveredParts(Protocol):
     async def record(
         self, job_id: int, via: DeliveryVia, part: int, *, channel_id: int | None, message_id: int
     ) -> None: ...
+
+
+class Languages(Protocol):
+    """The languages to speak without an interaction (`bot.languages.Languages`): a server's for
+    what is shown in it, a member's for a DM."""
+
+    async def public(self, guild_id: int) -> Language: ...
+
+    async def member(self, user_id: int) -> Language: ...
+
+
+class EnglishOnly:
+    """`Languages` that speak English to everyone (where no language was ever seen)."""
+
+    async def public(self, guild_id: int) -> Language:
+        return i18n.ENGLISH
+
+    async def member(self, user_id: int) -> Language:
+        return i18n.ENGLISH
 
 
 def _may_embed(job: Job) -> bool:
@@ -100,14 +125,22 @@ class DiscordDeliverer:
         *,
         offers_keep: Callable[[Job], Awaitable[bool]] | None = None,
         offers_mix: Callable[[Job], Awaitable[bool]] | None = None,
+        languages: Languages | None = None,
     ) -> None:
         """`offers_keep`, `offers_mix`: whether a job's result carries the Keep in Discord and the
-        Mix stems buttons."""
+        Mix stems buttons. `languages`: which language each message speaks (English without)."""
         self._client = client
         self._parts = parts
         self._clock = clock
         self._offers_keep = offers_keep
         self._offers_mix = offers_mix
+        self._languages: Languages = languages or EnglishOnly()
+
+    async def _language(self, job: Job, via: DeliveryVia) -> Language:
+        """The server's language for what is shown in the server, the member's for a DM."""
+        if via is DeliveryVia.DM:
+            return await self._languages.member(job.user_id)
+        return await self._languages.public(job.guild_id)
 
     async def deliver(self, job: Job) -> DeliveryOutcome:
         outcome = DeliveryOutcome(DeliveryResult.RETRY)
@@ -134,10 +167,10 @@ class DiscordDeliverer:
         try:
             # Bounded: the job's next poll waits for this step, and progress is only a nicety.
             async with asyncio.timeout(PROGRESS_TIMEOUT):
+                with i18n.speaking(await self._language(job, DeliveryVia.INTERACTION)):
+                    embed = results.processing(job)
                 # No view: the Cancel button goes, as the job can no longer be called off.
-                await self._webhook(job).edit_message(
-                    ORIGINAL_RESPONSE, embed=results.processing(job), view=None
-                )
+                await self._webhook(job).edit_message(ORIGINAL_RESPONSE, embed=embed, view=None)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("job %s: progress update skipped (%s)", job.id, type(exc).__name__)
 
@@ -145,7 +178,8 @@ class DiscordDeliverer:
         """The queued message says the job was cancelled (and what came back) and loses its Cancel
         button: through the interaction while its token lives, else as the bot's own message in
         the channel."""
-        embed = library.cancelled(job, refund)
+        with i18n.speaking(await self._language(job, DeliveryVia.INTERACTION)):
+            embed = library.cancelled(job, refund)
         try:
             async with asyncio.timeout(PROGRESS_TIMEOUT):
                 if self._token_usable(job):
@@ -163,9 +197,12 @@ class DiscordDeliverer:
         if self._clock() >= ack.expires_at:
             return True
         webhook = discord.Webhook.partial(ack.application_id, ack.token, client=self._client)
+        # It fills the split's public "thinking…": the server's language.
+        with i18n.speaking(await self._languages.public(ack.guild_id)):
+            embed = results.interrupted(ack.mode)
         try:
             async with asyncio.timeout(PROGRESS_TIMEOUT):
-                await webhook.edit_message(ORIGINAL_RESPONSE, embed=results.interrupted(ack.mode), view=None)
+                await webhook.edit_message(ORIGINAL_RESPONSE, embed=embed, view=None)
         except (discord.NotFound, discord.Forbidden) as exc:
             log.info("interaction %s: cannot be answered any more (%s)", ack.interaction_id, error_code(exc))
             return True
@@ -210,12 +247,9 @@ class DiscordDeliverer:
         return self._offers_mix is not None and await self._offers_mix(job)
 
     async def _edit_interaction(self, job: Job) -> bool:
-        messages = rendered(
-            job,
-            DeliveryVia.INTERACTION,
-            keep_button=await self._keep_button(job),
-            mix_button=await self._mix_button(job),
-        )
+        keep_button, mix_button = await self._keep_button(job), await self._mix_button(job)
+        with i18n.speaking(await self._language(job, DeliveryVia.INTERACTION)):
+            messages = rendered(job, DeliveryVia.INTERACTION, keep_button=keep_button, mix_button=mix_button)
         webhook = self._webhook(job)
         try:
             for index in range(await self._resume_at(job, DeliveryVia.INTERACTION), len(messages)):
@@ -271,9 +305,9 @@ class DiscordDeliverer:
         reply_url = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{message_id}"
         try:
             async with asyncio.timeout(PROGRESS_TIMEOUT):
-                await channel.get_partial_message(job.response_message_id).edit(
-                    embed=results.pointer(job, reply_url)
-                )
+                with i18n.speaking(await self._language(job, DeliveryVia.CHANNEL)):
+                    embed = results.pointer(job, reply_url)
+                await channel.get_partial_message(job.response_message_id).edit(embed=embed)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.info(
                 "job %s: could not point the /split response to the result (%s)", job.id, error_code(exc)
@@ -298,9 +332,9 @@ class DiscordDeliverer:
     ) -> bool:
         allowed = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
         in_channel = via is DeliveryVia.CHANNEL
-        messages = rendered(
-            job, via, keep_button=await self._keep_button(job), mix_button=await self._mix_button(job)
-        )
+        keep_button, mix_button = await self._keep_button(job), await self._mix_button(job)
+        with i18n.speaking(await self._language(job, via)):
+            messages = rendered(job, via, keep_button=keep_button, mix_button=mix_button)
         try:
             for index in range(await self._resume_at(job, via), len(messages)):
                 message = messages[index]
@@ -361,7 +395,11 @@ class DiscordDeliverer:
                     if mention
                     else await self._client.create_dm(discord.Object(job.user_id))
                 )
-                for message in results.reminder(job, result, mention=mention):
+                # A DM in the member's language; in the channel, where everyone reads it, the server's.
+                language = await self._language(job, DeliveryVia.CHANNEL if mention else DeliveryVia.DM)
+                with i18n.speaking(language):
+                    reminder = results.reminder(job, result, mention=mention)
+                for message in reminder:
                     await target.send(
                         content=message.content,
                         embeds=message.embeds,

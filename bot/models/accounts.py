@@ -150,6 +150,7 @@ class EconomySettings:
     keep_stems: KeepStems = KeepStems.BUTTON
     mix_stems: MixStems = MixStems.ON
     mix_price: int = 0  # credits a member pays for a mix of a result's stems
+    language: str | None = None  # public messages' language (`bot.i18n`); None: the server's own
 
     @property
     def refill_time(self) -> str:

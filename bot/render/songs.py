@@ -5,6 +5,8 @@ Titles and cover URLs come from the API and are untrusted. In Markdown (descript
 message text) a title goes through `plain`; where Discord shows text as written (embed titles,
 footers, thread names, menu labels) it goes through `as_written`, which cuts it to the place's
 limit and defuses mentions. A cover is used only if its scheme is http or https.
+
+Our own words are in the language being spoken (`bot.i18n`); limits are kept after translation.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 
 import discord
 
+from bot.i18n import N_, _, ngettext
 from bot.models import Job, Song, TaskTracks, Track
 from bot.product import Mode
 from bot.render.common import FAILED, INFO, REFUSED_WAIT, credit_amount
@@ -49,11 +52,16 @@ def _details(take: int | None, takes: int | None, seconds: float | None) -> str:
     """ "take 2 · 3:14": the take only where the generation has several, the duration if known."""
     parts = []
     if take is not None and takes is not None and takes > 1:
-        parts.append(f"take {take}")
+        parts.append(_take(take))
     length = duration(seconds)
     if length:
         parts.append(length)
     return " · ".join(parts)
+
+
+def _take(take: int) -> str:
+    # TRANSLATORS: which of a generation's tracks ("take 2"): they share a title.
+    return _("take {take}", take=take)
 
 
 def song_title(job: Job, limit: int, *, details: bool = True) -> str | None:
@@ -77,9 +85,16 @@ def song_markdown(job: Job, limit: int = 300) -> str | None:
 
 
 def job_name(job: Job, limit: int = 100) -> str:
-    """What a job is called where a short name is wanted: its song's title, else "job #N"."""
-    title = song_title(job, limit - len(f" · job #{job.id}"))
-    return f"{title} · job #{job.id}" if title else f"job #{job.id}"
+    """What a job is called where a short name is wanted: its song's title, else "job #N"; within
+    `limit` once translated."""
+    # TRANSLATORS: a short name for a split (menus, thread names): {song} is the song's title,
+    # {job} the job's number.
+    template = _("{song} · job #{job}", job=job.id, song="{song}")
+    title = song_title(job, limit - (len(template) - len("{song}")))
+    if title:
+        return _("{song} · job #{job}", job=job.id, song=title)
+    # TRANSLATORS: a short name for a split whose song is not known: {job} is the job's number.
+    return _("job #{job}", job=job.id)
 
 
 def add_song(embed: discord.Embed, job: Job) -> discord.Embed:
@@ -98,9 +113,10 @@ def track_label(track: Track, tracks: TaskTracks) -> str:
     its twin ("take 2 · 3:14")."""
     details = _details(track.take, len(tracks.tracks), track.duration)
     if not details and len(tracks.tracks) > 1:
-        details = f"take {track.take}"
+        details = _take(track.take)
     tail = f" — {details}" if details else ""
-    title = track.title or f"Untitled ({track.audio_id})"
+    # TRANSLATORS: a track without a title, named by its id.
+    title = track.title or _("Untitled ({audio_id})", audio_id=track.audio_id)
     return as_written(title, SELECT_LABEL_LIMIT - len(tail)) + tail
 
 
@@ -110,7 +126,15 @@ def menu_options(tracks: TaskTracks, mode: Mode) -> list[discord.SelectOption]:
             label=track_label(track, tracks),
             value=track.audio_id,
             description=as_written(
-                f"{mode.label} · {credit_amount(mode.cost)} · audio id {track.audio_id}", 100
+                # TRANSLATORS: a menu option's description (cut at 100 characters): the mode, its
+                # price, the track's id.
+                _(
+                    "{mode} · {price} · audio id {audio_id}",
+                    mode=mode.label,
+                    price=credit_amount(mode.cost),
+                    audio_id=track.audio_id,
+                ),
+                100,
             ),
         )
         for track in tracks.tracks[:SELECT_OPTIONS_LIMIT]
@@ -118,28 +142,50 @@ def menu_options(tracks: TaskTracks, mode: Mode) -> list[discord.SelectOption]:
 
 
 def menu_placeholder(mode: Mode) -> str:
-    return as_written(f"Choose the take to split ({mode.label}, {credit_amount(mode.cost)})", 150)
+    # TRANSLATORS: the menu's placeholder (cut at 150 characters): the mode and its price.
+    text = _("Choose the take to split ({mode}, {price})", mode=mode.label, price=credit_amount(mode.cost))
+    return as_written(text, 150)
 
 
 def menu(tracks: TaskTracks, mode: Mode) -> discord.Embed:
     """The private words above the menu of tracks."""
     count = len(tracks.tracks)
     twins = count > 1 and len({track.title for track in tracks.tracks}) == 1
-    why = " They share a title: the take and the length tell them apart." if twins else ""
-    one = "This task has one track: choose it to confirm." if count == 1 else ""
-    return discord.Embed(
-        title="Which track?",
-        description=(one or f"This task has {count} tracks.{why}")
-        + f"\nChoosing one starts the split ({mode.label}: {credit_amount(mode.cost)}). "
-        f"Nothing is charged before you choose. The menu works for {MENU_MINUTES} minutes.",
-        colour=INFO,
+    if count == 1:
+        what = _("This task has one track: choose it to confirm.")
+    elif twins:
+        what = ngettext(
+            "This task has {count} track. They share a title: the take and the length tell them apart.",
+            "This task has {count} tracks. They share a title: the take and the length tell them apart.",
+            count,
+        )
+    else:
+        what = ngettext("This task has {count} track.", "This task has {count} tracks.", count)
+    # TRANSLATORS: {mode} is the separation mode, {price} its price ("10 credits").
+    how = ngettext(
+        "Choosing one starts the split ({mode}: {price}). Nothing is charged before you choose. The "
+        "menu works for {count} minute.",
+        "Choosing one starts the split ({mode}: {price}). Nothing is charged before you choose. The "
+        "menu works for {count} minutes.",
+        MENU_MINUTES,
+        mode=mode.label,
+        price=credit_amount(mode.cost),
     )
+    return discord.Embed(title=_("Which track?"), description=f"{what}\n{how}", colour=INFO)
 
 
 def menu_chosen(track_title: str | None, details: str) -> str:
     """What the menu becomes once a track was chosen."""
-    name = f"**{plain(track_title, limit=200)}**" if track_title else "that track"
-    return f"You chose {name}{f' ({details})' if details else ''}: the split is below."
+    song = f"**{plain(track_title, limit=200)}**" if track_title else None
+    if song and details:
+        # TRANSLATORS: {song} is the chosen track's title (bold), {details} its take and length
+        # ("take 2 · 3:14").
+        return _("You chose {song} ({details}): the split is below.", song=song, details=details)
+    if song:
+        return _("You chose {song}: the split is below.", song=song)
+    if details:
+        return _("You chose that track ({details}): the split is below.", details=details)
+    return _("You chose that track: the split is below.")
 
 
 def chosen_words(track: Track, tracks: TaskTracks) -> str:
@@ -148,58 +194,69 @@ def chosen_words(track: Track, tracks: TaskTracks) -> str:
 
 def menu_expired() -> discord.Embed:
     return discord.Embed(
-        title="This menu has stopped",
-        description=f"A menu of tracks works for {MENU_MINUTES} minutes. Run `/split` again with the "
-        "task id to get a new one. Nothing was charged.",
+        title=_("This menu has stopped"),
+        description=ngettext(
+            "A menu of tracks works for {count} minute. Run `/split` again with the task id to get a new "
+            "one. Nothing was charged.",
+            "A menu of tracks works for {count} minutes. Run `/split` again with the task id to get a "
+            "new one. Nothing was charged.",
+            MENU_MINUTES,
+        ),
         colour=REFUSED_WAIT,
     )
 
 
 def menu_used() -> discord.Embed:
     return discord.Embed(
-        title="A track was already chosen from this menu",
-        description="Its split is under way in the channel. For another, run `/split` again.",
+        title=_("A track was already chosen from this menu"),
+        description=_("Its split is under way in the channel. For another, run `/split` again."),
         colour=INFO,
     )
 
 
 def menu_not_yours() -> discord.Embed:
     return discord.Embed(
-        title="This menu isn't yours",
-        description="Only the member who ran `/split` can choose from it. Run `/split` with the task id "
-        "to get your own.",
+        title=_("This menu isn't yours"),
+        description=_(
+            "Only the member who ran `/split` can choose from it. Run `/split` with the task id to get "
+            "your own."
+        ),
         colour=FAILED,
     )
 
 
-WHERE_IDS_COME_FROM = (
+WHERE_IDS_COME_FROM = N_(
     "Both ids come from the music-generation API: `task_id` is the id it returned when the song "
     "was generated, and `audio_id` the `id` of one of that task's tracks (a generation usually has "
     "two). The app or bot that generated the song shows them, or its record of the generation does."
 )
+"""English msgid: `_(WHERE_IDS_COME_FROM)` where shown."""
 
 
 def lookup_failed(*, no_tracks: bool = False) -> discord.Embed:
     """Private: the task's tracks could not be looked up, so the member must give the audio id."""
     if no_tracks:
-        what = "The music-generation service says this task has no tracks (yet)."
+        what = _(
+            "The music-generation service says this task has no tracks (yet). Run `/split` again with "
+            "both `task_id` and `audio_id`."
+        )
     else:
-        what = (
+        what = _(
             "The bot couldn't look up this task's tracks right now: the music-generation service "
-            "didn't answer in time, doesn't know this task id, or hasn't finished it."
+            "didn't answer in time, doesn't know this task id, or hasn't finished it. Run `/split` "
+            "again with both `task_id` and `audio_id`."
         )
     return discord.Embed(
-        title="Give the audio id too",
-        description=f"{what} Run `/split` again with both `task_id` and `audio_id`.\n\n"
-        f"{WHERE_IDS_COME_FROM}\n\nNothing was charged or sent.",
+        title=_("Give the audio id too"),
+        description=f"{what}\n\n{_(WHERE_IDS_COME_FROM)}\n\n{_('Nothing was charged or sent.')}",
         colour=REFUSED_WAIT,
     )
 
 
 def track_gone() -> discord.Embed:
     return discord.Embed(
-        title="That track isn't known any more",
-        description="Run `/split` again with the task id, or with both ids. Nothing was charged.",
+        title=_("That track isn't known any more"),
+        description=_("Run `/split` again with the task id, or with both ids. Nothing was charged."),
         colour=FAILED,
     )
 

@@ -8,7 +8,8 @@ server's settings and allowances), `jobs`, `budgets` (each server's monthly budg
 results were shown in), `keeps` (results kept in Discord, stem by stem), `members` (members' own
 choices), `pause` (the pause switch every process shares), `acks` (splits acknowledged whose job is
 not stored yet), `songs` (the tracks of generations by title), `mixes` (mixes of a result's
-stems), `reports` (usage summed per day, the ledger export, the names the bot saw) and `meta`.
+stems), `reports` (usage summed per day, the ledger export, the names the bot saw), `languages` (the
+Discord languages the bot saw) and `meta`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.store.database import RECONNECTED, Clock, Database, StoreUnavailable
 from bot.store.deliveries import Deliveries
 from bot.store.jobs import Jobs
 from bot.store.keeps import Keeps
+from bot.store.languages import SeenLanguages
 from bot.store.members import MemberPreferences
 from bot.store.meta import Meta
 from bot.store.migrations import MigrationError
@@ -65,6 +67,7 @@ class Store:
         self.acks = AcknowledgedSplits(db)
         self.songs = Songs(db)
         self.reports = Reports(db)
+        self.languages = SeenLanguages(db)
 
     @classmethod
     async def open(

@@ -44,6 +44,8 @@ TABLES = (
     "song_tracks",  # after its task
     "member_names",
     "server_names",
+    "member_languages",
+    "server_languages",
 )
 """Every table that holds the deployment's data, in an order the foreign keys accept. The schema's
 own (`schema_version`), the job counts the triggers keep (`job_state_counts`) and the splits

@@ -47,6 +47,7 @@ ADJUSTABLE_SETTINGS = frozenset(
         "keep_stems",
         "mix_stems",
         "mix_price",
+        "language",
     }
 )
 
