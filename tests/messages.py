@@ -161,9 +161,11 @@ ACTION = "vorpulate glimmerfax"
 product's, and the action is the service's own (made up here, so no English slips through)."""
 LONG_TASK_ID, LONG_AUDIO_ID = "t" * 100, "a" * 100
 API_TASK_ID = "api-task-" + "9" * 55
+UNKNOWN_KIND = "zyxkind_qwo"
+"""A ledger kind the reports have no words for yet (shown as it is named)."""
 TRACK_ID_TAIL = "x" * 80
 """The long audio ids of a task's tracks end with it."""
-MIX_FILENAME = f"{TITLE[:80]} - without Drums and Bass.mp3"
+MIX_FILENAME = f"{TITLE[:80]} - Zqxmix.mp3"
 
 VALUES: tuple[str, ...] = (
     TITLE,
@@ -185,9 +187,10 @@ VALUES: tuple[str, ...] = (
     "Discord",
     "127.0.0.1:8080",
     "1.0.0",
-    "lead_guitar",
+    "zorp_quaxle",
     ACTION,
     TRACK_ID_TAIL,
+    UNKNOWN_KIND,
 )
 """Words the tests pass in: not the product's, so never a sign of a string that bypassed the
 catalog."""
@@ -379,7 +382,7 @@ DAYS = tuple(date(2025, 9, 1) + timedelta(days=n) for n in range(365))
 def usage_report(*, member: bool = False, empty: bool = False) -> UsageReport:
     zeros = tuple(0 for _ in DAYS)
     big = tuple(BIG for _ in DAYS)
-    categories = [mode.value for mode in Mode] + [LedgerKind.MIX_CHARGE.value, "grant_x"]
+    categories = [mode.value for mode in Mode] + [LedgerKind.MIX_CHARGE.value, UNKNOWN_KIND]
     return UsageReport(
         guild_id=SNOWFLAKE,
         member_id=SNOWFLAKE if member else None,
@@ -431,8 +434,10 @@ TRACKS = TaskTracks(
     "task-1",
     tuple(Track(f"{n}-{TRACK_ID_TAIL}", TITLE if n % 3 else None, 35_999.0, None, n + 1) for n in range(30)),
 )
-TWINS = TaskTracks("task-2", tuple(Track(f"audio-{n}", TITLE, 200.0 + n, None, n + 1) for n in range(2)))
-ONE_TRACK = TaskTracks("task-3", (Track("audio-1", TITLE, None, None, 1),))
+TWINS = TaskTracks(
+    "task-2", tuple(Track(f"{n}-{TRACK_ID_TAIL}", TITLE, 200.0 + n, None, n + 1) for n in range(2))
+)
+ONE_TRACK = TaskTracks("task-3", (Track(f"1-{TRACK_ID_TAIL}", TITLE, None, None, 1),))
 
 
 def track_menu(tracks: TaskTracks, mode: Mode) -> discord.ui.View:
@@ -628,7 +633,7 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
     add("results.outcome DM", lambda: results.outcome(succeeded(titled=False), in_server=False))
     add(
         "results.stems_ready unknown stem",
-        lambda: results.stems_ready(job(stems=(StemLink("lead_guitar", "https://x.test/l.mp3"),))),
+        lambda: results.stems_ready(job(stems=(StemLink("zorp_quaxle", "https://x.test/l.mp3"),))),
     )
     add("results.stems_ready one stem", lambda: results.stems_ready(succeeded(("vocal",))))
     for failure in [*Failure, None]:
@@ -724,19 +729,28 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
         "keep.thread_name one stem",
         lambda: Text(keeping.thread_name(succeeded(("vocal",), titled=False)), 100, THREAD_NAME),
     )
-    skipped = [
-        (
-            KeptStem(
-                JOB_ID, n, f"{stem_name(key)}.mp3", StemKeepState.SKIPPED, 10**12, REASON if n % 2 else None
-            ),
-            stem_url(key, 500),
-        )
-        for n, key in enumerate(TWELVE_STEMS)
-    ]
-    add("keep.skipped_note", lambda: keeping.skipped_note(succeeded(), skipped))
+
+    def skipped() -> list[tuple[KeptStem, str]]:
+        """Every stem staying a link, each named as it was posted (in the language spoken)."""
+        return [
+            (
+                KeptStem(
+                    JOB_ID,
+                    n,
+                    f"{stem_name(key)}.mp3",
+                    StemKeepState.SKIPPED,
+                    10**12,
+                    REASON if n % 2 else None,
+                ),
+                stem_url(key, 500),
+            )
+            for n, key in enumerate(TWELVE_STEMS)
+        ]
+
+    add("keep.skipped_note", lambda: keeping.skipped_note(succeeded(), skipped()))
     add(
         "keep.skipped_note no expiry",
-        lambda: keeping.skipped_note(succeeded(links_expire_at=None), skipped[:1]),
+        lambda: keeping.skipped_note(succeeded(links_expire_at=None), skipped()[:1]),
     )
     add(
         "keeping.posting.filename",
@@ -794,7 +808,10 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
         "mix.asked_answer one credit",
         lambda: mixing.asked_answer(succeeded(), mix(MixState.PENDING, price=1), started=True),
     )
-    names = [stem_name(key) for key in TWELVE_STEMS]
+
+    def names() -> list[str]:
+        return [stem_name(key) for key in TWELVE_STEMS]
+
     add(
         "mix.file_line",
         lambda: mixing.file_line(succeeded(), mix(MixState.POSTING), [stem_name(k) for k in TWELVE_STEMS]),
@@ -810,8 +827,12 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
         add(
             f"mix file name keeping {len(kept)}",
             lambda kept=kept: [
-                Text(lazy("bot.mixing.names").mix_filename(TITLE, JOB_ID, names, kept), LIMITLESS, FILE_NAME),
-                Text(lazy("bot.mixing.names").mix_filename(None, JOB_ID, names, kept), LIMITLESS, FILE_NAME),
+                Text(
+                    lazy("bot.mixing.names").mix_filename(TITLE, JOB_ID, names(), kept), LIMITLESS, FILE_NAME
+                ),
+                Text(
+                    lazy("bot.mixing.names").mix_filename(None, JOB_ID, names(), kept), LIMITLESS, FILE_NAME
+                ),
             ],
         )
 
@@ -1130,7 +1151,6 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
         ),
     )
     add("usage.owner_chart", lambda: chart_words(usage.owner_chart(owner_report())))
-    add("usage.CHART_FILENAME", lambda: Text(i18n._(usage.CHART_FILENAME), LIMITLESS, FILE_NAME))
     for rows in (BIG, 0):
         add(
             f"usage.export_ready {rows}",
@@ -1138,7 +1158,11 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
         )
     add(
         "the CSV header",
-        lambda: [Text(i18n._(column), LIMITLESS, "CSV header") for column in lazy("bot.ledger_csv").HEADER],
+        lambda: [Text(heading, LIMITLESS, "CSV header") for heading in lazy("bot.ledger_csv").headings()],
+    )
+    add(
+        "the CSV's kinds",
+        lambda: [Text(kind, LIMITLESS, "CSV cell") for kind in lazy("bot.ledger_csv").kind_words().values()],
     )
     return entries
 
@@ -1191,5 +1215,12 @@ NOT_MESSAGES: dict[str, str] = {
     "usage.category_label": "a piece of reports",
     "usage.day_label": "a piece of reports",
     "usage.period_words": "a piece of reports",
+    "usage.format_percent": "a number",
+    "common.is_sandbox_title": "a yes/no",
+    "common.sandbox_overhead": "a number",
+    "common.sandbox_title": "a piece of titles (shown through common.mark_sandbox and the sandbox results)",
+    "common.title_room": "a number",
+    "failures.failure_text": "shown through results.failed",
+    "library.job_number": "a piece of titles and lists",
 }
 """Public functions of `bot/render/*` that are not a message of their own, and why."""
