@@ -7,6 +7,7 @@ running `python -m tools.catalogs extract` is missing from every catalog, and a 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import unicodedata
 from collections.abc import Iterator
@@ -125,6 +126,26 @@ def test_the_committed_template_holds_what_a_fresh_extraction_finds(fresh: Catal
             + [f"plural changed: {s}" for s in plural_changed]
         )
     )
+
+
+def test_every_string_the_code_marks_is_extracted_f_strings_included(fresh: Catalog) -> None:
+    """Babel's extractor does not look inside an f-string's `{…}` on Python 3.11: a message
+    marked there (`f"{period}\n{_('Nothing to draw.')}"`) would never reach a catalog, and
+    would stay English in every language. The syntax tree sees every marked literal."""
+    snippet = "f\"{a}\\n{_('Inside.')} {ngettext('{count} x', '{count} xs', n)} {i18n.pgettext('c', 'P')}\""
+    calls = [node for node in ast.walk(ast.parse(snippet)) if isinstance(node, ast.Call)]
+    assert {catalogs._marked(call) for call in calls} == {
+        ("Inside.", None),
+        (("{count} x", "{count} xs"), None),
+        ("P", "c"),
+    }
+
+    missing = sorted(
+        f"{where}: {message!r}"
+        for message, context, where in catalogs.marked_in_code()
+        if ((message if isinstance(message, str) else message[0]), context) not in keys(fresh)
+    )
+    assert not missing, "\n".join(missing)
 
 
 # -- what the catalogs make of the slash commands ------------------------------------------------
