@@ -10,7 +10,8 @@ connected to: a name that answers with a public address first and a private one 
 (DNS rebinding) still reaches no private address. It either returns a `Downloaded` or raises a
 `DownloadRefused` (the file is not acceptable: retrying would not help) or a `DownloadFailed` (the
 transfer kept failing). Either way no partial file is left behind. Every `reason` is plain words,
-safe to show to members.
+safe to show to members: an English sentence of `bot.reasons`, stored as it is and said in the
+reader's language where it is shown (`bot.reasons.shown`).
 
 Temporary files end in `PART_SUFFIX`; `clear_leftovers` removes those a previous run left behind.
 
@@ -33,6 +34,9 @@ from typing import TYPE_CHECKING, BinaryIO
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
+
+from bot import reasons
+from bot.reasons import because
 
 # Re-exported: callers found it here (a download's cap is a size); it is words, so it lives in render.
 from bot.render.text import format_size as format_size
@@ -221,7 +225,7 @@ async def _check_address(url: URL, allowed_host: str | None, resolver: Resolver)
     """Refuse a URL the bot must not fetch: not http(s), or another host than the API's that
     resolves to any non-public address."""
     if url.scheme not in ("http", "https") or not url.host:
-        raise DownloadRefused("not a web address")
+        raise DownloadRefused(because(reasons.NOT_A_WEB_ADDRESS))
     host = url.host.lower().rstrip(".")
     if _is_allowed_host(host, allowed_host):
         return
@@ -231,13 +235,13 @@ async def _check_address(url: URL, allowed_host: str | None, resolver: Resolver)
         try:
             addresses = await resolver(host, url.port or (443 if url.scheme == "https" else 80))
         except OSError as error:
-            raise _Retryable("the file's server could not be found") from error
+            raise _Retryable(because(reasons.SERVER_NOT_FOUND)) from error
     if not addresses:
-        raise _Retryable("the file's server could not be found")
+        raise _Retryable(because(reasons.SERVER_NOT_FOUND))
     for address in addresses:
         if not address_allowed(address):
             log.warning("Refused to download from %s: it resolves to %s", host, address)
-            raise DownloadRefused("address not allowed")
+            raise DownloadRefused(because(reasons.ADDRESS_NOT_ALLOWED))
 
 
 def _open_for_writing(path: Path) -> BinaryIO:
@@ -296,7 +300,7 @@ async def download_stem(
     to `attempts` times in all, waiting `backoff`, then twice as long, and so on. On any failure
     `dest` is removed.
     """
-    last_reason = "the download failed"
+    last_reason = because(reasons.DOWNLOAD_FAILED)
     for attempt in range(1, attempts + 1):
         try:
             return await _attempt(
@@ -341,45 +345,47 @@ async def _attempt(
                 if response.status in REDIRECT_STATUSES:
                     location = response.headers.get("Location")
                     if not location:
-                        raise DownloadRefused(f"the server answered {response.status} without an address")
+                        raise DownloadRefused(
+                            because(reasons.REDIRECT_WITHOUT_ADDRESS, status=response.status)
+                        )
                     url = url.join(URL(location))
                     if url in seen:
-                        raise DownloadRefused("a redirect loop")
+                        raise DownloadRefused(because(reasons.REDIRECT_LOOP))
                     hops += 1
                     if hops > MAX_REDIRECTS:
-                        raise DownloadRefused("too many redirects")
+                        raise DownloadRefused(because(reasons.TOO_MANY_REDIRECTS))
                     seen.add(url)
                     continue
                 return await _receive(response, dest, max_bytes)
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-            raise _Retryable("the file's server did not answer in time") from error
+            raise _Retryable(because(reasons.SERVER_TIMED_OUT)) from error
         except aiohttp.ClientPayloadError as error:
-            raise _Retryable("the connection dropped during the download") from error
+            raise _Retryable(because(reasons.CONNECTION_DROPPED)) from error
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, AddressNotAllowed):
-                raise DownloadRefused("address not allowed") from error
-            raise _Retryable("the file's server could not be reached") from error
+                raise DownloadRefused(because(reasons.ADDRESS_NOT_ALLOWED)) from error
+            raise _Retryable(because(reasons.SERVER_UNREACHABLE)) from error
         except aiohttp.ClientError as error:
-            raise _Retryable("the file's server could not be reached") from error
+            raise _Retryable(because(reasons.SERVER_UNREACHABLE)) from error
 
 
 async def _receive(response: aiohttp.ClientResponse, dest: Path, max_bytes: int) -> Downloaded:
     status = response.status
     if status == 429 or status >= 500:
-        raise _Retryable(f"the file's server kept failing (HTTP {status})")
+        raise _Retryable(because(reasons.SERVER_KEPT_FAILING, status=status))
     if status in (403, 404, 410):
-        raise DownloadRefused(f"the link no longer works (HTTP {status})")
+        raise DownloadRefused(because(reasons.LINK_GONE, status=status))
     if status != 200:
-        raise DownloadRefused(f"the file's server refused it (HTTP {status})")
+        raise DownloadRefused(because(reasons.SERVER_REFUSED, status=status))
 
     content_type = response.content_type.lower()
     if content_type == "text/html":
-        raise DownloadRefused("an HTML page")
+        raise DownloadRefused(because(reasons.HTML_PAGE))
     if not (content_type.startswith("audio/") or content_type == "application/octet-stream"):
-        raise DownloadRefused("not an audio file")
+        raise DownloadRefused(because(reasons.NOT_AUDIO))
     announced = response.content_length
     if announced is not None and announced > max_bytes:
-        raise DownloadRefused(f"larger than the upload limit ({format_size(max_bytes)})", size=announced)
+        raise DownloadRefused(because(reasons.OVER_UPLOAD_LIMIT, size=format_size(max_bytes)), size=announced)
 
     size = 0
     head = b""
@@ -388,14 +394,14 @@ async def _receive(response: aiohttp.ClientResponse, dest: Path, max_bytes: int)
         async for chunk in response.content.iter_chunked(CHUNK_BYTES):
             size += len(chunk)
             if size > max_bytes:
-                raise DownloadRefused(f"larger than the upload limit ({format_size(max_bytes)})")
+                raise DownloadRefused(because(reasons.OVER_UPLOAD_LIMIT, size=format_size(max_bytes)))
             if kind is None:
                 head += chunk[: MAGIC_BYTES - len(head)]
                 if len(head) >= MAGIC_BYTES:
                     kind = _kind_or_refuse(head)
             file.write(chunk)
     if size == 0:
-        raise DownloadRefused("empty")
+        raise DownloadRefused(because(reasons.EMPTY_FILE))
     if kind is None:
         kind = _kind_or_refuse(head)
     return Downloaded(path=dest, size=size, content_type=content_type, kind=kind)
@@ -403,10 +409,10 @@ async def _receive(response: aiohttp.ClientResponse, dest: Path, max_bytes: int)
 
 def _kind_or_refuse(head: bytes) -> str:
     if _looks_like_html(head):
-        raise DownloadRefused("an HTML page")
+        raise DownloadRefused(because(reasons.HTML_PAGE))
     kind = audio_kind(head)
     if kind is None:
-        raise DownloadRefused("not an audio file")
+        raise DownloadRefused(because(reasons.NOT_AUDIO))
     return kind
 
 

@@ -168,6 +168,9 @@ def build_services(
         downloads = download = StemDownloader(
             lambda: urlsplit(sandbox.api_url if sandbox is not None else settings.api_url).hostname
         )
+    # One for the whole bot (the Discord side's, where it gives one): it caches the languages
+    # seen, and the keeper and the mixer speak the servers' languages with no interaction to say them.
+    languages = languages or Languages(store)
     keeper = Keeper(
         store,
         library,
@@ -178,6 +181,7 @@ def build_services(
         concurrency=settings.keep_concurrency,
         clock=clock,
         retry_base=settings.keep_retry,
+        languages=languages,
     )
     mixer = Mixer(
         store,
@@ -189,6 +193,7 @@ def build_services(
         max_stem_bytes=settings.mix_max_stem_bytes,
         clock=clock,
         retry_base=settings.keep_retry,
+        languages=languages,
     )
     runner = JobRunner(
         store,
@@ -245,7 +250,7 @@ def build_services(
             sandbox=settings.sandbox,
         ),
         reports=ReportService(store, quota, operations.check_account, clock=clock),
-        languages=languages or Languages(store),
+        languages=languages,
     )
 
 

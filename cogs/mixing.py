@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from bot.discord_side.client import StemBot
 
 
+SELECT_OPTION_LIMIT = 100
+"""Discord's most characters on a select option's label (a stem's name, once translated)."""
+
+
 class MixPicker(discord.ui.DynamicItem[discord.ui.Select[Any]], template=common.MIX_PICKER_PATTERN):
     """The private stem picker: choosing stems asks for their mix."""
 
@@ -30,10 +34,13 @@ class MixPicker(discord.ui.DynamicItem[discord.ui.Select[Any]], template=common.
         names = names or []
         select: discord.ui.Select[Any] = discord.ui.Select(
             custom_id=common.MIX_PICKER_ID.format(job=job_id),
-            placeholder=words.PLACEHOLDER,
+            placeholder=words.placeholder(),
             min_values=1,
             max_values=max(1, len(names) - 1),
-            options=[discord.SelectOption(label=name, value=str(i)) for i, name in enumerate(names)],
+            options=[
+                discord.SelectOption(label=name[:SELECT_OPTION_LIMIT], value=str(i))
+                for i, name in enumerate(names)
+            ],
         )
         super().__init__(select)
         self.job_id = job_id
@@ -66,6 +73,7 @@ class MixPicker(discord.ui.DynamicItem[discord.ui.Select[Any]], template=common.
                     interaction.token,
                     token_usable_until(interaction.created_at.timestamp()),
                 ),
+                server_locale=interaction.guild_locale,
             )
         except StemBotError as error:
             await answer_expected_error(interaction, error, sandbox=bot.services.settings.sandbox)

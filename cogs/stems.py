@@ -11,12 +11,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import i18n
 from bot.discord_side.client import answer_expected_error, refuse_if_not_installed
+from bot.discord_side.language import public_language
 from bot.errors import StemBotError, UnknownJob
 from bot.library import LibraryService
 from bot.models import CancelOutcome, JobState
 from bot.product import Mode
-from bot.render import common, library, results
+from bot.render import buttons, common, library, results
 from bot.render import keep as keep_words
 from cogs.mixing import MixPicker, show_picker
 from cogs.paging import Pager
@@ -38,7 +40,9 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
     CUSTOM_ID: str  # with a `{job}` field
 
     def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(label=self.LABEL, custom_id=self.CUSTOM_ID.format(job=job_id)))
+        super().__init__(
+            discord.ui.Button(label=buttons.label(self.LABEL), custom_id=self.CUSTOM_ID.format(job=job_id))
+        )
         self.job_id = job_id
 
     @classmethod
@@ -97,8 +101,11 @@ class CancelButton(_JobButton, template=common.CANCEL_BUTTON_PATTERN):
             return
         assert done.job is not None
         if done.outcome is CancelOutcome.CANCELLED:
-            # The queued message itself now says so, and loses its button.
-            await interaction.response.edit_message(embed=library.cancelled(done.job, done.refund), view=None)
+            # The queued message itself now says so, and loses its button: public, so in the
+            # server's language.
+            with i18n.speaking(await public_language(interaction)):
+                cancelled = library.cancelled(done.job, done.refund)
+            await interaction.response.edit_message(embed=cancelled, view=None)
         else:
             await interaction.response.send_message(embed=library.cancel_answer(done), ephemeral=True)
 
@@ -214,7 +221,16 @@ class StemsCog(commands.Cog):
         found = await self._library.job(interaction.guild_id, actor_of(interaction), job)
         keep = await self._library.keep_of(found)
         refund = await self._library.refund_of(found) if found.state is JobState.CANCELLED else None
-        for message in library.shown(found, time.time(), keep, refund):
+        # Shown to the channel, it speaks the server's language; to the member alone, theirs.
+        languages = self.bot.services.languages
+        language = (
+            await languages.public(interaction.guild_id, interaction.guild_locale)
+            if public
+            else i18n.current()
+        )
+        with i18n.speaking(language):
+            messages = library.shown(found, time.time(), keep, refund)
+        for message in messages:
             await interaction.followup.send(
                 content=message.content or discord.utils.MISSING,
                 embeds=[common.mark_sandbox(e, self.bot.services.settings.sandbox) for e in message.embeds],

@@ -20,10 +20,12 @@ from typing import Any, Protocol
 import aiohttp
 import discord
 
+from bot import reasons
 from bot.discord_side.delivery import ORIGINAL_RESPONSE, error_code, rendered, route_refused
 from bot.keeping import PlaceRefused, PostedMessage, PostRetry, ThreadsUnavailable, Upload, UploadTooLarge
 from bot.keeping.posting import comparable_filename
 from bot.models import DeliveredMessage, DeliveryVia, Job, Keep, KeepPlace, KeptStem, Mix
+from bot.reasons import because
 from bot.render import keep as words
 from bot.render import results
 
@@ -86,10 +88,10 @@ class DiscordPoster:
                 # A thread started on a message has that message's id: ours, from before a restart.
                 return anchor.message_id
             if not route_refused(exc):
-                raise PostRetry(f"Discord failed while opening the thread ({error_code(exc)})") from None
-            raise ThreadsUnavailable(_refusal("open a thread", exc)) from None
+                raise PostRetry(because(reasons.OPEN_THREAD_FAILED, code=error_code(exc))) from None
+            raise ThreadsUnavailable(_refusal(_THREAD, exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+            raise PostRetry(because(reasons.DISCORD_UNREACHABLE, error=type(exc).__name__)) from None
         return int(thread["id"])
 
     async def post_files(
@@ -120,10 +122,10 @@ class DiscordPoster:
             message = await self._place(keep).fetch_message(message_id)
         except discord.HTTPException as exc:
             if not route_refused(exc):
-                raise PostRetry(f"Discord failed while reading a kept file ({error_code(exc)})") from None
+                raise PostRetry(because(reasons.READ_FILE_FAILED, code=error_code(exc))) from None
             return None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+            raise PostRetry(because(reasons.DISCORD_UNREACHABLE, error=type(exc).__name__)) from None
         wanted = comparable_filename(filename)
         return next((a.url for a in message.attachments if comparable_filename(a.filename) == wanted), None)
 
@@ -175,10 +177,10 @@ class DiscordPoster:
             if exc.status == 413 or exc.code == REQUEST_TOO_LARGE:
                 raise UploadTooLarge() from None
             if not route_refused(exc):
-                raise PostRetry(f"Discord failed while posting the stems ({error_code(exc)})") from None
-            raise PlaceRefused(_refusal("post the files", exc)) from None
+                raise PostRetry(because(reasons.POST_FAILED, code=error_code(exc))) from None
+            raise PlaceRefused(_refusal(_POST, exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+            raise PostRetry(because(reasons.DISCORD_UNREACHABLE, error=type(exc).__name__)) from None
         return message.id
 
     async def recent(self, keep: Where) -> list[PostedMessage]:
@@ -198,12 +200,12 @@ class DiscordPoster:
                     )
         except discord.HTTPException as exc:
             if not route_refused(exc):
-                raise PostRetry(f"Discord failed while reading what was posted ({error_code(exc)})") from None
+                raise PostRetry(because(reasons.READ_POSTED_FAILED, code=error_code(exc))) from None
             # Without the history the bot cannot know what already went out: stop rather than
             # risk posting a stem twice.
-            raise PlaceRefused(_refusal("read the thread's messages", exc)) from None
+            raise PlaceRefused(_refusal(_READ, exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+            raise PostRetry(because(reasons.DISCORD_UNREACHABLE, error=type(exc).__name__)) from None
         return found
 
     async def show_kept(self, job: Job, keep: Keep, result: list[DeliveredMessage]) -> None:
@@ -230,9 +232,7 @@ class DiscordPoster:
                     )
             except discord.HTTPException as exc:
                 if not route_refused(exc):
-                    raise PostRetry(
-                        f"Discord failed while marking the result kept ({error_code(exc)})"
-                    ) from None
+                    raise PostRetry(because(reasons.MARK_KEPT_FAILED, code=error_code(exc))) from None
                 log.info(
                     "job %s: result message %s not marked kept (%s)",
                     job.id,
@@ -240,7 +240,7 @@ class DiscordPoster:
                     error_code(exc),
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise PostRetry(f"Discord could not be reached ({type(exc).__name__})") from None
+                raise PostRetry(because(reasons.DISCORD_UNREACHABLE, error=type(exc).__name__)) from None
 
 
 def _nonce(key: str) -> int:
@@ -248,12 +248,28 @@ def _nonce(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
 
 
+_THREAD, _POST, _READ = "thread", "post", "read"
+_REFUSALS: dict[str, tuple[str, str, str, str]] = {
+    # What the bot was doing: (no permission, wrong kind of channel, gone, any other refusal).
+    _THREAD: (
+        reasons.NO_PERMISSION_THREAD,
+        reasons.WRONG_CHANNEL_THREAD,
+        reasons.GONE_THREAD,
+        reasons.REFUSED_THREAD,
+    ),
+    _POST: (reasons.NO_PERMISSION_POST, reasons.WRONG_CHANNEL_POST, reasons.GONE_POST, reasons.REFUSED_POST),
+    _READ: (reasons.NO_PERMISSION_READ, reasons.WRONG_CHANNEL_READ, reasons.GONE_READ, reasons.REFUSED_READ),
+}
+
+
 def _refusal(action: str, exc: discord.HTTPException) -> str:
-    """Why Discord would not let the bot do `action`, in plain words."""
+    """Why Discord would not let the bot do `action` (`_THREAD`, `_POST`, `_READ`), in plain
+    words: a stored reason (`bot.reasons`), one whole sentence per action and refusal."""
+    no_permission, wrong_channel, gone, refused = _REFUSALS[action]
     if exc.code in (MISSING_PERMISSIONS, MISSING_ACCESS) or exc.status == 403:
-        return f"Discord didn't let the bot {action} here (a permission is missing)"
+        return because(no_permission)
     if exc.code == WRONG_CHANNEL_TYPE:
-        return f"this kind of channel doesn't let the bot {action}"
+        return because(wrong_channel)
     if exc.status == 404:
-        return f"the channel or message is gone, so the bot couldn't {action}"
-    return f"Discord refused to let the bot {action} ({error_code(exc)})"
+        return because(gone)
+    return because(refused, code=error_code(exc))

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.keeping.place import ENGLISH_ONLY, Languages
 from bot.keeping.poster import (
     Downloader,
     PlaceRefused,
@@ -58,6 +59,7 @@ __all__ = [
     "Downloader",
     "KeepRequest",
     "Keeper",
+    "Languages",
     "PlaceRefused",
     "PostRetry",
     "PostedMessage",
@@ -86,7 +88,10 @@ class Keeper:
         concurrency: int = 2,
         clock: Callable[[], float] = time.time,
         retry_base: float = RETRY_BASE,
+        languages: Languages = ENGLISH_ONLY,
     ) -> None:
+        """`languages`: what the thread's name, notes and files' names are said in (the server's
+        language, or the member's for a DM result)."""
         twins = Twins(store)
         self.worker = KeepWorker(
             store,
@@ -98,6 +103,7 @@ class Keeper:
             concurrency=concurrency,
             clock=clock,
             retry_base=retry_base,
+            languages=languages,
         )
         self.requests = KeepRequests(store, library, twins, clock=clock, asked=self.worker.wake)
         # The requests' own methods, not wrappers that repeat their signatures.

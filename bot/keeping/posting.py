@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from bot import reasons
 from bot.downloads import PART_SUFFIX, Downloaded, DownloadError, DownloadRefused, format_size, remove_file
 from bot.keeping.poster import Downloader, PlaceRefused, Poster, PostRetry, Upload, UploadTooLarge
 from bot.models import Job, Keep, KeptStem, StemKeepState
 from bot.product import stem_name
+from bot.reasons import because
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -139,7 +141,7 @@ class StemPosting:
                 remove_file(downloaded.path)
                 lowered = await self._store.keeps.apply(keep.packed_smaller(max(1, downloaded.size - 1)))
                 await self._store.keeps.skipped(
-                    job.id, stem.position, "larger than Discord accepts here", size=downloaded.size
+                    job.id, stem.position, because(reasons.OVER_DISCORD_LIMIT), size=downloaded.size
                 )
                 return lowered
             keep = await self._store.keeps.apply(keep.packed_smaller(max(1, total - 1)))

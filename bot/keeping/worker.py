@@ -9,13 +9,15 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from bot import i18n, reasons
 from bot.downloads import clear_leftovers
-from bot.keeping.place import place_beside
+from bot.keeping.place import ENGLISH_ONLY, Languages, place_beside, place_language
 from bot.keeping.poster import Downloader, PlaceRefused, Poster, PostRetry
 from bot.keeping.posting import StemPosting, filename
 from bot.keeping.twins import Twins
 from bot.leases import ClaimedWork, Lease
 from bot.models import Job, Keep, KeepPlace, KeepState, StemKeepState
+from bot.reasons import because
 from bot.store import Store
 from bot.worker import Backoff, DurableWorker
 
@@ -45,9 +47,12 @@ class KeepWorker:
         concurrency: int,
         clock: Callable[[], float],
         retry_base: float = RETRY_BASE,
+        languages: Languages = ENGLISH_ONLY,
     ) -> None:
         """`lease`: this process's claims on keeps; a keep is worked on only by the process that
-        claimed it (several processes on one PostgreSQL database)."""
+        claimed it (several processes on one PostgreSQL database). `languages`: each round speaks
+        the language of the result's place (`place_language`): no interaction says it here."""
+        self._languages = languages
         self._store = store
         self._poster = poster
         self._twins = twins
@@ -102,6 +107,10 @@ class KeepWorker:
         # The keep is read once, where the round begins; each transition returns it as it stands
         # after, and the round carries that on (through a failure too).
         round = _Round(await self._store.jobs.get(job_id), await self._require(job_id))
+        with i18n.speaking(await place_language(self._languages, round.job)):
+            await self._round(round)
+
+    async def _round(self, round: _Round) -> None:
         job = round.job
         try:
             if round.keep.unfinished:
@@ -113,7 +122,7 @@ class KeepWorker:
                 round.keep = await self._store.keeps.apply(round.keep.shown_kept())
                 log.info("job %s: kept in Discord (%s %s)", job.id, round.keep.place, round.keep.channel_id)
         except PostRetry as error:
-            await self._later(round, str(error) or "Discord did not answer")
+            await self._later(round, str(error) or because(reasons.DISCORD_NO_ANSWER))
         except PlaceRefused as error:
             if await self._fall_back_to_replies(round, error):
                 return
@@ -124,7 +133,7 @@ class KeepWorker:
         except Exception:
             # A defect or the disk (full, say): never a tight loop; the stems' states stand.
             log.exception("job %s: keeping in Discord failed unexpectedly; will try again", job.id)
-            await self._later(round, "an unexpected error")
+            await self._later(round, because(reasons.UNEXPECTED))
 
     async def _later(self, round: _Round, why: str) -> None:
         job = round.job
@@ -150,9 +159,7 @@ class KeepWorker:
             round.keep = await self._store.keeps.apply(keep.linked(twin, self._clock()))
             return
         if await self._twins.at_work(job, keep):
-            waiting = keep.retrying(
-                self._clock() + WAIT_FOR_TWIN, "the same stems are being kept", count=False
-            )
+            waiting = keep.retrying(self._clock() + WAIT_FOR_TWIN, because(reasons.TWIN_AT_WORK), count=False)
             round.keep = await self._store.keeps.apply(waiting)
             raise _Wait()
         stems = await self._store.keeps.start(

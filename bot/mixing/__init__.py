@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.keeping.place import ENGLISH_ONLY, Languages
 from bot.keeping.poster import Downloader
 from bot.leases import Lease
 from bot.mixing.poster import MixPoster
@@ -44,7 +45,10 @@ class Mixer:
         max_stem_bytes: int = 100 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
         retry_base: float = RETRY_BASE,
+        languages: Languages = ENGLISH_ONLY,
     ) -> None:
+        """`languages`: what the file's name and line are said in (the server's language, or the
+        member's for a DM result), and the member's own for their private answer."""
         self.worker = MixWorker(
             store,
             poster,
@@ -55,8 +59,9 @@ class Mixer:
             max_stem_bytes=max_stem_bytes,
             clock=clock,
             retry_base=retry_base,
+            languages=languages,
         )
-        self.requests = MixRequests(store, clock=clock, asked=self.worker.wake)
+        self.requests = MixRequests(store, clock=clock, asked=self.worker.wake, languages=languages)
         # The parts' own methods, not wrappers that repeat their signatures.
         self.job = self.requests.job
         self.price = self.requests.price

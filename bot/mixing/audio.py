@@ -30,6 +30,9 @@ import av
 import numpy as np
 from av.filter import Graph
 
+from bot import reasons
+from bot.reasons import because
+
 log = logging.getLogger(__name__)
 
 BITRATES_KBPS = (192, 160, 128, 112, 96)
@@ -99,11 +102,11 @@ def mix_files(
     left at `dest` then). `stopping`, once set, drops the mix at the next block (MixStopped)."""
     stopping = stopping or threading.Event()
     if not inputs:
-        raise MixError("there is nothing to mix")
+        raise MixError(because(reasons.NOTHING_TO_MIX))
     rate, longest, channels = _probe(inputs)
     floor = BITRATES_KBPS[-1]
     if longest is not None and mp3_bytes(longest, floor) > max_bytes:
-        raise MixTooLarge(f"the mix would be too large to post here, even at {floor} kbps")
+        raise MixTooLarge(because(reasons.MIX_TOO_LARGE, floor=floor))
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(prefix=f"{dest.name}.", suffix=".sum", dir=dest.parent)
     os.close(handle)
@@ -123,7 +126,7 @@ def mix_files(
             )
         with contextlib.suppress(FileNotFoundError):
             dest.unlink()
-        raise MixTooLarge(f"the mix would be too large to post here, even at {floor} kbps")
+        raise MixTooLarge(because(reasons.MIX_TOO_LARGE, floor=floor))
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(scratch)
@@ -140,7 +143,7 @@ def _probe(inputs: Sequence[Path]) -> tuple[int, float | None, list[int]]:
         try:
             with av.open(str(path)) as container:
                 if not container.streams.audio:
-                    raise StemUnreadable(index, "the file holds no audio")
+                    raise StemUnreadable(index, because(reasons.NO_AUDIO_IN_FILE))
                 stream = container.streams.audio[0]
                 rates.append(int(stream.codec_context.sample_rate or stream.rate or 0))
                 channels.append(stream.codec_context.layout.nb_channels)
@@ -149,7 +152,7 @@ def _probe(inputs: Sequence[Path]) -> tuple[int, float | None, list[int]]:
                     longest = max(longest or 0.0, seconds)
         except av.FFmpegError as error:
             raise StemUnreadable(
-                index, f"the file could not be read as audio ({type(error).__name__})"
+                index, because(reasons.FILE_NOT_AUDIO, error=type(error).__name__)
             ) from None
     rate = max((r for r in rates if r > 0), default=44_100)
     return min(MAX_RATE, max(MIN_RATE, rate)), longest, channels
@@ -175,7 +178,7 @@ def _mixing_graph(inputs: Sequence[Path], rate: int, channels: Sequence[int]) ->
             source = graph.add("amovie", filename=str(path))
         except av.FFmpegError as error:
             raise StemUnreadable(
-                index, f"the file could not be read as audio ({type(error).__name__})"
+                index, because(reasons.FILE_NOT_AUDIO, error=type(error).__name__)
             ) from None
         if count == 1:
             # FFmpeg's own upmix puts a mono stem 3 dB lower in each channel; copied into both
@@ -227,8 +230,8 @@ def _which_stem_fails(inputs: Sequence[Path], error: av.FFmpegError) -> MixError
                 for _ in container.decode(container.streams.audio[0]):
                     pass
         except av.FFmpegError as own:
-            return StemUnreadable(index, f"the audio could not be decoded ({type(own).__name__})")
-    return MixError(f"the stems could not be mixed ({type(error).__name__})")
+            return StemUnreadable(index, because(reasons.NOT_DECODED, error=type(own).__name__))
+    return MixError(because(reasons.NOT_MIXED, error=type(error).__name__))
 
 
 def _encode(

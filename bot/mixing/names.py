@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from bot.i18n import _, ngettext
+
 MAX_TITLE_CHARS = 80
 """A title longer than this is cut (Discord keeps names far longer; players show far less)."""
 _UNSAFE = re.compile(r'[/\\:*?"<>|]+')
@@ -26,17 +28,32 @@ def clean_title(title: str | None) -> str | None:
 
 
 def mix_filename(title: str | None, job_id: int, stem_names: Sequence[str], kept: Sequence[int]) -> str:
-    """The mix's file name: "<title> - without Drums.mp3" (one or two stems left out),
-    "<title> - Vocals + Bass.mp3" (one to three kept), else "<title> - mix of 9 stems.mp3".
-    `stem_names` are the result's stems as it names them, `kept` the positions in the mix."""
-    name = clean_title(title) or f"Job {job_id}"
+    """The mix's file name, in the language being spoken (the server's: a posted file's name is
+    public): "<title> - without Drums.mp3" (one or two stems left out), "<title> - Vocals +
+    Bass.mp3" (one to three kept), else "<title> - mix of 9 stems.mp3". `stem_names` are the
+    result's stems as it names them, `kept` the positions in the mix. File-system safe whatever
+    the translation says."""
+    # TRANSLATORS: a mix's file name where the song's title is not known.
+    name = clean_title(title) or _("Job {job}", job=job_id)
     chosen = set(kept)
     left_out = [n for i, n in enumerate(stem_names) if i not in chosen]
     kept_names = [n for i, n in enumerate(stem_names) if i in chosen]
-    if 1 <= len(left_out) <= 2:
-        what = "without " + " and ".join(left_out)
+    if len(left_out) == 1:
+        # TRANSLATORS: a mix's file name (without ".mp3"): the song without one stem.
+        what = _("{title} - without {stem}", title=name, stem=left_out[0])
+    elif len(left_out) == 2:
+        # TRANSLATORS: a mix's file name (without ".mp3"): the song without two stems.
+        what = _("{title} - without {first} and {second}", title=name, first=left_out[0], second=left_out[1])
     elif len(kept_names) <= 3:
-        what = " + ".join(kept_names)
+        what = f"{name} - {' + '.join(kept_names)}"
     else:
-        what = f"mix of {len(kept_names)} stems"
-    return f"{name} - {what}.mp3"
+        # TRANSLATORS: a mix's file name (without ".mp3").
+        what = ngettext(
+            "{title} - mix of {count} stem", "{title} - mix of {count} stems", len(kept_names), title=name
+        )
+    return f"{_safe(what)}.mp3"
+
+
+def _safe(name: str) -> str:
+    """A translated name kept fit for a file system (a translation may bring a slash or a colon)."""
+    return _SPACES.sub(" ", _UNSAFE.sub(" ", name)).strip(" .")

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot import i18n
 from bot.errors import (
     BadMixChoice,
     CannotAttachFiles,
@@ -23,6 +24,7 @@ from bot.errors import (
     NothingToMix,
     UnknownJob,
 )
+from bot.keeping.place import ENGLISH_ONLY, Languages, place_language
 from bot.keeping.requests import may_attach, positive
 from bot.mixing.names import mix_filename
 from bot.models import Delivery, DeliveryVia, Job, JobState, KeepState, Mix, MixStems, StemKeepState, mask_of
@@ -76,7 +78,17 @@ def stem_names(job: Job) -> list[str]:
 
 
 class MixRequests:
-    def __init__(self, store: Store, *, clock: Callable[[], float], asked: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float],
+        asked: Callable[[], None],
+        languages: Languages = ENGLISH_ONLY,
+    ) -> None:
+        """`languages`: the mix's file name is public, so it is named in the place's language
+        (`place_language`), not the language of the member asking."""
+        self._languages = languages
         self._store = store
         self._clock = clock
         self._asked = asked
@@ -110,10 +122,12 @@ class MixRequests:
         attach_here: bool = True,
         upload_limit: int | None = None,
         reply: Reply | None = None,
+        server_locale: object = None,
     ) -> MixRequest:
         """Mix the stems at `positions` of job #`job_id`, asked by `actor` in `guild_id`. Raises a
         MixRefused (or UnknownJob, InsufficientCredits) with plain words; nothing is stored or
-        charged then."""
+        charged then. `server_locale`: the server's Discord locale as the interaction shows it (the
+        file's name is public: named in the server's language)."""
         job = await self.job(guild_id, job_id)
         chosen = sorted(set(positions))
         if not chosen or len(chosen) >= len(job.stems) or chosen[0] < 0 or chosen[-1] >= len(job.stems):
@@ -127,7 +141,8 @@ class MixRequests:
             raise CannotAttachFiles()
         settings, _ = await self._store.economy.get(guild_id)
         limit = positive(job.filesize_limit) or positive(upload_limit) or DEFAULT_UPLOAD_LIMIT
-        filename = mix_filename(job.song.title if job.song else None, job.id, stem_names(job), chosen)
+        with i18n.speaking(await place_language(self._languages, job, seen=server_locale)):
+            filename = mix_filename(job.song.title if job.song else None, job.id, stem_names(job), chosen)
         asked = await self._store.mixes.request(
             NewMix(
                 job=job,

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bot import i18n, reasons
 from bot.downloads import PART_SUFFIX, DownloadError, clear_leftovers, remove_file
-from bot.keeping.place import result_place
+from bot.keeping.place import ENGLISH_ONLY, Languages, place_language, result_place
 from bot.keeping.poster import Downloader, PlaceRefused, PostRetry, Upload, UploadTooLarge
 from bot.keeping.posting import comparable_filename
 from bot.leases import ClaimedWork, Lease
@@ -30,6 +31,7 @@ from bot.mixing.audio import MixError, MixResult, MixStopped, StemUnreadable, mi
 from bot.mixing.poster import MixPoster
 from bot.mixing.requests import stem_names
 from bot.models import Job, Mix, MixState
+from bot.reasons import because, english_stem_name
 from bot.render import mix as words
 from bot.store import Store
 from bot.worker import Backoff, DurableWorker
@@ -66,9 +68,12 @@ class MixWorker:
         max_stem_bytes: int,
         clock: Callable[[], float],
         retry_base: float = RETRY_BASE,
+        languages: Languages = ENGLISH_ONLY,
     ) -> None:
         """`concurrency`: mixes made at once (each decodes, sums and encodes in a worker thread);
-        `max_stem_bytes`: the most one stem's download may be."""
+        `max_stem_bytes`: the most one stem's download may be; `languages`: the file's line is
+        said in the place's language (`place_language`), the member's answer in theirs."""
+        self._languages = languages
         self._store = store
         self._poster = poster
         self._download = download
@@ -129,23 +134,30 @@ class MixWorker:
         mix = await self._require(mix_id)
         job = await self._store.jobs.get(mix.job_id)
         assert job is not None
+        with i18n.speaking(await place_language(self._languages, job)):
+            await self._round(job, mix)
+
+    async def _round(self, job: Job, mix: Mix) -> None:
+        mix_id = mix.id
         try:
             if mix.state in (MixState.PENDING, MixState.WORKING, MixState.POSTING):
                 mix = await self._make_and_post(job, mix)
             if mix.state is MixState.POSTED and not mix.told:
-                await self._poster.tell(mix, words.posted_answer(job, mix))
+                with i18n.speaking(await self._languages.member(mix.requested_by)):
+                    answer = words.posted_answer(job, mix)
+                await self._poster.tell(mix, answer)
                 await self._store.mixes.told(mix.id)
         except (MixFailed, PlaceRefused) as error:
             await self._fail(job, mix_id, error.reason)
         except PostRetry as error:
-            await self._later(job, mix_id, str(error) or "Discord did not answer")
+            await self._later(job, mix_id, str(error) or because(reasons.DISCORD_NO_ANSWER))
         except MixStopped:
             log.info(
                 "job %s: mix %s stopped with the bot; it is made again at the next start", job.id, mix_id
             )
         except Exception:
             log.exception("job %s: mix %s failed unexpectedly; will try again", job.id, mix_id)
-            await self._later(job, mix_id, "an unexpected error")
+            await self._later(job, mix_id, because(reasons.UNEXPECTED))
 
     async def _make_and_post(self, job: Job, mix: Mix) -> Mix:
         if mix.place is None:
@@ -155,7 +167,7 @@ class MixWorker:
             )
         line = words.file_line(job, mix, stem_names(job))
         if mix.state is MixState.POSTING:
-            found = await self._find(mix, line)
+            found = await self._find(job, mix)
             if found is not None:
                 return await self._store.mixes.posted(mix.id, found)
             mix = await self._store.mixes.unsent(mix.id)
@@ -169,7 +181,7 @@ class MixWorker:
                 )
             except UploadTooLarge:
                 await self._store.mixes.unsent(mix.id)  # a 413 posted nothing
-                raise MixFailed("the mix is larger than Discord accepts here") from None
+                raise MixFailed(because(reasons.MIX_OVER_DISCORD_LIMIT)) from None
             except PlaceRefused:
                 await self._store.mixes.unsent(mix.id)
                 raise
@@ -178,12 +190,13 @@ class MixWorker:
         log.info("job %s: mix %s posted (%s)", job.id, mix.id, mix.filename)
         return await self._store.mixes.posted(mix.id, message_id)
 
-    async def _find(self, mix: Mix, line: str) -> int | None:
-        """The message an unknown outcome may have posted: the bot's, with this mix's line and
-        file."""
+    async def _find(self, job: Job, mix: Mix) -> int | None:
+        """The message an unknown outcome may have posted: the bot's, with this mix's line (in
+        any language) and file."""
         wanted = comparable_filename(mix.filename)
+        lines = words.file_lines(job, mix)
         for message in await self._poster.recent(mix):
-            if message.content == line and any(
+            if message.content in lines and any(
                 comparable_filename(name) == wanted for name in message.filenames
             ):
                 return message.message_id
@@ -193,7 +206,7 @@ class MixWorker:
         """Fetch the chosen stems and mix them, in a worker thread; the finished file (the caller
         removes it). Raises MixFailed naming what failed."""
         self._folder.mkdir(parents=True, exist_ok=True)
-        names = stem_names(job)
+        names = [english_stem_name(stem.key) for stem in job.stems]  # stored reasons are English
         urls = await self._sources(job, mix)
         fetched: list[Path] = []
         try:
@@ -202,7 +215,9 @@ class MixWorker:
                 try:
                     downloaded = await self._download(urls[position], dest, self._max_stem_bytes)
                 except DownloadError as error:
-                    raise MixFailed(f"{names[position]} could not be fetched: {error.reason}") from None
+                    raise MixFailed(
+                        because(reasons.STEM_NOT_FETCHED, stem=names[position], why=error.reason)
+                    ) from None
                 fetched.append(downloaded.path)
             out = self._folder / f"mix-{mix.id}{PART_SUFFIX}"
             try:
@@ -213,7 +228,7 @@ class MixWorker:
                 )
             except StemUnreadable as error:
                 name = names[mix.positions[error.index]]
-                raise MixFailed(f"{name} could not be read as audio ({error.reason})") from None
+                raise MixFailed(because(reasons.STEM_NOT_AUDIO, stem=name, why=error.reason)) from None
             except MixError as error:
                 raise MixFailed(error.reason) from None
             log.info(
@@ -253,9 +268,8 @@ class MixWorker:
             if keep is not None and kept is not None and kept.message_id is not None:
                 url = await self._poster.attachment_url(keep, kept.message_id, kept.filename)
             if url is None:
-                raise MixFailed(
-                    f"the links expired and {stem_names(job)[position]} is not kept in Discord any more"
-                )
+                stem = english_stem_name(job.stems[position].key)
+                raise MixFailed(because(reasons.STEM_EXPIRED, stem=stem))
             urls[position] = url
         return urls
 
@@ -263,8 +277,10 @@ class MixWorker:
         mix, back = await self._store.mixes.fail(mix_id, why)
         log.info("job %s: mix %s failed: %s (refunded %s)", job.id, mix_id, why, back)
         if mix.state is MixState.FAILED and not mix.told:
+            with i18n.speaking(await self._languages.member(mix.requested_by)):
+                answer = words.failed_answer(job, mix, back)
             with contextlib.suppress(PostRetry):
-                await self._poster.tell(mix, words.failed_answer(job, mix, back))
+                await self._poster.tell(mix, answer)
             await self._store.mixes.told(mix_id)
 
     async def _later(self, job: Job, mix_id: int, why: str) -> None:
@@ -287,7 +303,7 @@ class MixWorker:
         Found in its place, it is posted (the member is told at its next round), not failed and
         refunded for a file they have."""
         try:
-            found = await self._find(mix, words.file_line(job, mix, stem_names(job)))
+            found = await self._find(job, mix)
         except PostRetry:
             return False
         if found is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.i18n import _
 from bot.models import CANCELLABLE_STATES, Job
 from bot.product import Mode, stem_name
 from bot.render.common import (
@@ -21,6 +22,15 @@ from bot.render.common import (
     UPGRADE_BUTTON_ID,
     UPGRADE_BUTTON_LABEL,
 )
+
+BUTTON_LABEL_LIMIT = 80
+"""Discord's most characters on a button's label."""
+
+
+def label(text: str) -> str:
+    """A button's label (an `N_`-marked constant) in the language being spoken, cut to Discord's
+    limit after translation."""
+    return _(text)[:BUTTON_LABEL_LIMIT]
 
 
 def stem_buttons_fit(
@@ -58,7 +68,7 @@ def result_view(
     view = discord.ui.View(timeout=None)
     if stem_buttons:
         for stem in job.stems:
-            view.add_item(discord.ui.Button(label=stem_name(stem.key), url=stem.url))
+            view.add_item(discord.ui.Button(label=stem_name(stem.key)[:BUTTON_LABEL_LIMIT], url=stem.url))
     actions = _action_buttons(
         job, in_server=in_server, keep_button=keep_button, kept_url=kept_url, mix_button=mix_button
     )
@@ -76,17 +86,17 @@ def _action_buttons(
     if in_server and job.mode is Mode.SEPARATE_VOCAL:
         buttons.append(
             discord.ui.Button(
-                label=UPGRADE_BUTTON_LABEL,
+                label=label(UPGRADE_BUTTON_LABEL),
                 style=discord.ButtonStyle.primary,
                 custom_id=UPGRADE_BUTTON_ID.format(job=job.id),
             )
         )
     if kept_url is not None:
-        buttons.append(discord.ui.Button(label=KEPT_BUTTON_LABEL, emoji="📌", url=kept_url))
+        buttons.append(discord.ui.Button(label=label(KEPT_BUTTON_LABEL), emoji="📌", url=kept_url))
     elif keep_button:
         buttons.append(
             discord.ui.Button(
-                label=KEEP_BUTTON_LABEL,
+                label=label(KEEP_BUTTON_LABEL),
                 emoji="📌",
                 style=discord.ButtonStyle.secondary,
                 custom_id=KEEP_BUTTON_ID.format(job=job.id),
@@ -95,7 +105,7 @@ def _action_buttons(
     if in_server and mix_button:
         buttons.append(
             discord.ui.Button(
-                label=MIX_BUTTON_LABEL,
+                label=label(MIX_BUTTON_LABEL),
                 emoji="🎚️",
                 style=discord.ButtonStyle.secondary,
                 custom_id=MIX_BUTTON_ID.format(job=job.id),
@@ -111,7 +121,7 @@ def queued_view(job: Job) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     view.add_item(
         discord.ui.Button(
-            label=CANCEL_BUTTON_LABEL,
+            label=label(CANCEL_BUTTON_LABEL),
             style=discord.ButtonStyle.secondary,
             custom_id=CANCEL_BUTTON_ID.format(job=job.id),
         )
