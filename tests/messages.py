@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -188,6 +189,7 @@ VALUES: tuple[str, ...] = (
     "127.0.0.1:8080",
     "1.0.0",
     "zorp_quaxle",
+    "ZqxFault",
     ACTION,
     TRACK_ID_TAIL,
     UNKNOWN_KIND,
@@ -490,6 +492,34 @@ def lazy(module: str) -> Any:
     return importlib.import_module(module)
 
 
+def stored_reasons() -> Iterator[tuple[str, Callable[[], str]]]:
+    """Every reason a keep, a stem or a mix stores (`bot.reasons`), with values, made as the
+    modules that stop them make it (in English, as stored; shown later in the reader's language)."""
+    reasons = lazy("bot.reasons")
+    values: dict[str, Callable[[], object]] = dict(
+        status=lambda: 503,
+        size=lambda: "25 MB",
+        code=lambda: "HTTP 503",
+        error=lambda: "ZqxFault",
+        stem=lambda: "Vocals",  # stored in English, named the reader's way when shown
+        why=lambda: reasons.because(reasons.NOT_AUDIO),
+    )
+    for name in sorted(dir(reasons)):
+        message = getattr(reasons, name)
+        if name.isupper() and isinstance(message, str):
+            yield (
+                name,
+                lambda message=message: reasons.because(
+                    message,
+                    **{field: values.get(field, lambda: 96)() for field in catalogs_placeholders(message)},
+                ),
+            )
+
+
+def catalogs_placeholders(message: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(message) if field is not None}
+
+
 def raised(check: Callable[..., Any], *args: Any, **kwargs: Any) -> StemBotError:
     """The refusal a product check raises for `args` (its words are the product's)."""
     try:
@@ -779,16 +809,42 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
             replace(kept_keep(state=KeepState.WORKING), channel_id=None), succeeded(), started=False
         ),
     )
-    for status in (403, 400, 404, 500):
-        exc = discord.HTTPException(MagicMock(status=status, reason="x"), "x")
-        exc.code = {403: 50013, 400: 50024, 404: 10003}.get(status, 0)
+    for action in ("thread", "post", "read"):
+        for status in (403, 400, 404, 500):
+            exc = discord.HTTPException(MagicMock(status=status, reason="x"), "x")
+            exc.code = {403: 50013, 400: 50024, 404: 10003}.get(status, 0)
+            add(
+                f"keep.keep_answer after {action} {status}",
+                lambda exc=exc, action=action: keeping.keep_answer(
+                    kept_keep(state=KeepState.FAILED),
+                    succeeded(),
+                    started=True,
+                    last_failure=lazy("bot.discord_side.keeper")._refusal(action, exc),
+                ),
+            )
+    for name, stored in stored_reasons():
         add(
-            f"keep.keep_answer after {status}",
-            lambda exc=exc: keeping.keep_answer(
-                kept_keep(state=KeepState.FAILED),
+            f"keep.keep_answer last failure {name}",
+            lambda stored=stored: keeping.keep_answer(
+                kept_keep(state=KeepState.FAILED), succeeded(), started=True, last_failure=stored()
+            ),
+        )
+        add(
+            f"keep.skipped_note {name}",
+            lambda stored=stored: keeping.skipped_note(
                 succeeded(),
-                started=True,
-                last_failure=lazy("bot.discord_side.keeper")._refusal(ACTION, exc),
+                [
+                    (
+                        KeptStem(JOB_ID, 0, "Zorblax.mp3", StemKeepState.SKIPPED, 10**12, stored()),
+                        stem_url("vocal", 500),
+                    )
+                ],
+            ),
+        )
+        add(
+            f"mix.failed_answer {name}",
+            lambda stored=stored: mixing.failed_answer(
+                succeeded(), mix(MixState.FAILED, failure=stored()), BIG
             ),
         )
 
@@ -1190,6 +1246,9 @@ NOT_MESSAGES: dict[str, str] = {
     "library.library_line": "shown through library.library",
     "library.refund_words": "shown through library.cancelled",
     "mix.mix_url": "a link",
+    "mix.placeholder": "shown through the mix picker menu",
+    "mix.file_lines": "mix.file_line in every language, to find a posted mix again",
+    "buttons.label": "a piece of the views (shown through results.outcome and the menus)",
     "operators.bot_budget_text": "a piece of the status and the budgets",
     "results.refused": "shown through cogs.split.split_refusal",
     "results.charge_text": "a piece of the result's footer",
