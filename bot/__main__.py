@@ -269,7 +269,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
                     split_answerer=deliverer,
                     keep_poster=poster,
                     mix_poster=poster,
-                    alerter=DiscordAlerter(client, store),
+                    alerter=DiscordAlerter(client, store, languages),
                     gateway_connected=client.gateway_connected,
                     languages=languages,
                 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import InvalidOption
+from bot.i18n import _, number
 from bot.models import BudgetChange, BudgetOverview, DeploymentBudget, ServerBudget
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
 from bot.store import Store
@@ -30,8 +31,12 @@ def parse_server_id(raw: str) -> int:
     if not text.isascii() or not text.isdigit() or len(text) not in _SNOWFLAKE_DIGITS or int(text) >= 2**63:
         raise InvalidOption(
             "server_id",
-            "must be a server id: 17 to 20 digits (in Discord, right-click the server and choose "
-            "Copy Server ID; it needs Developer Mode).",
+            # TRANSLATORS: follows the option's name: "`server_id` must be …". "Copy Server ID" and
+            # "Developer Mode" are Discord's own words: use Discord's wording in your language.
+            _(
+                "must be a server id: 17 to 20 digits (in Discord, right-click the server and choose "
+                "Copy Server ID; it needs Developer Mode)."
+            ),
         )
     return int(text)
 
@@ -61,8 +66,11 @@ class BudgetService:
         if not USE_DEFAULT <= amount <= MAX_SERVER_MONTHLY_BUDGET:
             raise InvalidOption(
                 "amount",
-                f"must be a number of API credits from 0 to {MAX_SERVER_MONTHLY_BUDGET:,}, or -1 for the "
-                "default budget.",
+                # TRANSLATORS: follows the option's name: "`amount` must be …".
+                _(
+                    "must be a number of API credits from 0 to {high}, or -1 for the default budget.",
+                    high=number(MAX_SERVER_MONTHLY_BUDGET),
+                ),
             )
         change = await self._store.budgets.set_budget(
             guild_id, None if amount == USE_DEFAULT else amount, actor_id=actor_id

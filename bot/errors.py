@@ -1,7 +1,11 @@
-"""Expected failures a member can cause. Each `str()` is plain words, safe to show."""
+"""Expected failures a member can cause. Each `str()` is plain words, safe to show, in the language
+being spoken where the error is raised: the member's, since every refusal is raised inside the
+interaction's task (`bot.i18n`). Words a caller hands in (an option's problem, an action) are
+translated by the caller, or marked with `N_` and translated here."""
 
 from __future__ import annotations
 
+from bot.i18n import N_, _, ngettext, number, pgettext
 from bot.models import JobState
 from bot.product import Mode
 from bot.render.text import plain
@@ -22,17 +26,28 @@ class StemBotError(Exception):
     """Base of errors whose message may be shown to the member as is."""
 
 
-ID_SHAPE = (
+ID_SHAPE = N_(
     "An id is made of letters, digits, `-` and `_` only (no spaces, no accents), like "
     "`5c79a1b2e6f04d7a9c3b8e2f1a0d4c6b` or `e231f4a8-6b0d-4c3e-9a7f-1d2b3c4e5f60`."
 )
+"""What a track id looks like (English msgid: `_(ID_SHAPE)` where shown)."""
+
+
+def option_name(option: str) -> str:
+    """An option's name as the member's command picker shows it (the same catalog entry the
+    synced commands carry), so a refusal names the option the member typed."""
+    return pgettext("option name", option)
 
 
 class InvalidTrackId(StemBotError):
     """A `/split` id that cannot be one; the words say what an id looks like, never the id."""
 
     def __init__(self, option: str, problem: str) -> None:
-        super().__init__(f"`{option}` {problem} {ID_SHAPE}")
+        # TRANSLATORS: {option} is the option's name (task_id, audio_id), {problem} the rest of the
+        # sentence saying what is wrong with the id ("is empty."), {shape} what an id looks like.
+        super().__init__(
+            _("`{option}` {problem} {shape}", option=option_name(option), problem=problem, shape=_(ID_SHAPE))
+        )
         self.option = option
         self.problem = problem
 
@@ -49,12 +64,20 @@ class InsufficientCredits(SplitRefused):
     """`refills_at`: when the member's allowance next refills; None for a one-off allowance."""
 
     def __init__(self, needed: int, balance: int, refills_at: float | None = None) -> None:
-        then = (
-            f"Your allowance refills {_relative_time(refills_at)}."
-            if refills_at is not None
-            else "Your allowance is one-off: a moderator can grant you bonus credits."
+        if refills_at is not None:
+            # TRANSLATORS: {when} is a Discord timestamp each reader sees as "in 5 hours".
+            then = _("Your allowance refills {when}.", when=_relative_time(refills_at))
+        else:
+            then = _("Your allowance is one-off: a moderator can grant you bonus credits.")
+        # TRANSLATORS: {then} is the next sentence: when the member's allowance refills.
+        cost = ngettext(
+            "This costs {count} credit and you have {balance}. {then}",
+            "This costs {count} credits and you have {balance}. {then}",
+            needed,
+            balance=number(balance),
+            then=then,
         )
-        super().__init__(f"This costs {needed:,} credits and you have {balance:,}. {then}", balance)
+        super().__init__(cost, balance)
         self.needed = needed
         self.refills_at = refills_at
 
@@ -62,8 +85,13 @@ class InsufficientCredits(SplitRefused):
 class TooManyJobsInFlight(SplitRefused):
     def __init__(self, limit: int, balance: int) -> None:
         super().__init__(
-            f"You already have {limit} split{'s' if limit != 1 else ''} running, the most this server "
-            "allows at once. Try again as soon as one has finished (usually within a few minutes).",
+            ngettext(
+                "You already have {count} split running, the most this server allows at once. Try "
+                "again as soon as one has finished (usually within a few minutes).",
+                "You already have {count} splits running, the most this server allows at once. Try "
+                "again as soon as one has finished (usually within a few minutes).",
+                limit,
+            ),
             balance,
         )
         self.limit = limit
@@ -71,10 +99,18 @@ class TooManyJobsInFlight(SplitRefused):
 
 class MemberBlocked(SplitRefused):
     def __init__(self, reason: str | None, balance: int) -> None:
-        text = "A moderator has blocked you from starting splits in this server."
         if reason:
-            text += f" Reason given: {plain(reason)}"
-        text += "\nAsk a moderator if you think this is a mistake."
+            # TRANSLATORS: {reason} is the moderator's own words, as they typed them.
+            text = _(
+                "A moderator has blocked you from starting splits in this server. Reason given: "
+                "{reason}\nAsk a moderator if you think this is a mistake.",
+                reason=plain(reason),
+            )
+        else:
+            text = _(
+                "A moderator has blocked you from starting splits in this server.\nAsk a moderator if "
+                "you think this is a mistake."
+            )
         super().__init__(text, balance)
         self.reason = reason
 
@@ -82,8 +118,11 @@ class MemberBlocked(SplitRefused):
 class CooldownActive(SplitRefused):
     def __init__(self, retry_at: float, balance: int) -> None:
         super().__init__(
-            "This server asks members to wait between splits. "
-            f"You can split again {_relative_time(retry_at)}.",
+            # TRANSLATORS: {when} is a Discord timestamp each reader sees as "in 5 minutes".
+            _(
+                "This server asks members to wait between splits. You can split again {when}.",
+                when=_relative_time(retry_at),
+            ),
             balance,
         )
         self.retry_at = retry_at
@@ -93,16 +132,24 @@ class BudgetUsedUp(SplitRefused):
     """The server's monthly budget (set by the bot's owner) cannot pay for this split."""
 
     def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
-        renews = f"It renews {_relative_time(renews_at)}."
+        when = _relative_time(renews_at)
         if still_fits is None:
-            text = (
-                "This server's monthly StemBot budget is used up, so no new splits can start here "
-                f"until it renews. {renews} Stems someone already split here can still be shared."
+            # TRANSLATORS: {bot} is StemBot; {when} a Discord timestamp read as "in 3 days".
+            text = _(
+                "This server's monthly {bot} budget is used up, so no new splits can start here until "
+                "it renews. It renews {when}. Stems someone already split here can still be shared.",
+                bot="StemBot",
+                when=when,
             )
         else:
-            text = (
-                "This server's monthly StemBot budget is almost used up: what is left is not enough "
-                f"for this split, but a {still_fits.label} split still fits. {renews}"
+            # TRANSLATORS: {mode} is a separation mode ("Vocals + instrumental (2 stems)"); {when} a
+            # Discord timestamp read as "in 3 days".
+            text = _(
+                "This server's monthly {bot} budget is almost used up: what is left is not enough for "
+                "this split, but a {mode} split still fits. It renews {when}.",
+                bot="StemBot",
+                mode=still_fits.label,
+                when=when,
             )
         super().__init__(text, balance)
         self.renews_at = renews_at
@@ -114,16 +161,24 @@ class BotBudgetUsedUp(SplitRefused):
     The member is told no figures: they are the bot's owner's business."""
 
     def __init__(self, renews_at: float, balance: int, still_fits: Mode | None = None) -> None:
-        renews = f"It renews {_relative_time(renews_at)}."
+        when = _relative_time(renews_at)
         if still_fits is None:
-            text = (
-                "StemBot's monthly budget is spent, for every server it is in, so no new splits can "
-                f"start until it renews. {renews} Stems someone already split here can still be shared."
+            # TRANSLATORS: {bot} is StemBot; {when} a Discord timestamp read as "in 3 days".
+            text = _(
+                "{bot}'s monthly budget is spent, for every server it is in, so no new splits can start "
+                "until it renews. It renews {when}. Stems someone already split here can still be shared.",
+                bot="StemBot",
+                when=when,
             )
         else:
-            text = (
-                "StemBot's monthly budget is almost spent, for every server it is in: what is left is "
-                f"not enough for this split, but a {still_fits.label} split still fits. {renews}"
+            # TRANSLATORS: {mode} is a separation mode ("Vocals + instrumental (2 stems)"); {when} a
+            # Discord timestamp read as "in 3 days".
+            text = _(
+                "{bot}'s monthly budget is almost spent, for every server it is in: what is left is not "
+                "enough for this split, but a {mode} split still fits. It renews {when}.",
+                bot="StemBot",
+                mode=still_fits.label,
+                when=when,
             )
         super().__init__(text, balance)
         self.renews_at = renews_at
@@ -131,50 +186,88 @@ class BotBudgetUsedUp(SplitRefused):
 
 
 class NotAModerator(StemBotError):
+    """`action`: what was refused, an English msgid marked with `N_` (it is logged in English too),
+    completing "Only moderators can …"."""
+
     def __init__(self, action: str, moderator_role_id: int | None = None) -> None:
-        who = "the Manage Server permission"
-        if moderator_role_id is not None:
-            who += f" or the <@&{moderator_role_id}> role"
-        super().__init__(
-            f"Only moderators can {action}: that needs {who}. Nothing was changed; ask a moderator "
-            "if it needs doing."
-        )
+        if moderator_role_id is None:
+            # TRANSLATORS: {action} completes the sentence: "see other members' history".
+            text = _(
+                "Only moderators can {action}: that needs the Manage Server permission. Nothing was "
+                "changed; ask a moderator if it needs doing.",
+                action=_(action),
+            )
+        else:
+            role = f"<@&{moderator_role_id}>"
+            # TRANSLATORS: {action} completes the sentence: "see other members' history"; {role} is
+            # the moderator role, shown as its name.
+            text = _(
+                "Only moderators can {action}: that needs the Manage Server permission or the {role} "
+                "role. Nothing was changed; ask a moderator if it needs doing.",
+                action=_(action),
+                role=role,
+            )
+        super().__init__(text)
         self.action = action
 
 
 class NotAServerManager(StemBotError):
     def __init__(self) -> None:
         super().__init__(
-            "Only server managers (Manage Server) and the bot's owner can see the bot's status. "
-            "Ask a server manager if you need to know."
+            _(
+                "Only server managers (Manage Server) and the bot's owner can see the bot's status. "
+                "Ask a server manager if you need to know."
+            )
         )
 
 
 class NeedsManageServer(StemBotError):
-    """A moderator action reserved for members with Manage Server, whatever the moderator role."""
+    """A moderator action reserved for members with Manage Server, whatever the moderator role.
+    `action`: an English msgid marked with `N_`."""
 
     def __init__(self, action: str) -> None:
         super().__init__(
-            f"Only members with the Manage Server permission (administrators included) can {action}: "
-            "those settings decide who moderates and where moderators' actions are recorded. "
-            "Ask one of them. Nothing was changed."
+            # TRANSLATORS: {action} completes the sentence: "change or clear the moderator role or
+            # the audit channel".
+            _(
+                "Only members with the Manage Server permission (administrators included) can "
+                "{action}: those settings decide who moderates and where moderators' actions are "
+                "recorded. Ask one of them. Nothing was changed.",
+                action=_(action),
+            )
         )
         self.action = action
 
 
 class BalanceWouldGoNegative(StemBotError):
     def __init__(self, member_id: int, taken: int, balance: int) -> None:
+        member = f"<@{member_id}>"
         super().__init__(
-            f"<@{member_id}> has {balance:,} credits, so {taken:,} can't be taken away: a balance can't go "
-            f"below zero. Nothing was changed; take away at most {balance:,}, or use `/quota set`."
+            # TRANSLATORS: {member} is a member, shown as their name; {count} their balance.
+            ngettext(
+                "{member} has {count} credit, so {taken} can't be taken away: a balance can't go below "
+                "zero. Nothing was changed; take away at most {count}, or use `/quota set`.",
+                "{member} has {count} credits, so {taken} can't be taken away: a balance can't go below "
+                "zero. Nothing was changed; take away at most {count}, or use `/quota set`.",
+                balance,
+                member=member,
+                taken=number(taken),
+            )
         )
         self.taken = taken
         self.balance = balance
 
 
 class InvalidOption(StemBotError):
+    """`problem`: the rest of the sentence after the option's name, already in the language being
+    spoken ("is too long (250 characters; at most 200).")."""
+
     def __init__(self, option: str, problem: str) -> None:
-        super().__init__(f"`{option}` {problem} Nothing was changed.")
+        # TRANSLATORS: {option} is an option's name as typed in the command (`reason`, `amount`);
+        # {problem} the rest of the sentence, saying what is wrong with its value ("is too long.").
+        super().__init__(
+            _("`{option}` {problem} Nothing was changed.", option=option_name(option), problem=problem)
+        )
         self.option = option
         self.problem = problem
 
@@ -186,21 +279,29 @@ class SplittingUnavailable(StemBotError):
 class SplittingPaused(SplittingUnavailable):
     def __init__(self) -> None:
         super().__init__(
-            "Splitting is paused: the separation service isn't accepting this bot's jobs right now, "
-            "and the bot's operator has been alerted. Nothing was charged; please try again later."
+            _(
+                "Splitting is paused: the separation service isn't accepting this bot's jobs right now, "
+                "and the bot's operator has been alerted. Nothing was charged; please try again later."
+            )
         )
 
 
 class ShuttingDown(SplittingUnavailable):
     def __init__(self) -> None:
-        super().__init__("StemBot is restarting. Nothing was charged; please try again in a minute.")
+        super().__init__(
+            _("{bot} is restarting. Nothing was charged; please try again in a minute.", bot="StemBot")
+        )
+
+
+OWNERS_BUDGETS = N_("see or set the servers' monthly budgets: they pay for every split")
 
 
 class NotTheBotOwner(StemBotError):
-    def __init__(
-        self, what: str = "see or set the servers' monthly budgets: they pay for every split"
-    ) -> None:
-        super().__init__(f"Only the bot's owner can {what}. Nothing was changed.")
+    """`what`: an English msgid marked with `N_`, completing "Only the bot's owner can …"."""
+
+    def __init__(self, what: str = OWNERS_BUDGETS) -> None:
+        # TRANSLATORS: {what} completes the sentence: "see or set the servers' monthly budgets".
+        super().__init__(_("Only the bot's owner can {what}. Nothing was changed.", what=_(what)))
 
 
 class ExportTooLarge(StemBotError):
@@ -208,9 +309,18 @@ class ExportTooLarge(StemBotError):
 
     def __init__(self, days: int, entries: int, fitting_days: int, limit: int) -> None:
         super().__init__(
-            f"The ledger of the last {days} days has {entries:,} entries: too many for one file "
-            f"within this server's upload limit ({limit / 1024 / 1024:.0f} MiB). Try fewer days, "
-            f"such as `days:{fitting_days}`."
+            # TRANSLATORS: {days} is a number of days; {count} of entries; {limit} a size in MiB.
+            # `days:{fitting}` is the command's option as typed: keep `days` as it is.
+            ngettext(
+                "The ledger of the last {days} days has {count} entry: too many for one file within "
+                "this server's upload limit ({limit} MiB). Try fewer days, such as `days:{fitting}`.",
+                "The ledger of the last {days} days has {count} entries: too many for one file within "
+                "this server's upload limit ({limit} MiB). Try fewer days, such as `days:{fitting}`.",
+                entries,
+                days=number(days),
+                limit=number(round(limit / 1024 / 1024)),
+                fitting=fitting_days,
+            )
         )
         self.days = days
         self.entries = entries
@@ -220,18 +330,37 @@ class ExportTooLarge(StemBotError):
 class UnknownJob(StemBotError):
     def __init__(self, job_id: int) -> None:
         super().__init__(
-            f"There is no Job #{job_id} in this server. `/stems list` shows your splits with their numbers."
+            _(
+                "There is no Job #{job} in this server. `/stems list` shows your splits with their numbers.",
+                job=job_id,
+            )
         )
         self.job_id = job_id
 
 
 class NotYourJob(StemBotError):
+    """Another member's job, asked for by someone who is not a moderator. `action`: what they
+    tried ("see", "cancel", "keep"), each refused in a whole sentence of its own."""
+
     def __init__(self, job_id: int, action: str) -> None:
-        super().__init__(
-            f"Job #{job_id} is another member's split: only they or a moderator can {action} it. "
-            "`/stems list` shows your own."
-        )
+        super().__init__(_(_NOT_YOUR_JOB.get(action, _NOT_YOUR_JOB["see"]), job=job_id))
         self.job_id = job_id
+
+
+_NOT_YOUR_JOB: dict[str, str] = {
+    "see": N_(
+        "Job #{job} is another member's split: only they or a moderator can see it. "
+        "`/stems list` shows your own."
+    ),
+    "cancel": N_(
+        "Job #{job} is another member's split: only they or a moderator can cancel it. "
+        "`/stems list` shows your own."
+    ),
+    "keep": N_(
+        "Job #{job} is another member's split: only they or a moderator can keep it in Discord. "
+        "`/stems list` shows your own."
+    ),
+}
 
 
 class KeepRefused(StemBotError):
@@ -241,8 +370,10 @@ class KeepRefused(StemBotError):
 class KeepingOff(KeepRefused):
     def __init__(self) -> None:
         super().__init__(
-            "Keeping stems in Discord is turned off in this server, so the files stay download links. "
-            "A moderator can turn it on with `/quota settings keep_stems`."
+            _(
+                "Keeping stems in Discord is turned off in this server, so the files stay download "
+                "links. A moderator can turn it on with `/quota settings keep_stems`."
+            )
         )
 
 
@@ -252,24 +383,36 @@ class NothingToKeep(KeepRefused):
 
     def __init__(self, job_id: int, state: JobState, *, delivered: bool) -> None:
         if state is JobState.FAILED:
-            why = "the split didn't work."
+            text = _("Job #{job} has no stems to keep: the split didn't work.", job=job_id)
         elif state is JobState.CANCELLED:
-            why = "it was cancelled."
+            text = _("Job #{job} has no stems to keep: it was cancelled.", job=job_id)
         elif state is not JobState.SUCCEEDED:
-            why = "it is not finished yet. Try again once the stems are ready."
+            text = _(
+                "Job #{job} has no stems to keep: it is not finished yet. Try again once the stems are "
+                "ready.",
+                job=job_id,
+            )
         elif delivered:
-            why = "the service returned none."
+            text = _("Job #{job} has no stems to keep: the service returned none.", job=job_id)
         else:
-            why = "its result is not posted yet. Try again in a moment."
-        super().__init__(f"Job #{job_id} has no stems to keep: {why}")
+            text = _(
+                "Job #{job} has no stems to keep: its result is not posted yet. Try again in a moment.",
+                job=job_id,
+            )
+        super().__init__(text)
         self.job_id = job_id
 
 
 class LinksExpired(KeepRefused):
     def __init__(self, job_id: int, expired_at: float) -> None:
         super().__init__(
-            f"The links of Job #{job_id} expired {_relative_time(expired_at)}, so there is nothing left "
-            "to download and keep. Run `/split` again with the same ids to get fresh stems."
+            # TRANSLATORS: {when} is a Discord timestamp each reader sees as "2 days ago".
+            _(
+                "The links of Job #{job} expired {when}, so there is nothing left to download and keep. "
+                "Run `/split` again with the same ids to get fresh stems.",
+                job=job_id,
+                when=_relative_time(expired_at),
+            )
         )
         self.job_id = job_id
 
@@ -277,8 +420,10 @@ class LinksExpired(KeepRefused):
 class CannotAttachFiles(KeepRefused):
     def __init__(self) -> None:
         super().__init__(
-            "I can't attach files in this channel (I don't have the Attach Files permission here), so I "
-            "can't keep the stems in Discord. Ask a moderator to allow it; nothing was changed."
+            _(
+                "I can't attach files in this channel (I don't have the Attach Files permission here), "
+                "so I can't keep the stems in Discord. Ask a moderator to allow it; nothing was changed."
+            )
         )
 
 
@@ -289,16 +434,21 @@ class MixRefused(StemBotError):
 class MixingOff(MixRefused):
     def __init__(self) -> None:
         super().__init__(
-            "Mixing stems is turned off in this server. A moderator can turn it on with "
-            "`/quota settings mix_stems`."
+            _(
+                "Mixing stems is turned off in this server. A moderator can turn it on with "
+                "`/quota settings mix_stems`."
+            )
         )
 
 
 class NothingToMix(MixRefused):
     def __init__(self, job_id: int) -> None:
         super().__init__(
-            f"Job #{job_id} has nothing to mix: only a finished full split with at least two stems "
-            "can be mixed."
+            _(
+                "Job #{job} has nothing to mix: only a finished full split with at least two stems can "
+                "be mixed.",
+                job=job_id,
+            )
         )
         self.job_id = job_id
 
@@ -306,25 +456,43 @@ class NothingToMix(MixRefused):
 class BadMixChoice(MixRefused):
     def __init__(self, stems: int) -> None:
         super().__init__(
-            f"Choose the stems to keep in the mix: at least one, and at most {stems - 1} of the {stems} "
-            "(a mix of them all is the song itself)."
+            # TRANSLATORS: {most} is {count} minus one; {count} the stems the split has (2 to 12).
+            ngettext(
+                "Choose the stems to keep in the mix: at least one, and at most {most} of the {count} "
+                "(a mix of them all is the song itself).",
+                "Choose the stems to keep in the mix: at least one, and at most {most} of the {count} "
+                "(a mix of them all is the song itself).",
+                stems,
+                most=number(stems - 1),
+            )
         )
 
 
 class MixSourcesGone(MixRefused):
     def __init__(self, job_id: int, expired_at: float) -> None:
         super().__init__(
-            f"The links of Job #{job_id} expired {_relative_time(expired_at)} and its stems were not kept "
-            "in Discord, so there is nothing left to mix. Nothing was charged."
+            # TRANSLATORS: {when} is a Discord timestamp each reader sees as "2 days ago".
+            _(
+                "The links of Job #{job} expired {when} and its stems were not kept in Discord, so "
+                "there is nothing left to mix. Nothing was charged.",
+                job=job_id,
+                when=_relative_time(expired_at),
+            )
         )
         self.job_id = job_id
 
 
 class MixBlocked(MixRefused):
     def __init__(self, reason: str | None) -> None:
-        text = "A moderator has blocked you in this server, so you can't ask for mixes here."
         if reason:
-            text += f" Reason given: {plain(reason)}"
+            # TRANSLATORS: {reason} is the moderator's own words, as they typed them.
+            text = _(
+                "A moderator has blocked you in this server, so you can't ask for mixes here. Reason "
+                "given: {reason}",
+                reason=plain(reason),
+            )
+        else:
+            text = _("A moderator has blocked you in this server, so you can't ask for mixes here.")
         super().__init__(text)
         self.reason = reason
 
@@ -332,7 +500,10 @@ class MixBlocked(MixRefused):
 class MixOfADmResult(MixRefused):
     def __init__(self, job_id: int) -> None:
         super().__init__(
-            f"Job #{job_id}'s result was sent to its member by DM, where its mixes go too: only they can "
-            "mix it."
+            _(
+                "Job #{job}'s result was sent to its member by DM, where its mixes go too: only they "
+                "can mix it.",
+                job=job_id,
+            )
         )
         self.job_id = job_id

@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 
 from bot.errors import NotAModerator, NotYourJob, UnknownJob
-from bot.i18n import _
+from bot.i18n import N_
 from bot.models import Cancellation, CancelOutcome, Job, Keep, LibraryPage, Refund
 from bot.quota import Actor, QuotaService
 from bot.runner import Deliverer
@@ -35,7 +35,7 @@ class LibraryService:
         being kept in Discord. Anyone may see their own."""
         if member_id != actor.user_id and not await self._quota.is_moderator(guild_id, actor):
             # TRANSLATORS: completes "Only moderators can …".
-            raise NotAModerator(_("see other members' splits"), None)
+            raise NotAModerator(N_("see other members' splits"), None)
         shown = await self._store.jobs.library_page(
             guild_id, member_id, page=page, page_size=LIBRARY_PAGE_SIZE, newest_id=newest_id
         )

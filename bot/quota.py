@@ -19,7 +19,8 @@ from typing import Any
 from bot import economy, i18n
 from bot.credits import CreditService
 from bot.economy import MAX_AMOUNT, RefillSchedule
-from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator
+from bot.errors import BalanceWouldGoNegative, InvalidOption, NeedsManageServer, NotAModerator, option_name
+from bot.i18n import N_, _, number
 from bot.models import (
     SERVER_WIDE,
     AllowanceRule,
@@ -116,13 +117,25 @@ def clean_reason(reason: str | None) -> str | None:
         return None
     text = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in reason)).strip()
     if len(text) > MAX_REASON_LENGTH:
-        raise InvalidOption("reason", f"is too long ({len(text)} characters; at most {MAX_REASON_LENGTH}).")
+        raise InvalidOption(
+            "reason",
+            # TRANSLATORS: follows the option's name: "`reason` is too long (…)".
+            _(
+                "is too long ({length} characters; at most {most}).",
+                length=number(len(text)),
+                most=number(MAX_REASON_LENGTH),
+            ),
+        )
     return text or None
 
 
 def _check_amount(amount: int, *, low: int) -> None:
     if not low <= amount <= MAX_AMOUNT:
-        raise InvalidOption("amount", f"must be a whole number from {low:,} to {MAX_AMOUNT:,}.")
+        raise InvalidOption(
+            "amount",
+            # TRANSLATORS: follows the option's name: "`amount` must be …".
+            _("must be a whole number from {low} to {high}.", low=number(low), high=number(MAX_AMOUNT)),
+        )
 
 
 class QuotaService:
@@ -136,11 +149,13 @@ class QuotaService:
     # -- who may do what --------------------------------------------------------------------
 
     async def is_moderator(self, guild_id: int, actor: Actor) -> bool:
-        settings, _ = await self._store.economy.get(guild_id)
+        settings, _rules = await self._store.economy.get(guild_id)
         return _is_moderator(settings, actor)
 
     async def require_moderator(self, guild_id: int, actor: Actor, action: str) -> None:
-        settings, _ = await self._store.economy.get(guild_id)
+        """Refuse anyone but a moderator. `action` completes "Only moderators can …": an English
+        msgid marked with `N_`, logged as it is and translated in the refusal."""
+        settings, _rules = await self._store.economy.get(guild_id)
         if not _is_moderator(settings, actor):
             log.info("guild=%s member=%s: refused, not a moderator: %s", guild_id, actor.user_id, action)
             raise NotAModerator(action, settings.moderator_role_id)
@@ -151,7 +166,7 @@ class QuotaService:
         """A member's credits. Anyone may view their own; others' need a moderator."""
         subject = member or actor.member
         if subject.user_id != actor.user_id:
-            await self.require_moderator(guild_id, actor, "view other members' credits")
+            await self.require_moderator(guild_id, actor, N_("view other members' credits"))
         return await self._credits.summary(guild_id, subject.user_id, role_ids=subject.role_ids)
 
     async def history(
@@ -159,7 +174,7 @@ class QuotaService:
     ) -> HistoryPage:
         """A page of a member's credit history, newest first. Anyone may see their own."""
         if member_id != actor.user_id:
-            await self.require_moderator(guild_id, actor, "see other members' history")
+            await self.require_moderator(guild_id, actor, N_("see other members' history"))
         return await self._store.accounts.history_page(
             guild_id, member_id, page=page, page_size=HISTORY_PAGE_SIZE, newest_id=newest_id
         )
@@ -169,7 +184,7 @@ class QuotaService:
         return self._overview(settings, rules)
 
     async def audit_channel_id(self, guild_id: int) -> int | None:
-        settings, _ = await self._store.economy.get(guild_id)
+        settings, _rules = await self._store.economy.get(guild_id)
         return settings.audit_channel_id
 
     # -- correcting balances ----------------------------------------------------------------
@@ -178,12 +193,15 @@ class QuotaService:
         self, guild_id: int, actor: Actor, member: Member, amount: int, reason: str | None = None
     ) -> Correction:
         """Add bonus credits (kept until spent), or take credits away with a negative amount."""
-        await self.require_moderator(guild_id, actor, "grant credits")
+        await self.require_moderator(guild_id, actor, N_("grant credits"))
         if amount == 0 or abs(amount) > MAX_AMOUNT:
             raise InvalidOption(
                 "amount",
-                f"must be from 1 to {MAX_AMOUNT:,} to add credits, or from -1 to -{MAX_AMOUNT:,} to take "
-                "them away.",
+                # TRANSLATORS: follows the option's name: "`amount` must be …".
+                _(
+                    "must be from 1 to {high} to add credits, or from -1 to -{high} to take them away.",
+                    high=number(MAX_AMOUNT),
+                ),
             )
         reason = clean_reason(reason)
         adjustment = await self._store.accounts.grant(
@@ -202,7 +220,7 @@ class QuotaService:
     async def set_balance(
         self, guild_id: int, actor: Actor, member: Member, amount: int, reason: str | None = None
     ) -> Correction:
-        await self.require_moderator(guild_id, actor, "set balances")
+        await self.require_moderator(guild_id, actor, N_("set balances"))
         _check_amount(amount, low=0)
         reason = clean_reason(reason)
         adjustment = await self._store.accounts.set_balance(
@@ -219,7 +237,7 @@ class QuotaService:
     async def reset(
         self, guild_id: int, actor: Actor, member: Member, reason: str | None = None
     ) -> Correction:
-        await self.require_moderator(guild_id, actor, "reset balances")
+        await self.require_moderator(guild_id, actor, N_("reset balances"))
         reason = clean_reason(reason)
         adjustment = await self._store.accounts.reset_balance(
             guild_id,
@@ -234,11 +252,11 @@ class QuotaService:
     async def block(
         self, guild_id: int, actor: Actor, member: Member, reason: str | None = None
     ) -> BlockChange:
-        await self.require_moderator(guild_id, actor, "block members")
+        await self.require_moderator(guild_id, actor, N_("block members"))
         return await self._set_blocked(guild_id, actor, member, True, clean_reason(reason))
 
     async def unblock(self, guild_id: int, actor: Actor, member: Member) -> BlockChange:
-        await self.require_moderator(guild_id, actor, "unblock members")
+        await self.require_moderator(guild_id, actor, N_("unblock members"))
         return await self._set_blocked(guild_id, actor, member, False, None)
 
     async def _set_blocked(
@@ -270,16 +288,23 @@ class QuotaService:
     ) -> AllowanceUpdate:
         """Set the server's allowance (and period), or a role's allowance. It takes effect at the
         next refill, or at once for everyone it concerns with `apply_now`."""
-        await self.require_moderator(guild_id, actor, "change allowances")
+        await self.require_moderator(guild_id, actor, N_("change allowances"))
         _check_amount(amount, low=0)
         if role_id is not None and period is not None:
-            settings, _ = await self._store.economy.get(guild_id)
+            settings, _rules = await self._store.economy.get(guild_id)
             if period is not settings.period:
                 raise InvalidOption(
                     "period",
-                    "belongs to the whole server: every allowance refills on the same schedule "
-                    f"(now {settings.period}). Set it without a role, e.g. "
-                    f"`/quota allowance amount:100 period:{period}`.",
+                    # TRANSLATORS: follows the option's name: "`period` belongs …". {now} and {period}
+                    # are the period's value as the option takes it (daily, weekly…): keep the
+                    # command in backticks as it is.
+                    _(
+                        "belongs to the whole server: every allowance refills on the same schedule "
+                        "(now {now}). Set it without a role, e.g. `/quota allowance amount:100 "
+                        "period:{period}`.",
+                        now=settings.period,
+                        period=period,
+                    ),
                 )
             period = None
         update = await self._store.economy.set_allowance(
@@ -309,20 +334,22 @@ class QuotaService:
         Who moderates (`moderator_role`) and where their actions are recorded (`audit_channel`)
         need Manage Server: a member who moderates only through the role could otherwise hand the
         role to everyone, or silence the audit channel before granting themselves credits."""
-        await self.require_moderator(guild_id, actor, "see or change the server's credit settings")
+        await self.require_moderator(guild_id, actor, N_("see or change the server's credit settings"))
         if not actor.manage_guild and change.touches_oversight:
             log.info(
                 "guild=%s member=%s: refused, no Manage Server: moderator role or audit channel",
                 guild_id,
                 actor.user_id,
             )
-            raise NeedsManageServer("change or clear the moderator role or the audit channel")
+            raise NeedsManageServer(N_("change or clear the moderator role or the audit channel"))
         changes: dict[str, Any] = {}
         if change.refill_time is not None:
             minute = economy.parse_refill_time(change.refill_time)
             if minute is None:
                 raise InvalidOption(
-                    "refill_time", "must be a time of day as HH:MM on a 24-hour clock, e.g. 18:30."
+                    "refill_time",
+                    # TRANSLATORS: follows the option's name: "`refill_time` must be …".
+                    _("must be a time of day as HH:MM on a 24-hour clock, e.g. 18:30."),
                 )
             changes["refill_minute"] = minute
         if change.timezone is not None:
@@ -330,24 +357,38 @@ class QuotaService:
             if zone is None:
                 raise InvalidOption(
                     "timezone",
-                    "is not a time zone StemBot knows here; pick one from the list, e.g. Europe/Berlin "
-                    "or UTC.",
+                    # TRANSLATORS: follows the option's name: "`timezone` is not …". Time zone names
+                    # (Europe/Berlin, UTC) stay as they are: they are what the option takes.
+                    _(
+                        "is not a time zone {bot} knows here; pick one from the list, e.g. Europe/Berlin "
+                        "or UTC.",
+                        bot="StemBot",
+                    ),
                 )
             changes["timezone"] = zone
         if change.jobs_per_member is not None:
             if not 1 <= change.jobs_per_member <= MAX_JOBS_PER_MEMBER:
-                raise InvalidOption("jobs_per_member", f"must be from 1 to {MAX_JOBS_PER_MEMBER}.")
+                raise InvalidOption(
+                    "jobs_per_member",
+                    # TRANSLATORS: follows the option's name: "`jobs_per_member` must be …".
+                    _("must be from 1 to {high}.", high=number(MAX_JOBS_PER_MEMBER)),
+                )
             changes["jobs_per_member"] = change.jobs_per_member
         if change.cooldown_seconds is not None:
             if not 0 <= change.cooldown_seconds <= MAX_COOLDOWN_SECONDS:
                 raise InvalidOption(
-                    "cooldown_seconds", f"must be from 0 to {MAX_COOLDOWN_SECONDS:,} (a day)."
+                    "cooldown_seconds",
+                    # TRANSLATORS: follows the option's name: "`cooldown_seconds` must be …".
+                    _("must be from 0 to {high} (a day).", high=number(MAX_COOLDOWN_SECONDS)),
                 )
             changes["cooldown_seconds"] = change.cooldown_seconds
         if change.moderator_role_id is not None:
             if change.moderator_role_id == guild_id:  # Discord gives @everyone the server's id
                 raise InvalidOption(
-                    "moderator_role", "can't be @everyone: that would make every member a moderator."
+                    "moderator_role",
+                    # TRANSLATORS: follows the option's name: "`moderator_role` can't be …". Keep
+                    # @everyone as it is (Discord's name for it).
+                    _("can't be @everyone: that would make every member a moderator."),
                 )
             changes["moderator_role_id"] = change.moderator_role_id
         if change.audit_channel_id is not None:
@@ -361,14 +402,20 @@ class QuotaService:
         if change.mix_price is not None:
             if not 0 <= change.mix_price <= MAX_AMOUNT:
                 raise InvalidOption(
-                    "mix_price", f"must be a whole number of credits from 0 to {MAX_AMOUNT:,}."
+                    "mix_price",
+                    # TRANSLATORS: follows the option's name: "`mix_price` must be …".
+                    _("must be a whole number of credits from 0 to {high}.", high=number(MAX_AMOUNT)),
                 )
             changes["mix_price"] = change.mix_price
         if change.language is not None:
             if change.language == SERVER_LANGUAGE:
                 changes["language"] = None
             elif i18n.known_language(change.language) is None:
-                raise InvalidOption("language", "must be one of the languages in the list.")
+                raise InvalidOption(
+                    "language",
+                    # TRANSLATORS: follows the option's name: "`language` must be …".
+                    _("must be one of the languages in the list."),
+                )
             else:
                 changes["language"] = change.language
         for cleared in change.clear:
@@ -377,13 +424,18 @@ class QuotaService:
                 Clearable.AUDIT_CHANNEL: "audit_channel_id",
             }.get(cleared, str(cleared))
             if name in changes:
-                raise InvalidOption("clear", f"can't clear {cleared} while also setting it.")
+                raise InvalidOption(
+                    "clear",
+                    # TRANSLATORS: follows the option's name: "`clear` can't …". {setting} is the
+                    # setting's option name (moderator_role, audit_channel).
+                    _("can't clear {setting} while also setting it.", setting=option_name(str(cleared))),
+                )
             changes[name] = None
         if not changes:
             settings, rules = await self._store.economy.get(guild_id)
             budget = await self._store.budgets.server(guild_id)
             return SettingsUpdate(settings, replace(self._overview(settings, rules), budget=budget))
-        before, _ = await self._store.economy.update_settings(guild_id, changes, actor_id=actor.user_id)
+        before, _rules = await self._store.economy.update_settings(guild_id, changes, actor_id=actor.user_id)
         after, rules = await self._store.economy.get(guild_id)
         log.info("guild=%s moderator=%s: settings changed: %s", guild_id, actor.user_id, sorted(changes))
         return SettingsUpdate(before, self._overview(after, rules))

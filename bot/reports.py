@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from bot import economy
 from bot.charts import ChartDrawer, ChartSpec
 from bot.errors import ExportTooLarge, InvalidOption
-from bot.i18n import _
+from bot.i18n import N_, _
 from bot.ledger_csv import CsvLines
 from bot.models import LedgerKind
 from bot.models.reports import (
@@ -197,7 +197,7 @@ class ReportService:
         """The server's (or one member's) credits per local day over the last `days` days."""
         check_days(days)
         # TRANSLATORS: completes "Only moderators can …".
-        await self._quota.require_moderator(guild_id, actor, _("see the server's usage report"))
+        await self._quota.require_moderator(guild_id, actor, N_("see the server's usage report"))
         settings, _offset = await self._store.economy.get(guild_id)
         zone_name, zone = zone_of(settings.timezone)
         since, until, day_list = local_days(zone, days, self._clock())
@@ -249,7 +249,7 @@ class ReportService:
         (`ExportTooLarge`) when it would not fit within `upload_limit`."""
         check_days(days)
         # TRANSLATORS: completes "Only moderators can …".
-        await self._quota.require_moderator(guild_id, actor, _("export the server's credit ledger"))
+        await self._quota.require_moderator(guild_id, actor, N_("export the server's credit ledger"))
         settings, _offset = await self._store.economy.get(guild_id)
         _zone_name, zone = zone_of(settings.timezone)
         since, until, day_list = local_days(zone, days, self._clock())

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import economy, reports
+from bot import economy, i18n, reports
 from bot.discord_side.client import answer_expected_error
 from bot.economy import MAX_AMOUNT
 from bot.errors import StemBotError
@@ -30,6 +31,7 @@ from bot.quota import (
     MAX_COOLDOWN_SECONDS,
     MAX_JOBS_PER_MEMBER,
     MAX_REASON_LENGTH,
+    SERVER_LANGUAGE,
     Clearable,
     QuotaService,
     SettingsChange,
@@ -79,6 +81,11 @@ KEEP_STEMS_CHOICES = [
 MIX_STEMS_CHOICES = [
     app_commands.Choice(name="On: a Mix stems button on each full split", value=MixStems.ON.value),
     app_commands.Choice(name="Off: no button, no /stems mix", value=MixStems.OFF.value),
+]
+LANGUAGE_CHOICES = [
+    # Each language by its name in itself, as a member who speaks it looks for it.
+    *(app_commands.Choice(name=language.name, value=language.code) for language in i18n.LANGUAGES),
+    app_commands.Choice(name="The server's own language", value=SERVER_LANGUAGE),
 ]
 REASON_HELP = "Why (shown in the member's history and the audit channel)"
 
@@ -256,7 +263,9 @@ class QuotaCog(commands.Cog):
             done = await self._service.set_balance(guild_id, actor, target, amount, reason)
         else:
             done = await self._service.reset(guild_id, actor, target, reason)
-        posted = await _audit(self.bot, interaction, quota.audit_correction(kind, actor.user_id, done))
+        posted = await _audit(
+            self.bot, interaction, lambda: quota.audit_correction(kind, actor.user_id, done)
+        )
         await _reply(self.bot, interaction, [quota.correction(kind, done)], posted)
 
     @quota.command(name="block", description="Moderators: stop a member from starting splits")
@@ -271,7 +280,7 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         change = await self._service.block(guild_id, actor, member_of(member), reason)
         posted = (
-            await _audit(self.bot, interaction, quota.audit_block(actor.user_id, change))
+            await _audit(self.bot, interaction, lambda: quota.audit_block(actor.user_id, change))
             if change.changed
             else None
         )
@@ -285,7 +294,7 @@ class QuotaCog(commands.Cog):
         actor = actor_of(interaction)
         change = await self._service.unblock(guild_id, actor, member_of(member))
         posted = (
-            await _audit(self.bot, interaction, quota.audit_block(actor.user_id, change))
+            await _audit(self.bot, interaction, lambda: quota.audit_block(actor.user_id, change))
             if change.changed
             else None
         )
@@ -322,7 +331,7 @@ class QuotaCog(commands.Cog):
             role_id=role_id,
             apply_now=apply_now,
         )
-        posted = await _audit(self.bot, interaction, quota.audit_allowance(actor.user_id, update))
+        posted = await _audit(self.bot, interaction, lambda: quota.audit_allowance(actor.user_id, update))
         await _reply(self.bot, interaction, [quota.allowance_update(update)], posted)
 
     @quota.command(
@@ -339,6 +348,7 @@ class QuotaCog(commands.Cog):
         keep_stems="Stems posted as files in Discord, so they outlive the links (default: members choose)",
         mix_stems="Members mix a full split's stems into one file, e.g. without drums (default: on)",
         mix_price="Credits a member pays for each mix (default: 0, free)",
+        language="Language of public messages: results, threads, audit channel (default: the server's)",
         clear="Unset one of the settings (moderator role, audit channel: Manage Server only)",
     )
     @app_commands.choices(
@@ -346,6 +356,7 @@ class QuotaCog(commands.Cog):
         reuse_charge=REUSE_CHARGE_CHOICES,
         keep_stems=KEEP_STEMS_CHOICES,
         mix_stems=MIX_STEMS_CHOICES,
+        language=LANGUAGE_CHOICES,
     )
     async def settings(
         self,
@@ -360,6 +371,7 @@ class QuotaCog(commands.Cog):
         keep_stems: app_commands.Choice[str] | None = None,
         mix_stems: app_commands.Choice[str] | None = None,
         mix_price: app_commands.Range[int, 0, MAX_AMOUNT] | None = None,
+        language: app_commands.Choice[str] | None = None,
         clear: app_commands.Choice[str] | None = None,
     ) -> None:
         """Show this server's credit settings, or change them with the options."""
@@ -376,11 +388,12 @@ class QuotaCog(commands.Cog):
             keep_stems=KeepStems(keep_stems.value) if keep_stems else None,
             mix_stems=MixStems(mix_stems.value) if mix_stems else None,
             mix_price=mix_price,
+            language=language.value if language else None,
             clear=frozenset({Clearable(clear.value)}) if clear else frozenset(),
         )
         update = await self._service.update_settings(guild_id, actor, change)
         posted = (
-            await _audit(self.bot, interaction, quota.audit_settings(actor.user_id, update))
+            await _audit(self.bot, interaction, lambda: quota.audit_settings(actor.user_id, update))
             if update.changed
             else None
         )
@@ -423,9 +436,12 @@ async def _reply(
     """The moderator's private answer, saying so when its audit line could not be posted."""
     if posted is False:
         embeds[-1].add_field(
-            name="Audit channel",
-            value="Couldn't post this in the audit channel: check that StemBot may view it and "
-            "send messages there.",
+            name=i18n._("Audit channel"),
+            value=i18n._(
+                "Couldn't post this in the audit channel: check that {bot} may view it and send "
+                "messages there.",
+                bot="StemBot",
+            ),
             inline=False,
         )
     await interaction.followup.send(
@@ -434,13 +450,21 @@ async def _reply(
     )
 
 
-async def _audit(bot: StemBot, interaction: discord.Interaction[StemBot], line: str) -> bool | None:
-    """Post one line about a moderator action to the audit channel. None when the server has no
-    audit channel; False when posting failed (logged: it never undoes or blocks the action)."""
+async def _audit(
+    bot: StemBot, interaction: discord.Interaction[StemBot], render: Callable[[], str]
+) -> bool | None:
+    """Post one line about a moderator action to the audit channel, rendered in the server's
+    language (the channel is public; the moderator's own answer speaks theirs). None when the
+    server has no audit channel; False when posting failed (logged: it never undoes or blocks the
+    action)."""
     assert interaction.guild_id is not None
     channel_id = await bot.services.quota.audit_channel_id(interaction.guild_id)
     if channel_id is None:
         return None
+    # The server's language as `public_language` decides it, asked of this bot's own services.
+    public = await bot.services.languages.public(interaction.guild_id, interaction.guild_locale)
+    with i18n.speaking(public):
+        line = render()
     try:
         channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):

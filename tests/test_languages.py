@@ -98,3 +98,39 @@ async def test_a_language_the_bot_does_not_speak_is_refused_and_changes_nothing(
         await quota.update_settings(GUILD, MOD, SettingsChange(language="it"))
     settings, _ = await store.economy.get(GUILD)
     assert settings.language is None
+
+
+@pytest.mark.parametrize(
+    ("action", "words"), [("see", "can see it"), ("cancel", "can cancel it"), ("keep", "can keep it")]
+)
+def test_another_members_job_is_refused_in_one_whole_sentence_per_action(action, words):
+    from bot.errors import NotYourJob
+    from tools.catalogs import template
+
+    text = str(NotYourJob(7, action))
+    assert words in text and "Job #7" in text
+    # The sentence is a message of the catalogs as a whole, not an English verb spliced in.
+    ids = {message.id for message in template()}
+    assert any(isinstance(i, str) and words in i for i in ids)
+
+
+def test_a_refusal_names_the_option_and_the_command_as_the_members_picker_shows_them(monkeypatch):
+    from babel.messages.catalog import Catalog
+
+    from bot.errors import InvalidOption
+    from bot.render.common import command_cooldown
+
+    catalog = Catalog(locale="de", domain=i18n.DOMAIN)
+    catalog.add("amount", "menge", context="option name")
+    catalog.add("quota", "kontingent", context="command name")
+    catalog.add("grant", "gewähren", context="command name")
+    german = i18n.known_language("de")
+    compiled = i18n.compiled(catalog)
+    monkeypatch.setattr(i18n, "translations", lambda language: compiled)
+
+    with i18n.speaking(german):
+        refusal = str(InvalidOption("amount", "is too large."))
+        cooldown = command_cooldown("quota grant", 1_700_000_000)
+
+    assert refusal.startswith("`menge` ")
+    assert "`/kontingent gewähren`" in cooldown

@@ -97,6 +97,7 @@ def test_quota_is_visible_to_members_because_view_and_history_are_for_everyone(c
                 ("keep_stems", STRING, False),
                 ("mix_stems", STRING, False),
                 ("mix_price", INTEGER, False),
+                ("language", STRING, False),
                 ("clear", STRING, False),
             ],
         ),
@@ -155,3 +156,19 @@ def test_required_options_come_first(quota):
     for sub in quota.values():
         required = [bool(o.get("required")) for o in sub.get("options", [])]
         assert required == sorted(required, reverse=True), sub["name"]
+
+
+def test_language_offers_the_seven_languages_each_named_in_itself_and_the_servers_own(quota):
+    language = next(o for o in quota["settings"]["options"] if o["name"] == "language")
+
+    assert [(c["value"], c["name"]) for c in language["choices"]] == [
+        ("en-US", "English"),
+        ("es-ES", "Español (España)"),
+        ("es-419", "Español (Latinoamérica)"),
+        ("pt-BR", "Português (Brasil)"),
+        ("fr", "Français"),
+        ("de", "Deutsch"),
+        ("ja", "日本語"),
+        ("server", "The server's own language"),
+    ]
+    assert "default" in language["description"] and len(language["description"]) <= 100

@@ -16,7 +16,7 @@ from babel.dates import format_skeleton
 from babel.numbers import format_percent
 
 from bot import i18n
-from bot.i18n import N_, _, ngettext
+from bot.i18n import N_, _, ngettext, pgettext
 from bot.models import DeploymentBudget, Job, Period, ServerBudget
 from bot.product import Mode
 from bot.render.text import plain
@@ -204,11 +204,12 @@ def unresolved_option(option_type: discord.AppCommandOptionType) -> discord.Embe
 
 
 def command_cooldown(command: str, retry_at: float) -> str:
-    # TRANSLATORS: {command} is a command's name as it is ("split"); {when} a Discord timestamp
-    # ("in 5 seconds").
+    shown = " ".join(pgettext("command name", word) for word in command.split())
+    # TRANSLATORS: {command} is a command's name as the picker shows it ("split"); {when} a
+    # Discord timestamp ("in 5 seconds").
     return _(
         "You're using `/{command}` too often. You can use it again {when}.",
-        command=command,
+        command=shown,
         when=timestamp(retry_at, "R"),
     )
 
