@@ -121,7 +121,7 @@ from bot.models.reports import (
     UsageReport,
 )
 from bot.product import STEMS, Mode, stem_name
-from bot.render import buttons, common, library, operators, quota, results, songs, usage
+from bot.render import buttons, common, library, operators, quota, results, server_settings, songs, usage
 from bot.render import keep as keeping
 from bot.render import mix as mixing
 from tests.unit_helpers import (
@@ -1042,22 +1042,22 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
                 )
                 add(
                     f"quota.allowance_update {role} {amount} {applied_now} {refill}",
-                    lambda update=update: quota.allowance_update(update),
+                    lambda update=update: server_settings.allowance_update(update),
                 )
                 add(
                     f"quota.audit_allowance {role} {amount} {applied_now} {refill}",
-                    lambda update=update: quota.audit_allowance(SNOWFLAKE, update),
+                    lambda update=update: server_settings.audit_allowance(SNOWFLAKE, update),
                 )
-    add("quota.settings_overview", lambda: quota.settings_overview(settings_update()))
+    add("quota.settings_overview", lambda: server_settings.settings_overview(settings_update()))
     add(
         "quota.settings_overview unchanged",
-        lambda: quota.settings_overview(settings_update(0, changed=False)),
+        lambda: server_settings.settings_overview(settings_update(0, changed=False)),
     )
     for keep_stems in KeepStems:
         for mix_stems in MixStems:
             add(
                 f"quota.settings_overview {keep_stems} {mix_stems}",
-                lambda keep_stems=keep_stems, mix_stems=mix_stems: quota.settings_overview(
+                lambda keep_stems=keep_stems, mix_stems=mix_stems: server_settings.settings_overview(
                     settings_update(
                         1,
                         keep_stems=keep_stems,
@@ -1072,7 +1072,7 @@ def registry() -> list[tuple[str, Callable[[], Rendered]]]:
                     )
                 ),
             )
-    add("quota.audit_settings", lambda: quota.audit_settings(SNOWFLAKE, settings_update(0)))
+    add("quota.audit_settings", lambda: server_settings.audit_settings(SNOWFLAKE, settings_update(0)))
     add(
         "quota.history",
         lambda: quota.history(
@@ -1248,6 +1248,8 @@ NOT_MESSAGES: dict[str, str] = {
     "mix.mix_url": "a link",
     "mix.placeholder": "shown through the mix picker menu",
     "mix.file_lines": "mix.file_line in every language, to find a posted mix again",
+    "server_settings.per_period": "a piece of the settings and allowance answers",
+    "server_settings.audit_line": "the frame of every audit line (shown through each audit_*)",
     "buttons.label": "a piece of the views (shown through results.outcome and the menus)",
     "operators.bot_budget_text": "a piece of the status and the budgets",
     "results.refused": "shown through cogs.split.split_refusal",
