@@ -121,7 +121,7 @@ def template() -> Catalog:
         path, line = where.rsplit(":", 1)
         catalog.add(message, None, [(path, int(line))], auto_comments=notes, context=context)
     for message, context, where in asyncio.run(command_messages()):
-        place = (f"slash-commands:{where}", None)  # no line: Babel then writes the place alone
+        place = (f"slash-commands/{where}", None)  # no line (and no colon: Babel reads one as "path:line")
         catalog.add(message, None, [place], context=context)  # type: ignore[list-item]
     return catalog
 
