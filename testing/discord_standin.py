@@ -996,12 +996,43 @@ def _validate_autocomplete(data: Mapping[str, Any]) -> _ErrorCollector:
     return errs
 
 
+_DISCORD_LOCALES = frozenset(
+    "id da de en-GB en-US es-ES es-419 fr hr it lt hu nl no pl pt-BR ro fi sv-SE vi tr cs el bg ru "
+    "uk hi th zh-CN ja zh-TW ko".split()
+)
+"""The locales Discord takes in ``name_localizations`` and ``description_localizations``."""
+
+
 def _validate_commands(commands: Any) -> _ErrorCollector:
     errs = _ErrorCollector()
     if not isinstance(commands, list):
         errs.add((), "BASE_TYPE_ARRAY", "Must be an array.")
         return errs
     seen: set[tuple[int, str]] = set()
+
+    def check_localisations(item: Any, path: tuple[object, ...], *, name_rule: bool) -> None:
+        """Localised names follow the name's rules (``name_rule``: a command's or option's; a
+        choice's name is 1-100 characters); localised descriptions are 1-100 characters."""
+        for field_name in ("name_localizations", "description_localizations"):
+            localised = item.get(field_name)
+            if localised is None:
+                continue
+            if not isinstance(localised, dict):
+                errs.add(
+                    (*path, field_name), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"
+                )
+                continue
+            for locale, text in localised.items():
+                where = (*path, field_name, locale)
+                if locale not in _DISCORD_LOCALES:
+                    errs.add(where, "ENUM_TYPE_COERCE", f'Value "{locale}" is not a valid enum value.')
+                elif not isinstance(text, str):
+                    errs.add(where, "BASE_TYPE_STRING", "Must be a string.")
+                elif field_name == "name_localizations" and name_rule:
+                    if not _COMMAND_NAME_RE.match(text) or text != text.lower():
+                        errs.add(where, "APPLICATION_COMMAND_INVALID_NAME", "Invalid name")
+                elif not 1 <= len(text) <= 100:
+                    errs.add(where, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
 
     def check_options(opts: list[Any], path: tuple[object, ...]) -> None:
         if len(opts) > 25:
@@ -1020,6 +1051,7 @@ def _validate_commands(commands: Any) -> _ErrorCollector:
                     "Option names must be unique",
                 )
             names.add(name)
+            check_localisations(opt, opath, name_rule=True)
             desc = opt.get("description", "")
             if not 1 <= len(str(desc)) <= 100:
                 errs.add(
@@ -1045,6 +1077,7 @@ def _validate_commands(commands: Any) -> _ErrorCollector:
                 errs.add((*opath, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
             for c, choice in enumerate(choices):
                 errs.max_len((*opath, "choices", c, "name"), choice.get("name"), 100)
+                check_localisations(choice, (*opath, "choices", c), name_rule=False)
                 if isinstance(choice.get("value"), str):
                     errs.max_len((*opath, "choices", c, "value"), choice.get("value"), 100)
 
@@ -1063,6 +1096,7 @@ def _validate_commands(commands: Any) -> _ErrorCollector:
                     "BASE_TYPE_BAD_LENGTH",
                     "Must be between 1 and 100 in length.",
                 )
+            check_localisations(cmd, (i,), name_rule=True)
             check_options(cmd.get("options") or [], (i,))
         elif not 1 <= len(name) <= 32:
             errs.add((i, "name"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
@@ -1236,6 +1270,9 @@ class _Guild:
     #: Whether the server added the bot (a guild install).  A server that did not is never
     #: announced to the bot; only a member's own install (``user_install=True``) reaches it there.
     bot_added: bool = True
+    #: The server's language ("Community" settings), sent with every interaction from it as
+    #: ``guild_locale`` and in GUILD_CREATE as ``preferred_locale``.
+    locale: str = "en-US"
 
 
 class DiscordStandIn:
@@ -1547,23 +1584,30 @@ class DiscordStandIn:
         channel_id: int | None = None,
         shard: int | None = None,
         bot_added: bool = True,
+        locale: str = "en-US",
     ) -> int:
         """Add a guild with @everyone and one text channel "general"; dispatches GUILD_CREATE
         to the session of its shard if one is connected.  ``shard``: choose a new id that lands
         on that shard of ``shard_count``.  ``bot_added=False``: a server that never added the bot
         (no GUILD_CREATE, not in READY, its channels answer 403 50001 Missing Access), where
-        only interactions from a member's own install (``user_install=True``) come from."""
+        only interactions from a member's own install (``user_install=True``) come from.
+        ``locale``: the server's language (``guild_locale``; ``set_guild_locale`` changes it)."""
         if shard is not None and guild_id is not None:
             raise ValueError("pass guild_id or shard, not both")
         gid = guild_id or (self._next_id() if shard is None else self._next_id_on_shard(shard))
         cid = channel_id or self._next_id()
-        guild = _Guild(id=gid, name=name, owner_id=self.owner_id, bot_added=bot_added)
+        guild = _Guild(id=gid, name=name, owner_id=self.owner_id, bot_added=bot_added, locale=locale)
         guild.roles[gid] = self._role_json(gid, "@everyone", self.member_permissions)
         guild.channels[cid] = self._text_channel_json(gid, cid, "general", 0)
         self._guilds[gid] = guild
         if bot_added:
             self._dispatch_for_guild(gid, "GUILD_CREATE", lambda: self._guild_create_json(guild))
         return gid
+
+    def set_guild_locale(self, locale: str, guild_id: int | None = None) -> None:
+        """The server's language from now on (a manager changed it in the server's settings):
+        sent as ``guild_locale`` with every later interaction from it."""
+        self._guilds[guild_id or self.guild_id].locale = locale
 
     def add_text_channel(
         self, name: str, *, channel_id: int | None = None, guild_id: int | None = None
@@ -1765,7 +1809,7 @@ class DiscordStandIn:
             "nsfw_level": 0,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.locale,
             "system_channel_id": None,
             "system_channel_flags": 0,
             "rules_channel_id": None,
@@ -2082,8 +2126,8 @@ class DiscordStandIn:
         payload.update(
             app_permissions=str(self.bot_permissions(cid) if app_permissions is None else app_permissions),
             guild_id=str(gid),
-            guild={"id": str(gid), "locale": "en-US", "features": []},
-            guild_locale="en-US",
+            guild={"id": str(gid), "locale": guild.locale, "features": []},
+            guild_locale=guild.locale,
             channel_id=str(cid),
             channel=channel,
             member=self._member_json(user_id, roles, permissions, with_user=True),
@@ -2168,6 +2212,7 @@ class DiscordStandIn:
         guild_id: int | None = None,
         channel_id: int | None = None,
         user_install: bool = False,
+        locale: str = "en-US",
     ) -> InteractionRecord:
         """Dispatch an autocomplete interaction (type 4); the answer is ``record.choices``."""
         return self._command_interaction(
@@ -2183,7 +2228,7 @@ class DiscordStandIn:
             channel_id=channel_id,
             app_permissions=None,
             dm=False,
-            locale="en-US",
+            locale=locale,
             check_options=False,
             user_install=user_install,
         )
@@ -2384,9 +2429,11 @@ class DiscordStandIn:
         permissions: int | None = None,
         roles: Sequence[int] | None = None,
         user_install: bool = False,
+        locale: str = "en-US",
     ) -> InteractionRecord:
         """Dispatch a component interaction (type 3): a click on the button (or a choice in the
-        select) with ``custom_id`` on one of the bot's messages (``user_install``: see ``invoke``)."""
+        select) with ``custom_id`` on one of the bot's messages (``user_install``: see ``invoke``),
+        by a member whose Discord language is ``locale``."""
         msg = message if isinstance(message, MessageRecord) else self._messages[message]
         comp = _find_component(msg.components, custom_id)
         if comp is None:
@@ -2401,7 +2448,7 @@ class DiscordStandIn:
             permissions=permissions,
             roles=roles,
             app_permissions=None,
-            locale="en-US",
+            locale=locale,
             user_install=user_install,
         )
         data: JSON = {"custom_id": custom_id, "component_type": comp.get("type", 2)}

@@ -48,7 +48,10 @@ LINK_URL_MAX = 512
 LABEL_MAX = 80
 CUSTOM_ID_MAX = 100
 LINK_STYLE = 5
-ACTION_ROW, BUTTON = 1, 2
+ACTION_ROW, BUTTON, SELECT = 1, 2, 3
+SELECT_OPTIONS_MAX = 25
+SELECT_TEXT_MAX = 100  # an option's label, value and description
+PLACEHOLDER_MAX = 150
 
 
 def discord_limit_violations(message: common.Message) -> list[str]:
@@ -111,8 +114,25 @@ def discord_limit_violations(message: common.Message) -> list[str]:
                     problems.append("link button with a custom_id")
                 if not 1 <= len(item.get("url") or "") <= LINK_URL_MAX:
                     problems.append(f"link button url of {len(item.get('url') or '')} chars")
+            if item["type"] == SELECT:
+                problems += _select_violations(item)
     if buttons > BUTTONS_MAX:
         problems.append(f"{buttons} buttons")
+    return problems
+
+
+def _select_violations(select: dict) -> list[str]:
+    problems = []
+    if len(select.get("placeholder") or "") > PLACEHOLDER_MAX:
+        problems.append(f"select placeholder of {len(select['placeholder'])} chars")
+    options = select.get("options") or []
+    if not 1 <= len(options) <= SELECT_OPTIONS_MAX:
+        problems.append(f"select with {len(options)} options")
+    for option in options:
+        for field in ("label", "value", "description"):
+            text = option.get(field)
+            if text is not None and not 1 <= len(text) <= SELECT_TEXT_MAX:
+                problems.append(f"select option {field} of {len(text)} chars: {text[:40]!r}")
     return problems
 
 

@@ -13,6 +13,7 @@ context since a name is one lowercase word and not a sentence.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import re
 import string
@@ -42,12 +43,45 @@ HEADER = "The messages of StemBot, the Discord bot that splits songs into stems.
 
 def code_messages() -> Iterable[tuple[str | tuple[str, ...], str | None, str, list[str]]]:
     """(message or (singular, plural), context, where, notes to translators) for every marked
-    string in the code."""
+    string in the code; with those Babel's extractor does not see: marked inside an f-string's
+    `{…}` (`f"{period}\n{_('Nothing to draw.')}"`), which Python 3.11 tokenizes as one string."""
+    found: set[tuple[str | tuple[str, ...], str | None]] = set()
     for source in SOURCES:
         for filename, lineno, message, comments, context in extract_from_dir(
             ROOT / source, method_map=[("**.py", "python")], keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)
         ):
+            found.add((message, context))
             yield message, context, f"{source}/{filename}:{lineno}", comments
+    for message, context, where in marked_in_code():
+        if (message, context) not in found:
+            found.add((message, context))
+            yield message, context, where, []
+
+
+def marked_in_code() -> Iterable[tuple[str | tuple[str, ...], str | None, str]]:
+    """(message or (singular, plural), context, where) for every call of `_`, `N_`, `ngettext` or
+    `pgettext` (by name or as `i18n._`) whose message is a string literal, read from the code's
+    syntax tree: wherever it is, f-strings included."""
+    for source in SOURCES:
+        for path in sorted((ROOT / source).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.Call) and (marked := _marked(node)) is not None:
+                    yield *marked, f"{path.relative_to(ROOT).as_posix()}:{node.lineno}"
+
+
+def _marked(call: ast.Call) -> tuple[str | tuple[str, ...], str | None] | None:
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    literals = [
+        a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in call.args
+    ]
+    if name in ("_", "N_") and literals[:1] and literals[0] is not None:
+        return literals[0], None
+    if name == "ngettext" and len(literals) >= 2 and literals[0] is not None and literals[1] is not None:
+        return (literals[0], literals[1]), None
+    if name == "pgettext" and len(literals) >= 2 and literals[0] is not None and literals[1] is not None:
+        return literals[1], literals[0]
+    return None
 
 
 class _Recorder(app_commands.Translator):

@@ -284,6 +284,49 @@ async def test_ready_and_interaction_payload(standin, raw):
         await standin.invoke("nope")
 
 
+async def test_interactions_carry_the_members_and_the_servers_language(standin, raw):
+    await standin.invoke("split", {"task_id": "x"})
+    default = await raw.next_interaction()
+    assert default["locale"] == "en-US" and default["guild_locale"] == "en-US"
+
+    standin.set_guild_locale("de")
+    await standin.invoke("split", {"task_id": "x"}, locale="ja")
+    data = await raw.next_interaction()
+    assert data["locale"] == "ja" and data["guild_locale"] == "de" and data["guild"]["locale"] == "de"
+
+    await standin.autocomplete("split", {"task_id": "x"}, "task_id", locale="es-ES")
+    assert (await raw.next_interaction())["locale"] == "es-ES"
+
+
+async def test_command_localisations_discord_would_refuse_are_refused(standin, raw):
+    def command(**localised) -> dict:
+        option = {"name": "task_id", "type": 3, "description": "t", "required": True}
+        option.update(localised.pop("option", {}))
+        return {"name": "split", "description": "Split", "options": [option], **localised}
+
+    path = f"/applications/{standin.application_id}/commands"
+    good = command(
+        name_localizations={"de": "aufteilen", "ja": "分割"},
+        description_localizations={"fr": "Séparer"},
+        option={"name_localizations": {"es-ES": "tarea"}},
+    )
+    status, _ = await raw.call("PUT", path, [good], auth=True)
+    assert status == 200
+    assert standin.sync_calls[-1].commands[0]["name_localizations"] == {"de": "aufteilen", "ja": "分割"}
+
+    for bad in (
+        command(name_localizations={"de": "Aufteilen"}),
+        command(name_localizations={"de": "zwei worte"}),
+        command(name_localizations={"xx": "split"}),
+        command(description_localizations={"fr": "x" * 101}),
+        command(option={"name_localizations": {"ja": "a" * 33}}),
+        command(option={"description_localizations": {"ja": ""}}),
+    ):
+        status, _ = await raw.call("PUT", path, [bad], auth=True)
+        assert status == 400, bad
+    standin.rejected.clear()
+
+
 async def test_callback_rules_and_followups(standin, raw):
     rec = await standin.invoke("split", {"task_id": "x"})
     cb = f"/interactions/{rec.id}/{rec.token}/callback?with_response=1"
