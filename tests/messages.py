@@ -29,7 +29,6 @@ import discord
 
 from bot import i18n
 from bot.errors import (
-    BadMixChoice,
     BalanceWouldGoNegative,
     BotBudgetUsedUp,
     BudgetUsedUp,
@@ -40,15 +39,10 @@ from bot.errors import (
     KeepingOff,
     LinksExpired,
     MemberBlocked,
-    MixBlocked,
-    MixingOff,
-    MixOfADmResult,
-    MixSourcesGone,
     NeedsManageServer,
     NotAModerator,
     NotAServerManager,
     NothingToKeep,
-    NothingToMix,
     NotTheBotOwner,
     NotYourJob,
     ShuttingDown,
@@ -56,6 +50,14 @@ from bot.errors import (
     StemBotError,
     TooManyJobsInFlight,
     UnknownJob,
+)
+from bot.mixing.refusals import (
+    BadMixChoice,
+    MixBlocked,
+    MixingOff,
+    MixOfADmResult,
+    MixSourcesGone,
+    NothingToMix,
 )
 from bot.models import (
     SERVER_WIDE,

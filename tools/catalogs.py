@@ -150,6 +150,7 @@ def extract() -> None:
             else Catalog(locale=language.babel, domain=i18n.DOMAIN)
         )
         catalog.update(fresh, update_header_comment=True)
+        catalog.project, catalog.version, catalog.fuzzy = "StemBot", __version__, False
         catalog.obsolete.clear()
         write(catalog, path)
         print(f"{language.code}: {len(problems(catalog))} to translate or check ({path.relative_to(ROOT)})")

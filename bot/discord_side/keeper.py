@@ -272,4 +272,5 @@ def _refusal(action: str, exc: discord.HTTPException) -> str:
         return because(wrong_channel)
     if exc.status == 404:
         return because(gone)
-    return because(refused, code=error_code(exc))
+    # Discord's own error code, else the HTTP status: numbers, which read the same in every language.
+    return because(refused, code=str(exc.code) if exc.code else f"HTTP {exc.status}")
