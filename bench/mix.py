@@ -6,7 +6,7 @@ Runs the real `python -m bot` process between the local Discord stand-in and the
 (`testing.tones`), `--seconds` long. One member splits a track into 12 stems; then `--mixes`
 mixes of eleven stems each (a different stem left out every time) are asked one after another
 through the Mix stems button and its picker, each timed from the choice to the file in the
-result's thread, and by the CPU seconds of the bot's mixing thread (which the machine's other
+result's thread, and by the CPU seconds of the bot's mixing threads (which the machine's other
 load does not inflate). While each mix is made, a burst of `--burst` members runs `/split` every
 `--burst-every` seconds; before each, `--bursts` such bursts run with the bot idle: idle and
 mixing windows alternate, so the two ack latencies compare under the same background load. The
@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,20 +150,60 @@ class Bursts:
         return [r.ack_latency * 1000 for r in self.records if r.ack_latency is not None]
 
 
-def mixing_threads_cpu(pid: int) -> float:
-    """CPU seconds used so far by the bot's mixing threads: those it runs below the event loop's
-    priority (`MIXING_NICENESS`), read from /proc per thread."""
-    total = 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    for task in Path(f"/proc/{pid}/task").iterdir():
+class MixingCpu:
+    """CPU seconds used by the bot's mixing threads: those it runs below the event loop's
+    priority (`MIXING_NICENESS`), read from /proc per thread every `interval` seconds from a
+    thread of the bench. A mix's decoding lane is a thread that ends with the mix's first pass,
+    taking its counts with it: each thread's last reading is kept, so a thread that ended still
+    counts (all but its last `interval`)."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self._tasks = Path(f"/proc/{pid}/task")
+        self._interval = interval
+        self._seen: dict[int, float] = {}  # thread id -> its CPU seconds when last read
+        self._retired = 0.0  # threads whose id was reused: their last reading
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mixing-cpu", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def total(self) -> float:
+        """CPU seconds of every mixing thread seen so far, read afresh."""
+        self._read()
+        with self._lock:
+            return self._retired + sum(self._seen.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._read()
+
+    def _read(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(self._tasks.iterdir())
         except OSError:
-            continue
-        # After the name: state is field 3; utime 14, stime 15, nice 19 (1-based, man 5 proc).
-        if int(fields[16]) == MIXING_NICENESS:
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+            return
+        for task in tasks:
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # After the name: state is field 3; utime 14, stime 15, nice 19 (1-based, man 5 proc).
+            if int(fields[16]) != MIXING_NICENESS:
+                continue
+            cpu = (int(fields[11]) + int(fields[12])) / ticks
+            with self._lock:
+                last = self._seen.get(int(task.name), 0.0)
+                if cpu < last:  # the id now belongs to a new thread
+                    self._retired += last
+                self._seen[int(task.name)] = cpu
 
 
 def mix_button(message: MessageRecord) -> str | None:
@@ -211,9 +252,11 @@ async def run(args: argparse.Namespace) -> Figures:
         env.update(MIX_CONCURRENCY=str(args.concurrency), DEFAULT_CREDITS="1000")
         bot = await standin.spawn("bot.__main__:main", extra_env=env, python=sys.executable, cwd=workdir)
         sampler = RssSampler(bot.pid, workdir / "data" / "mix-work")
+        mixing_cpu = MixingCpu(bot.pid)
         try:
             await standin.wait_ready(timeout=60)
             sampler.start()
+            mixing_cpu.start()
             process = psutil.Process(bot.pid)
             record = await standin.invoke(
                 "split", {"task_id": "gen-1", "audio_id": "a-1", "mode": "split_stem"}, user_id=member
@@ -244,7 +287,7 @@ async def run(args: argparse.Namespace) -> Figures:
                 select = picker(answer)
                 values = [o["value"] for o in select["options"] if o["label"] != left_out]
                 before = len(standin.attachments_in(thread)) if thread is not None else 0
-                mixer_cpu = mixing_threads_cpu(bot.pid)
+                mixer_cpu = mixing_cpu.total()
                 done = asyncio.Event()
                 started = time.monotonic()
                 await standin.click(answer, select["custom_id"], values=values, user_id=member)
@@ -263,12 +306,12 @@ async def run(args: argparse.Namespace) -> Figures:
                     figures.notes.append(f"mix {index + 1} (without {left_out}) was not posted in time")
                     break
                 figures.mix_seconds.append(time.monotonic() - started)
-                figures.mix_cpu_seconds.append(mixing_threads_cpu(bot.pid) - mixer_cpu)
+                figures.mix_cpu_seconds.append(mixing_cpu.total() - mixer_cpu)
                 figures.posted += 1
                 figures.sizes.append(posted.size)
                 say(
                     f"  mix {index + 1}: without {left_out}, {figures.mix_seconds[-1]:.2f} s "
-                    f"({figures.mix_cpu_seconds[-1]:.2f} s CPU in the mixing thread), "
+                    f"({figures.mix_cpu_seconds[-1]:.2f} s CPU in the mixing threads), "
                     f"{posted.size / MiB:.2f} MiB, rss peak {sampler.peak() / MiB:.0f} MB"
                 )
                 to_check.append((posted, left_out))
@@ -289,6 +332,7 @@ async def run(args: argparse.Namespace) -> Figures:
                 figures.notes.append(f"the stand-in refused {len(standin.rejected)} request(s)")
         finally:
             sampler.stop()
+            mixing_cpu.stop()
             await bot.stop()
             if bot.returncode not in (0, -15) or "Traceback" in bot.output():
                 say(bot.output()[-3000:])
@@ -303,7 +347,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("stems per mix / length", f"11 of {result['stems']} / {result['stem_seconds']:g} s"),
         ("MIX_CONCURRENCY", result["concurrency"]),
         ("time per mix (s)", ", ".join(str(s) for s in result["mix_seconds"])),
-        ("CPU per mix, mixing thread (s)", ", ".join(str(s) for s in result["mix_cpu_seconds"])),
+        ("CPU per mix, mixing threads (s)", ", ".join(str(s) for s in result["mix_cpu_seconds"])),
         ("mix file (MiB)", ", ".join(str(s) for s in result["mix_mb"])),
         ("bot RSS before mixing (MB)", result["rss_mb_baseline"]),
         (

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -39,6 +40,14 @@ HEADROOM = 0.98
 own overshoot. A sum that peaks lower is left at its level: no stem is ever made louder."""
 BLOCK_FRAMES = 1 << 16
 """Sample frames per stem decoded and summed at once (about 1.5 s at 44.1 kHz)."""
+DECODE_LANES = 2
+"""Filter graphs the stems are shared among, each decoded by a thread of its own: the mixing
+thread and one more, so decoding uses the machine's second core (the two partial sums are added
+with NumPy)."""
+ENCODER_QUALITY: int | None = None
+"""LAME's algorithm quality (0 best and slowest .. 9 fastest); None: LAME's default (3)."""
+LANE_QUEUE = 2
+"""Blocks a decoding lane may hold ahead of the mixing thread (each 0.5 MiB at BLOCK_FRAMES)."""
 MAX_RATE = 48_000
 MIN_RATE = 8_000
 CHANNELS = 2
@@ -194,28 +203,127 @@ def _mixing_graph(inputs: Sequence[Path], rate: int, channels: Sequence[int]) ->
     return graph
 
 
+def _lanes(count: int) -> list[list[int]]:
+    """Which inputs each decoding lane takes: every `DECODE_LANES`-th, so the lanes hold about
+    as many stems each (the calling thread's lane, the last, never more than the others)."""
+    lanes = max(1, min(DECODE_LANES, count))
+    return [list(range(lane, count, lanes)) for lane in range(lanes)]
+
+
+def _lane_graph(inputs: Sequence[Path], lane: Sequence[int], rate: int, channels: Sequence[int]) -> Graph:
+    """The mixing graph of one lane's inputs; a stem it cannot open is named by its place in all
+    the inputs."""
+    try:
+        return _mixing_graph([inputs[i] for i in lane], rate, [channels[i] for i in lane])
+    except StemUnreadable as error:
+        raise StemUnreadable(lane[error.index], error.reason) from None
+
+
+def _pull(graph: Graph) -> np.ndarray | None:
+    """The graph's next block of summed samples (planar: channels x frames), None at the end."""
+    try:
+        return graph.pull().to_ndarray()
+    except (EOFError, av.error.EOFError):
+        return None
+
+
+class _Lane:
+    """A graph decoded and summed by a thread of its own, a block ahead: its blocks wait in a
+    queue of `LANE_QUEUE` (so memory stays bounded whatever the stems' length)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+        self._blocks: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(LANE_QUEUE)
+        self._done = threading.Event()
+        # A new thread takes the CPU priority of the thread that starts it (Linux gives each
+        # thread its own): the mixing thread's, below the event loop's.
+        self._thread = threading.Thread(target=self._run, name="mixer-lane", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._done.is_set():
+                block = _pull(self._graph)
+                self._put(block)
+                if block is None:
+                    return
+        except BaseException as error:  # handed over to the mixing thread, which raises it
+            self._put(error)
+
+    def _put(self, item: np.ndarray | BaseException | None) -> None:
+        while not self._done.is_set():
+            try:
+                self._blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> np.ndarray | None:
+        item = self._blocks.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (at its next block) and wait for it: nothing runs on after the mix."""
+        self._done.set()
+        self._thread.join()
+
+
 def _sum_to(
     scratch: Path, inputs: Sequence[Path], rate: int, channels: Sequence[int], stopping: threading.Event
 ) -> tuple[int, float]:
-    """Sum every input block by block into `scratch` (float32, interleaved stereo); how many
-    sample frames, and the sum's peak (absolute)."""
-    graph = _mixing_graph(inputs, rate, channels)
+    """Sum every input block by block into `scratch` (float32, each block planar: its left
+    channel, then its right); how many sample frames, and the sum's peak (absolute).
+
+    The inputs are shared among `DECODE_LANES` filter graphs: the other lanes decode and sum in
+    threads of their own while this thread runs the last lane, adds the lanes' blocks (aligned:
+    every graph hands back `BLOCK_FRAMES` at a time, only its last block shorter), finds the
+    peak and writes the sum."""
+    lanes = _lanes(len(inputs))
+    graphs = [_lane_graph(inputs, lane, rate, channels) for lane in lanes]
+    helpers: list[_Lane] = []
     frames = 0
     peak = 0.0
-    with scratch.open("wb") as out:
-        while True:
-            if stopping.is_set():
-                raise MixStopped()
-            try:
-                block = graph.pull().to_ndarray()
-            except (EOFError, av.error.EOFError):
-                break
-            except av.FFmpegError as error:
-                raise _which_stem_fails(inputs, error) from None
-            peak = max(peak, float(np.max(np.abs(block)))) if block.size else peak
-            out.write(np.ascontiguousarray(block.T).tobytes())
-            frames += block.shape[1]
+    try:
+        helpers = [_Lane(graph) for graph in graphs[:-1]]
+        own = graphs[-1]
+        with scratch.open("wb") as out:
+            while True:
+                if stopping.is_set():
+                    raise MixStopped()
+                parts = [block for lane in helpers if (block := lane.next()) is not None]
+                if (block := _pull(own)) is not None:
+                    parts.append(block)
+                if not parts:
+                    break
+                total = _add(parts)
+                if frames % BLOCK_FRAMES:
+                    # Only the last block may be short: a short one in the middle would shift
+                    # every block after it when the encoder reads them back.
+                    raise MixError("the stems could not be mixed (blocks out of step)")
+                if total.size:
+                    peak = max(peak, float(total.max()), -float(total.min()))
+                out.write(total.data)
+                frames += total.shape[1]
+    except av.FFmpegError as error:
+        raise _which_stem_fails(inputs, error) from None
+    finally:
+        for lane in helpers:
+            lane.close()
     return frames, peak
+
+
+def _add(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The lanes' blocks summed; shorter ones (a lane that ended within this block) count as
+    silence after their end. Returned C-contiguous, to be written as it is."""
+    ordered = sorted(parts, key=lambda block: block.shape[1], reverse=True)
+    total = np.ascontiguousarray(ordered[0], dtype=np.float32)
+    if len(ordered) > 1:
+        total = total.copy()  # never add into a decoder's own buffer
+        for block in ordered[1:]:
+            total[:, : block.shape[1]] += block
+    return total
 
 
 def _which_stem_fails(inputs: Sequence[Path], error: av.FFmpegError) -> MixError:
@@ -236,7 +344,8 @@ def _encode(
 ) -> None:
     """Encode the summed samples in `scratch`, times `gain`, as an MP3 at `kbps` into `dest`."""
     with av.open(str(dest), "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=rate, layout="stereo")
+        options = {} if ENCODER_QUALITY is None else {"compression_level": str(ENCODER_QUALITY)}
+        stream = container.add_stream("libmp3lame", rate=rate, layout="stereo", options=options)
         stream.bit_rate = kbps * 1000
         with scratch.open("rb") as source:
             while True:
@@ -245,10 +354,11 @@ def _encode(
                 raw = source.read(BLOCK_FRAMES * CHANNELS * 4)
                 if not raw:
                     break
-                samples = np.frombuffer(raw, dtype=np.float32).reshape(-1, CHANNELS).T * np.float32(gain)
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(samples), format="fltp", layout="stereo"
-                )
+                # One block as `_sum_to` wrote it: planar, as the encoder takes it.
+                samples = np.frombuffer(raw, dtype=np.float32).reshape(CHANNELS, -1)
+                if gain != 1.0:
+                    samples = samples * np.float32(gain)
+                frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
                 frame.sample_rate = rate
                 for packet in stream.encode(frame):
                     container.mux(packet)
