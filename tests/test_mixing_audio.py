@@ -13,12 +13,14 @@ import pytest
 
 from bot.mixing.audio import (
     BITRATES_KBPS,
+    BLOCK_FRAMES,
     MixStopped,
     MixTooLarge,
     StemUnreadable,
     bitrate_for,
     mix_files,
     mp3_bytes,
+    summed_blocks,
 )
 from testing.tones import decode, sine, spectrum_levels, write_audio
 
@@ -145,3 +147,43 @@ def test_a_mix_stops_at_the_next_block_when_the_bot_stops(tmp_path: Path) -> Non
 
     assert not (tmp_path / "mix.mp3").exists()
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".mp3")] == []
+
+
+def test_decoding_lanes_sum_to_what_one_graph_sums(tmp_path: Path) -> None:
+    # Lossless stems of four lengths, none a whole number of blocks: with two lanes the helper's
+    # ends first; with three, the mixing thread's own lane ends before another's.
+    lengths = {"vocals": 1.0, "drums": 4.0, "bass": 2.5, "guitar": 3.2}
+    files = [
+        write_audio(tmp_path / f"{name}.wav", sine(TONES[name], seconds, RATE, 0.3), kind="wav")
+        for name, seconds in lengths.items()
+    ]
+
+    def summed(lanes: int) -> tuple[np.ndarray, list[int]]:
+        blocks = list(summed_blocks(files, RATE, [1] * len(files), threading.Event(), lanes=lanes))
+        return np.concatenate(blocks, axis=1), [block.shape[1] for block in blocks]
+
+    one, sizes = summed(1)
+    assert one.shape == (2, round(4.0 * RATE))  # the longest stem, in stereo
+    assert set(sizes[:-1]) == {BLOCK_FRAMES}  # only the last block is short
+    for lanes in (2, 3):
+        many, many_sizes = summed(lanes)
+        assert many_sizes == sizes
+        # The same sum, added in another order: equal to float32 rounding.
+        np.testing.assert_allclose(many, one, rtol=0, atol=1e-6)
+    # Where only the longest stem is left, the sum is that stem alone (the others padded).
+    np.testing.assert_allclose(
+        one[0, round(3.3 * RATE) :], sine(660.0, 4.0, RATE, 0.3)[round(3.3 * RATE) :], atol=1e-4
+    )
+
+
+def test_a_stem_failing_in_a_decoding_lane_is_named_by_its_place(tmp_path: Path) -> None:
+    files = stems(tmp_path)
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\x00not audio at all" * 100)
+    inputs = [files["vocals"], files["drums"], broken, files["bass"]]  # lanes: [0, 2] and [1, 3]
+
+    with pytest.raises(StemUnreadable) as raised:
+        list(summed_blocks(inputs, RATE, [2, 2, 2, 2], threading.Event(), lanes=2))
+
+    assert raised.value.index == 2
+    assert [t.name for t in threading.enumerate() if t.name == "mixer-lane"] == []  # none left running

@@ -5,13 +5,14 @@ Plain, blocking code with no asyncio and no Discord: the mix worker runs `mix_fi
 of its own, so the event loop goes on answering while FFmpeg works (PyAV releases the GIL while
 it decodes, filters and encodes).
 
-The decoding and summing happen inside one FFmpeg filter graph (`amovie` per stem, `amix`),
-handed back `BLOCK_FRAMES` at a time: no Python step per decoded frame, and memory bounded
-whatever the stems' length (FFmpeg holds a few frames of each stem). The sum goes to a temporary
-file of 32-bit floats (its peak is known only at the end), read back block by block for the
-encoder (NumPy scales each block). The disk holds that file (about 21 MB per minute at 44.1 kHz)
-while the mix is made; `mix_files` refuses before decoding when the stems are longer than even
-the lowest bitrate could post.
+The decoding and summing happen inside FFmpeg filter graphs (`amovie` per stem, `amix`), handed
+back `BLOCK_FRAMES` at a time: no Python step per decoded frame, and memory bounded whatever the
+stems' length (FFmpeg holds a few frames of each stem). The stems are shared between
+`DECODE_LANES` graphs, one decoded by a thread of its own, so decoding uses a second core; NumPy
+adds their partial sums. The sum goes to a temporary file of 32-bit floats (its peak is known
+only at the end), read back block by block for the encoder (NumPy scales each block). The disk
+holds that file (about 21 MB per minute at 44.1 kHz) while the mix is made; `mix_files` refuses
+before decoding when the stems are longer than even the lowest bitrate could post.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,14 @@ DECODE_LANES = 2
 """Filter graphs the stems are shared among, each decoded by a thread of its own: the mixing
 thread and one more, so decoding uses the machine's second core (the two partial sums are added
 with NumPy)."""
-ENCODER_QUALITY: int | None = None
-"""LAME's algorithm quality (0 best and slowest .. 9 fastest); None: LAME's default (3)."""
+ENCODER_QUALITY = 7
+"""LAME's algorithm quality, 0 (best, slowest) to 9 (fastest); LAME's own default is 3. At 7 the
+encoder keeps its psychoacoustic model for choosing short blocks and mid/side stereo but skips
+the noise-shaping loop (which searches, band by band, for the quantisation whose noise stays
+under the masking threshold) and the best Huffman table split: the encode, most of a mix's
+time, costs about 30 % less on the benchmark's tones and about 45 % less on noisy, music-like
+audio. The bitrate stays: 192 kbps, where the bits the loop would share out are plentiful. The
+trade-off was taken to bring a 4-minute mix under 10 s on two cores (docs/benchmarks.md)."""
 LANE_QUEUE = 2
 """Blocks a decoding lane may hold ahead of the mixing thread (each 0.5 MiB at BLOCK_FRAMES)."""
 MAX_RATE = 48_000
@@ -203,10 +210,10 @@ def _mixing_graph(inputs: Sequence[Path], rate: int, channels: Sequence[int]) ->
     return graph
 
 
-def _lanes(count: int) -> list[list[int]]:
-    """Which inputs each decoding lane takes: every `DECODE_LANES`-th, so the lanes hold about
-    as many stems each (the calling thread's lane, the last, never more than the others)."""
-    lanes = max(1, min(DECODE_LANES, count))
+def _lanes(count: int, lanes: int) -> list[list[int]]:
+    """Which inputs each of (at most) `lanes` decoding lanes takes: every `lanes`-th, so the
+    lanes hold about as many stems each (the calling thread's lane, the last, never more)."""
+    lanes = max(1, min(lanes, count))
     return [list(range(lane, count, lanes)) for lane in range(lanes)]
 
 
@@ -270,47 +277,70 @@ class _Lane:
         self._thread.join()
 
 
-def _sum_to(
-    scratch: Path, inputs: Sequence[Path], rate: int, channels: Sequence[int], stopping: threading.Event
-) -> tuple[int, float]:
-    """Sum every input block by block into `scratch` (float32, each block planar: its left
-    channel, then its right); how many sample frames, and the sum's peak (absolute).
+def summed_blocks(
+    inputs: Sequence[Path],
+    rate: int,
+    channels: Sequence[int],
+    stopping: threading.Event,
+    *,
+    lanes: int = DECODE_LANES,
+) -> Generator[np.ndarray]:
+    """The inputs' sum, block by block (planar float32: channels x frames, `BLOCK_FRAMES` each,
+    only the last shorter), aligned at their start, the shorter ones padded with silence.
 
-    The inputs are shared among `DECODE_LANES` filter graphs: the other lanes decode and sum in
-    threads of their own while this thread runs the last lane, adds the lanes' blocks (aligned:
-    every graph hands back `BLOCK_FRAMES` at a time, only its last block shorter), finds the
-    peak and writes the sum."""
-    lanes = _lanes(len(inputs))
-    graphs = [_lane_graph(inputs, lane, rate, channels) for lane in lanes]
+    The inputs are shared among `lanes` filter graphs: the others decode and sum in threads of
+    their own while this thread runs the last one and adds the lanes' blocks (aligned: every
+    graph hands back `BLOCK_FRAMES` at a time, only its last block shorter). Raises
+    StemUnreadable, MixStopped."""
+    shares = _lanes(len(inputs), lanes)
+    graphs = [_lane_graph(inputs, share, rate, channels) for share in shares]
     helpers: list[_Lane] = []
-    frames = 0
-    peak = 0.0
     try:
         helpers = [_Lane(graph) for graph in graphs[:-1]]
-        own = graphs[-1]
-        with scratch.open("wb") as out:
-            while True:
-                if stopping.is_set():
-                    raise MixStopped()
-                parts = [block for lane in helpers if (block := lane.next()) is not None]
-                if (block := _pull(own)) is not None:
+        running: list[_Lane | Graph] = [*helpers, graphs[-1]]
+        frames = 0
+        while running:
+            if stopping.is_set():
+                raise MixStopped()
+            parts: list[np.ndarray] = []
+            for source in list(running):
+                block = source.next() if isinstance(source, _Lane) else _pull(source)
+                if block is None:
+                    running.remove(source)
+                else:
                     parts.append(block)
-                if not parts:
-                    break
-                total = _add(parts)
-                if frames % BLOCK_FRAMES:
-                    # Only the last block may be short: a short one in the middle would shift
-                    # every block after it when the encoder reads them back.
-                    raise MixError("the stems could not be mixed (blocks out of step)")
-                if total.size:
-                    peak = max(peak, float(total.max()), -float(total.min()))
-                out.write(total.data)
-                frames += total.shape[1]
+            if not parts:
+                break
+            if frames % BLOCK_FRAMES:
+                # Only the last block may be short: a short one in the middle would shift every
+                # block after it when the encoder reads them back.
+                raise MixError("the stems could not be mixed (blocks out of step)")
+            total = _add(parts)
+            frames += total.shape[1]
+            yield total
     except av.FFmpegError as error:
         raise _which_stem_fails(inputs, error) from None
     finally:
         for lane in helpers:
             lane.close()
+
+
+def _sum_to(
+    scratch: Path, inputs: Sequence[Path], rate: int, channels: Sequence[int], stopping: threading.Event
+) -> tuple[int, float]:
+    """Sum every input block by block into `scratch` (float32, each block planar: its left
+    channel, then its right, as the encoder takes it); how many sample frames, and the sum's
+    peak (absolute)."""
+    frames = 0
+    peak = 0.0
+    with scratch.open("wb") as out:
+        blocks = contextlib.closing(summed_blocks(inputs, rate, channels, stopping))
+        with blocks as sums:
+            for total in sums:
+                if total.size:
+                    peak = max(peak, float(total.max()), -float(total.min()))
+                out.write(total.data)
+                frames += total.shape[1]
     return frames, peak
 
 
@@ -344,8 +374,9 @@ def _encode(
 ) -> None:
     """Encode the summed samples in `scratch`, times `gain`, as an MP3 at `kbps` into `dest`."""
     with av.open(str(dest), "w", format="mp3") as container:
-        options = {} if ENCODER_QUALITY is None else {"compression_level": str(ENCODER_QUALITY)}
-        stream = container.add_stream("libmp3lame", rate=rate, layout="stereo", options=options)
+        stream = container.add_stream(
+            "libmp3lame", rate=rate, layout="stereo", options={"compression_level": str(ENCODER_QUALITY)}
+        )
         stream.bit_rate = kbps * 1000
         with scratch.open("rb") as source:
             while True:
