@@ -22,6 +22,7 @@ from bot.mixing.audio import (
     mp3_bytes,
     summed_blocks,
 )
+from bot.mixing.splice import layout, splice
 from testing.tones import decode, sine, spectrum_levels, write_audio
 
 RATE = 44_100
@@ -187,3 +188,49 @@ def test_a_stem_failing_in_a_decoding_lane_is_named_by_its_place(tmp_path: Path)
 
     assert raised.value.index == 2
     assert [t.name for t in threading.enumerate() if t.name == "mixer-lane"] == []  # none left running
+
+
+def music_like(seconds: float) -> np.ndarray:
+    """A stereo signal the encoder has to work on: a tone, a gated bass line and some noise."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    gate = np.sin(2 * np.pi * 0.5 * t) > 0
+    rng = np.random.default_rng(7)
+    mono = 0.2 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 110 * t) * gate
+    mono = (mono + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    return np.stack([mono, np.roll(mono, 37)])
+
+
+def frame_errors(decoded: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """The largest error in each 1152-sample frame (the decoder drops the encoder's delay)."""
+    n = min(decoded.shape[1], original.shape[1]) // 1152 * 1152
+    return np.abs(decoded[:, :n] - original[:, :n]).max(axis=0).reshape(-1, 1152).max(axis=1)
+
+
+def test_a_long_mix_is_encoded_in_two_halves_joined_without_a_seam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seconds = 24.0  # over SPLIT_MIN_SECONDS: two encoders
+    original = music_like(seconds)
+    source = write_audio(tmp_path / "song.wav", original, kind="wav")
+
+    halves = mix_files([source], tmp_path / "halves.mp3", max_bytes=10_000_000)
+    monkeypatch.setattr("bot.mixing.audio.SPLIT_MIN_SECONDS", 1e9)
+    whole = mix_files([source], tmp_path / "whole.mp3", max_bytes=10_000_000)
+
+    joined, rate = decode(halves.path)
+    serial, _ = decode(whole.path)
+    assert joined.shape == serial.shape and rate == RATE
+    assert halves.size == whole.size  # constant bitrate: as many frames
+    assert not np.array_equal(joined, serial)  # the second half came from the second encoder
+    errors, serial_errors = frame_errors(joined, original), frame_errors(serial, original)
+    middle = round(seconds * RATE / 2) // 1152
+    # No seam: around the join the error stays at what the encoder's error is anywhere else.
+    assert errors[middle - 4 : middle + 40].max() <= 1.1 * np.percentile(serial_errors, 99.5)
+    assert np.percentile(errors, 99) <= 1.05 * np.percentile(serial_errors, 99)
+    assert errors[: middle - 8].max() == serial_errors[: middle - 8].max()  # the first half as before
+
+
+def test_frames_that_are_not_mpeg1_layer3_are_never_joined() -> None:
+    garbage = [b"\x00" * 417] * 40
+    assert splice(garbage, garbage, 20, 8) is None
+    assert layout(b"ID3\x04") is None

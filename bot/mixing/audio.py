@@ -24,13 +24,17 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 from av.filter import Graph
+
+from bot.mixing.splice import JOIN_WINDOW_FRAMES, PRE_ROLL_FRAMES, SAMPLES_PER_FRAME, splice
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,8 @@ audio. The bitrate stays: 192 kbps, where the bits the loop would share out are 
 trade-off was taken to bring a 4-minute mix under 10 s on two cores (docs/benchmarks.md)."""
 LANE_QUEUE = 2
 """Blocks a decoding lane may hold ahead of the mixing thread (each 0.5 MiB at BLOCK_FRAMES)."""
+SPLIT_MIN_SECONDS = 20.0
+"""Mixes at least this long are encoded in two halves on two threads; shorter ones on one."""
 MAX_RATE = 48_000
 MIN_RATE = 8_000
 CHANNELS = 2
@@ -372,26 +378,118 @@ def _which_stem_fails(inputs: Sequence[Path], error: av.FFmpegError) -> MixError
 def _encode(
     scratch: Path, dest: Path, *, rate: int, kbps: int, gain: float, stopping: threading.Event
 ) -> None:
-    """Encode the summed samples in `scratch`, times `gain`, as an MP3 at `kbps` into `dest`."""
+    """Encode the summed samples in `scratch`, times `gain`, as an MP3 at `kbps` into `dest`.
+    A long enough mix at an MPEG-1 rate is encoded in two halves on two threads, joined at a
+    frame boundary (`bot.mixing.splice`); where no frame qualifies, the first encoder goes on."""
+    total = scratch.stat().st_size // (CHANNELS * 4)
     with av.open(str(dest), "w", format="mp3") as container:
         stream = container.add_stream(
             "libmp3lame", rate=rate, layout="stereo", options={"compression_level": str(ENCODER_QUALITY)}
         )
         stream.bit_rate = kbps * 1000
-        with scratch.open("rb") as source:
-            while True:
-                if stopping.is_set():
-                    raise MixStopped()
-                raw = source.read(BLOCK_FRAMES * CHANNELS * 4)
-                if not raw:
-                    break
-                # One block as `_sum_to` wrote it: planar, as the encoder takes it.
-                samples = np.frombuffer(raw, dtype=np.float32).reshape(CHANNELS, -1)
-                if gain != 1.0:
-                    samples = samples * np.float32(gain)
-                frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
-                frame.sample_rate = rate
-                for packet in stream.encode(frame):
+        join = (total // 2) // SAMPLES_PER_FRAME
+        if rate < 32_000 or total < SPLIT_MIN_SECONDS * rate:
+            join = 0
+        if join:
+            second_from = (join - PRE_ROLL_FRAMES) * SAMPLES_PER_FRAME
+            first_to = (join + JOIN_WINDOW_FRAMES) * SAMPLES_PER_FRAME
+            later = _SecondHalf(scratch, second_from, total, rate, kbps, gain, stopping)
+            try:
+                first = _encoded(stream, _frames(scratch, 0, first_to, rate, gain, stopping))
+            finally:
+                second = later.result()
+            joined = splice(
+                [bytes(p) for p in first], [bytes(p) for p in second], join, join - PRE_ROLL_FRAMES
+            )
+            if joined is not None:
+                at, frames = joined
+                for packet, data in zip(first[:at], frames, strict=False):
+                    if bytes(packet) != data:
+                        packet.update(data)
                     container.mux(packet)
+                for packet in second[at - join + PRE_ROLL_FRAMES :]:
+                    shift = Fraction(second_from, rate) / packet.time_base
+                    packet.pts = None if packet.pts is None else packet.pts + int(shift)
+                    packet.dts = None if packet.dts is None else packet.dts + int(shift)
+                    packet.stream = stream
+                    container.mux(packet)
+                return
+            log.info("mix of %s samples: no frame to join the halves at; encoding on one thread", total)
+            rest = _encoded(stream, _frames(scratch, first_to, total, rate, gain, stopping))
+            for packet in [*first, *rest]:
+                container.mux(packet)
+        else:
+            for packet in _encoded(stream, _frames(scratch, 0, total, rate, gain, stopping)):
+                container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+
+
+def _frames(
+    scratch: Path, start: int, stop: int, rate: int, gain: float, stopping: threading.Event
+) -> Iterator[av.AudioFrame]:
+    """Sample frames `start` to `stop` of the sum in `scratch`, times `gain`, as audio frames
+    for the encoder (the file holds planar blocks of `BLOCK_FRAMES`, only the last shorter)."""
+    with scratch.open("rb") as source:
+        for block in range(start // BLOCK_FRAMES, -(-stop // BLOCK_FRAMES)):
+            if stopping.is_set():
+                raise MixStopped()
+            source.seek(block * BLOCK_FRAMES * CHANNELS * 4)
+            raw = source.read(BLOCK_FRAMES * CHANNELS * 4)
+            if not raw:
+                return
+            # One block as `_sum_to` wrote it: planar, as the encoder takes it.
+            samples = np.frombuffer(raw, dtype=np.float32).reshape(CHANNELS, -1)
+            first = block * BLOCK_FRAMES
+            samples = samples[:, max(0, start - first) : stop - first]
+            if gain != 1.0:
+                samples = samples * np.float32(gain)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout="stereo")
+            frame.sample_rate = rate
+            yield frame
+
+
+def _encoded(
+    encoder: av.AudioStream | av.AudioCodecContext, frames: Iterator[av.AudioFrame]
+) -> list[av.Packet[Any]]:
+    return [packet for frame in frames for packet in encoder.encode(frame)]
+
+
+class _SecondHalf:
+    """The second half of a mix encoded by an encoder of its own, in a thread of its own (at
+    the mixing thread's priority, which it takes at its start); its packets kept in memory (at
+    most half the file)."""
+
+    def __init__(
+        self,
+        scratch: Path,
+        start: int,
+        stop: int,
+        rate: int,
+        kbps: int,
+        gain: float,
+        stopping: threading.Event,
+    ) -> None:
+        self._outcome: list[av.Packet[Any]] | BaseException = []
+        encoder = av.AudioCodecContext.create("libmp3lame", "w")
+        encoder.sample_rate = rate
+        encoder.layout = "stereo"
+        encoder.format = "fltp"
+        encoder.bit_rate = kbps * 1000
+        encoder.options = {"compression_level": str(ENCODER_QUALITY)}
+
+        def run() -> None:
+            try:
+                packets = _encoded(encoder, _frames(scratch, start, stop, rate, gain, stopping))
+                self._outcome = packets + list(encoder.encode(None))
+            except BaseException as error:  # raised in the mixing thread by result()
+                self._outcome = error
+
+        self._thread = threading.Thread(target=run, name="mixer-encoder", daemon=True)
+        self._thread.start()
+
+    def result(self) -> list[av.Packet[Any]]:
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
