@@ -7,10 +7,11 @@ An MPEG-1 Layer III frame's audio data may begin in the frames before it (the bi
 `main_data_begin` bytes back). Where the second encoder's frame `k` reaches back `m` bytes, those
 bytes are copied into the last `m` bytes that the first encoder's frames before `k` left for its
 own frame `k` (which is dropped), so nothing the first half's frames need is overwritten. The
-join is made only where the granule before it is a long block in both encodings (the decoder's
-overlap between granules then has the same window shape on both sides), and where the first
-encoding left room enough. Where no frame qualifies, `splice` returns None and the caller encodes
-the rest with the first encoder: slower, never wrong.
+join is made only where the granule before it has the same window (block type) in both
+encodings, so the decoder overlaps the first encoding's last granule with a granule whose window
+was chosen to follow that same window, and where the first encoding left room enough. Where
+no frame qualifies, `splice` returns None and the caller encodes the rest with the first
+encoder: slower, never wrong.
 
 Plain byte work on whole frames; no FFmpeg, no Discord.
 """
@@ -26,18 +27,17 @@ PRE_ROLL_FRAMES = 8
 """How many frames before the join the second encoder starts (its analysis warmed up)."""
 JOIN_WINDOW_FRAMES = 32
 """How many frames after the midpoint the first encoder runs on, to find a frame to join at."""
-_NORMAL_BLOCK = 0
 
 
 @dataclass(frozen=True, slots=True)
 class FrameLayout:
     """What the join needs of one frame: how far back its audio data begins, where its own
-    audio-data bytes start within it, and whether its second granule is a long block in every
-    channel."""
+    audio-data bytes start within it, and its second granule's window in each channel
+    (window switching, block type and mixed-block flags)."""
 
     main_data_begin: int
     data_start: int
-    second_granule_long: bool
+    second_granule_windows: tuple[int, ...]
 
 
 def layout(frame: bytes) -> FrameLayout | None:
@@ -61,13 +61,13 @@ def layout(frame: bytes) -> FrameLayout | None:
         return (bits >> (width - at - size)) & ((1 << size) - 1)
 
     # main_data_begin 9 bits, private bits (5 mono, 3 stereo), scfsi 4 per channel, then 59
-    # bits per granule and channel; in each, window_switching_flag is bit 33, block_type next.
+    # bits per granule and channel; in each, window_switching_flag is bit 33, then block_type
+    # (2 bits) and mixed_block_flag, which matter only where the flag is set.
     at = 9 + (5 if channels == 1 else 3) + 4 * channels + 59 * channels  # granule 1, channel 0
-    long_blocks = all(
-        not field(at + 59 * ch + 33, 1) or field(at + 59 * ch + 34, 2) == _NORMAL_BLOCK
-        for ch in range(channels)
+    windows = tuple(
+        field(at + 59 * ch + 33, 4) if field(at + 59 * ch + 33, 1) else 0 for ch in range(channels)
     )
-    return FrameLayout(field(0, 9), start + side_bytes, long_blocks)
+    return FrameLayout(field(0, 9), start + side_bytes, windows)
 
 
 def splice(
@@ -83,7 +83,7 @@ def splice(
         before_own, before_theirs = layout(first[k - 1]), layout(second[k - 1 - offset])
         if own is None or theirs is None or before_own is None or before_theirs is None:
             return None
-        if not (before_own.second_granule_long and before_theirs.second_granule_long):
+        if before_own.second_granule_windows != before_theirs.second_granule_windows:
             continue
         if theirs.main_data_begin > own.main_data_begin:
             continue  # the first half left too little room for the second's reservoir
