@@ -49,14 +49,11 @@ DECODE_LANES = 2
 """Filter graphs the stems are shared among, each decoded by a thread of its own: the mixing
 thread and one more, so decoding uses the machine's second core (the two partial sums are added
 with NumPy)."""
-ENCODER_QUALITY = 7
-"""LAME's algorithm quality, 0 (best, slowest) to 9 (fastest); LAME's own default is 3. At 7 the
-encoder keeps its psychoacoustic model for choosing short blocks and mid/side stereo but skips
-the noise-shaping loop (which searches, band by band, for the quantisation whose noise stays
-under the masking threshold) and the best Huffman table split: the encode, most of a mix's
-time, costs about 30 % less on the benchmark's tones and about 45 % less on noisy, music-like
-audio. The bitrate stays: 192 kbps, where the bits the loop would share out are plentiful. The
-trade-off was taken to bring a 4-minute mix under 10 s on two cores (docs/benchmarks.md)."""
+ENCODER_QUALITY: int | None = None
+"""LAME's algorithm quality, 0 (best, slowest) to 9 (fastest); None: LAME's own default (3), full
+quality. 7 would skip the noise-shaping loop and the best Huffman table split (the encode about
+45 % cheaper on music-like audio, but a real loss of quality); with the encode on two cores it is
+not needed to make a 4-minute mix in under 10 s (docs/benchmarks.md)."""
 LANE_QUEUE = 2
 """Blocks a decoding lane may hold ahead of the mixing thread (each 0.5 MiB at BLOCK_FRAMES)."""
 SPLIT_MIN_SECONDS = 20.0
@@ -383,9 +380,7 @@ def _encode(
     frame boundary (`bot.mixing.splice`); where no frame qualifies, the first encoder goes on."""
     total = scratch.stat().st_size // (CHANNELS * 4)
     with av.open(str(dest), "w", format="mp3") as container:
-        stream = container.add_stream(
-            "libmp3lame", rate=rate, layout="stereo", options={"compression_level": str(ENCODER_QUALITY)}
-        )
+        stream = container.add_stream("libmp3lame", rate=rate, layout="stereo", options=_encoder_options())
         stream.bit_rate = kbps * 1000
         join = (total // 2) // SAMPLES_PER_FRAME
         if rate < 32_000 or total < SPLIT_MIN_SECONDS * rate:
@@ -423,6 +418,10 @@ def _encode(
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+
+
+def _encoder_options() -> dict[str, str]:
+    return {} if ENCODER_QUALITY is None else {"compression_level": str(ENCODER_QUALITY)}
 
 
 def _frames(
@@ -476,7 +475,7 @@ class _SecondHalf:
         encoder.layout = "stereo"
         encoder.format = "fltp"
         encoder.bit_rate = kbps * 1000
-        encoder.options = {"compression_level": str(ENCODER_QUALITY)}
+        encoder.options = _encoder_options()
 
         def run() -> None:
             try:
