@@ -1,9 +1,10 @@
 """Mixing audio files: decode each stem with PyAV, sum them, scale the sum so it never clips, and
 encode it as MP3 at the highest bitrate that fits the upload limit.
 
-Plain, blocking code with no asyncio and no Discord: the mix worker runs `mix_files` in a thread
-of its own, so the event loop goes on answering while FFmpeg works (PyAV releases the GIL while
-it decodes, filters and encodes).
+Plain, blocking code with no asyncio and no Discord: the mix worker runs `mix_files` in a mixing
+process of its own (`bot.mixing.process`), so the bot's event loop never waits for this code's
+turn at the interpreter's lock, while the threads here (PyAV releases the lock while FFmpeg
+decodes, filters and encodes) use the machine's cores.
 
 The decoding and summing happen inside FFmpeg filter graphs (`amovie` per stem, `amix`), handed
 back `BLOCK_FRAMES` at a time: no Python step per decoded frame, and memory bounded whatever the
@@ -25,7 +26,6 @@ import queue
 import tempfile
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import av
 import numpy as np
 from av.filter import Graph
 
+from bot.mixing.outcomes import MixError, MixResult, MixStopped, MixTooLarge, StemUnreadable
 from bot.mixing.splice import JOIN_WINDOW_FRAMES, PRE_ROLL_FRAMES, SAMPLES_PER_FRAME, splice
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ ENCODER_QUALITY: int | None = None
 """LAME's algorithm quality, 0 (best, slowest) to 9 (fastest); None: LAME's own default (3), full
 quality. 7 would skip the noise-shaping loop and the best Huffman table split (the encode about
 45 % cheaper on music-like audio, but a real loss of quality); with the encode on two cores it is
-not needed to make a 4-minute mix in under 10 s (docs/benchmarks.md)."""
+not needed to make a 4-minute mix in under 10 s (docs/internals/benchmarks.md)."""
 LANE_QUEUE = 2
 """Blocks a decoding lane may hold ahead of the mixing thread (each 0.5 MiB at BLOCK_FRAMES)."""
 SPLIT_MIN_SECONDS = 20.0
@@ -63,40 +64,6 @@ MIN_RATE = 8_000
 CHANNELS = 2
 CONTAINER_OVERHEAD = 16 * 1024
 """Bytes an MP3 file carries besides its audio frames (tags, the Xing header), with room to spare."""
-
-
-class MixError(Exception):
-    """The mix could not be made. `reason` (also `str()`) is plain words, safe to show."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class StemUnreadable(MixError):
-    """One stem's file could not be decoded; `index` is its place in the inputs."""
-
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(reason)
-        self.index = index
-
-
-class MixTooLarge(MixError):
-    """Even the lowest bitrate would make a file over the upload limit."""
-
-
-class MixStopped(Exception):
-    """The bot is stopping: the mix was dropped between two blocks (made again after the restart)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MixResult:
-    path: Path
-    size: int  # bytes
-    bitrate_kbps: int
-    seconds: float
-    sample_rate: int
-    gain: float  # what the sum was multiplied by (1.0: it did not need scaling)
 
 
 def mp3_bytes(seconds: float, kbps: int) -> int:
@@ -115,7 +82,9 @@ def mix_files(
     """Mix the audio files `inputs` into the MP3 `dest`, at most `max_bytes` long: aligned at
     their start (shorter ones padded with silence), resampled to one rate in stereo, summed and
     scaled by the sum's peak so no sample clips. Raises StemUnreadable, MixTooLarge (nothing is
-    left at `dest` then). `stopping`, once set, drops the mix at the next block (MixStopped)."""
+    left at `dest` then). `stopping`, once set, drops the mix at the next block (MixStopped).
+    The sum waits in a scratch file beside `dest` whose name starts with `dest`'s, removed at the
+    end (`bot.mixing.process` removes it where the process making the mix was killed)."""
     stopping = stopping or threading.Event()
     if not inputs:
         raise MixError("there is nothing to mix")
