@@ -56,6 +56,14 @@ async def eventually(check: Callable[[], object], timeout: float = 20.0) -> None
         await asyncio.sleep(0.01)
 
 
+def autogroup_nice(pid: int) -> int | None:
+    """The niceness of the process's scheduling group (None where the kernel has none)."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except OSError:
+        return None
+
+
 def names_in(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir()]
 
@@ -77,6 +85,9 @@ async def test_a_mix_is_made_in_a_process_of_its_own_kept_for_the_next_at_a_lowe
 
         assert mixing_children(psutil.Process()) == [child]  # the same process made both
         assert child.nice() == os.nice(0) + MIXING_NICENESS
+        # A session of its own, and where Linux schedules by session (autogroup), niced as one.
+        assert os.getsid(child.pid) == child.pid != os.getsid(0)
+        assert autogroup_nice(child.pid) in (None, MIXING_NICENESS)
         samples, rate = decode(first.path)
         levels = spectrum_levels(samples, rate, list(TONES.values()))
         assert all((levels[f] > 0.2) == (n in chosen) for n, f in TONES.items()), levels

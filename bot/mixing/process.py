@@ -7,7 +7,9 @@ use both cores.
   event loop and open sockets), when a mix first needs one, and kept for the next mixes: at most
   `size` of them, one mix each at a time. The child imports this module and `bot.mixing.audio`
   (NumPy, PyAV), nothing of the bot's Discord side, store or HTTP client; the bot itself never
-  loads NumPy or PyAV.
+  loads NumPy or PyAV. ('spawn' also imports the bot's main module in the child unless it is a
+  package's `__main__`, as with `python -m bot`, the image's command: a bot started from a
+  script file would have its child import what that script imports at its top.)
 - Its CPU priority is `MIXING_NICENESS` below the bot's: on a busy machine the bot answers first.
 - Its life hangs on a lifeline, a pipe whose only writing end the bot holds: when the bot closes
   it (stopping, or giving up on a mix) or dies (even SIGKILL), the child stops at the mix's next
@@ -249,6 +251,7 @@ def serve(orders: Connection, lifeline: Connection) -> None:
     the pipes or dies."""
     with contextlib.suppress(OSError):
         os.nice(MIXING_NICENESS)  # before any thread starts: they all inherit it
+    _own_scheduling_group()
     stopping = threading.Event()
     threading.Thread(target=_hold, args=(lifeline, stopping), name="lifeline", daemon=True).start()
 
@@ -284,6 +287,19 @@ def serve(orders: Connection, lifeline: Connection) -> None:
             orders.send(answer)
         except OSError:
             return
+
+
+def _own_scheduling_group() -> None:
+    """Where Linux groups processes by session for scheduling (autogroup), niceness ranks a
+    process only against its own session, and every session gets an equal share: a mix in the
+    bot's session would spend the bot's share, so the bot waits behind the machine's other work
+    when it wakes. In a session of its own, niced as a group too, the mix's CPU is its own group's
+    and ranks below the bot's and everyone else's. Elsewhere (no autogroup, or a container's
+    CPU group) this changes nothing; the process is still niced."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(MIXING_NICENESS))
 
 
 def _hold(lifeline: Connection, stopping: threading.Event) -> None:
