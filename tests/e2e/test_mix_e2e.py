@@ -214,7 +214,11 @@ async def test_a_restart_in_the_middle_posts_the_mix_once(stack: Stack, stop: si
     thread = await stack.standin.wait_for(lambda: stack.standin.thread_on(result.id), timeout=TIMEOUT)
     await stack.standin.wait_for(lambda: mp3s_in(stack, thread.id), timeout=TIMEOUT)
     children = psutil.Process(bot.proc.pid).children(recursive=True)
-    assert mixing_children(psutil.Process(bot.proc.pid))  # the mix was made in a process of its own
+    [mixer] = mixing_children(psutil.Process(bot.proc.pid))  # the mix was made in a process of its own
+    # ...which loaded PyAV but not discord.py's HTTP client (nor the bot's: aiohttp, compiled parts).
+    mapped = [m.path for m in mixer.memory_maps()]
+    assert any("libavcodec" in p or "/av/" in p for p in mapped)
+    assert not [p for p in mapped if "aiohttp" in p or "asyncpg" in p]
     bot.proc.send_signal(stop)
     await bot.proc.wait()
     assert mix_row(stack, job_id)["state"] == "posting"
