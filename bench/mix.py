@@ -56,6 +56,8 @@ from testing.tones import decode, spectrum_levels, tone_file_bytes, tone_of  # n
 MiB = 2**20
 TARGET_SECONDS = 10.0
 TARGET_MB = 200.0
+SLOW_ACK_MS = 100.0
+"""Acks slower than this while mixing are listed with where in their mix they fell."""
 CHECK_SECONDS = 10.0
 """How much of each mix is decoded to check its tones (the whole would only take longer)."""
 
@@ -80,6 +82,8 @@ class Figures:
     mixing_acks_ms: list[float] = field(default_factory=list)
     bot_cpu: float = 0.0
     load: list[float] = field(default_factory=list)  # the 1-minute load average, before and after
+    windows: list[tuple[float, float]] = field(default_factory=list)  # each mix's start and end
+    slow_acks: list[str] = field(default_factory=list)  # where in its mix each slow ack fell
     notes: list[str] = field(default_factory=list)
 
     def to_json(self, target_seconds: float, target_mb: float) -> dict[str, Any]:
@@ -242,6 +246,26 @@ class MixingCpu:
                 self._seen[child] = cpu
 
 
+def slow_acks(
+    records: list[InteractionRecord], windows: list[tuple[float, float]], over_ms: float
+) -> list[str]:
+    """Where the acks slower than `over_ms` of the mixing windows fell in their mix: seconds
+    after the choice and before the file arrived (the stems download at the start, the file is
+    uploaded at the end, the mixing process works in between)."""
+    found = []
+    for record in records:
+        if record.ack_latency is None or record.ack_latency * 1000 <= over_ms:
+            continue
+        for index, (start, end) in enumerate(windows):
+            if start <= record.created_at <= end:
+                found.append(
+                    f"mix {index + 1}: {record.ack_latency * 1000:.0f} ms, "
+                    f"{record.created_at - start:.1f} s after the choice, "
+                    f"{end - record.created_at:.1f} s before the file"
+                )
+    return found
+
+
 def mix_button(message: MessageRecord) -> str | None:
     for row in message.components:
         for component in row.get("components") or []:
@@ -343,6 +367,7 @@ async def run(args: argparse.Namespace) -> Figures:
                     figures.notes.append(f"mix {index + 1} (without {left_out}) was not posted in time")
                     break
                 figures.mix_seconds.append(time.monotonic() - started)
+                figures.windows.append((started, time.monotonic()))
                 figures.mix_cpu_seconds.append(mixing_cpu.total() - mixer_cpu)
                 figures.posted += 1
                 figures.sizes.append(posted.size)
@@ -360,6 +385,7 @@ async def run(args: argparse.Namespace) -> Figures:
             figures.folder_peak = sampler.folder_peak
             figures.idle_acks_ms = await idle.latencies_ms()
             figures.mixing_acks_ms = await mixing.latencies_ms()
+            figures.slow_acks = slow_acks(mixing.records, figures.windows, SLOW_ACK_MS)
             # Checked once every mix is done: decoding here would compete with the bot for the CPU.
             for posted, left_out in to_check:
                 if not await asyncio.to_thread(
@@ -432,6 +458,8 @@ def main() -> None:
     figures = asyncio.run(run(args))
     result = figures.to_json(args.target_seconds, args.target_mb)
     print_table(result)
+    for slow in sorted(set(figures.slow_acks)):
+        say(f"slow ack while mixing: {slow}")
     for note in figures.notes:
         say(f"note: {note}")
     print(json.dumps(result))
