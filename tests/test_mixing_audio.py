@@ -5,6 +5,7 @@ fits the upload limit (a lower bitrate, or nothing at all)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -234,3 +235,25 @@ def test_frames_that_are_not_mpeg1_layer3_are_never_joined() -> None:
     garbage = [b"\x00" * 417] * 40
     assert splice(garbage, garbage, 20, 8) is None
     assert layout(b"ID3\x04") is None
+
+
+def test_a_sum_of_tones_encoded_in_two_halves_decodes_to_the_samples_of_one_encode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The benchmark's kind of mix: stems of steady tones, long enough to be encoded in halves.
+    seconds = 24.0
+    files = [
+        write_audio(tmp_path / f"{name}.wav", sine(freq, seconds, RATE, 0.2), kind="wav")
+        for name, freq in TONES.items()
+    ]
+
+    with caplog.at_level(logging.INFO, logger="bot.mixing.audio"):
+        halves = mix_files(files, tmp_path / "halves.mp3", max_bytes=10_000_000)
+    assert "no frame to join" not in caplog.text  # the two encodings were joined
+    monkeypatch.setattr("bot.mixing.audio.SPLIT_MIN_SECONDS", 1e9)
+    whole = mix_files(files, tmp_path / "whole.mp3", max_bytes=10_000_000)
+
+    joined, rate = decode(halves.path)
+    serial, _ = decode(whole.path)
+    assert rate == RATE and joined.shape == serial.shape
+    np.testing.assert_array_equal(joined, serial)
