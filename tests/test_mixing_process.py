@@ -115,6 +115,30 @@ async def test_a_process_warmed_before_the_downloads_makes_the_mix_within_the_bo
     assert not warmed.is_running()
 
 
+async def test_no_more_processes_than_the_bound_whatever_is_asked_at_once(tmp_path: Path) -> None:
+    files = short_stems(tmp_path)
+    processes = MixingProcesses(2)
+    most = 0
+
+    async def count() -> None:
+        nonlocal most
+        while True:
+            most = max(most, len(mixing_children(psutil.Process())))
+            await asyncio.sleep(0.005)
+
+    counting = asyncio.create_task(count())
+    try:
+        made = await asyncio.gather(
+            *(processes.mix([files[n]], tmp_path / f"{n}.mp3", max_bytes=10**7) for n in TONES)
+        )
+    finally:
+        counting.cancel()
+        await processes.close()
+
+    assert [m.path.name for m in made] == [f"{n}.mp3" for n in TONES]  # four mixes, two at a time
+    assert most == 2
+
+
 async def test_the_mixing_process_loads_neither_discord_nor_the_bots_store_or_http_client(
     tmp_path: Path,
 ) -> None:
