@@ -97,24 +97,6 @@ async def test_a_mix_is_made_in_a_process_of_its_own_kept_for_the_next_at_a_lowe
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
 
 
-async def test_a_process_warmed_before_the_downloads_makes_the_mix_within_the_bound(tmp_path: Path) -> None:
-    files = short_stems(tmp_path)
-    processes = MixingProcesses(1)
-    try:
-        processes.warm()
-        processes.warm()  # one is starting already: no second
-        await eventually(lambda: mixing_children(psutil.Process()))
-        [warmed] = mixing_children(psutil.Process())
-
-        await processes.mix([files["bass"]], tmp_path / "mix.mp3", max_bytes=10**7)
-        processes.warm()  # one is idle: nothing to start
-
-        assert mixing_children(psutil.Process()) == [warmed]
-    finally:
-        await processes.close()
-    assert not warmed.is_running()
-
-
 async def test_no_more_processes_than_the_bound_whatever_is_asked_at_once(tmp_path: Path) -> None:
     files = short_stems(tmp_path)
     processes = MixingProcesses(2)

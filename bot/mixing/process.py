@@ -69,7 +69,6 @@ class MixingProcesses:
         self._slots = asyncio.Semaphore(self._size)
         self._idle: list[_Child] = []
         self._busy: set[_Child] = set()
-        self._starting: asyncio.Task[_Child] | None = None
         self._ending: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -106,33 +105,13 @@ class MixingProcesses:
             return answer
         raise answer
 
-    def warm(self) -> None:
-        """Start a process now for a mix about to be made, so that its start (its interpreter
-        and PyAV loaded: a fraction of a second, longer on a busy machine) overlaps the stems'
-        downloads; not where one is idle or starting, or the bound is reached."""
-        if self._closed or self._idle or self._starting is not None or len(self._busy) >= self._size:
-            return
-        self._starting = asyncio.get_running_loop().create_task(
-            _Child.start(self._context), name="mixing-process-start"
-        )
-
     async def _take(self) -> _Child:
-        """An idle process still alive (one killed while idle is let go of), else the one
-        `warm` is starting, else a new one."""
+        """An idle process still alive (one killed while idle is let go of), else a new one."""
         while self._idle:
             child = self._idle.pop()
             if child.alive:
                 return child
             self._end(child)
-        starting, self._starting = self._starting, None
-        if starting is not None:
-            try:
-                return await asyncio.shield(starting)
-            except asyncio.CancelledError:
-                self._starting = starting  # still starting (shielded): for the next mix, or `close`
-                raise
-            except Exception:
-                log.warning("A mixing process could not be started; trying again", exc_info=True)
         return await _Child.start(self._context)
 
     async def close(self) -> None:
@@ -145,10 +124,6 @@ class MixingProcesses:
             self._end(self._idle.pop())
         for _ in range(self._size):  # every mix under way has ended
             await self._slots.acquire()
-        starting, self._starting = self._starting, None
-        if starting is not None:
-            with contextlib.suppress(Exception):
-                self._end(await starting)
         if self._ending:
             await asyncio.gather(*self._ending, return_exceptions=True)
 

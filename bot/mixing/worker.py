@@ -180,8 +180,6 @@ class MixWorker:
         """Fetch the chosen stems and mix them, in a mixing process; the finished file (the caller
         removes it). Raises MixFailed naming what failed."""
         self._folder.mkdir(parents=True, exist_ok=True)
-        if self._processes is not None:
-            self._processes.warm()  # the process starts while the stems download
         names = stem_names(job)
         urls = await self._sources(job, mix)
         fetched: list[Path] = []
