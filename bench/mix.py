@@ -6,11 +6,12 @@ Runs the real `python -m bot` process between the local Discord stand-in and the
 (`testing.tones`), `--seconds` long. One member splits a track into 12 stems; then `--mixes`
 mixes of eleven stems each (a different stem left out every time) are asked one after another
 through the Mix stems button and its picker, each timed from the choice to the file in the
-result's thread, and by the CPU seconds of the bot's mixing thread (which the machine's other
+result's thread, and by the CPU seconds of the bot's mixing processes (which the machine's other
 load does not inflate). While each mix is made, a burst of `--burst` members runs `/split` every
 `--burst-every` seconds; before each, `--bursts` such bursts run with the bot idle: idle and
 mixing windows alternate, so the two ack latencies compare under the same background load. The
-bot's resident memory (VmRSS of the bot and of any child process) is sampled every 50 ms.
+bot's resident memory is sampled every 50 ms: VmRSS of the bot plus that of its child processes
+(the mixing processes, multiprocessing's resource tracker), summed at each sample.
 Every posted mix is decoded and checked: the stem left out is not in it, the others are.
 
 Prints a table, then one JSON line; exits 1 if a mix is missing or wrong, or over the targets
@@ -24,10 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +45,6 @@ if str(REPO_ROOT) not in sys.path:  # run as `python bench/mix.py`: import the c
 
 from bench.keep import RssSampler  # noqa: E402
 from bench.load import API_KEY, bot_env, free_port, percentile, print_rows, say  # noqa: E402
-from bot.mixing.worker import MIXING_NICENESS  # noqa: E402
 from bot.product import stem_name  # noqa: E402
 from bot.render.common import MIX_BUTTON_LABEL  # noqa: E402
 from bot.render.results import RESULT_MARK  # noqa: E402
@@ -53,6 +56,8 @@ from testing.tones import decode, spectrum_levels, tone_file_bytes, tone_of  # n
 MiB = 2**20
 TARGET_SECONDS = 10.0
 TARGET_MB = 200.0
+SLOW_ACK_MS = 100.0
+"""Acks slower than this while mixing are listed with where in their mix they fell."""
 CHECK_SECONDS = 10.0
 """How much of each mix is decoded to check its tones (the whole would only take longer)."""
 
@@ -71,10 +76,14 @@ class Figures:
     baseline_rss: int = 0
     peak_rss: int = 0
     children: int = 0
+    child_peak_rss: int = 0
     folder_peak: int = 0
     idle_acks_ms: list[float] = field(default_factory=list)
     mixing_acks_ms: list[float] = field(default_factory=list)
     bot_cpu: float = 0.0
+    load: list[float] = field(default_factory=list)  # the 1-minute load average, before and after
+    windows: list[tuple[float, float]] = field(default_factory=list)  # each mix's start and end
+    slow_acks: list[str] = field(default_factory=list)  # where in its mix each slow ack fell
     notes: list[str] = field(default_factory=list)
 
     def to_json(self, target_seconds: float, target_mb: float) -> dict[str, Any]:
@@ -92,6 +101,7 @@ class Figures:
             "rss_mb_baseline": round(self.baseline_rss / MiB, 1),
             "rss_mb_peak": round(self.peak_rss / MiB, 1),
             "child_processes": self.children,
+            "rss_mb_children_peak": round(self.child_peak_rss / MiB, 1),
             "disk_mb_peak": round(self.folder_peak / MiB, 1),
             "acks_idle": len(self.idle_acks_ms),
             "ack_ms_p50_idle": round(percentile(self.idle_acks_ms, 50), 1),
@@ -101,6 +111,7 @@ class Figures:
             "ack_ms_p99_mixing": round(percentile(self.mixing_acks_ms, 99), 1),
             "ack_ms_max_mixing": round(max(self.mixing_acks_ms, default=0.0), 1),
             "bot_cpu_s": round(self.bot_cpu, 2),
+            "load_1m": [round(load, 2) for load in self.load],
             "target_seconds": target_seconds,
             "target_mb": target_mb,
             "ok": self.ok(target_seconds, target_mb),
@@ -149,20 +160,110 @@ class Bursts:
         return [r.ack_latency * 1000 for r in self.records if r.ack_latency is not None]
 
 
-def mixing_threads_cpu(pid: int) -> float:
-    """CPU seconds used so far by the bot's mixing threads: those it runs below the event loop's
-    priority (`MIXING_NICENESS`), read from /proc per thread."""
-    total = 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+def child_pids(pid: int) -> list[int]:
+    """The process's children (its mixing processes, multiprocessing's resource tracker)."""
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                pids += [int(child) for child in (task / "children").read_text().split()]
+    return pids
+
+
+def vm_rss(pid: int) -> int:
+    """A process's resident memory in bytes (0 once it has ended)."""
+    with contextlib.suppress(OSError):
+        match = re.search(r"^VmRSS:\s+(\d+) kB$", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+        return int(match[1]) * 1024 if match else 0
+    return 0
+
+
+class TreeRssSampler(RssSampler):
+    """The resident memory of the bot and of its child processes together, at each sample: a
+    mix is made in a mixing process (`bot.mixing.process`), whose memory is the bot's cost too.
+    `child_peak`: the most the children held at one sample."""
+
+    def __init__(self, pid: int, folder: Path) -> None:
+        super().__init__(pid, folder)
+        self._pid = pid
+        self.child_peak = 0
+
+    def read(self, field_name: str) -> int | None:
+        own = super().read(field_name)
+        if own is None or field_name != "VmRSS":
+            return own
+        children = sum(vm_rss(child) for child in child_pids(self._pid))
+        self.child_peak = max(self.child_peak, children)
+        return own + children
+
+
+class MixingCpu:
+    """CPU seconds used by the bot's child processes (the mixing processes; the resource tracker
+    uses next to none), read from /proc every `interval` seconds from a thread of the bench. A
+    process's counts include its threads that ended; each process's last reading is kept, so one
+    that ended (killed, or replaced) still counts (all but its last `interval`)."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self._pid = pid
+        self._interval = interval
+        self._seen: dict[int, float] = {}  # process id -> its CPU seconds when last read
+        self._retired = 0.0  # processes whose id was reused: their last reading
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mixing-cpu", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def total(self) -> float:
+        """CPU seconds of every child process seen so far, read afresh."""
+        self._read()
+        with self._lock:
+            return self._retired + sum(self._seen.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._read()
+
+    def _read(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        for child in child_pids(self._pid):
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # After the name: state is field 3; utime 14, stime 15 (1-based, man 5 proc).
+            cpu = (int(fields[11]) + int(fields[12])) / ticks
+            with self._lock:
+                last = self._seen.get(child, 0.0)
+                if cpu < last:  # the id now belongs to a new process
+                    self._retired += last
+                self._seen[child] = cpu
+
+
+def slow_acks(
+    records: list[InteractionRecord], windows: list[tuple[float, float]], over_ms: float
+) -> list[str]:
+    """Where the acks slower than `over_ms` of the mixing windows fell in their mix: seconds
+    after the choice and before the file arrived (the stems download at the start, the file is
+    uploaded at the end, the mixing process works in between)."""
+    found = []
+    for record in records:
+        if record.ack_latency is None or record.ack_latency * 1000 <= over_ms:
             continue
-        # After the name: state is field 3; utime 14, stime 15, nice 19 (1-based, man 5 proc).
-        if int(fields[16]) == MIXING_NICENESS:
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        for index, (start, end) in enumerate(windows):
+            if start <= record.created_at <= end:
+                found.append(
+                    f"mix {index + 1}: {record.ack_latency * 1000:.0f} ms, "
+                    f"{record.created_at - start:.1f} s after the choice, "
+                    f"{end - record.created_at:.1f} s before the file"
+                )
+    return found
 
 
 def mix_button(message: MessageRecord) -> str | None:
@@ -189,6 +290,7 @@ def check_mix(data: bytes, left_out: str, names: list[str], folder: Path) -> boo
 
 async def run(args: argparse.Namespace) -> Figures:
     figures = Figures(stems=12, seconds=args.seconds, mixes=args.mixes, concurrency=args.concurrency)
+    figures.load.append(os.getloadavg()[0])
     names = [stem_name(key) for key in STEMS_12]
     say(f"Making 12 stereo MP3 stems of {args.seconds:g} s (once)…")
     for key in STEMS_12:
@@ -210,10 +312,12 @@ async def run(args: argparse.Namespace) -> Figures:
         env = bot_env(sim.base_url, poll_interval=0.2, callback_port=free_port())
         env.update(MIX_CONCURRENCY=str(args.concurrency), DEFAULT_CREDITS="1000")
         bot = await standin.spawn("bot.__main__:main", extra_env=env, python=sys.executable, cwd=workdir)
-        sampler = RssSampler(bot.pid, workdir / "data" / "mix-work")
+        sampler = TreeRssSampler(bot.pid, workdir / "data" / "mix-work")
+        mixing_cpu = MixingCpu(bot.pid)
         try:
             await standin.wait_ready(timeout=60)
             sampler.start()
+            mixing_cpu.start()
             process = psutil.Process(bot.pid)
             record = await standin.invoke(
                 "split", {"task_id": "gen-1", "audio_id": "a-1", "mode": "split_stem"}, user_id=member
@@ -244,7 +348,7 @@ async def run(args: argparse.Namespace) -> Figures:
                 select = picker(answer)
                 values = [o["value"] for o in select["options"] if o["label"] != left_out]
                 before = len(standin.attachments_in(thread)) if thread is not None else 0
-                mixer_cpu = mixing_threads_cpu(bot.pid)
+                mixer_cpu = mixing_cpu.total()
                 done = asyncio.Event()
                 started = time.monotonic()
                 await standin.click(answer, select["custom_id"], values=values, user_id=member)
@@ -263,22 +367,25 @@ async def run(args: argparse.Namespace) -> Figures:
                     figures.notes.append(f"mix {index + 1} (without {left_out}) was not posted in time")
                     break
                 figures.mix_seconds.append(time.monotonic() - started)
-                figures.mix_cpu_seconds.append(mixing_threads_cpu(bot.pid) - mixer_cpu)
+                figures.windows.append((started, time.monotonic()))
+                figures.mix_cpu_seconds.append(mixing_cpu.total() - mixer_cpu)
                 figures.posted += 1
                 figures.sizes.append(posted.size)
                 say(
                     f"  mix {index + 1}: without {left_out}, {figures.mix_seconds[-1]:.2f} s "
-                    f"({figures.mix_cpu_seconds[-1]:.2f} s CPU in the mixing thread), "
+                    f"({figures.mix_cpu_seconds[-1]:.2f} s CPU in the mixing processes), "
                     f"{posted.size / MiB:.2f} MiB, rss peak {sampler.peak() / MiB:.0f} MB"
                 )
                 to_check.append((posted, left_out))
             figures.bot_cpu = sum(process.cpu_times()[:2]) - cpu_before
+            figures.load.append(os.getloadavg()[0])
             figures.peak_rss = sampler.peak(since=baseline_at)
-            # A mix is made in a thread of the bot: a worker process would count here too.
             figures.children = len(psutil.Process(bot.pid).children(recursive=True))
+            figures.child_peak_rss = sampler.child_peak
             figures.folder_peak = sampler.folder_peak
             figures.idle_acks_ms = await idle.latencies_ms()
             figures.mixing_acks_ms = await mixing.latencies_ms()
+            figures.slow_acks = slow_acks(mixing.records, figures.windows, SLOW_ACK_MS)
             # Checked once every mix is done: decoding here would compete with the bot for the CPU.
             for posted, left_out in to_check:
                 if not await asyncio.to_thread(
@@ -289,6 +396,7 @@ async def run(args: argparse.Namespace) -> Figures:
                 figures.notes.append(f"the stand-in refused {len(standin.rejected)} request(s)")
         finally:
             sampler.stop()
+            mixing_cpu.stop()
             await bot.stop()
             if bot.returncode not in (0, -15) or "Traceback" in bot.output():
                 say(bot.output()[-3000:])
@@ -303,12 +411,13 @@ def print_table(result: dict[str, Any]) -> None:
         ("stems per mix / length", f"11 of {result['stems']} / {result['stem_seconds']:g} s"),
         ("MIX_CONCURRENCY", result["concurrency"]),
         ("time per mix (s)", ", ".join(str(s) for s in result["mix_seconds"])),
-        ("CPU per mix, mixing thread (s)", ", ".join(str(s) for s in result["mix_cpu_seconds"])),
+        ("CPU per mix, mixing processes (s)", ", ".join(str(s) for s in result["mix_cpu_seconds"])),
         ("mix file (MiB)", ", ".join(str(s) for s in result["mix_mb"])),
         ("bot RSS before mixing (MB)", result["rss_mb_baseline"]),
         (
-            "bot RSS peak while mixing (MB)",
-            f"{result['rss_mb_peak']} ({result['child_processes']} child processes)",
+            "RSS peak while mixing, bot + children (MB)",
+            f"{result['rss_mb_peak']} (children at most {result['rss_mb_children_peak']}; "
+            f"{result['child_processes']} child processes)",
         ),
         (
             "/split ack p50 / p99, idle (ms)",
@@ -321,6 +430,7 @@ def print_table(result: dict[str, Any]) -> None:
         ),
         ("files waiting on disk, peak (MB)", result["disk_mb_peak"]),
         ("bot CPU s, whole run", result["bot_cpu_s"]),
+        ("load average (1 min), before / after", " / ".join(str(x) for x in result["load_1m"])),
         (
             "targets",
             f"{result['target_seconds']} s per mix, {result['target_mb']} MB: "
@@ -348,6 +458,8 @@ def main() -> None:
     figures = asyncio.run(run(args))
     result = figures.to_json(args.target_seconds, args.target_mb)
     print_table(result)
+    for slow in sorted(set(figures.slow_acks)):
+        say(f"slow ack while mixing: {slow}")
     for note in figures.notes:
         say(f"note: {note}")
     print(json.dumps(result))

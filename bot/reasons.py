@@ -104,6 +104,7 @@ FILE_NOT_AUDIO = N_("the file could not be read as audio ({error})")
 NOT_DECODED = N_("the audio could not be decoded ({error})")
 # TRANSLATORS: {error} is the name of the decoder's error.
 NOT_MIXED = N_("the stems could not be mixed ({error})")
+MIX_PROCESS_LOST = N_("the mixing process stopped unexpectedly")
 
 MESSAGES: tuple[str, ...] = tuple(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

@@ -347,7 +347,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MIX_CONCURRENCY", "mix_concurrency", bounded_int(1, 8), "1",
         "a whole number of mixes at once, from 1 to 8",
         "Mixing stems: how many mixes are made at once for the whole process, each decoding, "
-        "summing and encoding in a worker thread. Files wait in `mix-work/` beside an SQLite "
+        "summing and encoding in a mixing process of its own, started when first needed, at a "
+        "lower CPU priority than the bot. Files wait in `mix-work/` beside an SQLite "
         "database (`data/mix-work/` with PostgreSQL; a `shards-…` folder per `SHARD_IDS`), emptied "
         "at every start.",
     ),

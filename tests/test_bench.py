@@ -160,7 +160,9 @@ def test_a_small_mix_run_posts_each_mix_once_holding_the_kept_tones() -> None:
     figures = json.loads(lines[-1])
 
     assert result.returncode == 0, result.stderr
-    assert (figures["posted"], figures["wrong"], figures["child_processes"]) == (2, 0, 0)
+    assert (figures["posted"], figures["wrong"]) == (2, 0)
+    # The mixing process (and multiprocessing's resource tracker): its memory counts in the peak.
+    assert figures["child_processes"] >= 1 and figures["rss_mb_children_peak"] > 0
     assert len(figures["mix_cpu_seconds"]) == 2 and all(s > 0 for s in figures["mix_cpu_seconds"])
     assert figures["acks_idle"] > 0 and figures["acks_mixing"] > 0
     assert 0 < figures["rss_mb_baseline"] <= figures["rss_mb_peak"]

@@ -5,10 +5,12 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bot.errors import InsufficientCredits, UnknownJob
@@ -34,6 +36,7 @@ from bot.sandbox import STEMS_2, STEMS_12
 from testing.provider_api import SeparationApiSimulator
 from testing.tones import decode, spectrum_levels, tone_of
 from tests.test_keeping import ANA, BOB, CHANNEL, GUILD, World, ask, delivered, keep_to_the_end, open_world
+from tests.test_mixing_process import mixing_children
 from tests.wiring import PostedRecord, RecordingPoster
 
 
@@ -271,3 +274,26 @@ async def test_a_mix_whose_last_upload_landed_unanswered_is_posted_not_failed_an
     assert mix.state is MixState.POSTED and mix.message_id in poster(world).mix_bytes
     assert [e.kind for e in await world.store.accounts.ledger(GUILD, BOB)][-1] is LedgerKind.MIX_CHARGE
     assert "is ready" in poster(world).told[-1]
+
+
+async def test_a_mixing_process_killed_mid_mix_fails_that_mix_and_refunds_it_once(world: World) -> None:
+    await world.store.economy.update_settings(GUILD, {"mix_price": 4}, actor_id=ANA)
+    job = await delivered(world)
+    mix = await request(world, job, [0, STEMS_12.index("bass")])
+
+    async def kill_the_mixing_process() -> None:
+        while not (children := mixing_children(psutil.Process())):
+            await asyncio.sleep(0.005)
+        children[0].kill()
+
+    killer = asyncio.create_task(asyncio.wait_for(kill_the_mixing_process(), timeout=30))
+    done = await mix_to_the_end(world, mix.id)
+    await killer  # it did kill one
+
+    assert done.state is MixState.FAILED and "the mixing process stopped unexpectedly" in (done.failure or "")
+    assert [e.kind for e in await world.store.accounts.ledger(GUILD, BOB)][-2:] == [
+        LedgerKind.MIX_CHARGE,
+        LedgerKind.MIX_REFUND,
+    ]
+    assert poster(world).mix_bytes == {}
+    assert "Your 4 credits came back." in poster(world).told[-1]

@@ -5,6 +5,7 @@ fits the upload limit (a lower bitrate, or nothing at all)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -13,13 +14,16 @@ import pytest
 
 from bot.mixing.audio import (
     BITRATES_KBPS,
+    BLOCK_FRAMES,
     MixStopped,
     MixTooLarge,
     StemUnreadable,
     bitrate_for,
     mix_files,
     mp3_bytes,
+    summed_blocks,
 )
+from bot.mixing.splice import layout, splice
 from testing.tones import decode, sine, spectrum_levels, write_audio
 
 RATE = 44_100
@@ -145,3 +149,111 @@ def test_a_mix_stops_at_the_next_block_when_the_bot_stops(tmp_path: Path) -> Non
 
     assert not (tmp_path / "mix.mp3").exists()
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".mp3")] == []
+
+
+def test_decoding_lanes_sum_to_what_one_graph_sums(tmp_path: Path) -> None:
+    # Lossless stems of four lengths, none a whole number of blocks: with two lanes the helper's
+    # ends first; with three, the mixing thread's own lane ends before another's.
+    lengths = {"vocals": 1.0, "drums": 4.0, "bass": 2.5, "guitar": 3.2}
+    files = [
+        write_audio(tmp_path / f"{name}.wav", sine(TONES[name], seconds, RATE, 0.3), kind="wav")
+        for name, seconds in lengths.items()
+    ]
+
+    def summed(lanes: int) -> tuple[np.ndarray, list[int]]:
+        blocks = list(summed_blocks(files, RATE, [1] * len(files), threading.Event(), lanes=lanes))
+        return np.concatenate(blocks, axis=1), [block.shape[1] for block in blocks]
+
+    one, sizes = summed(1)
+    assert one.shape == (2, round(4.0 * RATE))  # the longest stem, in stereo
+    assert set(sizes[:-1]) == {BLOCK_FRAMES}  # only the last block is short
+    for lanes in (2, 3):
+        many, many_sizes = summed(lanes)
+        assert many_sizes == sizes
+        # The same sum, added in another order: equal to float32 rounding.
+        np.testing.assert_allclose(many, one, rtol=0, atol=1e-6)
+    # Where only the longest stem is left, the sum is that stem alone (the others padded).
+    np.testing.assert_allclose(
+        one[0, round(3.3 * RATE) :], sine(660.0, 4.0, RATE, 0.3)[round(3.3 * RATE) :], atol=1e-4
+    )
+
+
+def test_a_stem_failing_in_a_decoding_lane_is_named_by_its_place(tmp_path: Path) -> None:
+    files = stems(tmp_path)
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\x00not audio at all" * 100)
+    inputs = [files["vocals"], files["drums"], broken, files["bass"]]  # lanes: [0, 2] and [1, 3]
+
+    with pytest.raises(StemUnreadable) as raised:
+        list(summed_blocks(inputs, RATE, [2, 2, 2, 2], threading.Event(), lanes=2))
+
+    assert raised.value.index == 2
+    assert [t.name for t in threading.enumerate() if t.name == "mixer-lane"] == []  # none left running
+
+
+def music_like(seconds: float) -> np.ndarray:
+    """A stereo signal the encoder has to work on: a tone, a gated bass line and some noise."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    gate = np.sin(2 * np.pi * 0.5 * t) > 0
+    rng = np.random.default_rng(7)
+    mono = 0.2 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 110 * t) * gate
+    mono = (mono + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    return np.stack([mono, np.roll(mono, 37)])
+
+
+def frame_errors(decoded: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """The largest error in each 1152-sample frame (the decoder drops the encoder's delay)."""
+    n = min(decoded.shape[1], original.shape[1]) // 1152 * 1152
+    return np.abs(decoded[:, :n] - original[:, :n]).max(axis=0).reshape(-1, 1152).max(axis=1)
+
+
+def test_a_long_mix_is_encoded_in_two_halves_joined_without_a_seam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seconds = 24.0  # over SPLIT_MIN_SECONDS: two encoders
+    original = music_like(seconds)
+    source = write_audio(tmp_path / "song.wav", original, kind="wav")
+
+    halves = mix_files([source], tmp_path / "halves.mp3", max_bytes=10_000_000)
+    monkeypatch.setattr("bot.mixing.audio.SPLIT_MIN_SECONDS", 1e9)
+    whole = mix_files([source], tmp_path / "whole.mp3", max_bytes=10_000_000)
+
+    joined, rate = decode(halves.path)
+    serial, _ = decode(whole.path)
+    assert joined.shape == serial.shape and rate == RATE
+    assert halves.size == whole.size  # constant bitrate: as many frames
+    assert not np.array_equal(joined, serial)  # the second half came from the second encoder
+    errors, serial_errors = frame_errors(joined, original), frame_errors(serial, original)
+    middle = round(seconds * RATE / 2) // 1152
+    # No seam: around the join the error stays at what the encoder's error is anywhere else.
+    assert errors[middle - 4 : middle + 40].max() <= 1.1 * np.percentile(serial_errors, 99.5)
+    assert np.percentile(errors, 99) <= 1.05 * np.percentile(serial_errors, 99)
+    assert errors[: middle - 8].max() == serial_errors[: middle - 8].max()  # the first half as before
+
+
+def test_frames_that_are_not_mpeg1_layer3_are_never_joined() -> None:
+    garbage = [b"\x00" * 417] * 40
+    assert splice(garbage, garbage, 20, 8) is None
+    assert layout(b"ID3\x04") is None
+
+
+def test_a_sum_of_tones_encoded_in_two_halves_decodes_to_the_samples_of_one_encode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The benchmark's kind of mix: stems of steady tones, long enough to be encoded in halves.
+    seconds = 24.0
+    files = [
+        write_audio(tmp_path / f"{name}.wav", sine(freq, seconds, RATE, 0.2), kind="wav")
+        for name, freq in TONES.items()
+    ]
+
+    with caplog.at_level(logging.INFO, logger="bot.mixing.audio"):
+        halves = mix_files(files, tmp_path / "halves.mp3", max_bytes=10_000_000)
+    assert "no frame to join" not in caplog.text  # the two encodings were joined
+    monkeypatch.setattr("bot.mixing.audio.SPLIT_MIN_SECONDS", 1e9)
+    whole = mix_files(files, tmp_path / "whole.mp3", max_bytes=10_000_000)
+
+    joined, rate = decode(halves.path)
+    serial, _ = decode(whole.path)
+    assert rate == RATE and joined.shape == serial.shape
+    np.testing.assert_array_equal(joined, serial)

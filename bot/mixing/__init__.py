@@ -8,65 +8,41 @@ rest, like the keeper: a restart or another process carries on, and the file is 
 
 The parts: `requests` (the rules of asking), `worker` (fetching, mixing off the event loop,
 posting once), `audio` (PyAV and NumPy: decode, sum in blocks, encode), `names` (the file's name),
-`poster` (what Discord must provide). `Mixer` is what the rest of the bot holds. Nothing here
-knows Discord.
+`poster` (what Discord must provide), `process` (the mixing processes the audio work runs in),
+`outcomes` (what a mix ends in). `Mixer` (`mixer`) is what the rest of the bot holds. Nothing
+here knows Discord.
+
+The names below are imported when first used, not with the package: a mixing process imports
+`bot.mixing.process` and `bot.mixing.audio`, and so this package, without the bot's store,
+HTTP client and database drivers (lighter and quicker to start).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from bot.keeping.place import ENGLISH_ONLY, Languages
-from bot.keeping.poster import Downloader
-from bot.leases import Lease
-from bot.mixing.poster import MixPoster
-from bot.mixing.requests import MixRequest, MixRequests, Reply, offers_mix_button, stem_names
-from bot.mixing.worker import RETRY_BASE, MixWorker
-from bot.store import Store
+if TYPE_CHECKING:  # also what the layer contracts see
+    from bot.mixing.mixer import Mixer
+    from bot.mixing.poster import MixPoster
+    from bot.mixing.requests import MixRequest, Reply, offers_mix_button, stem_names
 
 __all__ = ["MixPoster", "MixRequest", "Mixer", "Reply", "offers_mix_button", "stem_names"]
 
+_MODULES = {
+    "Mixer": "bot.mixing.mixer",
+    "MixPoster": "bot.mixing.poster",
+    "MixRequest": "bot.mixing.requests",
+    "Reply": "bot.mixing.requests",
+    "offers_mix_button": "bot.mixing.requests",
+    "stem_names": "bot.mixing.requests",
+}
 
-class Mixer:
-    """Mixing stems: the requests (`job`, `price`, `request`) and the worker (`start`, `stop`, `wake`,
-    `run_due`) over one store."""
 
-    def __init__(
-        self,
-        store: Store,
-        poster: MixPoster,
-        download: Downloader,
-        *,
-        lease: Lease,
-        folder: Path,
-        concurrency: int = 1,
-        max_stem_bytes: int = 100 * 1024 * 1024,
-        clock: Callable[[], float] = time.time,
-        retry_base: float = RETRY_BASE,
-        languages: Languages = ENGLISH_ONLY,
-    ) -> None:
-        """`languages`: what the file's name and line are said in (the server's language, or the
-        member's for a DM result), and the member's own for their private answer."""
-        self.worker = MixWorker(
-            store,
-            poster,
-            download,
-            lease=lease,
-            folder=folder,
-            concurrency=concurrency,
-            max_stem_bytes=max_stem_bytes,
-            clock=clock,
-            retry_base=retry_base,
-            languages=languages,
-        )
-        self.requests = MixRequests(store, clock=clock, asked=self.worker.wake, languages=languages)
-        # The parts' own methods, not wrappers that repeat their signatures.
-        self.job = self.requests.job
-        self.price = self.requests.price
-        self.request = self.requests.request
-        self.start = self.worker.start
-        self.stop = self.worker.stop
-        self.wake = self.worker.wake
-        self.run_due = self.worker.run_due
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

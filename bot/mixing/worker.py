@@ -11,14 +11,9 @@ once and posts nothing; a failure that may pass is tried again later, then given
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
-import os
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot import i18n, reasons
@@ -27,8 +22,9 @@ from bot.keeping.place import ENGLISH_ONLY, Languages, place_language, result_pl
 from bot.keeping.poster import Downloader, PlaceRefused, PostRetry, Upload, UploadTooLarge
 from bot.keeping.posting import comparable_filename
 from bot.leases import ClaimedWork, Lease
-from bot.mixing.audio import MixError, MixResult, MixStopped, StemUnreadable, mix_files
+from bot.mixing.outcomes import MixError, MixResult, MixStopped, StemUnreadable
 from bot.mixing.poster import MixPoster
+from bot.mixing.process import MixingProcesses
 from bot.mixing.requests import stem_names
 from bot.models import Job, Mix, MixState
 from bot.reasons import because, english_stem_name
@@ -42,9 +38,6 @@ MAX_ATTEMPTS = 6
 RETRY_BASE = 5.0
 RETRY_CAP = 600.0
 IDLE_SECONDS = 3600.0
-MIXING_NICENESS = 10
-"""How much lower than the event loop's the mixing threads' CPU priority is: on a busy machine the
-loop (acknowledging interactions within Discord's 3 s) runs first, the mix takes what is left."""
 
 
 class MixFailed(Exception):
@@ -70,9 +63,10 @@ class MixWorker:
         retry_base: float = RETRY_BASE,
         languages: Languages = ENGLISH_ONLY,
     ) -> None:
-        """`concurrency`: mixes made at once (each decodes, sums and encodes in a worker thread);
-        `max_stem_bytes`: the most one stem's download may be; `languages`: the file's line is
-        said in the place's language (`place_language`), the member's answer in theirs."""
+        """`concurrency`: mixes made at once (each decodes, sums and encodes in a mixing process
+        of its own, `bot.mixing.process`); `max_stem_bytes`: the most one stem's download may be;
+        `languages`: the file's line is said in the place's language (`place_language`), the
+        member's answer in theirs."""
         self._languages = languages
         self._store = store
         self._poster = poster
@@ -81,8 +75,7 @@ class MixWorker:
         self._max_stem_bytes = max_stem_bytes
         self._clock = clock
         self._concurrency = concurrency
-        self._threads: ThreadPoolExecutor | None = None
-        self._stopping = threading.Event()
+        self._processes: MixingProcesses | None = None
         self._backoff = Backoff(base=retry_base, cap=RETRY_CAP, max_attempts=MAX_ATTEMPTS)
         self._claims = ClaimedWork(store.mixes, lease, what="mixes", renewed=self.wake)
         self._worker: DurableWorker[Mix] = DurableWorker(
@@ -103,22 +96,17 @@ class MixWorker:
             removed = clear_leftovers(self._folder)
             if removed:
                 log.info("Removed %s unfinished mix file(s) left from before", removed)
-            self._stopping.clear()
-            self._threads = ThreadPoolExecutor(
-                max_workers=max(1, self._concurrency),
-                thread_name_prefix="mixer",
-                initializer=_below_the_event_loop,
-            )
+            # The processes start when a mix first needs one.
+            self._processes = MixingProcesses(self._concurrency)
             self._worker.start()
             self._claims.start()
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop working; mixes stopped mid-way resume at the next start (here or elsewhere)."""
-        self._stopping.set()  # a mix in a thread stops at its next block
-        await self._worker.stop()
-        if self._threads is not None:
-            await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
-            self._threads = None
+        await self._worker.stop()  # a mix cancelled tells its process to stop at its next block
+        if self._processes is not None:
+            await self._processes.close()
+            self._processes = None
         await self._claims.stop(release=release)
 
     def wake(self) -> None:
@@ -203,7 +191,7 @@ class MixWorker:
         return None
 
     async def _make(self, job: Job, mix: Mix) -> Path:
-        """Fetch the chosen stems and mix them, in a worker thread; the finished file (the caller
+        """Fetch the chosen stems and mix them, in a mixing process; the finished file (the caller
         removes it). Raises MixFailed naming what failed."""
         self._folder.mkdir(parents=True, exist_ok=True)
         names = [english_stem_name(stem.key) for stem in job.stems]  # stored reasons are English
@@ -221,11 +209,7 @@ class MixWorker:
                 fetched.append(downloaded.path)
             out = self._folder / f"mix-{mix.id}{PART_SUFFIX}"
             try:
-                result = await self._in_thread(
-                    functools.partial(
-                        mix_files, fetched, out, max_bytes=mix.upload_limit, stopping=self._stopping
-                    )
-                )
+                result = await self._in_process(fetched, out, max_bytes=mix.upload_limit)
             except StemUnreadable as error:
                 name = names[mix.positions[error.index]]
                 raise MixFailed(because(reasons.STEM_NOT_AUDIO, stem=name, why=error.reason)) from None
@@ -244,12 +228,16 @@ class MixWorker:
             for path in fetched:
                 remove_file(path)
 
-    async def _in_thread(self, work: Callable[[], MixResult]) -> MixResult:
-        """Run the decoding, summing and encoding in a mixing thread (`run_due` without `start`,
-        as tests drive it: in a thread of its own)."""
-        if self._threads is None:
-            return await asyncio.to_thread(work)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+    async def _in_process(self, inputs: Sequence[Path], dest: Path, *, max_bytes: int) -> MixResult:
+        """Decode, sum and encode in a mixing process (`run_due` without `start`, as tests drive
+        it: in a process started for this mix alone)."""
+        if self._processes is not None:
+            return await self._processes.mix(inputs, dest, max_bytes=max_bytes)
+        alone = MixingProcesses(1)
+        try:
+            return await alone.mix(inputs, dest, max_bytes=max_bytes)
+        finally:
+            await alone.close()
 
     async def _sources(self, job: Job, mix: Mix) -> dict[int, str]:
         """Where each chosen stem is fetched from: the API's links while they live, else the kept
@@ -316,10 +304,3 @@ class MixWorker:
         mix = await self._store.mixes.get(mix_id)
         assert mix is not None
         return mix
-
-
-def _below_the_event_loop() -> None:
-    """Lower this mixing thread's CPU priority (Linux gives each thread its own); elsewhere, or
-    where the system refuses, it mixes at the process's priority."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MIXING_NICENESS)

@@ -10,8 +10,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
+from bot.mixing.process import STOP_GRACE
 from testing.discord_standin import (
     DEFAULT_GUILD_ID,
     DEFAULT_MEMBER_PERMISSIONS,
@@ -22,6 +24,7 @@ from testing.discord_standin import (
 )
 from testing.tones import decode, spectrum_levels, tone_of
 from tests.e2e.conftest import Stack, button
+from tests.test_mixing_process import mixing_children
 
 READY = "download now, they cannot be renewed"
 MIX = "Mix stems"
@@ -210,9 +213,18 @@ async def test_a_restart_in_the_middle_posts_the_mix_once(stack: Stack, stop: si
     await choose(stack, await press_mix(stack, result), ["Vocals", "Guitar"])
     thread = await stack.standin.wait_for(lambda: stack.standin.thread_on(result.id), timeout=TIMEOUT)
     await stack.standin.wait_for(lambda: mp3s_in(stack, thread.id), timeout=TIMEOUT)
+    children = psutil.Process(bot.proc.pid).children(recursive=True)
+    [mixer] = mixing_children(psutil.Process(bot.proc.pid))  # the mix was made in a process of its own
+    # ...which loaded PyAV but not discord.py's HTTP client (nor the bot's: aiohttp, compiled parts).
+    mapped = [m.path for m in mixer.memory_maps()]
+    assert any("libavcodec" in p or "/av/" in p for p in mapped)
+    assert not [p for p in mapped if "aiohttp" in p or "asyncpg" in p]
     bot.proc.send_signal(stop)
     await bot.proc.wait()
     assert mix_row(stack, job_id)["state"] == "posting"
+    # Whether the bot stopped (SIGTERM) or was killed, none of its processes outlives it.
+    _, alive = await asyncio.to_thread(psutil.wait_procs, children, STOP_GRACE + 5)
+    assert alive == []
 
     await stack.start_bot()
 
