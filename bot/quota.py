@@ -47,6 +47,7 @@ MAX_REASON_LENGTH = 200
 MAX_COOLDOWN_SECONDS = 86_400
 MAX_JOBS_PER_MEMBER = 100
 SERVER_LANGUAGE = "server"
+
 """`/quota settings language` back to the server's own Discord language."""
 
 
@@ -295,15 +296,16 @@ class QuotaService:
             if period is not settings.period:
                 raise InvalidOption(
                     "period",
-                    # TRANSLATORS: follows the option's name: "`period` belongs …". {now} and {period}
-                    # are the period's value as the option takes it (daily, weekly…): keep the
-                    # command in backticks as it is.
+                    # TRANSLATORS: follows the option's name: "`period` belongs …". {now} says when
+                    # allowances refill now ("every Monday"); {period} is the chosen period as the
+                    # option's list shows it ("Weekly (refills on Mondays)"). Use this catalog's
+                    # own names for the options `amount` and `period`; keep the command as it is.
                     _(
                         "belongs to the whole server: every allowance refills on the same schedule "
                         "(now {now}). Set it without a role, e.g. `/quota allowance amount:100 "
                         "period:{period}`.",
-                        now=settings.period,
-                        period=period,
+                        now=_(economy.REFILLS[settings.period]),
+                        period=_(economy.PERIOD_NAMES[period]),
                     ),
                 )
             period = None

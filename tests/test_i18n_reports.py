@@ -190,8 +190,8 @@ def test_the_owners_status_speaks_their_language_with_its_numbers_and_lists(cata
                 None,
             ),
             (
-                "⏸️ **Splitting is paused** since {since}: {reason}.",
-                "⏸️ **Splitten pausiert** seit {since}: {reason}.",
+                "⏸️ **Splitting is paused** (it stopped {since}): {reason}.",
+                "⏸️ **Splitten pausiert** (angehalten {since}): {reason}.",
                 None,
             ),
             ("splitting {count}", "in Arbeit: {count}", None),
@@ -208,7 +208,8 @@ def test_the_owners_status_speaks_their_language_with_its_numbers_and_lists(cata
 
     # A reason stored as an English constant (N_) is translated where it is shown.
     assert (
-        "⏸️ **Splitten pausiert** seit <t:1700000000:R>: das Konto der Trenn-API hat kein Guthaben mehr."
+        "⏸️ **Splitten pausiert** (angehalten <t:1700000000:R>): "
+        "das Konto der Trenn-API hat kein Guthaben mehr."
         in text
     )
     assert "in Arbeit: 1.234" in text and "API-Konto" in text

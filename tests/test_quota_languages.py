@@ -58,13 +58,8 @@ CATALOGS: dict[str, dict[str | tuple[str, str], str | tuple[str, str]]] = {
         "the server's own": "celle du serveur",
     },
     "es_ES": {
-        (
-            "This costs {count} credit and you have {balance}. {then}",
-            "This costs {count} credits and you have {balance}. {then}",
-        ): (
-            "Esto cuesta {count} crédito y tienes {balance}. {then}",
-            "Esto cuesta {count} créditos y tienes {balance}. {then}",
-        ),
+        "This costs {cost} and you have {balance}. {then}": "Esto cuesta {cost} y tienes {balance}. {then}",
+        ("{count} credit", "{count} credits"): ("{count} crédito", "{count} de créditos", "{count} créditos"),
         "Your allowance refills {when}.": "Tu asignación se recarga {when}.",
         "`{option}` {problem} Nothing was changed.": "`{option}` {problem} No se cambió nada.",
         "is too long ({length} characters; at most {most}).": (
@@ -164,8 +159,10 @@ def test_a_refusal_is_in_the_members_language_with_its_plural_and_numbers():
         one = str(InsufficientCredits(1, 0, refills_at=1_741_176_000.0))
         many = str(InsufficientCredits(1500, 1200, refills_at=1_741_176_000.0))
 
-    assert one == "Esto cuesta 1 crédito y tienes 0. Tu asignación se recarga <t:1741176000:R>."
-    assert many == "Esto cuesta 1.500 créditos y tienes 1.200. Tu asignación se recarga <t:1741176000:R>."
+    assert one == "Esto cuesta 1 crédito y tienes 0 créditos. Tu asignación se recarga <t:1741176000:R>."
+    assert many == (
+        "Esto cuesta 1.500 créditos y tienes 1.200 créditos. Tu asignación se recarga <t:1741176000:R>."
+    )
 
 
 def test_an_option_problem_and_a_moderators_action_are_translated_where_they_are_shown():

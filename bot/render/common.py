@@ -286,19 +286,6 @@ PER_PERIOD: dict[Period, str] = {
 }
 
 
-# English msgids: `_(REFILLS[period])` where shown.
-REFILLS: dict[Period, str] = {
-    # TRANSLATORS: when an allowance refills: never.
-    Period.NEVER: N_("never"),
-    # TRANSLATORS: when an allowance refills.
-    Period.DAILY: N_("every day"),
-    # TRANSLATORS: when an allowance refills.
-    Period.WEEKLY: N_("every Monday"),
-    # TRANSLATORS: when an allowance refills.
-    Period.MONTHLY: N_("on the 1st of each month"),
-}
-
-
 def duration(seconds: int) -> str:
     """ "90 seconds", "5 minutes", "1 hour 30 minutes"; "none" for 0."""
     if seconds <= 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.economy import REFILLS
 from bot.i18n import N_, _, known_language, ngettext, number
 from bot.models import (
     SERVER_WIDE,
@@ -25,7 +26,6 @@ from bot.render.common import (
     INFO,
     MODERATOR,
     PER_PERIOD,
-    REFILLS,
     Message,
     api_price_list,
     credit_amount,
@@ -112,7 +112,8 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
         )
     else:
         lines.append(
-            # TRANSLATORS: `apply_now: True` is the command's option as typed: keep it as it is.
+            # TRANSLATORS: `apply_now: True` is the command's option as typed: write it with this
+            # catalog's own name for the option `apply_now` (what the member's picker shows).
             _(
                 "**New members start with it.** The allowance is one-off, so existing members keep their "
                 "credits; run this again with `apply_now: True` to refill everyone now."
