@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -21,9 +22,12 @@ from bot.errors import (
     InvalidOption,
     NotTheBotOwner,
 )
-from bot.models import PauseReason, Period
+from bot.models import EconomySettings, LedgerEntry, LedgerKind, PauseReason, Period
 from bot.quota import Actor, QuotaService
-from bot.render import operators
+from bot.render import operators, server_settings
+from bot.render import quota as quota_render
+from bot.render.common import duration
+from bot.render.text import format_size
 from bot.store import Store
 from cogs.quota import PERIOD_CHOICES
 from tests.test_i18n_reports import status_report
@@ -133,3 +137,49 @@ def test_notes_on_an_option_typed_in_a_sentence_ask_for_the_catalogs_own_option_
         notes = " ".join(entry.auto_comments)
         assert "keep" not in notes.split(option)[-1].lower() or "as it is" not in notes
         assert "this catalog's own name" in notes
+
+
+# -- what the second reading found ------------------------------------------------------------------
+
+
+def test_a_file_size_is_written_the_languages_way_with_its_unit(translated: Catalog) -> None:
+    translated.add("{size} MB", "{size} Mo")
+    size = int(953_674.3 * 1024 * 1024)
+
+    with i18n.speaking(TEST):
+        assert format_size(size) == "953.674,3 Mo"
+    assert format_size(size) == "953,674.3 MB" and format_size(25 * 1024 * 1024) == "25 MB"
+
+
+def test_a_duration_and_a_list_of_changes_are_joined_the_languages_way(translated: Catalog) -> None:
+    translated.add(("{count} hour", "{count} hours"), ("{count}時間",) * 3)
+    translated.add(("{count} minute", "{count} minutes"), ("{count}分",) * 3)
+    translated.add(("{count} second", "{count} seconds"), ("{count}秒",) * 3)
+    translated.add("{before} {after}", "{before}{after}", context="parts of a duration")
+    translated.add("{before}; {after}", "{before}、{after}", context="list of changes")
+    before = EconomySettings(1, cooldown_seconds=0, jobs_per_member=None)
+    after = replace(before, cooldown_seconds=3661, jobs_per_member=3)
+
+    with i18n.speaking(TEST):
+        assert duration(3661) == "1時間1分1秒"
+        changes = server_settings._settings_diff(before, after)
+
+    assert changes.count("、") == 1 and ";" not in changes
+    assert duration(3661) == "1 hour 1 minute 1 second"
+
+
+def test_a_split_named_inside_a_history_sentence_has_its_own_words(translated: Catalog) -> None:
+    translated.add("Job #{job} ({song})", "trabajo #{job} ({song})", context="inside a sentence")
+    translated.add("Job #{job} ({song})", "Trabajo #{job} ({song})")
+    translated.add("mix of {job}", "mezcla del {job}")
+    translated.add("{job} done", "{job} terminado")
+    mix = LedgerEntry(
+        1, 1, 2, LedgerKind.MIX_CHARGE, -5, 5, 7, 3, None, 1_700_000_000.0, job_song="Midnight Drive"
+    )
+
+    with i18n.speaking(TEST):
+        mixed = quota_render.history_line(mix)
+        done = quota_render.history_line(replace(mix, kind=LedgerKind.CHARGE))
+
+    assert "mezcla del trabajo #7 (Midnight Drive)" in mixed
+    assert "Trabajo #7 (Midnight Drive) terminado" in done

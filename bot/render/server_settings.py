@@ -6,10 +6,12 @@ renders them speaking the server's language."""
 
 from __future__ import annotations
 
+from functools import reduce
+
 import discord
 
 from bot.economy import REFILLS
-from bot.i18n import N_, _, known_language, ngettext, number
+from bot.i18n import N_, _, known_language, ngettext, number, pgettext
 from bot.models import (
     SERVER_WIDE,
     AllowanceUpdate,
@@ -407,8 +409,15 @@ def _settings_diff(before: EconomySettings, after: EconomySettings) -> str:
         for name in new
         if old[name] != new[name]
     ]
-    # TRANSLATORS: what a moderator changed, when it was nothing.
-    return "; ".join(changes) or _("nothing")
+    if not changes:
+        # TRANSLATORS: what a moderator changed, when it was nothing.
+        return _("nothing")
+    return reduce(
+        # TRANSLATORS: joins two changes in a list of them: "refill time 00:00 → 18:00; cooldown none
+        # → 1 minute" (then that and the next change).
+        lambda before, after: pgettext("list of changes", "{before}; {after}", before=before, after=after),
+        changes,
+    )
 
 
 def audit_settings(actor_id: int, update: SettingsUpdate) -> str:
