@@ -264,17 +264,15 @@ class BalanceWouldGoNegative(StemBotError):
 
 
 class InvalidOption(StemBotError):
-    """`problem`: the rest of the sentence after the option's name, already in the language being
-    spoken ("is too long (250 characters; at most 200).")."""
+    """`refusal`: the whole refusal, one or two sentences in the language being spoken, naming
+    the option as the member's picker shows it (`option_name(option)`) and saying that nothing was
+    changed: "`reason` is too long (250 characters; at most 200). Nothing was changed." Whole, so
+    each language can put the option's name where its grammar wants it."""
 
-    def __init__(self, option: str, problem: str) -> None:
-        # TRANSLATORS: {option} is an option's name as typed in the command (`reason`, `amount`);
-        # {problem} the rest of the sentence, saying what is wrong with its value ("is too long.").
-        super().__init__(
-            _("`{option}` {problem} Nothing was changed.", option=option_name(option), problem=problem)
-        )
+    def __init__(self, option: str, refusal: str) -> None:
+        super().__init__(refusal)
         self.option = option
-        self.problem = problem
+        self.refusal = refusal
 
 
 class SplittingUnavailable(StemBotError):

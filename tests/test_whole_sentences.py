@@ -23,7 +23,7 @@ from bot.errors import (
     NotTheBotOwner,
 )
 from bot.models import EconomySettings, LedgerEntry, LedgerKind, PauseReason, Period
-from bot.quota import Actor, QuotaService
+from bot.quota import Actor, QuotaService, _check_amount
 from bot.render import operators, server_settings
 from bot.render import quota as quota_render
 from bot.render.common import duration
@@ -183,3 +183,20 @@ def test_a_split_named_inside_a_history_sentence_has_its_own_words(translated: C
 
     assert "mezcla del trabajo #7 (Midnight Drive)" in mixed
     assert "Trabajo #7 (Midnight Drive) terminado" in done
+
+
+def test_an_option_refusal_is_one_whole_sentence_whose_option_can_move(translated: Catalog) -> None:
+    translated.add("amount", "menge", context="option name")
+    translated.add(
+        "`{option}` must be a whole number from {low} to {high}. Nothing was changed.",
+        "Für `{option}` geht nur eine ganze Zahl von {low} bis {high}. Es wurde nichts geändert.",
+    )
+
+    with i18n.speaking(TEST), pytest.raises(InvalidOption) as refused:
+        _check_amount(-1, low=0)
+
+    assert (
+        str(refused.value)
+        == "Für `menge` geht nur eine ganze Zahl von 0 bis 1.000.000. Es wurde nichts geändert."
+    )
+    assert refused.value.option == "amount"
