@@ -30,6 +30,7 @@ from bot.render.common import duration
 from bot.render.text import format_size
 from bot.store import Store
 from cogs.quota import PERIOD_CHOICES
+from tests import messages
 from tests.test_i18n_reports import status_report
 from tests.unit_helpers import FakeClock, embed_text
 from tools import catalogs
@@ -200,3 +201,16 @@ def test_an_option_refusal_is_one_whole_sentence_whose_option_can_move(translate
         == "Für `menge` geht nur eine ganze Zahl von 0 bis 1.000.000. Es wurde nichts geändert."
     )
     assert refused.value.option == "amount"
+
+
+def test_a_role_allowance_line_is_punctuated_the_languages_way(translated: Catalog) -> None:
+    translated.add("{role}: {credits}", "{role}\u00a0: {credits}")
+    translated.add(("{count} credit", "{count} credits"), ("{count} crédit",) + ("{count} crédits",) * 2)
+    update = messages.settings_update(tiers=1)
+    update = replace(update, after=replace(update.after, role_allowances=((77, 100),)))
+
+    with i18n.speaking(TEST):
+        shown = server_settings.settings_overview(update)
+
+    text = "\n".join(embed_text(embed) for message in shown for embed in message.embeds)
+    assert "<@&77>\u00a0: 100 crédits" in text

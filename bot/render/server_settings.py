@@ -363,7 +363,13 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
             name=_("Monthly {bot} budget", bot="StemBot"), value=_budget_text(overview.budget), inline=False
         )
     embeds = [embed]
-    lines = [f"<@&{role_id}>: {credit_amount(amount)}" for role_id, amount in overview.role_allowances]
+    mentions = {role_id: f"<@&{role_id}>" for role_id, _amount in overview.role_allowances}
+    lines = [
+        # TRANSLATORS: one line of the role allowances: {role} is a role, {credits} an amount
+        # ("100 credits").
+        _("{role}: {credits}", role=mentions[role_id], credits=credit_amount(amount))
+        for role_id, amount in overview.role_allowances
+    ]
     if lines:
         embeds += listing(
             _("Role allowances"),
