@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.errors import InvalidOption
+from bot.errors import InvalidOption, option_name
 from bot.i18n import _, number
 from bot.models import BudgetChange, BudgetOverview, DeploymentBudget, ServerBudget
 from bot.settings import MAX_SERVER_MONTHLY_BUDGET
@@ -31,11 +31,12 @@ def parse_server_id(raw: str) -> int:
     if not text.isascii() or not text.isdigit() or len(text) not in _SNOWFLAKE_DIGITS or int(text) >= 2**63:
         raise InvalidOption(
             "server_id",
-            # TRANSLATORS: follows the option's name: "`server_id` must be …". "Copy Server ID" and
+            # TRANSLATORS: {option} is the option: "`server_id` must be …". "Copy Server ID" and
             # "Developer Mode" are Discord's own words: use Discord's wording in your language.
             _(
-                "must be a server id: 17 to 20 digits (in Discord, right-click the server and choose "
-                "Copy Server ID; it needs Developer Mode)."
+                "`{option}` must be a server id: 17 to 20 digits (in Discord, right-click the server and "
+                "choose Copy Server ID; it needs Developer Mode). Nothing was changed.",
+                option=option_name("server_id"),
             ),
         )
     return int(text)
@@ -66,9 +67,11 @@ class BudgetService:
         if not USE_DEFAULT <= amount <= MAX_SERVER_MONTHLY_BUDGET:
             raise InvalidOption(
                 "amount",
-                # TRANSLATORS: follows the option's name: "`amount` must be …".
+                # TRANSLATORS: {option} is the option: "`amount` must be …".
                 _(
-                    "must be a number of API credits from 0 to {high}, or -1 for the default budget.",
+                    "`{option}` must be a number of API credits from 0 to {high}, or -1 for the default "
+                    "budget. Nothing was changed.",
+                    option=option_name("amount"),
                     high=number(MAX_SERVER_MONTHLY_BUDGET),
                 ),
             )

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot.i18n import N_
 from bot.models import SERVER_WIDE, AllowanceRule, Balance, BudgetLevel, EconomySettings, Period, Refund
 from bot.product import Mode
 
@@ -35,6 +36,28 @@ _REFILL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 # -- periods ------------------------------------------------------------------------------------
+
+# English msgids: `_(REFILLS[period])` where shown.
+REFILLS: dict[Period, str] = {
+    # TRANSLATORS: when an allowance refills: never.
+    Period.NEVER: N_("never"),
+    # TRANSLATORS: when an allowance refills.
+    Period.DAILY: N_("every day"),
+    # TRANSLATORS: when an allowance refills.
+    Period.WEEKLY: N_("every Monday"),
+    # TRANSLATORS: when an allowance refills.
+    Period.MONTHLY: N_("on the 1st of each month"),
+}
+
+# The `period` option's choices as the member's picker shows them: the command tree's choice names
+# (`cogs.quota`), and `_(PERIOD_NAMES[period])` where a sentence names one, so both come from the
+# same catalog entry.
+PERIOD_NAMES: dict[Period, str] = {
+    Period.DAILY: N_("Daily"),
+    Period.WEEKLY: N_("Weekly (refills on Mondays)"),
+    Period.MONTHLY: N_("Monthly (refills on the 1st)"),
+    Period.NEVER: N_("Never (a one-off allowance)"),
+}
 
 
 @dataclass(frozen=True, slots=True)

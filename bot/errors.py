@@ -11,6 +11,12 @@ from bot.product import Mode
 from bot.render.text import plain
 
 
+def credit_amount(amount: int) -> str:
+    """ "1 credit", "1,590 credits": the same words as `bot.render.common.credit_amount` (the same
+    catalog entry), for refusals, which sit below the Discord side."""
+    return ngettext("{count} credit", "{count} credits", abs(amount), count=number(amount))
+
+
 def relative_time(epoch: float) -> str:
     """A Discord timestamp that each reader sees as "in 5 minutes" in their own locale."""
     return f"<t:{int(epoch + 0.999)}:R>"
@@ -69,12 +75,12 @@ class InsufficientCredits(SplitRefused):
             then = _("Your allowance refills {when}.", when=relative_time(refills_at))
         else:
             then = _("Your allowance is one-off: a moderator can grant you bonus credits.")
-        # TRANSLATORS: {then} is the next sentence: when the member's allowance refills.
-        cost = ngettext(
-            "This costs {count} credit and you have {balance}. {then}",
-            "This costs {count} credits and you have {balance}. {then}",
-            needed,
-            balance=number(balance),
+        # TRANSLATORS: {cost} and {balance} are amounts of credits ("50 credits"); {then} is the next
+        # sentence: when the member's allowance refills.
+        cost = _(
+            "This costs {cost} and you have {balance}. {then}",
+            cost=credit_amount(needed),
+            balance=credit_amount(balance),
             then=then,
         )
         super().__init__(cost, balance)
@@ -243,15 +249,14 @@ class BalanceWouldGoNegative(StemBotError):
     def __init__(self, member_id: int, taken: int, balance: int) -> None:
         member = f"<@{member_id}>"
         super().__init__(
-            # TRANSLATORS: {member} is a member, shown as their name; {count} their balance.
-            ngettext(
-                "{member} has {count} credit, so {taken} can't be taken away: a balance can't go below "
-                "zero. Nothing was changed; take away at most {count}, or use `/quota set`.",
-                "{member} has {count} credits, so {taken} can't be taken away: a balance can't go below "
-                "zero. Nothing was changed; take away at most {count}, or use `/quota set`.",
-                balance,
+            # TRANSLATORS: {member} is a member, shown as their name; {balance} and {taken} are
+            # amounts of credits ("50 credits").
+            _(
+                "{member} has {balance}, so {taken} can't be taken away: a balance can't go below zero. "
+                "Nothing was changed; take away at most {balance}, or use `/quota set`.",
                 member=member,
-                taken=number(taken),
+                balance=credit_amount(balance),
+                taken=credit_amount(taken),
             )
         )
         self.taken = taken
@@ -259,17 +264,15 @@ class BalanceWouldGoNegative(StemBotError):
 
 
 class InvalidOption(StemBotError):
-    """`problem`: the rest of the sentence after the option's name, already in the language being
-    spoken ("is too long (250 characters; at most 200).")."""
+    """`refusal`: the whole refusal, one or two sentences in the language being spoken, naming
+    the option as the member's picker shows it (`option_name(option)`) and saying that nothing was
+    changed: "`reason` is too long (250 characters; at most 200). Nothing was changed." Whole, so
+    each language can put the option's name where its grammar wants it."""
 
-    def __init__(self, option: str, problem: str) -> None:
-        # TRANSLATORS: {option} is an option's name as typed in the command (`reason`, `amount`);
-        # {problem} the rest of the sentence, saying what is wrong with its value ("is too long.").
-        super().__init__(
-            _("`{option}` {problem} Nothing was changed.", option=option_name(option), problem=problem)
-        )
+    def __init__(self, option: str, refusal: str) -> None:
+        super().__init__(refusal)
         self.option = option
-        self.problem = problem
+        self.refusal = refusal
 
 
 class SplittingUnavailable(StemBotError):
@@ -293,15 +296,19 @@ class ShuttingDown(SplittingUnavailable):
         )
 
 
-OWNERS_BUDGETS = N_("see or set the servers' monthly budgets: they pay for every split")
+# The bot's owner's refusals, each one whole sentence (English msgids: `_(…)` where shown).
+OWNERS_BUDGETS = N_(
+    "Only the bot's owner can see or set the servers' monthly budgets: they pay for every split. "
+    "Nothing was changed."
+)
+OWNERS_USAGE = N_("Only the bot's owner can see every server's usage: it is the API account's spending.")
 
 
 class NotTheBotOwner(StemBotError):
-    """`what`: an English msgid marked with `N_`, completing "Only the bot's owner can …"."""
+    """`refusal`: one of the owner's refusals above, an English msgid marked with `N_`."""
 
-    def __init__(self, what: str = OWNERS_BUDGETS) -> None:
-        # TRANSLATORS: {what} completes the sentence: "see or set the servers' monthly budgets".
-        super().__init__(_("Only the bot's owner can {what}. Nothing was changed.", what=_(what)))
+    def __init__(self, refusal: str = OWNERS_BUDGETS) -> None:
+        super().__init__(_(refusal))
 
 
 class ExportTooLarge(StemBotError):
@@ -310,7 +317,8 @@ class ExportTooLarge(StemBotError):
     def __init__(self, days: int, entries: int, fitting_days: int, limit: int) -> None:
         super().__init__(
             # TRANSLATORS: {days} is a number of days; {count} of entries; {limit} a size in MiB.
-            # `days:{fitting}` is the command's option as typed: keep `days` as it is.
+            # `days:{fitting}` is the command's option as typed: write it with this catalog's own name
+            # for the option `days` (what the member's picker shows).
             ngettext(
                 "The ledger of the last {days} days has {count} entry: too many for one file within "
                 "this server's upload limit ({limit} MiB). Try fewer days, such as `days:{fitting}`.",

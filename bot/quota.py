@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,16 +36,19 @@ from bot.models import (
     ReuseCharge,
     SettingsUpdate,
 )
+from bot.quota_checks import MAX_REASON_LENGTH as MAX_REASON_LENGTH
+from bot.quota_checks import check_amount as _check_amount
+from bot.quota_checks import clean_reason as clean_reason
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 10
 """Ledger lines per `/quota history` page: ten worst-case lines fit one embed description."""
-MAX_REASON_LENGTH = 200
 MAX_COOLDOWN_SECONDS = 86_400
 MAX_JOBS_PER_MEMBER = 100
 SERVER_LANGUAGE = "server"
+
 """`/quota settings language` back to the server's own Discord language."""
 
 
@@ -111,33 +113,6 @@ class SettingsChange:
         )
 
 
-def clean_reason(reason: str | None) -> str | None:
-    """A reason as one line of at most `MAX_REASON_LENGTH` characters, or None if blank."""
-    if reason is None:
-        return None
-    text = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in reason)).strip()
-    if len(text) > MAX_REASON_LENGTH:
-        raise InvalidOption(
-            "reason",
-            # TRANSLATORS: follows the option's name: "`reason` is too long (…)".
-            _(
-                "is too long ({length} characters; at most {most}).",
-                length=number(len(text)),
-                most=number(MAX_REASON_LENGTH),
-            ),
-        )
-    return text or None
-
-
-def _check_amount(amount: int, *, low: int) -> None:
-    if not low <= amount <= MAX_AMOUNT:
-        raise InvalidOption(
-            "amount",
-            # TRANSLATORS: follows the option's name: "`amount` must be …".
-            _("must be a whole number from {low} to {high}.", low=number(low), high=number(MAX_AMOUNT)),
-        )
-
-
 class QuotaService:
     def __init__(
         self, store: Store, credits: CreditService, *, clock: Callable[[], float] = time.time
@@ -197,9 +172,11 @@ class QuotaService:
         if amount == 0 or abs(amount) > MAX_AMOUNT:
             raise InvalidOption(
                 "amount",
-                # TRANSLATORS: follows the option's name: "`amount` must be …".
+                # TRANSLATORS: {option} is the option: "`amount` must be …".
                 _(
-                    "must be from 1 to {high} to add credits, or from -1 to -{high} to take them away.",
+                    "`{option}` must be from 1 to {high} to add credits, or from -1 to -{high} to take them "
+                    "away. Nothing was changed.",
+                    option=option_name("amount"),
                     high=number(MAX_AMOUNT),
                 ),
             )
@@ -214,7 +191,7 @@ class QuotaService:
         )
         if adjustment.after is None:
             raise BalanceWouldGoNegative(member.user_id, -amount, adjustment.before.total)
-        self._log(guild_id, actor, member, "granted %+d credits", amount)
+        _log(guild_id, actor, member, "granted %+d credits", amount)
         return Correction(member.user_id, adjustment, reason, amount)
 
     async def set_balance(
@@ -231,7 +208,7 @@ class QuotaService:
             reason=reason,
             role_ids=member.role_ids,
         )
-        self._log(guild_id, actor, member, "set the balance to %s", amount)
+        _log(guild_id, actor, member, "set the balance to %s", amount)
         return Correction(member.user_id, adjustment, reason, amount)
 
     async def reset(
@@ -246,7 +223,7 @@ class QuotaService:
             reason=reason,
             role_ids=member.role_ids,
         )
-        self._log(guild_id, actor, member, "reset the balance")
+        _log(guild_id, actor, member, "reset the balance")
         return Correction(member.user_id, adjustment, reason)
 
     async def block(
@@ -271,7 +248,7 @@ class QuotaService:
             role_ids=member.role_ids,
         )
         if changed:
-            self._log(guild_id, actor, member, "blocked" if blocked else "unblocked")
+            _log(guild_id, actor, member, "blocked" if blocked else "unblocked")
         return BlockChange(member.user_id, blocked, changed, reason)
 
     # -- the server's rules -----------------------------------------------------------------
@@ -295,15 +272,17 @@ class QuotaService:
             if period is not settings.period:
                 raise InvalidOption(
                     "period",
-                    # TRANSLATORS: follows the option's name: "`period` belongs …". {now} and {period}
-                    # are the period's value as the option takes it (daily, weekly…): keep the
-                    # command in backticks as it is.
+                    # TRANSLATORS: {option} is the option: "`period` belongs …". {now} says when
+                    # allowances refill now ("every Monday"); {period} is the chosen period as the
+                    # option's list shows it ("Weekly (refills on Mondays)"). Use this catalog's
+                    # own names for the options `amount` and `period`; keep the command as it is.
                     _(
-                        "belongs to the whole server: every allowance refills on the same schedule "
-                        "(now {now}). Set it without a role, e.g. `/quota allowance amount:100 "
-                        "period:{period}`.",
-                        now=settings.period,
-                        period=period,
+                        "`{option}` belongs to the whole server: every allowance refills on the same "
+                        "schedule (now {now}). Set it without a role, e.g. `/quota allowance amount:100 "
+                        "period:{period}`. Nothing was changed.",
+                        option=option_name("period"),
+                        now=_(economy.REFILLS[settings.period]),
+                        period=_(economy.PERIOD_NAMES[period]),
                     ),
                 )
             period = None
@@ -348,8 +327,12 @@ class QuotaService:
             if minute is None:
                 raise InvalidOption(
                     "refill_time",
-                    # TRANSLATORS: follows the option's name: "`refill_time` must be …".
-                    _("must be a time of day as HH:MM on a 24-hour clock, e.g. 18:30."),
+                    # TRANSLATORS: {option} is the option: "`refill_time` must be …".
+                    _(
+                        "`{option}` must be a time of day as HH:MM on a 24-hour clock, e.g. 18:30. Nothing "
+                        "was changed.",
+                        option=option_name("refill_time"),
+                    ),
                 )
             changes["refill_minute"] = minute
         if change.timezone is not None:
@@ -357,11 +340,12 @@ class QuotaService:
             if zone is None:
                 raise InvalidOption(
                     "timezone",
-                    # TRANSLATORS: follows the option's name: "`timezone` is not …". Time zone names
+                    # TRANSLATORS: {option} is the option: "`timezone` is not …". Time zone names
                     # (Europe/Berlin, UTC) stay as they are: they are what the option takes.
                     _(
-                        "is not a time zone {bot} knows here; pick one from the list, e.g. Europe/Berlin "
-                        "or UTC.",
+                        "`{option}` is not a time zone {bot} knows here; pick one from the list, e.g. "
+                        "Europe/Berlin or UTC. Nothing was changed.",
+                        option=option_name("timezone"),
                         bot="StemBot",
                     ),
                 )
@@ -370,25 +354,37 @@ class QuotaService:
             if not 1 <= change.jobs_per_member <= MAX_JOBS_PER_MEMBER:
                 raise InvalidOption(
                     "jobs_per_member",
-                    # TRANSLATORS: follows the option's name: "`jobs_per_member` must be …".
-                    _("must be from 1 to {high}.", high=number(MAX_JOBS_PER_MEMBER)),
+                    # TRANSLATORS: {option} is the option: "`jobs_per_member` must be …".
+                    _(
+                        "`{option}` must be from 1 to {high}. Nothing was changed.",
+                        option=option_name("jobs_per_member"),
+                        high=number(MAX_JOBS_PER_MEMBER),
+                    ),
                 )
             changes["jobs_per_member"] = change.jobs_per_member
         if change.cooldown_seconds is not None:
             if not 0 <= change.cooldown_seconds <= MAX_COOLDOWN_SECONDS:
                 raise InvalidOption(
                     "cooldown_seconds",
-                    # TRANSLATORS: follows the option's name: "`cooldown_seconds` must be …".
-                    _("must be from 0 to {high} (a day).", high=number(MAX_COOLDOWN_SECONDS)),
+                    # TRANSLATORS: {option} is the option: "`cooldown_seconds` must be …".
+                    _(
+                        "`{option}` must be from 0 to {high} (a day). Nothing was changed.",
+                        option=option_name("cooldown_seconds"),
+                        high=number(MAX_COOLDOWN_SECONDS),
+                    ),
                 )
             changes["cooldown_seconds"] = change.cooldown_seconds
         if change.moderator_role_id is not None:
             if change.moderator_role_id == guild_id:  # Discord gives @everyone the server's id
                 raise InvalidOption(
                     "moderator_role",
-                    # TRANSLATORS: follows the option's name: "`moderator_role` can't be …". Keep
+                    # TRANSLATORS: {option} is the option: "`moderator_role` can't be …". Keep
                     # @everyone as it is (Discord's name for it).
-                    _("can't be @everyone: that would make every member a moderator."),
+                    _(
+                        "`{option}` can't be @everyone: that would make every member a moderator. Nothing "
+                        "was changed.",
+                        option=option_name("moderator_role"),
+                    ),
                 )
             changes["moderator_role_id"] = change.moderator_role_id
         if change.audit_channel_id is not None:
@@ -403,8 +399,12 @@ class QuotaService:
             if not 0 <= change.mix_price <= MAX_AMOUNT:
                 raise InvalidOption(
                     "mix_price",
-                    # TRANSLATORS: follows the option's name: "`mix_price` must be …".
-                    _("must be a whole number of credits from 0 to {high}.", high=number(MAX_AMOUNT)),
+                    # TRANSLATORS: {option} is the option: "`mix_price` must be …".
+                    _(
+                        "`{option}` must be a whole number of credits from 0 to {high}. Nothing was changed.",
+                        option=option_name("mix_price"),
+                        high=number(MAX_AMOUNT),
+                    ),
                 )
             changes["mix_price"] = change.mix_price
         if change.language is not None:
@@ -413,8 +413,11 @@ class QuotaService:
             elif i18n.known_language(change.language) is None:
                 raise InvalidOption(
                     "language",
-                    # TRANSLATORS: follows the option's name: "`language` must be …".
-                    _("must be one of the languages in the list."),
+                    # TRANSLATORS: {option} is the option: "`language` must be …".
+                    _(
+                        "`{option}` must be one of the languages in the list. Nothing was changed.",
+                        option=option_name("language"),
+                    ),
                 )
             else:
                 changes["language"] = change.language
@@ -426,9 +429,13 @@ class QuotaService:
             if name in changes:
                 raise InvalidOption(
                     "clear",
-                    # TRANSLATORS: follows the option's name: "`clear` can't …". {setting} is the
+                    # TRANSLATORS: {option} is the option: "`clear` can't …". {setting} is the
                     # setting's option name (moderator_role, audit_channel).
-                    _("can't clear {setting} while also setting it.", setting=option_name(str(cleared))),
+                    _(
+                        "`{option}` can't clear {setting} while also setting it. Nothing was changed.",
+                        option=option_name("clear"),
+                        setting=option_name(str(cleared)),
+                    ),
                 )
             changes[name] = None
         if not changes:
@@ -455,8 +462,9 @@ class QuotaService:
             next_refill_at=RefillSchedule.of(settings).next_refill(now),
         )
 
-    def _log(self, guild_id: int, actor: Actor, member: Member, what: str, *args: object) -> None:
-        log.info("guild=%s moderator=%s member=%s: " + what, guild_id, actor.user_id, member.user_id, *args)
+
+def _log(guild_id: int, actor: Actor, member: Member, what: str, *args: object) -> None:
+    log.info("guild=%s moderator=%s member=%s: " + what, guild_id, actor.user_id, member.user_id, *args)
 
 
 def _is_moderator(settings: EconomySettings, actor: Actor) -> bool:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot import economy
 from bot.charts import ChartDrawer, ChartSpec
-from bot.errors import ExportTooLarge, InvalidOption
+from bot.errors import ExportTooLarge, InvalidOption, option_name
 from bot.i18n import N_, _
 from bot.ledger_csv import CsvLines
 from bot.models import LedgerKind
@@ -86,8 +86,15 @@ def clean_name(text: str | None, limit: int) -> str | None:
 
 def check_days(days: int) -> int:
     if not 1 <= days <= MAX_DAYS:
-        # TRANSLATORS: follows the option's name: "`days` must be a whole number from 1 to 365."
-        raise InvalidOption("days", _("must be a whole number from 1 to {max}.", max=MAX_DAYS))
+        raise InvalidOption(
+            "days",
+            # TRANSLATORS: {option} is the option: "`days` must be a whole number from 1 to 365."
+            _(
+                "`{option}` must be a whole number from 1 to {max}. Nothing was changed.",
+                option=option_name("days"),
+                max=MAX_DAYS,
+            ),
+        )
     return days
 
 

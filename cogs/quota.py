@@ -51,10 +51,8 @@ log = logging.getLogger(__name__)
 AnyUser = discord.Member | discord.User
 Reason = app_commands.Range[str, 1, MAX_REASON_LENGTH]
 PERIOD_CHOICES = [
-    app_commands.Choice(name="Daily", value=Period.DAILY.value),
-    app_commands.Choice(name="Weekly (refills on Mondays)", value=Period.WEEKLY.value),
-    app_commands.Choice(name="Monthly (refills on the 1st)", value=Period.MONTHLY.value),
-    app_commands.Choice(name="Never (a one-off allowance)", value=Period.NEVER.value),
+    app_commands.Choice(name=economy.PERIOD_NAMES[period], value=period.value)
+    for period in (Period.DAILY, Period.WEEKLY, Period.MONTHLY, Period.NEVER)
 ]
 CLEAR_CHOICES = [
     app_commands.Choice(name="Moderator role", value=Clearable.MODERATOR_ROLE.value),

@@ -21,7 +21,7 @@ from discord.ext import commands
 from bot import reports
 from bot.budget import USE_DEFAULT
 from bot.discord_side.client import answer_expected_error
-from bot.errors import InvalidOption, NotAServerManager, NotTheBotOwner
+from bot.errors import OWNERS_USAGE, InvalidOption, NotAServerManager, NotTheBotOwner, option_name
 from bot.i18n import _
 from bot.models.reports import OTHER_SERVERS
 from bot.render import operators, usage
@@ -93,12 +93,14 @@ class StatusCog(commands.Cog):
         service = self.bot.services.budget
         if amount is not None:
             if server_id is None:
-                # TRANSLATORS: follows the option's name: "`amount` needs `server_id`: …"; {id} is this
-                # server's Discord id.
                 raise InvalidOption(
                     "amount",
+                    # TRANSLATORS: {option} is the option: "`amount` needs `server_id`: …"; {id} is
+                    # this server's Discord id.
                     _(
-                        "needs `server_id`: the server whose budget to set (this one's is {id}).",
+                        "`{option}` needs `server_id`: the server whose budget to set (this one's is {id}). "
+                        "Nothing was changed.",
+                        option=option_name("amount"),
                         id=interaction.guild_id,
                     ),
                 )
@@ -131,8 +133,7 @@ class StatusCog(commands.Cog):
                 interaction.guild_id,
                 interaction.user.id,
             )
-            # TRANSLATORS: completes "Only the bot's owner can …".
-            raise NotTheBotOwner(_("see every server's usage: it is the API account's spending"))
+            raise NotTheBotOwner(OWNERS_USAGE)
         service = self.bot.services.reports
         shown = await service.owner(days)
         # The names this process sees now are fresher than the stored ones.

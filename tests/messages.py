@@ -29,6 +29,7 @@ import discord
 
 from bot import i18n
 from bot.errors import (
+    OWNERS_USAGE,
     BalanceWouldGoNegative,
     BotBudgetUsedUp,
     BudgetUsedUp,
@@ -566,6 +567,7 @@ def errors() -> Iterator[tuple[str, Callable[[], StemBotError]]]:
     yield "SplittingPaused", lambda: SplittingPaused()
     yield "ShuttingDown", lambda: ShuttingDown()
     yield "NotTheBotOwner", lambda: NotTheBotOwner()
+    yield "NotTheBotOwner usage", lambda: NotTheBotOwner(OWNERS_USAGE)
     yield "ExportTooLarge", lambda: ExportTooLarge(365, BIG, 1, 25 * 2**20)
     yield "UnknownJob", lambda: UnknownJob(JOB_ID)
     yield "NotYourJob", lambda: NotYourJob(JOB_ID, ACTION)

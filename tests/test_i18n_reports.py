@@ -190,8 +190,8 @@ def test_the_owners_status_speaks_their_language_with_its_numbers_and_lists(cata
                 None,
             ),
             (
-                "⏸️ **Splitting is paused** since {since}: {reason}.",
-                "⏸️ **Splitten pausiert** seit {since}: {reason}.",
+                "⏸️ **Splitting is paused** (it stopped {since}): {reason}.",
+                "⏸️ **Splitten pausiert** (angehalten {since}): {reason}.",
                 None,
             ),
             ("splitting {count}", "in Arbeit: {count}", None),
@@ -208,8 +208,8 @@ def test_the_owners_status_speaks_their_language_with_its_numbers_and_lists(cata
 
     # A reason stored as an English constant (N_) is translated where it is shown.
     assert (
-        "⏸️ **Splitten pausiert** seit <t:1700000000:R>: das Konto der Trenn-API hat kein Guthaben mehr."
-        in text
+        "⏸️ **Splitten pausiert** (angehalten <t:1700000000:R>): "
+        "das Konto der Trenn-API hat kein Guthaben mehr." in text
     )
     assert "in Arbeit: 1.234" in text and "API-Konto" in text
     # Numbers the German way, and the splits left listed with German's "or".
@@ -239,7 +239,13 @@ def test_the_owners_alerts_and_budget_words_follow_the_language_being_spoken(cat
 def test_the_problems_a_report_raises_are_in_the_readers_language(catalog) -> None:
     spanish = catalog(
         "es-ES",
-        [("must be a whole number from 1 to {max}.", "debe ser un número entero del 1 al {max}.", None)],
+        [
+            (
+                "`{option}` must be a whole number from 1 to {max}. Nothing was changed.",
+                "`{option}` debe ser un número entero del 1 al {max}. No se ha cambiado nada.",
+                None,
+            )
+        ],
     )
     with i18n.speaking(spanish), pytest.raises(InvalidOption) as refused:
         check_days(0)

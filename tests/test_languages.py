@@ -116,6 +116,7 @@ def test_a_refusal_names_the_option_and_the_command_as_the_members_picker_shows_
     from babel.messages.catalog import Catalog
 
     from bot.errors import InvalidOption
+    from bot.quota import _check_amount
     from bot.render.common import command_cooldown
 
     catalog = Catalog(locale="de", domain=i18n.DOMAIN)
@@ -127,7 +128,9 @@ def test_a_refusal_names_the_option_and_the_command_as_the_members_picker_shows_
     monkeypatch.setattr(i18n, "translations", lambda language: compiled)
 
     with i18n.speaking(german):
-        refusal = str(InvalidOption("amount", "is too large."))
+        with pytest.raises(InvalidOption) as refused:
+            _check_amount(-1, low=0)
+        refusal = str(refused.value)
         cooldown = command_cooldown("quota grant", 1_700_000_000)
 
     assert refusal.startswith("`menge` ")

@@ -16,7 +16,7 @@ from discord import app_commands
 from bot import i18n
 from bot.errors import InsufficientCredits, InvalidOption, NotAModerator
 from bot.models import CreditSummary, HistoryPage, Period
-from bot.quota import SERVER_LANGUAGE
+from bot.quota import SERVER_LANGUAGE, clean_reason
 from bot.render import quota as render
 from cogs.quota import LANGUAGE_CHOICES
 from tests import test_quota_cogs
@@ -58,17 +58,11 @@ CATALOGS: dict[str, dict[str | tuple[str, str], str | tuple[str, str]]] = {
         "the server's own": "celle du serveur",
     },
     "es_ES": {
-        (
-            "This costs {count} credit and you have {balance}. {then}",
-            "This costs {count} credits and you have {balance}. {then}",
-        ): (
-            "Esto cuesta {count} crédito y tienes {balance}. {then}",
-            "Esto cuesta {count} créditos y tienes {balance}. {then}",
-        ),
+        "This costs {cost} and you have {balance}. {then}": "Esto cuesta {cost} y tienes {balance}. {then}",
+        ("{count} credit", "{count} credits"): ("{count} crédito", "{count} de créditos", "{count} créditos"),
         "Your allowance refills {when}.": "Tu asignación se recarga {when}.",
-        "`{option}` {problem} Nothing was changed.": "`{option}` {problem} No se cambió nada.",
-        "is too long ({length} characters; at most {most}).": (
-            "es demasiado largo ({length} caracteres; como máximo {most})."
+        "`{option}` is too long ({length} characters; at most {most}). Nothing was changed.": (
+            "`{option}` es demasiado largo ({length} caracteres; como máximo {most}). No se cambió nada."
         ),
         "grant credits": "dar créditos",
         (
@@ -164,16 +158,17 @@ def test_a_refusal_is_in_the_members_language_with_its_plural_and_numbers():
         one = str(InsufficientCredits(1, 0, refills_at=1_741_176_000.0))
         many = str(InsufficientCredits(1500, 1200, refills_at=1_741_176_000.0))
 
-    assert one == "Esto cuesta 1 crédito y tienes 0. Tu asignación se recarga <t:1741176000:R>."
-    assert many == "Esto cuesta 1.500 créditos y tienes 1.200. Tu asignación se recarga <t:1741176000:R>."
+    assert one == "Esto cuesta 1 crédito y tienes 0 créditos. Tu asignación se recarga <t:1741176000:R>."
+    assert many == (
+        "Esto cuesta 1.500 créditos y tienes 1.200 créditos. Tu asignación se recarga <t:1741176000:R>."
+    )
 
 
-def test_an_option_problem_and_a_moderators_action_are_translated_where_they_are_shown():
+def test_an_option_refusal_and_a_moderators_action_are_translated_as_whole_sentences():
+    with i18n.speaking(SPANISH), pytest.raises(InvalidOption) as caught:
+        clean_reason("x" * 1234)
+    too_long = str(caught.value)
     with i18n.speaking(SPANISH):
-        problem = i18n._(
-            "is too long ({length} characters; at most {most}).", length=i18n.number(1234), most=200
-        )
-        too_long = str(InvalidOption("reason", problem))
         refused = str(NotAModerator(i18n.N_("grant credits")))
 
     assert too_long == "`reason` es demasiado largo (1.234 caracteres; como máximo 200). No se cambió nada."

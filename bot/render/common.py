@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 
 import discord
 from babel.dates import format_skeleton
@@ -286,19 +287,6 @@ PER_PERIOD: dict[Period, str] = {
 }
 
 
-# English msgids: `_(REFILLS[period])` where shown.
-REFILLS: dict[Period, str] = {
-    # TRANSLATORS: when an allowance refills: never.
-    Period.NEVER: N_("never"),
-    # TRANSLATORS: when an allowance refills.
-    Period.DAILY: N_("every day"),
-    # TRANSLATORS: when an allowance refills.
-    Period.WEEKLY: N_("every Monday"),
-    # TRANSLATORS: when an allowance refills.
-    Period.MONTHLY: N_("on the 1st of each month"),
-}
-
-
 def duration(seconds: int) -> str:
     """ "90 seconds", "5 minutes", "1 hour 30 minutes"; "none" for 0."""
     if seconds <= 0:
@@ -313,7 +301,13 @@ def duration(seconds: int) -> str:
         parts.append(ngettext("{count} minute", "{count} minutes", minutes))
     if secs:
         parts.append(ngettext("{count} second", "{count} seconds", secs))
-    return " ".join(parts)
+    # Each language joins the parts its own way (Japanese without a space: "1時間30分").
+    return reduce(
+        # TRANSLATORS: joins two parts of a length of time: "1 hour" and "30 minutes" make
+        # "1 hour 30 minutes" (then that and "5 seconds").
+        lambda before, after: pgettext("parts of a duration", "{before} {after}", before=before, after=after),
+        parts,
+    )
 
 
 def listing(title: str, lines: list[str], footer: str) -> list[discord.Embed]:

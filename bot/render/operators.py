@@ -67,10 +67,11 @@ def _status_embed(paused: PauseReason | None, paused_since: float | None, sandbo
     embed = discord.Embed(
         title=_("Sandbox · StemBot status") if sandbox else _("StemBot status"),
         description=(
-            # TRANSLATORS: {since} reads "3 hours ago"; {reason} says why ("the separation API account
-            # is out of credits").
+            # TRANSLATORS: {since} is a Discord timestamp each reader sees as "3 hours ago" (when
+            # splitting was paused; it is still paused); {reason} says why ("the separation API
+            # account is out of credits").
             _(
-                "⏸️ **Splitting is paused** since {since}: {reason}.",
+                "⏸️ **Splitting is paused** (it stopped {since}): {reason}.",
                 since=timestamp(paused_since or 0, "R"),
                 reason=_pause_text(paused),
             )

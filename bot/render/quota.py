@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.i18n import N_, _, ngettext, number
+from bot.i18n import N_, _, ngettext, number, pgettext
 from bot.models import (
     Balance,
     BlockChange,
@@ -325,9 +325,22 @@ _HISTORY_WHAT: dict[LedgerKind, str] = {
 
 def _history_job(entry: LedgerEntry) -> str:
     kind = entry.kind
-    if entry.job_song:
+    song = plain(entry.job_song, limit=HISTORY_SONG_SHOWN) if entry.job_song else None
+    if kind in (LedgerKind.MIX_CHARGE, LedgerKind.MIX_REFUND):
+        # The split is named inside a sentence ("mix of job #7"), where some languages write it in
+        # lower case: its own catalog entries.
+        if song is not None:
+            # TRANSLATORS: a split named inside a sentence ("mix of job #7 (Midnight Drive)"): {job}
+            # is its number, {song} the song's title.
+            job = pgettext("inside a sentence", "Job #{job} ({song})", job=entry.job_id, song=song)
+        else:
+            job = pgettext("inside a sentence", "Job #{job}", job=entry.job_id)
+        if kind is LedgerKind.MIX_CHARGE:
+            return _("mix of {job}", job=job)
+        return _("mix of {job} failed (credits returned)", job=job)
+    if song is not None:
         # TRANSLATORS: a split in a history line: {job} is its number, {song} the song's title.
-        job = _("Job #{job} ({song})", job=entry.job_id, song=plain(entry.job_song, limit=HISTORY_SONG_SHOWN))
+        job = _("Job #{job} ({song})", job=entry.job_id, song=song)
     else:
         job = _("Job #{job}", job=entry.job_id)
     if kind is LedgerKind.RESERVE:
@@ -335,11 +348,7 @@ def _history_job(entry: LedgerEntry) -> str:
         return _("{job} started (credits held)", job=job)
     if kind is LedgerKind.REFUND:
         return _("{job} failed (credits returned)", job=job)
-    if kind is LedgerKind.CHARGE:
-        return _("{job} done", job=job)
-    if kind is LedgerKind.MIX_CHARGE:
-        return _("mix of {job}", job=job)
-    return _("mix of {job} failed (credits returned)", job=job)
+    return _("{job} done", job=job)
 
 
 def _history_what(entry: LedgerEntry) -> str:

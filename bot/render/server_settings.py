@@ -6,9 +6,12 @@ renders them speaking the server's language."""
 
 from __future__ import annotations
 
+from functools import reduce
+
 import discord
 
-from bot.i18n import N_, _, known_language, ngettext, number
+from bot.economy import REFILLS
+from bot.i18n import N_, _, known_language, ngettext, number, pgettext
 from bot.models import (
     SERVER_WIDE,
     AllowanceUpdate,
@@ -25,7 +28,6 @@ from bot.render.common import (
     INFO,
     MODERATOR,
     PER_PERIOD,
-    REFILLS,
     Message,
     api_price_list,
     credit_amount,
@@ -112,7 +114,8 @@ def allowance_update(update: AllowanceUpdate) -> discord.Embed:
         )
     else:
         lines.append(
-            # TRANSLATORS: `apply_now: True` is the command's option as typed: keep it as it is.
+            # TRANSLATORS: `apply_now: True` is the command's option as typed: write it with this
+            # catalog's own name for the option `apply_now` (what the member's picker shows).
             _(
                 "**New members start with it.** The allowance is one-off, so existing members keep their "
                 "credits; run this again with `apply_now: True` to refill everyone now."
@@ -360,7 +363,13 @@ def settings_overview(update: SettingsUpdate) -> list[Message]:
             name=_("Monthly {bot} budget", bot="StemBot"), value=_budget_text(overview.budget), inline=False
         )
     embeds = [embed]
-    lines = [f"<@&{role_id}>: {credit_amount(amount)}" for role_id, amount in overview.role_allowances]
+    mentions = {role_id: f"<@&{role_id}>" for role_id, _amount in overview.role_allowances}
+    lines = [
+        # TRANSLATORS: one line of the role allowances: {role} is a role, {credits} an amount
+        # ("100 credits").
+        _("{role}: {credits}", role=mentions[role_id], credits=credit_amount(amount))
+        for role_id, amount in overview.role_allowances
+    ]
     if lines:
         embeds += listing(
             _("Role allowances"),
@@ -406,8 +415,15 @@ def _settings_diff(before: EconomySettings, after: EconomySettings) -> str:
         for name in new
         if old[name] != new[name]
     ]
-    # TRANSLATORS: what a moderator changed, when it was nothing.
-    return "; ".join(changes) or _("nothing")
+    if not changes:
+        # TRANSLATORS: what a moderator changed, when it was nothing.
+        return _("nothing")
+    return reduce(
+        # TRANSLATORS: joins two changes in a list of them: "refill time 00:00 → 18:00; cooldown none
+        # → 1 minute" (then that and the next change).
+        lambda before, after: pgettext("list of changes", "{before}; {after}", before=before, after=after),
+        changes,
+    )
 
 
 def audit_settings(actor_id: int, update: SettingsUpdate) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from bot.i18n import _, number
+
 _MARKDOWN = re.compile(r"([\\`*_~|\[\]<>])")
 """Characters that start Markdown, a link, a mention or a custom emoji anywhere in a line."""
 
@@ -78,7 +80,9 @@ def code(text: str, limit: int | None = None) -> str:
 
 
 def format_size(size: int) -> str:
-    """Bytes as Discord writes upload limits: MB of 1024 * 1024 bytes, one decimal at most."""
-    megabytes = size / (1024 * 1024)
-    text = f"{megabytes:.1f}".removesuffix(".0")
-    return f"{text} MB"
+    """Bytes as Discord writes upload limits: MB of 1024 * 1024 bytes, one decimal at most, the
+    number and the unit written the language's way ("12.3 MB", "12,3 Mo")."""
+    megabytes = round(size / (1024 * 1024), 1)
+    # TRANSLATORS: a file size in megabytes (of 1024 * 1024 bytes), as Discord writes upload
+    # limits: "25 MB"; {size} is the number.
+    return _("{size} MB", size=number(int(megabytes) if megabytes.is_integer() else megabytes))

@@ -97,7 +97,7 @@ async def test_moderator_grant_shows_in_the_members_credits_and_history(stack: S
 
     # Taking away more than they have is refused with their balance; nothing changes.
     _, refused = await quota(stack, "grant", {"member": MEMBER, "amount": -200}, user_id=MODERATOR)
-    assert f"<@{MEMBER}> has 150 credits, so 200 can't be taken away" in refused.text()
+    assert f"<@{MEMBER}> has 150 credits, so 200 credits can't be taken away" in refused.text()
 
     assert ledger(stack, MEMBER) == [
         ("allowance", 100, 0, 100, None, "starting credits"),
