@@ -19,6 +19,7 @@ import re
 import string
 import sys
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -112,15 +113,28 @@ async def command_messages() -> list[tuple[str, str | None, str]]:
     return recorder.seen
 
 
+@cache
+def _extracted() -> tuple[
+    tuple[tuple[str | tuple[str, ...], str | None, str, tuple[str, ...]], ...],
+    tuple[tuple[str, str | None, str], ...],
+]:
+    """What the code and the command tree mark, read once per process (the tests ask often)."""
+    code = tuple(
+        (message, context, where, tuple(notes)) for message, context, where, notes in code_messages()
+    )
+    return code, tuple(asyncio.run(command_messages()))
+
+
 def template() -> Catalog:
-    """The catalog of every string to translate, as the code stands."""
+    """The catalog of every string to translate, as the code stands (a new catalog each call)."""
     catalog = Catalog(
         project="StemBot", version=__version__, domain=i18n.DOMAIN, header_comment=f"# {HEADER}", fuzzy=False
     )
-    for message, context, where, notes in code_messages():
+    code, commands = _extracted()
+    for message, context, where, notes in code:
         path, line = where.rsplit(":", 1)
-        catalog.add(message, None, [(path, int(line))], auto_comments=notes, context=context)
-    for message, context, where in asyncio.run(command_messages()):
+        catalog.add(message, None, [(path, int(line))], auto_comments=list(notes), context=context)
+    for message, context, where in commands:
         place = (f"slash-commands/{where}", None)  # no line (and no colon: Babel reads one as "path:line")
         catalog.add(message, None, [place], context=context)  # type: ignore[list-item]
     return catalog
