@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import discord
@@ -284,31 +284,30 @@ class StemBot(commands.Bot):
         self.dev_guild_id = dev_guild_id
         self.force_sync = force_sync
         self.syncs_commands = syncs_commands
-        self._name_writes: set[asyncio.Task[None]] = set()
+        self._side_writes: set[asyncio.Task[None]] = set()
 
     def remember_languages(self, interaction: discord.Interaction[Any]) -> None:
-        """Store the member's and the server's Discord languages when they changed, in a task of
-        its own: what is later sent without an interaction speaks them (`bot.languages`)."""
+        """Store the member's and the server's Discord languages when they changed, on the side:
+        what is later sent without an interaction speaks them (`bot.languages`)."""
         languages = self.services.languages
         user, guild = interaction.user.id, interaction.guild_id
         member, server = interaction.locale, interaction.guild_locale
-        if self.is_closed() or not languages.changed(user, member, guild, server):
-            return
-        task = asyncio.create_task(languages.saw(user, member, guild, server), name="remember languages")
-        self._name_writes.add(task)
-        task.add_done_callback(self._name_writes.discard)
-        task.add_done_callback(log_failure)
+        if not self.is_closed() and languages.changed(user, member, guild, server):
+            self._on_the_side(languages.saw(user, member, guild, server), "remember languages")
 
     def remember_names(self, interaction: discord.Interaction[Any]) -> None:
-        """Store the names the interaction shows, in a task of its own (owned, logged if it fails)."""
+        """Store the names the interaction shows, on the side."""
         seen = seen_names(interaction)
-        if seen is None or self.is_closed():
-            return
-        task = asyncio.create_task(
-            self.services.reports.saw(seen.guild_id, seen.server_name, seen.members), name="remember names"
-        )
-        self._name_writes.add(task)
-        task.add_done_callback(self._name_writes.discard)
+        if seen is not None and not self.is_closed():
+            reports = self.services.reports
+            self._on_the_side(reports.saw(seen.guild_id, seen.server_name, seen.members), "remember names")
+
+    def _on_the_side(self, write: Coroutine[Any, Any, None], name: str) -> None:
+        """Run a write an interaction must not wait for in a task of its own: owned (so `close`
+        lets it finish), and logged if it fails."""
+        task = asyncio.create_task(write, name=name)
+        self._side_writes.add(task)
+        task.add_done_callback(self._side_writes.discard)
         task.add_done_callback(log_failure)
 
     async def setup_hook(self) -> None:
@@ -371,8 +370,8 @@ class StemBot(commands.Bot):
     async def close(self) -> None:
         """Stop taking splits, let in-flight database writes finish, then disconnect. Every
         unfinished job stays in the database and resumes on the next start."""
-        if self._name_writes:
-            await asyncio.wait(set(self._name_writes), timeout=5)
+        if self._side_writes:
+            await asyncio.wait(set(self._side_writes), timeout=5)
         await self.services.stop()
         # discord.py waits a moment after READY before dispatching it; stopped within that moment,
         # its waiting task would dispatch into a closed client ('_MissingSentinel' has no
